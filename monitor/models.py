@@ -1,0 +1,111 @@
+"""Plain data types shared by the modules. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+ENTITY_KINDS = ("person", "organization", "topic", "place")
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One watched person, organization, topic or place, with the names that count for it."""
+
+    name: str
+    kind: str = "topic"
+    aliases: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    # None: names written in capitals only (acronyms) match only in capitals, others in any case.
+    # True: every name matches exactly. False: every name matches in any case.
+    case_sensitive: bool | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item of a feed as parsed, before it becomes an article."""
+
+    guid: str
+    link: str  # absolute http(s) URL or ""
+    title: str  # plain text
+    text: str  # plain text of the summary/content
+    published: datetime | None  # UTC, None when the feed gave none we could read
+    author: str = ""
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    title: str
+    link: str
+    entries: list[Entry]
+    ttl_minutes: int | None = None
+    parser: str = ""  # which parser produced it: "fastfeedparser" or "feedparser"
+
+
+@dataclass(frozen=True)
+class Article:
+    """An entry as stored: one per canonical URL (or per feed + guid when it has no link)."""
+
+    id: int  # signed 64-bit hash of the dedup key
+    url: str  # canonical URL, or ""
+    title: str
+    text: str
+    published: datetime  # UTC; first_seen when missing or in the future (see date_flag)
+    first_seen: datetime
+    author: str
+    feed: str  # URL of the first feed that carried it
+    date_flag: str = ""  # "" | "missing" | "future"
+
+
+@dataclass(frozen=True)
+class FetchRequest:
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass
+class FetchResult:
+    url: str
+    outcome: str  # "ok" | "unchanged" | "failed" | "gone"
+    status: int | None = None
+    body: bytes | None = None
+    content_type: str = ""
+    etag: str | None = None
+    last_modified: str | None = None
+    moved_to: str | None = None  # new URL after a permanent redirect (301/308)
+    retry_after: float | None = None  # seconds, from Retry-After on 429/503
+    max_age: float | None = None  # seconds, from Cache-Control max-age
+    error: str = ""
+    bytes: int = 0
+    duration: float = 0.0  # seconds
+    started: datetime | None = None
+    final_url: str = ""  # URL the response came from, after any redirects (base for links)
+
+
+@dataclass
+class FeedState:
+    """What the poller remembers about one feed between polls (kept in the store's manifest)."""
+
+    url: str
+    name: str = ""
+    tags: list[str] = field(default_factory=list)
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_poll: datetime | None = None
+    last_success: datetime | None = None
+    last_outcome: str = ""  # ok | unchanged | failed | gone
+    last_status: int | None = None
+    last_error: str = ""
+    last_new: int = 0
+    articles: int = 0  # articles stored from this feed, all time
+    failures: int = 0  # consecutive failures
+    next_poll: datetime | None = None
+    moved_to: str | None = None
+    gone: bool = False
+    entry_hash: str = ""  # hash of the feeds.yaml entry; a changed entry revives a gone feed

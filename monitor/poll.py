@@ -1,0 +1,382 @@
+"""The poller: config -> fetch -> parse -> match -> store, and when to poll each feed next.
+
+One result per feed: a feed that fails (network, HTTP status, a body that is not a feed) gets
+its error recorded in its state and in the fetch log, and the others carry on. Rows are
+committed in small atomic batches while a poll runs, so readers see new articles quickly and
+a stop (Ctrl-C, SIGTERM, kill -9) loses at most the batch in flight.
+
+What it leaves to others: HTTP (fetch.py), parsing (parse.py), counting (match.py), the
+store's layout (store.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from .config import Config, FeedConfig, load_config
+from .errors import ConfigError, MonitorError
+from .fetch import Fetcher
+from .match import Matcher
+from .models import Article, Entry, FeedState, FetchRequest, FetchResult
+from .parse import parse_feed
+from .store import Store, Writer, article_key, replace_mentions
+
+MAX_BACKOFF = timedelta(hours=24)
+MAX_CACHE_HINT = timedelta(hours=6)  # a server's max-age / ttl never delays a feed longer
+FUTURE_SLACK = timedelta(days=1)
+COMMIT_EVERY = 2.0  # seconds between commits while a poll is running
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------------------------
+# Pure rules
+
+
+def make_article(entry: Entry, feed: str, seen: datetime) -> Article:
+    """Turn a parsed entry into the article to store; fixes missing and future dates."""
+    if entry.link:
+        aid = article_key("url", entry.link)
+    elif entry.guid:
+        aid = article_key("guid", feed, entry.guid)
+    else:
+        aid = article_key("entry", feed, entry.title, entry.text[:500])
+    published, flag = entry.published, ""
+    if published is None:
+        published, flag = seen, "missing"
+    elif published > seen + FUTURE_SLACK:
+        published, flag = seen, "future"
+    return Article(
+        id=aid,
+        url=entry.link,
+        title=entry.title,
+        text=entry.text,
+        published=published,
+        first_seen=seen,
+        author=entry.author,
+        feed=feed,
+        date_flag=flag,
+    )
+
+
+def next_poll(state: FeedState, interval: timedelta, result: FetchResult, now: datetime) -> datetime | None:
+    """When to poll a feed again after `result` (None: not until its entry changes)."""
+    if result.outcome == "gone":
+        return None
+    wait = interval
+    if result.outcome == "failed":
+        wait = min(interval * 2 ** min(max(state.failures - 1, 0), 16), MAX_BACKOFF)
+        wait = max(wait, interval)
+    elif result.max_age:
+        wait = max(wait, min(timedelta(seconds=result.max_age), MAX_CACHE_HINT))
+    if result.retry_after:
+        wait = max(wait, min(timedelta(seconds=result.retry_after), MAX_BACKOFF))
+    return now + wait
+
+
+def is_due(feed: FeedConfig, state: FeedState | None, now: datetime) -> bool:
+    if not feed.enabled:
+        return False
+    if state is None:
+        return True
+    if state.gone and state.entry_hash == feed.entry_hash:
+        return False
+    return state.next_poll is None or state.next_poll <= now or state.entry_hash != feed.entry_hash
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class PollSummary:
+    ok: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    gone: int = 0
+    new_articles: int = 0
+    new_mentions: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (feed name, error)
+    moved: list[tuple[str, str]] = field(default_factory=list)  # (feed name, new URL)
+    seconds: float = 0.0
+
+    @property
+    def feeds(self) -> int:
+        return self.ok + self.unchanged + self.failed + self.gone
+
+    def add(self, other: PollSummary) -> None:
+        for name in ("ok", "unchanged", "failed", "gone", "new_articles", "new_mentions"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors += other.errors
+        self.moved += other.moved
+        self.seconds += other.seconds
+
+
+Progress = Callable[[int, int], None]
+
+
+# --------------------------------------------------------------------------------------------
+# The poller
+
+
+class Poller:
+    """Polls the feeds of a config into a store. Use one per store (see Store.poller_lock)."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store | None = None,
+        *,
+        now: Callable[[], datetime] = utc_now,
+        log: Callable[[str], None] | None = None,
+    ):
+        self.config = config
+        self.store = store or Store(config.store)
+        self.now = now
+        self.log = log or (lambda msg: None)
+        self.matcher = Matcher(config.watch)
+        self.writer: Writer | None = None
+        self.states: dict[str, FeedState] = {}
+
+    # set-up ------------------------------------------------------------------------------
+    def open(self, progress: Progress | None = None) -> None:
+        """Load the dedup index and feed state; recount mentions if the watchlist changed."""
+        self.writer = self.store.writer()
+        snap = self.store.snapshot()
+        self.states = {url: replace(st) for url, st in snap.feeds.items()}
+        if snap.rows("articles") and snap.fingerprint != self.matcher.fingerprint:
+            self.log(f"the watchlist changed: recounting mentions in {snap.rows('articles'):,} articles")
+            self.rematch(progress)
+
+    def rematch(self, progress: Progress | None = None) -> int:
+        return replace_mentions(
+            self.store,
+            self.matcher.count,
+            self.config.watch,
+            self.matcher.fingerprint,
+            progress,
+        )
+
+    def reload_config(self) -> None:
+        """Pick up edits to feeds.yaml between polls; a broken file keeps the old config."""
+        try:
+            config = load_config(self.config.path)
+        except ConfigError as exc:
+            self.log(f"feeds.yaml has errors; still using the previous version:\n{exc}")
+            return
+        if config == self.config:
+            return
+        self.log("feeds.yaml changed: reloaded")
+        watch_changed = config.watch != self.config.watch
+        self.config = config
+        if watch_changed:
+            self.matcher = Matcher(config.watch)
+            self.log("the watchlist changed: recounting mentions")
+            self.rematch()
+
+    # polling -----------------------------------------------------------------------------
+    def due_feeds(self, *, all_enabled: bool = False) -> list[FeedConfig]:
+        now = self.now()
+        return [
+            f
+            for f in self.config.feeds
+            if f.enabled and (all_enabled or is_due(f, self.states.get(f.url), now))
+            and not (all_enabled and self._gone(f))
+        ]
+
+    def _gone(self, feed: FeedConfig) -> bool:
+        st = self.states.get(feed.url)
+        return bool(st and st.gone and st.entry_hash == feed.entry_hash)
+
+    async def poll(
+        self,
+        feeds: list[FeedConfig],
+        *,
+        stop: asyncio.Event | None = None,
+        progress: Progress | None = None,
+    ) -> PollSummary:
+        """Fetch the given feeds concurrently and store what they carry."""
+        if self.writer is None:
+            self.open()
+        summary = PollSummary()
+        started = time.monotonic()
+        settings = self.config.poll
+        async with Fetcher(
+            timeout=settings.timeout.total_seconds(),
+            max_bytes=settings.max_bytes,
+            per_host=settings.per_host,
+            concurrency=settings.concurrency,
+            now=self.now,
+        ) as fetcher:
+            tasks = {
+                asyncio.create_task(fetcher.fetch(self._request(f))): f for f in feeds
+            }
+            waiter = asyncio.create_task(stop.wait()) if stop else None
+            last_commit = time.monotonic()
+            done_count = 0
+            try:
+                while tasks:
+                    waiting = set(tasks) | ({waiter} if waiter else set())
+                    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done - {waiter}:
+                        feed = tasks.pop(task)  # type: ignore[arg-type]
+                        self._handle(feed, task.result(), summary)
+                        done_count += 1
+                    if progress:
+                        progress(done_count, len(feeds))
+                    if waiter in done:
+                        break
+                    if time.monotonic() - last_commit > COMMIT_EVERY:
+                        self._commit()
+                        last_commit = time.monotonic()
+            finally:
+                for task in tasks:
+                    task.cancel()
+                if waiter:
+                    waiter.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                self._commit()
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    async def poll_once(
+        self, *, stop: asyncio.Event | None = None, progress: Progress | None = None
+    ) -> PollSummary:
+        """Poll every enabled feed once, now (feeds marked gone excepted)."""
+        if self.writer is None:
+            self.open(progress=None)
+        return await self.poll(self.due_feeds(all_enabled=True), stop=stop, progress=progress)
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        *,
+        on_poll: Callable[[PollSummary], None] | None = None,
+        reload: bool = True,
+    ) -> None:
+        """Poll each feed at its interval until `stop` is set."""
+        if self.writer is None:
+            self.open()
+        while not stop.is_set():
+            if reload:
+                self.reload_config()
+            feeds = self.due_feeds()
+            if feeds:
+                summary = await self.poll(feeds, stop=stop)
+                if on_poll:
+                    on_poll(summary)
+            delay = self._seconds_to_next()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    def _seconds_to_next(self) -> float:
+        now = self.now()
+        times = [
+            st.next_poll
+            for f in self.config.feeds
+            if f.enabled and (st := self.states.get(f.url)) and st.next_poll and not self._gone(f)
+        ]
+        if any(f.enabled and f.url not in self.states for f in self.config.feeds):
+            return 0.0
+        if not times:
+            return 60.0
+        return min(max((min(times) - now).total_seconds(), 0.5), 60.0)
+
+    # one feed ----------------------------------------------------------------------------
+    def _request(self, feed: FeedConfig) -> FetchRequest:
+        st = self.states.get(feed.url)
+        if st is None or st.entry_hash != feed.entry_hash and st.gone:
+            return FetchRequest(feed.url)
+        return FetchRequest(feed.url, etag=st.etag, last_modified=st.last_modified)
+
+    def _handle(self, feed: FeedConfig, result: FetchResult, summary: PollSummary) -> None:
+        assert self.writer is not None
+        now = self.now()
+        st = self.states.get(feed.url) or FeedState(url=feed.url)
+        st.name, st.tags, st.entry_hash = feed.name, list(feed.tags), feed.entry_hash
+        new_articles = 0
+        if result.outcome == "ok" and result.body is not None:
+            body_hash = hashlib.blake2b(result.body, digest_size=16).hexdigest()
+            if body_hash == st.body_hash:
+                result.outcome = "unchanged"
+            else:
+                try:
+                    new_articles, new_mentions = self._ingest(feed, result.body, now)
+                    summary.new_mentions += new_mentions
+                    st.body_hash = body_hash
+                except MonitorError as exc:
+                    result.outcome, result.error = "failed", str(exc)
+        self._update_state(st, feed, result, now, new_articles)
+        self.writer.set_feed(st)
+        self.states[feed.url] = st
+        self.writer.add_fetch(
+            {
+                "feed": feed.url,
+                "time": (result.started or now).astimezone(UTC).replace(tzinfo=None),
+                "status": result.status,
+                "outcome": result.outcome,
+                "bytes": result.bytes,
+                "new_articles": new_articles,
+                "duration": result.duration,
+                "error": result.error,
+            }
+        )
+        summary.new_articles += new_articles
+        setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
+        if result.outcome == "failed":
+            summary.errors.append((feed.name, result.error))
+        if result.moved_to:
+            summary.moved.append((feed.name, result.moved_to))
+
+    def _ingest(self, feed: FeedConfig, body: bytes, now: datetime) -> tuple[int, int]:
+        assert self.writer is not None
+        parsed = parse_feed(body, feed.url)
+        new_articles = new_mentions = 0
+        for entry in parsed.entries:
+            article = make_article(entry, feed.url, now)
+            if self.writer.add_article(article, feed.url, now):
+                new_articles += 1
+                counts = self.matcher.count(article.title, article.text)
+                new_mentions += self.writer.add_mentions(article, counts)
+        return new_articles, new_mentions
+
+    def _update_state(
+        self, st: FeedState, feed: FeedConfig, result: FetchResult, now: datetime, new: int
+    ) -> None:
+        st.last_poll = now
+        st.last_outcome = result.outcome
+        st.last_status = result.status
+        st.last_error = result.error
+        st.last_new = new
+        st.moved_to = result.moved_to
+        st.gone = result.outcome == "gone"
+        if result.outcome in ("ok", "unchanged"):
+            st.failures = 0
+            st.last_success = now
+            if result.etag or result.last_modified:
+                st.etag, st.last_modified = result.etag, result.last_modified
+        elif result.outcome == "failed":
+            st.failures += 1
+        st.next_poll = next_poll(st, feed.interval(self.config.poll.every), result, now)
+
+    def _commit(self) -> None:
+        assert self.writer is not None
+        if self.writer.pending or self.writer.feed_states:
+            self.writer.commit(watchlist=(self.config.watch, self.matcher.fingerprint))
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set `stop`: the poller finishes the writes in flight, then returns."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)

@@ -1,0 +1,453 @@
+"""The questions the dashboard and the command line ask of the store, as DataFrames.
+
+Every function takes a `Snapshot` (one committed state of the store) and `Filters`, so the
+dashboard and `monitor mentions` / `monitor articles` give the same numbers for the same
+filters. The counting rules:
+
+- `mentions`: occurrences of an entity's names in title + text (see match.py);
+- `articles`: articles with at least one mention of the entity;
+- an article belongs to the period of its publication time (UTC); a missing or future date
+  was replaced by the time it was first seen, and flagged (`date_flag`);
+- an article carried by several feeds counts once; a feed filter keeps the articles carried
+  by any of the chosen feeds;
+- `share`: articles mentioning the entity / all articles stored for the period (same feed
+  filter), the normalized view.
+
+What it leaves to others: drawing (dashboard.py), formatting (cli.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from .store import Snapshot, utc_naive
+
+GRANULARITIES = ("hour", "day", "week", "month")
+FREQ = {"hour": "h", "day": "D", "week": "W-MON", "month": "MS"}
+DEGRADED_SHARE = 0.3  # a period is degraded when more than this share of polled feeds failed
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What to count. Times are UTC; `end` is exclusive. Empty tuples mean "all"."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    entities: tuple[str, ...] = ()
+    feeds: tuple[str, ...] = ()  # feed URLs
+    search: str = ""  # words in the title or text (case-insensitive substring)
+    date_flags: tuple[str, ...] = ()  # "missing" | "future" | "" (dated); empty: any
+
+    def normalized(self) -> Filters:
+        return replace(
+            self,
+            start=utc_naive(self.start) if self.start else None,
+            end=utc_naive(self.end) if self.end else None,
+        )
+
+
+class _Where:
+    """Builds a WHERE clause and its parameters for the mentions table (alias m)."""
+
+    def __init__(self, snap: Snapshot, f: Filters, time_col: str = "m.published"):
+        self.snap, self.f = snap, f.normalized()
+        self.parts: list[str] = []
+        self.params: list[Any] = []
+        if self.f.start:
+            self.add(f"{time_col} >= ?", self.f.start)
+        if self.f.end:
+            self.add(f"{time_col} < ?", self.f.end)
+
+    def add(self, sql: str, *params: Any) -> None:
+        self.parts.append(sql)
+        self.params.extend(params)
+
+    def entities(self, col: str = "m.entity") -> _Where:
+        if self.f.entities:
+            self.add(f"{col} IN (SELECT unnest(?))", list(self.f.entities))
+        return self
+
+    def articles(self, id_col: str = "m.article_id") -> _Where:
+        """Feed, search and date-flag filters, which need the article or its sources."""
+        if self.f.feeds:
+            self.add(
+                f"{id_col} IN (SELECT article_id FROM {{sources}} WHERE feed IN (SELECT unnest(?)))",
+                list(self.f.feeds),
+            )
+        if self.f.search or self.f.date_flags:
+            cond, params = _article_conditions(self.f, "a")
+            self.add(f"{id_col} IN (SELECT a.id FROM {{articles}} a WHERE {cond})", *params)
+        return self
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(self.parts) or "true"
+
+
+def _article_conditions(f: Filters, alias: str) -> tuple[str, list[Any]]:
+    parts, params = [], []
+    if f.start:
+        parts.append(f"{alias}.published >= ?")
+        params.append(f.start)
+    if f.end:
+        parts.append(f"{alias}.published < ?")
+        params.append(f.end)
+    if f.search.strip():
+        for word in f.search.split():
+            parts.append(f"({alias}.title ILIKE ? OR {alias}.text ILIKE ?)")
+            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            params += [pattern, pattern]
+    if f.date_flags:
+        parts.append(f"{alias}.date_flag IN (SELECT unnest(?))")
+        params.append(list(f.date_flags))
+    return " AND ".join(parts) or "true", params
+
+
+def _period(by: str, col: str = "m.published") -> str:
+    if by not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}, not {by!r}")
+    return f"date_trunc('{by}', {col})"
+
+
+def kinds(snap: Snapshot) -> dict[str, str]:
+    return {e.name: e.kind for e in snap.watchlist}
+
+
+def feed_names(snap: Snapshot) -> dict[str, str]:
+    return {url: (st.name or url) for url, st in snap.feeds.items()}
+
+
+def feeds_for_tags(snap: Snapshot, tags: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The feeds (URLs) carrying any of the tags."""
+    wanted = set(tags)
+    return tuple(sorted(url for url, st in snap.feeds.items() if wanted & set(st.tags)))
+
+
+# --------------------------------------------------------------------------------------------
+# Counts
+
+
+def mention_counts(snap: Snapshot, f: Filters, by: str = "none") -> pd.DataFrame:
+    """Mentions and articles per entity (and period): `entity, kind, [period], mentions, articles`.
+
+    Sorted by mentions, most first. Entities with nothing in the range are absent.
+    """
+    w = _Where(snap, f).entities().articles()
+    period = "" if by == "none" else f"{_period(by)} AS period,"
+    df = snap.query(
+        f"""SELECT m.entity, {period} SUM(m.count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
+        FROM {{mentions}} m WHERE {w.sql} GROUP BY ALL""",
+        w.params,
+    )
+    df.insert(1, "kind", df["entity"].map(kinds(snap)).fillna(""))
+    order = ["mentions", "entity"] if by == "none" else ["period", "mentions", "entity"]
+    asc = [False, True] if by == "none" else [True, False, True]
+    return df.sort_values(order, ascending=asc, ignore_index=True)
+
+
+def article_totals(snap: Snapshot, f: Filters, by: str) -> pd.DataFrame:
+    """All articles stored per period (any mention or none): `period, total`."""
+    f = f.normalized()
+    w = _Where(snap, Filters(start=f.start, end=f.end, feeds=f.feeds), "a.published")
+    w.articles("a.id")
+    return snap.query(
+        f"""SELECT {_period(by, 'a.published')} AS period, COUNT(*)::BIGINT AS total
+        FROM {{articles}} a WHERE {w.sql} GROUP BY ALL ORDER BY period""",
+        w.params,
+    )
+
+
+def periods(start: datetime, end: datetime, by: str) -> pd.DatetimeIndex:
+    """Every period start in [start, end), aligned as date_trunc aligns them."""
+    first = pd.Timestamp(utc_naive(start)).floor("D" if by != "hour" else "h")
+    if by == "week":
+        first -= pd.Timedelta(days=first.weekday())
+    elif by == "month":
+        first = first.replace(day=1)
+    return pd.date_range(first, utc_naive(end) - timedelta(microseconds=1), freq=FREQ[by])
+
+
+def timeline(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
+    """Per entity and period, zero-filled: `entity, kind, period, mentions, articles, total, share`.
+
+    `total` is every article stored for the period (same feed filter); `share` is
+    articles / total (0 where total is 0).
+    """
+    f = f.normalized()
+    counts = mention_counts(snap, f, by)
+    start, end = f.start, f.end
+    if start is None or end is None:
+        lo, hi = time_bounds(snap)
+        start, end = start or lo, end or hi
+    entities = list(f.entities) or sorted(set(counts["entity"]))
+    if start is None or end is None or not entities:
+        return pd.DataFrame(
+            columns=["entity", "kind", "period", "mentions", "articles", "total", "share"]
+        )
+    grid = pd.MultiIndex.from_product(
+        [entities, periods(start, end, by)], names=["entity", "period"]
+    ).to_frame(index=False)
+    counts["period"] = pd.to_datetime(counts["period"]).astype("datetime64[us]")
+    grid["period"] = grid["period"].astype("datetime64[us]")
+    df = grid.merge(counts.drop(columns="kind"), on=["entity", "period"], how="left")
+    totals = article_totals(snap, f, by)
+    totals["period"] = pd.to_datetime(totals["period"]).astype("datetime64[us]")
+    df = df.merge(totals, on="period", how="left")
+    for col in ("mentions", "articles", "total"):
+        df[col] = df[col].fillna(0).astype("int64")
+    df["share"] = (df["articles"] / df["total"].where(df["total"] > 0)).fillna(0.0)
+    df.insert(1, "kind", df["entity"].map(kinds(snap)).fillna(""))
+    return df
+
+
+def time_bounds(snap: Snapshot) -> tuple[datetime | None, datetime | None]:
+    """First and last publication time in the store (end exclusive: last + 1 µs)."""
+    lo = [f.min_time for f in snap.files.get("articles", ()) if f.min_time]
+    hi = [f.max_time for f in snap.files.get("articles", ()) if f.max_time]
+    if not lo or not hi:
+        return None, None
+    return datetime.fromisoformat(min(lo)), datetime.fromisoformat(max(hi)) + timedelta(
+        microseconds=1
+    )
+
+
+def overview(snap: Snapshot, f: Filters, trend_by: str = "day") -> pd.DataFrame:
+    """Every watched entity with its counts in the range and in the previous range of the
+    same length: `entity, kind, mentions, articles, prev_mentions, prev_articles, change`
+    (`change` = relative change of mentions, NaN when the previous range had none), and
+    `trend`, a list of article counts per period of the range.
+    """
+    f = f.normalized()
+    start, end = f.start, f.end
+    if start is None or end is None:
+        lo, hi = time_bounds(snap)
+        start, end = start or lo, end or hi
+    names = list(f.entities) or [e.name for e in snap.watchlist]
+    out = pd.DataFrame({"entity": names})
+    out["kind"] = out["entity"].map(kinds(snap)).fillna("")
+    cols = ["mentions", "articles", "prev_mentions", "prev_articles"]
+    if start is None or end is None:
+        for col in cols:
+            out[col] = 0
+        out["change"] = float("nan")
+        out["trend"] = [[] for _ in names]
+        return out
+    span = end - start
+    wide = replace(f, start=start - span, end=end, entities=tuple(names))
+    w = _Where(snap, wide).entities().articles()
+    by = trend_by
+    df = snap.query(
+        f"""SELECT m.entity, {_period(by)} AS period,
+               SUM(m.count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
+        FROM {{mentions}} m WHERE {w.sql} GROUP BY ALL""",
+        w.params,
+    )
+    df["period"] = pd.to_datetime(df["period"])
+    cur = df[df["period"] >= pd.Timestamp(start).floor("D" if by != "hour" else "h")]
+    # a period straddling `start` belongs to the current range; count exactly with a 2nd pass
+    exact = snap.query(
+        f"""SELECT m.entity, (m.published >= ?) AS current,
+               SUM(m.count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
+        FROM {{mentions}} m WHERE {w.sql} GROUP BY ALL""",
+        [start, *w.params],
+    )
+    for current, prefix in ((True, ""), (False, "prev_")):
+        part = exact[exact["current"] == current].set_index("entity")
+        out[prefix + "mentions"] = out["entity"].map(part["mentions"]).fillna(0).astype("int64")
+        out[prefix + "articles"] = out["entity"].map(part["articles"]).fillna(0).astype("int64")
+    prev = out["prev_mentions"].where(out["prev_mentions"] > 0)
+    out["change"] = (out["mentions"] - prev) / prev
+    grid = periods(start, end, by)
+    trends = cur.pivot_table(index="period", columns="entity", values="articles", aggfunc="sum")
+    trends = trends.reindex(grid).fillna(0)
+    out["trend"] = [
+        trends[name].astype(int).tolist() if name in trends else [0] * len(grid) for name in names
+    ]
+    return out.sort_values(["mentions", "entity"], ascending=[False, True], ignore_index=True)
+
+
+def co_mentions(snap: Snapshot, f: Filters) -> pd.DataFrame:
+    """Pairs of entities mentioned in the same articles: `entity_a, entity_b, articles`."""
+    w = _Where(snap, f).entities().articles()
+    return snap.query(
+        f"""WITH m AS (SELECT m.article_id, m.entity FROM {{mentions}} m WHERE {w.sql})
+        SELECT a.entity AS entity_a, b.entity AS entity_b, COUNT(*)::BIGINT AS articles
+        FROM m a JOIN m b ON a.article_id = b.article_id AND a.entity < b.entity
+        GROUP BY ALL ORDER BY articles DESC, entity_a, entity_b""",
+        w.params,
+    )
+
+
+def top_feeds(snap: Snapshot, f: Filters) -> pd.DataFrame:
+    """Which feeds carry each entity: `entity, feed, name, articles, mentions`.
+
+    An article carried by two feeds counts for both here (each feed did carry it).
+    """
+    w = _Where(snap, f).entities().articles()
+    feed_cond = "s.feed IN (SELECT unnest(?))" if f.feeds else "true"
+    params = [*w.params, list(f.feeds)] if f.feeds else w.params
+    df = snap.query(
+        f"""SELECT m.entity, s.feed, COUNT(*)::BIGINT AS articles, SUM(m.count)::BIGINT AS mentions
+        FROM {{mentions}} m JOIN {{sources}} s ON s.article_id = m.article_id
+        WHERE {w.sql} AND {feed_cond}
+        GROUP BY ALL ORDER BY articles DESC, m.entity, s.feed""",
+        params,
+    )
+    df.insert(2, "name", df["feed"].map(feed_names(snap)).fillna(df["feed"]))
+    return df
+
+
+# --------------------------------------------------------------------------------------------
+# The articles behind a count
+
+
+def _hits_sql(snap: Snapshot, f: Filters) -> tuple[str, list[Any]]:
+    """SQL of (id, mentions) for the articles matching the filters."""
+    if f.entities:
+        w = _Where(snap, f).entities().articles()
+        return (
+            f"SELECT m.article_id AS id, SUM(m.count)::BIGINT AS mentions "
+            f"FROM {{mentions}} m WHERE {w.sql} GROUP BY m.article_id",
+            w.params,
+        )
+    fn = f.normalized()
+    cond, params = _article_conditions(fn, "a")
+    w = _Where(snap, Filters(feeds=fn.feeds)).articles("a.id")
+    return (
+        f"SELECT a.id, 0::BIGINT AS mentions FROM {{articles}} a WHERE {cond} AND {w.sql}",
+        params + w.params,
+    )
+
+
+def count_articles(snap: Snapshot, f: Filters) -> int:
+    sql, params = _hits_sql(snap, f)
+    df = snap.query(f"SELECT COUNT(*) AS n FROM ({sql})", params)
+    return int(df["n"].iloc[0])
+
+
+def articles(
+    snap: Snapshot, f: Filters, *, limit: int = 50, offset: int = 0, newest_first: bool = True
+) -> pd.DataFrame:
+    """One page of the articles behind a count, newest first:
+    `id, published, feed, feed_name, title, url, author, date_flag, text, mentions, entities`.
+
+    `mentions` counts the chosen entities' mentions in the article; `entities` lists every
+    watched entity it mentions.
+    """
+    f = f.normalized()
+    hits, params = _hits_sql(snap, f)
+    cond, aparams = _article_conditions(Filters(start=f.start, end=f.end), "a")
+    order = "DESC" if newest_first else "ASC"
+    page = snap.query(
+        f"""SELECT a.id, a.published, a.feed, a.title, a.url, a.author, a.date_flag, a.text,
+               h.mentions
+        FROM ({hits}) h JOIN {{articles}} a ON a.id = h.id
+        WHERE {cond}
+        ORDER BY a.published {order}, a.id LIMIT ? OFFSET ?""",
+        [*params, *aparams, int(limit), int(offset)],
+    )
+    page.insert(3, "feed_name", page["feed"].map(feed_names(snap)).fillna(page["feed"]))
+    page["entities"] = [[] for _ in range(len(page))]
+    if len(page):
+        ents = snap.query(
+            """SELECT article_id AS id, list(entity ORDER BY entity) AS entities
+            FROM {mentions} WHERE article_id IN (SELECT unnest(?))
+              AND published BETWEEN ? AND ? GROUP BY article_id""",
+            [page["id"].tolist(), page["published"].min(), page["published"].max()],
+        )
+        lookup = dict(zip(ents["id"], ents["entities"], strict=True))
+        page["entities"] = [list(lookup.get(i, [])) for i in page["id"]]
+    return page
+
+
+def article_feeds(snap: Snapshot, ids: list[int]) -> pd.DataFrame:
+    """Every feed that carried each article: `id, feed, name`."""
+    df = snap.query(
+        "SELECT article_id AS id, feed FROM {sources} WHERE article_id IN (SELECT unnest(?))",
+        [list(ids)],
+    )
+    df["name"] = df["feed"].map(feed_names(snap)).fillna(df["feed"])
+    return df
+
+
+# --------------------------------------------------------------------------------------------
+# Ingestion health
+
+
+def feed_health(snap: Snapshot, now: datetime, days: int = 7) -> pd.DataFrame:
+    """One row per feed known to the store, with its state and recent volume."""
+    now = utc_naive(now)
+    recent = snap.query(
+        """SELECT feed, COUNT(*)::BIGINT AS recent FROM {sources} WHERE seen >= ? GROUP BY feed""",
+        [now - timedelta(days=days)],
+    ).set_index("feed")["recent"]
+    rows = []
+    for url, st in snap.feeds.items():
+        status = st.last_outcome or "never polled"
+        if st.gone:
+            status = "gone"
+        elif st.moved_to:
+            status = f"{status} (moved)"
+        rows.append(
+            {
+                "name": st.name or url,
+                "url": url,
+                "tags": list(st.tags),
+                "status": status,
+                "http_status": st.last_status,
+                "last_poll": st.last_poll,
+                "last_success": st.last_success,
+                "last_new": st.last_new,
+                "articles": st.articles,
+                "per_day": round(float(recent.get(url, 0)) / days, 1),
+                "failures": st.failures,
+                "error": st.last_error,
+                "next_poll": st.next_poll,
+                "moved_to": st.moved_to or "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def ingestion(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
+    """Polling health per period: `period, polled, failed, degraded`.
+
+    `polled` is the number of feeds fetched in the period, `failed` those whose every fetch
+    in it failed. A period is degraded when more than 30% of the polled feeds failed, or
+    when nothing was polled at all although the poller ran before and after it. Periods
+    before the first poll hold articles back-filled from feed history and are not degraded.
+    """
+    fn = f.normalized()
+    w = _Where(snap, Filters(start=fn.start, end=fn.end, feeds=fn.feeds), "x.time")
+    if fn.feeds:
+        w.add("x.feed IN (SELECT unnest(?))", list(fn.feeds))
+        w.parts = [p for p in w.parts if "{sources}" not in p]
+    df = snap.query(
+        f"""WITH per_feed AS (
+            SELECT {_period(by, 'x.time')} AS period, x.feed,
+                   bool_and(x.outcome IN ('failed', 'gone')) AS failed
+            FROM {{fetches}} x WHERE {w.sql} GROUP BY ALL)
+        SELECT period, COUNT(*)::BIGINT AS polled, SUM(failed::INT)::BIGINT AS failed
+        FROM per_feed GROUP BY period ORDER BY period""",
+        w.params,
+    )
+    df["period"] = pd.to_datetime(df["period"]).astype("datetime64[us]")
+    if df.empty:
+        df["degraded"] = pd.Series(dtype=bool)
+        return df
+    grid = pd.DataFrame({"period": periods(df["period"].min(), df["period"].max() + pd.Timedelta(
+        seconds=1), by).astype("datetime64[us]")})
+    df = grid.merge(df, on="period", how="left").fillna({"polled": 0, "failed": 0})
+    df[["polled", "failed"]] = df[["polled", "failed"]].astype("int64")
+    df["degraded"] = (df["polled"] == 0) | (df["failed"] > DEGRADED_SHARE * df["polled"])
+    return df
+
+
+def data_as_of(snap: Snapshot) -> datetime | None:
+    """Time of the last poll of any feed (UTC), or None before the first."""
+    times = [st.last_poll for st in snap.feeds.values() if st.last_poll]
+    return max(times) if times else None

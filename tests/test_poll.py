@@ -1,0 +1,201 @@
+"""The poller end to end against a local HTTP server: what crosses the wire, what is stored."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from monitor import queries
+from monitor.config import load_config
+from monitor.models import Entry, FeedState, FetchResult
+from monitor.poll import Poller, make_article, next_poll
+from monitor.store import Store
+
+from .feedserver import FeedServer
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def rss(*items: tuple[str, str, datetime | None]) -> bytes:
+    parts = []
+    for title, link, published in items:
+        date = f"<pubDate>{format_datetime(published)}</pubDate>" if published else ""
+        parts.append(
+            f"<item><title>{title}</title><link>{link}</link>{date}"
+            "<description>Story text.</description></item>"
+        )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        + "".join(parts)
+        + "</channel></rss>"
+    ).encode()
+
+
+@pytest.fixture
+def server():
+    with FeedServer() as s:
+        yield s
+
+
+def write_config(tmp_path, server, feeds: list[str], extra: str = "") -> object:
+    lines = ["store: data", "poll:", "  every: 15m", "  timeout: 2s", "feeds:"]
+    for i, path in enumerate(feeds):
+        lines += [f"  - name: Feed {i}", f"    url: {server.url(path)}", "    tags: [t]"]
+    lines += [
+        "watch:",
+        "  - name: Nayib Bukele",
+        "    kind: person",
+        "    aliases: [Bukele]",
+        "  - name: CECOT",
+        "    kind: topic",
+    ]
+    path = tmp_path / "feeds.yaml"
+    path.write_text("\n".join(lines) + "\n" + extra)
+    return load_config(path)
+
+
+def poll(config):
+    poller = Poller(config)
+    return asyncio.run(poller.poll_once())
+
+
+def test_poll_stores_articles_and_mentions_and_sends_validators_back(tmp_path, server):
+    body = rss(
+        ("Bukele visits CECOT", "http://a.example/1", NOW - timedelta(hours=2)),
+        ("Nayib Bukele speaks", "http://a.example/2", NOW - timedelta(hours=1)),
+    )
+    server.feed("/a", body, etag='"v1"', last_modified="Mon, 02 Nov 2026 10:00:00 GMT")
+    config = write_config(tmp_path, server, ["/a"])
+    first = poll(config)
+    assert (first.ok, first.new_articles, first.new_mentions) == (1, 2, 3)
+    snap = Store(config.store).snapshot()
+    counts = queries.mention_counts(snap, queries.Filters())
+    assert dict(zip(counts["entity"], counts["mentions"], strict=True)) == {
+        "Nayib Bukele": 2,
+        "CECOT": 1,
+    }
+    second = poll(config)
+    assert (second.unchanged, second.new_articles) == (1, 0)
+    last = server.requests_to("/a")[-1]
+    assert last.headers["if-none-match"] == '"v1"'
+    assert last.headers["if-modified-since"] == "Mon, 02 Nov 2026 10:00:00 GMT"
+    assert "media-monitor/" in last.headers["user-agent"]
+    assert Store(config.store).snapshot().rows("articles") == 2
+
+
+def test_a_failing_feed_is_recorded_and_the_others_carry_on(tmp_path, server):
+    server.feed("/good", rss(("CECOT news", "http://a.example/1", NOW)))
+    server.feed("/bad", b"oops", status=500)
+    server.feed("/html", b"<!DOCTYPE html><html><body>hi</body></html>")
+    config = write_config(tmp_path, server, ["/good", "/bad", "/html"])
+    summary = poll(config)
+    assert (summary.ok, summary.failed, summary.new_articles) == (1, 2, 1)
+    snap = Store(config.store).snapshot()
+    bad = snap.feeds[server.url("/bad")]
+    assert bad.last_status == 500 and "500" in bad.last_error and bad.failures == 1
+    assert "HTML page" in snap.feeds[server.url("/html")].last_error
+    log = snap.query("SELECT feed, outcome, status, error FROM {fetches} ORDER BY feed")
+    assert sorted(log["outcome"]) == ["failed", "failed", "ok"]
+
+
+def test_same_url_in_two_feeds_is_one_article_with_both_feeds(tmp_path, server):
+    item = ("CECOT story", "http://a.example/shared?utm_source=x", NOW)
+    server.feed("/one", rss(item))
+    server.feed("/two", rss(item, ("Other", "http://a.example/other", NOW)))
+    config = write_config(tmp_path, server, ["/one", "/two"])
+    poll(config)
+    snap = Store(config.store).snapshot()
+    assert snap.rows("articles") == 2
+    page = queries.articles(snap, queries.Filters(entities=("CECOT",)))
+    assert page["url"].tolist() == ["http://a.example/shared"]
+    feeds = queries.article_feeds(snap, page["id"].tolist())
+    assert sorted(feeds["feed"]) == [server.url("/one"), server.url("/two")]
+    # the same article, counted once
+    counts = queries.mention_counts(snap, queries.Filters())
+    assert counts.set_index("entity").loc["CECOT", "articles"] == 1
+
+
+def test_missing_and_future_dates_fall_back_to_first_seen_and_are_flagged(tmp_path, server):
+    server.feed(
+        "/d",
+        rss(
+            ("no date", "http://a.example/1", None),
+            ("future", "http://a.example/2", NOW + timedelta(days=3)),
+            ("fine", "http://a.example/3", NOW - timedelta(days=2)),
+        ),
+    )
+    config = write_config(tmp_path, server, ["/d"])
+    poll(config)
+    snap = Store(config.store).snapshot()
+    df = snap.query("SELECT title, date_flag, published, first_seen FROM {articles} ORDER BY title")
+    flags = dict(zip(df["title"], df["date_flag"], strict=True))
+    assert flags == {"fine": "", "future": "future", "no date": "missing"}
+    for _, row in df[df["date_flag"] != ""].iterrows():
+        assert row["published"] == row["first_seen"]
+    flagged = queries.count_articles(snap, queries.Filters(date_flags=("missing", "future")))
+    assert flagged == 2
+
+
+def test_gone_feed_is_not_polled_again_until_its_entry_changes(tmp_path, server):
+    server.feed("/gone", b"", status=410)
+    config = write_config(tmp_path, server, ["/gone"])
+    assert poll(config).gone == 1
+    assert poll(config).feeds == 0  # skipped
+    assert len(server.requests_to("/gone")) == 1
+    st = Store(config.store).snapshot().feeds[server.url("/gone")]
+    assert st.gone
+    text = config.path.read_text().replace("name: Feed 0", "name: Feed zero")
+    config.path.write_text(text)
+    assert poll(load_config(config.path)).gone == 1  # the changed entry is tried again
+    assert len(server.requests_to("/gone")) == 2
+
+
+def test_permanent_redirect_is_followed_and_reported(tmp_path, server):
+    server.feed("/new", rss(("CECOT", "http://a.example/1", NOW)))
+    server.redirect("/old", "/new", status=301)
+    config = write_config(tmp_path, server, ["/old"])
+    summary = poll(config)
+    assert summary.new_articles == 1
+    assert summary.moved == [("Feed 0", server.url("/new"))]
+    assert Store(config.store).snapshot().feeds[server.url("/old")].moved_to == server.url("/new")
+
+
+def test_identical_body_without_validators_is_skipped(tmp_path, server):
+    server.feed("/plain", rss(("CECOT", "http://a.example/1", NOW)), etag=None)
+    config = write_config(tmp_path, server, ["/plain"])
+    assert poll(config).ok == 1
+    assert poll(config).unchanged == 1
+
+
+def test_new_entity_gets_its_full_history_after_the_watchlist_changes(tmp_path, server):
+    server.feed("/a", rss(("El Faro reports on CECOT", "http://a.example/1", NOW)))
+    config = write_config(tmp_path, server, ["/a"])
+    poll(config)
+    extra = "  - name: El Faro\n    kind: organization\n"
+    config.path.write_text(config.path.read_text() + extra)
+    poller = Poller(load_config(config.path))
+    poller.open()  # notices the new watchlist and recounts
+    snap = Store(config.store).snapshot()
+    counts = queries.mention_counts(snap, queries.Filters())
+    assert set(counts["entity"]) == {"CECOT", "El Faro"}
+
+
+def test_make_article_and_next_poll_rules():
+    seen = datetime(2026, 11, 2, tzinfo=UTC)
+    entry = Entry(guid="g", link="", title="t", text="x", published=None)
+    a = make_article(entry, "http://f", seen)
+    assert a.date_flag == "missing" and a.published == seen
+    b = make_article(entry, "http://other", seen)
+    assert a.id != b.id  # no link: keyed by feed + guid
+    st = FeedState(url="u", failures=3)
+    failed = FetchResult(url="u", outcome="failed")
+    assert next_poll(st, timedelta(minutes=15), failed, seen) == seen + timedelta(hours=1)
+    st.failures = 30
+    assert next_poll(st, timedelta(minutes=15), failed, seen) == seen + timedelta(hours=24)
+    limited = FetchResult(url="u", outcome="failed", retry_after=7200)
+    st.failures = 1
+    assert next_poll(st, timedelta(minutes=15), limited, seen) == seen + timedelta(hours=2)
+    assert next_poll(st, timedelta(minutes=15), FetchResult("u", "gone"), seen) is None
