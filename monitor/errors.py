@@ -43,6 +43,7 @@ class FetchError(MonitorError):
 
     def __init__(self, url: str, message: str):
         self.url = url
+        self.message = message
         super().__init__(f"{message} ({url})")
 
 

@@ -311,7 +311,9 @@ class Poller:
                 result.outcome = "unchanged"
             else:
                 try:
-                    new_articles, new_mentions = self._ingest(feed, result.body, now)
+                    new_articles, new_mentions = self._ingest(
+                        feed, result.body, result.final_url or feed.url, now
+                    )
                     summary.new_mentions += new_mentions
                     st.body_hash = body_hash
                 except MonitorError as exc:
@@ -338,9 +340,11 @@ class Poller:
         if result.moved_to:
             summary.moved.append((feed.name, result.moved_to))
 
-    def _ingest(self, feed: FeedConfig, body: bytes, now: datetime) -> tuple[int, int]:
+    def _ingest(
+        self, feed: FeedConfig, body: bytes, base_url: str, now: datetime
+    ) -> tuple[int, int]:
         assert self.writer is not None
-        parsed = parse_feed(body, feed.url)
+        parsed = parse_feed(body, base_url)
         new_articles = new_mentions = 0
         for entry in parsed.entries:
             article = make_article(entry, feed.url, now)

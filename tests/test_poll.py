@@ -14,7 +14,7 @@ from monitor.models import Entry, FeedState, FetchResult
 from monitor.poll import Poller, make_article, next_poll
 from monitor.store import Store
 
-from .feedserver import FeedServer
+from tests.feedserver import FeedServer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -1,0 +1,583 @@
+"""monitor.fetch against a real loopback server (tests/feedserver.py) and httpx.MockTransport."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+import time
+from contextlib import aclosing
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from tests.feedserver import FeedServer, http_date
+
+from monitor import __version__
+from monitor.fetch import (
+    GONE_ERROR,
+    Fetcher,
+    fetch_all,
+    fetch_each,
+    parse_max_age,
+    parse_retry_after,
+)
+from monitor.models import FetchRequest, FetchResult
+
+FAST = {"timeout": 0.5}
+FEED = b"<?xml version='1.0'?><rss version='2.0'><channel><title>News</title></channel></rss>"
+LAST_MODIFIED = "Mon, 02 Jun 2025 10:00:00 GMT"
+
+
+@pytest.fixture
+def server():
+    with FeedServer() as running:
+        yield running
+
+
+def fetch(url: str, etag: str | None = None, last_modified: str | None = None, **options):
+    """Fetch one URL with a fresh Fetcher (short timeouts unless told otherwise)."""
+
+    async def go() -> FetchResult:
+        async with Fetcher(**{**FAST, **options}) as fetcher:
+            return await fetcher.fetch(FetchRequest(url, etag, last_modified))
+
+    return asyncio.run(go())
+
+
+def timed_fetch(url: str, **options) -> tuple[FetchResult, float]:
+    t0 = time.monotonic()
+    result = fetch(url, **options)
+    return result, time.monotonic() - t0
+
+
+def mock(handler, **options) -> Fetcher:
+    return Fetcher(**{**FAST, **options}, transport=httpx.MockTransport(handler))
+
+
+def fetch_mock(handler, url: str = "https://example.com/feed", **options) -> FetchResult:
+    async def go() -> FetchResult:
+        async with mock(handler, **options) as fetcher:
+            return await fetcher.fetch(FetchRequest(url))
+
+    return asyncio.run(go())
+
+
+# -- a plain fetch ---------------------------------------------------------------------------
+
+
+def test_ok_returns_body_validators_and_timing(server):
+    server.feed("/rss", FEED, etag='"v1"', last_modified=LAST_MODIFIED)
+    before = datetime.now(UTC)
+    result = fetch(server.url("/rss"))
+    assert result.outcome == "ok"
+    assert result.status == 200
+    assert result.body == FEED
+    assert result.bytes == len(FEED)
+    assert result.content_type == "application/rss+xml; charset=utf-8"
+    assert (result.etag, result.last_modified) == ('"v1"', LAST_MODIFIED)
+    assert result.error == ""
+    assert result.moved_to is None
+    assert result.final_url == result.url == server.url("/rss")
+    assert result.started is not None and result.started >= before
+    assert 0 < result.duration < 2
+
+
+def test_request_headers_cross_the_wire(server):
+    server.feed("/rss", FEED)
+    fetch(server.url("/rss"))
+    (seen,) = server.requests
+    assert seen.headers["user-agent"] == (
+        f"media-monitor/{__version__} (+https://github.com/media-monitor/media-monitor)"
+    )
+    assert seen.headers["accept"].startswith("application/rss+xml, application/atom+xml")
+    assert "gzip" in seen.headers["accept-encoding"]
+    assert "if-none-match" not in seen.headers
+    assert "if-modified-since" not in seen.headers
+
+
+def test_custom_user_agent(server):
+    server.feed("/rss", FEED)
+    fetch(server.url("/rss"), user_agent="custom/1.0")
+    assert server.requests[0].headers["user-agent"] == "custom/1.0"
+
+
+# -- conditional GET -------------------------------------------------------------------------
+
+
+def test_validators_sent_back_and_304_is_unchanged(server):
+    server.feed("/rss", FEED, etag='"v1"', last_modified=LAST_MODIFIED)
+    first = fetch(server.url("/rss"))
+    second = fetch(server.url("/rss"), etag=first.etag, last_modified=first.last_modified)
+    seen = server.requests[1].headers
+    assert seen["if-none-match"] == '"v1"'
+    assert seen["if-modified-since"] == LAST_MODIFIED
+    assert second.outcome == "unchanged"
+    assert second.status == 304
+    assert second.body is None and second.bytes == 0
+    assert (second.etag, second.last_modified) == ('"v1"', LAST_MODIFIED)
+
+
+def test_if_modified_since_alone_gives_304(server):
+    server.feed("/rss", FEED, last_modified=LAST_MODIFIED)
+    result = fetch(server.url("/rss"), last_modified=LAST_MODIFIED)
+    assert result.outcome == "unchanged"
+    assert server.requests[0].headers["if-modified-since"] == LAST_MODIFIED
+
+
+def test_stale_etag_gets_the_new_body(server):
+    server.feed("/rss", FEED, etag='"v2"')
+    result = fetch(server.url("/rss"), etag='"v1"')
+    assert result.outcome == "ok"
+    assert result.body == FEED
+    assert result.etag == '"v2"'
+
+
+# -- HTTP errors -----------------------------------------------------------------------------
+
+
+def test_500_is_failed_with_status_and_reason(server):
+    server.feed("/rss", b"oops", status=500)
+    result = fetch(server.url("/rss"))
+    assert result.outcome == "failed"
+    assert result.status == 500
+    assert result.error == "HTTP 500 Internal Server Error"
+    assert result.body is None
+
+
+def test_404_is_failed(server):
+    result = fetch(server.url("/missing"))
+    assert (result.outcome, result.status, result.error) == ("failed", 404, "HTTP 404 Not Found")
+
+
+def test_410_is_gone(server):
+    server.feed("/rss", b"", status=410)
+    result = fetch(server.url("/rss"))
+    assert result.outcome == "gone"
+    assert result.status == 410
+    assert (
+        result.error
+        == GONE_ERROR
+        == ("feed is gone (HTTP 410); remove it from feeds.yaml or change its url")
+    )
+
+
+def test_retry_after_seconds_on_429(server):
+    server.feed("/rss", b"slow down", status=429, headers={"Retry-After": "120"})
+    result = fetch(server.url("/rss"))
+    assert result.outcome == "failed"
+    assert result.error == "HTTP 429 Too Many Requests"
+    assert result.retry_after == 120.0
+
+
+def test_retry_after_http_date_on_503(server):
+    server.feed("/rss", b"busy", status=503, headers={"Retry-After": http_date(90)})
+    result = fetch(server.url("/rss"))
+    assert result.error == "HTTP 503 Service Unavailable"
+    assert result.retry_after is not None and 88 <= result.retry_after <= 92
+
+
+def test_retry_after_ignored_on_other_statuses(server):
+    server.feed("/rss", b"", status=500, headers={"Retry-After": "120"})
+    assert fetch(server.url("/rss")).retry_after is None
+
+
+# -- redirects -------------------------------------------------------------------------------
+
+
+def test_permanent_chain_sets_moved_to(server):
+    server.redirect("/a", server.url("/b"), status=301)
+    server.redirect("/b", "/rss", status=308)  # relative Location
+    server.feed("/rss", FEED)
+    result = fetch(server.url("/a"))
+    assert result.outcome == "ok"
+    assert result.body == FEED
+    assert result.url == server.url("/a")
+    assert result.moved_to == server.url("/rss")
+    assert result.final_url == server.url("/rss")
+    assert [r.path for r in server.requests] == ["/a", "/b", "/rss"]
+
+
+def test_permanent_redirect_to_304_sets_moved_to(server):
+    server.redirect("/old", "/rss", status=301)
+    server.feed("/rss", FEED, etag='"v1"')
+    result = fetch(server.url("/old"), etag='"v1"')
+    assert result.outcome == "unchanged"
+    assert result.moved_to == server.url("/rss")
+    assert server.requests_to("/rss")[0].headers["if-none-match"] == '"v1"'
+
+
+def test_temporary_redirect_gives_no_moved_to(server):
+    server.redirect("/a", "/rss", status=302)
+    server.feed("/rss", FEED)
+    result = fetch(server.url("/a"))
+    assert result.outcome == "ok"
+    assert result.moved_to is None
+    assert result.final_url == server.url("/rss")
+
+
+def test_one_temporary_hop_in_a_chain_gives_no_moved_to(server):
+    server.redirect("/a", "/b", status=301)
+    server.redirect("/b", "/rss", status=307)
+    server.feed("/rss", FEED)
+    assert fetch(server.url("/a")).moved_to is None
+
+
+def test_permanent_redirect_to_an_error_gives_no_moved_to(server):
+    server.redirect("/a", "/broken", status=301)
+    server.feed("/broken", b"", status=500)
+    result = fetch(server.url("/a"))
+    assert (result.outcome, result.status, result.moved_to) == ("failed", 500, None)
+    assert result.error == f"HTTP 500 Internal Server Error ({server.url('/broken')})"
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["file:///etc/passwd", "ftp://127.0.0.1/feed.xml", "javascript:alert(1)", "data:,hello"],
+)
+def test_redirect_to_a_non_http_url_is_refused(server, location):
+    server.redirect("/rss", location, status=301)
+    result = fetch(server.url("/rss"))
+    assert result.outcome == "failed"
+    assert result.status == 301
+    assert result.error == f"refused HTTP 301 redirect to a non-http(s) URL: {location}"
+    assert result.moved_to is None
+    assert len(server.requests) == 1
+
+
+def test_too_many_redirects(server):
+    server.redirect("/loop", "/loop", status=301)
+    result = fetch(server.url("/loop"))
+    assert result.outcome == "failed"
+    assert result.error == "too many redirects (more than 5)"
+    assert len(server.requests) == 6  # the request and five redirects followed
+
+
+def test_five_redirects_are_followed(server):
+    for i in range(5):
+        server.redirect(f"/r{i}", f"/r{i + 1}", status=302)
+    server.handle("/r5", lambda ex: ex.respond(200, FEED))
+    assert fetch(server.url("/r0")).outcome == "ok"
+
+
+# -- size cap, compression -------------------------------------------------------------------
+
+
+def test_gzip_is_asked_for_and_decoded(server):
+    body = FEED * 200
+    server.feed("/rss", body, gzip=True)
+    result = fetch(server.url("/rss"))
+    assert result.outcome == "ok"
+    assert result.body == body
+    assert result.bytes == len(body)
+
+
+def test_endless_body_is_cut_off(server):
+    server.endless("/rss")
+    result, elapsed = timed_fetch(server.url("/rss"), max_bytes=1024 * 1024)
+    assert result.outcome == "failed"
+    assert result.status == 200
+    assert result.body is None
+    assert result.error == (
+        "response larger than 1 MB; raise poll.max_bytes in feeds.yaml if this feed is really "
+        "that big"
+    )
+    assert elapsed < 2
+
+
+def test_gzip_bomb_is_cut_off_on_the_decoded_size(server):
+    bomb = gzip.compress(b"\0" * (16 * 1024 * 1024))
+    assert len(bomb) < 100_000
+    server.feed("/rss", bomb, headers={"Content-Encoding": "gzip"})
+    result, elapsed = timed_fetch(server.url("/rss"), max_bytes=1024 * 1024)
+    assert result.outcome == "failed"
+    assert result.error.startswith("response larger than 1 MB;")
+    assert elapsed < 2
+
+
+def test_body_at_the_cap_is_kept(server):
+    server.feed("/rss", b"x" * 1000)
+    assert fetch(server.url("/rss"), max_bytes=1000).outcome == "ok"
+    assert fetch(server.url("/rss"), max_bytes=999).outcome == "failed"
+
+
+# -- slow, broken and absent servers ---------------------------------------------------------
+
+
+def test_stalled_server_times_out(server):
+    server.stall("/rss")
+    result, elapsed = timed_fetch(server.url("/rss"))
+    assert result.outcome == "failed"
+    assert result.status == 200
+    assert result.error == "timed out: the server sent nothing for 0.5 s"
+    assert 0.4 < elapsed < 1.5
+
+
+def test_dribbling_server_hits_the_deadline(server):
+    server.dribble("/rss", interval=0.1)
+    result, elapsed = timed_fetch(server.url("/rss"), deadline=1.0)
+    assert result.outcome == "failed"
+    assert result.error.startswith("gave up after 1 s: the server is answering too slowly")
+    assert 0.9 < elapsed < 2
+
+
+def test_connection_closed_mid_body(server):
+    server.truncate("/rss", sent=100, declared=1000)
+    result = fetch(server.url("/rss"))
+    assert result.outcome == "failed"
+    assert result.error.startswith("server closed the connection before the response was complete")
+
+
+def test_connection_closed_without_response(server):
+    def hang_up(ex):
+        ex.close_connection = True
+
+    server.handle("/rss", hang_up)
+    result = fetch(server.url("/rss"))
+    assert result.outcome == "failed"
+    assert result.status is None
+    assert result.error == "server closed the connection without sending a response"
+
+
+def test_connection_refused():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result, elapsed = timed_fetch(f"http://127.0.0.1:{port}/rss")
+    assert result.outcome == "failed"
+    assert result.status is None
+    assert result.error == f"connection refused by 127.0.0.1:{port}"
+    assert elapsed < 1.5
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://127.0.0.1/rss", "file:///etc/passwd", "javascript:alert(1)", "feeds/rss.xml", ""],
+)
+def test_non_http_url_is_refused_without_a_request(server, url):
+    result = fetch(url)
+    assert result.outcome == "failed"
+    assert result.status is None
+    assert "http" in result.error
+    assert result.started is not None
+    assert server.requests == []
+
+
+def test_cancellation_propagates(server):
+    server.stall("/rss")
+
+    async def go():
+        async with Fetcher(timeout=5) as fetcher:
+            task = asyncio.create_task(fetcher.fetch(FetchRequest(server.url("/rss"))))
+            await asyncio.sleep(0.2)
+            task.cancel()
+            await task
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(go())
+
+
+# -- limits on concurrency -------------------------------------------------------------------
+
+
+def run_many(server, n: int, **options) -> list[FetchResult]:
+    async def go():
+        async with Fetcher(**{**FAST, **options}) as fetcher:
+            requests = [FetchRequest(server.url(f"/rss?{i}")) for i in range(n)]
+            return await fetch_all(fetcher, requests)
+
+    return asyncio.run(go())
+
+
+def test_per_host_limit(server):
+    server.feed("/rss", FEED, delay=0.1)
+    results = run_many(server, 10, per_host=2)
+    assert [r.outcome for r in results] == ["ok"] * 10
+    assert server.peak_in_flight == 2
+    assert server.peak_connections == 2
+
+
+def test_global_limit(server):
+    server.feed("/rss", FEED, delay=0.1)
+    results = run_many(server, 10, per_host=10, concurrency=3)
+    assert [r.outcome for r in results] == ["ok"] * 10
+    assert server.peak_in_flight == 3
+
+
+def test_duration_does_not_count_the_wait_for_a_slot(server):
+    server.feed("/rss", FEED, delay=0.2)
+    results = run_many(server, 3, per_host=1)
+    assert max(r.duration for r in results) < 0.35
+
+
+def test_fetch_each_yields_as_results_come_in(server):
+    server.feed("/slow", FEED, delay=0.25)
+    server.feed("/fast", FEED)
+    server.feed("/middle", FEED, delay=0.12)
+
+    async def go():
+        async with Fetcher(**FAST) as fetcher:
+            paths = ["/slow", "/fast", "/middle"]
+            requests = [FetchRequest(server.url(p)) for p in paths]
+            each = [r.url async for r in fetch_each(fetcher, requests)]
+            every = [r.url for r in await fetch_all(fetcher, requests)]
+            return each, every
+
+    each, every = asyncio.run(go())
+    assert each == [server.url(p) for p in ["/fast", "/middle", "/slow"]]
+    assert every == [server.url(p) for p in ["/slow", "/fast", "/middle"]]
+
+
+def test_fetch_each_closed_early_cancels_the_rest(server):
+    server.feed("/fast", FEED)
+    server.stall("/stalled")
+
+    async def go():
+        async with Fetcher(timeout=10) as fetcher:
+            requests = [FetchRequest(server.url("/stalled")), FetchRequest(server.url("/fast"))]
+            async with aclosing(fetch_each(fetcher, requests)) as results:
+                async for result in results:
+                    return result
+
+    t0 = time.monotonic()
+    assert asyncio.run(go()).url == server.url("/fast")
+    assert time.monotonic() - t0 < 2
+
+
+# -- unit tests with httpx.MockTransport -----------------------------------------------------
+
+
+def test_mock_validators_and_headers():
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(304, headers={"Cache-Control": "public, max-age=600"})
+
+    async def go():
+        async with mock(handler) as fetcher:
+            return await fetcher.fetch(FetchRequest("https://example.com/feed", '"abc"', "x"))
+
+    result = asyncio.run(go())
+    assert seen[0].headers["if-none-match"] == '"abc"'
+    assert seen[0].headers["if-modified-since"] == "x"
+    assert seen[0].headers["user-agent"].startswith("media-monitor/")
+    assert result.outcome == "unchanged"
+    assert (result.etag, result.last_modified) == ('"abc"', "x")  # the ones that still hold
+    assert result.max_age == 600.0
+
+
+def test_mock_relative_redirect_carries_cookies_for_one_fetch_only():
+    cookies_seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        cookies_seen.append(request.headers.get("cookie"))
+        if request.url.path == "/feed":
+            return httpx.Response(302, headers={"Location": "../x/rss", "Set-Cookie": "s=1"})
+        return httpx.Response(200, content=FEED, headers={"Content-Type": "application/rss+xml"})
+
+    async def go():
+        async with mock(handler) as fetcher:
+            first = await fetcher.fetch(FetchRequest("https://example.com/feed"))
+            await fetcher.fetch(FetchRequest("https://example.com/x/rss"))
+            return first
+
+    result = asyncio.run(go())
+    assert result.final_url == "https://example.com/x/rss"
+    assert result.body == FEED
+    assert cookies_seen == [None, "s=1", None]
+
+
+def test_mock_declared_length_over_the_cap_fails_before_reading():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Length": "5000000"}, content=b"")
+
+    result = fetch_mock(handler, max_bytes=1_000_000)
+    assert result.outcome == "failed"
+    assert result.error.startswith("response larger than 976.6 KB;")
+
+
+def test_mock_dns_failure_is_a_short_message():
+    def handler(request: httpx.Request) -> httpx.Response:
+        cause = socket.gaierror(-2, "Name or service not known")
+        raise httpx.ConnectError("[Errno -2] Name or service not known") from cause
+
+    result = fetch_mock(handler, url="https://no-such-host.invalid/feed")
+    assert result.outcome == "failed"
+    assert result.error == (
+        "could not resolve host no-such-host.invalid ([Errno -2] Name or service not known)"
+    )
+
+
+def test_mock_started_comes_from_the_clock():
+    fixed = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=FEED)
+
+    assert fetch_mock(handler, now=lambda: fixed).started == fixed
+
+
+def test_mock_bad_gzip_is_a_failure():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"not gzip", headers={"Content-Encoding": "gzip"})
+
+    result = fetch_mock(handler)
+    assert result.outcome == "failed"
+    assert result.error.startswith("could not decompress the response")
+
+
+def test_fetch_outside_async_with_is_a_programming_error():
+    async def go():
+        await Fetcher().fetch(FetchRequest("https://example.com/feed"))
+
+    with pytest.raises(RuntimeError, match="async with"):
+        asyncio.run(go())
+
+
+# -- header parsing --------------------------------------------------------------------------
+
+NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("120", 120.0),
+        (" 0 ", 0.0),
+        ("Mon, 02 Jun 2025 12:05:00 GMT", 300.0),
+        ("Mon, 02 Jun 2025 11:00:00 GMT", 0.0),  # in the past
+        ("soon", None),
+        ("-5", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_retry_after(value, expected):
+    assert parse_retry_after(value, now=NOW) == expected
+
+
+def test_parse_retry_after_measures_a_date_from_the_date_header():
+    headers = httpx.Headers({"Date": "Mon, 02 Jun 2025 08:00:00 GMT"})
+    assert parse_retry_after("Mon, 02 Jun 2025 08:01:00 GMT", headers, now=NOW) == 60.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Cache-Control": "max-age=3600"}, 3600.0),
+        ({"Cache-Control": "public, MAX-AGE=60, must-revalidate"}, 60.0),
+        ({"Cache-Control": "no-cache"}, None),
+        ({"Cache-Control": "max-age=abc"}, None),
+        ({"Expires": "Mon, 02 Jun 2025 13:00:00 GMT"}, 3600.0),
+        (
+            {"Expires": "Mon, 02 Jun 2025 13:00:00 GMT", "Date": "Mon, 02 Jun 2025 12:30:00 GMT"},
+            1800.0,
+        ),
+        ({"Cache-Control": "max-age=10", "Expires": "Mon, 02 Jun 2025 13:00:00 GMT"}, 10.0),
+        ({"Expires": "0"}, None),
+        ({}, None),
+    ],
+)
+def test_parse_max_age(headers, expected):
+    assert parse_max_age(httpx.Headers(headers), NOW) == expected
