@@ -1,0 +1,759 @@
+"""feeds.yaml loading and checking, and OPML import (monitor.config)."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.config import (
+    Config,
+    FeedConfig,
+    import_opml,
+    load_config,
+    parse_duration,
+    parse_size,
+    resolve_config_path,
+)
+from monitor.errors import ConfigError, ConfigIssue
+from monitor.models import ENTITY_KINDS, Entity
+
+ROOT = Path(__file__).resolve().parent.parent
+OPML = Path(__file__).resolve().parent / "data" / "opml"
+
+
+def write(tmp_path: Path, text: str, name: str = "feeds.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def issues_of(path: Path) -> list[ConfigIssue]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    return caught.value.issues
+
+
+def only_issue(path: Path) -> ConfigIssue:
+    issues = issues_of(path)
+    assert len(issues) == 1, [str(i) for i in issues]
+    return issues[0]
+
+
+# --- A valid file -------------------------------------------------------------------------
+
+EXAMPLE = """
+store: data                     # folder of the embedded store
+poll:
+  every: 15m
+  timeout: 30s
+  max_bytes: 512KB
+  per_host: 3
+  concurrency: 8
+feeds:
+  - name: Example World News
+    url: https://example.org/world/rss.xml
+    tags: [world]
+    every: 10m
+    enabled: true
+  - name: Second
+    url: http://second.example.net/feed
+watch:
+  - name: Nayib Bukele
+    kind: person
+    aliases: [Bukele, President Bukele]
+  - name: Hillary Clinton
+    kind: person
+    aliases: [Clinton]
+    exclude: [Bill Clinton]
+    case_sensitive: false
+"""
+
+
+def test_valid_file_becomes_typed_config(tmp_path):
+    config = load_config(write(tmp_path, EXAMPLE))
+
+    assert isinstance(config, Config)
+    assert config.path == tmp_path / "feeds.yaml"
+    assert config.store == tmp_path / "data"
+    assert config.poll.every == timedelta(minutes=15)
+    assert config.poll.timeout == timedelta(seconds=30)
+    assert config.poll.max_bytes == 512 * 1024
+    assert (config.poll.per_host, config.poll.concurrency) == (3, 8)
+    assert config.feeds == [
+        FeedConfig(
+            "Example World News",
+            "https://example.org/world/rss.xml",
+            ("world",),
+            timedelta(minutes=10),
+            True,
+        ),
+        FeedConfig("Second", "http://second.example.net/feed", (), None, True),
+    ]
+    assert config.watch == [
+        Entity("Nayib Bukele", "person", ("Bukele", "President Bukele"), (), None),
+        Entity("Hillary Clinton", "person", ("Clinton",), ("Bill Clinton",), False),
+    ]
+
+
+def test_feed_interval_falls_back_to_the_default(tmp_path):
+    config = load_config(write(tmp_path, EXAMPLE))
+    default = config.poll.every
+    assert config.feeds[0].interval(default) == timedelta(minutes=10)
+    assert config.feeds[1].interval(default) == timedelta(minutes=15)
+
+
+def test_absent_keys_take_defaults(tmp_path):
+    config = load_config(write(tmp_path, "feeds:\n  - name: A\n    url: https://a.example/\n"))
+    assert config.store == tmp_path / "data"
+    assert config.poll.every == timedelta(minutes=15)
+    assert config.poll.timeout == timedelta(seconds=20)
+    assert config.poll.max_bytes == 10 * 1024 * 1024
+    assert (config.poll.per_host, config.poll.concurrency) == (2, 16)
+    assert config.feeds[0].enabled is True
+    assert config.watch == []
+
+
+def test_empty_values_mean_defaults(tmp_path):
+    config = load_config(write(tmp_path, "store:\npoll:\nfeeds:\nwatch:\n"))
+    assert (config.store, config.feeds, config.watch) == (tmp_path / "data", [], [])
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
+def test_empty_file_is_a_config_with_nothing_to_do(tmp_path, text):
+    config = load_config(write(tmp_path, text))
+    assert config.feeds == [] and config.watch == []
+
+
+def test_store_resolves_against_the_config_folder_not_the_cwd(tmp_path, monkeypatch):
+    (tmp_path / "conf").mkdir()
+    path = write(tmp_path / "conf", "store: ../archive\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_config("conf/feeds.yaml").store == tmp_path / "archive"
+    assert load_config(path).path == path
+
+
+def test_absolute_store_is_kept(tmp_path):
+    assert load_config(write(tmp_path, f"store: {tmp_path}/x\n")).store == tmp_path / "x"
+
+
+def test_entry_hash_is_stable_and_follows_the_entry():
+    feed = FeedConfig("A", "https://a.example/", ("x",), timedelta(minutes=5))
+    assert (
+        feed.entry_hash
+        == FeedConfig("A", "https://a.example/", ("x",), timedelta(minutes=5)).entry_hash
+    )
+    assert len(feed.entry_hash) == 16
+    changed = [
+        FeedConfig("B", "https://a.example/", ("x",), timedelta(minutes=5)),
+        FeedConfig("A", "https://b.example/", ("x",), timedelta(minutes=5)),
+        FeedConfig("A", "https://a.example/", ("y",), timedelta(minutes=5)),
+        FeedConfig("A", "https://a.example/", ("x",), None),
+        FeedConfig("A", "https://a.example/", ("x",), timedelta(minutes=5), enabled=False),
+    ]
+    assert len({feed.entry_hash, *(other.entry_hash for other in changed)}) == 6
+
+
+# --- The file itself ------------------------------------------------------------------------
+
+
+def test_missing_file_is_one_issue_with_a_hint(tmp_path):
+    path = tmp_path / "nope.yaml"
+    issue = only_issue(path)
+    assert (issue.file, issue.line, issue.what) == (str(path), None, "file not found")
+    assert str(issue) == f"{path}: file not found (create it, or pass -c PATH / set MONITOR_CONFIG)"
+
+
+def test_issue_names_the_file_as_given(tmp_path, monkeypatch):
+    write(tmp_path, "feeds: 3\n")
+    monkeypatch.chdir(tmp_path)
+    assert str(only_issue(Path("feeds.yaml"))).startswith("feeds.yaml:1: feeds: expected a list")
+
+
+def test_yaml_syntax_error_has_the_parser_line(tmp_path):
+    path = write(tmp_path, 'feeds:\n  - name: A\n    url: "https://a.example/\n  - name: B\n')
+    issue = only_issue(path)
+    assert issue.line == 5
+    assert "YAML syntax error" in issue.what and issue.hint
+
+
+def test_unclosed_flow_list_is_a_syntax_error(tmp_path):
+    issue = only_issue(write(tmp_path, "store: data\nfeeds: [a\nwatch: []\n"))
+    assert issue.line == 3 and issue.what.startswith("YAML syntax error")
+
+
+def test_duplicate_key_is_reported_at_the_second_one(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        feeds:
+          - name: A
+            url: https://a.example/
+            name: B
+        """,
+    )
+    issue = only_issue(path)
+    assert issue.line == 4
+    assert issue.what == 'found duplicate key "name"'
+    assert "remove one" in issue.hint
+
+
+def test_tab_indentation_is_reported(tmp_path):
+    issue = only_issue(write(tmp_path, "feeds:\n\t- name: A\n"))
+    assert (issue.line, issue.what, issue.hint) == (
+        2,
+        "tab character",
+        "indent with spaces, not tabs",
+    )
+
+
+def test_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "feeds.yaml"
+    path.write_bytes(b"store: data\nfeeds:\n  - name: Caf\xe9\n")
+    issue = only_issue(path)
+    assert (issue.line, issue.what) == (3, "not UTF-8 text")
+
+
+@pytest.mark.parametrize(("text", "got"), [("- a\n- b\n", "a list"), ("just words\n", "a string")])
+def test_top_level_must_be_a_mapping(tmp_path, text, got):
+    issue = only_issue(write(tmp_path, text))
+    assert issue.line == 1
+    assert (
+        issue.what == f"expected a mapping of settings (store:, poll:, feeds:, watch:), got {got}"
+    )
+
+
+# --- Keys and types ---------------------------------------------------------------------------
+
+
+def test_unknown_key_suggests_the_known_one(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        watch:
+          - name: Nayib Bukele
+            kind: person
+            alias: [Bukele]
+        """,
+    )
+    issue = only_issue(path)
+    assert str(issue) == f'{path}:4: watch[0]: unknown key "alias" (did you mean "aliases"?)'
+
+
+def test_unknown_top_level_key(tmp_path):
+    issue = only_issue(write(tmp_path, "store: data\nfeed: []\n"))
+    assert (issue.line, issue.where, issue.what) == (2, "", 'unknown key "feed"')
+    assert issue.hint == 'did you mean "feeds"?'
+
+
+def test_unknown_key_without_a_close_match_lists_the_known_keys(tmp_path):
+    issue = only_issue(write(tmp_path, "poll:\n  every: 5m\n  colour: blue\n"))
+    assert (issue.line, issue.where) == (3, "poll")
+    assert issue.hint == "known keys: every, timeout, max_bytes, per_host, concurrency"
+
+
+def test_missing_required_keys(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        feeds:
+          - url: https://a.example/
+        watch:
+          - name: ICE
+        """,
+    )
+    issues = issues_of(path)
+    assert [(i.line, i.where, i.what) for i in issues] == [
+        (2, "feeds[0]", 'missing key "name"'),
+        (4, "watch[0]", 'missing key "kind"'),
+    ]
+
+
+def test_bad_duration_reads_like_the_style_guide(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        feeds:
+          - name: A
+            url: https://a.example/
+          - name: B
+            url: https://b.example/
+            every: often
+        """,
+    )
+    assert str(only_issue(path)) == (
+        f'{path}:6: feeds[1].every: expected a duration like 15m or 2h, got "often"'
+    )
+
+
+def test_bare_integer_duration_asks_for_a_unit(tmp_path):
+    issue = only_issue(write(tmp_path, "poll:\n  every: 15\n"))
+    assert (issue.line, issue.where) == (2, "poll.every")
+    assert issue.what == "expected a duration like 15m or 2h, got 15"
+    assert issue.hint == "add a unit: s, m, h or d"
+
+
+def test_zero_duration_is_refused(tmp_path):
+    issue = only_issue(write(tmp_path, "poll:\n  timeout: 0s\n"))
+    assert (issue.line, issue.what) == (2, 'must be longer than zero, got "0s"')
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90s", timedelta(seconds=90)),
+        ("15m", timedelta(minutes=15)),
+        ("2h", timedelta(hours=2)),
+        ("1d", timedelta(days=1)),
+        ("1h30m", timedelta(minutes=90)),
+        ("1h 30m", timedelta(minutes=90)),
+        ("1d2h3m4s", timedelta(days=1, hours=2, minutes=3, seconds=4)),
+    ],
+)
+def test_parse_duration(text, expected):
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["often", "", "15", "1.5h", "m", "15 minutes", "30m1h30m", "-5m"])
+def test_parse_duration_refuses(text):
+    with pytest.raises(ValueError, match="expected a duration like 15m or 2h"):
+        parse_duration(text)
+
+
+def test_parse_duration_bare_integer_hint():
+    with pytest.raises(ValueError, match=r"add a unit: s, m, h or d"):
+        parse_duration(15)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (2048, 2048),
+        ("10MB", 10 * 1024 * 1024),
+        ("512KB", 512 * 1024),
+        ("1 GB", 1024**3),
+        ("300", 300),
+    ],
+)
+def test_parse_size(value, expected):
+    assert parse_size(value) == expected
+
+
+def test_bad_size(tmp_path):
+    issue = only_issue(write(tmp_path, "poll:\n  max_bytes: lots\n"))
+    assert (issue.line, issue.where) == (2, "poll.max_bytes")
+    assert issue.what == 'expected a size like 10MB or 512KB, or a number of bytes, got "lots"'
+
+
+def test_numbers_in_quotes_and_numbers_out_of_range(tmp_path):
+    issues = issues_of(write(tmp_path, 'poll:\n  per_host: "2"\n  concurrency: 0\n'))
+    assert [(i.line, i.where, i.what, i.hint) for i in issues] == [
+        (2, "poll.per_host", 'expected a whole number, got "2"', "remove the quotes"),
+        (3, "poll.concurrency", "must be at least 1, got 0", ""),
+    ]
+
+
+def test_booleans_in_plain_words(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        feeds:
+          - name: A
+            url: https://a.example/
+            enabled: "false"
+        watch:
+          - name: B
+            kind: topic
+            case_sensitive: yes
+        """,
+    )
+    assert [(i.line, i.where, i.what, i.hint) for i in issues_of(path)] == [
+        (4, "feeds[0].enabled", 'expected true or false, got "false"', "remove the quotes"),
+        (8, "watch[0].case_sensitive", 'expected true or false, got "yes"', "write true or false"),
+    ]
+
+
+def test_kind_must_be_one_of_the_four(tmp_path):
+    path = write(tmp_path, "watch:\n  - name: Bukele\n    kind: persn\n")
+    issue = only_issue(path)
+    assert (issue.line, issue.where) == (3, "watch[0].kind")
+    assert issue.what == f'expected one of {", ".join(ENTITY_KINDS)}, got "persn"'
+    assert issue.hint == 'did you mean "person"?'
+
+
+def test_kind_synonym_gets_a_suggestion_and_case_does_not_matter(tmp_path):
+    issue = only_issue(write(tmp_path, "watch:\n  - name: ICE\n    kind: org\n"))
+    assert issue.hint == 'did you mean "organization"?'
+    config = load_config(write(tmp_path, "watch:\n  - name: ICE\n    kind: Organization\n"))
+    assert config.watch[0].kind == "organization"
+
+
+def test_string_where_a_list_is_expected(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        watch:
+          - name: Nayib Bukele
+            kind: person
+            aliases: Bukele
+        """,
+    )
+    issue = only_issue(path)
+    assert (issue.line, issue.where) == (4, "watch[0].aliases")
+    assert (issue.what, issue.hint) == (
+        "expected a list of names, got a string",
+        "write [Bukele] for one",
+    )
+
+
+def test_feed_written_as_a_bare_url(tmp_path):
+    issue = only_issue(write(tmp_path, "feeds:\n  - https://a.example/rss\n"))
+    assert (issue.line, issue.where) == (2, "feeds[0]")
+    assert issue.what == "expected a feed (a mapping with name: and url:), got a string"
+
+
+def test_number_where_text_is_expected(tmp_path):
+    issue = only_issue(write(tmp_path, "watch:\n  - name: 1917\n    kind: topic\n"))
+    assert (issue.line, issue.what, issue.hint) == (
+        2,
+        "expected a name, got 1917",
+        'put it in quotes: "1917"',
+    )
+
+
+def test_store_must_be_a_string_path(tmp_path):
+    issues = issues_of(write(tmp_path, "store: [a, b]\n"))
+    assert [(i.line, i.where, i.what) for i in issues] == [
+        (1, "store", "expected a folder path, got a list")
+    ]
+    issue = only_issue(write(tmp_path, "store: 12\n"))
+    assert (issue.what, issue.hint) == ("expected a folder path, got 12", 'put it in quotes: "12"')
+
+
+# --- URLs and names ------------------------------------------------------------------------
+
+
+def test_urls_must_be_http_or_https_with_a_host(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        feeds:
+          - name: A
+            url: https://a.example/
+          - name: B
+            url: https://b.example/
+          - name: C
+            url: http://c.example/
+          - name: D
+            url: ftp://x
+          - name: E
+            url: example.org/rss
+          - name: F
+            url: "https://"
+        """,
+    )
+    issues = issues_of(path)
+    assert [str(i).removeprefix(f"{path}:") for i in issues] == [
+        '9: feeds[3].url: not an http(s) URL: "ftp://x"',
+        '11: feeds[4].url: not an http(s) URL: "example.org/rss" (add the scheme: "https://example.org/rss")',
+        '13: feeds[5].url: not an http(s) URL: "https://"',
+    ]
+
+
+def test_duplicate_feed_url_reports_the_second_and_names_the_first(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        feeds:
+          - name: A
+            url: https://news.example.org/rss
+          - name: B
+            url: https://b.example/
+          - name: A again
+            url: HTTPS://News.Example.ORG/rss/
+        """,
+    )
+    issue = only_issue(path)
+    assert (issue.line, issue.where) == (7, "feeds[2].url")
+    assert issue.what == 'duplicate URL, already in feeds[0] ("A")'
+    assert issue.hint == "first listed on line 3; remove one"
+
+
+def test_urls_differing_in_path_case_are_different_feeds(tmp_path):
+    text = "feeds:\n  - name: A\n    url: https://a.example/Rss\n  - name: B\n    url: https://a.example/rss\n"
+    assert len(load_config(write(tmp_path, text)).feeds) == 2
+
+
+def test_duplicate_entity_names_ignore_case_accents_and_spaces(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        watch:
+          - name: Nicolás Maduro
+            kind: person
+          - name: ICE
+            kind: organization
+          - name: "nicolas   MADURO"
+            kind: person
+        """,
+    )
+    issue = only_issue(path)
+    assert (issue.line, issue.where) == (6, "watch[2].name")
+    assert issue.what == 'duplicate entity "nicolas MADURO", already watch[0]'
+    assert issue.hint == "first listed on line 2; merge the two"
+
+
+def test_alias_claimed_by_two_entities(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        watch:
+          - name: Hillary Clinton
+            kind: person
+            aliases: [Clinton, Secretary Clinton]
+          - name: Bill Clinton
+            kind: person
+            aliases: [President Clinton, CLINTON]
+          - name: Clintón
+            kind: topic
+        """,
+    )
+    issues = issues_of(path)
+    assert [(i.line, i.where) for i in issues] == [(7, "watch[1].aliases[1]"), (8, "watch[2].name")]
+    assert issues[0].what == '"CLINTON" is also a name of watch[0] ("Hillary Clinton")'
+    assert issues[0].hint == "a name counts for one entity only; remove it here or on line 4"
+    assert issues[1].what == '"Clintón" is also a name of watch[0] ("Hillary Clinton")'
+
+
+def test_an_entity_may_repeat_its_own_name(tmp_path):
+    text = "watch:\n  - name: CECOT\n    kind: place\n    aliases: [Cecot, CECOT]\n"
+    assert load_config(write(tmp_path, text)).watch[0].aliases == ("Cecot", "CECOT")
+
+
+def test_empty_names_and_names_without_letters(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        feeds:
+          - name: "  "
+            url: https://a.example/
+        watch:
+          - name: "***"
+            kind: topic
+          - name: Bukele
+            kind: person
+            aliases: ["", "--", Nayib]
+        """,
+    )
+    assert [(i.line, i.where, i.what) for i in issues_of(path)] == [
+        (2, "feeds[0].name", "empty name"),
+        (5, "watch[0].name", 'no letters or digits in "***"'),
+        (9, "watch[1].aliases[0]", "empty name"),
+        (9, "watch[1].aliases[1]", 'no letters or digits in "--"'),
+    ]
+
+
+def test_names_are_trimmed_and_white_space_collapsed(tmp_path):
+    text = 'watch:\n  - name: "  Nayib   Bukele "\n    kind: person\n'
+    assert load_config(write(tmp_path, text)).watch[0].name == "Nayib Bukele"
+
+
+# --- All at once -------------------------------------------------------------------------------
+
+
+def test_every_issue_is_reported_in_one_error_in_line_order(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        store: data
+        poll:
+          every: often
+          per_host: 0
+        feeds:
+          - name: A
+            url: https://a.example/rss
+            tags: world
+          - name: B
+            url: ftp://b.example/
+            every: 15
+          - name: C
+            url: https://A.example/rss/
+        watch:
+          - name: Nayib Bukele
+            kind: persn
+            alias: [Bukele]
+          - name: Hillary Clinton
+            kind: person
+            aliases: [Clinton]
+          - name: Bill Clinton
+            kind: person
+            aliases: [clinton]
+        extra: 1
+        """,
+    )
+    issues = issues_of(path)
+    assert [(i.line, i.where) for i in issues] == [
+        (3, "poll.every"),
+        (4, "poll.per_host"),
+        (8, "feeds[0].tags"),
+        (10, "feeds[1].url"),
+        (11, "feeds[1].every"),
+        (16, "watch[0].kind"),
+        (17, "watch[0]"),
+        (23, "watch[2].aliases[0]"),
+        (24, ""),
+    ]
+    # feeds[2] duplicates feeds[0] but feeds[0] is itself invalid, so it is not compared.
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).count("\n") == len(issues) - 1
+
+
+# --- The shipped feeds.yaml -------------------------------------------------------------------
+
+
+def test_shipped_feeds_yaml_loads_and_covers_all_kinds():
+    config = load_config(ROOT / "feeds.yaml")
+    assert len(config.feeds) >= 20
+    assert {entity.kind for entity in config.watch} == set(ENTITY_KINDS)
+    assert config.store == ROOT / "data"
+    assert all(feed.url.startswith(("https://", "http://")) for feed in config.feeds)
+    assert any(entity.exclude for entity in config.watch)
+
+
+# --- resolve_config_path ----------------------------------------------------------------------
+
+
+def test_resolve_config_path_precedence(monkeypatch):
+    monkeypatch.setenv("MONITOR_CONFIG", "/etc/monitor/feeds.yaml")
+    assert resolve_config_path("mine.yaml") == Path("mine.yaml")
+    assert resolve_config_path(None) == Path("/etc/monitor/feeds.yaml")
+    monkeypatch.delenv("MONITOR_CONFIG")
+    assert resolve_config_path(None) == Path("feeds.yaml")
+    monkeypatch.setenv("MONITOR_CONFIG", "")
+    assert resolve_config_path(None) == Path("feeds.yaml")
+
+
+# --- OPML import ------------------------------------------------------------------------------
+
+CONFIG_WITH_COMMENTS = """
+# My feeds, hand-written.
+store: data   # next to this file
+
+feeds:
+  # the one I already had
+  - name: Existing
+    url: https://existing.example.com/rss
+    tags: [misc]   # keep this tag
+
+# --- watchlist ---
+watch:
+  - name: Nayib Bukele
+    kind: person
+"""
+
+
+def test_import_opml_adds_feeds_and_keeps_comments(tmp_path):
+    config_path = write(tmp_path, CONFIG_WITH_COMMENTS)
+    original = config_path.read_text()
+
+    report = import_opml(OPML / "malformed.opml", config_path)
+
+    assert report.added == [
+        "https://example.org/world/rss.xml",
+        "https://news.example.net/feed?topic=world&lang=es",
+        "https://cafe.example.com/rss",
+        "https://diario.example.sv/feed/",
+        "https://untitled.example.org/atom.xml",
+    ]
+    assert report.skipped == [
+        "HTTPS://EXISTING.example.com/rss/",  # already in feeds.yaml
+        "https://diario.example.sv/feed",  # twice in the OPML
+        "ftp://files.example.org/feed.xml",  # not http(s)
+    ]
+    text = config_path.read_text()
+    head, _, _ = original.partition("\n# --- watchlist ---")
+    assert text.startswith(head + "  - name: Example World\n")  # old lines untouched
+    assert text.endswith(
+        "\n\n# --- watchlist ---\nwatch:\n  - name: Nayib Bukele\n    kind: person\n"
+    )
+    for comment in ("# My feeds, hand-written.", "# next to this file", "# keep this tag"):
+        assert comment in text
+
+    config = load_config(config_path)
+    feeds = {feed.url: feed for feed in config.feeds}
+    assert len(config.feeds) == 6
+    assert feeds["https://example.org/world/rss.xml"].tags == ("world-news",)
+    assert feeds["https://news.example.net/feed?topic=world&lang=es"].name == "Search & Rescue"
+    assert feeds["https://cafe.example.com/rss"].name == "Café Global"
+    assert feeds["https://cafe.example.com/rss"].tags == ("world-news", "food", "coffee", "opinion")
+    assert feeds["https://diario.example.sv/feed/"].tags == ("latin-america", "el-salvador")
+    assert feeds["https://untitled.example.org/atom.xml"].name == "untitled.example.org"
+
+
+def test_import_opml_twice_adds_nothing_the_second_time(tmp_path):
+    config_path = write(tmp_path, CONFIG_WITH_COMMENTS)
+    import_opml(OPML / "malformed.opml", config_path)
+    after_first = config_path.read_text()
+    report = import_opml(OPML / "malformed.opml", config_path)
+    assert report.added == []
+    assert config_path.read_text() == after_first
+
+
+def test_import_opml_into_the_shipped_file_changes_only_the_feed_list(tmp_path):
+    config_path = tmp_path / "feeds.yaml"
+    shutil.copy(ROOT / "feeds.yaml", config_path)
+    before = config_path.read_text()
+    import_opml(OPML / "malformed.opml", config_path)
+    after = config_path.read_text()
+    assert len(after.splitlines()) == len(before.splitlines()) + 18  # 6 feeds x 3 lines
+    assert after.split("\nwatch:\n")[1] == before.split("\nwatch:\n")[1]
+    assert len(load_config(config_path).feeds) == len(load_config(ROOT / "feeds.yaml").feeds) + 6
+
+
+def test_import_opml_creates_a_missing_config(tmp_path):
+    config_path = tmp_path / "feeds.yaml"
+    report = import_opml(OPML / "malformed.opml", config_path)
+    assert len(load_config(config_path).feeds) == len(report.added) == 6
+
+
+def test_import_opml_adds_a_feed_list_where_there_was_none(tmp_path):
+    config_path = write(
+        tmp_path, "# just a watchlist\nwatch:\n  - name: ICE\n    kind: organization\n"
+    )
+    import_opml(OPML / "malformed.opml", config_path)
+    text = config_path.read_text()
+    assert text.startswith("# just a watchlist\nfeeds:\n  - name: Example World\n")
+    assert len(load_config(config_path).watch) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "what"),
+    [
+        ("empty.opml", "the file is empty"),
+        ("not-xml.opml", "not an OPML file: no XML could be read from it"),
+        ("no-feeds.opml", "no feeds in it (no <outline> has an xmlUrl)"),
+        ("missing.opml", "file not found"),
+    ],
+)
+def test_unusable_opml_is_a_config_error_naming_the_file(tmp_path, name, what):
+    config_path = write(tmp_path, CONFIG_WITH_COMMENTS)
+    with pytest.raises(ConfigError) as caught:
+        import_opml(OPML / name, config_path)
+    [issue] = caught.value.issues
+    assert (issue.file, issue.what) == (str(OPML / name), what)
+    assert config_path.read_text() == textwrap.dedent(CONFIG_WITH_COMMENTS).lstrip("\n")
+
+
+def test_import_opml_refuses_a_broken_config_and_leaves_it_alone(tmp_path):
+    config_path = write(
+        tmp_path, "feeds:\n  - name: A\n    url: https://a.example/\n    every: often\n"
+    )
+    before = config_path.read_text()
+    with pytest.raises(ConfigError) as caught:
+        import_opml(OPML / "malformed.opml", config_path)
+    assert caught.value.issues[0].line == 4
+    assert config_path.read_text() == before
