@@ -33,7 +33,7 @@ from .errors import ConfigError, MonitorError
 from .poll import Poller, PollSummary, install_signal_handlers
 from .store import Store
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard.py"
 
