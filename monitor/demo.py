@@ -61,6 +61,7 @@ def run_demo(args: argparse.Namespace) -> int:
         outlets=args.outlets,
         articles_per_day=args.articles_per_day,
         now=datetime.now(UTC),
+        live_minutes=24 * 60,
     )
     out.print(
         f"demo world: {len(world.outlets)} outlets, {len(world.entities)} watched entities, "
@@ -68,7 +69,9 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     with serve_world(world) as server:
         config_path = folder / "feeds.yaml"
-        config_path.write_text(world.feeds_yaml(server.base_url, store="data", every="30s"))
+        text = world.feeds_yaml(server.base_url, store="data", every="30s")
+        # every demo feed lives on one loopback host: let the poller fetch several at a time
+        config_path.write_text(text.replace("poll:\n", "poll:\n  per_host: 8\n", 1))
         config = load_config(config_path)
         store = Store(config.store)
         proc = None

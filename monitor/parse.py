@@ -31,6 +31,8 @@ from .text import canonical_url, collapse_ws, html_to_text, is_http_url
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>])", re.I | re.S)
 # an entity defined in terms of other entities: the shape of "billion laughs" expansion bombs
 _NESTED_ENTITY = re.compile(rb"<!ENTITY\s+%?\s*[\w.-]+\s+(\"[^\"]*&|'[^']*&)", re.I)
+_ITEM = re.compile(rb"<(?:\w+:)?(?:item|entry)[\s>]")
+_ENCODED = b":encoded>"
 _XML_PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False, recover=False
 )
@@ -51,10 +53,25 @@ def parse_feed(body: bytes, url: str) -> ParsedFeed:
         raise ParseError(url, "the feed declares nested XML entities (an expansion attack); refused")
     if _well_formed(body):
         try:
-            return _from_fastfeedparser(fastfeedparser.parse(body), url)
+            parsed = fastfeedparser.parse(body)
         except Exception:  # fastfeedparser raises plain ValueErrors and worse; fall back
-            pass
+            parsed = None
+        if parsed is not None and _complete(parsed, body):
+            return _from_fastfeedparser(parsed, url)
     return _from_feedparser(body, url)
+
+
+def _complete(parsed: Mapping[str, Any], body: bytes) -> bool:
+    """Whether fastfeedparser kept every item and the full content that the body carries.
+
+    It skips content:encoded in RSS 1.0 feeds, for one; feedparser then reads the body.
+    """
+    entries = parsed.get("entries") or []
+    if len(entries) != len(_ITEM.findall(body)):
+        return False
+    if _ENCODED in body and not all(e.get("content") for e in entries):
+        return False
+    return True
 
 
 def _well_formed(body: bytes) -> bool:

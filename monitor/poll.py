@@ -225,7 +225,9 @@ class Poller:
             try:
                 while tasks:
                     waiting = set(tasks) | ({waiter} if waiter else set())
-                    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                    done, _ = await asyncio.wait(
+                        waiting, timeout=COMMIT_EVERY, return_when=asyncio.FIRST_COMPLETED
+                    )
                     for task in done - {waiter}:
                         feed = tasks.pop(task)  # type: ignore[arg-type]
                         self._handle(feed, task.result(), summary)

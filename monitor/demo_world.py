@@ -1,0 +1,1812 @@
+"""The demo world: a synthetic news world and its exact ground truth. Pure: no I/O.
+
+`World.generate(now=...)` builds, from a seed, about forty invented outlets (RSS 2.0, Atom 1.0
+and RSS 1.0 feeds with full content or short summaries, several date formats and time zones,
+HTML entities, Spanish accents), a watchlist of fifteen invented people, organizations, topics
+and places, and 90 days of articles with a daily and weekly rhythm, quiet weeks and bursts of
+coverage, plus articles scheduled after `now` that keep arriving while a demo runs. Some stories
+are syndicated word for word to several outlets; one outlet has two section feeds that share
+items (same URL); some items have no date; a few feeds misbehave on purpose (see `HEALTHS`).
+Every name, outlet and sentence is invented by this module's word lists and templates.
+
+Texts mention the watched entities *by construction*, so the generator knows how many mentions
+each article has (`DemoArticle.mentions`), following the counting rules that `monitor.match`
+implements (whole words, case- and accent-insensitive, acronyms only in capitals, possessives
+and hyphenated forms count, the longest overlapping name counts once, `exclude` phrases do not
+count). Filler prose never contains a watched name: `filler_clashes` checks every filler word
+against the names when a world is generated. `World.truth` turns the per-article counts into
+the per-entity, per-day table a correct poller must end up with.
+
+What it leaves to others: serving the feeds over HTTP (`monitor.demo_server`), and of course
+fetching, parsing, matching and storing (the code under test).
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import re
+import time
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from monitor.models import Entity
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "FORMATS",
+    "HEALTHS",
+    "DemoArticle",
+    "Outlet",
+    "World",
+    "describe",
+    "filler_clashes",
+]
+
+FORMATS = ("rss", "atom", "rdf")
+CONTENT_TYPES = {
+    "rss": "application/rss+xml",
+    "atom": "application/atom+xml",
+    "rdf": "application/rdf+xml",
+}
+# ok: serves its feed. flaky: answers 500 to every third request. slow: answers after ~2 s.
+# moved: its listed URL answers 301 to a new path. gone: 410. html: an HTML page, not a feed.
+HEALTHS = ("ok", "flaky", "slow", "moved", "gone", "html")
+# Outlets whose articles reach a store (the others never deliver a feed).
+DELIVERING = ("ok", "flaky", "slow", "moved")
+
+# ---------------------------------------------------------------------------------------------
+# The watchlist and how texts mention it
+#
+# Forms carry the number of mentions they make. "\x00" is a space in the text and a line break
+# in the HTML (a name split over two lines still counts once).
+
+
+@dataclass(frozen=True)
+class _Spec:
+    entity: Entity
+    weight: float  # how often the entity is in the news
+    forms_en: tuple[tuple[str, int], ...]  # noun forms in English body text
+    forms_es: tuple[tuple[str, int], ...]  # noun forms in Spanish body text
+    titles_en: tuple[str, ...]
+    titles_es: tuple[str, ...]
+    short: str = ""  # one word, for derived forms: X's, X-led, ex-X, #X, anti-X, X in capitals
+
+
+_SPECS: tuple[_Spec, ...] = (
+    _Spec(
+        Entity("Talia Brenwick", "person", ("Brenwick",)),
+        3.0,
+        (("Talia Brenwick", 1), ("Brenwick", 1), ("Brenwick", 1), ("Talia\x00Brenwick", 1)),
+        (("Talia Brenwick", 1), ("Brenwick", 1)),
+        ("Talia Brenwick", "Brenwick"),
+        ("Talia Brenwick", "Brenwick"),
+        "Brenwick",
+    ),
+    _Spec(
+        Entity("Ramon Olaizabal", "person", ("Olaizabal",)),
+        2.5,
+        (
+            ("Ramón Olaizábal", 1),
+            ("Olaizábal", 1),
+            ("Olaizabal", 1),
+            ("Ramon Olaizabal", 1),
+            ("Ramón\x00Olaizábal", 1),
+        ),
+        (("Ramón Olaizábal", 1), ("Olaizábal", 1), ("Ramón\x00Olaizábal", 1)),
+        ("Ramón Olaizábal", "Olaizábal", "Olaizabal"),
+        ("Ramón Olaizábal", "Olaizábal"),
+        "Olaizábal",
+    ),
+    _Spec(
+        Entity("Kasimir Throndsen", "person", ("Throndsen",)),
+        2.0,
+        (("Kasimir Throndsen", 1), ("Throndsen", 1), ("Kasimir\x00Throndsen", 1)),
+        (("Kasimir Throndsen", 1), ("Throndsen", 1)),
+        ("Kasimir Throndsen", "Throndsen"),
+        ("Kasimir Throndsen", "Throndsen"),
+        "Throndsen",
+    ),
+    _Spec(
+        Entity("Marisela Quintavo", "person", ("Quintavo",)),
+        2.0,
+        (("Marisela Quintavo", 1), ("Quintavo", 1)),
+        (("Marisela Quintavo", 1), ("Quintavo", 1), ("Marisela\x00Quintavo", 1)),
+        ("Marisela Quintavo", "Quintavo"),
+        ("Marisela Quintavo", "Quintavo"),
+        "Quintavo",
+    ),
+    _Spec(
+        Entity("Hollis Dranemark", "person", ("Dranemark",)),
+        1.2,
+        (("Hollis Dranemark", 1), ("Dranemark", 1)),
+        (("Hollis Dranemark", 1), ("Dranemark", 1)),
+        ("Hollis Dranemark", "Dranemark"),
+        ("Hollis Dranemark", "Dranemark"),
+        "Dranemark",
+    ),
+    _Spec(  # an acronym: counts only in capitals
+        Entity("NRTB", "organization", ("Northcoast Rail Transit Board",)),
+        2.0,
+        (
+            ("the NRTB", 1),
+            ("NRTB", 1),
+            ("the Northcoast Rail Transit Board", 1),
+            ("the Northcoast Rail Transit Board (NRTB)", 2),
+        ),
+        (("la NRTB", 1), ("la Northcoast Rail Transit Board (NRTB)", 2)),
+        ("NRTB", "Northcoast Rail Transit Board"),
+        ("NRTB",),
+        "NRTB",
+    ),
+    _Spec(  # "Vellacourt Street" does not count for the bank
+        Entity(
+            "Vellacourt Bank",
+            "organization",
+            ("Vellacourt",),
+            exclude=("Vellacourt Street",),
+        ),
+        2.0,
+        (("Vellacourt Bank", 1), ("Vellacourt", 1), ("VELLACOURT BANK", 1)),
+        (("Vellacourt Bank", 1), ("Vellacourt", 1)),
+        ("Vellacourt Bank", "Vellacourt"),
+        ("Vellacourt Bank", "Vellacourt"),
+        "Vellacourt",
+    ),
+    _Spec(  # case-sensitive: "a kestrel" (the bird) does not count
+        Entity("Kestrel Orbital", "organization", ("Kestrel",), case_sensitive=True),
+        1.5,
+        (("Kestrel Orbital", 1), ("Kestrel", 1)),
+        (("Kestrel Orbital", 1), ("Kestrel", 1)),
+        ("Kestrel Orbital", "Kestrel"),
+        ("Kestrel Orbital", "Kestrel"),
+        "Kestrel",
+    ),
+    _Spec(  # capitals in the watchlist, but any case counts
+        Entity("AVELCO", "organization", ("Avelco Cooperative",), case_sensitive=False),
+        1.5,
+        (
+            ("AVELCO", 1),
+            ("Avelco", 1),
+            ("the Avelco Cooperative", 1),
+            ("the Avelco Cooperative (AVELCO)", 2),
+        ),
+        (("AVELCO", 1), ("Avelco", 1), ("la Avelco Cooperative", 1)),
+        ("AVELCO", "Avelco", "Avelco Cooperative"),
+        ("AVELCO", "Avelco"),
+        "Avelco",
+    ),
+    _Spec(
+        Entity("Tidewater Accord", "topic", ("Tidewater Pact", "Pacto Tidewater")),
+        2.0,
+        (("the Tidewater Accord", 1), ("the Tidewater Pact", 1), ("the Tidewater\x00Accord", 1)),
+        (("el Pacto Tidewater", 1), ("el Tidewater Accord", 1)),
+        ("Tidewater Accord", "Tidewater Pact"),
+        ("el Pacto Tidewater",),
+    ),
+    _Spec(
+        Entity("Grain Levy", "topic", ("grain levies", "tasa granaria")),
+        1.5,
+        (("the grain levy", 1), ("the Grain Levy", 1), ("the new grain levies", 1)),
+        (("la tasa granaria", 1), ("la Tasa Granaria", 1)),
+        ("Grain Levy",),
+        ("la tasa granaria",),
+    ),
+    _Spec(
+        Entity("Blue Corridor", "topic", ("Corredor Azul",)),
+        1.2,
+        (("the Blue Corridor", 1), ("the BLUE CORRIDOR", 1)),
+        (("el Corredor Azul", 1), ("el Blue Corridor", 1)),
+        ("Blue Corridor",),
+        ("el Corredor Azul",),
+    ),
+    _Spec(
+        Entity("Port Elvarra", "place", ("Elvarra",)),
+        2.0,
+        (("Port Elvarra", 1), ("Elvarra", 1), ("Port\x00Elvarra", 1)),
+        (("Port Elvarra", 1), ("Elvarra", 1)),
+        ("Port Elvarra", "Elvarra"),
+        ("Port Elvarra", "Elvarra"),
+        "Elvarra",
+    ),
+    _Spec(
+        Entity("Karsvik", "place"),
+        1.5,
+        (("Karsvik", 1),),
+        (("Karsvik", 1),),
+        ("Karsvik",),
+        ("Karsvik",),
+        "Karsvik",
+    ),
+    _Spec(
+        Entity("Santa Ilvera", "place", ("Ilvera",)),
+        1.5,
+        (("Santa Ilvera", 1), ("Ilvera", 1)),
+        (("Santa Ilvera", 1), ("Ilvera", 1)),
+        ("Santa Ilvera", "Ilvera"),
+        ("Santa Ilvera", "Ilvera"),
+        "Ilvera",
+    ),
+)
+
+# Sentence templates with one slot. X: a noun form; P: possessive; L: "X-led"; E: "ex-X";
+# H: "#X"; U: the short name in capitals; A: "anti-X".
+_MENTION_TEMPLATES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("person", "en"): (
+        "{X} said the proposal would be published in full next week.",
+        "Speaking to reporters, {X} defended the timetable.",
+        "Critics accuse {X} of moving too slowly on the issue.",
+        "“We will not be rushed,” {X} said on Thursday.",
+        "Aides to {X} described the meeting as constructive.",
+        "{X} is expected to address the assembly later this month.",
+        "In an interview, {X} said the numbers spoke for themselves.",
+        "{P} office did not respond to a request for comment.",
+        "{P} allies welcomed the decision.",
+        "The {L} coalition still needs two more votes.",
+        "An {E} adviser called the plan unrealistic.",
+        "Supporters shared the news under the hashtag {H}.",
+        "“{U} OUT,” read one banner outside the building.",
+    ),
+    ("person", "es"): (
+        "{X} afirmó que la propuesta se publicará completa la próxima semana.",
+        "Ante la prensa, {X} defendió el calendario.",
+        "Los críticos acusan a {X} de actuar con demasiada lentitud.",
+        "“No vamos a precipitarnos”, dijo {X} el jueves.",
+        "Colaboradores de {X} calificaron la reunión de constructiva.",
+        "Grupos {A} convocaron una marcha para el sábado.",
+        "Sus seguidores compartieron la noticia con la etiqueta {H}.",
+    ),
+    ("organization", "en"): (
+        "{X} said in a filing that revenue fell in the quarter.",
+        "A spokesperson for {X} confirmed the figures.",
+        "{X} has hired outside advisers to review the contract.",
+        "Documents seen by this newspaper show {X} was warned about the costs.",
+        "{X} declined to say how many jobs were affected.",
+        "{P} chief executive is due to testify next month.",
+        "{P} annual report is due in the spring.",
+        "A {L} consortium submitted the only bid.",
+        "Customers complained online under {H}.",
+    ),
+    ("organization", "es"): (
+        "Un portavoz de {X} confirmó las cifras.",
+        "{X} contrató asesores externos para revisar el contrato.",
+        "{X} no precisó cuántos empleos se verán afectados.",
+        "Según documentos consultados por este diario, {X} conocía los costos.",
+        "Los clientes se quejaron en redes con la etiqueta {H}.",
+    ),
+    ("topic", "en"): (
+        "Negotiations over {X} resumed on Wednesday.",
+        "Supporters of {X} say it will protect jobs.",
+        "{X} has divided the governing coalition.",
+        "Opponents want {X} put to a public vote.",
+        "Few details of {X} have been made public.",
+        "{P} first phase is due to begin in the autumn.",
+    ),
+    ("topic", "es"): (
+        "Las negociaciones sobre {X} se reanudaron el miércoles.",
+        "Los defensores de {X} aseguran que protegerá el empleo.",
+        "{X} divide a la coalición de gobierno.",
+        "La oposición quiere someter {X} a una consulta popular.",
+    ),
+    ("place", "en"): (
+        "Heavy rain caused flooding in parts of {X} overnight.",
+        "Residents of {X} queued for hours to vote.",
+        "In {X}, shops closed early as the storm approached.",
+        "The ferry service to {X} was suspended until further notice.",
+        "Officials in {X} said schools would reopen on Monday.",
+        "{P} harbour was closed to shipping for two days.",
+        "Photos from the scene spread quickly under {H}.",
+    ),
+    ("place", "es"): (
+        "Las lluvias provocaron inundaciones en parte de {X}.",
+        "Los vecinos de {X} hicieron largas filas para votar.",
+        "En {X}, los comercios cerraron temprano por la tormenta.",
+        "Las autoridades de {X} dijeron que las escuelas reabrirán el lunes.",
+    ),
+}
+# Sentences about one entity that also carry a phrase that must not count (see _Spec comments).
+_EXTRA_TEMPLATES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("Vellacourt Bank", "en"): (
+        "Staff at {X} were evacuated from its offices on Vellacourt Street.",
+        "{X} has had its headquarters on Vellacourt Street since the 1920s.",
+    ),
+    ("Vellacourt Bank", "es"): ("{X} tiene su sede en Vellacourt Street desde hace décadas.",),
+}
+
+_TITLE_TEMPLATES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("person", "en"): (
+        "{T} defends timetable as criticism mounts",
+        "{T} signals shift on spending",
+        "Q&A: {T} on the months ahead",
+        "Who is {T}?",
+        "{T} under pressure after vote",
+        "{TP} allies push for early vote",
+    ),
+    ("person", "es"): (
+        "{T} defiende el calendario ante las críticas",
+        "{T} anuncia un giro en el gasto",
+        "¿Quién es {T}?",
+        "{T}, bajo presión tras la votación",
+    ),
+    ("organization", "en"): (
+        "{T} posts quarterly loss",
+        "{T} faces inquiry over contract",
+        "{T} to cut costs as demand slows",
+        "Inside {TP} troubled year",
+    ),
+    ("organization", "es"): (
+        "{T} registra pérdidas en el trimestre",
+        "Investigan a {T} por un contrato",
+        "{T} recortará gastos ante la caída de la demanda",
+    ),
+    ("topic", "en"): (
+        "{T} talks stall again",
+        "What the {T} means for households",
+        "Explainer: the {T} in five questions",
+        "Vote on {T} delayed",
+    ),
+    ("topic", "es"): (
+        "{T}: las claves",
+        "Qué significa {T} para los hogares",
+        "Nuevo retraso en la votación sobre {T}",
+    ),
+    ("place", "en"): (
+        "Storm cuts power across {T}",
+        "{T} braces for busy holiday weekend",
+        "Water restrictions extended in {T}",
+        "Fire crews battle blaze near {T}",
+    ),
+    ("place", "es"): (
+        "Una tormenta deja sin luz a {T}",
+        "{T} se prepara para un fin de semana largo",
+        "Amplían las restricciones de agua en {T}",
+    ),
+}
+_PAIR_TITLES = {
+    "en": (
+        "{T} and {T2} trade barbs over budget",
+        "{T} meets {T2} as pressure builds",
+        "{T} & {T2}: what we know",
+    ),
+    "es": ("{T} y {T2} chocan por el presupuesto", "{T} y {T2}, frente a frente"),
+}
+
+# Sentences with near misses that must count for no one: a name glued to letters or digits, an
+# acronym in lower case, a case-sensitive name in the wrong case, an `exclude` phrase.
+_DECOYS = {
+    "en": (
+        "The Brenwickshire ferry resumed service on Sunday.",
+        "A parody account, @TaliaBrenwick2024, was suspended on Tuesday.",
+        "Timetables are posted at nrtb.example.org.",
+        "Traffic on Vellacourt Street was diverted for the parade.",
+        "A kestrel hovered over the stadium during the match.",
+        "Fans of the Karsvikers hockey team celebrated late into the night.",
+        "The Quintavos, a folk band, played two encores.",
+    ),
+    "es": (
+        "El ferry de Brenwickshire volvió a operar el domingo.",
+        "Los horarios están publicados en nrtb.example.org.",
+        "El tráfico en Vellacourt Street fue desviado por el desfile.",
+        "Un kestrel, ave rapaz, sobrevoló el estadio.",
+    ),
+}
+
+# ---------------------------------------------------------------------------------------------
+# Filler: word lists and templates. None of their words may be part of a watched name.
+
+_EN_SUBJECTS = (
+    "City officials",
+    "The regional government",
+    "Local residents",
+    "Analysts",
+    "Opposition lawmakers",
+    "Union representatives",
+    "The finance ministry",
+    "Several business owners",
+    "Health authorities",
+    "The mayor’s office",
+    "Environmental groups",
+    "Farmers in the north",
+    "Commuters",
+    "Economists",
+    "The electoral commission",
+    "Teachers’ unions",
+    "Hospital managers",
+    "Shipping companies",
+    "Tourism operators",
+    "Students",
+)
+_EN_VERBS = (
+    "said",
+    "warned",
+    "argued",
+    "noted",
+    "reported",
+    "insisted",
+    "acknowledged",
+    "suggested",
+    "confirmed",
+    "estimated",
+)
+_EN_CLAUSES = (
+    "that costs had risen sharply over the past year",
+    "that the new rules would take effect in the spring",
+    "that talks would resume after the holiday",
+    "that water levels remained below average",
+    "that the budget gap was wider than expected",
+    "that more inspections were planned",
+    "that turnout could be lower than in previous years",
+    "that repairs would take several weeks",
+    "that the proposal lacked detail",
+    "that demand had recovered faster than forecast",
+    "that prices for fuel and food remained volatile",
+    "that hiring had slowed in recent months",
+    "that the schedule was too ambitious",
+    "that waiting lists had grown since January",
+    "that the funding would not cover maintenance",
+    "that a compromise was still possible",
+    "that rents had doubled in a decade",
+    "that the harvest was smaller than last year",
+)
+_EN_TIMES = (
+    "",
+    "",
+    " on Monday",
+    " on Tuesday",
+    " this week",
+    " last month",
+    " in a briefing",
+    " in an interview",
+    " late on Friday",
+    " earlier this year",
+)
+_EN_STANDALONE = (
+    "The figures have not been independently verified.",
+    "The debate is expected to continue into next year.",
+    "Further hearings are scheduled for the coming weeks.",
+    "Traffic was disrupted for several hours.",
+    "Forecasters expect milder conditions by the weekend.",
+    "The proposal still needs approval from the full assembly.",
+    "A final decision is not expected before the summer.",
+    "Similar measures were tried a decade ago with mixed results.",
+    "Local businesses say they have yet to see any benefit.",
+    "The original report was updated with new figures on Friday.",
+    "Spending on research & development rose for a third year.",
+    "“It is too early to say,” one official said.",
+    "Nobody was injured, according to emergency services.",
+    "The measure passed by a narrow margin.",
+)
+_ES_SUBJECTS = (
+    "Las autoridades locales",
+    "Portavoces del gobierno regional",
+    "Los vecinos",
+    "Varios analistas",
+    "Los sindicatos",
+    "Fuentes del ministerio de Hacienda",
+    "Los comerciantes",
+    "Las organizaciones ambientales",
+    "Los agricultores del norte",
+    "Miembros de la comisión electoral",
+    "Los economistas",
+    "Los docentes",
+    "Los médicos del hospital",
+    "Las navieras",
+)
+_ES_VERBS = (
+    "afirmaron",
+    "advirtieron",
+    "señalaron",
+    "explicaron",
+    "reconocieron",
+    "insistieron",
+    "estimaron",
+    "confirmaron",
+)
+_ES_CLAUSES = (
+    "que los costos aumentaron con fuerza durante el último año",
+    "que las nuevas normas entrarán en vigor en primavera",
+    "que las negociaciones se reanudarán después del feriado",
+    "que el nivel del agua sigue por debajo del promedio",
+    "que el déficit es mayor de lo previsto",
+    "que habrá más inspecciones",
+    "que la participación podría ser menor que en años anteriores",
+    "que las reparaciones tardarán varias semanas",
+    "que la propuesta carece de detalles",
+    "que la demanda se recuperó más rápido de lo esperado",
+    "que los precios de la energía y los alimentos siguen volátiles",
+    "que la cosecha fue menor que la del año pasado",
+    "que los alquileres se duplicaron en una década",
+    "que aún es posible un acuerdo",
+)
+_ES_TIMES = (
+    "",
+    "",
+    " el lunes",
+    " el martes",
+    " esta semana",
+    " el mes pasado",
+    " en una rueda de prensa",
+    " en una entrevista",
+)
+_ES_STANDALONE = (
+    "Las cifras no han sido verificadas de forma independiente.",
+    "Se espera que el debate continúe el próximo año.",
+    "Las audiencias seguirán en las próximas semanas.",
+    "El tráfico estuvo interrumpido durante varias horas.",
+    "Los meteorólogos prevén un tiempo más suave para el fin de semana.",
+    "La propuesta aún necesita la aprobación del pleno.",
+    "No se espera una decisión final antes del verano.",
+    "Los comercios locales dicen que todavía no ven ningún beneficio.",
+    "«Es demasiado pronto para decirlo», dijo un funcionario.",
+    "¿Quién pagará las obras? Nadie lo ha aclarado todavía.",
+    "No hubo heridos, según los servicios de emergencia.",
+)
+_Words = tuple[str, ...]
+_PROSE: dict[str, tuple[_Words, _Words, _Words, _Words, _Words]] = {
+    "en": (_EN_SUBJECTS, _EN_VERBS, _EN_CLAUSES, _EN_TIMES, _EN_STANDALONE),
+    "es": (_ES_SUBJECTS, _ES_VERBS, _ES_CLAUSES, _ES_TIMES, _ES_STANDALONE),
+}
+_TITLE_FILLER = {
+    "en": (
+        (
+            "City council",
+            "Hospital trust",
+            "Museum",
+            "Ferry operator",
+            "School district",
+            "Farmers’ union",
+            "Shipping firm",
+            "Tourism office",
+            "Water utility",
+            "Police chief",
+            "Library",
+            "University",
+            "Fire service",
+            "Airport",
+            "Festival",
+        ),
+        (
+            "approves new timetable",
+            "warns of delays",
+            "reports record demand",
+            "delays decision on budget",
+            "reopens after renovation",
+            "seeks more funding",
+            "announces job cuts",
+            "faces questions over costs",
+            "launches public consultation",
+            "marks centenary",
+        ),
+    ),
+    "es": (
+        (
+            "El ayuntamiento",
+            "El hospital",
+            "El museo",
+            "La naviera",
+            "La asociación agrícola",
+            "La oficina de turismo",
+            "La policía",
+            "La universidad",
+            "El aeropuerto",
+            "El cuerpo de bomberos",
+        ),
+        (
+            "aprueba un nuevo horario",
+            "advierte de retrasos",
+            "registra una demanda récord",
+            "aplaza la decisión sobre el presupuesto",
+            "reabre tras la renovación",
+            "pide más fondos",
+            "anuncia recortes de empleo",
+            "lanza una consulta pública",
+        ),
+    ),
+}
+_OPINION_PREFIX = {"en": "Opinion: ", "es": "Opinión: "}
+_DATELINE_CITIES = (
+    "VALMORRA",
+    "QUESSARY",
+    "OSTRELLE",
+    "DUNMARROW",
+    "BEXHAVEN",
+    "HALVARDINE",
+    "COSTALINDA",
+    "SIERRAVALLE",
+)
+_FIRST_NAMES = (
+    "Mira",
+    "Jonah",
+    "Lucía",
+    "Tomas",
+    "Ines",
+    "Priya",
+    "Oren",
+    "Saskia",
+    "Dario",
+    "Elif",
+    "Nadia",
+    "Teodor",
+    "Yara",
+    "Bram",
+    "Celia",
+    "Ansel",
+)
+_LAST_NAMES = (
+    "Pellworth",
+    "Castellane",
+    "Vintross",
+    "Quenby",
+    "Amberlin",
+    "Dusanne",
+    "Merriot",
+    "Okonde",
+    "Salvaterra",
+    "Ibarlucea",
+    "Thorvalsen",
+    "Kendrow",
+    "Lisandre",
+    "Morvay",
+    "Ternholm",
+)
+
+# (name, languages, tags). Index positions matter: see _HEALTH_AT and _SECTIONS_AT.
+_OUTLETS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Orvane Newswire", "en", ("wire", "international")),
+    ("Meridiem Press Service", "en", ("wire", "international")),
+    ("Agencia Lusterra", "es", ("wire", "international")),
+    ("The Quessary Ledger", "en", ("regional",)),
+    ("Bexhaven Courier", "en", ("local",)),
+    ("The Ostrelle Observer", "en", ("international",)),
+    ("Tallowmere Gazette", "en", ("regional",)),
+    ("Dunmarrow Evening Post", "en", ("local",)),
+    ("El Heraldo de Valmorra", "es", ("regional",)),
+    ("Carrowdale Dispatch", "en", ("regional",)),
+    ("The Fennimere Herald", "en", ("local",)),
+    ("Aldwyck Chronicle", "en", ("local",)),
+    ("Harlsby Sentinel", "en", ("regional",)),
+    ("Diario Ostreno", "es", ("international",)),
+    ("The Civic Lantern", "en", ("opinion",)),
+    ("Skellern Bay News", "en", ("local",)),
+    ("Wexmoor Tribune", "en", ("regional",)),
+    ("La Voz de Quessary", "es", ("local",)),
+    ("Glenvarrow Examiner", "en", ("regional",)),
+    ("Thistlecombe Journal", "en", ("local",)),
+    ("Upper Vantry Bulletin", "en+es", ("local",)),
+    ("Stannerow Mercury", "en", ("regional",)),
+    ("Second Thoughts Review", "en", ("opinion",)),
+    ("Brackenholt Advertiser", "en", ("local",)),
+    ("El Faro de Costalinda", "es", ("regional",)),
+    ("Marlstone Current", "en", ("international",)),
+    ("Eastmere Standard", "en", ("regional",)),
+    ("Semanario Rivalta", "es", ("opinion",)),
+    ("Pellingford Weekly", "en", ("local",)),
+    ("Ombrel Signal", "en+es", ("international",)),
+    ("Crónica de Sierravalle", "es", ("regional",)),
+    ("Halvardine Times", "en", ("international",)),
+    ("Farsight Commentary", "en", ("opinion",)),
+    ("Wrenfold Gazette", "en", ("local",)),
+    ("Noticiero Orilla Sur", "es", ("local",)),
+    ("Kelderwick Record", "en", ("regional",)),
+    ("The Morrowvale Monitor", "en+es", ("regional",)),
+    ("Tessaly Daily", "en", ("local",)),
+    ("Quillon Herald", "en", ("regional",)),
+    ("Varnholt Post", "en", ("local",)),
+)
+_EXTRA_TOWNS = (
+    "Quessary",
+    "Bexhaven",
+    "Tallowmere",
+    "Dunmarrow",
+    "Carrowdale",
+    "Fennimere",
+    "Aldwyck",
+    "Harlsby",
+    "Skellern",
+    "Wexmoor",
+    "Glenvarrow",
+    "Thistlecombe",
+    "Stannerow",
+    "Brackenholt",
+    "Marlstone",
+    "Eastmere",
+    "Pellingford",
+    "Wrenfold",
+    "Kelderwick",
+    "Morrowvale",
+    "Tessaly",
+    "Quillon",
+    "Varnholt",
+    "Ombrel",
+    "Ostrelle",
+    "Valmorra",
+    "Halvardine",
+    "Costalinda",
+    "Sierravalle",
+    "Rivalta",
+)
+_EXTRA_PAPERS = (
+    "Courier",
+    "Gazette",
+    "Herald",
+    "Dispatch",
+    "Sentinel",
+    "Tribune",
+    "Examiner",
+    "Journal",
+    "Bulletin",
+    "Mercury",
+    "Advertiser",
+    "Record",
+    "Monitor",
+    "Daily",
+    "Post",
+    "Ledger",
+    "Chronicle",
+    "Observer",
+    "Signal",
+    "Current",
+)
+_EXTRA_TAGS = (("local",), ("regional",), ("local",), ("international",), ("opinion",))
+_SECTION_NAMES = ("world", "americas", "news", "opinion")
+
+_SECTIONS_AT = 5  # the outlet with two section feeds ("world" and "americas")
+_HEALTH_AT = {6: "flaky", 7: "slow", 9: "moved", 10: "gone", 11: "html"}
+_FORMAT_CYCLE = ("rss", "atom", "rss", "rdf", "atom")
+_DATE_STYLES = {  # label -> offset from UTC in seconds
+    "rss": (("+0000", 0), ("-0600", -6 * 3600), ("GMT", 0), ("+0100", 3600), ("EST", -5 * 3600)),
+    "atom": (("Z", 0), ("+02:00", 2 * 3600), ("-05:00", -5 * 3600), ("+05:30", 19800)),
+    "rdf": (("Z", 0), ("+01:00", 3600), ("-03:00", -3 * 3600)),
+}
+_KIND_WEIGHT = {"wire": 2.0, "international": 1.2, "regional": 1.0, "local": 0.7, "opinion": 0.35}
+
+# Daily rhythm (UTC hour) and weekly rhythm (Monday first).
+_HOUR_PROFILE = (
+    0.30,
+    0.25,
+    0.20,
+    0.20,
+    0.25,
+    0.40,
+    0.70,
+    1.00,
+    1.30,
+    1.50,
+    1.60,
+    1.60,
+    1.50,
+    1.50,
+    1.50,
+    1.40,
+    1.30,
+    1.20,
+    1.00,
+    0.90,
+    0.80,
+    0.60,
+    0.50,
+    0.40,
+)
+_WEEKDAY_PROFILE = (1.0, 1.05, 1.05, 1.0, 0.95, 0.55, 0.5)
+
+_P_ENTITY = 0.72  # share of stories about at least one watched entity
+_P_SYNDICATED = 0.6  # share of wire stories picked up by other outlets
+_MAX_PICKUPS = 4  # a syndicated story runs in 2 to 5 outlets
+_P_DECOY = 0.08
+_POOL_SIZE = 2500  # filler sentences per language
+
+# ---------------------------------------------------------------------------------------------
+# Public types
+
+
+@dataclass(frozen=True)
+class Outlet:
+    """One invented news outlet and its feed(s)."""
+
+    name: str
+    slug: str
+    fmt: str  # "rss" | "atom" | "rdf"
+    tags: tuple[str, ...]
+    languages: tuple[str, ...]  # ("en",), ("es",) or ("en", "es")
+    full_content: bool  # the feed carries the whole article, not a summary
+    health: str  # one of HEALTHS
+    feeds: tuple[str, ...]  # feed paths as listed in feeds.yaml
+    sections: tuple[str, ...]  # section of each feed ("news", or "world" and "americas")
+    moved_to: str | None = None  # the new path of a moved feed
+    homepage: str = ""
+    date_style: str = ""  # how dates are written: "+0000", "GMT", "EST", "Z", "+02:00", ...
+    utc_offset: int = 0  # seconds, of the dates written
+    undated_share: float = 0.0  # share of items published with no date
+    html_entities: bool = False  # writes é as &eacute; and ’ as &#8217; in its HTML
+    cdata: bool = False  # RSS content:encoded in a CDATA section rather than escaped
+    guid_is_link: bool = False
+    link_suffix: str = ""  # e.g. tracking parameters appended to every link
+    weight: float = 1.0  # relative number of stories it publishes
+
+    @property
+    def delivers(self) -> bool:
+        """Whether its articles reach a store (gone and HTML-serving feeds never do)."""
+        return self.health in DELIVERING
+
+    def feed_name(self, path: str) -> str:
+        """The name of one of its feeds, as listed in feeds.yaml."""
+        if len(self.feeds) == 1:
+            return self.name
+        return f"{self.name} — {self.sections[self.feeds.index(path)].title()}"
+
+
+@dataclass(slots=True, eq=False)
+class DemoArticle:
+    """One article as an outlet's feed carries it, with the mentions it contains.
+
+    `feeds` are feed paths as listed in feeds.yaml (the path before a move). `published` is None
+    for an undated item; `available` is when the item first appears in its feeds (equal to
+    `published` for dated items). Syndicated copies share `story`, `title`, `text` and
+    `mentions` (a dict shared between copies: do not mutate it).
+    """
+
+    outlet: str
+    feeds: tuple[str, ...]
+    url: str
+    guid: str
+    title: str
+    published: datetime | None
+    available: datetime
+    mentions: dict[str, int]
+    story: int
+    author: str
+    lang: str
+    _body: _Body = field(repr=False)
+    _ts: int = field(repr=False)
+
+    @property
+    def html(self) -> str:
+        """The HTML the feed carries: the full content, or the summary."""
+        return self._body.html()
+
+    @property
+    def text(self) -> str:
+        """Plain text of `html`, white space collapsed: what mentions are counted in."""
+        return self._body.text()
+
+    @property
+    def teaser(self) -> str:
+        return self._body.teaser()
+
+
+# ---------------------------------------------------------------------------------------------
+# Bodies: compact until asked for (a world holds ~50,000 of them)
+
+_MARK = "\x00"
+_NAMED_ENTITIES = {
+    ord("á"): "&aacute;",
+    ord("é"): "&eacute;",
+    ord("í"): "&iacute;",
+    ord("ó"): "&oacute;",
+    ord("ú"): "&uacute;",
+    ord("ñ"): "&ntilde;",
+    ord("Á"): "&Aacute;",
+    ord("É"): "&Eacute;",
+    ord("Í"): "&Iacute;",
+    ord("Ó"): "&Oacute;",
+    ord("Ú"): "&Uacute;",
+    ord("Ñ"): "&Ntilde;",
+    ord("ü"): "&uuml;",
+    ord("¿"): "&iquest;",
+    ord("¡"): "&iexcl;",
+    ord("’"): "&#8217;",
+    ord("‘"): "&#8216;",
+    ord("“"): "&ldquo;",
+    ord("”"): "&rdquo;",
+    ord("«"): "&laquo;",
+    ord("»"): "&raquo;",
+    ord("—"): "&mdash;",
+    ord(_MARK): "\n",
+}
+
+
+def _esc(s: str) -> str:
+    """Escape text for XML/HTML element content."""
+    if "&" in s:
+        s = s.replace("&", "&amp;")
+    if "<" in s:
+        s = s.replace("<", "&lt;")
+    if ">" in s:
+        s = s.replace(">", "&gt;")
+    return s
+
+
+def _esc_attr(s: str) -> str:
+    return _esc(s).replace('"', "&quot;")
+
+
+class _Body:
+    """An article body: paragraphs of filler-pool indices and literal sentences."""
+
+    __slots__ = ("entities", "link", "paras", "plain", "pool")
+
+    def __init__(
+        self,
+        pool: Sequence[str],
+        paras: tuple[tuple[int | str, ...], ...],
+        entities: bool,
+        plain: bool,
+        link: str,
+    ) -> None:
+        self.pool = pool
+        self.paras = paras
+        self.entities = entities  # HTML entities for accents and quotes
+        self.plain = plain  # a summary written without <p>
+        self.link = link
+
+    def _sentence(self, item: int | str) -> str:
+        if isinstance(item, int):
+            return self.pool[item]
+        return item.replace(_MARK, " ") if _MARK in item else item
+
+    def text(self) -> str:
+        s = self._sentence
+        return " ".join(" ".join(s(item) for item in para) for para in self.paras)
+
+    def teaser(self) -> str:
+        return self._sentence(self.paras[0][0])
+
+    def html(self) -> str:
+        entities = self.entities
+        paras = []
+        for p, para in enumerate(self.paras):
+            parts = []
+            for i, item in enumerate(para):
+                raw = self.pool[item] if isinstance(item, int) else item
+                h = _esc(raw)
+                if entities and not h.isascii():
+                    h = h.translate(_NAMED_ENTITIES)
+                elif _MARK in h:
+                    h = h.replace(_MARK, "\n")
+                if isinstance(item, int):
+                    if (item + p) % 7 == 3:
+                        h = f"<em>{h}</em>"
+                    elif (item + i) % 11 == 5:
+                        h = f'<a href="{self.link}">{h}</a>'
+                elif i and (len(raw) + p) % 9 == 4:
+                    h = f"<strong>{h}</strong>"
+                parts.append(h)
+            paras.append(" ".join(parts))
+        if self.plain:
+            return paras[0]
+        return "\n".join(f"<p>{p}</p>" for p in paras)
+
+
+# ---------------------------------------------------------------------------------------------
+# The filler guard
+
+
+def _fold(s: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", s)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+_WORD = re.compile(r"[^\W_]+")  # letters and digits: what match.py treats as word characters
+_SLOT = re.compile(r"\{(\w+)\}")
+
+
+def _filler_texts() -> Iterable[str]:
+    """Every piece of text the generator writes that is not a deliberate mention or decoy."""
+    for word_lists in _PROSE.values():
+        for words in word_lists:
+            yield from words
+    for subjects, events in _TITLE_FILLER.values():
+        yield from subjects + events
+    yield from _OPINION_PREFIX.values()
+    yield from _DATELINE_CITIES + _FIRST_NAMES + _LAST_NAMES + _EXTRA_TOWNS + _EXTRA_PAPERS
+    yield from (name for name, _, _ in _OUTLETS)
+    yield from _SECTION_NAMES
+    for table in (_MENTION_TEMPLATES, _TITLE_TEMPLATES):
+        for templates in table.values():
+            yield from (_SLOT.sub(" ", t) for t in templates)
+    excludes = {spec.entity.name: spec.entity.exclude for spec in _SPECS}
+    for (name, _), templates in _EXTRA_TEMPLATES.items():
+        for t in templates:  # these carry an exclude phrase on purpose
+            for phrase in excludes[name]:
+                t = t.replace(phrase, " ")
+            yield _SLOT.sub(" ", t)
+    for templates in _PAIR_TITLES.values():
+        yield from (_SLOT.sub(" ", t) for t in templates)
+
+
+def filler_clashes(entities: Sequence[Entity]) -> list[str]:
+    """Problems that would let filler text mention an entity by accident ([] when none).
+
+    Every word of every name, alias and exclude phrase (folded: lower case, no accents) must be
+    absent from the filler vocabulary, so filler can never spell a name, alone or next to a
+    deliberate mention; and no template may glue a slot to a letter or digit.
+    """
+    name_words: dict[str, str] = {}
+    for entity in entities:
+        for phrase in (*entity.names, *entity.exclude):
+            for word in _WORD.findall(_fold(phrase)):
+                name_words.setdefault(word, phrase)
+    problems = []
+    seen = set()
+    for text in _filler_texts():
+        for word in _WORD.findall(_fold(text)):
+            if word in name_words and word not in seen:
+                seen.add(word)
+                problems.append(f"filler word {word!r} is part of {name_words[word]!r}")
+    for table in (_MENTION_TEMPLATES, _EXTRA_TEMPLATES, _TITLE_TEMPLATES, _PAIR_TITLES):
+        for templates in table.values():
+            for t in templates:
+                for m in _SLOT.finditer(t):
+                    before = t[m.start() - 1 : m.start()]
+                    after = t[m.end() : m.end() + 1]
+                    if _WORD.match(before) or _WORD.match(after):
+                        problems.append(f"template glues a slot to a word: {t!r}")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Feed rendering
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _format_date(ts: int, outlet: Outlet) -> str:
+    t = time.gmtime(ts + outlet.utc_offset)
+    clock = f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    if outlet.fmt == "rss":
+        day = f"{_WEEKDAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon]} {t.tm_year}"
+        return f"{day} {clock} {outlet.date_style}"
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{clock}{outlet.date_style}"
+
+
+def _iso_utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _xml_title(s: str, outlet: Outlet) -> str:
+    s = _esc(s)
+    if outlet.html_entities and not s.isascii():
+        s = s.encode("ascii", "xmlcharrefreplace").decode("ascii")
+    return s
+
+
+def _render_item(a: DemoArticle, outlet: Outlet, section: str) -> str:
+    title = _xml_title(a.title, outlet)
+    link = _esc(a.url)
+    author = _esc(a.author)
+    date_str = _format_date(a._ts, outlet) if a.published is not None else ""
+    if outlet.fmt == "rss":
+        if outlet.guid_is_link:
+            guid = f'<guid isPermaLink="true">{link}</guid>'
+        else:
+            guid = f'<guid isPermaLink="false">{_esc(a.guid)}</guid>'
+        parts = [f"<item>\n<title>{title}</title>\n<link>{link}</link>\n{guid}\n"]
+        if date_str:
+            parts.append(f"<pubDate>{date_str}</pubDate>\n")
+        parts.append(f"<dc:creator>{author}</dc:creator>\n<category>{section}</category>\n")
+        if outlet.full_content:
+            parts.append(f"<description>{_esc(a.teaser)}</description>\n")
+            html = a.html
+            if outlet.cdata:
+                parts.append(f"<content:encoded><![CDATA[{html}]]></content:encoded>\n")
+            else:
+                parts.append(f"<content:encoded>{_esc(html)}</content:encoded>\n")
+        else:
+            parts.append(f"<description>{_esc(a.html)}</description>\n")
+        parts.append("</item>\n")
+        return "".join(parts)
+    if outlet.fmt == "atom":
+        parts = [
+            f'<entry>\n<title type="text">{title}</title>\n'
+            f'<link rel="alternate" type="text/html" href="{_esc_attr(a.url)}"/>\n'
+            f"<id>{_esc(a.guid)}</id>\n"
+        ]
+        if date_str:
+            parts.append(f"<published>{date_str}</published>\n<updated>{date_str}</updated>\n")
+        parts.append(f'<author><name>{author}</name></author>\n<category term="{section}"/>\n')
+        if outlet.full_content:
+            parts.append(f'<summary type="text">{_esc(a.teaser)}</summary>\n')
+            parts.append(f'<content type="html">{_esc(a.html)}</content>\n')
+        else:
+            parts.append(f'<summary type="html">{_esc(a.html)}</summary>\n')
+        parts.append("</entry>\n")
+        return "".join(parts)
+    parts = [
+        f'<item rdf:about="{_esc_attr(a.url)}">\n<title>{title}</title>\n<link>{link}</link>\n'
+    ]
+    if outlet.full_content:
+        parts.append(f"<description>{_esc(a.teaser)}</description>\n")
+        parts.append(f"<content:encoded>{_esc(a.html)}</content:encoded>\n")
+    else:
+        parts.append(f"<description>{_esc(a.html)}</description>\n")
+    if date_str:
+        parts.append(f"<dc:date>{date_str}</dc:date>\n")
+    parts.append(
+        f"<dc:creator>{author}</dc:creator>\n<dc:subject>{section}</dc:subject>\n</item>\n"
+    )
+    return "".join(parts)
+
+
+def _feed_document(outlet: Outlet, section: str, items: list[DemoArticle]) -> str:
+    title = _xml_title(outlet.name if section == "news" else f"{outlet.name}: {section}", outlet)
+    home = _esc(outlet.homepage)
+    lang = outlet.languages[0]
+    about = "Invented outlet of the media-monitor demo world; every story here is synthetic."
+    body = "".join(_render_item(a, outlet, section) for a in items)
+    head = '<?xml version="1.0" encoding="utf-8"?>\n'
+    if outlet.fmt == "rss":
+        return (
+            f'{head}<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"'
+            ' xmlns:dc="http://purl.org/dc/elements/1.1/">\n<channel>\n'
+            f"<title>{title}</title>\n<link>{home}</link>\n<description>{about}</description>\n"
+            f"<language>{lang}</language>\n<generator>media-monitor demo world</generator>\n"
+            f"{body}</channel>\n</rss>\n"
+        )
+    if outlet.fmt == "atom":
+        updated = _iso_utc(items[0]._ts if items else 0)
+        return (
+            f'{head}<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="{lang}">\n'
+            f"<title>{title}</title>\n<subtitle>{about}</subtitle>\n"
+            f"<id>tag:{outlet.slug}.example,2000:feed:{section}</id>\n"
+            f'<link rel="alternate" type="text/html" href="{home}"/>\n'
+            f"<updated>{updated}</updated>\n<generator>media-monitor demo world</generator>\n"
+            f"{body}</feed>\n"
+        )
+    seq = "".join(f'<rdf:li rdf:resource="{_esc_attr(a.url)}"/>' for a in items)
+    return (
+        f'{head}<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+        ' xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/"'
+        ' xmlns:content="http://purl.org/rss/1.0/modules/content/">\n'
+        f'<channel rdf:about="{home}">\n<title>{title}</title>\n<link>{home}</link>\n'
+        f"<description>{about}</description>\n<items><rdf:Seq>{seq}</rdf:Seq></items>\n"
+        f"</channel>\n{body}</rdf:RDF>\n"
+    )
+
+
+class _Feed:
+    """One served feed: its outlet, section and articles in order of appearance."""
+
+    __slots__ = ("articles", "outlet", "section", "times")
+
+    def __init__(self, outlet: Outlet, section: str) -> None:
+        self.outlet = outlet
+        self.section = section
+        self.articles: list[DemoArticle] = []
+        self.times: list[int] = []
+
+    def visible(self, at: datetime) -> int:
+        return bisect.bisect_right(self.times, at.timestamp())
+
+
+# ---------------------------------------------------------------------------------------------
+# The world
+
+
+@dataclass(eq=False)
+class World:
+    """A generated demo world: outlets, watchlist, articles and their ground truth."""
+
+    seed: int
+    now: datetime
+    days: int
+    entities: list[Entity]
+    outlets: list[Outlet]
+    articles: list[DemoArticle]
+    # bursts of coverage: (entity name, first UTC day, number of days)
+    events: list[tuple[str, date, int]]
+    _feeds: dict[str, _Feed] = field(repr=False)
+    _times: list[int] = field(repr=False)  # `available` of all articles, sorted
+
+    @classmethod
+    def generate(
+        cls,
+        *,
+        seed: int = 7,
+        days: int = 90,
+        outlets: int = 40,
+        articles_per_day: int = 500,
+        now: datetime,
+        live_per_minute: float = 6.0,
+        live_minutes: int = 240,
+        unhealthy: bool = True,
+    ) -> World:
+        """Build the world for `seed`, with `days` of history ending at `now` (tz-aware).
+
+        About `articles_per_day` articles a day in total (syndicated copies included), spread
+        over `outlets` outlets, plus about `live_per_minute` a minute for `live_minutes` after
+        `now`. `unhealthy=False` makes every feed healthy (for benchmarks). The misbehaving
+        feeds and the two-section outlet need `outlets >= 12`.
+        """
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        if days < 1 or outlets < 1 or articles_per_day < 0 or live_minutes < 0:
+            raise ValueError("days and outlets must be >= 1; rates must not be negative")
+        entities = [s.entity for s in _SPECS]
+        problems = filler_clashes(entities)
+        if problems:
+            raise ValueError("demo world filler clashes with the watchlist: " + "; ".join(problems))
+        return _Generator(seed, now, days, outlets, unhealthy).build(
+            articles_per_day, live_per_minute, live_minutes
+        )
+
+    # --- feeds ---------------------------------------------------------------------------------
+
+    def feed_paths(self) -> list[str]:
+        """The path of every feed as listed in feeds.yaml (including the misbehaving ones)."""
+        return [path for outlet in self.outlets for path in outlet.feeds]
+
+    def outlet_of(self, path: str) -> Outlet:
+        """The outlet serving `path` (a listed path, or the new path of a moved feed)."""
+        return self._feed(path).outlet
+
+    def articles_in(self, path: str) -> list[DemoArticle]:
+        """The articles of one feed, oldest first (by `available`)."""
+        return list(self._feed(path).articles)
+
+    def visible_count(self, path: str, at: datetime) -> int:
+        """How many items the feed at `path` has at `at` (before any limit)."""
+        return self._feed(path).visible(at)
+
+    def last_modified(self, path: str, at: datetime) -> datetime | None:
+        """When the newest item visible at `at` appeared; None for an empty feed."""
+        feed = self._feed(path)
+        n = feed.visible(at)
+        return datetime.fromtimestamp(feed.times[n - 1], UTC) if n else None
+
+    def render_feed(self, path: str, at: datetime, limit: int | None = None) -> bytes:
+        """The feed document at `path` with the items available at `at`, newest first.
+
+        `limit` keeps the newest `limit` items. The result depends only on which items are
+        visible, so it can be cached by (path, visible_count). Feeds that serve no XML (gone,
+        HTML) render as empty feeds of their outlet.
+        """
+        feed = self._feed(path)
+        n = feed.visible(at)
+        start = max(0, n - limit) if limit is not None else 0
+        items = feed.articles[start:n][::-1]
+        return _feed_document(feed.outlet, feed.section, items).encode("utf-8")
+
+    def _feed(self, path: str) -> _Feed:
+        try:
+            return self._feeds[path]
+        except KeyError:
+            raise KeyError(f"no feed at {path!r} in the demo world") from None
+
+    # --- configuration ------------------------------------------------------------------------
+
+    def feeds_yaml(self, base_url: str, store: str, every: str = "30s") -> str:
+        """A feeds.yaml for this world served at `base_url`, storing into `store`."""
+        q = _yaml_str
+        base = base_url.rstrip("/")
+        lines = [
+            "# The demo world of media-monitor: invented outlets, people, places and stories,",
+            f"# generated by monitor/demo_world.py (seed {self.seed}) and served on {base}.",
+            "# Nothing here is real. Some feeds misbehave on purpose: one answers 500 now and",
+            "# then, one is slow, one has moved (301), one is gone (410), one serves an HTML page.",
+            f"store: {q(store)}",
+            "poll:",
+            f"  every: {q(every)}",
+            "feeds:",
+        ]
+        for outlet in self.outlets:
+            for path in outlet.feeds:
+                lines.append(f"  - name: {q(outlet.feed_name(path))}")
+                lines.append(f"    url: {q(base + path)}")
+                lines.append(f"    tags: [{', '.join(q(t) for t in outlet.tags)}]")
+        lines.append("watch:")
+        for e in self.entities:
+            lines.append(f"  - name: {q(e.name)}")
+            lines.append(f"    kind: {e.kind}")
+            lines.append(f"    aliases: [{', '.join(q(a) for a in e.aliases)}]")
+            lines.append(f"    exclude: [{', '.join(q(x) for x in e.exclude)}]")
+            if e.case_sensitive is not None:
+                lines.append(f"    case_sensitive: {'true' if e.case_sensitive else 'false'}")
+        return "\n".join(lines) + "\n"
+
+    # --- ground truth -------------------------------------------------------------------------
+
+    def delivered(self, until: datetime) -> list[DemoArticle]:
+        """The articles a correct poller has stored after polling every feed at `until`."""
+        limit = until.timestamp()
+        return [a for a in self.articles if a._ts <= limit]
+
+    def expected_articles(self, until: datetime) -> int:
+        """How many distinct articles a correct poller has stored after polling at `until`."""
+        return bisect.bisect_right(self._times, until.timestamp())
+
+    def truth(self, until: datetime, undated_seen: datetime) -> pd.DataFrame:
+        """Expected mentions and mentioning articles per entity and UTC day.
+
+        For the articles a correct poller stores when it polls every feed at `until`; undated
+        articles count on `undated_seen`'s UTC day. Columns: entity, day (datetime.date),
+        mentions, articles; only rows with articles > 0, sorted by entity and day.
+        """
+        import pandas as pd
+
+        limit = until.timestamp()
+        undated_day = undated_seen.astimezone(UTC).date()
+        mentions: dict[tuple[str, date], int] = {}
+        articles: dict[tuple[str, date], int] = {}
+        for a in self.articles:
+            if a._ts > limit or not a.mentions:
+                continue
+            day = undated_day if a.published is None else a.published.date()
+            for entity, n in a.mentions.items():
+                key = (entity, day)
+                mentions[key] = mentions.get(key, 0) + n
+                articles[key] = articles.get(key, 0) + 1
+        rows = sorted((e, d, mentions[e, d], articles[e, d]) for e, d in mentions)
+        frame = pd.DataFrame(rows, columns=["entity", "day", "mentions", "articles"])
+        return frame.astype({"mentions": "int64", "articles": "int64"})
+
+
+def _yaml_str(s: str) -> str:
+    """A YAML double-quoted scalar (JSON string syntax is valid YAML)."""
+    out = s.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{out}"'
+
+
+# ---------------------------------------------------------------------------------------------
+# Generation
+
+
+def _slugify(s: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+def _capitalize(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+class _Generator:
+    def __init__(self, seed: int, now: datetime, days: int, outlets: int, unhealthy: bool) -> None:
+        self.rng = random.Random(seed)
+        self.rand = self.rng.random  # the hot paths use random() directly: 10x cheaper
+        self.seed = seed
+        self.now = now.astimezone(UTC)
+        self.now_ts = int(now.timestamp())
+        self.days = days
+        self.n_outlets = outlets
+        self.unhealthy = unhealthy
+        self.specs = _SPECS
+        self.pools = {"en": self._pool("en"), "es": self._pool("es")}
+        self.templates = self._templates()
+        self.serial = 0
+        self.story_id = 0
+        self.articles: list[DemoArticle] = []
+        self.bursts: list[tuple[str, int, int]] = []
+
+    # --- randomness (fast forms of random.choice / randint / choices) -------------------------
+
+    def pick(self, seq: Sequence[Any]) -> Any:
+        return seq[int(self.rand() * len(seq))]
+
+    def between(self, lo: int, hi: int) -> int:
+        """An integer in [lo, hi]."""
+        return lo + int(self.rand() * (hi - lo + 1))
+
+    def weighted(self, seq: Sequence[Any], cumulative: list[float]) -> Any:
+        i = bisect.bisect_right(cumulative, self.rand() * cumulative[-1])
+        return seq[min(i, len(seq) - 1)]
+
+    # --- vocabulary ---------------------------------------------------------------------------
+
+    def _pool(self, lang: str) -> list[str]:
+        subjects, verbs, clauses, times, standalone = _PROSE[lang]
+        pool = list(standalone)
+        while len(pool) < _POOL_SIZE:
+            s = self.pick(subjects)
+            pool.append(f"{s} {self.pick(verbs)} {self.pick(clauses)}{self.pick(times)}.")
+        return pool
+
+    def _templates(self) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        """(entity name, lang) -> [(slot, template)] usable for that entity."""
+        out: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for spec in self.specs:
+            for lang in ("en", "es"):
+                usable = []
+                candidates = _MENTION_TEMPLATES[spec.entity.kind, lang] + _EXTRA_TEMPLATES.get(
+                    (spec.entity.name, lang), ()
+                )
+                for t in candidates:
+                    slot = _SLOT.search(t)
+                    assert slot is not None
+                    kind = slot.group(1)
+                    if kind in ("X", "P") or spec.short:
+                        usable.append((kind, t))
+                out[spec.entity.name, lang] = usable
+        return out
+
+    # --- outlets ------------------------------------------------------------------------------
+
+    def outlets(self) -> list[Outlet]:
+        names = [entry for entry in _OUTLETS[: self.n_outlets]]
+        extra = (
+            (f"{town} {paper}", "en", _EXTRA_TAGS[(i + j) % len(_EXTRA_TAGS)])
+            for j, paper in enumerate(_EXTRA_PAPERS)
+            for i, town in enumerate(_EXTRA_TOWNS)
+        )
+        taken = {name for name, _, _ in names}
+        for candidate in extra:
+            if len(names) >= self.n_outlets:
+                break
+            if candidate[0] not in taken:
+                names.append(candidate)
+                taken.add(candidate[0])
+        unique = len(names)
+        while len(names) < self.n_outlets:  # beyond ~600 outlets: numbered editions
+            base_name, langs, tags = names[len(names) % unique]
+            names.append((f"{base_name} {len(names) // unique + 1}", langs, tags))
+        style_counters = dict.fromkeys(FORMATS, 0)
+        result = []
+        slugs: set[str] = set()
+        for i, (name, langs, tags) in enumerate(names):
+            fmt = _FORMAT_CYCLE[i % len(_FORMAT_CYCLE)]
+            style, offset = _DATE_STYLES[fmt][style_counters[fmt] % len(_DATE_STYLES[fmt])]
+            style_counters[fmt] += 1
+            slug = _slugify(name)
+            while slug in slugs:
+                slug += "-x"
+            slugs.add(slug)
+            health = _HEALTH_AT.get(i, "ok") if self.unhealthy else "ok"
+            is_wire = "wire" in tags
+            ext = "xml" if fmt != "rdf" else "rdf"
+            main = {"rss": "feed.xml", "atom": "atom.xml", "rdf": "index.rdf"}[fmt]
+            if i == _SECTIONS_AT:
+                sections: tuple[str, ...] = ("world", "americas")
+                feeds = tuple(f"/{slug}/{s}/{main}" for s in sections)
+            else:
+                sections = ("opinion",) if "opinion" in tags else ("news",)
+                feeds = (f"/{slug}/{main}",)
+            moved_to = None
+            if health == "moved":
+                moved_to = feeds[0]
+                feeds = (f"/feeds/{slug}.{ext}",)
+            elif health == "html":
+                feeds = (f"/{slug}/news/",)
+            weight = max(_KIND_WEIGHT[t] for t in tags)
+            result.append(
+                Outlet(
+                    name=name,
+                    slug=slug,
+                    fmt=fmt,
+                    tags=tags,
+                    languages=tuple(langs.split("+")),
+                    full_content=is_wire or i % 3 != 1,
+                    health=health,
+                    feeds=feeds,
+                    sections=sections,
+                    moved_to=moved_to,
+                    homepage=f"https://www.{slug}.example/",
+                    date_style=style,
+                    utc_offset=offset,
+                    undated_share=0.25 if fmt != "atom" and i % 4 == 3 else 0.0,
+                    html_entities=i % 2 == 1,
+                    cdata=i % 3 == 0,
+                    guid_is_link=i % 4 == 0,
+                    link_suffix="?utm_source=rss&utm_medium=feed" if i % 6 == 4 else "",
+                    weight=weight,
+                )
+            )
+        return result
+
+    # --- stories ------------------------------------------------------------------------------
+
+    def _form(self, spec: _Spec, slot: str, lang: str) -> tuple[str, int]:
+        forms = spec.forms_en if lang == "en" else spec.forms_es
+        if slot == "X":
+            return self.pick(forms)
+        if slot == "P":
+            single = [f for f, n in forms if n == 1]
+            return self.pick(single) + ("’s" if self.rand() < 0.8 else "'s"), 1
+        short = spec.short
+        return {
+            "L": f"{short}-led",
+            "E": f"ex-{short}",
+            "H": f"#{short}",
+            "U": short.upper(),
+            "A": f"anti-{short}",
+        }[slot], 1
+
+    def _mention_sentence(self, spec: _Spec, lang: str) -> tuple[str, int]:
+        slot, template = self.pick(self.templates[spec.entity.name, lang])
+        form, n = self._form(spec, slot, lang)
+        return _capitalize(template.replace("{" + slot + "}", form)), n
+
+    def _title(
+        self, lang: str, primary: _Spec | None, second: _Spec | None, counts: dict[str, int]
+    ) -> str:
+        if primary is None:
+            subjects, events = _TITLE_FILLER[lang]
+            return f"{self.pick(subjects)} {self.pick(events)}"
+        titles = primary.titles_en if lang == "en" else primary.titles_es
+        t1 = self.pick(titles)
+        counts[primary.entity.name] = counts.get(primary.entity.name, 0) + 1
+        if second is not None:
+            titles2 = second.titles_en if lang == "en" else second.titles_es
+            t2 = self.pick(titles2)
+            counts[second.entity.name] = counts.get(second.entity.name, 0) + 1
+            template = self.pick(_PAIR_TITLES[lang])
+            return _capitalize(template.replace("{T}", t1).replace("{T2}", t2))
+        template = self.pick(_TITLE_TEMPLATES[primary.entity.kind, lang])
+        return _capitalize(template.replace("{TP}", t1 + "’s").replace("{T}", t1))
+
+    def story(
+        self, outlet: Outlet, lang: str, weights: list[float]
+    ) -> tuple[str, _Body, dict[str, int]]:
+        """A new story for `outlet` in `lang`: title, body, mentions per entity."""
+        counts: dict[str, int] = {}
+        full = outlet.full_content
+        primary = secondary = None
+        extra: list[_Spec] = []
+        if self.rand() < _P_ENTITY:
+            primary = self.weighted(self.specs, weights)
+            r = self.rand()
+            n_extra = 2 if r < 0.08 else 1 if r < 0.4 else 0
+            while len(extra) < n_extra:
+                other = self.weighted(self.specs, weights)
+                if other is not primary and other not in extra:
+                    extra.append(other)
+        in_title = primary is not None and self.rand() < 0.8
+        if in_title and extra and self.rand() < 0.25:
+            secondary = extra[0]
+        title = self._title(lang, primary if in_title else None, secondary, counts)
+        if "opinion" in outlet.tags:
+            title = _OPINION_PREFIX[lang] + title
+
+        mentions: list[str] = []
+        if primary is not None:
+            k = self.between(1, 4) if full else 1
+            for _ in range(k):
+                s, n = self._mention_sentence(primary, lang)
+                mentions.append(s)
+                counts[primary.entity.name] = counts.get(primary.entity.name, 0) + n
+        for spec in extra:
+            for _ in range(self.between(1, 2) if full else 1):
+                s, n = self._mention_sentence(spec, lang)
+                mentions.append(s)
+                counts[spec.entity.name] = counts.get(spec.entity.name, 0) + n
+        if self.rand() < _P_DECOY:
+            mentions.append(self.pick(_DECOYS[lang]))
+
+        pool = self.pools[lang]
+        if full:
+            sizes = [self.between(2, 3) for _ in range(self.between(3, 5))]
+        else:
+            sizes = [max(len(mentions), self.between(1, 2))]
+        total = max(sum(sizes), len(mentions) + 1)
+        size = len(pool)
+        rand = self.rand
+        seq: list[int | str] = [int(rand() * size) for _ in range(total - len(mentions))]
+        for j, s in enumerate(mentions):
+            seq.insert(self.between(0, 1) if j == 0 else self.between(0, len(seq)), s)
+        if "wire" in outlet.tags:
+            places = [s for s in self.specs if s.entity.kind == "place"]
+            if self.rand() < 0.3:
+                place = self.pick(places)
+                city = place.titles_en[0].upper()
+                counts[place.entity.name] = counts.get(place.entity.name, 0) + 1
+            else:
+                city = self.pick(_DATELINE_CITIES)
+            first = seq[0] if isinstance(seq[0], str) else pool[seq[0]]
+            seq[0] = f"{city} ({outlet.name}) — {first}"
+        paras: list[tuple[int | str, ...]] = []
+        pos = 0
+        for j, size in enumerate(sizes):
+            end = len(seq) if j == len(sizes) - 1 else pos + size
+            paras.append(tuple(seq[pos:end]))
+            pos = end
+        body = _Body(
+            pool,
+            tuple(p for p in paras if p),
+            entities=outlet.html_entities,
+            plain=not full and not outlet.html_entities,
+            link=f"{outlet.homepage}topics/{self.story_id % 97}",
+        )
+        return title, body, counts
+
+    # --- schedule -----------------------------------------------------------------------------
+
+    def _day_weights(self) -> tuple[list[float], list[list[float]]]:
+        """Volume factor per day and cumulative entity weights per day (bursts included)."""
+        rng = self.rng
+        days = self.days
+        volume = [1.0] * (days + 1)
+        boost = [[1.0] * len(self.specs) for _ in range(days + 1)]
+        if days >= 21:
+            for _ in range(2):  # quiet weeks
+                start = rng.randrange(0, days - 7)
+                for d in range(start, start + 7):
+                    volume[d] *= 0.6
+        n_bursts = max(1, round(days / 22)) if days >= 5 else 0
+        chosen = rng.sample(range(len(self.specs)), min(n_bursts, len(self.specs)))
+        segment = days / max(1, n_bursts)
+        for j, e in enumerate(chosen):  # one burst in each stretch of the history
+            length = self.between(3, 6)
+            start = min(days - 2, int(j * segment + self.rand() * max(1.0, segment - length)))
+            self.bursts.append((self.specs[e].entity.name, start, length))
+            for k in range(length):
+                d = start + k
+                if d <= days:
+                    boost[d][e] *= 30 * (0.55**k)
+                    volume[d] *= 1.0 + 0.35 * (0.7**k)
+        cumulative = []
+        for d in range(days + 1):
+            total = 0.0
+            acc = []
+            for e, spec in enumerate(self.specs):
+                total += spec.weight * boost[d][e]
+                acc.append(total)
+            cumulative.append(acc)
+        return volume, cumulative
+
+    def build(self, articles_per_day: int, live_per_minute: float, live_minutes: int) -> World:
+        outlets = self.outlets()
+        deliver = [o for o in outlets if o.delivers]
+        self.staff = {
+            o.slug: [f"{self.pick(_FIRST_NAMES)} {self.pick(_LAST_NAMES)}" for _ in range(3)]
+            for o in outlets
+        }
+        # who picks up a wire story: outlets other than the wire, by language
+        self.pickers = {
+            (o.slug, lang): [x for x in deliver if x is not o and lang in x.languages]
+            for o in deliver
+            if "wire" in o.tags
+            for lang in o.languages
+        }
+        feeds: dict[str, _Feed] = {}
+        for o in outlets:
+            for path, section in zip(o.feeds, o.sections, strict=True):
+                feeds[path] = _Feed(o, section)
+            if o.moved_to:
+                feeds[o.moved_to] = feeds[o.feeds[0]]
+        if not deliver:
+            return self._world(outlets, feeds)
+
+        cum_outlets = []
+        acc = 0.0
+        for o in deliver:
+            acc += o.weight
+            cum_outlets.append(acc)
+        wire_share = sum(o.weight for o in deliver if "wire" in o.tags) / acc
+        pickers = len(deliver) - 1
+        mean_copies = min(_MAX_PICKUPS, pickers) / 2 + 0.5 if pickers else 0
+        factor = 1 + wire_share * _P_SYNDICATED * mean_copies
+
+        volume, cum_entities = self._day_weights()
+        start_ts = self.now_ts - self.days * 86400
+        hours = self.days * 24
+        weights = []
+        for i in range(hours):
+            t = time.gmtime(start_ts + i * 3600)
+            w = _HOUR_PROFILE[t.tm_hour] * _WEEKDAY_PROFILE[t.tm_wday] * volume[i // 24]
+            weights.append(w)
+        total_w = sum(weights)
+        target = self.days * articles_per_day / factor
+        cum = 0.0
+        done = 0
+        for i, w in enumerate(weights):
+            cum += w * target / total_w
+            count = round(cum) - done
+            done += count
+            base = start_ts + i * 3600
+            for _ in range(count):
+                ts = base + int(self.rand() * 3600)
+                self._publish(deliver, cum_outlets, cum_entities[i // 24], ts)
+        n_live = round(live_minutes * live_per_minute / factor)
+        for ts in sorted(
+            self.now_ts + 1 + int(self.rand() * live_minutes * 60) for _ in range(n_live)
+        ):
+            self._publish(deliver, cum_outlets, cum_entities[self.days], ts)
+        return self._world(outlets, feeds)
+
+    def _publish(
+        self, deliver: list[Outlet], cum_outlets: list[float], weights: list[float], ts: int
+    ) -> None:
+        rng = self.rng
+        outlet = self.weighted(deliver, cum_outlets)
+        langs = outlet.languages
+        lang = langs[0] if len(langs) == 1 or self.rand() < 0.75 else langs[1]
+        self.story_id += 1
+        title, body, counts = self.story(outlet, lang, weights)
+        slug = _slugify(title)[:60].strip("-")
+        self._article(outlet, ts, title, body, counts, lang, slug, author=None)
+        if "wire" in outlet.tags and self.rand() < _P_SYNDICATED:
+            others = self.pickers[outlet.slug, lang]
+            if not others:
+                return
+            picked = rng.sample(others, min(len(others), self.between(1, _MAX_PICKUPS)))
+            for other in picked:
+                delay = self.between(600, 5 * 3600)
+                self._article(other, ts + delay, title, body, counts, lang, slug, outlet.name)
+
+    def _article(
+        self,
+        outlet: Outlet,
+        ts: int,
+        title: str,
+        body: _Body,
+        counts: dict[str, int],
+        lang: str,
+        slug: str,
+        author: str | None,
+    ) -> None:
+        self.serial += 1
+        if len(outlet.feeds) > 1:
+            r = self.rand()
+            chosen = (0,) if r < 0.6 else (1,) if r < 0.85 else (0, 1)
+            feeds = tuple(outlet.feeds[k] for k in chosen)
+            section = outlet.sections[chosen[0]]
+        else:
+            feeds = outlet.feeds
+            section = outlet.sections[0]
+        t = time.gmtime(ts)
+        url = (
+            f"https://www.{outlet.slug}.example/{section}/{t.tm_year}/{t.tm_mon:02d}/"
+            f"{t.tm_mday:02d}/{slug}-{self.serial}{outlet.link_suffix}"
+        )
+        guid = f"tag:{outlet.slug}.example,{t.tm_year}:article-{self.serial}"
+        if author is None:
+            author = self.pick(self.staff[outlet.slug])
+        # Undated items only in the last two days (and live): all of them count on the day they
+        # are first seen, so a whole history of them would make one false spike.
+        recent = ts > self.now_ts - 2 * 86400
+        dated = not (recent and outlet.undated_share and self.rand() < outlet.undated_share)
+        moment = datetime.fromtimestamp(ts, UTC)
+        self.articles.append(
+            DemoArticle(
+                outlet=outlet.slug,
+                feeds=feeds,
+                url=url,
+                guid=url if outlet.guid_is_link else guid,
+                title=title,
+                published=moment if dated else None,
+                available=moment,
+                mentions=counts,
+                story=self.story_id,
+                author=author,
+                lang=lang,
+                _body=body,
+                _ts=ts,
+            )
+        )
+
+    def _world(self, outlets: list[Outlet], feeds: dict[str, _Feed]) -> World:
+        articles = sorted(self.articles, key=lambda a: a._ts)
+        for a in articles:
+            for path in a.feeds:
+                feed = feeds[path]
+                feed.articles.append(a)
+                feed.times.append(a._ts)
+        return World(
+            seed=self.seed,
+            now=self.now,
+            days=self.days,
+            entities=[s.entity for s in self.specs],
+            outlets=outlets,
+            articles=articles,
+            events=[
+                (name, (self.now - timedelta(days=self.days - d)).date(), n)
+                for name, d, n in sorted(self.bursts, key=lambda b: b[1])
+            ],
+            _feeds=feeds,
+            _times=[a._ts for a in articles],
+        )
+
+
+def describe(world: World) -> dict[str, Any]:
+    """A few numbers about a world, for logs and docs."""
+    return {
+        "outlets": len(world.outlets),
+        "feeds": len(world.feed_paths()),
+        "articles": len(world.articles),
+        "undated": sum(1 for a in world.articles if a.published is None),
+        "entities": len(world.entities),
+    }
