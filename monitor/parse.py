@@ -33,6 +33,7 @@ _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>])", r
 _NESTED_ENTITY = re.compile(rb"<!ENTITY\s+%?\s*[\w.-]+\s+(\"[^\"]*&|'[^']*&)", re.I)
 _ITEM = re.compile(rb"<(?:\w+:)?(?:item|entry)[\s>]")
 _ENCODED = b":encoded>"
+_CONTENT_ENCODED = "{http://purl.org/rss/1.0/modules/content/}encoded"
 _XML_PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False, recover=False
 )
@@ -51,35 +52,46 @@ def parse_feed(body: bytes, url: str) -> ParsedFeed:
         )
     if _NESTED_ENTITY.search(body[:65536]):
         raise ParseError(url, "the feed declares nested XML entities (an expansion attack); refused")
-    if _well_formed(body):
+    tree = _xml_tree(body)
+    if tree is not None:
         try:
             parsed = fastfeedparser.parse(body)
         except Exception:  # fastfeedparser raises plain ValueErrors and worse; fall back
             parsed = None
-        if parsed is not None and _complete(parsed, body):
+        if parsed is not None and _complete(parsed, body, tree):
             return _from_fastfeedparser(parsed, url)
     return _from_feedparser(body, url)
 
 
-def _complete(parsed: Mapping[str, Any], body: bytes) -> bool:
+def _complete(parsed: Mapping[str, Any], body: bytes, tree: etree._Element) -> bool:
     """Whether fastfeedparser kept every item and the full content that the body carries.
 
-    It skips content:encoded in RSS 1.0 feeds, for one; feedparser then reads the body.
+    fastfeedparser skips content:encoded in RSS 1.0 items; it is taken from the XML tree
+    when every item can be paired with its own. Anything else incomplete goes to feedparser.
     """
     entries = parsed.get("entries") or []
     if len(entries) != len(_ITEM.findall(body)):
         return False
-    if _ENCODED in body and not all(e.get("content") for e in entries):
+    if _ENCODED not in body or all(e.get("content") for e in entries):
+        return True
+    items = tree.findall("{http://purl.org/rss/1.0/}item")
+    if not items:  # not RSS 1.0: fastfeedparser reads content:encoded itself
+        return True
+    if len(items) != len(entries):
         return False
+    for entry, item in zip(entries, items, strict=True):
+        encoded = item.findtext(_CONTENT_ENCODED)
+        if encoded and not entry.get("content"):
+            entry["content"] = [{"value": encoded}]
     return True
 
 
-def _well_formed(body: bytes) -> bool:
+def _xml_tree(body: bytes) -> etree._Element | None:
+    """The parsed document when the body is well-formed XML (entities never expanded)."""
     try:
-        etree.fromstring(body, _XML_PARSER)
+        return etree.fromstring(body, _XML_PARSER)
     except (etree.XMLSyntaxError, ValueError):
-        return False
-    return True
+        return None
 
 
 # fastfeedparser ------------------------------------------------------------------------------
@@ -173,7 +185,9 @@ def _link(value: Any, base: str) -> str:
     """An absolute, canonical http(s) URL, or "" for anything else (javascript:, data:...)."""
     if not value:
         return ""
-    link = urljoin(base, str(value).strip())
+    link = str(value).strip()
+    if not link.startswith(("http://", "https://")):
+        link = urljoin(base, link)
     return canonical_url(link) if is_http_url(link) else ""
 
 

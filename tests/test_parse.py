@@ -98,3 +98,19 @@ def test_bodies_that_are_not_feeds_are_clear_errors(body, message):
     with pytest.raises(ParseError, match=message) as info:
         parse_feed(body, URL)
     assert URL in str(info.value)
+
+
+def test_rss1_full_content_is_kept_on_the_fast_path():
+    body = RDF.replace(
+        b'xmlns:dc="http://purl.org/dc/elements/1.1/">',
+        b'xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        b'xmlns:content="http://purl.org/rss/1.0/modules/content/">',
+    ).replace(
+        b"<description>Hello</description>",
+        b"<description>Hello</description>"
+        b"<content:encoded><![CDATA[<p>Hello</p><p>and the <b>full</b> story</p>]]>"
+        b"</content:encoded>",
+    )
+    feed = parse_feed(body, "http://rdf.example/rss")
+    assert feed.parser == "fastfeedparser"  # fastfeedparser alone drops content:encoded here
+    assert feed.entries[0].text == "Hello and the full story"
