@@ -1,0 +1,257 @@
+"""Text helpers: feed HTML to plain text, white space, accent folding, URL canonicalization.
+
+Everything here is pure and fast enough to run on every article. Parsing feeds is
+`monitor.parse`'s job, counting names is `monitor.match`'s; this module only supplies the
+string operations both rely on:
+
+- `html_to_text`: the plain text of feed HTML (script and style content dropped, entities
+  decoded, block boundaries turned into spaces, white space collapsed);
+- `collapse_ws`: runs of any white space become one space, ends stripped;
+- `fold`: lower-case, accent-free text of the **same length** as the input, so that a position
+  found in `fold(s)` is the same position in `s`;
+- `canonical_url` / `is_http_url`: the URL form used as an article's identity.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+import nh3
+
+__all__ = ["canonical_url", "collapse_ws", "fold", "html_to_text", "is_http_url"]
+
+# --- HTML -> text ----------------------------------------------------------------------------
+
+# Tags whose start or end separates words. A space is put before each of them, so that
+# `<p>a</p><p>b</p>` reads "a b" while inline tags (`Bu<b>kele</b>`) join their text.
+_BLOCK_TAGS = (
+    "address|article|aside|blockquote|br|caption|dd|details|div|dl|dt|figcaption|figure|footer|"
+    "h[1-6]|header|hr|li|main|nav|ol|p|pre|section|summary|table|tbody|td|tfoot|th|thead|tr|ul"
+)
+_BLOCK_TAG_RE = re.compile(rf"<(?=/?(?:{_BLOCK_TAGS})[\s/>])", re.IGNORECASE)
+
+
+def collapse_ws(s: str) -> str:
+    """Turn every run of white space (any Unicode space, tab, line break) into one space; strip."""
+    # Already collapsed (the usual case, and much cheaper to check than to redo): no two spaces
+    # in a row, none at the ends, and no other white space (which `isprintable` rejects).
+    if s.isprintable() and "  " not in s and s[:1] != " " and s[-1:] != " ":
+        return s
+    return " ".join(s.split())
+
+
+def html_to_text(html_text: str) -> str:
+    """Return the plain text of a piece of feed HTML, on one line.
+
+    Tags are removed (the content of script and style elements with them), character
+    references decoded, block-level tag boundaries become spaces, and white space is collapsed.
+    Text without tags or references only has its white space collapsed.
+    """
+    if "<" not in html_text:
+        if "&" in html_text:
+            html_text = html.unescape(html_text)
+        return collapse_ws(html_text)
+    text = nh3.clean(_BLOCK_TAG_RE.sub(" <", html_text), tags=set())
+    return collapse_ws(html.unescape(text) if "&" in text else text)
+
+
+# --- folding ---------------------------------------------------------------------------------
+
+# `fold` lower-cases with `str.lower` (which keeps the length, "İ" aside), then maps each
+# character to its accent-free form. The map is built once, here, for the code points up to the
+# end of the general punctuation / letter-like blocks, Latin Extended-D/E, Cyrillic Extended-B
+# and the presentation / half- and full-width forms; characters outside are kept as they are.
+_FOLD_RANGES = ((0, 0x3000), (0xA640, 0xAB70), (0xFB00, 0xFFF0))
+
+_FOLD_EXTRA = {
+    "\u2019": "'",  # right single quotation mark (curly apostrophe)
+    "\u2018": "'",  # left single quotation mark
+    "\u02bc": "'",  # modifier letter apostrophe
+    "\u201a": "'",  # single low-9 quotation mark
+    "\u201b": "'",  # single high-reversed-9 quotation mark
+    "\u201c": '"',  # left double quotation mark
+    "\u201d": '"',  # right double quotation mark
+    "\u201e": '"',  # double low-9 quotation mark
+    "\u201f": '"',  # double high-reversed-9 quotation mark
+    "\u2010": "-",  # hyphen
+    "\u2011": "-",  # non-breaking hyphen
+    "\u2012": "-",  # figure dash
+    "\u2013": "-",  # en dash
+    "\u2014": "-",  # em dash
+    "\u03c2": "\u03c3",  # final sigma: str.lower() picks one sigma or the other by context
+}
+
+
+def _is_word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+def _fold_char(c: str) -> str:
+    """The character a lower-cased character `c` folds to (itself when there is no one form)."""
+    if c in _FOLD_EXTRA:
+        return _FOLD_EXTRA[c]
+    nfkd = unicodedata.normalize("NFKD", c)
+    base = "".join(ch for ch in nfkd if not unicodedata.combining(ch)).lower()
+    if len(base) != 1:
+        return c
+    # Folding never turns a word character into a non-word one or the reverse (the circled
+    # letter "ⓐ" is a symbol, "a" a letter), nor anything into white space ("´" is a space and
+    # a combining accent), so word boundaries read the same in the text and in its fold.
+    if _is_word_char(base) != _is_word_char(c) or base.isspace() != c.isspace():
+        return c
+    return base
+
+
+def _build_fold_table() -> dict[int, str]:
+    table: dict[int, str] = {}
+    for lo, hi in _FOLD_RANGES:
+        for cp in range(lo, hi):
+            if 0xD800 <= cp < 0xE000:
+                continue
+            folded = _fold_char(chr(cp))
+            if folded != chr(cp):
+                table[cp] = folded
+    return table
+
+
+_FOLD_TABLE = _build_fold_table()
+# Runs of characters that fold to something else, for texts that need the general path.
+_FOLD_RUN_RE = re.compile("([" + "".join(re.escape(chr(cp)) for cp in _FOLD_TABLE) + "]+)")
+
+
+def _build_byte_table(encoding: str) -> bytes:
+    """A byte map doing `fold` on text encoded in a one-byte `encoding` (latin-1 or cp1252).
+
+    Bytes whose character folds to one the encoding lacks ("µ" folds to the Greek "μ") are
+    kept; `fold` sends text containing them down the general path.
+    """
+    table = bytearray(range(256))
+    for b in range(256):
+        try:
+            c = bytes([b]).decode(encoding)
+            table[b] = _FOLD_TABLE.get(ord(c.lower()), c.lower()).encode(encoding)[0]
+        except UnicodeError:
+            continue
+    return bytes(table)
+
+
+_LATIN1_TABLE = _build_byte_table("latin-1")
+_CP1252_TABLE = _build_byte_table("cp1252")
+_BYTE_UNFOLDABLE = "µ"
+# Characters outside latin-1 that are common in news text and fold to ASCII: quotes, dashes.
+_WIDE_TO_ASCII = tuple((c, f) for c, f in _FOLD_EXTRA.items() if f.isascii())
+
+
+def _fold_general(s: str) -> str:
+    """`fold` for any text: lower-case, then map the runs of characters that fold."""
+    if "\u0130" in s:  # "İ".lower() is two characters
+        s = s.replace("\u0130", "I")
+    parts = _FOLD_RUN_RE.split(s.lower())
+    parts[1::2] = [run.translate(_FOLD_TABLE) for run in parts[1::2]]
+    return "".join(parts)
+
+
+def fold(s: str) -> str:
+    """Lower-case, accent-free form of `s`, one character for each character of `s`.
+
+    `fold("José Raúl")` is `"jose raul"`; curly apostrophes and quotes become straight ones
+    (`'`, `"`), typographic dashes `-`, and no-break, thin and other spaces a plain space.
+    Characters with no one-character form (`ß`, `æ`, `½`) are only lower-cased. Because the
+    length never changes, positions in `fold(s)` are positions in `s`.
+    """
+    if s.isascii():
+        return s.lower()
+    # Fast paths (the same result as `_fold_general`): most Western text is latin-1 once its
+    # curly quotes and dashes are replaced, or else cp1252; fold it with a byte map.
+    if _BYTE_UNFOLDABLE not in s:
+        for wide, ascii_char in _WIDE_TO_ASCII:
+            if wide in s:
+                s = s.replace(wide, ascii_char)
+        for encoding, table in (("latin-1", _LATIN1_TABLE), ("cp1252", _CP1252_TABLE)):
+            try:
+                return s.encode(encoding).translate(table).decode(encoding)
+            except UnicodeEncodeError:
+                pass
+    return _fold_general(s)
+
+
+# --- URLs ------------------------------------------------------------------------------------
+
+# Query parameters that only say how a reader arrived (campaigns, click ids), never which page.
+# Parameters that some sites use for content (id, p, s, ref, source, cmpid, ...) are kept.
+_TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "mc_cid",
+        "mc_eid",
+        "igshid",
+        "yclid",
+        "twclid",
+        "ttclid",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+        "ref_src",
+        "ref_url",
+        "oly_enc_id",
+        "oly_anon_id",
+        "vero_id",
+        "_ga",
+        "_gl",
+    }
+)
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def _is_tracking(param: str) -> bool:
+    key = unquote_plus(param.partition("=")[0]).strip().lower()
+    return key.startswith("utm_") or key in _TRACKING_PARAMS
+
+
+def _canonical_netloc(netloc: str, scheme: str) -> str:
+    userinfo, at, hostport = netloc.rpartition("@")
+    if hostport.startswith("["):  # IPv6 literal
+        close = hostport.find("]")
+        host, port = hostport[: close + 1], hostport[close + 1 :].removeprefix(":")
+    else:
+        host, _, port = hostport.partition(":")
+    host = host.lower()
+    if port and port != _DEFAULT_PORTS[scheme]:
+        host = f"{host}:{port}"
+    return f"{userinfo}{at}{host}"
+
+
+def canonical_url(url: str) -> str:
+    """The form of an http(s) URL used to recognise the same article behind different links.
+
+    Scheme and host are lower-cased, a default port and the fragment dropped, tracking
+    parameters (`utm_*`, `fbclid`, `gclid`, `mc_cid`, ...) removed and the other parameters
+    kept in their order; an empty path becomes `/`. `www.` is kept. Anything that is not an
+    http(s) URL is returned stripped but otherwise as it came.
+    """
+    url = url.strip()
+    if not is_http_url(url):
+        return url
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
+    return urlunsplit(
+        (scheme, _canonical_netloc(parts.netloc, scheme), parts.path or "/", query, "")
+    )
+
+
+def is_http_url(url: str) -> bool:
+    """True when `url` has an http or https scheme and a host."""
+    try:
+        parts = urlsplit(url.strip())
+        return parts.scheme.lower() in _DEFAULT_PORTS and bool(parts.hostname)
+    except ValueError:
+        return False
