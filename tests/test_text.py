@@ -137,35 +137,26 @@ def test_fold_fast_paths_agree_with_general_path_per_character():
             assert fold(s) == _fold_general(s), repr(s)
 
 
-# Property tests need hypothesis (a test dependency); the exhaustive test above covers the
-# length rule without it.
-try:
-    from hypothesis import given
-    from hypothesis import strategies as st
-except ImportError:  # pragma: no cover
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
-    @pytest.mark.skip(reason="hypothesis is not installed")
-    def test_properties_need_hypothesis():
-        pass
+_INTERESTING = "aAzZ éÉñÑüÜçÇ’‘ʼ‐–—“”„…€™•µßİΣσςЙйЁёŁłŠšŽžŒœŸÿ\u0301\u00a0«»¿¡"
 
-else:
-    _INTERESTING = "aAzZ éÉñÑüÜçÇ’‘ʼ‐–—“”„…€™•µßİΣσςЙйЁёŁłŠšŽžŒœŸÿ\u0301\u00a0«»¿¡"
+@given(st.text())
+def test_fold_keeps_length(s):
+    assert len(fold(s)) == len(s)
 
-    @given(st.text())
-    def test_fold_keeps_length(s):
-        assert len(fold(s)) == len(s)
+@given(st.text())
+def test_fold_is_per_character(s):
+    assert fold(s) == "".join(fold(c) for c in s)
 
-    @given(st.text())
-    def test_fold_is_per_character(s):
-        assert fold(s) == "".join(fold(c) for c in s)
+@given(st.text(alphabet=st.sampled_from(_INTERESTING)))
+def test_fold_fast_paths_agree_with_general_path(s):
+    assert fold(s) == _fold_general(s)
 
-    @given(st.text(alphabet=st.sampled_from(_INTERESTING)))
-    def test_fold_fast_paths_agree_with_general_path(s):
-        assert fold(s) == _fold_general(s)
-
-    @given(st.text())
-    def test_collapse_ws_matches_split_join(s):
-        assert collapse_ws(s) == " ".join(s.split())
+@given(st.text())
+def test_collapse_ws_matches_split_join(s):
+    assert collapse_ws(s) == " ".join(s.split())
 
 
 # --- URLs ------------------------------------------------------------------------------------
