@@ -218,7 +218,8 @@ def time_bounds(snap: Snapshot) -> tuple[datetime | None, datetime | None]:
 def overview(snap: Snapshot, f: Filters, trend_by: str = "day") -> pd.DataFrame:
     """Every watched entity with its counts in the range and in the previous range of the
     same length: `entity, kind, mentions, articles, prev_mentions, prev_articles, change`
-    (`change` = relative change of mentions, NaN when the previous range had none), and
+    (`change` = relative change of mentions; NaN when the previous range had none, or began
+    before the store's first article, so that a store's start is not read as growth), and
     `trend`, a list of article counts per period of the range.
     """
     f = f.normalized()
@@ -260,7 +261,10 @@ def overview(snap: Snapshot, f: Filters, trend_by: str = "day") -> pd.DataFrame:
         out[prefix + "mentions"] = out["entity"].map(part["mentions"]).fillna(0).astype("int64")
         out[prefix + "articles"] = out["entity"].map(part["articles"]).fillna(0).astype("int64")
     prev = out["prev_mentions"].where(out["prev_mentions"] > 0)
-    out["change"] = (out["mentions"] - prev) / prev
+    first, _ = time_bounds(snap)
+    covered = first is not None and first <= start - span
+    # a previous range that begins before the store's first article is not comparable
+    out["change"] = (out["mentions"] - prev) / prev if covered else float("nan")
     grid = periods(start, end, by)
     trends = cur.pivot_table(index="period", columns="entity", values="articles", aggfunc="sum")
     trends = trends.reindex(grid).fillna(0)

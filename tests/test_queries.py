@@ -1,0 +1,206 @@
+"""The dashboard's and CLI's questions, on small stores built in tmp_path by a factory."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from monitor import queries
+from monitor.models import Article, Entity, FeedState
+from monitor.queries import Filters
+from monitor.store import Store, article_key
+
+T0 = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
+WATCH = [Entity("Alpha", "person"), Entity("Beta", "topic"), Entity("Gamma", "place")]
+F1, F2 = "http://f/1", "http://f/2"
+
+
+class StoreFactory:
+    def __init__(self, path):
+        self.store = Store(path)
+        self.writer = self.store.writer()
+        self.n = 0
+
+    def article(self, published, counts=None, feeds=(F1,), title="", text="", flag=""):
+        self.n += 1
+        url = f"http://site/{self.n}"
+        a = Article(
+            id=article_key("url", url),
+            url=url,
+            title=title or f"title {self.n}",
+            text=text or "body",
+            published=published,
+            first_seen=published,
+            author="",
+            feed=feeds[0],
+            date_flag=flag,
+        )
+        for feed in feeds:
+            if self.writer.add_article(a, feed, published):
+                self.writer.add_mentions(a, counts or {})
+        return a
+
+    def fetch(self, feed, time, outcome="ok"):
+        self.writer.add_fetch(
+            {"feed": feed, "time": time.replace(tzinfo=None), "status": 200, "outcome": outcome,
+             "bytes": 1, "new_articles": 0, "duration": 0.1, "error": ""}
+        )
+
+    def commit(self):
+        for url, name, tags in ((F1, "One", ["a"]), (F2, "Two", ["b"])):
+            st = self.writer.feed_states.get(url) or FeedState(url=url)
+            st.name, st.tags, st.last_poll = name, tags, T0 + timedelta(days=30)
+            self.writer.set_feed(st)
+        return self.writer.commit(watchlist=(WATCH, "fp"))
+
+
+@pytest.fixture
+def make(tmp_path):
+    return StoreFactory(tmp_path / "store")
+
+
+def test_counts_per_entity_and_period(make):
+    make.article(T0 + timedelta(hours=1), {"Alpha": 2, "Beta": 1})
+    make.article(T0 + timedelta(hours=2), {"Alpha": 1})
+    make.article(T0 + timedelta(days=1), {"Alpha": 3})
+    snap = make.commit()
+    total = queries.mention_counts(snap, Filters())
+    assert total.to_dict("records") == [
+        {"entity": "Alpha", "kind": "person", "mentions": 6, "articles": 3},
+        {"entity": "Beta", "kind": "topic", "mentions": 1, "articles": 1},
+    ]
+    daily = queries.mention_counts(snap, Filters(entities=("Alpha",)), by="day")
+    assert daily[["mentions", "articles"]].values.tolist() == [[3, 2], [3, 1]]
+    ranged = queries.mention_counts(
+        snap, Filters(start=T0 + timedelta(hours=2), end=T0 + timedelta(days=1))
+    )
+    assert ranged.to_dict("records") == [
+        {"entity": "Alpha", "kind": "person", "mentions": 1, "articles": 1}
+    ]  # start inclusive, end exclusive
+
+
+def test_timeline_is_zero_filled_and_normalized(make):
+    make.article(T0, {"Alpha": 1})
+    make.article(T0, {})
+    make.article(T0 + timedelta(days=2), {"Alpha": 2})
+    make.article(T0 + timedelta(days=2), {})
+    make.article(T0 + timedelta(days=2), {})
+    make.article(T0 + timedelta(days=2), {})
+    snap = make.commit()
+    tl = queries.timeline(
+        snap, Filters(start=T0, end=T0 + timedelta(days=3), entities=("Alpha",)), "day"
+    )
+    assert tl["period"].dt.day.tolist() == [2, 3, 4]
+    assert tl["articles"].tolist() == [1, 0, 1]
+    assert tl["total"].tolist() == [2, 0, 4]
+    assert tl["share"].tolist() == [0.5, 0.0, 0.25]
+
+
+def test_weeks_start_on_monday_and_months_on_the_first(make):
+    make.article(T0 + timedelta(days=6), {"Alpha": 1})  # Sunday 8 Nov
+    make.article(T0 + timedelta(days=7), {"Alpha": 1})  # Monday 9 Nov
+    snap = make.commit()
+    weeks = queries.timeline(
+        snap, Filters(start=T0, end=T0 + timedelta(days=14), entities=("Alpha",)), "week"
+    )
+    assert [p.strftime("%Y-%m-%d") for p in weeks["period"]] == ["2026-11-02", "2026-11-09"]
+    assert weeks["articles"].tolist() == [1, 1]
+    months = queries.mention_counts(snap, Filters(), by="month")
+    assert months["period"].dt.strftime("%Y-%m-%d").tolist() == ["2026-11-01"]
+
+
+def test_feed_filter_and_article_in_two_feeds_counts_once(make):
+    make.article(T0, {"Alpha": 1}, feeds=(F1, F2))
+    make.article(T0, {"Alpha": 1}, feeds=(F2,))
+    snap = make.commit()
+    assert queries.mention_counts(snap, Filters())["articles"].tolist() == [2]
+    assert queries.mention_counts(snap, Filters(feeds=(F1,)))["articles"].tolist() == [1]
+    assert queries.feeds_for_tags(snap, ["b"]) == (F2,)
+    top = queries.top_feeds(snap, Filters())
+    assert dict(zip(top["name"], top["articles"], strict=True)) == {"Two": 2, "One": 1}
+
+
+def test_co_mentions_count_shared_articles(make):
+    make.article(T0, {"Alpha": 1, "Beta": 1, "Gamma": 1})
+    make.article(T0, {"Alpha": 1, "Beta": 2})
+    make.article(T0, {"Gamma": 1})
+    snap = make.commit()
+    pairs = queries.co_mentions(snap, Filters())
+    assert pairs.values.tolist() == [
+        ["Alpha", "Beta", 2],
+        ["Alpha", "Gamma", 1],
+        ["Beta", "Gamma", 1],
+    ]
+
+
+def test_articles_behind_a_count_page_and_search(make):
+    for i in range(7):
+        make.article(T0 + timedelta(hours=i), {"Alpha": i + 1}, title=f"story {i}")
+    make.article(T0, {"Beta": 1}, title="needle in here")
+    snap = make.commit()
+    f = Filters(entities=("Alpha",))
+    assert queries.count_articles(snap, f) == 7
+    page = queries.articles(snap, f, limit=3, offset=3)
+    assert page["title"].tolist() == ["story 3", "story 2", "story 1"]
+    assert page["mentions"].tolist() == [4, 3, 2]
+    assert page["entities"].tolist() == [["Alpha"]] * 3
+    assert queries.count_articles(snap, Filters(search="NEEDLE")) == 1
+    assert queries.count_articles(snap, Filters(search="50%_")) == 0  # wildcards are literal
+    # every number is traceable: the count equals the articles behind it
+    counts = queries.mention_counts(snap, Filters()).set_index("entity")["articles"]
+    for entity, n in counts.items():
+        assert queries.count_articles(snap, Filters(entities=(entity,))) == n
+
+
+def test_overview_change_against_the_previous_range(make):
+    make.article(T0 - timedelta(days=20), {})  # the store starts early enough
+    make.article(T0 - timedelta(days=3), {"Alpha": 2})
+    make.article(T0 + timedelta(days=1), {"Alpha": 3, "Beta": 1})
+    snap = make.commit()
+    ov = queries.overview(snap, Filters(start=T0, end=T0 + timedelta(days=7))).set_index("entity")
+    assert ov.loc["Alpha", "mentions"] == 3 and ov.loc["Alpha", "prev_mentions"] == 2
+    assert ov.loc["Alpha", "change"] == pytest.approx(0.5)
+    assert math.isnan(ov.loc["Beta", "change"])  # nothing before: no ratio
+    assert ov.loc["Gamma", "mentions"] == 0  # every watched entity is listed
+    assert len(ov.loc["Alpha", "trend"]) == 7
+
+
+def test_overview_change_is_blank_when_the_store_starts_inside_the_previous_range(make):
+    make.article(T0 - timedelta(days=1), {"Alpha": 1})
+    make.article(T0 + timedelta(days=1), {"Alpha": 5})
+    snap = make.commit()
+    ov = queries.overview(snap, Filters(start=T0, end=T0 + timedelta(days=7))).set_index("entity")
+    assert ov.loc["Alpha", "prev_mentions"] == 1
+    assert math.isnan(ov.loc["Alpha", "change"])
+
+
+def test_ingestion_marks_degraded_periods(make):
+    for day in range(3):
+        for feed, outcome in ((F1, "ok"), (F2, "failed" if day == 1 else "ok")):
+            make.fetch(feed, T0 + timedelta(days=day), outcome)
+    make.fetch(F1, T0 + timedelta(days=4))  # nothing polled on day 3
+    snap = make.commit()
+    health = queries.ingestion(snap, Filters(), "day")
+    assert health["degraded"].tolist() == [False, True, False, True, False]
+    assert health["failed"].tolist() == [0, 1, 0, 0, 0]
+
+
+def test_date_flags_are_queryable(make):
+    make.article(T0, {"Alpha": 1}, flag="missing")
+    make.article(T0, {"Alpha": 1})
+    snap = make.commit()
+    assert queries.count_articles(snap, Filters(date_flags=("missing",))) == 1
+    assert queries.mention_counts(snap, Filters(date_flags=("",)))["articles"].tolist() == [1]
+
+
+def test_empty_store_gives_empty_frames(tmp_path):
+    snap = Store(tmp_path / "none").snapshot()
+    assert queries.mention_counts(snap, Filters()).empty
+    assert queries.timeline(snap, Filters(), "day").empty
+    assert queries.co_mentions(snap, Filters()).empty
+    assert queries.count_articles(snap, Filters()) == 0
+    assert queries.data_as_of(snap) is None
+    assert isinstance(queries.feed_health(snap, T0), pd.DataFrame)
