@@ -44,9 +44,13 @@ def world(tmp_path):
                 item("Bukele again", "http://a.example/2", NOW - timedelta(days=1)),
             ]
         )
-        server.feed("/a", f"<rss version='2.0'><channel><title>A</title>{a}</channel></rss>".encode())
+        server.feed(
+            "/a", f"<rss version='2.0'><channel><title>A</title>{a}</channel></rss>".encode()
+        )
         b = item("CECOT only", "http://b.example/1", NOW - timedelta(days=1))
-        server.feed("/b", f"<rss version='2.0'><channel><title>B</title>{b}</channel></rss>".encode())
+        server.feed(
+            "/b", f"<rss version='2.0'><channel><title>B</title>{b}</channel></rss>".encode()
+        )
         server.feed("/broken", b"nope", status=503)
         config = tmp_path / "feeds.yaml"
         config.write_text(
@@ -54,12 +58,12 @@ def world(tmp_path):
 store: store
 feeds:
   - name: Feed A
-    url: {server.url('/a')}
+    url: {server.url("/a")}
     tags: [world]
   - name: Feed B
-    url: {server.url('/b')}
+    url: {server.url("/b")}
   - name: Broken
-    url: {server.url('/broken')}
+    url: {server.url("/broken")}
 watch:
   - name: Nayib Bukele
     kind: person
@@ -128,7 +132,10 @@ def test_poll_once_then_read_commands(world, capsys):
     assert status["Broken"]["status"] == "failed" and "503" in status["Broken"]["error"]
     assert {"name", "url", "articles", "status", "error"} <= set(status["Feed B"])
 
-    assert main(["-c", str(world), "mentions", "--since", NOW.strftime("%Y-%m-%d"), "--format", "csv"]) == 0
+    assert (
+        main(["-c", str(world), "mentions", "--since", NOW.strftime("%Y-%m-%d"), "--format", "csv"])
+        == 0
+    )
     assert capsys.readouterr().out.strip() == "entity,kind,mentions,articles"
 
 

@@ -113,9 +113,7 @@ def test_replaced_files_survive_their_grace_period(tmp_path, monkeypatch):
     add(w, 100)
     w.commit()
     listed = {f.path for files in store.snapshot().files.values() for f in files}
-    on_disk = {
-        f"{p.parent.name}/{p.name}" for p in (tmp_path / "s").glob("*/*.parquet")
-    }
+    on_disk = {f"{p.parent.name}/{p.name}" for p in (tmp_path / "s").glob("*/*.parquet")}
     assert on_disk == listed
 
 

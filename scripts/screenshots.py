@@ -1,0 +1,160 @@
+"""Regenerate docs/screenshots/<view>.png: one 1400x900 screenshot of each dashboard view.
+
+    .venv/bin/python scripts/screenshots.py                   # builds a demo store first
+    .venv/bin/python scripts/screenshots.py --config PATH     # uses an existing feeds.yaml
+
+Without --config it runs `monitor demo --no-dashboard` (30 days, 12 outlets) into a temporary
+folder. It then starts `streamlit run dashboard.py` on a free port and drives Debian's Chromium
+with Playwright (never `playwright install`). Needs /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+READY = (
+    '[data-testid="stApp"][data-test-script-state="notRunning"]'
+    '[data-test-connection-state="CONNECTED"]'
+)
+# view -> query string of the link it is taken from
+SHOTS = {
+    "overview": "range=30d",
+    "timeline": "view=timeline&range=30d&e=Talia+Brenwick&e=Ramon+Olaizabal&e=Vellacourt+Bank",
+    "compare": "view=compare&range=30d",
+    "co-mentions": "view=co-mentions&range=30d",
+    "sources": "view=sources&range=30d",
+    "articles": "view=articles&range=30d&e=Talia+Brenwick",
+    "feeds": "view=feeds&range=30d",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve(config: Path, port: int) -> Iterator[str]:
+    """`streamlit run dashboard.py` on 127.0.0.1:port until the block exits."""
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
+        "--server.headless", "true", "--server.address", "127.0.0.1",
+        "--server.port", str(port), "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    env = {**os.environ, "MONITOR_CONFIG": str(config)}
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read() == b"ok":
+                        break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the dashboard did not start") from None
+                time.sleep(0.25)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def build_demo(folder: Path) -> Path:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "demo",
+            "--no-dashboard",
+            "--dir",
+            str(folder),
+            "--days",
+            "30",
+            "--outlets",
+            "12",
+            "--articles-per-day",
+            "120",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
+    return folder / "feeds.yaml"
+
+
+def settle(page: Any) -> None:
+    """Wait until the app has finished its run and charts are drawn."""
+    page.wait_for_selector(READY, timeout=60_000)
+    page.wait_for_timeout(600)
+    page.wait_for_selector(READY, timeout=60_000)
+    for chart in page.locator('[data-testid="stPlotlyChart"]').all():
+        chart.locator(".main-svg").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(800)
+
+
+def take(url: str, views: list[str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for view in views:
+                context = browser.new_context(viewport={"width": 1400, "height": 900})
+                page = context.new_page()
+                page.goto(f"{url}/?{SHOTS[view]}")
+                settle(page)
+                page.screenshot(path=str(OUT / f"{view}.png"))
+                print(f"wrote {OUT / f'{view}.png'}")
+                context.close()
+        finally:
+            browser.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", type=Path, help="feeds.yaml of an existing store")
+    ap.add_argument("--view", action="append", choices=sorted(SHOTS), help="only these views")
+    args = ap.parse_args()
+    views = args.view or list(SHOTS)
+    with tempfile.TemporaryDirectory(prefix="mm-shots-") as tmp:
+        config = args.config or build_demo(Path(tmp) / "demo")
+        with serve(config.absolute(), free_port()) as url:
+            take(url, views)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,304 @@
+"""The dashboard in a real browser: what only a browser shows.
+
+- a shared link opened in a fresh browser restores the view (chart traces, chosen entities,
+  range, granularity), drawn as SVG;
+- changing a filter updates the URL, and choosing an entity in the overview opens its timeline;
+- a feed item whose title, text, author and link carry script payloads executes nothing.
+
+Starts `streamlit run dashboard.py` on a free port against the store written by
+`tests/dashboard_store.py` and drives Debian's Chromium (/usr/bin/chromium) with Playwright's
+sync API. Never runs `playwright install`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+
+from monitor.config import load_config
+from monitor.models import Article
+from monitor.store import Store, article_key
+from tests.dashboard_store import FEEDS, build_store
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+READY = (
+    '[data-testid="stApp"][data-test-script-state="notRunning"]'
+    '[data-test-connection-state="CONNECTED"]'
+)
+TRACES_JS = """() => {
+  const gd = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');
+  if (!gd || !gd.data) return null;
+  return gd.data.map(t => ({name: t.name, n: t.x ? t.x.length : 0, type: t.type}));
+}"""
+NOW = datetime.now(UTC)
+
+# A missing browser is an install step (scripts/test does it), never a reason to skip.
+assert Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}: apt-get install chromium"
+from playwright import sync_api  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def store_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_store(tmp_path_factory.mktemp("browser") / "world", NOW)
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(store_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    config = store_config
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
+        "--server.headless", "true", "--server.address", "127.0.0.1",
+        "--server.port", str(port), "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    log = tmp_path_factory.mktemp("log") / "streamlit.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**os.environ, "MONITOR_CONFIG": str(config)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read() == b"ok":
+                        break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"streamlit did not start:\n{log.read_text()[-2000:]}")
+                time.sleep(0.25)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    """A page in a fresh browser context: no cookies, storage or history from other tests."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(30_000)
+    yield context.new_page()
+    context.close()
+
+
+def settle(page: Any) -> None:
+    """Wait until the app has finished a run (twice, as a run can trigger another)."""
+    page.wait_for_selector(READY)
+    page.wait_for_timeout(300)
+    page.wait_for_selector(READY)
+
+
+def open_link(page: Any, base: str, **params: Any) -> None:
+    page.goto(f"{base}/?{urlencode(params, doseq=True)}")
+    settle(page)
+
+
+def chart_traces(page: Any) -> list[dict[str, Any]]:
+    page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot .main-svg')
+    page.wait_for_function(f"({TRACES_JS})() !== null")
+    return [t for t in page.evaluate(TRACES_JS) if t["name"] != "Ingestion degraded"]
+
+
+def url_params(page: Any) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(page.url).query)
+
+
+def chips(page: Any, key: str) -> list[str]:
+    tags = page.locator(f".st-key-{key} .react-aria-ComboBox [data-tag]")
+    return [tags.nth(i).get_attribute("aria-label") for i in range(tags.count())]
+
+
+def date_value(page: Any, key: str) -> str:
+    text = page.locator(f".st-key-{key} [data-testid=stDateInputField]").inner_text()
+    digits = re.sub(r"\D", "", text)
+    return f"{digits[:4]}-{digits[4:6]}-{digits[6:8]}"
+
+
+def days_ago(n: int) -> str:
+    return (NOW - timedelta(days=n)).date().isoformat()
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def test_shared_link_restores_the_view(page: Any, dashboard_url: str) -> None:
+    d0, d1 = days_ago(12), days_ago(2)
+    open_link(
+        page,
+        dashboard_url,
+        view="timeline",
+        e=["Nayib Bukele", "LexCorp"],
+        range="custom",
+        by="day",
+        **{"from": d0, "to": d1},
+    )
+    traces = chart_traces(page)
+    assert [t["name"] for t in traces] == ["Nayib Bukele", "LexCorp"]
+    assert all(t["n"] == 11 for t in traces)  # one point per day, 11 days
+    assert all(t["type"] == "scatter" for t in traces)  # SVG, not WebGL
+    assert page.locator("canvas.gl-canvas, .gl-container canvas").count() == 0
+    assert chips(page, "e") == ["Nayib Bukele", "LexCorp"]
+    checked = page.locator(".st-key-range [role=radio][aria-checked=true]")
+    assert checked.inner_text().strip() == "custom"
+    assert (date_value(page, "from"), date_value(page, "to")) == (d0, d1)
+    selected = page.locator(".st-key-view [role=tab][aria-selected=true]")
+    assert selected.inner_text().strip().lower() == "timeline"
+    assert page.locator(".st-key-by input").input_value() == "day"
+
+
+def test_weekly_link_draws_weeks(page: Any, dashboard_url: str) -> None:
+    open_link(page, dashboard_url, view="timeline", e="Metropolis", range="all", by="week")
+    (trace,) = chart_traces(page)
+    assert trace["name"] == "Metropolis"
+    assert 3 <= trace["n"] <= 5  # ~20 days of articles
+    assert page.locator(".st-key-by input").input_value() == "week"
+
+
+def test_changing_a_filter_updates_the_url(page: Any, dashboard_url: str) -> None:
+    open_link(page, dashboard_url, view="timeline", e="LexCorp", range="30d")
+    assert chart_traces(page)[0]["n"] == 30
+    page.locator(".st-key-range [role=radio]", has_text="7d").click()
+    page.wait_for_function("() => location.search.includes('range=7d')")
+    page.wait_for_function(f"(({TRACES_JS})() || [{{}}])[0].n === 7")
+    settle(page)
+    assert url_params(page)["range"] == ["7d"]
+    assert url_params(page)["e"] == ["LexCorp"]
+    page.locator(".st-key-by input").click()
+    page.get_by_role("option", name="week", exact=True).click()
+    page.wait_for_function("() => location.search.includes('by=week')")
+    settle(page)
+    assert url_params(page)["view"] == ["timeline"]
+
+
+def test_choosing_an_entity_in_the_overview_opens_its_timeline(
+    page: Any, dashboard_url: str
+) -> None:
+    open_link(page, dashboard_url, range="all")
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for()
+    box = grid.bounding_box()
+    assert box is not None
+    # the first data row's selection checkbox (header row and data rows are ~35 px high)
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
+    page.wait_for_function("() => location.search.includes('view=timeline')")
+    settle(page)
+    entity = url_params(page)["e"]
+    assert len(entity) == 1
+    assert [t["name"] for t in chart_traces(page)] == entity
+    assert chips(page, "e") == entity
+    # the jump made a history entry: Back returns to the overview
+    page.go_back()
+    page.wait_for_function("() => !location.search.includes('view=timeline')")
+    settle(page)
+    selected = page.locator(".st-key-view [role=tab][aria-selected=true]")
+    assert selected.inner_text().strip().lower() == "overview"
+
+
+def test_hostile_feed_item_executes_nothing(page: Any, dashboard_url: str) -> None:
+    dialogs: list[str] = []
+    errors: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text) if msg.type == "error" and "alert" in msg.text else None
+        ),
+    )
+    open_link(page, dashboard_url, view="articles", range="all", feed="Hostile Wire")
+    title = page.locator(".mm-title").first
+    title.wait_for()
+    assert title.inner_text().startswith("<script>alert(1)</script> Bukele <img src=x onerror=")
+    assert page.get_by_text("<b onmouseover=alert(5)>Mallory</b>", exact=False).count() == 1
+    page.get_by_text("Mallory", exact=False).first.hover()
+    page.locator(".mm-snippet").first.click()
+    for frame in page.frames:
+        assert frame.locator('a[href^="javascript:"], a[href^="JAVASCRIPT:"]').count() == 0
+        assert frame.locator("[onerror], [onmouseover], [onclick], iframe[src=x]").count() == 0
+        assert frame.locator("img[src=x]").count() == 0
+    page.wait_for_timeout(1000)
+    assert dialogs == []
+    assert errors == []
+
+
+def test_new_articles_appear_without_a_reload(
+    page: Any, dashboard_url: str, store_config: Path
+) -> None:
+    """The refresh fragment notices the poller's commit and reruns, keeping the view."""
+    open_link(page, dashboard_url, view="timeline", e="LexCorp", range="30d")
+    header = page.locator('[data-testid="stMarkdownContainer"]', has_text="Data as of").first
+    before = int(re.search(r"([\d,]+) articles", header.inner_text()).group(1).replace(",", ""))
+    store = Store(load_config(store_config).store)
+    writer = store.writer()
+    t = NOW.replace(tzinfo=None) - timedelta(minutes=1)
+    article = Article(
+        id=article_key("test", f"live-{time.time()}"),
+        url="https://news.example/live",
+        title="LexCorp, live",
+        text="LexCorp.",
+        published=t,
+        first_seen=t,
+        author="",
+        feed=FEEDS[0][1],
+    )
+    writer.add_article(article, article.feed, t)
+    writer.add_mentions(article, {"LexCorp": 2})
+    writer.commit()
+    page.wait_for_function(
+        "n => [...document.querySelectorAll('[data-testid=stMarkdownContainer]')]"
+        ".some(e => e.innerText.includes(`${n.toLocaleString('en-US')} articles`))",
+        arg=before + 1,
+        timeout=40_000,
+    )
+    settle(page)
+    assert url_params(page)["view"] == ["timeline"]
+    assert chips(page, "e") == ["LexCorp"]
