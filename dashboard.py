@@ -25,6 +25,7 @@ import functools
 import html
 import math
 import re
+import shlex
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -115,9 +116,8 @@ def q(name: str, snap: Snapshot, f: queries.Filters, *args: Any, **kwargs: Any) 
 
 
 def snap_id(snap: Snapshot) -> str:
-    """`Snapshot.key`, plus the commit time: a store deleted and started afresh at the same
-    path counts its commits from 1 again, and must not be served an old store's results."""
-    return f"{snap.key}:{snap.updated.isoformat() if snap.updated else ''}"
+    """`Snapshot.key`: changes with every commit, and differs for a store started afresh."""
+    return snap.key
 
 
 @st.cache_data(max_entries=50, show_spinner=False)
@@ -564,7 +564,7 @@ def counting_text(ctx: Context, sel: Selection) -> str:
   history their feed still offered then).
 - **Gaps**: periods where most feeds failed to poll are shaded grey on the timeline: fewer
   articles there may be missing data, not less coverage. See the Feeds view for each feed.
-- The same numbers from a terminal: `{cmd}`{cli_caveat(sel)}
+- The same numbers from a terminal: `{cmd}`.
 """
 
 
@@ -578,18 +578,16 @@ def cli_command(sel: Selection, command: str) -> str:
         else:
             parts += ["--until", (sel.end - timedelta(days=1)).date().isoformat()]
     for e in sel.chosen:
-        parts += ["--entity", f'"{e}"' if " " in e else e]
+        parts += ["--entity", shlex.quote(e)]
+    for url in sel.feeds:
+        parts += ["--feed", shlex.quote(url)]
+    if sel.search:
+        parts += ["--search", shlex.quote(sel.search)]
     return " ".join(parts)
 
 
 def cli_time(t: datetime, hourly: bool) -> str:
     return t.strftime("%Y-%m-%dT%H:%M") if hourly else t.date().isoformat()
-
-
-def cli_caveat(sel: Selection) -> str:
-    if sel.feeds or sel.search:
-        return " (the command line has no feed, tag or search filter: it counts all feeds)."
-    return "."
 
 
 def show_notices() -> None:
@@ -1135,31 +1133,13 @@ def view_co_mentions(ctx: Context, sel: Selection) -> None:
         show_pair(ctx, sel, str(a), str(b), int(n))
 
 
-def pair_articles(
-    ctx: Context, f: queries.Filters, a: str, b: str, want: int, scan: int = 5_000
-) -> list[dict[str, Any]]:
-    """The newest articles that mention both `a` and `b` (dashboard-only: queries.articles has
-    no "all of these entities" filter, so the articles of `a` are scanned in pages)."""
-    found: list[dict[str, Any]] = []
-    fa = replace(f, entities=(a,))
-    for offset in range(0, scan, 500):
-        page = q("articles", ctx.snap, fa, limit=500, offset=offset)
-        for row in page.to_dict("records"):
-            if b in row["entities"]:
-                found.append(row)
-                if len(found) >= want:
-                    return found
-        if len(page) < 500:
-            break
-    return found
-
-
 def show_pair(ctx: Context, sel: Selection, a: str, b: str, n: int) -> None:
     st.markdown(f"#### {md(a)} & {md(b)}: {n:,} article{'s' if n != 1 else ''}")
-    rows = pair_articles(ctx, sel.filters, a, b, PAGE_SIZE)
+    both = replace(sel.filters, entities=(a, b), together=True)
+    rows = q("articles", ctx.snap, both, limit=PAGE_SIZE)
     if len(rows) < n:
         st.caption(f"The newest {len(rows)} of {n:,}.")
-    render_articles(ctx, pd.DataFrame(rows), (a, b), sel.search)
+    render_articles(ctx, rows, (a, b), sel.search)
 
 
 def view_sources(ctx: Context, sel: Selection) -> None:
@@ -1287,7 +1267,7 @@ def view_articles(ctx: Context, sel: Selection) -> None:
         disabled=page >= pages,
         icon=":material/chevron_right:",
     )
-    st.caption(f"Same list in a terminal: `{cli_command(sel, 'articles')}`{cli_caveat(sel)}")
+    st.caption(f"Same list in a terminal: `{cli_command(sel, 'articles')}`.")
 
 
 def page_widget(pages: int) -> int:

@@ -13,7 +13,6 @@ import contextlib
 import difflib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.console import Console
@@ -189,7 +189,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     snap = Store(config.store).snapshot()
     health = queries.feed_health(snap, datetime.now(UTC))
     known = {row["url"]: row for row in health.to_dict("records")} if len(health) else {}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for feed in config.feeds:
         row = known.get(feed.url) or {"status": "never polled", "articles": 0, "error": ""}
         rows.append(
@@ -211,16 +211,37 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.format == "json":
         out.print_json(data=rows)
         return 0
-    table = Table(title=f"{len(rows)} feeds · data as of {_iso(queries.data_as_of(snap)) or 'never'}")
-    for col in ("name", "status", "http", "last poll", "new", "articles", "fails", "next poll", "note"):
-        table.add_column(col, justify="right" if col in ("http", "new", "articles", "fails") else "left")
+    table = Table(
+        title=f"{len(rows)} feeds · data as of {_iso(queries.data_as_of(snap)) or 'never'}"
+    )
+    for col in (
+        "name",
+        "status",
+        "http",
+        "last poll",
+        "new",
+        "articles",
+        "fails",
+        "next poll",
+        "note",
+    ):
+        table.add_column(
+            col, justify="right" if col in ("http", "new", "articles", "fails") else "left"
+        )
     for r in rows:
         note = r["error"] or (f"moved to {r['moved_to']}" if r["moved_to"] else "")
         if not r["enabled"]:
             note = "disabled"
         table.add_row(
-            r["name"], r["status"], str(r["http_status"] or ""), _short(r["last_poll"]),
-            str(r["last_new"]), str(r["articles"]), str(r["failures"]), _short(r["next_poll"]), note,
+            r["name"],
+            r["status"],
+            str(r["http_status"] or ""),
+            _short(r["last_poll"]),
+            str(r["last_new"]),
+            str(r["articles"]),
+            str(r["failures"]),
+            _short(r["next_poll"]),
+            note,
         )
     out.print(table)
     return 0
@@ -238,11 +259,36 @@ def _short(iso: str) -> str:
     return iso.replace("T", " ")[:16] if iso else ""
 
 
+def resolve_feeds(names: Sequence[str], tags: Sequence[str], config: Config) -> tuple[str, ...]:
+    """Feed URLs for feed names (or URLs) and tags; unknown ones are an error."""
+    by_name = {f.name.casefold(): f.url for f in config.feeds} | {
+        f.url: f.url for f in config.feeds
+    }
+    urls: list[str] = []
+    for name in names:
+        url = by_name.get(name.casefold()) or by_name.get(name)
+        if url is None:
+            close = difflib.get_close_matches(name, [f.name for f in config.feeds], n=1)
+            hint = f' (did you mean "{close[0]}"?)' if close else " (see feeds: in feeds.yaml)"
+            raise MonitorError(f'no feed is called "{name}"{hint}')
+        urls.append(url)
+    known_tags = {t for f in config.feeds for t in f.tags}
+    for tag in tags:
+        if tag not in known_tags:
+            raise MonitorError(
+                f'no feed has the tag "{tag}" (tags: {", ".join(sorted(known_tags))})'
+            )
+        urls += [f.url for f in config.feeds if tag in f.tags]
+    return tuple(dict.fromkeys(urls))
+
+
 def _filters(args: argparse.Namespace, config: Config) -> queries.Filters:
     return queries.Filters(
         start=args.since,
         end=args.until,
         entities=resolve_entities(args.entity or [], config),
+        feeds=resolve_feeds(args.feed or [], args.tag or [], config),
+        search=args.search or "",
     )
 
 
@@ -308,18 +354,34 @@ def cmd_import_opml(args: argparse.Namespace) -> int:
 
 def dashboard_command(config_path: Path, port: int, host: str = "127.0.0.1") -> list[str]:
     if not DASHBOARD.is_file():
-        raise MonitorError(f"dashboard.py not found at {DASHBOARD} (run from a clone of the project)")
+        raise MonitorError(
+            f"dashboard.py not found at {DASHBOARD} (run from a clone of the project)"
+        )
     return [
-        sys.executable, "-m", "streamlit", "run", str(DASHBOARD),
-        "--server.headless", "true", "--server.address", host, "--server.port", str(port),
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-        "--theme.base", "light",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(DASHBOARD),
+        "--server.headless",
+        "true",
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--client.toolbarMode",
+        "viewer",
     ]
 
 
 def start_dashboard(config_path: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "MONITOR_CONFIG": str(config_path)}
-    return subprocess.Popen(dashboard_command(config_path, port), env=env)
+    # run from the project folder, where .streamlit/config.toml lives
+    return subprocess.Popen(dashboard_command(config_path, port), env=env, cwd=DASHBOARD.parent)
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -346,7 +408,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = Store(config.store)
     with store.poller_lock():
         proc = start_dashboard(config.path, args.port)
-        out.print(f"dashboard: http://127.0.0.1:{args.port}/ · polling {len(config.feeds)} feeds; Ctrl-C stops both")
+        out.print(
+            f"dashboard: http://127.0.0.1:{args.port}/ · "
+            f"polling {len(config.feeds)} feeds; Ctrl-C stops both"
+        )
         try:
             poller = Poller(config, store, log=lambda msg: err.print(msg))
             poller.open()
@@ -382,26 +447,61 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"monitor {__version__}")
     p.add_argument(
-        "-c", "--config", metavar="PATH",
+        "-c",
+        "--config",
+        metavar="PATH",
         help="feeds.yaml to use (default: $MONITOR_CONFIG, else ./feeds.yaml)",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help: str
+    ) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         sp.set_defaults(func=func)
         return sp
 
     add("validate", cmd_validate, "check feeds.yaml and report every error in it")
     sp = add("poll", cmd_poll, "poll the feeds into the store (until stopped, or --once)")
-    sp.add_argument("--once", action="store_true", help="poll every enabled feed once, now, and exit")
+    sp.add_argument(
+        "--once", action="store_true", help="poll every enabled feed once, now, and exit"
+    )
     sp = add("status", cmd_status, "show the health of every feed")
     sp.add_argument("--format", choices=("table", "json"), default="table")
 
     def counting(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--entity", action="append", metavar="NAME", help="a watched entity (repeat for several)")
-        sp.add_argument("--since", type=parse_when, metavar="DATE", help="from this date (UTC), or 7d for a week ago")
-        sp.add_argument("--until", type=lambda v: parse_when(v, end=True), metavar="DATE", help="up to and including this date (UTC)")
+        sp.add_argument(
+            "--entity",
+            action="append",
+            metavar="NAME",
+            help="a watched entity (repeat for several)",
+        )
+        sp.add_argument(
+            "--since",
+            type=parse_when,
+            metavar="DATE",
+            help="from this date (UTC), or 7d for a week ago",
+        )
+        sp.add_argument(
+            "--until",
+            type=lambda v: parse_when(v, end=True),
+            metavar="DATE",
+            help="up to and including this date (UTC)",
+        )
+        sp.add_argument(
+            "--feed",
+            action="append",
+            metavar="NAME",
+            help="only articles from this feed (name or URL; repeat for several)",
+        )
+        sp.add_argument(
+            "--tag", action="append", metavar="TAG", help="only articles from feeds with this tag"
+        )
+        sp.add_argument(
+            "--search",
+            metavar="WORDS",
+            help="only articles whose title or text contains these words",
+        )
         sp.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
     sp = add("mentions", cmd_mentions, "mentions and articles per entity (and period)")
@@ -417,13 +517,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--port", type=int, default=8501)
     sp = add("run", cmd_run, "poll the feeds and serve the dashboard together")
     sp.add_argument("--port", type=int, default=8501)
-    sp = add("demo", cmd_demo, "run an offline demo: a synthetic news world, the poller, the dashboard")
+    sp = add(
+        "demo", cmd_demo, "run an offline demo: a synthetic news world, the poller, the dashboard"
+    )
     sp.add_argument("--seed", type=int, default=7)
     sp.add_argument("--days", type=int, default=90)
     sp.add_argument("--outlets", type=int, default=40)
     sp.add_argument("--articles-per-day", type=int, default=500)
     sp.add_argument("--port", type=int, default=8501, help="dashboard port")
-    sp.add_argument("--dir", default=".monitor-demo", help="the demo's own folder (default .monitor-demo)")
+    sp.add_argument(
+        "--dir", default=".monitor-demo", help="the demo's own folder (default .monitor-demo)"
+    )
     sp.add_argument("--no-dashboard", action="store_true", help="poll the demo world once and exit")
     return p
 

@@ -29,9 +29,7 @@ MARKER = ".monitor-demo"
 def prepare_folder(folder: Path) -> None:
     """Empty the demo folder (only if it is one of ours) and mark it."""
     if folder.exists() and any(folder.iterdir()) and not (folder / MARKER).exists():
-        raise MonitorError(
-            f"{folder} exists and is not a demo folder; choose another with --dir"
-        )
+        raise MonitorError(f"{folder} exists and is not a demo folder; choose another with --dir")
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
@@ -50,7 +48,15 @@ def free_port(preferred: int) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from .cli import err, out, print_summary, progress_bar, start_dashboard, _poll_forever, _stop_child
+    from .cli import (
+        _poll_forever,
+        _stop_child,
+        err,
+        out,
+        print_summary,
+        progress_bar,
+        start_dashboard,
+    )
 
     folder = Path(args.dir).absolute()
     prepare_folder(folder)
@@ -85,9 +91,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 with progress_bar("polling the demo feeds") as bar:
                     summary = asyncio.run(poller.poll_once(progress=bar))
                 print_summary(summary)
-                out.print(
-                    f"store: {store.root} · ready in {time.monotonic() - started:.1f} s"
-                )
+                out.print(f"store: {store.root} · ready in {time.monotonic() - started:.1f} s")
                 if proc is None:
                     out.print(f"config: {config_path}  (try: monitor -c {config_path} mentions)")
                     return 0

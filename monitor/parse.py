@@ -51,7 +51,9 @@ def parse_feed(body: bytes, url: str) -> ParsedFeed:
             "(look for its RSS or Atom link on the site)",
         )
     if _NESTED_ENTITY.search(body[:65536]):
-        raise ParseError(url, "the feed declares nested XML entities (an expansion attack); refused")
+        raise ParseError(
+            url, "the feed declares nested XML entities (an expansion attack); refused"
+        )
     tree = _xml_tree(body)
     if tree is not None:
         try:

@@ -12,12 +12,14 @@ store's layout (store.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from .config import Config, FeedConfig, load_config
 from .errors import ConfigError, MonitorError
@@ -67,7 +69,9 @@ def make_article(entry: Entry, feed: str, seen: datetime) -> Article:
     )
 
 
-def next_poll(state: FeedState, interval: timedelta, result: FetchResult, now: datetime) -> datetime | None:
+def next_poll(
+    state: FeedState, interval: timedelta, result: FetchResult, now: datetime
+) -> datetime | None:
     """When to poll a feed again after `result` (None: not until its entry changes)."""
     if result.outcome == "gone":
         return None
@@ -153,7 +157,9 @@ class Poller:
         snap = self.store.snapshot()
         self.states = {url: replace(st) for url, st in snap.feeds.items()}
         if snap.rows("articles") and snap.fingerprint != self.matcher.fingerprint:
-            self.log(f"the watchlist changed: recounting mentions in {snap.rows('articles'):,} articles")
+            self.log(
+                f"the watchlist changed: recounting mentions in {snap.rows('articles'):,} articles"
+            )
             self.rematch(progress)
 
     def rematch(self, progress: Progress | None = None) -> int:
@@ -188,7 +194,8 @@ class Poller:
         return [
             f
             for f in self.config.feeds
-            if f.enabled and (all_enabled or is_due(f, self.states.get(f.url), now))
+            if f.enabled
+            and (all_enabled or is_due(f, self.states.get(f.url), now))
             and not (all_enabled and self._gone(f))
         ]
 
@@ -216,9 +223,7 @@ class Poller:
             concurrency=settings.concurrency,
             now=self.now,
         ) as fetcher:
-            tasks = {
-                asyncio.create_task(fetcher.fetch(self._request(f))): f for f in feeds
-            }
+            tasks = {asyncio.create_task(fetcher.fetch(self._request(f))): f for f in feeds}
             waiter = asyncio.create_task(stop.wait()) if stop else None
             last_commit = time.monotonic()
             done_count = 0
@@ -230,7 +235,7 @@ class Poller:
                     )
                     for task in done - {waiter}:
                         feed = tasks.pop(task)  # type: ignore[arg-type]
-                        self._handle(feed, task.result(), summary)
+                        self._handle(feed, cast(FetchResult, task.result()), summary)
                         done_count += 1
                     if progress:
                         progress(done_count, len(feeds))
@@ -276,10 +281,8 @@ class Poller:
                 if on_poll:
                     on_poll(summary)
             delay = self._seconds_to_next()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
 
     def _seconds_to_next(self) -> float:
         now = self.now()
@@ -297,7 +300,7 @@ class Poller:
     # one feed ----------------------------------------------------------------------------
     def _request(self, feed: FeedConfig) -> FetchRequest:
         st = self.states.get(feed.url)
-        if st is None or st.entry_hash != feed.entry_hash and st.gone:
+        if st is None or (st.entry_hash != feed.entry_hash and st.gone):
             return FetchRequest(feed.url)
         return FetchRequest(feed.url, etag=st.etag, last_modified=st.last_modified)
 

@@ -41,6 +41,7 @@ class Filters:
     feeds: tuple[str, ...] = ()  # feed URLs
     search: str = ""  # words in the title or text (case-insensitive substring)
     date_flags: tuple[str, ...] = ()  # "missing" | "future" | "" (dated); empty: any
+    together: bool = False  # only articles that mention every one of `entities`
 
     def normalized(self) -> Filters:
         return replace(
@@ -69,13 +70,21 @@ class _Where:
     def entities(self, col: str = "m.entity") -> _Where:
         if self.f.entities:
             self.add(f"{col} IN (SELECT unnest(?))", list(self.f.entities))
+        if self.f.together and len(self.f.entities) > 1:
+            self.add(
+                "m.article_id IN (SELECT article_id FROM {mentions} "
+                "WHERE entity IN (SELECT unnest(?)) GROUP BY article_id HAVING COUNT(*) = ?)",
+                list(self.f.entities),
+                len(set(self.f.entities)),
+            )
         return self
 
     def articles(self, id_col: str = "m.article_id") -> _Where:
         """Feed, search and date-flag filters, which need the article or its sources."""
         if self.f.feeds:
             self.add(
-                f"{id_col} IN (SELECT article_id FROM {{sources}} WHERE feed IN (SELECT unnest(?)))",
+                f"{id_col} IN (SELECT article_id FROM {{sources}} "
+                "WHERE feed IN (SELECT unnest(?)))",
                 list(self.f.feeds),
             )
         if self.f.search or self.f.date_flags:
@@ -89,7 +98,8 @@ class _Where:
 
 
 def _article_conditions(f: Filters, alias: str) -> tuple[str, list[Any]]:
-    parts, params = [], []
+    parts: list[str] = []
+    params: list[Any] = []
     if f.start:
         parts.append(f"{alias}.published >= ?")
         params.append(f.start)
@@ -155,7 +165,7 @@ def article_totals(snap: Snapshot, f: Filters, by: str) -> pd.DataFrame:
     w = _Where(snap, Filters(start=f.start, end=f.end, feeds=f.feeds), "a.published")
     w.articles("a.id")
     return snap.query(
-        f"""SELECT {_period(by, 'a.published')} AS period, COUNT(*)::BIGINT AS total
+        f"""SELECT {_period(by, "a.published")} AS period, COUNT(*)::BIGINT AS total
         FROM {{articles}} a WHERE {w.sql} GROUP BY ALL ORDER BY period""",
         w.params,
     )
@@ -422,33 +432,49 @@ def ingestion(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
 
     `polled` is the number of feeds fetched in the period, `failed` those whose every fetch
     in it failed. A period is degraded when more than 30% of the polled feeds failed, or
-    when nothing was polled at all although the poller ran before and after it. Periods
-    before the first poll hold articles back-filled from feed history and are not degraded.
+    when the poller was silent through it for longer than twice its usual cadence (the
+    median time between two polls of a feed). Periods before the first poll hold articles
+    back-filled from feed history and are not degraded.
     """
     fn = f.normalized()
-    w = _Where(snap, Filters(start=fn.start, end=fn.end, feeds=fn.feeds), "x.time")
+    w = _Where(snap, Filters(start=fn.start, end=fn.end), "x.time")
     if fn.feeds:
         w.add("x.feed IN (SELECT unnest(?))", list(fn.feeds))
-        w.parts = [p for p in w.parts if "{sources}" not in p]
     df = snap.query(
         f"""WITH per_feed AS (
-            SELECT {_period(by, 'x.time')} AS period, x.feed,
-                   bool_and(x.outcome IN ('failed', 'gone')) AS failed
+            SELECT {_period(by, "x.time")} AS period, x.feed,
+                   bool_and(x.outcome IN ('failed', 'gone')) AS failed,
+                   min(x.time) AS first, max(x.time) AS last
             FROM {{fetches}} x WHERE {w.sql} GROUP BY ALL)
-        SELECT period, COUNT(*)::BIGINT AS polled, SUM(failed::INT)::BIGINT AS failed
+        SELECT period, COUNT(*)::BIGINT AS polled, SUM(failed::INT)::BIGINT AS failed,
+               min(first) AS first, max(last) AS last
         FROM per_feed GROUP BY period ORDER BY period""",
         w.params,
     )
-    df["period"] = pd.to_datetime(df["period"]).astype("datetime64[us]")
+    columns = ["period", "polled", "failed", "degraded"]
     if df.empty:
-        df["degraded"] = pd.Series(dtype=bool)
-        return df
-    grid = pd.DataFrame({"period": periods(df["period"].min(), df["period"].max() + pd.Timedelta(
-        seconds=1), by).astype("datetime64[us]")})
-    df = grid.merge(df, on="period", how="left").fillna({"polled": 0, "failed": 0})
-    df[["polled", "failed"]] = df[["polled", "failed"]].astype("int64")
-    df["degraded"] = (df["polled"] == 0) | (df["failed"] > DEGRADED_SHARE * df["polled"])
-    return df
+        return pd.DataFrame(
+            {c: pd.Series(dtype="bool" if c == "degraded" else "int64") for c in columns}
+        )
+    df["period"] = pd.to_datetime(df["period"]).astype("datetime64[us]")
+    grid = periods(df["period"].min(), df["period"].max() + pd.Timedelta(seconds=1), by)
+    df = pd.DataFrame({"period": grid.astype("datetime64[us]")}).merge(df, on="period", how="left")
+    df[["polled", "failed"]] = df[["polled", "failed"]].fillna(0).astype("int64")
+    gap = df["first"].bfill() - df["last"].ffill()
+    silent = (df["polled"] == 0) & (gap > 2 * _cadence(snap))
+    df["degraded"] = silent | (df["failed"] > DEGRADED_SHARE * df["polled"])
+    return df[columns]
+
+
+def _cadence(snap: Snapshot) -> pd.Timedelta:
+    """The usual time between two polls of one feed (1 hour when there is no history)."""
+    df = snap.query(
+        """SELECT median(gap) AS cadence FROM (
+            SELECT time - lag(time) OVER (PARTITION BY feed ORDER BY time) AS gap
+            FROM {fetches}) WHERE gap IS NOT NULL"""
+    )
+    value = df["cadence"].iloc[0] if len(df) else None
+    return pd.Timedelta(hours=1) if value is None or pd.isna(value) else pd.Timedelta(value)
 
 
 def data_as_of(snap: Snapshot) -> datetime | None:

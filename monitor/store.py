@@ -32,7 +32,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,6 +135,7 @@ class Snapshot:
 
     root: Path
     seq: int = 0
+    store_id: str = ""  # made when the store is created: a store started afresh differs
     updated: datetime | None = None
     files: Mapping[str, tuple[FileInfo, ...]] = field(default_factory=dict)
     feeds: Mapping[str, FeedState] = field(default_factory=dict)
@@ -144,7 +145,7 @@ class Snapshot:
     @property
     def key(self) -> str:
         """Changes whenever the data changes: use it as a cache key."""
-        return f"{self.root}:{self.seq}"
+        return f"{self.root}:{self.store_id}:{self.seq}"
 
     def rows(self, table: str) -> int:
         return sum(f.rows for f in self.files.get(table, ()))
@@ -153,9 +154,7 @@ class Snapshot:
         """A DuckDB FROM-clause expression reading this snapshot's files of a table."""
         infos = self.files.get(name, ())
         if not infos:
-            cols = ", ".join(
-                f"NULL::{DUCK_TYPES[f.type]} AS {f.name}" for f in SCHEMAS[name]
-            )
+            cols = ", ".join(f"NULL::{DUCK_TYPES[f.type]} AS {f.name}" for f in SCHEMAS[name])
             return f"(SELECT {cols} WHERE false)"
         paths = ", ".join("'" + str(self.root / f.path).replace("'", "''") + "'" for f in infos)
         return f"read_parquet([{paths}])"
@@ -242,6 +241,7 @@ def _entity_from_json(d: Mapping[str, Any]) -> Entity:
 def _empty_manifest() -> dict[str, Any]:
     return {
         "format": FORMAT,
+        "id": uuid.uuid4().hex,
         "seq": 0,
         "updated": None,
         "tables": {name: [] for name in SCHEMAS},
@@ -254,13 +254,13 @@ def _empty_manifest() -> dict[str, Any]:
 
 def _snapshot_from(root: Path, data: Mapping[str, Any]) -> Snapshot:
     files = {
-        name: tuple(FileInfo(**info) for info in data["tables"].get(name, []))
-        for name in SCHEMAS
+        name: tuple(FileInfo(**info) for info in data["tables"].get(name, [])) for name in SCHEMAS
     }
     updated = data.get("updated")
     return Snapshot(
         root=root,
         seq=data["seq"],
+        store_id=data.get("id", ""),
         updated=datetime.fromisoformat(updated) if updated else None,
         files=files,
         feeds={url: _state_from_json(s) for url, s in data.get("feeds", {}).items()},
@@ -671,7 +671,7 @@ class Writer:
 
 def _table(name: str, rows: list[tuple[Any, ...]]) -> pa.Table:
     schema = SCHEMAS[name]
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[]] * len(schema)
     return pa.Table.from_arrays(
         [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)],
         schema=schema,

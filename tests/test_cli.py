@@ -178,3 +178,15 @@ def test_import_opml_adds_feeds_and_keeps_comments(tmp_path, capsys):
     assert "added 1 feeds" in capsys.readouterr().out
     text = config.read_text()
     assert text.startswith("# my feeds") and "http://b.example/rss?x=1&y=2" in text
+
+
+def test_feed_tag_and_search_filters(world, capsys):
+    assert run("-c", str(world), "poll", "--once").returncode == 0
+    assert main(["-c", str(world), "mentions", "--tag", "world", "--format", "json"]) == 0
+    rows = {r["entity"]: r["articles"] for r in json.loads(capsys.readouterr().out)}
+    assert rows == {"Nayib Bukele": 2, "CECOT": 1}  # Feed A only
+    assert main(["-c", str(world), "mentions", "--feed", "feed b", "--format", "json"]) == 0
+    assert [r["entity"] for r in json.loads(capsys.readouterr().out)] == ["CECOT"]
+    assert main(["-c", str(world), "articles", "--search", "again", "--format", "json"]) == 0
+    assert [a["title"] for a in json.loads(capsys.readouterr().out)] == ["Bukele again"]
+    assert main(["-c", str(world), "mentions", "--tag", "nope"]) == 2

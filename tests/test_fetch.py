@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from tests.feedserver import FeedServer, http_date
 
 from monitor import __version__
 from monitor.fetch import (
@@ -23,6 +22,7 @@ from monitor.fetch import (
     parse_retry_after,
 )
 from monitor.models import FetchRequest, FetchResult
+from tests.feedserver import FeedServer, http_date
 
 FAST = {"timeout": 0.5}
 FEED = b"<?xml version='1.0'?><rss version='2.0'><channel><title>News</title></channel></rss>"

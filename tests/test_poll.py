@@ -13,7 +13,6 @@ from monitor.config import load_config
 from monitor.models import Entry, FeedState, FetchResult
 from monitor.poll import Poller, make_article, next_poll
 from monitor.store import Store
-
 from tests.feedserver import FeedServer
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -45,8 +45,16 @@ class StoreFactory:
 
     def fetch(self, feed, time, outcome="ok"):
         self.writer.add_fetch(
-            {"feed": feed, "time": time.replace(tzinfo=None), "status": 200, "outcome": outcome,
-             "bytes": 1, "new_articles": 0, "duration": 0.1, "error": ""}
+            {
+                "feed": feed,
+                "time": time.replace(tzinfo=None),
+                "status": 200,
+                "outcome": outcome,
+                "bytes": 1,
+                "new_articles": 0,
+                "duration": 0.1,
+                "error": "",
+            }
         )
 
     def commit(self):
@@ -181,11 +189,11 @@ def test_ingestion_marks_degraded_periods(make):
     for day in range(3):
         for feed, outcome in ((F1, "ok"), (F2, "failed" if day == 1 else "ok")):
             make.fetch(feed, T0 + timedelta(days=day), outcome)
-    make.fetch(F1, T0 + timedelta(days=4))  # nothing polled on day 3
+    make.fetch(F1, T0 + timedelta(days=6))  # polled daily, then nothing for days 3-5
     snap = make.commit()
     health = queries.ingestion(snap, Filters(), "day")
-    assert health["degraded"].tolist() == [False, True, False, True, False]
-    assert health["failed"].tolist() == [0, 1, 0, 0, 0]
+    assert health["degraded"].tolist() == [False, True, False, True, True, True, False]
+    assert health["failed"].tolist() == [0, 1, 0, 0, 0, 0, 0]
 
 
 def test_date_flags_are_queryable(make):
@@ -204,3 +212,25 @@ def test_empty_store_gives_empty_frames(tmp_path):
     assert queries.count_articles(snap, Filters()) == 0
     assert queries.data_as_of(snap) is None
     assert isinstance(queries.feed_health(snap, T0), pd.DataFrame)
+
+
+def test_together_keeps_the_articles_that_mention_every_entity(make):
+    make.article(T0, {"Alpha": 1, "Beta": 2})
+    make.article(T0, {"Alpha": 1})
+    make.article(T0, {"Beta": 1, "Gamma": 1})
+    snap = make.commit()
+    both = Filters(entities=("Alpha", "Beta"), together=True)
+    assert queries.count_articles(snap, both) == 1
+    pairs = queries.co_mentions(snap, Filters()).set_index(["entity_a", "entity_b"])
+    assert pairs.loc[("Alpha", "Beta"), "articles"] == queries.count_articles(snap, both)
+    page = queries.articles(snap, both)
+    assert page["mentions"].tolist() == [3] and page["entities"].tolist() == [["Alpha", "Beta"]]
+
+
+def test_ingestion_gaps_shorter_than_the_polling_cadence_are_not_degraded(make):
+    for hour in (0, 2, 4, 10, 12):  # polled every 2 h, then a 6 h outage
+        make.fetch(F1, T0 + timedelta(hours=hour))
+    snap = make.commit()
+    health = queries.ingestion(snap, Filters(), "hour").set_index("period")["degraded"]
+    assert not health[pd.Timestamp(T0 + timedelta(hours=1)).tz_localize(None)]
+    assert health[pd.Timestamp(T0 + timedelta(hours=6)).tz_localize(None)]

@@ -119,9 +119,12 @@ def test_replaced_files_survive_their_grace_period(tmp_path, monkeypatch):
 
 def test_second_poller_is_refused(tmp_path):
     store = Store(tmp_path / "s")
-    with store.poller_lock(), pytest.raises(StoreBusyError, match="in use"):
-        with Store(tmp_path / "s").poller_lock():
-            pass
+    with (
+        store.poller_lock(),
+        pytest.raises(StoreBusyError, match="in use"),
+        Store(tmp_path / "s").poller_lock(),
+    ):
+        pass
 
 
 def test_corrupt_manifest_is_a_clear_error(tmp_path):

@@ -142,17 +142,21 @@ from hypothesis import strategies as st  # noqa: E402
 
 _INTERESTING = "aAzZ éÉñÑüÜçÇ’‘ʼ‐–—“”„…€™•µßİΣσςЙйЁёŁłŠšŽžŒœŸÿ\u0301\u00a0«»¿¡"
 
+
 @given(st.text())
 def test_fold_keeps_length(s):
     assert len(fold(s)) == len(s)
+
 
 @given(st.text())
 def test_fold_is_per_character(s):
     assert fold(s) == "".join(fold(c) for c in s)
 
+
 @given(st.text(alphabet=st.sampled_from(_INTERESTING)))
 def test_fold_fast_paths_agree_with_general_path(s):
     assert fold(s) == _fold_general(s)
+
 
 @given(st.text())
 def test_collapse_ws_matches_split_join(s):
