@@ -1,0 +1,1 @@
+"""The benchmark suite: `python -m bench [--quick | --full]` (see bench/__main__.py)."""

@@ -1,0 +1,724 @@
+"""The benchmark suite: every performance figure of the project beside its target.
+
+    .venv/bin/python -m bench            # --quick (the default): CI-sized, a few minutes
+    .venv/bin/python -m bench --full     # the sizes of the targets (builds 2M and 10M stores)
+    .venv/bin/python -m bench --only ingest,queries --articles 500000
+
+Prints a Markdown table (medians of several runs; ratios against the peer measured in the same
+run) and writes it, with the machine it ran on, to docs/benchmarks.md (`--no-write` to skip).
+Progress goes to stderr. Large stores are built once through the production code path
+(bench/build_store.py) and cached under bench/out/ (git-ignored), keyed by their parameters.
+
+Sections (`--only`): match, ingest, queries, sustained, dashboard. Each measurement that must not
+share a process with another runs as a worker subprocess (`python -m bench.<module>`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    OUT,
+    PYTHON,
+    ROOT,
+    Results,
+    Row,
+    count,
+    log,
+    machine,
+    median,
+    run_worker,
+    secs,
+)
+
+SECTIONS = ("match", "ingest", "queries", "sustained", "dashboard")
+QUICK = {
+    "articles": 200_000,
+    "large_articles": 1_000_000,
+    "runs": 3,
+    "match_articles": 10_000,
+    "sustained_rounds": 3,
+    "sessions": 20,
+}
+FULL = {
+    "articles": 2_000_000,
+    "large_articles": 10_000_000,
+    "runs": 5,
+    "match_articles": 50_000,
+    "sustained_rounds": 6,
+    "sessions": 20,
+}
+# warm targets of the store queries at 2M articles (seconds); name -> (figure, target)
+QUERY_TARGETS = {
+    "timeline": ("timeline: 5 entities x 90 days, daily", 0.050),
+    "normalized": ("normalized timeline (share of all articles)", 0.100),
+    "co_mentions": ("co-mention matrix of 20 entities, 90 days", 0.300),
+    "overview": ("overview of {entities} entities, change vs previous 90 days", 0.300),
+    "article_page": ("one page of the article list behind a count", 0.100),
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="CI sizes (the default)")
+    mode.add_argument("--full", action="store_true", help="the sizes of the targets")
+    p.add_argument("--only", help=f"comma-separated sections: {','.join(SECTIONS)}")
+    p.add_argument("--articles", type=int, help="articles in the main store (2M full, 200k quick)")
+    p.add_argument(
+        "--large-articles", type=int, help="the large store (10M full, 1M quick); 0 skips"
+    )
+    p.add_argument("--days", type=int, default=730, help="history of the stores, days")
+    p.add_argument("--entities", type=int, default=1000, help="watched entities in the stores")
+    p.add_argument("--runs", type=int, help="repetitions of each measurement (5 full, 3 quick)")
+    p.add_argument("--feeds", type=int, default=200, help="feeds served for the ingest benchmark")
+    p.add_argument("--items", type=int, default=50, help="items per served feed")
+    p.add_argument("--aliases", type=int, default=1000, help="watchlist names for ingestion")
+    p.add_argument("--reader-workers", type=int, default=16, help="reader's update_feeds workers")
+    p.add_argument("--match-aliases", type=int, default=10_000)
+    p.add_argument("--match-articles", type=int)
+    p.add_argument("--sustained-rounds", type=int, help="polls of new items into the main store")
+    p.add_argument("--sessions", type=int, help="concurrent dashboard sessions")
+    p.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    p.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
+    p.add_argument(
+        "--rerender", action="store_true",
+        help="measure nothing: rewrite the output from bench/out/last-run.json",
+    )  # fmt: skip
+    args = p.parse_args(argv)
+    sizes = FULL if args.full else QUICK
+    args.mode = "full" if args.full else "quick"
+    for key, value in sizes.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.sections = tuple(s.strip() for s in args.only.split(",")) if args.only else SECTIONS
+    unknown = set(args.sections) - set(SECTIONS)
+    if unknown:
+        p.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    return args
+
+
+# --------------------------------------------------------------------------------------------
+# Matching
+
+
+def section_match(args: argparse.Namespace, res: Results) -> None:
+    size = f"{args.match_aliases:,} aliases, {count(args.match_articles)} articles"
+    figure = "matching, ~600-char articles, one core"
+    try:
+        data = run_worker(
+            "bench_match",
+            [
+                "--aliases",
+                str(args.match_aliases),
+                "--articles",
+                str(args.match_articles),
+                "--json",
+            ],
+            cpus={0},
+        )
+    except RuntimeError as exc:
+        res.skip("match", figure, size, ">= 50,000 articles/s", str(exc).splitlines()[0])
+        return
+    rate = data["articles_per_s"]
+    res.add(Row(
+        "match", figure, size, f"{rate:,} articles/s", ">= 50,000 articles/s", rate >= 50_000,
+        f"Matcher.count(title, text) pinned to one CPU, median of 3 passes; "
+        f"{data['mean_chars']} chars/article; automaton built in {data['build_seconds']} s",
+        rate,
+    ))  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Ingestion: our poller vs reader, same server, same run
+
+
+class FeedServer:
+    """bench/feedserver.py in a subprocess: started, read, stopped."""
+
+    def __init__(self, *extra: str):
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "bench.feedserver", *extra],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if not line:
+            self.proc.wait()
+            raise RuntimeError("the feed server did not start")
+        self.info = json.loads(line)
+        self.base_url: str = self.info["base_url"]
+        self.paths: list[str] = self.info["paths"]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def ingest_watchlist(aliases: int) -> list[Any]:
+    from bench.world import NOW, synthetic_entities
+    from monitor.demo_world import World
+
+    base = World.generate(seed=1, days=1, outlets=1, articles_per_day=0, now=NOW).entities
+    return base + synthetic_entities(aliases, seed=5, existing=base)
+
+
+def section_ingest(args: argparse.Namespace, res: Results) -> None:
+    from bench.world import write_feeds_yaml
+
+    size = f"{args.feeds} feeds x {args.items} items, {args.aliases:,} aliases"
+    days = max(14, -(-args.items * 4 // 15))  # enough history for every feed to fill its limit
+    server = FeedServer(
+        "--outlets", str(args.feeds), "--limit", str(args.items), "--days", str(days),
+        "--per-day", "3000",
+    )  # fmt: skip
+    entities = ingest_watchlist(args.aliases)
+    folder = OUT / "scratch" / "ingest"
+    runs: dict[str, list[dict[str, Any]]] = {"monitor": [], "reader": []}
+    try:
+        feeds = [(f"feed {i}", server.base_url + p, []) for i, p in enumerate(server.paths)]
+        for run in range(args.runs):
+            order = ("monitor", "reader") if run % 2 == 0 else ("reader", "monitor")
+            for tool in order:
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir(parents=True)
+                if tool == "monitor":
+                    cfg = write_feeds_yaml(
+                        folder / "feeds.yaml", store=folder / "data", feeds=feeds,
+                        entities=entities, per_host=16, concurrency=16,
+                    )  # fmt: skip
+                    data = run_worker("bench_ingest", ["monitor", "--config", str(cfg)])
+                else:
+                    urls = folder / "urls.txt"
+                    urls.write_text("\n".join(u for _, u, _ in feeds))
+                    data = run_worker(
+                        "bench_ingest",
+                        ["reader", "--db", str(folder / "reader.sqlite"), "--urls", str(urls),
+                         "--workers", str(args.reader_workers)],
+                    )  # fmt: skip
+                runs[tool].append(data)
+                log(
+                    f"ingest run {run + 1}/{args.runs} {tool}: cold {data['cold']:.2f} s, "
+                    f"warm {data['warm']:.2f} s, {data['articles']:,} articles"
+                )
+    except RuntimeError as exc:
+        res.skip("ingest", "cold ingest", size, ">= 5x faster than reader", str(exc)[:200])
+        return
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    m, r = runs["monitor"], runs["reader"]
+    for phase, target in (("cold", 5.0), ("warm", 2.0)):
+        mt = median([x[phase] for x in m])
+        rt = median([x[phase] for x in r])
+        ratio = rt / mt
+        what = (
+            "cold ingest (fetch, parse, match, store)"
+            if phase == "cold"
+            else "warm pass, every feed unchanged (304)"
+        )
+        note = (
+            f"monitor {secs(mt)} (CPU {median([x[phase + '_cpu'] for x in m]):.1f} s), "
+            f"reader {secs(rt)} (CPU {median([x[phase + '_cpu'] for x in r]):.1f} s, "
+            f"workers={args.reader_workers}); runs: monitor "
+            + ", ".join(f"{x[phase]:.2f}" for x in m)
+            + " / reader "
+            + ", ".join(f"{x[phase]:.2f}" for x in r)
+        )
+        if phase == "cold":
+            note += (
+                f"; stored: monitor {m[0]['articles']:,} articles + {m[0]['mentions']:,} mentions,"
+                f" reader {r[0]['articles']:,} entries"
+            )
+        else:
+            note += f"; monitor saw {m[0]['warm_unchanged']} of {m[0]['feeds']} unchanged"
+        res.add(Row(
+            "ingest", what, size, f"{ratio:.1f}x faster than reader ({secs(mt)} vs {secs(rt)})",
+            f">= {target:g}x faster than reader", ratio >= target, note, ratio,
+        ))  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Stores: build (cached), then the dashboard's questions
+
+
+def build(args: argparse.Namespace, articles: int) -> dict[str, Any]:
+    log(f"store of {count(articles)} articles: building or reusing (cached under bench/out/)")
+    started = time.perf_counter()
+    meta = run_worker(
+        "build_store",
+        ["--articles", str(articles), "--days", str(args.days), "--entities", str(args.entities)],
+        timeout=6 * 3600,
+    )
+    state = "reused" if meta["cached"] else f"built in {time.perf_counter() - started:.0f} s"
+    log(
+        f"store of {count(articles)} articles {state}: {meta['articles']:,} articles, "
+        f"{meta['mentions']:,} mentions"
+    )
+    return meta
+
+
+def store_label(meta: dict[str, Any]) -> str:
+    articles, mentions = round(meta["articles"], -4), round(meta["mentions"], -4)
+    return f"{count(articles)} articles / {count(mentions)} mentions"
+
+
+def query_figures(meta: dict[str, Any], runs: int) -> dict[str, Any]:
+    data = Path(meta["folder"]) / "data"
+    warm = run_worker("bench_store", ["warm", "--store", str(data), "--runs", str(max(runs, 5))])
+    fresh = [
+        run_worker(
+            "bench_store", ["fresh", "--store", str(data), "--plan", json.dumps(warm["plan"])]
+        )
+        for _ in range(runs)
+    ]
+    warm["fresh"] = fresh
+    return warm
+
+
+def section_queries(args: argparse.Namespace, res: Results) -> dict[str, Any] | None:
+    try:
+        meta = build(args, args.articles)
+    except RuntimeError as exc:
+        res.skip("queries", "store queries", count(args.articles), "", str(exc)[:200])
+        return None
+    label = store_label(meta)
+    res.add(Row(
+        "build", "build the store (generate, render, parse, match, store)", label,
+        f"{secs(meta['build_seconds'])} ({meta['rate']:,} articles/s)", "", None,
+        f"{meta['entities']:,} entities / {meta['aliases']:,} names, {meta['feeds']} feeds, "
+        f"{meta['days']} days, {meta['disk_mb']:,} MB of Parquet; built {meta.get('built', '?')}"
+        + (" (cached)" if meta["cached"] else ""),
+        meta["build_seconds"],
+    ))  # fmt: skip
+    main = query_figures(meta, args.runs)
+    add_query_rows(res, main, label, meta)
+    if args.large_articles:
+        try:
+            large_meta = build(args, args.large_articles)
+        except RuntimeError as exc:
+            res.skip("queries", "large store", count(args.large_articles), "", str(exc)[:200])
+            return {"meta": meta, "figures": main}
+        large_label = store_label(large_meta)
+        res.add(Row(
+            "build", "build the large store", large_label,
+            f"{secs(large_meta['build_seconds'])} ({large_meta['rate']:,} articles/s)", "", None,
+            f"{large_meta['disk_mb']:,} MB of Parquet; built {large_meta.get('built', '?')}"
+            + (" (cached)" if large_meta["cached"] else ""),
+            large_meta["build_seconds"],
+        ))  # fmt: skip
+        large = query_figures(large_meta, args.runs)
+        for name, (figure, _) in QUERY_TARGETS.items():
+            a, b = main["seconds"][name], large["seconds"][name]
+            res.add(Row(
+                "large", figure.format(entities=f"{meta['entities']:,}") + ", warm",
+                large_label, f"{secs(b)} = {b / a:.1f}x its {count(meta['articles'])} figure",
+                "< 3x", b / a < 3, f"{secs(a)} at {count(meta['articles'])}", b / a,
+            ))  # fmt: skip
+        a = median([f["first_query"] for f in main["fresh"]])
+        b = median([f["first_query"] for f in large["fresh"]])
+        res.add(Row(
+            "large", "timeline in a fresh process", large_label,
+            f"{secs(b)} = {b / a:.1f}x its {count(meta['articles'])} figure", "< 3x", b / a < 3,
+            f"{secs(a)} at {count(meta['articles'])}", b / a,
+        ))  # fmt: skip
+    return {"meta": meta, "figures": main}
+
+
+def add_query_rows(res: Results, q: dict[str, Any], label: str, meta: dict[str, Any]) -> None:
+    s = q["seconds"]
+    for name, (figure, target) in QUERY_TARGETS.items():
+        note = f"runs: {', '.join(secs(t) for t in q['all'][name])}; {q['rows'][name]:,} rows"
+        if name == "normalized":
+            note = (
+                "the same call as the timeline: queries.timeline returns counts, totals and "
+                "share at once (the Timeline view draws either from it); " + note
+            )
+        if name == "timeline":
+            note = (
+                f"queries.timeline (what the Timeline view runs); of which mention counts "
+                f"{secs(s['counts'])} and article totals {secs(s['totals'])} alone; {note}"
+            )
+        if name == "article_page":
+            note += (
+                f"; entity {q['plan']['one'][0]!r}, {q['rows']['article_count']:,} articles "
+                f"behind it; counting them: {secs(s['article_count'])}"
+            )
+        res.add(Row(
+            "queries", figure.format(entities=f"{meta['entities']:,}") + ", warm", label,
+            secs(s[name]), f"< {secs(target)}", s[name] < target, note, s[name],
+        ))  # fmt: skip
+    fresh = q["fresh"]
+    first = median([f["first_query"] for f in fresh])
+    wall = median([f["process_wall"] for f in fresh])
+    imp = median([f["import"] for f in fresh])
+    res.add(Row(
+        "queries", "timeline in a fresh process (open the store + first query)", label,
+        secs(first), "< 1 s", first < 1.0,
+        f"whole process to the answer {secs(wall)} (interpreter start and imports "
+        f"of monitor.queries {secs(imp)} included); OS file cache warm; runs: "
+        + ", ".join(secs(f["first_query"]) for f in fresh),
+        first,
+    ))  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Sustained ingest into the big store
+
+
+def hardlink_copy(src: Path, dst: Path) -> None:
+    """A copy of a store sharing its (immutable) Parquet files; the manifest is copied."""
+    shutil.rmtree(dst, ignore_errors=True)
+    for path in src.rglob("*"):
+        target = dst / path.relative_to(src)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif path.suffix == ".parquet":
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(path, target)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+
+
+def section_sustained(args: argparse.Namespace, res: Results, meta: dict[str, Any] | None) -> None:
+    from bench.build_store import watchlist
+    from bench.world import write_feeds_yaml
+
+    figure = "sustained ingest into the store (real poller, HTTP)"
+    if meta is None:
+        try:
+            meta = build(args, args.articles)
+        except RuntimeError as exc:
+            res.skip("sustained", figure, count(args.articles), ">= 3,000 articles/s", str(exc))
+            return
+    label = f"into {count(round(meta['articles'], -4))} articles"
+    rounds = args.sustained_rounds
+    folder = OUT / "scratch" / "sustained"
+    hardlink_copy(Path(meta["folder"]) / "data", folder / "data")
+    watch, _ = watchlist(meta["entities"], 1)
+    server = FeedServer(
+        "--outlets", str(args.feeds), "--limit", str(args.items), "--rounds", str(rounds),
+        "--step-hours", "96", "--days", str(4 * rounds + 14), "--per-day", "3000",
+        "--seed", "23",
+    )  # fmt: skip
+    try:
+        feeds = [(f"feed {i}", server.base_url + p, []) for i, p in enumerate(server.paths)]
+        cfg = write_feeds_yaml(
+            folder / "feeds.yaml", store=folder / "data", feeds=feeds, entities=watch
+        )
+        data = run_worker(
+            "bench_ingest",
+            ["sustained", "--config", str(cfg), "--server", server.base_url,
+             "--rounds", str(rounds)],
+            timeout=3600,
+        )  # fmt: skip
+    except RuntimeError as exc:
+        res.skip("sustained", figure, label, ">= 3,000 articles/s", str(exc)[:200])
+        return
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    polls = data["polls"]
+    new = sum(p["new"] for p in polls)
+    seconds = sum(p["seconds"] for p in polls)
+    rate = new / seconds
+    res.add(Row(
+        "sustained", figure, label + f", {rounds} polls of {args.feeds} feeds",
+        f"{rate:,.0f} articles/s", ">= 3,000 articles/s", rate >= 3000,
+        f"{new:,} new articles in {secs(seconds)} (CPU {sum(p['cpu'] for p in polls):.1f} s);"
+        " per poll: " + ", ".join(f"{p['new']:,} in {secs(p['seconds'])}" for p in polls)
+        + f"; Poller.open() on the store (dedup index): {secs(data['open'])}",
+        rate,
+    ))  # fmt: skip
+    res.add(Row(
+        "sustained", "open the poller on the store (load the dedup index)", label,
+        secs(data["open"]), "", None, "once per poller start; not part of the rate above",
+        data["open"],
+    ))  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# The dashboard
+
+
+DASH_FIGURES = (
+    ("dashboard server memory after every view was opened", "< 600 MB RSS"),
+    ("real browser: shared link to a fully drawn page, server warm", "< 4 s"),
+    ("real browser: change a filter, chart redrawn", "< 1.5 s"),
+    ("{n} concurrent dashboard sessions", "every session renders"),
+)
+
+
+def section_dashboard(
+    args: argparse.Namespace, res: Results, stores: dict[str, Any] | None
+) -> None:
+    label = count(args.articles) + " articles"
+    n = args.sessions
+
+    def skip_all(reason: str) -> None:
+        for figure, target in DASH_FIGURES:
+            res.skip("dashboard", figure.format(n=n), label, target, reason)
+
+    if not (ROOT / "dashboard.py").exists():
+        skip_all("dashboard.py does not exist yet")
+        return
+    if not Path("/usr/bin/chromium").exists():
+        skip_all("no Chromium at /usr/bin/chromium")
+        return
+    try:
+        meta = stores["meta"] if stores else build(args, args.articles)
+        plan = stores["figures"]["plan"] if stores else query_figures(meta, 1)["plan"]
+    except RuntimeError as exc:
+        skip_all(str(exc)[:200])
+        return
+    label = store_label(meta)
+    try:
+        d = run_worker(
+            "bench_dashboard",
+            ["--config", str(Path(meta["folder"]) / "feeds.yaml"),
+             "--entities", ",".join(plan["five"]), "--runs", str(max(args.runs, 5)),
+             "--sessions", str(n)],
+            timeout=3600,
+        )  # fmt: skip
+    except RuntimeError as exc:
+        skip_all(" ".join(str(exc).split())[:300])
+        return
+    base = d.get("baseline")
+    floor_link = (
+        f"; floor: a minimal Streamlit app with the same range control and one 5-line chart "
+        f"takes {secs(median(base['shared_link_s']))} here"
+        if base
+        else ""
+    )
+    floor_change = (
+        f"; floor (minimal app): {secs(median([t for _, t in base['filter_change_s']]))}"
+        if base
+        else ""
+    )
+    peak = max(d["rss_after_views_mb"], d["rss_after_sessions_mb"], d["rss_final_mb"])
+    first = d["first_open_s"]
+    res.add(Row(
+        "dashboard", DASH_FIGURES[0][0], label, f"{d['rss_after_views_mb']:,.0f} MB",
+        DASH_FIGURES[0][1], d["rss_after_views_mb"] < 600,
+        f"idle after start {d['rss_idle_mb']:,.0f} MB; after all the browser tests (incl. {n} "
+        f"sessions) {peak:,.0f} MB; first (uncached) open of each view: "
+        + ", ".join(f"{v} {secs(t)}" for v, t in first.items()),
+        d["rss_after_views_mb"],
+    ))  # fmt: skip
+    shared = median(d["shared_link_s"])
+    res.add(Row(
+        "dashboard", DASH_FIGURES[1][0], label, secs(shared), DASH_FIGURES[1][1], shared < 4,
+        f"timeline view, 5 entities, 90 days ({d['shared_link_url'][:60]}...), a fresh browser "
+        "context each time; runs: " + ", ".join(secs(t) for t in d["shared_link_s"])
+        + f"; server start to healthy: {secs(d['server_boot_s'])}" + floor_link,
+        shared,
+    ))  # fmt: skip
+    changes = d["filter_change_s"]
+    change = median([t for _, t in changes])
+    res.add(Row(
+        "dashboard", DASH_FIGURES[2][0], label, secs(change), DASH_FIGURES[2][1], change < 1.5,
+        "date range clicked in the sidebar, until the chart shows the new data; runs: "
+        + ", ".join(f"{c} {secs(t)}" for c, t in changes)
+        + f" (max {secs(max(t for _, t in changes))})" + floor_change,
+        change,
+    ))  # fmt: skip
+    s = d["sessions"]
+    times = [t for _, t in s["results"] if isinstance(t, float)]
+    failed = [f"{v}: {t}" for v, t in s["results"] if not isinstance(t, float)]
+    res.add(Row(
+        "dashboard", DASH_FIGURES[3][0].format(n=n), label,
+        f"{s['rendered']}/{n} rendered; server CPU {s['server_cpu_per_session_s']:.2f} s/session",
+        DASH_FIGURES[3][1], s["rendered"] == n,
+        f"all views (links to each of the 7 in turn) opened at once from {n} contexts of one "
+        f"headless Chromium on the same 2 cores: all drawn after {secs(s['wall_s'])}"
+        + (f" (per session: median {secs(statistics.median(times))}, max {secs(max(times))})"
+           if times else "")
+        + f"; server CPU {s['server_cpu_s']:.1f} s in all"
+        + (f"; failed: {'; '.join(failed)[:300]}" if failed else ""),
+        s["server_cpu_per_session_s"],
+    ))  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| figure | size | measured | target | status |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r.figure} | {r.size} | {r.shown} | {r.target or '-'} | {r.status} |")
+    return "\n".join(lines)
+
+
+def notes(rows: list[Row]) -> str:
+    out = []
+    for i, r in enumerate(rows, 1):
+        if r.note:
+            out.append(f"{i}. **{r.figure}** ({r.size}): {r.note}")
+    return "\n".join(out)
+
+
+def report(args: argparse.Namespace, res: Results, mach: dict[str, str], load: list[float],
+           command: str, elapsed: float) -> str:  # fmt: skip
+    missed = [r for r in res.rows if r.ok is False]
+    if args.mode == "full":
+        mode = "Full sizes: the sizes of the targets."
+    else:
+        mode = (
+            "Quick sizes (see the size column): the targets are those of the full sizes, so a "
+            "quick pass is an early warning, not a verdict; `--full` measures at the sizes of "
+            "the targets (it builds a 2M- and a 10M-article store the first time, cached under "
+            "`bench/out/`)."
+        )
+    missed_text = f"{len(missed)} target{'s' if len(missed) != 1 else ''} missed" + (
+        ": " + "; ".join(f"{r.figure} ({r.size})" for r in missed) if missed else ""
+    )
+    intro = textwrap.fill(
+        f"The latest output of `{command}` (took {elapsed / 60:.0f} min; rerun it to refresh "
+        f"this page). {mode} Figures are medians of {args.runs} or more runs; the peer "
+        "(`reader`) is measured in the same run, against the same local feed server.",
+        width=96,
+    )
+    return f"""# Benchmarks
+
+{intro}
+
+## Machine
+
+| | |
+|---|---|
+| date | {mach["date"]} |
+| CPU | {mach["cpu"]} |
+| cores | {mach["cores"]} |
+| memory | {mach["memory"]} |
+| OS | {mach["os"]} |
+| Python | {mach["python"]} |
+| packages | {mach["packages"]} |
+| load average (1 min) during the run | {min(load):.1f} to {max(load):.1f} |
+
+## Results
+
+{table(res.rows)}
+
+{missed_text}.
+
+## Notes
+
+{notes(res.rows)}
+
+## How it measures
+
+- **Ingest**: `bench/feedserver.py` renders {args.feeds} demo-world feeds of {args.items} items
+  (RSS 2.0, Atom and RSS 1.0, full content and summaries) up front and serves them from its own
+  process on 127.0.0.1, with ETag / Last-Modified, 304 on a conditional GET, gzip when asked.
+  Our side is the real `Poller(config).open()` + `poll_once()` with a {args.aliases:,}-name
+  watchlist, `per_host: 16`, `concurrency: 16`; reader is `update_feeds(scheduled=False,
+  workers={args.reader_workers})` after `add_feed` of every URL (untimed). Each run of each
+  tool is a fresh process and a fresh store; the order of the two alternates between runs.
+- **Matching**: `bench/bench_match.py` (generated 10,000-name watchlist and ~600-character
+  articles), pinned to one CPU.
+- **Stores**: `bench/build_store.py` generates {args.days} days of demo-world history (plus
+  ~{args.entities:,} synthetic watched entities with a Zipf-like popularity, named in the text),
+  renders each feed's new items as a feed document, parses it with `monitor.parse`, makes
+  articles with `monitor.poll.make_article`, counts with `monitor.match.Matcher` and stores with
+  `monitor.store.Writer` in commits of 50,000 articles (compaction included). Queries are
+  `monitor.queries` on a `Store.snapshot()`, over the 90 days ending at the last article, for the
+  most mentioned entities in them: warm = median after one unmeasured run, in one process;
+  fresh = a new process per run. Both stores span the same {args.days} days, so the large one
+  has {args.large_articles / max(args.articles, 1):g}x the articles per day, and each 90-day
+  question touches that many times the rows.
+- **Sustained ingest**: a hard-linked copy of the main store, polled by the real poller over
+  HTTP {args.sustained_rounds} times, each poll against feeds advanced by four days (~50 new
+  items per feed).
+- **Dashboard**: `streamlit run dashboard.py` with `MONITOR_CONFIG` pointing at the store's
+  feeds.yaml; Playwright drives `/usr/bin/chromium`; a page is drawn when the app is idle and
+  connected and every plotly chart has its SVG and every table its canvas. Memory is the
+  server's RSS (psutil). Sessions share one Chromium with the server on the same cores.
+"""
+
+
+def rerender(output: Path) -> int:
+    data = json.loads((OUT / "last-run.json").read_text())
+    saved = data["args"]
+    args = argparse.Namespace(**{**saved, "output": output})
+    res = Results(rows=[Row(**r) for r in data["rows"]])
+    text = report(
+        args, res, data["machine"], data.get("load") or [0.0],
+        data.get("command") or f"python -m bench --{saved['mode']}", data.get("elapsed") or 0.0,
+    )  # fmt: skip
+    output.write_text(text)
+    print(table(res.rows))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.rerender:
+        return rerender(args.output)
+    started = time.perf_counter()
+    command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    if command.strip() == "python -m bench":
+        command = "python -m bench --quick"
+    mach = machine()
+    load = [os.getloadavg()[0]]
+    res = Results()
+    large = count(args.large_articles) if args.large_articles else "-"
+    log(
+        f"bench ({args.mode}): sections {', '.join(args.sections)}; "
+        f"main store {count(args.articles)}, large {large}"
+    )
+    stores = None
+    if "match" in args.sections:
+        section_match(args, res)
+        load.append(os.getloadavg()[0])
+    if "ingest" in args.sections:
+        section_ingest(args, res)
+        load.append(os.getloadavg()[0])
+    if "queries" in args.sections:
+        stores = section_queries(args, res)
+        load.append(os.getloadavg()[0])
+    if "sustained" in args.sections:
+        section_sustained(args, res, stores["meta"] if stores else None)
+        load.append(os.getloadavg()[0])
+    if "dashboard" in args.sections:
+        section_dashboard(args, res, stores)
+        load.append(os.getloadavg()[0])
+    elapsed = time.perf_counter() - started
+    text = report(args, res, mach, load, command, elapsed)
+    print(table(res.rows))
+    missed = [r for r in res.rows if r.ok is False]
+    print(
+        f"\n{len(missed)} missed"
+        + (": " + "; ".join(f"{r.figure} ({r.size})" for r in missed) if missed else "")
+    )
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "last-run.json").write_text(
+        json.dumps({"machine": mach, "args": vars(args) | {"output": str(args.output)},
+                    "rows": [r.__dict__ for r in res.rows], "load": load, "command": command,
+                    "elapsed": elapsed}, indent=1, default=str)
+    )  # fmt: skip
+    if not args.no_write:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+        log(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

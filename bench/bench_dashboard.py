@@ -1,0 +1,336 @@
+"""Measure the dashboard on a large store: server memory, real-browser timings, concurrent sessions.
+
+    python -m bench.bench_dashboard --config STORE/feeds.yaml --entities A,B,C,D,E
+                                    [--runs 5] [--sessions 20]
+
+Starts `streamlit run dashboard.py` (the recipe in ../shared/NOTES.md) with MONITOR_CONFIG set,
+drives Debian's Chromium through Playwright, and measures:
+
+1. every view opened once by a shared link (the server's first, uncached answer), then the
+   server's RSS: the memory figure;
+2. a shared link to the timeline view (5 entities, 90 days), opened `--runs` times in fresh
+   browser contexts with the server warm: time to a fully drawn page (the app idle and every
+   chart and table on it drawn);
+3. on that page, changing the date range `--runs` times: time from the click to the chart
+   redrawn with the new data (the first change to each range is a server cache miss);
+4. `--sessions` browser contexts opening links to all the views at once (one Chromium, so the
+   browser competes with the server for the 2 cores): whether each one rendered, its time, and
+   the server's CPU seconds per session;
+5. the same shared-link and filter-change timings on a minimal Streamlit app (the same range
+   control, one plotly chart of 5 lines): the floor set by Streamlit, plotly and the browser on
+   this machine, whatever the dashboard does.
+
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from bench.common import OUT, PYTHON, ROOT, emit, log
+
+VIEWS = ("overview", "timeline", "compare", "co-mentions", "sources", "articles", "feeds")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+# True when the app has finished its run and everything on the page is drawn: every plotly
+# chart has its SVG, every dataframe its canvas, and the view's own content is there.
+DRAWN_JS = """
+(want) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning'
+      || app.getAttribute('data-test-connection-state') !== 'CONNECTED') return false;
+  const main = document.querySelector('[data-testid="stMain"]');
+  if (!main) return false;
+  if (main.querySelector('[data-testid="stException"]')) return 'exception';
+  if (want && !main.querySelector(want)) return false;
+  for (const c of main.querySelectorAll('[data-testid="stPlotlyChart"]'))
+    if (!c.querySelector('.js-plotly-plot .main-svg')) return false;
+  for (const f of main.querySelectorAll('[data-testid="stDataFrame"]'))
+    if (!f.querySelector('canvas')) return false;
+  return true;
+}
+"""
+# what each view must show once drawn
+EXPECT = {
+    "overview": '[data-testid="stDataFrame"]',
+    "timeline": '[data-testid="stPlotlyChart"]',
+    "compare": '[data-testid="stPlotlyChart"]',
+    "co-mentions": '[data-testid="stPlotlyChart"], [data-testid="stAlert"]',
+    "sources": '[data-testid="stPlotlyChart"], [data-testid="stDataFrame"]',
+    "articles": ".mm-card",
+    "feeds": '[data-testid="stDataFrame"]',
+}
+CHART_SIG_JS = """
+() => {
+  const gd = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+  if (!gd || !gd.data || !gd.data.length) return null;
+  const x = gd.data[0].x || [];
+  return x.length + '|' + x[0] + '|' + x[x.length - 1];
+}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def streamlit_server(config: Path | None, log_path: Path, app: Path = ROOT / "dashboard.py"):
+    port = free_port()
+    cmd = [
+        PYTHON, "-m", "streamlit", "run", str(app),
+        "--server.headless", "true", "--server.address", "127.0.0.1",
+        "--server.port", str(port), "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    env = {**os.environ, **({"MONITOR_CONFIG": str(config)} if config else {})}
+    with open(log_path, "w") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        try:
+            started = time.perf_counter()
+            url = f"http://127.0.0.1:{port}"
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"streamlit exited ({proc.returncode}); see {log_path}")
+                try:
+                    with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                        if r.read() == b"ok":
+                            break
+                except OSError:
+                    pass
+                if time.perf_counter() - started > 90:
+                    raise RuntimeError(f"streamlit did not answer in 90 s; see {log_path}")
+                time.sleep(0.2)
+            yield proc, url, time.perf_counter() - started
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def link(base: str, view: str, entities: list[str], range_: str = "90d") -> str:
+    params: list[tuple[str, str]] = [("view", view), ("range", range_)]
+    if view in ("timeline", "compare", "co-mentions"):
+        params += [("e", e) for e in entities]
+    return base + "/?" + urllib.parse.urlencode(params)
+
+
+async def open_drawn(page: Any, url: str, view: str, timeout: float = 120) -> float:
+    """Go to `url` and wait until the page is fully drawn; seconds taken."""
+    started = time.perf_counter()
+    await page.goto(url, wait_until="commit", timeout=timeout * 1000)
+    await wait_drawn(page, view, timeout)
+    return time.perf_counter() - started
+
+
+async def wait_drawn(page: Any, view: str, timeout: float) -> None:
+    handle = await page.wait_for_function(
+        DRAWN_JS, arg=EXPECT[view], timeout=timeout * 1000, polling=50
+    )
+    if await handle.json_value() == "exception":
+        raise RuntimeError(f"the {view} view raised an exception")
+
+
+VIEWPORT = {"width": 1400, "height": 1000}
+RANGE_SEQUENCE = ["30d", "7d", "all", "90d", "30d", "7d", "90d", "all"]
+
+
+async def shared_link(browser: Any, url: str, view: str, runs: int) -> list[float]:
+    """Open `url` `runs` times, each in a fresh browser context; seconds to fully drawn."""
+    times = []
+    for _ in range(runs):
+        ctx = await browser.new_context(viewport=VIEWPORT)
+        page = await ctx.new_page()
+        times.append(await open_drawn(page, url, view))
+        await ctx.close()
+    return times
+
+
+async def filter_changes(browser: Any, url: str, view: str, runs: int) -> list[tuple[str, float]]:
+    """On the page at `url`, click date ranges in the sidebar; seconds from each click until
+    the chart shows the new data and the page is drawn."""
+    ctx = await browser.new_context(viewport=VIEWPORT)
+    page = await ctx.new_page()
+    await open_drawn(page, url, view)
+    changes = []
+    for i in range(max(runs, 4)):
+        choice = RANGE_SEQUENCE[i % len(RANGE_SEQUENCE)]
+        before = await page.evaluate(CHART_SIG_JS)
+        button = page.locator('[data-testid="stSidebar"] button', has_text=choice).first
+        started = time.perf_counter()
+        await button.click()
+        await page.wait_for_function(
+            f"(old) => ({CHART_SIG_JS})() !== old", arg=before, timeout=120_000, polling=50
+        )
+        await wait_drawn(page, view, 120)
+        changes.append((choice, time.perf_counter() - started))
+    await ctx.close()
+    return changes
+
+
+# A minimal app with the same widgets and one chart of the same size: the floor that
+# Streamlit, plotly and the browser set on this machine, whatever the dashboard does.
+BASELINE_APP = """
+import plotly.graph_objects as go
+import streamlit as st
+
+with st.sidebar:
+    choice = st.segmented_control(
+        "Date range", ["24h", "7d", "30d", "90d", "all"], default="90d", required=True,
+        key="range", bind="query-params",
+    )
+n = {"24h": 24, "7d": 7, "30d": 30, "90d": 90, "all": 730}[choice or "90d"]
+st.title("Baseline")
+fig = go.Figure()
+for k in range(5):
+    fig.add_trace(go.Scatter(x=list(range(n)), y=[(i * (k + 3)) % 17 for i in range(n)],
+                             mode="lines", name=f"series {k}"))
+st.plotly_chart(fig)
+"""
+
+
+async def baseline(runs: int) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    app = OUT / "scratch" / "baseline_app.py"
+    app.parent.mkdir(parents=True, exist_ok=True)
+    app.write_text(BASELINE_APP)
+    EXPECT["baseline"] = '[data-testid="stPlotlyChart"]'
+    with streamlit_server(None, OUT / "logs" / "streamlit-baseline.log", app) as (_, base, _b):
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            url = base + "/?range=90d"
+            await shared_link(browser, url, "baseline", 1)  # the server's first run
+            out = {
+                "shared_link_s": await shared_link(browser, url, "baseline", runs),
+                "filter_change_s": await filter_changes(browser, url, "baseline", runs),
+            }
+            await browser.close()
+    return out
+
+
+def rss_mb(proc: Any) -> float:
+    return proc.memory_info().rss / 2**20
+
+
+def cpu_s(proc: Any) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
+async def measure(
+    config: Path, entities: list[str], runs: int, sessions: int, app: Path
+) -> dict[str, Any]:
+    import psutil
+    from playwright.async_api import async_playwright
+
+    out: dict[str, Any] = {}
+    log_path = OUT / "logs" / "streamlit.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with streamlit_server(config, log_path, app) as (proc, base, boot):
+        server = psutil.Process(proc.pid)
+        out["server_boot_s"] = boot
+        out["rss_idle_mb"] = rss_mb(server)
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            viewport = VIEWPORT
+
+            # 1. every view, once: the server's first answers, then its memory
+            first: dict[str, float] = {}
+            for view in VIEWS:
+                ctx = await browser.new_context(viewport=viewport)
+                page = await ctx.new_page()
+                first[view] = await open_drawn(page, link(base, view, entities), view)
+                log(f"dashboard: first open of {view}: {first[view]:.2f} s")
+                await ctx.close()
+            out["first_open_s"] = first
+            out["rss_after_views_mb"] = rss_mb(server)
+
+            # 2. a shared link, server warm, fresh browser context each time
+            url = link(base, "timeline", entities)
+            out["shared_link_s"] = await shared_link(browser, url, "timeline", runs)
+            out["shared_link_url"] = url.replace(base, "")
+
+            # 3. change the date range, wait for the chart to show the new data
+            out["filter_change_s"] = await filter_changes(browser, url, "timeline", runs)
+
+            # 4. concurrent sessions, one browser context each
+            cpu0 = cpu_s(server)
+            ctxs = [await browser.new_context(viewport=viewport) for _ in range(sessions)]
+            pages = [await c.new_page() for c in ctxs]
+            views = [VIEWS[i % len(VIEWS)] for i in range(sessions)]
+
+            async def session(page: Any, view: str) -> tuple[str, float | str]:
+                try:
+                    return view, await open_drawn(page, link(base, view, entities), view, 300)
+                except Exception as exc:  # a session that did not render is a result
+                    return view, f"failed: {type(exc).__name__}: {str(exc)[:120]}"
+
+            started = time.perf_counter()
+            results = await asyncio.gather(
+                *(session(pg, v) for pg, v in zip(pages, views, strict=True))
+            )
+            wall = time.perf_counter() - started
+            cpu1 = cpu_s(server)
+            out["sessions"] = {
+                "n": sessions,
+                "wall_s": wall,
+                "results": results,
+                "rendered": sum(1 for _, r in results if isinstance(r, float)),
+                "server_cpu_s": cpu1 - cpu0,
+                "server_cpu_per_session_s": (cpu1 - cpu0) / max(sessions, 1),
+            }
+            out["rss_after_sessions_mb"] = rss_mb(server)
+            for c in ctxs:
+                await c.close()
+            await browser.close()
+        out["rss_final_mb"] = rss_mb(server)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--entities", required=True, help="comma-separated, for the links")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--app", type=Path, default=ROOT / "dashboard.py", help="the app to serve")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the minimal-app floor")
+    args = parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"no Chromium at {CHROMIUM}")
+    result = asyncio.run(
+        measure(args.config, args.entities.split(","), args.runs, args.sessions, args.app)
+    )
+    result["median_shared_link_s"] = statistics.median(result["shared_link_s"])
+    if not args.no_baseline:
+        result["baseline"] = asyncio.run(baseline(args.runs))
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
