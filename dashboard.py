@@ -38,7 +38,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from monitor import queries
-from monitor.config import Config, load_config, resolve_config_path
+from monitor.config import Config, file_stamp, load_config, resolve_config_path
 from monitor.errors import ConfigError, MonitorError
 from monitor.match import Matcher
 from monitor.models import ENTITY_KINDS
@@ -78,7 +78,7 @@ def load_or_stop() -> Config:
     """feeds.yaml, or every problem in it shown with st.error and the page stopped."""
     path = resolve_config_path(None)
     try:
-        return load_config(path)
+        return _load_config(str(path), file_stamp(path))
     except ConfigError as exc:
         st.title("Media monitor")
         st.error(f"The configuration `{path}` cannot be used; fix these and reload:", icon="⚠️")
@@ -87,6 +87,13 @@ def load_or_stop() -> Config:
         st.caption("`monitor validate` prints the same list in a terminal.")
         st.stop()
         raise  # not reached: st.stop() raises
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _load_config(path: str, stamp: tuple[int, int] | None) -> Config:
+    """feeds.yaml, read again only when its modification time or size changes. A ConfigError
+    is not cached, so a broken file is read (and reported) on every run until it is fixed."""
+    return load_config(path)
 
 
 @st.cache_resource(show_spinner=False)

@@ -132,6 +132,16 @@ def load_config(path: Path | str) -> Config:
     return _Checker(file, root).build(path)
 
 
+def file_stamp(path: Path | str) -> tuple[int, int] | None:
+    """(modification time in ns, size) of a file, or None when it cannot be read: a cheap
+    way to tell that feeds.yaml has not changed since it was last loaded."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 def parse_duration(value: str | int | float | timedelta) -> timedelta:
     """`90s`, `15m`, `2h`, `1d`, `1h30m` -> timedelta; raises ValueProblem (a ValueError)."""
     if isinstance(value, timedelta):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from .config import Config, FeedConfig, load_config
+from .config import Config, FeedConfig, file_stamp, load_config
 from .errors import ConfigError, MonitorError
 from .fetch import Fetcher
 from .match import Matcher
@@ -143,6 +143,7 @@ class Poller:
         log: Callable[[str], None] | None = None,
     ):
         self.config = config
+        self._config_stamp = file_stamp(config.path)
         self.store = store or Store(config.store)
         self.now = now
         self.log = log or (lambda msg: None)
@@ -173,6 +174,10 @@ class Poller:
 
     def reload_config(self) -> None:
         """Pick up edits to feeds.yaml between polls; a broken file keeps the old config."""
+        stamp = file_stamp(self.config.path)
+        if stamp is not None and stamp == self._config_stamp:
+            return
+        self._config_stamp = stamp
         try:
             config = load_config(self.config.path)
         except ConfigError as exc:

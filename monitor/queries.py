@@ -277,10 +277,8 @@ def overview(snap: Snapshot, f: Filters, trend_by: str = "day") -> pd.DataFrame:
     out["change"] = (out["mentions"] - prev) / prev if covered else float("nan")
     grid = periods(start, end, by)
     trends = cur.pivot_table(index="period", columns="entity", values="articles", aggfunc="sum")
-    trends = trends.reindex(grid).fillna(0)
-    out["trend"] = [
-        trends[name].astype(int).tolist() if name in trends else [0] * len(grid) for name in names
-    ]
+    trends = trends.reindex(index=grid, columns=names).fillna(0)
+    out["trend"] = trends.to_numpy("int64").T.tolist()
     return out.sort_values(["mentions", "entity"], ascending=[False, True], ignore_index=True)
 
 
@@ -320,11 +318,12 @@ def top_feeds(snap: Snapshot, f: Filters) -> pd.DataFrame:
 
 
 def _hits_sql(snap: Snapshot, f: Filters) -> tuple[str, list[Any]]:
-    """SQL of (id, mentions) for the articles matching the filters."""
+    """SQL of (id, published, mentions) for the articles matching the filters."""
     if f.entities:
         w = _Where(snap, f).entities().articles()
         return (
-            f"SELECT m.article_id AS id, SUM(m.count)::BIGINT AS mentions "
+            f"SELECT m.article_id AS id, MAX(m.published) AS published, "
+            f"SUM(m.count)::BIGINT AS mentions "
             f"FROM {{mentions}} m WHERE {w.sql} GROUP BY m.article_id",
             w.params,
         )
@@ -332,7 +331,8 @@ def _hits_sql(snap: Snapshot, f: Filters) -> tuple[str, list[Any]]:
     cond, params = _article_conditions(fn, "a")
     w = _Where(snap, Filters(feeds=fn.feeds)).articles("a.id")
     return (
-        f"SELECT a.id, 0::BIGINT AS mentions FROM {{articles}} a WHERE {cond} AND {w.sql}",
+        f"SELECT a.id, a.published, 0::BIGINT AS mentions FROM {{articles}} a "
+        f"WHERE {cond} AND {w.sql}",
         params + w.params,
     )
 
@@ -354,27 +354,34 @@ def articles(
     """
     f = f.normalized()
     hits, params = _hits_sql(snap, f)
-    cond, aparams = _article_conditions(Filters(start=f.start, end=f.end), "a")
     order = "DESC" if newest_first else "ASC"
+    # Two steps: choose the page from the narrow columns, then read the wide ones (text) for
+    # those rows only, within the page's time span so that most files are skipped.
     page = snap.query(
-        f"""SELECT a.id, a.published, a.feed, a.title, a.url, a.author, a.date_flag, a.text,
-               h.mentions
-        FROM ({hits}) h JOIN {{articles}} a ON a.id = h.id
-        WHERE {cond}
-        ORDER BY a.published {order}, a.id LIMIT ? OFFSET ?""",
-        [*params, *aparams, int(limit), int(offset)],
+        f"SELECT id, published, mentions FROM ({hits}) "
+        f"ORDER BY published {order}, id LIMIT ? OFFSET ?",
+        [*params, int(limit), int(offset)],
     )
+    span = [page["id"].tolist(), page["published"].min(), page["published"].max()]
+    if not len(page):
+        span = [[], None, None]
+    wide = snap.query(
+        """SELECT id, feed, title, url, author, date_flag, text FROM {articles}
+        WHERE id IN (SELECT unnest(?)) AND published BETWEEN ? AND ?""",
+        span,
+    )
+    page = page.merge(wide, on="id", how="left")[
+        ["id", "published", "feed", "title", "url", "author", "date_flag", "text", "mentions"]
+    ]
     page.insert(3, "feed_name", page["feed"].map(feed_names(snap)).fillna(page["feed"]))
-    page["entities"] = [[] for _ in range(len(page))]
-    if len(page):
-        ents = snap.query(
-            """SELECT article_id AS id, list(entity ORDER BY entity) AS entities
-            FROM {mentions} WHERE article_id IN (SELECT unnest(?))
-              AND published BETWEEN ? AND ? GROUP BY article_id""",
-            [page["id"].tolist(), page["published"].min(), page["published"].max()],
-        )
-        lookup = dict(zip(ents["id"], ents["entities"], strict=True))
-        page["entities"] = [list(lookup.get(i, [])) for i in page["id"]]
+    ents = snap.query(
+        """SELECT article_id AS id, list(entity ORDER BY entity) AS entities
+        FROM {mentions} WHERE article_id IN (SELECT unnest(?))
+          AND published BETWEEN ? AND ? GROUP BY article_id""",
+        span,
+    )
+    lookup = dict(zip(ents["id"], ents["entities"], strict=True))
+    page["entities"] = [list(lookup.get(i, [])) for i in page["id"]]
     return page
 
 
