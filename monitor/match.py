@@ -27,6 +27,7 @@ only takes text and a watchlist and returns mentions.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import unicodedata
@@ -144,7 +145,7 @@ class Matcher:
             automaton.make_automaton()
             self._automaton = automaton
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """A short hash of everything in the watchlist that changes counts (order aside)."""
         content = sorted(

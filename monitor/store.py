@@ -199,15 +199,23 @@ def run_query(sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> pd.Da
 
 
 def _state_to_json(state: FeedState) -> dict[str, Any]:
-    out = dataclasses.asdict(state)
-    for k, v in out.items():
+    # by hand rather than dataclasses.asdict, whose deep copies cost a poll of hundreds of feeds
+    out: dict[str, Any] = {}
+    for f in _STATE_FIELDS:
+        v = getattr(state, f.name)
         if isinstance(v, datetime):
-            out[k] = v.isoformat()
+            v = v.isoformat()
+        elif isinstance(v, list):
+            v = list(v)
+        out[f.name] = v
     return out
 
 
+_STATE_FIELDS = dataclasses.fields(FeedState)
+
+
 def _state_from_json(data: Mapping[str, Any]) -> FeedState:
-    known = {f.name: f for f in dataclasses.fields(FeedState)}
+    known = {f.name: f for f in _STATE_FIELDS}
     kwargs: dict[str, Any] = {}
     for k, v in data.items():
         if k not in known:

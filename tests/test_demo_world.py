@@ -27,16 +27,10 @@ from monitor.models import Entity
 from monitor.text import canonical_url, fold, html_to_text
 
 NOW = datetime(2025, 6, 3, 12, 0, tzinfo=UTC)
-_GENERATION: dict[str, float] = {}
-
-
 @pytest.fixture(scope="module")
 def world() -> World:
     """The default world, as `monitor demo` shows it."""
-    started = time.perf_counter()
-    w = World.generate(now=NOW)
-    _GENERATION["default"] = time.perf_counter() - started
-    return w
+    return World.generate(now=NOW)
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +61,7 @@ def delivering_paths(w: World) -> list[str]:
 # --- size, speed, determinism ------------------------------------------------------------------
 
 
-def test_default_world_is_fast_and_the_expected_size(world: World) -> None:
-    assert _GENERATION["default"] < 5.0
+def test_default_world_has_the_expected_size(world: World) -> None:
     assert len(world.outlets) == 40
     assert len(world.feed_paths()) == 41  # one outlet has two section feeds
     assert len(world.entities) == 15

@@ -1,4 +1,4 @@
-"""monitor.fetch against a real loopback server (tests/feedserver.py) and httpx.MockTransport."""
+"""monitor.fetch against a real loopback server (tests/feedserver.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import time
 from contextlib import aclosing
 from datetime import UTC, datetime
 
-import httpx
 import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
+from multidict import CIMultiDict
 
 from monitor import __version__
 from monitor.fetch import (
@@ -49,18 +50,6 @@ def timed_fetch(url: str, **options) -> tuple[FetchResult, float]:
     t0 = time.monotonic()
     result = fetch(url, **options)
     return result, time.monotonic() - t0
-
-
-def mock(handler, **options) -> Fetcher:
-    return Fetcher(**{**FAST, **options}, transport=httpx.MockTransport(handler))
-
-
-def fetch_mock(handler, url: str = "https://example.com/feed", **options) -> FetchResult:
-    async def go() -> FetchResult:
-        async with mock(handler, **options) as fetcher:
-            return await fetcher.fetch(FetchRequest(url))
-
-    return asyncio.run(go())
 
 
 # -- a plain fetch ---------------------------------------------------------------------------
@@ -444,85 +433,73 @@ def test_fetch_each_closed_early_cancels_the_rest(server):
     assert time.monotonic() - t0 < 2
 
 
-# -- unit tests with httpx.MockTransport -----------------------------------------------------
+# -- single exchanges ---------------------------------------------------------------------
 
 
-def test_mock_validators_and_headers():
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(304, headers={"Cache-Control": "public, max-age=600"})
-
-    async def go():
-        async with mock(handler) as fetcher:
-            return await fetcher.fetch(FetchRequest("https://example.com/feed", '"abc"', "x"))
-
-    result = asyncio.run(go())
-    assert seen[0].headers["if-none-match"] == '"abc"'
-    assert seen[0].headers["if-modified-since"] == "x"
-    assert seen[0].headers["user-agent"].startswith("media-monitor/")
+def test_304_keeps_the_validators_that_still_hold(server):
+    server.handle("/feed", lambda ex: ex.respond(304, b"", {"Cache-Control": "max-age=600"}))
+    result = fetch(server.url("/feed"), etag='"abc"', last_modified="x")
+    seen = server.requests_to("/feed")[0].headers
+    assert seen["if-none-match"] == '"abc"'
+    assert seen["if-modified-since"] == "x"
+    assert seen["user-agent"].startswith("media-monitor/")
     assert result.outcome == "unchanged"
     assert (result.etag, result.last_modified) == ('"abc"', "x")  # the ones that still hold
     assert result.max_age == 600.0
 
 
-def test_mock_relative_redirect_carries_cookies_for_one_fetch_only():
-    cookies_seen: list[str | None] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        cookies_seen.append(request.headers.get("cookie"))
-        if request.url.path == "/feed":
-            return httpx.Response(302, headers={"Location": "../x/rss", "Set-Cookie": "s=1"})
-        return httpx.Response(200, content=FEED, headers={"Content-Type": "application/rss+xml"})
+def test_relative_redirect_carries_cookies_for_one_fetch_only(server):
+    server.feed("/a/feed", b"", status=302, headers={"Location": "../x/rss", "Set-Cookie": "s=1"})
+    server.feed("/x/rss", FEED)
 
     async def go():
-        async with mock(handler) as fetcher:
-            first = await fetcher.fetch(FetchRequest("https://example.com/feed"))
-            await fetcher.fetch(FetchRequest("https://example.com/x/rss"))
+        async with Fetcher(**FAST) as fetcher:
+            first = await fetcher.fetch(FetchRequest(server.url("/a/feed")))
+            await fetcher.fetch(FetchRequest(server.url("/x/rss")))
             return first
 
     result = asyncio.run(go())
-    assert result.final_url == "https://example.com/x/rss"
+    assert result.final_url == server.url("/x/rss")
     assert result.body == FEED
-    assert cookies_seen == [None, "s=1", None]
+    cookies = [r.headers.get("cookie") for r in server.requests]
+    assert cookies == [None, "s=1", None]
 
 
-def test_mock_declared_length_over_the_cap_fails_before_reading():
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"Content-Length": "5000000"}, content=b"")
-
-    result = fetch_mock(handler, max_bytes=1_000_000)
+def test_declared_length_over_the_cap_fails_before_reading(server):
+    server.stall("/rss", declared=5_000_000)
+    result, elapsed = timed_fetch(server.url("/rss"), max_bytes=1_000_000, timeout=5)
     assert result.outcome == "failed"
     assert result.error.startswith("response larger than 976.6 KB;")
+    assert elapsed < 2  # did not wait for the body that never comes
 
 
-def test_mock_dns_failure_is_a_short_message():
-    def handler(request: httpx.Request) -> httpx.Response:
-        cause = socket.gaierror(-2, "Name or service not known")
-        raise httpx.ConnectError("[Errno -2] Name or service not known") from cause
+class _NoDNS(AbstractResolver):
+    """A resolver that knows no host, as a machine without DNS."""
 
-    result = fetch_mock(handler, url="https://no-such-host.invalid/feed")
+    async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[ResolveResult]:
+        raise socket.gaierror(-2, "Name or service not known")
+
+    async def close(self) -> None:
+        pass
+
+
+def test_dns_failure_is_a_short_message():
+    result = fetch("https://no-such-host.invalid/feed", resolver=_NoDNS())
     assert result.outcome == "failed"
     assert result.error == (
         "could not resolve host no-such-host.invalid ([Errno -2] Name or service not known)"
     )
 
 
-def test_mock_started_comes_from_the_clock():
+def test_started_comes_from_the_clock(server):
     fixed = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=FEED)
-
-    assert fetch_mock(handler, now=lambda: fixed).started == fixed
+    server.feed("/rss", FEED)
+    assert fetch(server.url("/rss"), now=lambda: fixed).started == fixed
 
 
-def test_mock_bad_gzip_is_a_failure():
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=b"not gzip", headers={"Content-Encoding": "gzip"})
-
-    result = fetch_mock(handler)
+def test_bad_gzip_is_a_failure(server):
+    server.feed("/rss", b"not gzip", headers={"Content-Encoding": "gzip"})
+    result = fetch(server.url("/rss"))
     assert result.outcome == "failed"
     assert result.error.startswith("could not decompress the response")
 
@@ -558,7 +535,7 @@ def test_parse_retry_after(value, expected):
 
 
 def test_parse_retry_after_measures_a_date_from_the_date_header():
-    headers = httpx.Headers({"Date": "Mon, 02 Jun 2025 08:00:00 GMT"})
+    headers = CIMultiDict({"Date": "Mon, 02 Jun 2025 08:00:00 GMT"})
     assert parse_retry_after("Mon, 02 Jun 2025 08:01:00 GMT", headers, now=NOW) == 60.0
 
 
@@ -580,4 +557,4 @@ def test_parse_retry_after_measures_a_date_from_the_date_header():
     ],
 )
 def test_parse_max_age(headers, expected):
-    assert parse_max_age(httpx.Headers(headers), NOW) == expected
+    assert parse_max_age(CIMultiDict(headers), NOW) == expected
