@@ -175,6 +175,8 @@ async def _poll_forever(poller: Poller) -> None:
     install_signal_handlers(stop)
 
     def report(s: PollSummary) -> None:
+        if not (s.new_articles or s.errors or s.moved or s.gone):
+            return  # a round where every feed was unchanged: nothing to tell
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
         err.print(f"[{stamp}] {summary_line(s)}")
         for name, error in s.errors:
