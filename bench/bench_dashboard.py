@@ -39,18 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import OUT, PYTHON, ROOT, emit, log
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 
 VIEWS = ("overview", "timeline", "compare", "co-mentions", "sources", "articles", "feeds")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 # True when the app has finished its run and everything on the page is drawn: every plotly
 # chart has its SVG, every dataframe its canvas, and the view's own content is there.

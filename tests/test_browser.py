@@ -30,25 +30,12 @@ import pytest
 from monitor.config import load_config
 from monitor.models import Article
 from monitor.store import Store, article_key
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, READY
 from tests.dashboard_store import FEEDS, build_store
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-READY = (
-    '[data-testid="stApp"][data-test-script-state="notRunning"]'
-    '[data-test-connection-state="CONNECTED"]'
-)
 TRACES_JS = """() => {
   const gd = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');
   if (!gd || !gd.data) return null;
