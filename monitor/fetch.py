@@ -158,6 +158,7 @@ class Fetcher:
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=True,
             raise_for_status=False,
+            trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as other feed readers honour them
         )
         self._all = asyncio.Semaphore(self.concurrency)
         self._hosts = {}
