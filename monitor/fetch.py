@@ -26,6 +26,7 @@ import email.utils
 import socket
 import ssl
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -158,7 +159,9 @@ class Fetcher:
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=True,
             raise_for_status=False,
-            trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as other feed readers honour them
+            # HTTP(S)_PROXY and NO_PROXY, as other feed readers honour them; looked up only
+            # when a proxy is set, since aiohttp then reads the environment on every request
+            trust_env=bool(urllib.request.getproxies()),
         )
         self._all = asyncio.Semaphore(self.concurrency)
         self._hosts = {}

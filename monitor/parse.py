@@ -26,7 +26,7 @@ from lxml import etree
 
 from .errors import ParseError
 from .models import Entry, ParsedFeed
-from .text import canonical_url, collapse_ws, html_to_text, is_http_url
+from .text import canonical_http_url, collapse_ws, html_to_text
 
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>])", re.I | re.S)
 # an entity defined in terms of other entities: the shape of "billion laughs" expansion bombs
@@ -190,7 +190,7 @@ def _link(value: Any, base: str) -> str:
     link = str(value).strip()
     if not link.startswith(("http://", "https://")):
         link = urljoin(base, link)
-    return canonical_url(link) if is_http_url(link) else ""
+    return canonical_http_url(link)
 
 
 def _int(value: Any) -> int | None:

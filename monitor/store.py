@@ -481,6 +481,10 @@ class _Txn:
             self.m["feeds"][url] = _state_to_json(st)
 
     def set_watchlist(self, entities: Iterable[Entity], fingerprint: str) -> None:
+        entities = list(entities)
+        stored = [w.get("name") for w in self.m.get("watchlist", ())]
+        if self.m.get("fingerprint") == fingerprint and stored == [e.name for e in entities]:
+            return  # the same watchlist in the same order (the fingerprint ignores order)
         self.m["watchlist"] = [_entity_to_json(e) for e in entities]
         self.m["fingerprint"] = fingerprint
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
 
 import nh3
 
@@ -238,20 +238,34 @@ def canonical_url(url: str) -> str:
     http(s) URL is returned stripped but otherwise as it came.
     """
     url = url.strip()
-    if not is_http_url(url):
-        return url
-    parts = urlsplit(url)
+    parts = _http_parts(url)
+    return url if parts is None else _canonical(parts)
+
+
+def canonical_http_url(url: str) -> str:
+    """`canonical_url` of an http(s) URL; "" for anything else (javascript:, data:, ...)."""
+    parts = _http_parts(url.strip())
+    return "" if parts is None else _canonical(parts)
+
+
+def is_http_url(url: str) -> bool:
+    """True when `url` has an http or https scheme and a host."""
+    return _http_parts(url.strip()) is not None
+
+
+def _http_parts(url: str) -> SplitResult | None:
+    """The parts of an http(s) URL with a host; None for anything else."""
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme.lower() in _DEFAULT_PORTS and bool(parts.hostname)
+    except ValueError:
+        return None
+    return parts if ok else None
+
+
+def _canonical(parts: SplitResult) -> str:
     scheme = parts.scheme.lower()
     query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
     return urlunsplit(
         (scheme, _canonical_netloc(parts.netloc, scheme), parts.path or "/", query, "")
     )
-
-
-def is_http_url(url: str) -> bool:
-    """True when `url` has an http or https scheme and a host."""
-    try:
-        parts = urlsplit(url.strip())
-        return parts.scheme.lower() in _DEFAULT_PORTS and bool(parts.hostname)
-    except ValueError:
-        return False
