@@ -42,6 +42,16 @@ from bench.common import (
 )
 
 SECTIONS = ("match", "ingest", "queries", "sustained", "dashboard")
+# the sections of the table's rows, in table order, and the --only section that measures each
+ROW_SECTIONS = {
+    "match": "match",
+    "ingest": "ingest",
+    "build": "queries",
+    "queries": "queries",
+    "large": "queries",
+    "sustained": "sustained",
+    "dashboard": "dashboard",
+}
 QUICK = {
     "articles": 200_000,
     "large_articles": 1_000_000,
@@ -93,7 +103,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sustained-rounds", type=int, help="polls of new items into the main store")
     p.add_argument("--sessions", type=int, help="concurrent dashboard sessions")
     p.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    p.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
+    p.add_argument(
+        "--no-write", action="store_true",
+        help="print only; leave docs/ and bench/out/last-run.json alone",
+    )  # fmt: skip
     p.add_argument(
         "--merge", action="store_true",
         help="keep the rows of the sections not measured now from bench/out/last-run.json",
@@ -706,8 +719,8 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     if args.merge:
         kept = [Row(**r) for r in json.loads((OUT / "last-run.json").read_text())["rows"]]
-        kept = [r for r in kept if r.section not in args.sections]
-        res.rows = sorted(kept + res.rows, key=lambda r: SECTIONS.index(r.section))
+        kept = [r for r in kept if ROW_SECTIONS[r.section] not in args.sections]
+        res.rows = sorted(kept + res.rows, key=lambda r: list(ROW_SECTIONS).index(r.section))
         command += f" (sections {', '.join(args.sections)}; the others from the run before)"
     text = report(args, res, mach, load, command, elapsed)
     print(table(res.rows))
@@ -716,16 +729,17 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{len(missed)} missed"
         + (": " + "; ".join(f"{r.figure} ({r.size})" for r in missed) if missed else "")
     )
+    if args.no_write:
+        return 0
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "last-run.json").write_text(
         json.dumps({"machine": mach, "args": vars(args) | {"output": str(args.output)},
                     "rows": [r.__dict__ for r in res.rows], "load": load, "command": command,
                     "elapsed": elapsed}, indent=1, default=str)
     )  # fmt: skip
-    if not args.no_write:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
-        log(f"wrote {args.output}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    log(f"wrote {args.output}")
     return 0
 
 
