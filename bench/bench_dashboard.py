@@ -28,18 +28,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import socket
 import statistics
 import subprocess
 import time
 import urllib.parse
-import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from bench.common import OUT, PYTHON, ROOT, emit, log
-from tests.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import streamlit_server as _streamlit_server
 
 VIEWS = ("overview", "timeline", "compare", "co-mentions", "sources", "articles", "feeds")
 
@@ -81,46 +80,22 @@ CHART_SIG_JS = """
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
-def streamlit_server(config: Path | None, log_path: Path, app: Path = ROOT / "dashboard.py"):
-    port = free_port()
-    cmd = [
-        PYTHON, "-m", "streamlit", "run", str(app),
-        "--server.headless", "true", "--server.address", "127.0.0.1",
-        "--server.port", str(port), "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    env = {**os.environ, **({"MONITOR_CONFIG": str(config)} if config else {})}
-    with open(log_path, "w") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+def streamlit_server(
+    config: Path | None, log_path: Path, app: Path = ROOT / "dashboard.py"
+) -> Iterator[tuple[subprocess.Popen[bytes], str, float]]:
+    """tests/browser.py's server, with the seconds it took to answer and its log in a file."""
+    started = time.perf_counter()
+    up = False
+    with open(log_path, "wb") as log:
         try:
-            started = time.perf_counter()
-            url = f"http://127.0.0.1:{port}"
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"streamlit exited ({proc.returncode}); see {log_path}")
-                try:
-                    with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                        if r.read() == b"ok":
-                            break
-                except OSError:
-                    pass
-                if time.perf_counter() - started > 90:
-                    raise RuntimeError(f"streamlit did not answer in 90 s; see {log_path}")
-                time.sleep(0.2)
-            yield proc, url, time.perf_counter() - started
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            with _streamlit_server(config, log, app=app, python=PYTHON) as (proc, url):
+                up = True
+                yield proc, url, time.perf_counter() - started
+        except RuntimeError as exc:
+            if up:
+                raise
+            raise RuntimeError(f"{exc}; see {log_path}") from exc
 
 
 def link(base: str, view: str, entities: list[str], range_: str = "90d") -> str:

@@ -11,22 +11,16 @@ with Playwright (never `playwright install`). Needs /usr/bin/chromium.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
 sys.path.insert(0, str(ROOT))
-from tests.chromium import CHROMIUM, CHROMIUM_ARGS, READY  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, READY, streamlit_server  # noqa: E402
 
 # view -> query string of the link it is taken from
 SHOTS = {
@@ -38,46 +32,6 @@ SHOTS = {
     "articles": "view=articles&range=30d&e=Talia+Brenwick",
     "feeds": "view=feeds&range=30d",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serve(config: Path, port: int) -> Iterator[str]:
-    """`streamlit run dashboard.py` on 127.0.0.1:port until the block exits."""
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
-        "--server.headless", "true", "--server.address", "127.0.0.1",
-        "--server.port", str(port), "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    env = {**os.environ, "MONITOR_CONFIG": str(config)}
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the dashboard did not start") from None
-                time.sleep(0.25)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def build_demo(folder: Path) -> Path:
@@ -140,7 +94,7 @@ def main() -> int:
     views = args.view or list(SHOTS)
     with tempfile.TemporaryDirectory(prefix="mm-shots-") as tmp:
         config = args.config or build_demo(Path(tmp) / "demo")
-        with serve(config.absolute(), free_port()) as url:
+        with streamlit_server(config.absolute(), timeout=60) as (_, url):
             take(url, views)
     return 0
 

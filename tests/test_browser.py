@@ -12,13 +12,8 @@ sync API. Never runs `playwright install`.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +25,7 @@ import pytest
 from monitor.config import load_config
 from monitor.models import Article
 from monitor.store import Store, article_key
-from tests.chromium import CHROMIUM, CHROMIUM_ARGS, READY
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, READY, streamlit_server
 from tests.dashboard_store import FEEDS, build_store
 
 pytestmark = pytest.mark.browser
@@ -48,12 +43,6 @@ assert Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}: apt-get install chr
 from playwright import sync_api  # noqa: E402
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def store_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_store(tmp_path_factory.mktemp("browser") / "world", NOW)
@@ -61,43 +50,15 @@ def store_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def dashboard_url(store_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    config = store_config
-    port = free_port()
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
-        "--server.headless", "true", "--server.address", "127.0.0.1",
-        "--server.port", str(port), "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
     log = tmp_path_factory.mktemp("log") / "streamlit.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env={**os.environ, "MONITOR_CONFIG": str(config)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"streamlit did not start:\n{log.read_text()[-2000:]}")
-                time.sleep(0.25)
-        yield url
-    finally:
-        proc.terminate()
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            with streamlit_server(store_config, out, timeout=60) as (_, url):
+                yield url
+                return
+        except RuntimeError as exc:
+            failure = f"{exc}:\n{log.read_text()[-2000:]}"
+    pytest.fail(failure)
 
 
 @pytest.fixture(scope="module")
