@@ -130,7 +130,7 @@ class Matcher:
                     per_key.setdefault(slot, []).append(cond)  # type: ignore[union-attr]
         # the automaton's patterns, and for each (same index): entity for the fast path (or
         # None) and all the rules; markers have None rules
-        self._keys: list[str] = []
+        keys: list[str] = []
         self._values: list[tuple[str | None, tuple | None]] = []
         for key, per_key in rules.items():
             specs = tuple(
@@ -140,17 +140,17 @@ class Matcher:
             # Most names belong to one entity and match in any case: give those a fast path.
             only = specs[0] if len(specs) == 1 else None
             fast = only[0] if only and not only[1] and only[2] is None else None
-            self._keys.append(key)
+            keys.append(key)
             self._values.append((fast, specs))
         self._automaton: ahocorasick_rs.AhoCorasick | None = None
         if rules:
             for marker in _UNCOLLAPSED:
-                self._keys.append(marker)
+                keys.append(marker)
                 self._values.append((None, None))
             # Standard match kind with overlapping=True reports every occurrence of every key,
             # as the rules need (see the module docstring).
             self._automaton = ahocorasick_rs.AhoCorasick(
-                self._keys,
+                keys,
                 matchkind=ahocorasick_rs.MatchKind.Standard,
                 implementation=ahocorasick_rs.Implementation.DFA,
             )

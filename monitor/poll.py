@@ -220,14 +220,7 @@ class Poller:
             self.open()
         summary = PollSummary()
         started = time.monotonic()
-        settings = self.config.poll
-        async with Fetcher(
-            timeout=settings.timeout.total_seconds(),
-            max_bytes=settings.max_bytes,
-            per_host=settings.per_host,
-            concurrency=settings.concurrency,
-            now=self.now,
-        ) as fetcher:
+        async with Fetcher.from_settings(self.config.poll, now=self.now) as fetcher:
             tasks = {asyncio.create_task(fetcher.fetch(self._request(f))): f for f in feeds}
             waiter = asyncio.create_task(stop.wait()) if stop else None
             last_commit = time.monotonic()

@@ -381,9 +381,8 @@ def articles(
         f"ORDER BY published {order}, id LIMIT ? OFFSET ?",
         [*params, int(limit), int(offset)],
     )
-    span = [page["id"].tolist(), page["published"].min(), page["published"].max()]
-    if not len(page):
-        span = [[], None, None]
+    ids = page["id"].tolist()
+    span = [ids, page["published"].min(), page["published"].max()] if ids else [[], None, None]
     wide = snap.query(
         """SELECT id, feed, title, url, author, date_flag, text FROM {articles}
         WHERE id IN (SELECT unnest(?)) AND published BETWEEN ? AND ?""",
