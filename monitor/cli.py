@@ -31,6 +31,7 @@ from . import __version__, queries
 from .config import Config, import_opml, load_config, resolve_config_path
 from .errors import ConfigError, MonitorError
 from .poll import Poller, PollSummary, install_signal_handlers
+from .secrets import redact_text, redact_url, url_secrets
 from .store import Store
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -193,11 +194,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     known = {row["url"]: row for row in health.to_dict("records")} if len(health) else {}
     rows: list[dict[str, Any]] = []
     for feed in config.feeds:
-        row = known.get(feed.url) or {"status": "never polled", "articles": 0, "error": ""}
+        row = known.get(feed.key) or {"status": "never polled", "articles": 0, "error": ""}
+        hidden = [*url_secrets(feed.url), *feed.env_values()]  # also in stores of old versions
         rows.append(
             {
                 "name": feed.name,
-                "url": feed.url,
+                "url": feed.key,
                 "enabled": feed.enabled,
                 "articles": int(row.get("articles") or 0),
                 "status": row.get("status") or "never polled",
@@ -206,8 +208,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "last_new": int(row.get("last_new") or 0),
                 "failures": int(row.get("failures") or 0),
                 "next_poll": _iso(row.get("next_poll")),
-                "moved_to": row.get("moved_to") or "",
-                "error": row.get("error") or "",
+                "moved_to": redact_text(row.get("moved_to") or "", hidden),
+                "error": redact_text(row.get("error") or "", hidden),
             }
         )
     if args.format == "json":
@@ -262,9 +264,10 @@ def _short(iso: str) -> str:
 
 
 def resolve_feeds(names: Sequence[str], tags: Sequence[str], config: Config) -> tuple[str, ...]:
-    """Feed URLs for feed names (or URLs) and tags; unknown ones are an error."""
-    by_name = {f.name.casefold(): f.url for f in config.feeds} | {
-        f.url: f.url for f in config.feeds
+    """Feed keys (URLs, secrets hidden) for feed names (or URLs) and tags; unknown ones are an
+    error."""
+    by_name = {f.name.casefold(): f.key for f in config.feeds} | {
+        u: f.key for f in config.feeds for u in (f.url, f.key)
     }
     urls: list[str] = []
     for name in names:
@@ -280,7 +283,7 @@ def resolve_feeds(names: Sequence[str], tags: Sequence[str], config: Config) -> 
             raise MonitorError(
                 f'no feed has the tag "{tag}" (tags: {", ".join(sorted(known_tags))})'
             )
-        urls += [f.url for f in config.feeds if tag in f.tags]
+        urls += [f.key for f in config.feeds if tag in f.tags]
     return tuple(dict.fromkeys(urls))
 
 
@@ -349,7 +352,7 @@ def cmd_import_opml(args: argparse.Namespace) -> int:
     report = import_opml(Path(args.file), path)
     out.print(f"added {len(report.added)} feeds to {path.name}; skipped {len(report.skipped)}")
     for url in report.added:
-        out.print(f"  + {url}")
+        out.print(f"  + {redact_url(url)}")
     load_config(path)
     return 0
 

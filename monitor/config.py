@@ -28,9 +28,10 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -51,8 +52,17 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from monitor.errors import ConfigError, ConfigIssue
+from monitor.errors import ConfigError, ConfigIssue, MonitorError
 from monitor.models import ENTITY_KINDS, Entity
+from monitor.secrets import (
+    env_names,
+    env_values,
+    expand_env,
+    malformed_env_reference,
+    missing_env,
+    redact_broken_url,
+    redact_url,
+)
 
 CONFIG_ENV = "MONITOR_CONFIG"
 DEFAULT_CONFIG = "feeds.yaml"
@@ -82,12 +92,34 @@ class FeedConfig:
         """Time between polls of this feed: its own `every`, else the default."""
         return self.every if self.every is not None else default
 
+    @cached_property
+    def key(self) -> str:
+        """How the store, status and dashboard know this feed: the URL as written in
+        feeds.yaml with its secrets hidden (`secrets.redact_url`; `${VAR}` kept as written).
+        A URL without secrets is its own key."""
+        return redact_url(self.url)
+
+    def fetch_url(self, environ: Mapping[str, str] | None = None) -> str:
+        """The URL to fetch, `${VAR}` filled in from the environment: for the fetcher only."""
+        try:
+            return expand_env(self.url, os.environ if environ is None else environ)
+        except KeyError as exc:
+            raise MonitorError(
+                f"environment variable {exc.args[0]} is not set (the url of this feed uses it)"
+            ) from None
+
+    def env_values(self, environ: Mapping[str, str] | None = None) -> list[str]:
+        """The values of this feed's `${VAR}` references, to be hidden wherever they appear."""
+        return env_values(self.url, os.environ if environ is None else environ)
+
     @property
     def entry_hash(self) -> str:
-        """Short stable hash of this entry's settings; changes when the user edits the entry."""
+        """Short stable hash of this entry's settings; changes when the user edits the entry.
+
+        Built on `key`, not the URL, so that no hash of a password lands in the store."""
         every = self.every.total_seconds() if self.every is not None else None
         settings = {
-            "url": self.url,
+            "url": self.key,
             "name": self.name,
             "tags": list(self.tags),
             "every": every,
@@ -238,15 +270,33 @@ def _is_http_url(url: str) -> bool:
 
 
 def _check_url(value: str) -> str:
+    """An http(s) URL, `${VAR}` references set; messages never show a secret or a value."""
     url = value.strip()
-    if _is_http_url(url) and not any(ch.isspace() for ch in url):
+    bad = malformed_env_reference(url)
+    if bad is not None:
+        hint = "write ${NAME}, the name made of letters, digits and _"
+        raise ValueProblem(f"not an environment variable reference: {_show(bad)}", hint)
+    missing = missing_env(url, os.environ)
+    if missing:
+        what = f"environment variable {missing[0]} is not set"
+        if len(missing) > 1:
+            what = f"environment variables {', '.join(missing)} are not set"
+        hint = f"export {missing[0]}=... in the shell (or service) that runs monitor"
+        raise ValueProblem(what, hint)
+    real = expand_env(url, os.environ)
+    if _is_http_url(real) and not any(ch.isspace() for ch in real):
         return url
-    hint = ""
+    shown, hint = redact_broken_url(url), ""
     if any(ch.isspace() for ch in url):
         hint = "remove the spaces"
+    elif shown != redact_url(url):
+        hint = "percent-encode / ? # @ in a user name or password (%2F %3F %23 %40)"
+    elif real != url:
+        hint = "check the values of " + ", ".join(f"${name}" for name in env_names(url))
     elif "://" not in url and "." in url.split("/")[0]:
-        hint = f'add the scheme: "https://{url}"'
-    raise ValueProblem(f"not an http(s) URL: {_show(url)}", hint)
+        hint = f'add the scheme: "https://{shown}"'
+    after = " once its variables are filled in" if real != url else ""
+    raise ValueProblem(f"not an http(s) URL{after}: {_show(shown)}", hint)
 
 
 def _is_usable_url(url: str) -> bool:
@@ -593,13 +643,23 @@ class _Checker:
     def check_feed_urls(self, feeds: list[tuple[int, _FeedModel]]) -> None:
         first: dict[str, int] = {}
         for index, feed in feeds:
-            key = _url_key(feed.url)
+            key = _url_key(redact_url(feed.url))  # the store's key: secrets hidden
             if key not in first:
                 first[key] = index
                 continue
             earlier = first[key]
             hint = f"first listed on line {self.line(('feeds', earlier, 'url'))}; remove one"
             what = f'duplicate URL, already in feeds[{earlier}] ("{_feed_name(feeds, earlier)}")'
+            if _url_key(feed.url) != _url_key(dict(feeds)[earlier].url):
+                what = (
+                    f'same URL as feeds[{earlier}] ("{_feed_name(feeds, earlier)}") '
+                    "apart from its password or key"
+                )
+                hint = (
+                    "the store knows a feed by its URL with secrets hidden, so these two "
+                    f"would be mixed up; keep one (the other is on line "
+                    f"{self.line(('feeds', earlier, 'url'))})"
+                )
             self.add(("feeds", index, "url"), what, hint)
 
     def check_entity_names(self, watch: list[tuple[int, _EntityModel]]) -> None:

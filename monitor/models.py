@@ -63,14 +63,17 @@ class Article:
 
 @dataclass(frozen=True)
 class FetchRequest:
-    url: str
+    url: str = field(repr=False)  # the real URL, credentials and all: for the fetcher only
     etag: str | None = None
     last_modified: str | None = None
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # more values to hide in results
 
 
 @dataclass
 class FetchResult:
-    url: str
+    """What a fetch gave. Its URLs and error have secrets hidden (`secrets.redact_url`)."""
+
+    url: str  # the requested URL, secrets hidden
     outcome: str  # "ok" | "unchanged" | "failed" | "gone"
     status: int | None = None
     body: bytes | None = None
@@ -78,13 +81,13 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     moved_to: str | None = None  # new URL after a permanent redirect (301/308)
-    retry_after: float | None = None  # seconds, from Retry-After on 429/503
-    max_age: float | None = None  # seconds, from Cache-Control max-age
+    retry_after: float | None = None  # seconds, from Retry-After on 429/503 (at most 7 days)
+    max_age: float | None = None  # seconds, from Cache-Control max-age or Expires (ditto)
     error: str = ""
     bytes: int = 0
     duration: float = 0.0  # seconds
     started: datetime | None = None
-    final_url: str = ""  # URL the response came from, after any redirects (base for links)
+    final_url: str = ""  # URL the response came from, after any redirects; secrets hidden
 
 
 @dataclass

@@ -5,6 +5,10 @@ its error recorded in its state and in the fetch log, and the others carry on. R
 committed in small atomic batches while a poll runs, so readers see new articles quickly and
 a stop (Ctrl-C, SIGTERM, kill -9) loses at most the batch in flight.
 
+Feeds are known by `FeedConfig.key` (their URL with secrets hidden) in the feed state, the
+fetch log and the articles' and sources' `feed` column; only the request handed to the
+fetcher carries the real URL (`FeedConfig.fetch_url`, `${VAR}` filled in).
+
 What it leaves to others: HTTP (fetch.py), parsing (parse.py), counting (match.py), the
 store's layout (store.py).
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import math
 import signal
 import time
 from collections.abc import Callable
@@ -27,10 +32,12 @@ from .fetch import Fetcher
 from .match import Matcher
 from .models import Article, Entry, FeedState, FetchRequest, FetchResult
 from .parse import parse_feed
+from .secrets import without_userinfo
 from .store import Store, Writer, article_key, replace_mentions
 
-MAX_BACKOFF = timedelta(hours=24)
-MAX_CACHE_HINT = timedelta(hours=6)  # a server's max-age / ttl never delays a feed longer
+# A feed holds only its latest items, so every wait is bounded: a longer silence loses articles.
+MAX_BACKOFF = timedelta(hours=24)  # after failures, and the most a Retry-After delays a feed
+MAX_CACHE_HINT = timedelta(hours=6)  # a server's max-age / Expires never delays a feed longer
 FUTURE_SLACK = timedelta(days=1)
 COMMIT_EVERY = 2.0  # seconds between commits while a poll is running
 
@@ -72,18 +79,60 @@ def make_article(entry: Entry, feed: str, seen: datetime) -> Article:
 def next_poll(
     state: FeedState, interval: timedelta, result: FetchResult, now: datetime
 ) -> datetime | None:
-    """When to poll a feed again after `result` (None: not until its entry changes)."""
+    """When to poll a feed again after `result` (None: not until its entry changes).
+
+    The feed's interval, longer after failures (doubling, up to MAX_BACKOFF) and when the
+    server asks: Retry-After up to MAX_BACKOFF, max-age / Expires up to MAX_CACHE_HINT. Server
+    values are taken as untrusted numbers: negative, NaN or infinite ones never overflow.
+    """
     if result.outcome == "gone":
         return None
-    wait = interval
+    base = interval.total_seconds()
+    wait = base
     if result.outcome == "failed":
-        wait = min(interval * 2 ** min(max(state.failures - 1, 0), 16), MAX_BACKOFF)
-        wait = max(wait, interval)
-    elif result.max_age:
-        wait = max(wait, min(timedelta(seconds=result.max_age), MAX_CACHE_HINT))
-    if result.retry_after:
-        wait = max(wait, min(timedelta(seconds=result.retry_after), MAX_BACKOFF))
-    return now + wait
+        doubled = base * 2.0 ** min(max(state.failures - 1, 0), 16)
+        wait = max(min(doubled, MAX_BACKOFF.total_seconds()), base)
+    else:
+        wait = max(wait, _server_wait(result.max_age, MAX_CACHE_HINT))
+    wait = max(wait, _server_wait(result.retry_after, MAX_BACKOFF))
+    return _after(now, wait)
+
+
+def latest_next_poll(interval: timedelta, now: datetime) -> datetime:
+    """The latest next poll any rule of `next_poll` can give a feed polled `now`."""
+    return _after(now, max(interval, MAX_BACKOFF).total_seconds())
+
+
+def sane_next_poll(value: object, interval: timedelta, now: datetime) -> datetime | None:
+    """A stored next poll made safe to schedule on: naive times are UTC, anything that is not
+    a time is None (poll now), and a time further away than any rule could have set (a
+    damaged or hand-edited manifest, year 9999) is brought back to the latest one allowed."""
+    if not isinstance(value, datetime):
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    latest = latest_next_poll(interval, now)
+    if value > latest:
+        return latest
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset: long past, so poll now
+        return None
+
+
+def _server_wait(seconds: float | None, limit: timedelta) -> float:
+    """A wait a server asked for, in seconds, within 0 and `limit` (0 when absent or NaN)."""
+    if seconds is None or math.isnan(seconds):
+        return 0.0
+    return min(max(seconds, 0.0), limit.total_seconds())
+
+
+def _after(now: datetime, seconds: float) -> datetime:
+    """`now` plus a wait, stopping at the last representable time instead of overflowing."""
+    latest = datetime.max.replace(tzinfo=UTC)
+    if seconds >= (latest - now).total_seconds():
+        return latest
+    return now + timedelta(seconds=seconds)
 
 
 def is_due(feed: FeedConfig, state: FeedState | None, now: datetime) -> bool:
@@ -156,7 +205,11 @@ class Poller:
         """Load the dedup index and feed state; recount mentions if the watchlist changed."""
         self.writer = self.store.writer()
         snap = self.store.snapshot()
-        self.states = {url: replace(st) for url, st in snap.feeds.items()}
+        self.states = {key: replace(st) for key, st in snap.feeds.items()}
+        now, every = self.now(), self.config.poll.every
+        intervals = {f.key: f.interval(every) for f in self.config.feeds}
+        for key, st in self.states.items():
+            st.next_poll = sane_next_poll(st.next_poll, intervals.get(key, every), now)
         if snap.rows("articles") and snap.fingerprint != self.matcher.fingerprint:
             self.log(
                 f"the watchlist changed: recounting mentions in {snap.rows('articles'):,} articles"
@@ -200,12 +253,12 @@ class Poller:
             f
             for f in self.config.feeds
             if f.enabled
-            and (all_enabled or is_due(f, self.states.get(f.url), now))
+            and (all_enabled or is_due(f, self.states.get(f.key), now))
             and not (all_enabled and self._gone(f))
         ]
 
     def _gone(self, feed: FeedConfig) -> bool:
-        st = self.states.get(feed.url)
+        st = self.states.get(feed.key)
         return bool(st and st.gone and st.entry_hash == feed.entry_hash)
 
     async def poll(
@@ -221,7 +274,7 @@ class Poller:
         summary = PollSummary()
         started = time.monotonic()
         async with Fetcher.from_settings(self.config.poll, now=self.now) as fetcher:
-            tasks = {asyncio.create_task(fetcher.fetch(self._request(f))): f for f in feeds}
+            tasks = {asyncio.create_task(self._fetch(fetcher, f)): f for f in feeds}
             waiter = asyncio.create_task(stop.wait()) if stop else None
             last_commit = time.monotonic()
             done_count = 0
@@ -287,25 +340,34 @@ class Poller:
         times = [
             st.next_poll
             for f in self.config.feeds
-            if f.enabled and (st := self.states.get(f.url)) and st.next_poll and not self._gone(f)
+            if f.enabled and (st := self.states.get(f.key)) and st.next_poll and not self._gone(f)
         ]
-        if any(f.enabled and f.url not in self.states for f in self.config.feeds):
+        if any(f.enabled and f.key not in self.states for f in self.config.feeds):
             return 0.0
         if not times:
             return 60.0
         return min(max((min(times) - now).total_seconds(), 0.5), 60.0)
 
     # one feed ----------------------------------------------------------------------------
+    async def _fetch(self, fetcher: Fetcher, feed: FeedConfig) -> FetchResult:
+        try:
+            request = self._request(feed)
+        except MonitorError as exc:  # a ${VAR} gone from the environment since the check
+            return FetchResult(url=feed.key, outcome="failed", error=str(exc), started=self.now())
+        return await fetcher.fetch(request)
+
     def _request(self, feed: FeedConfig) -> FetchRequest:
-        st = self.states.get(feed.url)
+        """The request for the fetcher: the real URL, and the values it must hide."""
+        url, hidden = feed.fetch_url(), tuple(feed.env_values())
+        st = self.states.get(feed.key)
         if st is None or (st.entry_hash != feed.entry_hash and st.gone):
-            return FetchRequest(feed.url)
-        return FetchRequest(feed.url, etag=st.etag, last_modified=st.last_modified)
+            return FetchRequest(url, secrets=hidden)
+        return FetchRequest(url, etag=st.etag, last_modified=st.last_modified, secrets=hidden)
 
     def _handle(self, feed: FeedConfig, result: FetchResult, summary: PollSummary) -> None:
         assert self.writer is not None
         now = self.now()
-        st = self.states.get(feed.url) or FeedState(url=feed.url)
+        st = self.states.get(feed.key) or FeedState(url=feed.key)
         st.name, st.tags, st.entry_hash = feed.name, list(feed.tags), feed.entry_hash
         new_articles = 0
         if result.outcome == "ok" and result.body is not None:
@@ -314,19 +376,19 @@ class Poller:
                 result.outcome = "unchanged"
             else:
                 try:
-                    new_articles, new_mentions = self._ingest(
-                        feed, result.body, result.final_url or feed.url, now
-                    )
+                    # links resolve against the URL the body came from, minus any user info
+                    base = without_userinfo(result.final_url or feed.key)
+                    new_articles, new_mentions = self._ingest(feed, result.body, base, now)
                     summary.new_mentions += new_mentions
                     st.body_hash = body_hash
                 except MonitorError as exc:
                     result.outcome, result.error = "failed", str(exc)
         self._update_state(st, feed, result, now, new_articles)
         self.writer.set_feed(st)
-        self.states[feed.url] = st
+        self.states[feed.key] = st
         self.writer.add_fetch(
             {
-                "feed": feed.url,
+                "feed": feed.key,
                 "time": (result.started or now).astimezone(UTC).replace(tzinfo=None),
                 "status": result.status,
                 "outcome": result.outcome,
@@ -350,8 +412,8 @@ class Poller:
         parsed = parse_feed(body, base_url)
         new_articles = new_mentions = 0
         for entry in parsed.entries:
-            article = make_article(entry, feed.url, now)
-            if self.writer.add_article(article, feed.url, now):
+            article = make_article(entry, feed.key, now)
+            if self.writer.add_article(article, feed.key, now):
                 new_articles += 1
                 counts = self.matcher.count(article.title, article.text)
                 new_mentions += self.writer.add_mentions(article, counts)
