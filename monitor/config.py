@@ -281,7 +281,7 @@ def _check_url(value: str) -> str:
         what = f"environment variable {missing[0]} is not set"
         if len(missing) > 1:
             what = f"environment variables {', '.join(missing)} are not set"
-        hint = f"export {missing[0]}=... in the shell (or service) that runs monitor"
+        hint = f"export {missing[0]}=... in the shell or service that runs monitor"
         raise ValueProblem(what, hint)
     real = expand_env(url, os.environ)
     if _is_http_url(real) and not any(ch.isspace() for ch in real):
@@ -657,8 +657,8 @@ class _Checker:
                 )
                 hint = (
                     "the store knows a feed by its URL with secrets hidden, so these two "
-                    f"would be mixed up; keep one (the other is on line "
-                    f"{self.line(('feeds', earlier, 'url'))})"
+                    f"would be mixed up; keep one (the other: line "
+                    f"{self.line(('feeds', earlier, 'url'))}"
                 )
             self.add(("feeds", index, "url"), what, hint)
 

@@ -71,9 +71,10 @@ class FetchRequest:
 
 @dataclass
 class FetchResult:
-    """What a fetch gave. Its URLs and error have secrets hidden (`secrets.redact_url`)."""
+    """What a fetch gave, fit to show and store: its URLs are redacted (`secrets.redact_url`),
+    and `error` and `moved_to` also hide the request's other secrets (`${VAR}` values)."""
 
-    url: str  # the requested URL, secrets hidden
+    url: str  # the requested URL, redacted
     outcome: str  # "ok" | "unchanged" | "failed" | "gone"
     status: int | None = None
     body: bytes | None = None
@@ -87,7 +88,7 @@ class FetchResult:
     bytes: int = 0
     duration: float = 0.0  # seconds
     started: datetime | None = None
-    final_url: str = ""  # URL the response came from, after any redirects; secrets hidden
+    final_url: str = ""  # URL the response came from, after any redirects; redacted
 
 
 @dataclass

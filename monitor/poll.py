@@ -32,7 +32,7 @@ from .fetch import Fetcher
 from .match import Matcher
 from .models import Article, Entry, FeedState, FetchRequest, FetchResult
 from .parse import parse_feed
-from .secrets import without_userinfo
+from .secrets import redact_text, without_userinfo
 from .store import Store, Writer, article_key, replace_mentions
 
 # A feed holds only its latest items, so every wait is bounded: a longer silence loses articles.
@@ -103,12 +103,12 @@ def latest_next_poll(interval: timedelta, now: datetime) -> datetime:
     return _after(now, max(interval, MAX_BACKOFF).total_seconds())
 
 
-def sane_next_poll(value: object, interval: timedelta, now: datetime) -> datetime | None:
+def sane_next_poll(value: object, interval: timedelta, now: datetime) -> datetime:
     """A stored next poll made safe to schedule on: naive times are UTC, anything that is not
-    a time is None (poll now), and a time further away than any rule could have set (a
-    damaged or hand-edited manifest, year 9999) is brought back to the latest one allowed."""
+    a time means now, and a time further away than any rule could have set (a damaged or
+    hand-edited manifest, year 9999) is brought back to the latest one allowed."""
     if not isinstance(value, datetime):
-        return None
+        return now
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     latest = latest_next_poll(interval, now)
@@ -116,8 +116,8 @@ def sane_next_poll(value: object, interval: timedelta, now: datetime) -> datetim
         return latest
     try:
         return value.astimezone(UTC)
-    except OverflowError:  # year 1 with a positive offset: long past, so poll now
-        return None
+    except OverflowError:  # year 1 with a positive offset: long past
+        return now
 
 
 def _server_wait(seconds: float | None, limit: timedelta) -> float:
@@ -209,7 +209,12 @@ class Poller:
         now, every = self.now(), self.config.poll.every
         intervals = {f.key: f.interval(every) for f in self.config.feeds}
         for key, st in self.states.items():
-            st.next_poll = sane_next_poll(st.next_poll, intervals.get(key, every), now)
+            if st.next_poll is None:  # gone: not polled until its entry changes
+                continue
+            sane = sane_next_poll(st.next_poll, intervals.get(key, every), now)
+            if sane != st.next_poll:
+                st.next_poll = sane
+                self.writer.set_feed(st)  # stored with the next commit
         if snap.rows("articles") and snap.fingerprint != self.matcher.fingerprint:
             self.log(
                 f"the watchlist changed: recounting mentions in {snap.rows('articles'):,} articles"
@@ -381,8 +386,9 @@ class Poller:
                     new_articles, new_mentions = self._ingest(feed, result.body, base, now)
                     summary.new_mentions += new_mentions
                     st.body_hash = body_hash
-                except MonitorError as exc:
-                    result.outcome, result.error = "failed", str(exc)
+                except MonitorError as exc:  # may name the URL, ${VAR} values and all
+                    result.outcome = "failed"
+                    result.error = redact_text(str(exc), feed.env_values())
         self._update_state(st, feed, result, now, new_articles)
         self.writer.set_feed(st)
         self.states[feed.key] = st

@@ -27,6 +27,7 @@ Pure: the environment is passed in as a mapping. Left to others: where URLs are 
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import unquote, unquote_plus
@@ -101,11 +102,15 @@ def without_userinfo(url: str) -> str:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The secret values in a URL: user, password, key-like parameter values (raw and decoded)."""
+    """The secret values in a URL: user, password, key-like parameter values (raw and decoded),
+    and the basic-auth token made of the user info (a server may echo its Authorization)."""
     found: list[str] = []
     start, _, at = _authority(url)
     if at >= 0:
         found += url[start:at].split(":", 1)
+        user, _, password = url[start:at].partition(":")
+        pair = f"{unquote(user)}:{unquote(password)}".encode("latin-1", "replace")
+        found.append(base64.b64encode(pair).decode("ascii"))
     before_hash, _, fragment = url.partition("#")
     query = before_hash.partition("?")[2]
     for part in (query + "&" + fragment).split("&"):
