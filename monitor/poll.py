@@ -27,7 +27,7 @@ from .fetch import Fetcher
 from .match import Matcher
 from .models import Article, Entry, FeedState, FetchRequest, FetchResult
 from .parse import parse_feed
-from .store import Store, Writer, article_key, replace_mentions
+from .store import Snapshot, Store, Writer, article_key, replace_mentions
 
 MAX_BACKOFF = timedelta(hours=24)
 MAX_CACHE_HINT = timedelta(hours=6)  # a server's max-age / ttl never delays a feed longer
@@ -141,8 +141,10 @@ class Poller:
         *,
         now: Callable[[], datetime] = utc_now,
         log: Callable[[str], None] | None = None,
+        on_commit: Callable[[Snapshot, Config, datetime], None] | None = None,
     ):
         self.config = config
+        self.on_commit = on_commit  # after each commit, e.g. delivery.Dispatcher.on_commit
         self._config_stamp = file_stamp(config.path)
         self.store = store or Store(config.store)
         self.now = now
@@ -379,7 +381,9 @@ class Poller:
     def _commit(self) -> None:
         assert self.writer is not None
         if self.writer.pending or self.writer.feed_states:
-            self.writer.commit(watchlist=(self.config.watch, self.matcher.fingerprint))
+            snap = self.writer.commit(watchlist=(self.config.watch, self.matcher.fingerprint))
+            if self.on_commit:
+                self.on_commit(snap, self.config, self.now())
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:
