@@ -785,13 +785,15 @@ def view_params(
 
 
 def alert_link(config: Config, rule: AlertRule, f: Firing) -> str | None:
+    """The dashboard view that shows a firing: the feeds page for a feed; the co-mentions of
+    the window for a pair; else the timeline of the window and the baseline before it."""
     if f.kind == "feed-down":
         return dashboard_link(config, [("view", "feeds")])
-    back = rule.window + (
-        rule.baseline if rule.when in ("spike", "above", "together") else rule.window
-    )
-    view = "co-mentions" if f.kind == "together" else "timeline"
-    return dashboard_link(config, view_params(view, f.entities, f.fired - back, f.fired))
+    if f.kind == "together":
+        params = view_params("co-mentions", f.entities, f.fired - rule.window, f.fired)
+        return dashboard_link(config, params)
+    back = rule.window + (rule.baseline if f.kind in ("spike", "above") else rule.window)
+    return dashboard_link(config, view_params("timeline", f.entities, f.fired - back, f.fired))
 
 
 def sample_firing(snap: Snapshot, config: Config, rule: AlertRule, now: datetime) -> Firing:

@@ -516,8 +516,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         out.print_json(data=rows)
         return 0
     table = Table(title=f"{len(rows)} alert rules")
-    for col in ("name", "when", "watches", "window", "to", "last fired", "firing now"):
-        table.add_column(col)
+    for col in ("name", "when", "watches", "to", "last fired", "firing now"):
+        table.add_column(col, no_wrap=col in ("name", "last fired"))
     for rule, row in zip(config.alerts, rows, strict=True):
         watches = rule.selector or ("every feed" if not rule.feeds else f"{len(rule.feeds)} feeds")
         table.add_row(
@@ -525,9 +525,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
                 Text(v)
                 for v in (
                     rule.name,
-                    rule.when,
+                    f"{rule.when}, {row['window']}",
                     watches,
-                    row["window"],
                     "\n".join(row["targets"]) or "(nobody: recorded only)",
                     _short(row["last_fired"] or "") or "never",
                     ", ".join(row["firing"]),

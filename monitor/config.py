@@ -1241,6 +1241,11 @@ def _check_alerting(
 ) -> dict[str, Any]:
     """Check notify:, alerts:, digests: and dashboard:; return the Config fields they give."""
     entities = _EntityIndex([e for _, e in watch])
+    for key in ("alerts", "digests"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, list):
+            what, hint = _wrong_type((key,), value)
+            checker.add((key,), what, hint)
     notify = _check_notify(checker, data.get("notify"))
     targets = _Targets(checker, notify)
     alerts = []
