@@ -506,7 +506,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
             "entities": list(rule.entities),
             "feeds": list(rule.feeds),
             "window": _duration(rule.window),
-            "targets": [t.label for t in targets(config, rule.to)],
+            "targets": [t.label for t in targets(config, rule.to, f"alert:{rule.name}")],
             "last_fired": fired[rule.name].isoformat() if rule.name in fired else None,
             "firing": sorted(states[rule.name].open) if rule.name in states else [],
         }

@@ -1273,7 +1273,7 @@ def _check_alerting(
 
 
 def _listed(data: dict[str, Any], key: str) -> Any:
-    """A section that should be a list; anything else is reported by _FileModel's check."""
+    """A section that should be a list, or None (a wrong type is reported by the caller)."""
     value = data.get(key)
     if value is not None and not isinstance(value, list):
         return None

@@ -25,7 +25,6 @@ talking to services (notify.py).
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -54,24 +53,28 @@ class Target:
     url: str  # as written in feeds.yaml: ${VAR}s not expanded
 
 
-def targets(config: Config, to: Iterable[str]) -> list[Target]:
-    """The delivery targets that `to:` names, one per URL."""
+def targets(config: Config, to: Iterable[str], owner: str = "") -> list[Target]:
+    """The delivery targets that `to:` names, one per URL. `owner` ("alert:NAME",
+    "digest:NAME") keys the URLs written in `to:` itself by their place in the list: a key
+    derived from the URL could give away a password written in it."""
     out = []
-    for item in to:
+    for i, item in enumerate(to):
         if item in config.notify:
-            for i, url in enumerate(config.notify[item]):
-                out.append(Target(f"{item}#{i}", f"{item} ({notify.redact_url(url)})", url))
+            for j, url in enumerate(config.notify[item]):
+                out.append(Target(f"{item}#{j}", f"{item} ({notify.redact_url(url)})", url))
         else:
-            digest_ = hashlib.sha256(item.encode()).hexdigest()[:12]
-            out.append(Target(f"url:{digest_}", notify.redact_url(item), item))
+            out.append(Target(f"{owner}/to#{i}", notify.redact_url(item), item))
     return out
 
 
 def find_target(config: Config, key: str) -> Target | None:
-    every = [*config.notify]
-    every += [t for rule in config.alerts for t in rule.to]
-    every += [t for d in config.digests for t in d.to]
-    return next((t for t in targets(config, dict.fromkeys(every)) if t.key == key), None)
+    """The target an outbox item names, as feeds.yaml says now (None: no longer there)."""
+    found = targets(config, config.notify)
+    for rule in config.alerts:
+        found += targets(config, rule.to, f"alert:{rule.name}")
+    for d in config.digests:
+        found += targets(config, d.to, f"digest:{d.name}")
+    return next((t for t in found if t.key == key), None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,7 +109,7 @@ def _items_for(
             "error": "",
             **extra,
         }
-        for t in targets(config, to)
+        for t in targets(config, to, f"{kind}:{name}")
     ]
 
 

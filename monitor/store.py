@@ -7,6 +7,7 @@ This is the only module that knows the store's layout and engine. Layout of the 
     sources/*.parquet    article_id, feed, seen            (every feed that carried an article)
     mentions/*.parquet   article_id, entity, count, published   (publication time denormalized)
     fetches/*.parquet    feed, time, status, outcome, bytes, new_articles, duration, error
+    firings/*.parquet, deliveries/*.parquet   alerts that fired, delivery attempts (alerts.py)
     commit.lock          held while a commit (or a rematch) is written
     poller.lock          held by the one poller allowed per store
 

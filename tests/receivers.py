@@ -136,8 +136,7 @@ class Mailbox:
     def url(self, user: str = "", password: str = "", to: str = "desk@example.org") -> str:
         login = f"{user}:{password}@" if user else ""
         return (
-            f"mailto://{login}127.0.0.1:{self.port}?from=monitor@example.org&to={to}"
-            "&mode=insecure"
+            f"mailto://{login}127.0.0.1:{self.port}?from=monitor@example.org&to={to}&mode=insecure"
         )
 
     def received(self) -> list[EmailMessage]:

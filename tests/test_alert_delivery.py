@@ -110,9 +110,7 @@ def poll(poller: Poller) -> None:
     assert summary.failed == 0, summary.errors
 
 
-def test_real_poll_rounds_deliver_each_episode_once_to_mail_and_webhook(
-    tmp_path, env, receivers
-):
+def test_real_poll_rounds_deliver_each_episode_once_to_mail_and_webhook(tmp_path, env, receivers):
     feeds, mailbox, hook = receivers
     items = stories(T0 - timedelta(minutes=50), 3)
     feeds.feed("/a", rss(*items))
@@ -195,9 +193,7 @@ def test_failed_delivery_is_retried_shown_in_status_and_reported_in_the_next_mes
     entity: CECOT
     to: [mail]
 """
-    config = write_config(
-        tmp_path, feeds, mailbox, hook, to="[mail, hook, dead]", extra=""
-    )
+    config = write_config(tmp_path, feeds, mailbox, hook, to="[mail, hook, dead]", extra="")
     config.path.write_text(config.path.read_text().replace("dashboard:", extra + "dashboard:"))
     config = load_config(config.path)
     store = Store(config.store)
@@ -239,7 +235,9 @@ def test_failed_delivery_is_retried_shown_in_status_and_reported_in_the_next_mes
     # the next message that goes through says what was given up, then status is clear
     feeds.feed(
         "/a",
-        rss(*stories(T0 - timedelta(minutes=50), 3), *stories(T0 + timedelta(minutes=5), 1, "CECOT")),
+        rss(
+            *stories(T0 - timedelta(minutes=50), 3), *stories(T0 + timedelta(minutes=5), 1, "CECOT")
+        ),
     )
     clock.jump(timedelta(hours=1))
     poll(poller)

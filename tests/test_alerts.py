@@ -7,8 +7,6 @@ import json
 import math
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from monitor import alerts
 from monitor.alerts import RuleState
 from monitor.config import load_config
@@ -203,29 +201,33 @@ def test_feed_down_fires_after_the_window_and_re_arms_when_the_feed_recovers(tmp
     found = alerts.backtest(snap, config, S, S + 10 * H)
     # failing since 1:00: at 3:00 for exactly 2 h (not longer), at 4:00 for 3 h: fires;
     # ok at 5:00 re-arms; failing since 7:00 again: fires at 10:00
-    assert fired(found) == [("Down", "Feed One", 4.0, 3.0, 2.0), ("Down", "Feed One", 10.0, 3.0, 2.0)]
+    assert fired(found) == [
+        ("Down", "Feed One", 4.0, 3.0, 2.0),
+        ("Down", "Feed One", 10.0, 3.0, 2.0),
+    ]
 
 
-def test_caught_up_waits_for_feeds_due_within_the_hour():
-    config_feeds = [("http://a", True), ("http://b", True), ("http://c", False)]
-
-    class Cfg:
-        feeds = [
-            type("F", (), {"url": u, "enabled": e, "entry_hash": ""})() for u, e in config_feeds
-        ]
+def test_caught_up_waits_for_feeds_due_within_the_hour(tmp_path):
+    (tmp_path / "feeds.yaml").write_text(
+        "feeds:\n"
+        "  - {name: A, url: 'http://a'}\n"
+        "  - {name: B, url: 'http://b'}\n"
+        "  - {name: C, url: 'http://c', enabled: false}\n"
+    )
+    cfg = load_config(tmp_path / "feeds.yaml")
 
     now = S + 10.5 * H
     fresh = FeedState(url="http://a", last_success=now - 0.1 * H, next_poll=now + 0.2 * H)
     behind = FeedState(url="http://b", last_success=now - 3 * H, next_poll=now + 0.1 * H)
-    assert alerts.caught_up(Cfg, {"http://a": fresh, "http://b": behind}, now) == S + 7 * H
+    assert alerts.caught_up(cfg, {"http://a": fresh, "http://b": behind}, now) == S + 7 * H
     # a feed not due within the hour (slow cadence, or backing off) is not waited for
     later = FeedState(url="http://b", last_success=now - 3 * H, next_poll=now + 2 * H)
-    assert alerts.caught_up(Cfg, {"http://a": fresh, "http://b": later}, now) == S + 10 * H
+    assert alerts.caught_up(cfg, {"http://a": fresh, "http://b": later}, now) == S + 10 * H
     never = FeedState(url="http://b", last_success=None, next_poll=now + 0.1 * H, failures=3)
-    assert alerts.caught_up(Cfg, {"http://a": fresh, "http://b": never}, now) == S + 10 * H
+    assert alerts.caught_up(cfg, {"http://a": fresh, "http://b": never}, now) == S + 10 * H
     gone = FeedState(url="http://b", last_success=now - 9 * H, gone=True)
-    assert alerts.caught_up(Cfg, {"http://a": fresh, "http://b": gone}, now) == S + 10 * H
-    assert alerts.caught_up(Cfg, {"http://a": fresh}, now) is None  # b was never polled
+    assert alerts.caught_up(cfg, {"http://a": fresh, "http://b": gone}, now) == S + 10 * H
+    assert alerts.caught_up(cfg, {"http://a": fresh}, now) is None  # b was never polled
 
 
 def test_live_evaluation_moves_on_hour_by_hour_and_keeps_its_state_in_the_store(tmp_path):
@@ -290,8 +292,9 @@ def test_alert_state_survives_the_writers_commits_and_old_stores_take_the_new_ta
     def change(state):
         state["rules"] = {"r": RuleState(until=S, open=frozenset({"Alpha"})).to_json()}
 
-    row = {"alert": "r", "entity": "Alpha", "fired": S.replace(tzinfo=None), "value": 2.0,
-           "baseline": 1.0, "threshold": 2.0, "kind": "above", "noticed": S.replace(tzinfo=None)}  # fmt: skip
+    t = S.replace(tzinfo=None)
+    row = {"alert": "r", "entity": "Alpha", "fired": t, "value": 2.0, "baseline": 1.0,
+           "threshold": 2.0, "kind": "above", "noticed": t}  # fmt: skip
     update_alerts(store, change, firings=[row])
     w.add(2, {"Alpha": 1})
     snap = w.commit()

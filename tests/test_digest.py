@@ -41,13 +41,21 @@ dashboard:
     w = store.writer()
     stories = [
         ("Alpha wins the vote", "https://news.example/1", {"Alpha": 3}),
-        ("<script>alert(1)</script> Alpha [red]story[/red]", "https://news.example/2", {"Alpha": 1}),
+        (
+            "<script>alert(1)</script> Alpha [red]story[/red]",
+            "https://news.example/2",
+            {"Alpha": 1},
+        ),
         ("A link that is not a link", "javascript:alert(2)", {"Alpha": 1, "Beta": 1}),
         ("Beta in the news", "https://news.example/4", {"Beta": 2}),
         ("Alpha last week", "https://news.example/5", {"Alpha": 1}),
     ]
     for i, (title, url, counts) in enumerate(stories):
-        t = around - timedelta(hours=2 + i) - (timedelta(days=1) if "last week" in title else timedelta(0))
+        t = (
+            around
+            - timedelta(hours=2 + i)
+            - (timedelta(days=1) if "last week" in title else timedelta(0))
+        )
         a = Article(article_key("url", url), url, title, "", t, t, "", FEED)
         w.add_article(a, FEED, t)
         w.add_mentions(a, counts)
@@ -62,7 +70,10 @@ def test_digest_out_writes_html_with_the_chart_embedded_and_feed_text_escaped(tm
         tmp_path, "digests:\n  - name: Daily <i>brief</i>\n    every: day\n", now
     )
     out = tmp_path / "brief.html"
-    assert main(["-c", str(config.path), "digest", "daily <i>BRIEF</i>", "--now", "--out", str(out)]) == 0
+    assert (
+        main(["-c", str(config.path), "digest", "daily <i>BRIEF</i>", "--now", "--out", str(out)])
+        == 0
+    )
     assert f"wrote {out}" in capsys.readouterr().out
     html = out.read_text()
     (data,) = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
