@@ -631,7 +631,8 @@ def alert_message(
 def _headline(rule: AlertRule, f: Firing) -> str:
     span = _span(rule.window)
     if f.kind == "spike":
-        times = f" ({f.value / f.baseline:.1f}x the usual {fmt(f.baseline)})" if f.baseline else ""
+        known = f.baseline and not math.isnan(f.baseline)
+        times = f" ({f.value / f.baseline:.1f}x the usual {fmt(f.baseline)})" if known else ""
         return f"{f.entity}, {fmt(f.value)} mentions in {span}{times}"
     if f.kind == "above":
         return f"{f.entity}, {fmt(f.value)} mentions in {span} (threshold {fmt(f.threshold)})"

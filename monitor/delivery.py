@@ -42,6 +42,7 @@ RETRY_DELAYS = tuple(
 )  # then given up: about 8 hours after the first attempt
 IDLE_WAKE = 30.0  # seconds between passes of the thread when nothing is due
 MAX_FAILURES_KEPT = 50
+STALE = timedelta(minutes=10)  # a message not even tried for this long: no poller running?
 
 Send = Callable[[str, notify.Message], notify.Answer]
 
@@ -142,13 +143,17 @@ def failures_note(state: Mapping[str, Any], current: str = "") -> tuple[str, lis
     return "\n".join(lines), [f["id"] for f in failures]
 
 
-def delivery_status(snap: Snapshot) -> str:
+def delivery_status(snap: Snapshot, now: datetime | None = None) -> str:
     """One line for `monitor status`: deliveries pending or failed, or "" when all is well."""
+    now = now or datetime.now(UTC)
     pending = [i for i in outbox(snap) if i.get("attempts")]
+    stale = [i for i in outbox(snap) if not i.get("attempts") and now - _when(i["created"]) > STALE]
     given_up = [f for f in snap.alerts.get("failures") or [] if f.get("status") == "gave up"]
-    if not pending and not given_up:
+    if not pending and not given_up and not stale:
         return ""
     parts = []
+    if stale:
+        parts.append(f"{len(stale)} message(s) waiting to be sent (is the poller running?)")
     if pending:
         last = max(pending, key=lambda i: i.get("last_try", ""))
         parts.append(

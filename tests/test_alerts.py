@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from monitor import alerts
 from monitor.alerts import RuleState
 from monitor.config import load_config
-from monitor.delivery import Dispatcher
+from monitor.delivery import Dispatcher, delivery_status
 from monitor.models import Article, FeedState
 from monitor.store import Store, article_key, update_alerts
 
@@ -327,4 +327,17 @@ dashboard:
     assert alerts.alert_link(config, pair, g) == (
         "https://dash.example/m?embed=true&view=co-mentions&e=Alpha&e=Beta&range=custom"
         "&from=2026-11-01&to=2026-11-01"
+    )
+
+
+def test_status_says_when_messages_wait_with_no_poller_to_send_them(tmp_path):
+    store = Store(tmp_path / "s")
+    t = S.isoformat()
+    item = {"id": "x", "kind": "alert", "name": "r", "target": "team#0", "label": "team",
+            "attempts": 0, "created": t, "next_try": t, "error": ""}  # fmt: skip
+    update_alerts(store, lambda state: state.setdefault("outbox", []).append(item))
+    snap = store.snapshot()
+    assert delivery_status(snap, now=S + timedelta(minutes=5)) == ""  # just queued
+    assert delivery_status(snap, now=S + H) == (
+        "alert delivery: 1 message(s) waiting to be sent (is the poller running?)"
     )
