@@ -26,13 +26,15 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from . import __version__, queries
+from . import __version__, alerts, digest, notify, queries
 from .config import Config, import_opml, load_config, resolve_config_path
+from .delivery import Dispatcher, delivery_status, send_now, targets
 from .errors import ConfigError, MonitorError
 from .poll import Poller, PollSummary, install_signal_handlers
 from .secrets import redact_text, redact_url, url_secrets
-from .store import Store
+from .store import Store, update_alerts
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -151,12 +153,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_poll(args: argparse.Namespace) -> int:
     config = load(args)
     store = Store(config.store)
-    with store.poller_lock():
-        poller = Poller(config, store, log=lambda msg: err.print(msg))
+    with store.poller_lock(), alerting(config, store) as dispatcher:
+        poller = Poller(
+            config, store, log=lambda msg: err.print(msg), on_commit=dispatcher.on_commit
+        )
         with progress_bar("recounting mentions") as bar:
             poller.open(progress=bar)
         if args.once:
-            return asyncio.run(_poll_once(poller))
+            code = asyncio.run(_poll_once(poller))
+            dispatcher.wait_idle(timeout=120)  # the messages due now go out before exiting
+            return code
         err.print(f"polling {len(config.feeds)} feeds into {store.root}; Ctrl-C to stop")
         asyncio.run(_poll_forever(poller))
     return 0
@@ -212,8 +218,11 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "error": redact_text(row.get("error") or "", hidden),
             }
         )
+    delivery = delivery_status(snap)  # alerts and digests not delivered: one line
     if args.format == "json":
         out.print_json(data=rows)
+        if delivery:
+            err.print(delivery, markup=False)
         return 0
     table = Table(
         title=f"{len(rows)} feeds · data as of {_iso(queries.data_as_of(snap)) or 'never'}"
@@ -248,6 +257,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             note,
         )
     out.print(table)
+    if delivery:
+        out.print(delivery, markup=False)
     return 0
 
 
@@ -418,9 +429,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"polling {len(config.feeds)} feeds; Ctrl-C stops both"
         )
         try:
-            poller = Poller(config, store, log=lambda msg: err.print(msg))
-            poller.open()
-            asyncio.run(_poll_forever(poller))
+            with alerting(config, store) as dispatcher:
+                poller = Poller(
+                    config, store, log=lambda msg: err.print(msg), on_commit=dispatcher.on_commit
+                )
+                poller.open()
+                asyncio.run(_poll_forever(poller))
         finally:
             _stop_child(proc)
     return 0
@@ -439,6 +453,228 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(args)
+
+
+# --------------------------------------------------------------------------------------------
+# alerts and digests: `monitor alerts [backtest | send-test]`, `monitor digest`
+
+
+@contextlib.contextmanager
+def alerting(config: Config, store: Store) -> Iterator[Dispatcher]:
+    """The alert dispatcher beside a poller: rules read after each commit, messages sent in
+    a background thread (see monitor/delivery.py)."""
+    dispatcher = Dispatcher(store, config, log=lambda msg: err.print(msg, markup=False))
+    dispatcher.start()
+    try:
+        yield dispatcher
+    finally:
+        dispatcher.stop()
+
+
+def _find_named(items: Sequence[Any], name: str, what: str) -> Any:
+    found = next((x for x in items if x.name.casefold() == name.strip().casefold()), None)
+    if found is None:
+        names = [x.name for x in items]
+        close = difflib.get_close_matches(name, names, n=1)
+        if close:
+            hint = f' (did you mean "{close[0]}"?)'
+        elif names:
+            hint = f" ({what}s in feeds.yaml: {', '.join(names)})"
+        else:
+            hint = f" (feeds.yaml has no {what}s)"
+        raise MonitorError(f'no {what} is called "{name}"{hint}')
+    return found
+
+
+def _duration(d: timedelta) -> str:
+    hours = int(d.total_seconds() // 3600)
+    if d.total_seconds() % 3600:
+        return f"{int(d.total_seconds() // 60)}m"
+    return f"{hours // 24}d" if hours % 24 == 0 and hours > 24 else f"{hours}h"
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    if args.alerts_command == "backtest":
+        return cmd_alerts_backtest(args)
+    if args.alerts_command == "send-test":
+        return cmd_alerts_send_test(args)
+    config = load(args)
+    snap = Store(config.store).snapshot()
+    fired = alerts.last_fired(snap)
+    states = alerts.rule_states(snap)
+    rows: list[dict[str, Any]] = [
+        {
+            "name": rule.name,
+            "when": rule.when,
+            "entities": list(rule.entities),
+            "feeds": list(rule.feeds),
+            "window": _duration(rule.window),
+            "targets": [t.label for t in targets(config, rule.to, f"alert:{rule.name}")],
+            "last_fired": fired[rule.name].isoformat() if rule.name in fired else None,
+            "firing": sorted(states[rule.name].open) if rule.name in states else [],
+        }
+        for rule in config.alerts
+    ]
+    if args.list_format == "json":
+        out.print_json(data=rows)
+        return 0
+    table = Table(title=f"{len(rows)} alert rules")
+    for col in ("name", "when", "watches", "to", "last fired", "firing now"):
+        table.add_column(col, no_wrap=col in ("name", "last fired"))
+    for rule, row in zip(config.alerts, rows, strict=True):
+        watches = rule.selector or ("every feed" if not rule.feeds else f"{len(rule.feeds)} feeds")
+        table.add_row(
+            *(
+                Text(v)
+                for v in (
+                    rule.name,
+                    f"{rule.when}, {row['window']}",
+                    watches,
+                    "\n".join(row["targets"]) or "(nobody: recorded only)",
+                    _short(row["last_fired"] or "") or "never",
+                    ", ".join(row["firing"]),
+                )
+            )
+        )
+    out.print(table)
+    if not config.alerts:
+        out.print("No alert rules: add some under alerts: in feeds.yaml.")
+    return 0
+
+
+def cmd_alerts_backtest(args: argparse.Namespace) -> int:
+    config = load(args)
+    for name in args.name or []:
+        _find_named(config.alerts, name, "alert rule")
+    if not config.alerts:
+        raise MonitorError("feeds.yaml has no alert rules (alerts:) to backtest")
+    snap = Store(config.store).snapshot()
+    firings = alerts.backtest(snap, config, args.since, args.until, args.name or [])
+    rows = [f.public() for f in firings]
+    if args.format == "json":
+        out.print_json(data=rows)
+        return 0
+    df = pd.DataFrame(rows, columns=["alert", "entity", "fired", "value", "baseline"])
+    if args.format == "csv":
+        sys.stdout.write(df.to_csv(index=False))
+        return 0
+    table = Table(title=f"{len(rows)} firings (backtest)")
+    for col in df.columns:
+        table.add_column(col, justify="right" if col in ("value", "baseline") else "left")
+    for f in firings:
+        table.add_row(
+            Text(f.alert),
+            Text(f.entity),
+            f.fired.strftime("%Y-%m-%d %H:%M"),
+            alerts.fmt(f.value),
+            alerts.fmt(f.baseline),
+        )
+    out.print(table)
+    return 0
+
+
+def cmd_alerts_send_test(args: argparse.Namespace) -> int:
+    config = load(args)
+    rule = _find_named(config.alerts, args.rule, "alert rule")
+    if not rule.to:
+        raise MonitorError(f'the alert rule "{rule.name}" has no targets (add to: [...])')
+    snap = Store(config.store).snapshot()
+    firing = alerts.sample_firing(snap, config, rule, datetime.now(UTC))
+    message = alerts.alert_message(rule, firing, snap, config, test=True)
+    answers = send_now(config, rule.to, message)
+    return _print_answers(answers)
+
+
+def _print_answers(answers: Sequence[notify.Answer]) -> int:
+    for a in answers:
+        line = Text(f"{a.target}: ")
+        line.append("sent", style="green") if a.ok else line.append(f"failed: {a.detail}", "red")
+        out.print(line)
+    return 0 if all(a.ok for a in answers) else 2
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    config = load(args)
+    d = _find_named(config.digests, args.name, "digest")
+    store = Store(config.store)
+    snap = store.snapshot()
+    now = datetime.now(UTC)
+    if args.now:
+        last = (snap.alerts.get("digests") or {}).get(d.name)
+        since = datetime.fromisoformat(last["until"]) if last else None
+        start, end = digest.edition_period(d, now, since)
+    else:
+        end = digest.last_slot(d, now)
+        start, end = digest.edition_period(d, end, None)
+    if not args.out and not d.to:
+        raise MonitorError(f'the digest "{d.name}" has no targets (to:); use --out FILE.html')
+    with progress_bar("rendering the digest") as bar:
+        bar(0, 1)
+        edition = digest.build_digest(snap, config, d, start, end)
+    if args.out:
+        path = Path(args.out)
+        try:
+            path.write_text(edition.standalone_html(), encoding="utf-8")
+        except OSError as exc:
+            raise MonitorError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        out.print(Text(f"wrote {path} ({edition.message.title})"))
+        return 0
+    answers = send_now(config, d.to, edition.message)
+    if any(a.ok for a in answers):
+        record_edition(store, d.name, end)
+    return _print_answers(answers)
+
+
+def record_edition(store: Store, name: str, end: datetime) -> None:
+    """Remember that an edition up to `end` went out, so the next covers the time after it."""
+
+    def change(state: dict[str, Any]) -> None:
+        digests = state.setdefault("digests", {})
+        last = digests.get(name)
+        if last is None or datetime.fromisoformat(last["until"]) < end:
+            digests[name] = {"until": end.isoformat()}
+
+    update_alerts(store, change)
+
+
+def add_alert_commands(
+    add: Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser],
+) -> None:
+    sp = add("alerts", cmd_alerts, "list the alert rules, their targets, when each last fired")
+    sp.add_argument("--format", dest="list_format", choices=("table", "json"), default="table")
+    sp.set_defaults(alerts_command=None)
+    sub = sp.add_subparsers(dest="alerts_command", metavar="{backtest,send-test}")
+    bt = sub.add_parser(
+        "backtest",
+        help="when each rule would have fired on the stored history",
+        description="Evaluate the rules at every hour boundary of a range, as the poller "
+        "would have, and list each firing.",
+    )
+    bt.add_argument("--since", type=parse_when, metavar="DATE", help="from (default: the start)")
+    bt.add_argument(
+        "--until",
+        type=lambda v: parse_when(v, end=True),
+        metavar="DATE",
+        help="up to (default: now)",
+    )
+    bt.add_argument("--name", action="append", metavar="NAME", help="only this rule (repeatable)")
+    bt.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    st = sub.add_parser(
+        "send-test",
+        help="send a sample message through a rule's targets",
+        description="Send a sample message through a rule's targets and say what each answered.",
+    )
+    st.add_argument("rule", metavar="NAME")
+    sp = add("digest", cmd_digest, "render a digest now and send it, or write it with --out")
+    sp.add_argument("name", metavar="NAME")
+    sp.add_argument(
+        "--now",
+        action="store_true",
+        help="cover the time since the last edition up to now (default: the last scheduled one)",
+    )
+    sp.add_argument(
+        "--out", metavar="FILE.html", help="write the HTML to a file instead of sending"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -522,6 +758,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--port", type=int, default=8501)
     sp = add("run", cmd_run, "poll the feeds and serve the dashboard together")
     sp.add_argument("--port", type=int, default=8501)
+    add_alert_commands(add)
     sp = add(
         "demo", cmd_demo, "run an offline demo: a synthetic news world, the poller, the dashboard"
     )

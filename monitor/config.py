@@ -20,6 +20,7 @@ store's layout (`Config.store` is only a folder path), and how errors are shown 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import hashlib
 import html.entities
@@ -136,6 +137,11 @@ class Config:
     poll: PollSettings = field(default_factory=PollSettings)
     feeds: list[FeedConfig] = field(default_factory=list)
     watch: list[Entity] = field(default_factory=list)
+    # alerts, digests and where they go (see "Alerts, digests, ..." at the end of this file)
+    notify: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    alerts: list[AlertRule] = field(default_factory=list)
+    digests: list[DigestConfig] = field(default_factory=list)
+    dashboard: DashboardSettings = field(default_factory=lambda: DashboardSettings())
 
 
 @dataclass
@@ -485,6 +491,10 @@ class _FileModel(_Strict):
     poll: _PollModel = _PollModel()
     feeds: list[Any] = []  # items checked one by one, so one bad feed hides nothing else
     watch: list[Any] = []
+    notify: Any = None  # notify:, alerts:, digests:, dashboard: are checked by _check_alerting
+    alerts: Any = None
+    digests: Any = None
+    dashboard: Any = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -615,9 +625,10 @@ class _Checker:
         watch = self.check_items(_EntityModel, data.get("watch"), "watch")
         self.check_feed_urls(feeds)
         self.check_entity_names(watch)
+        alerting = _check_alerting(self, data, feeds, watch)
         if self.issues or top is None:
             raise ConfigError(sorted(self.issues, key=lambda i: i.line or 0))
-        return _to_config(path, top, feeds, watch)
+        return dataclasses.replace(_to_config(path, top, feeds, watch), **alerting)
 
     def validate(self, model: type[BaseModel], data: Any, prefix: Loc) -> Any:
         try:
@@ -722,6 +733,8 @@ def _feed_name(feeds: list[tuple[int, Any]], index: int) -> str:
 
 def _model_at(loc: Loc) -> type[BaseModel]:
     """The model that holds the key at the end of `loc`."""
+    if len(loc) >= 2 and loc[0] in _ALERTING_MODELS:
+        return _ALERTING_MODELS[str(loc[0])]
     if len(loc) >= 2 and loc[0] == "feeds":
         return _FeedModel
     if len(loc) >= 2 and loc[0] == "watch":
@@ -1038,3 +1051,572 @@ def _write_atomic(path: Path, text: str) -> None:
     if path.exists():
         os.chmod(temporary, path.stat().st_mode & 0o7777)
     os.replace(temporary, path)
+
+
+# --------------------------------------------------------------------------------------------
+# Alerts, digests, delivery targets and the dashboard's address
+#
+# `notify:` names lists of apprise URLs; `alerts:` are rules that monitor.alerts evaluates;
+# `digests:` are scheduled emails that monitor.digest builds; `dashboard.url` is the base of
+# the links in messages. Checked here like the rest of the file (every problem at once, with
+# its line); what the rules mean is left to monitor/alerts.py, sending to monitor/notify.py.
+
+ALERT_KINDS = ("spike", "above", "first", "together", "feed-down")
+COUNT_ALERTS = ("spike", "above", "first", "together")  # rules on mention counts
+DIGEST_PERIODS = ("day", "week")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """One rule of `alerts:`, its entities resolved against the watchlist."""
+
+    name: str
+    when: str  # one of ALERT_KINDS
+    entities: tuple[str, ...] = ()  # the watched entities it looks at (feed-down: none)
+    feeds: tuple[str, ...] = ()  # feed-down: URLs of the feeds it looks at; () = every feed
+    window: timedelta = timedelta(hours=24)
+    baseline: timedelta = timedelta(days=14)
+    factor: float = 3.0
+    min: int = 5
+    scope: str = "entity"  # first: "entity" (anywhere) or "feed" (in each feed)
+    to: tuple[str, ...] = ()  # names from notify: or apprise URLs
+    selector: str = ""  # how the entities were chosen, as written ("kind: person")
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    """One digest of `digests:`: when it goes out, about what, to whom."""
+
+    name: str
+    every: str  # "day" | "week"
+    at: str  # as written, normalized: "08:00" or "mon 08:00"
+    hour: int = 8
+    minute: int = 0
+    weekday: int = 0  # 0 = Monday; used when every is "week"
+    timezone: str = "UTC"
+    entities: tuple[str, ...] = ()  # () = the whole watchlist
+    to: tuple[str, ...] = ()
+
+    @property
+    def period(self) -> timedelta:
+        return timedelta(days=7 if self.every == "week" else 1)
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    url: str | None = None  # base address of the dashboard, for links in messages
+
+
+_ALERT_SYNONYMS = {
+    "spikes": "spike",
+    "surge": "spike",
+    "threshold": "above",
+    "over": "above",
+    "new": "first",
+    "first-time": "first",
+    "both": "together",
+    "co-mention": "together",
+    "co-mentions": "together",
+    "cooccurrence": "together",
+    "feed_down": "feed-down",
+    "feeddown": "feed-down",
+    "down": "feed-down",
+    "failing": "feed-down",
+}
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _one_of(value: Any, choices: tuple[str, ...], synonyms: dict[str, str]) -> str:
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if text in choices:
+        return text
+    guess = synonyms.get(text) or (_closest(text, choices) if text else None)
+    raise ValueProblem(
+        f"expected one of {', '.join(choices)}, got {_show(value)}",
+        f'did you mean "{guess}"?' if guess else "",
+    )
+
+
+def _check_when(value: Any) -> str:
+    return _one_of(value, ALERT_KINDS, _ALERT_SYNONYMS)
+
+
+def _check_scope(value: Any) -> str:
+    return _one_of(value, ("entity", "feed"), {"feeds": "feed", "entities": "entity"})
+
+
+def _check_period(value: Any) -> str:
+    synonyms = {"daily": "day", "weekly": "week", "1d": "day", "7d": "week", "1w": "week"}
+    return _one_of(value, DIGEST_PERIODS, synonyms)
+
+
+def _check_factor(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        hint = "remove the quotes" if isinstance(value, str) and _is_number(value) else ""
+        raise ValueProblem(f"expected a number like 3 or 2.5, got {_show(value)}", hint)
+    if value <= 0:
+        raise ValueProblem(f"must be more than zero, got {_show(value)}")
+    return float(value)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+_AT = re.compile(r"(?:([a-z]+)\s+)?(\d{1,2}):(\d{2})")
+
+
+def _check_at(value: Any) -> str:
+    """`08:00` or `mon 08:00` (weekday names in English, three letters or whole)."""
+    expected = 'expected a time like "08:00" or "mon 08:00"'
+    if not isinstance(value, str):
+        hint = 'put it in quotes: "08:00"' if isinstance(value, int) else ""
+        raise ValueProblem(f"{expected}, got {_show(value)}", hint)
+    match = _AT.fullmatch(value.strip().lower())
+    if not match:
+        raise ValueProblem(f"{expected}, got {_show(value)}")
+    day, hour, minute = match.group(1), int(match.group(2)), int(match.group(3))
+    if hour > 23 or minute > 59:
+        raise ValueProblem(f"no such time of day: {_show(value)}", "hours 0-23, minutes 0-59")
+    if day is not None:
+        full = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+        if day not in WEEKDAYS and day not in full:
+            guess = _closest(day[:3], WEEKDAYS)
+            hint = f'did you mean "{guess}"?' if guess else "mon, tue, wed, thu, fri, sat or sun"
+            raise ValueProblem(f"not a day of the week: {_show(day)}", hint)
+        return f"{day[:3]} {hour:02d}:{minute:02d}"
+    return f"{hour:02d}:{minute:02d}"
+
+
+def _check_timezone(value: Any) -> str:
+    import zoneinfo
+
+    name = value.strip() if isinstance(value, str) else ""
+    try:
+        zoneinfo.ZoneInfo(name)
+        return name
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    zones = zoneinfo.available_timezones()
+    by_case = {z.lower(): z for z in zones}
+    guess = by_case.get(name.lower().replace(" ", "_"))
+    if guess is None:
+        ends = [z for z in zones if z.lower().endswith("/" + name.lower().replace(" ", "_"))]
+        guess = ends[0] if len(ends) == 1 else _closest(name, sorted(zones))
+    hint = f'did you mean "{guess}"?' if guess else "a name such as Europe/Madrid or UTC"
+    raise ValueProblem(f"unknown time zone {_show(value)}", hint)
+
+
+Factor = Annotated[float, BeforeValidator(_checked(_check_factor))]
+Period = Annotated[str, BeforeValidator(_checked(_check_period))]
+When = Annotated[str, BeforeValidator(_checked(_check_when))]
+Scope = Annotated[str, BeforeValidator(_checked(_check_scope))]
+At = Annotated[str, BeforeValidator(_checked(_check_at))]
+TimeZone = Annotated[str, BeforeValidator(_checked(_check_timezone))]
+
+
+class _AlertModel(_Strict):
+    name: Name
+    when: When
+    entity: Name | None = None
+    entities: list[Name] = []
+    kind: Kind | None = None
+    window: Duration = timedelta(hours=24)
+    baseline: Duration = timedelta(days=14)
+    factor: Factor = 3.0
+    min: int = Field(default=5, ge=1)
+    scope: Scope = "entity"
+    feeds: list[Name] = []
+    to: list[Text] = []
+
+
+class _DigestModel(_Strict):
+    name: Name
+    every: Period
+    at: At | None = None
+    timezone: TimeZone = "UTC"
+    entities: list[Name] = []
+    to: list[Text] = []
+
+
+class _DashboardModel(_Strict):
+    url: Url | None = None
+
+
+_ALERTING_MODELS: dict[str, type[BaseModel]] = {
+    "alerts": _AlertModel,
+    "digests": _DigestModel,
+    "dashboard": _DashboardModel,
+}
+# keys each kind of rule uses, besides name, when and to
+_ALERT_KEYS = {
+    "spike": {"entity", "entities", "kind", "window", "baseline", "factor", "min"},
+    "above": {"entity", "entities", "kind", "window", "baseline", "min"},
+    "first": {"entity", "entities", "kind", "window", "scope"},
+    "together": {"entity", "entities", "kind", "window", "baseline", "min"},
+    "feed-down": {"window", "feeds"},
+}
+_EXPECTED.update(
+    {
+        "notify": "a mapping of names to lists of apprise URLs",
+        "alerts": "a list of alert rules",
+        "digests": "a list of digests",
+        "dashboard": "a mapping with url:",
+        "entity": "a name",
+        "entities": "a list of names",
+        "window": "a duration like 24h",
+        "baseline": "a duration like 14d",
+        "min": "a whole number",
+        "to": "a list of names from notify: or apprise URLs",
+    }
+)
+_EXPECTED_ITEM.update(
+    {
+        "alerts": "an alert rule (a mapping with name: and when:)",
+        "digests": "a digest (a mapping with name: and every:)",
+        "entities": "a name",
+        "to": "a name from notify: or an apprise URL",
+    }
+)
+_COLLECTIONS.update({"notify", "alerts", "digests", "dashboard", "entities", "to"})
+_SECTIONS.update({"alerts", "digests"})
+_MISSING_HINTS.update(
+    {
+        "when": f'add "when: ..." with one of {", ".join(ALERT_KINDS)}',
+        "every": 'add "every: day" or "every: week"',
+    }
+)
+
+
+def _check_alerting(
+    checker: _Checker,
+    data: dict[str, Any],
+    feeds: list[tuple[int, Any]],
+    watch: list[tuple[int, Any]],
+) -> dict[str, Any]:
+    """Check notify:, alerts:, digests: and dashboard:; return the Config fields they give."""
+    entities = _EntityIndex([e for _, e in watch])
+    for key in ("alerts", "digests"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, list):
+            what, hint = _wrong_type((key,), value)
+            checker.add((key,), what, hint)
+    notify = _check_notify(checker, data.get("notify"))
+    targets = _Targets(checker, notify)
+    alerts = []
+    for index, rule in checker.check_items(_AlertModel, _listed(data, "alerts"), "alerts"):
+        checked = _check_alert(checker, index, rule, entities, feeds, targets)
+        if checked is not None:
+            alerts.append(checked)
+    _check_unique(checker, "alerts", _names(data, "alerts"))
+    digests = []
+    for index, item in checker.check_items(_DigestModel, _listed(data, "digests"), "digests"):
+        digests.append(_check_digest(checker, index, item, entities, targets))
+    _check_unique(checker, "digests", _names(data, "digests"))
+    dashboard = DashboardSettings()
+    if data.get("dashboard") is not None:
+        if not isinstance(data["dashboard"], dict):
+            what = f"expected {_EXPECTED['dashboard']}, got {_kind_of(data['dashboard'])}"
+            checker.add(
+                ("dashboard",), what, 'write "dashboard:" and, below it, "  url: https://..."'
+            )
+        else:
+            model = checker.validate(_DashboardModel, data["dashboard"], ("dashboard",))
+            if model is not None:
+                dashboard = DashboardSettings(url=model.url)
+    return {"notify": notify, "alerts": alerts, "digests": digests, "dashboard": dashboard}
+
+
+def _listed(data: dict[str, Any], key: str) -> Any:
+    """A section that should be a list, or None (a wrong type is reported by the caller)."""
+    value = data.get(key)
+    if value is not None and not isinstance(value, list):
+        return None
+    return value
+
+
+def _names(data: dict[str, Any], key: str) -> list[tuple[int, str]]:
+    """(index, name) of the items of a section that have a name."""
+    items = _listed(data, key) or []
+    return [
+        (i, item["name"])
+        for i, item in enumerate(items)
+        if isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"].strip()
+    ]
+
+
+def _check_unique(checker: _Checker, section: str, named: list[tuple[int, str]]) -> None:
+    first: dict[str, int] = {}
+    for index, name in named:
+        key = _fold_name(name)
+        if key in first:
+            earlier = first[key]
+            line = checker.line((section, earlier, "name"))
+            checker.add(
+                (section, index, "name"),
+                f'duplicate name "{_collapse(str(name))}", already {section}[{earlier}]',
+                f"first used on line {line}; names must differ",
+            )
+        else:
+            first[key] = index
+
+
+class _EntityIndex:
+    """Watched entities by any of their names (case, accents and spaces aside)."""
+
+    def __init__(self, entities: list[Any]):
+        self.names = [e.name for e in entities]
+        self.kinds = {e.name: e.kind for e in entities}
+        self.by_key: dict[str, str] = {}
+        for e in entities:
+            for name in (e.name, *e.aliases):
+                self.by_key.setdefault(_fold_name(name), e.name)
+
+    def find(self, name: str) -> str | None:
+        return self.by_key.get(_fold_name(name))
+
+    def hint(self, name: str) -> str:
+        guess = _closest(name, self.names) or _closest(_fold_name(name), list(self.by_key))
+        if guess in self.by_key:
+            guess = self.by_key[guess]
+        return f'did you mean "{guess}"?' if guess else "add it to watch:, or correct the name"
+
+
+def _check_notify(checker: _Checker, value: Any) -> dict[str, tuple[str, ...]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        hint = 'write "notify:" and, below it, "  team: [mailtos://...]"'
+        checker.add(("notify",), f"expected {_EXPECTED['notify']}, got {_kind_of(value)}", hint)
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for key, urls in value.items():
+        loc: Loc = ("notify", key)
+        name = _collapse(str(key))
+        if not isinstance(key, str) or not any(ch.isalnum() for ch in name):
+            checker.add(loc, f"not a usable name: {_show(key)}", "a word such as team or desk")
+            continue
+        items = [urls] if isinstance(urls, str) else urls
+        if not isinstance(items, list) or not items:
+            what = f"expected a list of apprise URLs, got {_kind_of(urls)}"
+            checker.add(loc, what, 'write [mailtos://...] or ["json://host/path", "slack://..."]')
+            continue
+        good = []
+        for i, url in enumerate(items):
+            where: Loc = (*loc, i) if not isinstance(urls, str) else loc
+            problem = _delivery_url_problem(url)
+            if problem:
+                checker.add(where, *problem)
+            else:
+                good.append(url.strip())
+        if len(good) == len(items):
+            out[name] = tuple(good)
+    return out
+
+
+def _delivery_url_problem(url: Any) -> tuple[str, str] | None:
+    """Why `url` cannot be a delivery target (what, hint), or None when it can.
+
+    Messages never quote the URL itself, which may hold a password or a token.
+    """
+    from .notify import known_scheme, redact_url, url_is_known
+
+    if not isinstance(url, str) or not url.strip():
+        return f"expected an apprise URL, got {_kind_of(url)}", ""
+    text = url.strip()
+    if "://" not in text:
+        return "not an apprise URL (no scheme://)", "write it like mailtos://user:${PASSWORD}@host"
+    if "${" in _VAR.sub("", text):
+        hint = "write ${NAME} with letters, digits and _ only, such as ${SMTP_PASSWORD}"
+        return "a ${...} that does not name an environment variable", hint
+    scheme = text.split("://", 1)[0].lower()
+    if not known_scheme(scheme):
+        return f'unknown delivery service "{scheme}://"', (
+            "see https://github.com/caronc/apprise/wiki for the URL of each service"
+        )
+    if not url_is_known(text):
+        what = f'incomplete or malformed {scheme}:// URL: "{redact_url(text)}"'
+        return what, f"see https://github.com/caronc/apprise/wiki for what {scheme}:// needs"
+    return None
+
+
+class _Targets:
+    """What `to:` may name: the names of notify:, or apprise URLs."""
+
+    def __init__(self, checker: _Checker, notify: dict[str, tuple[str, ...]]):
+        self.checker = checker
+        self.names = dict(notify)
+        raw = checker.root.get("notify") if isinstance(checker.root, dict) else None
+        # names given in notify: but with a problem: reported there, not again here
+        self.broken = (
+            {_collapse(str(k)) for k in raw} - set(notify) if isinstance(raw, dict) else set()
+        )
+
+    def check(self, loc: Loc, items: list[str]) -> tuple[str, ...]:
+        out = []
+        for i, item in enumerate(items):
+            text = item.strip()
+            if "://" in text:
+                problem = _delivery_url_problem(text)
+                if problem:
+                    self.checker.add((*loc, i), *problem)
+                    continue
+                out.append(text)
+            elif text in self.names or text in self.broken:
+                out.append(text)
+            else:
+                guess = _closest(text, list(self.names))
+                if guess:
+                    hint = f'did you mean "{guess}"?'
+                elif self.names:
+                    hint = f"names in notify: {', '.join(self.names)}"
+                else:
+                    hint = "define it under notify:, or write an apprise URL"
+                self.checker.add((*loc, i), f'no target "{text}" in notify:', hint)
+        return tuple(out)
+
+
+def _check_alert(
+    checker: _Checker,
+    index: int,
+    rule: _AlertModel,
+    entities: _EntityIndex,
+    feeds: list[tuple[int, Any]],
+    targets: _Targets,
+) -> AlertRule | None:
+    loc: Loc = ("alerts", index)
+    given = rule.model_fields_set
+    unused = sorted(k for k in given - _ALERT_KEYS[rule.when] - {"name", "when", "to"})
+    before = len(checker.issues)
+    for key in unused:
+        uses = ", ".join(sorted(_ALERT_KEYS[rule.when]))
+        checker.add((*loc, key), f'"{key}" is not used by when: {rule.when}', f"it uses {uses}")
+    chosen, selector = _alert_entities(checker, loc, rule, entities)
+    if rule.when in COUNT_ALERTS and rule.window % timedelta(hours=1):
+        checker.add((*loc, "window"), "must be whole hours, like 6h or 2d", "rules count by hour")
+    if "baseline" in _ALERT_KEYS[rule.when] and rule.baseline % timedelta(hours=1):
+        checker.add((*loc, "baseline"), "must be whole hours, like 7d or 36h")
+    elif "baseline" in _ALERT_KEYS[rule.when] and rule.baseline < rule.window:
+        checker.add(
+            (*loc, "baseline"),
+            "must be at least as long as the window",
+            "the baseline is the period before the window that it is compared with",
+        )
+    for key in ("window", "baseline"):
+        if getattr(rule, key) > timedelta(days=366):
+            checker.add((*loc, key), "must be a year or shorter")
+    urls = _rule_feeds(checker, loc, rule.feeds, feeds)
+    to = targets.check((*loc, "to"), rule.to)
+    if len(checker.issues) > before:
+        return None
+    return AlertRule(
+        name=rule.name,
+        when=rule.when,
+        entities=chosen,
+        feeds=urls,
+        window=rule.window,
+        baseline=rule.baseline,
+        factor=rule.factor,
+        min=rule.min,
+        scope=rule.scope,
+        to=to,
+        selector=selector,
+    )
+
+
+def _alert_entities(
+    checker: _Checker, loc: Loc, rule: _AlertModel, entities: _EntityIndex
+) -> tuple[tuple[str, ...], str]:
+    """The watched entities a rule is about, and how they were chosen."""
+    if rule.when == "feed-down":
+        return (), ""
+    ways = [k for k in ("entity", "entities", "kind") if k in rule.model_fields_set]
+    if not ways:
+        checker.add(loc, 'missing "entity", "entities" or "kind"', "say which entities it watches")
+        return (), ""
+    if len(ways) > 1:
+        checker.add(
+            (*loc, ways[1]), f'give one of "entity", "entities" or "kind", not {" and ".join(ways)}'
+        )
+        return (), ""
+    chosen: list[str] = []
+    if rule.kind is not None:
+        chosen = [name for name, kind in entities.kinds.items() if kind == rule.kind]
+        if not chosen:
+            checker.add(
+                (*loc, "kind"), f'no watched entity is a "{rule.kind}"', "add one to watch:"
+            )
+        selector = f"kind: {rule.kind}"
+    else:
+        names = [rule.entity] if rule.entity is not None else list(rule.entities)
+        key: Loc = (*loc, "entity") if rule.entity is not None else (*loc, "entities")
+        for i, name in enumerate(names):
+            found = entities.find(name)
+            if found is None:
+                where = key if rule.entity is not None else (*key, i)
+                checker.add(where, f'"{name}" is not in the watch list', entities.hint(name))
+            elif found not in chosen:
+                chosen.append(found)
+        if rule.entity is None and not names:
+            checker.add(key, "empty list", "name at least one watched entity")
+        selector = ", ".join(chosen)
+    if rule.when == "together" and chosen and len(chosen) < 2:
+        checker.add(loc, "together needs two or more entities", "list them in entities: [A, B]")
+    return tuple(chosen), selector
+
+
+def _rule_feeds(
+    checker: _Checker, loc: Loc, names: list[str], feeds: list[tuple[int, Any]]
+) -> tuple[str, ...]:
+    # a feed is known in the store by its key: its URL with secrets hidden
+    by_name = {_fold_name(f.name): redact_url(f.url) for _, f in feeds}
+    by_name |= {u: redact_url(f.url) for _, f in feeds for u in (f.url, redact_url(f.url))}
+    urls = []
+    for i, name in enumerate(names):
+        url = by_name.get(_fold_name(name)) or by_name.get(name)
+        if url is None:
+            guess = _closest(name, [f.name for _, f in feeds])
+            hint = f'did you mean "{guess}"?' if guess else "a name or URL from feeds:"
+            checker.add((*loc, "feeds", i), f'no feed "{name}" in feeds:', hint)
+        else:
+            urls.append(url)
+    return tuple(dict.fromkeys(urls))
+
+
+def _check_digest(
+    checker: _Checker, index: int, item: _DigestModel, entities: _EntityIndex, targets: _Targets
+) -> DigestConfig:
+    loc: Loc = ("digests", index)
+    at = item.at or ("mon 08:00" if item.every == "week" else "08:00")
+    day, _, clock = at.rpartition(" ")
+    if item.every == "day" and day:
+        checker.add((*loc, "at"), "a daily digest takes a time only", f'write "{clock}"')
+    if item.every == "week" and not day:
+        checker.add((*loc, "at"), "a weekly digest takes a day and a time", f'write "mon {clock}"')
+        day = "mon"
+    chosen = []
+    for i, name in enumerate(item.entities):
+        found = entities.find(name)
+        if found is None:
+            checker.add(
+                (*loc, "entities", i), f'"{name}" is not in the watch list', entities.hint(name)
+            )
+        elif found not in chosen:
+            chosen.append(found)
+    hour, minute = (int(part) for part in clock.split(":"))
+    return DigestConfig(
+        name=item.name,
+        every=item.every,
+        at=f"{day} {clock}" if item.every == "week" else clock,
+        hour=hour,
+        minute=minute,
+        weekday=WEEKDAYS.index(day) if day in WEEKDAYS else 0,
+        timezone=item.timezone,
+        entities=tuple(chosen),
+        to=targets.check((*loc, "to"), item.to),
+    )

@@ -33,7 +33,7 @@ from .match import Matcher
 from .models import Article, Entry, FeedState, FetchRequest, FetchResult
 from .parse import parse_feed
 from .secrets import redact_text, without_userinfo
-from .store import Store, Writer, article_key, replace_mentions
+from .store import Snapshot, Store, Writer, article_key, replace_mentions
 
 # A feed holds only its latest items, so every wait is bounded: a longer silence loses articles.
 MAX_BACKOFF = timedelta(hours=24)  # after failures, and the most a Retry-After delays a feed
@@ -190,8 +190,10 @@ class Poller:
         *,
         now: Callable[[], datetime] = utc_now,
         log: Callable[[str], None] | None = None,
+        on_commit: Callable[[Snapshot, Config, datetime], None] | None = None,
     ):
         self.config = config
+        self.on_commit = on_commit  # after each commit, e.g. delivery.Dispatcher.on_commit
         self._config_stamp = file_stamp(config.path)
         self.store = store or Store(config.store)
         self.now = now
@@ -447,7 +449,9 @@ class Poller:
     def _commit(self) -> None:
         assert self.writer is not None
         if self.writer.pending or self.writer.feed_states:
-            self.writer.commit(watchlist=(self.config.watch, self.matcher.fingerprint))
+            snap = self.writer.commit(watchlist=(self.config.watch, self.matcher.fingerprint))
+            if self.on_commit:
+                self.on_commit(snap, self.config, self.now())
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

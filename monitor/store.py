@@ -7,6 +7,7 @@ This is the only module that knows the store's layout and engine. Layout of the 
     sources/*.parquet    article_id, feed, seen            (every feed that carried an article)
     mentions/*.parquet   article_id, entity, count, published   (publication time denormalized)
     fetches/*.parquet    feed, time, status, outcome, bytes, new_articles, duration, error
+    firings/*.parquet, deliveries/*.parquet   alerts that fired, delivery attempts (alerts.py)
     commit.lock          held while a commit (or a rematch) is written
     poller.lock          held by the one poller allowed per store
 
@@ -99,6 +100,37 @@ DUCK_TYPES = {
     pa.float64(): "DOUBLE",
 }
 
+# Alerts (monitor.alerts, monitor.delivery): what fired and each delivery attempt, append-only
+# like the tables above. The state that lets a restarted poller carry on (each rule's last
+# evaluated hour and open episodes, each digest's last period, the outbox, failures not yet
+# reported) is plain JSON in the manifest's "alerts" entry: see `update_alerts`.
+SCHEMAS["firings"] = pa.schema(
+    [
+        ("alert", pa.string()),  # the rule's name
+        ("entity", pa.string()),  # what it fired for: an entity, "A + B", a feed's name
+        ("fired", TS),  # the hour boundary at which the rule held
+        ("value", pa.float64()),
+        ("baseline", pa.float64()),
+        ("threshold", pa.float64()),
+        ("kind", pa.string()),  # spike | above | first | together | feed-down
+        ("noticed", TS),  # when the poller evaluated it
+    ]
+)
+SCHEMAS["deliveries"] = pa.schema(
+    [
+        ("time", TS),
+        ("kind", pa.string()),  # alert | digest
+        ("name", pa.string()),  # the rule's or digest's name
+        ("entity", pa.string()),  # alert: what it fired for; digest: ""
+        ("fired", TS),  # alert: when it fired; digest: the end of its period
+        ("target", pa.string()),  # redacted: never a secret
+        ("outcome", pa.string()),  # sent | failed | gave up
+        ("attempt", pa.int32()),
+        ("error", pa.string()),
+    ]
+)
+SORT_KEY.update(firings="fired", deliveries="time")
+
 
 def utc_naive(t: datetime) -> datetime:
     """The store's time representation: naive UTC."""
@@ -141,6 +173,7 @@ class Snapshot:
     feeds: Mapping[str, FeedState] = field(default_factory=dict)
     watchlist: tuple[Entity, ...] = ()
     fingerprint: str = ""
+    alerts: Mapping[str, Any] = field(default_factory=dict)  # the manifest's alert state
 
     @property
     def key(self) -> str:
@@ -274,6 +307,7 @@ def _snapshot_from(root: Path, data: Mapping[str, Any]) -> Snapshot:
         feeds={url: _state_from_json(s) for url, s in data.get("feeds", {}).items()},
         watchlist=tuple(_entity_from_json(e) for e in data.get("watchlist", [])),
         fingerprint=data.get("fingerprint", ""),
+        alerts=data.get("alerts", {}),
     )
 
 
@@ -398,6 +432,8 @@ class _Txn:
         self.store = store
         self.root = store.root
         self.m = manifest
+        for name in SCHEMAS:  # a store made before a table existed
+            self.m["tables"].setdefault(name, [])
         self.written: list[Path] = []
 
     # files -------------------------------------------------------------------------------
@@ -741,3 +777,21 @@ def replace_mentions(
         txn.replace("mentions", [f.path for f in snap.files.get("mentions", ())], new)
         txn.set_watchlist(watchlist, fingerprint)
     return rows
+
+
+def update_alerts(
+    store: Store,
+    change: Callable[[dict[str, Any]], None],
+    *,
+    firings: Sequence[Mapping[str, Any]] = (),
+    deliveries: Sequence[Mapping[str, Any]] = (),
+) -> Snapshot:
+    """Append rows to `firings` and `deliveries` and change the manifest's alert state, in
+    one commit. `change` gets the state (a JSON-able dict) to modify in place, under the
+    commit lock, so writers in two threads or processes never lose each other's changes."""
+    with store.transaction() as txn:
+        state = txn.m.setdefault("alerts", {})
+        change(state)
+        txn.append("firings", pa.Table.from_pylist(list(firings), SCHEMAS["firings"]))
+        txn.append("deliveries", pa.Table.from_pylist(list(deliveries), SCHEMAS["deliveries"]))
+    return store.snapshot()
