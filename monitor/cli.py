@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -32,6 +33,9 @@ from .config import Config, import_opml, load_config, resolve_config_path
 from .errors import ConfigError, MonitorError
 from .poll import Poller, PollSummary, install_signal_handlers
 from .store import Store
+
+if TYPE_CHECKING:
+    from .store import Finding, Health, Snapshot
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -212,6 +216,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     if args.format == "json":
         out.print_json(data=rows)
+        print_quarantine_notice(snap, err)  # stdout stays the documented list of feeds
         return 0
     table = Table(
         title=f"{len(rows)} feeds · data as of {_iso(queries.data_as_of(snap)) or 'never'}"
@@ -246,7 +251,20 @@ def cmd_status(args: argparse.Namespace) -> int:
             note,
         )
     out.print(table)
+    print_quarantine_notice(snap, out)
     return 0
+
+
+def print_quarantine_notice(snap: Snapshot, console: Console) -> None:
+    """One line per damaged store file taken out of the tables and not yet seen by repair."""
+    for q in snap.quarantined:
+        if not q.acknowledged:
+            lost = "an unknown number of" if q.rows_lost is None else f"{q.rows_lost:,}"
+            console.print(
+                f"store: {escape(q.path)} was damaged ({escape(q.reason)}) and was quarantined "
+                f"on {q.time:%Y-%m-%d %H:%M} UTC; {lost} rows lost. "
+                "See `monitor check`; `monitor repair` marks it as seen."
+            )
 
 
 def _iso(value: object) -> str:
@@ -352,6 +370,97 @@ def cmd_import_opml(args: argparse.Namespace) -> int:
         out.print(f"  + {url}")
     load_config(path)
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .store import check_store
+
+    config = load(args)
+    health = check_store(Store(config.store))
+    if args.format == "json":
+        out.print_json(data=health_json(health))
+        return 0 if health.healthy else 2
+    root = escape(str(health.root))
+    if not health.exists:
+        out.print(f"no store at {root} yet (nothing polled): nothing to check")
+        return 0
+    if health.healthy:
+        rows = ", ".join(f"{n:,} {t}" for t, n in health.rows.items())
+        out.print(f"store {root}: healthy · seq {health.seq} · {health.files} files · {rows}")
+    else:
+        n = len(health.problems)
+        out.print(f"store {root}: {n} problem{'s' * (n != 1)}")
+    for f in health.problems:
+        out.print(f"problem: {escape(f.path)}: {escape(f.message)}")
+    for f in health.notes:
+        out.print(f"note: {escape(f.path)}: {escape(f.message)}")
+    if not health.healthy:
+        out.print(
+            "run `monitor repair` to fix them: it quarantines damaged files (never deletes them) "
+            "and says which rows were lost"
+        )
+    return 0 if health.healthy else 2
+
+
+def health_json(health: Health) -> dict[str, Any]:
+    def finding(f: Finding) -> dict[str, str]:
+        return {"kind": f.kind, "path": f.path, "message": f.message}
+
+    return {
+        "store": str(health.root),
+        "exists": health.exists,
+        "healthy": health.healthy,
+        "seq": health.seq,
+        "files": health.files,
+        "rows": health.rows,
+        "problems": [finding(f) for f in health.problems],
+        "notes": [finding(f) for f in health.notes],
+        "quarantined": [
+            {
+                "path": q.path,
+                "table": q.table,
+                "reason": q.reason,
+                "rows_lost": q.rows_lost,
+                "time": q.time.isoformat(timespec="seconds"),
+                "moved_to": q.moved_to,
+                "acknowledged": q.acknowledged,
+            }
+            for q in health.quarantined
+        ],
+    }
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from .store import check_store, repair_store
+
+    config = load(args)
+    store = Store(config.store)
+    if not store.root.is_dir():
+        out.print(f"no store at {escape(str(store.root))} yet: nothing to repair")
+        return 0
+    with store.poller_lock():
+        report = repair_store(store)
+        for line in report.actions:
+            out.print(escape(line))
+        for q in report.quarantined:
+            lost = "an unknown number of" if q.rows_lost is None else f"{q.rows_lost:,}"
+            where = f"kept as {q.moved_to}" if q.moved_to else "there was no file to keep"
+            out.print(
+                f"quarantined {escape(q.path)}: {escape(q.reason)}; {lost} rows lost "
+                f"({escape(where)})"
+            )
+        if report.recount:
+            with progress_bar("recounting mentions") as bar:
+                rows = Poller(config, store).rematch(bar)
+            out.print(f"recounted mentions: {rows:,} article-entity rows")
+    if not report.changed:
+        out.print(f"store {escape(str(store.root))}: nothing to repair")
+    health = check_store(store)
+    for f in health.problems:
+        out.print(f"problem: {escape(f.path)}: {escape(f.message)}")
+    if health.healthy:
+        out.print(f"store {escape(str(store.root))}: healthy")
+    return 0 if health.healthy else 2
 
 
 def dashboard_command(config_path: Path, port: int, host: str = "127.0.0.1") -> list[str]:
@@ -513,6 +622,13 @@ def build_parser() -> argparse.ArgumentParser:
     counting(sp)
     sp.add_argument("--limit", type=int, default=50, metavar="N")
     add("rematch", cmd_rematch, "recount every mention after the watchlist changed")
+    sp = add("check", cmd_check, "check the store's health (exit 2 when it has problems)")
+    sp.add_argument("--format", choices=("table", "json"), default="table")
+    add(
+        "repair",
+        cmd_repair,
+        "repair a damaged store: rebuild its manifest, quarantine damaged files",
+    )
     sp = add("import-opml", cmd_import_opml, "add the feeds of an OPML file to feeds.yaml")
     sp.add_argument("file", metavar="FILE")
     sp = add("dashboard", cmd_dashboard, "start the dashboard (Streamlit)")

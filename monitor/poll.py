@@ -154,7 +154,7 @@ class Poller:
     # set-up ------------------------------------------------------------------------------
     def open(self, progress: Progress | None = None) -> None:
         """Load the dedup index and feed state; recount mentions if the watchlist changed."""
-        self.writer = self.store.writer()
+        self.writer = self.store.writer(log=self.log)
         snap = self.store.snapshot()
         self.states = {url: replace(st) for url, st in snap.feeds.items()}
         if snap.rows("articles") and snap.fingerprint != self.matcher.fingerprint:
@@ -170,6 +170,7 @@ class Poller:
             self.config.watch,
             self.matcher.fingerprint,
             progress,
+            log=self.log,
         )
 
     def reload_config(self) -> None:
@@ -380,6 +381,9 @@ class Poller:
         assert self.writer is not None
         if self.writer.pending or self.writer.feed_states:
             self.writer.commit(watchlist=(self.config.watch, self.matcher.fingerprint))
+            if self.writer.needs_recount:  # a damaged file was quarantined (see store.py)
+                self.writer.needs_recount = False
+                self.rematch()
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:
