@@ -526,44 +526,72 @@ def _show(v: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _type_ok(value: object, hint: object) -> bool:
-    """Does a JSON value fit a field of a dataclass (str, int, bool, datetime as ISO, lists)?"""
+_JSON_TYPES: dict[object, frozenset[type]] = {
+    type(None): frozenset({type(None)}),
+    bool: frozenset({bool}),
+    int: frozenset({int}),
+    float: frozenset({int, float}),
+    str: frozenset({str}),
+}
+
+
+def _checker(hint: object) -> Callable[[object], bool]:
+    """A test of whether a JSON value fits a dataclass field's type (str, int, bool, float,
+    datetime as ISO text, lists of those, unions); built once per field."""
     origin = typing.get_origin(hint)
+    args = [a for a in typing.get_args(hint) if a is not Ellipsis]
     if origin in (types.UnionType, typing.Union):
-        return any(_type_ok(value, arg) for arg in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
+        if all(a in _JSON_TYPES for a in args):
+            allowed = frozenset().union(*(_JSON_TYPES[a] for a in args))
+            return lambda v: type(v) in allowed
+        if len(args) == 2 and type(None) in args:
+            inner = _checker(next(a for a in args if a is not type(None)))
+            return lambda v: v is None or inner(v)
+        parts = [_checker(arg) for arg in args]
+        return lambda v: any(part(v) for part in parts)
     if origin in (list, tuple):
-        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
-        return isinstance(value, list) and all(_type_ok(v, args[0]) for v in value if args)
+        item = _checker(args[0]) if args else (lambda v: True)
+        return lambda v: type(v) is list and all(item(x) for x in v)
     if hint is datetime:
-        return _is_iso(value)
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return _is_int(value)
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    return True  # a type this check does not know: let it through
+        return _is_iso
+    if hint in _JSON_TYPES:
+        allowed = _JSON_TYPES[hint]
+        return lambda v: type(v) in allowed
+    return lambda v: True  # a type this check does not know: let it through
 
 
-_STATE_HINTS = typing.get_type_hints(FeedState)
-_ENTITY_HINTS = typing.get_type_hints(Entity)
-_QUARANTINED_HINTS = typing.get_type_hints(Quarantined)
+def _type_name(hint: object) -> str:
+    text = hint.__name__ if isinstance(hint, type) else str(hint)
+    return (
+        text.replace("datetime.datetime", "ISO time")
+        .replace("datetime", "ISO time")
+        .replace("NoneType", "null")
+    )
 
 
-def _fields_problem(d: object, hints: Mapping[str, object], required: Sequence[str]) -> str | None:
+def _field_checks(cls: type) -> dict[str, tuple[object, Callable[[object], bool]]]:
+    return {name: (hint, _checker(hint)) for name, hint in typing.get_type_hints(cls).items()}
+
+
+_STATE_CHECKS = _field_checks(FeedState)
+_ENTITY_CHECKS = _field_checks(Entity)
+_QUARANTINED_CHECKS = _field_checks(Quarantined)
+
+
+def _fields_problem(
+    d: object,
+    checks: Mapping[str, tuple[object, Callable[[object], bool]]],
+    required: Sequence[str],
+) -> str | None:
     if not isinstance(d, dict):
         return f"expected an object, got {_show(d)}"
     for key in required:
         if key not in d:
             return f"no {key}"
     for key, value in d.items():
-        hint = hints.get(key)
-        if hint is not None and not _type_ok(value, hint):
-            return f"{key}: {_show(value)} is not of type {typing.get_args(hint) or hint}"
+        check = checks.get(key)
+        if check is not None and not check[1](value):
+            return f"{key}: {_show(value)} is not {_type_name(check[0])}"
     return None
 
 
@@ -614,7 +642,7 @@ def _garbage_problem(g: object, real_root: Path) -> str | None:
 
 
 def _quarantined_problem(q: object) -> str | None:
-    problem = _fields_problem(q, _QUARANTINED_HINTS, ("path", "table", "reason", "time"))
+    problem = _fields_problem(q, _QUARANTINED_CHECKS, ("path", "table", "reason", "time"))
     if problem is None and isinstance(q, dict) and q["table"] not in SCHEMAS:
         return f"table: {_show(q['table'])} is not a table of the store"
     return problem
@@ -661,7 +689,7 @@ def manifest_problems(data: object, real_root: Path) -> list[str]:
                         seen.add(f["path"])
     for key, check in (
         ("garbage", lambda g: _garbage_problem(g, real_root)),
-        ("watchlist", lambda e: _fields_problem(e, _ENTITY_HINTS, ("name",))),
+        ("watchlist", lambda e: _fields_problem(e, _ENTITY_CHECKS, ("name",))),
         ("quarantined", _quarantined_problem),
     ):
         items = data.get(key, [])
@@ -677,7 +705,7 @@ def manifest_problems(data: object, real_root: Path) -> list[str]:
         problems.append(f"feeds: {_show(feeds)} is not an object")
     else:
         for url, st in feeds.items():
-            problem = _fields_problem(st, _STATE_HINTS, ("url",))
+            problem = _fields_problem(st, _STATE_CHECKS, ("url",))
             if problem:
                 problems.append(f"feeds[{_show(url)}]: {problem}")
     return problems
@@ -1616,11 +1644,11 @@ def _salvage(data: object, real_root: Path) -> _Salvage:
             s.garbage.append(g)  # the others are never deleted
     feeds = data.get("feeds")
     for url, st in feeds.items() if isinstance(feeds, dict) else []:
-        if _fields_problem(st, _STATE_HINTS, ("url",)) is None:
+        if _fields_problem(st, _STATE_CHECKS, ("url",)) is None:
             s.feeds[url] = st
     watchlist = data.get("watchlist")
     for e in watchlist if isinstance(watchlist, list) else []:
-        if _fields_problem(e, _ENTITY_HINTS, ("name",)) is None:
+        if _fields_problem(e, _ENTITY_CHECKS, ("name",)) is None:
             s.watchlist.append(e)
     whole = isinstance(watchlist, list) and len(s.watchlist) == len(watchlist)
     if isinstance(data.get("fingerprint"), str) and whole:

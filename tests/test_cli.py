@@ -18,6 +18,7 @@ from monitor.cli import main
 from tests.feedserver import FeedServer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+REPO = Path(__file__).resolve().parent.parent
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
@@ -307,7 +308,7 @@ def readonly_world(world):
                 [*drop, sys.executable, "-m", "monitor.cli", *args],
                 capture_output=True,
                 text=True,
-                env={**os.environ, "HOME": str(shared)},
+                env={**os.environ, "HOME": str(shared), "PYTHONPATH": str(REPO)},
                 cwd=shared,
                 timeout=120,
             )
