@@ -1086,8 +1086,8 @@ class _Txn:
         if newer:
             raise _damaged(
                 self.root,
-                f"{newer[0]} and {len(newer) - 1} more data files are newer than its "
-                f"manifest (seq {seq}; restored from an older copy?)",
+                f"{len(newer)} data files ({newer[0]}, ...) are newer than its manifest "
+                f"(seq {seq}; restored from an older copy?)",
             )
         now = time.time()
         for name in SCHEMAS:

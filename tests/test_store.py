@@ -686,3 +686,22 @@ def test_repair_marks_quarantined_files_as_seen_and_leaves_a_healthy_store_alone
     assert report.changed and "marked 1 earlier quarantined file as seen" in report.actions
     assert store_mod.check_store(store).healthy
     assert store_mod.repair_store(store).changed is False
+
+
+def test_repair_keeps_feed_state_from_a_partly_readable_manifest(tmp_path, monkeypatch):
+    root = tmp_path / "s"
+    store = _store_with_history(root, monkeypatch)
+    expected = _totals(store)
+    w = store.writer()
+    state = store.snapshot().feeds["http://f/1"]
+    state.name, state.etag = "Feed one", '"v1"'
+    w.set_feed(state)
+    w.commit()
+    _edit_manifest(root, lambda m: m.update(tables=None))  # the list of files is gone
+    report = store_mod.repair_store(store)
+    assert report.rebuilt and report.recount
+    assert "manifest.json: tables: null is not an object" in report.actions
+    snap = store.snapshot()
+    assert (snap.feeds["http://f/1"].name, snap.feeds["http://f/1"].etag) == ("Feed one", '"v1"')
+    assert snap.feeds["http://f/1"].articles == 60  # recounted from the sources table
+    assert _totals(store) == expected
