@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -35,6 +36,9 @@ from .errors import ConfigError, MonitorError
 from .poll import Poller, PollSummary, install_signal_handlers
 from .secrets import redact_text, redact_url, url_secrets
 from .store import Store, update_alerts
+
+if TYPE_CHECKING:
+    from .store import Finding, Health, Snapshot
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -153,18 +157,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_poll(args: argparse.Namespace) -> int:
     config = load(args)
     store = Store(config.store)
-    with store.poller_lock(), alerting(config, store) as dispatcher:
-        poller = Poller(
-            config, store, log=lambda msg: err.print(msg), on_commit=dispatcher.on_commit
-        )
-        with progress_bar("recounting mentions") as bar:
-            poller.open(progress=bar)
-        if args.once:
-            code = asyncio.run(_poll_once(poller))
-            dispatcher.wait_idle(timeout=120)  # the messages due now go out before exiting
-            return code
-        err.print(f"polling {len(config.feeds)} feeds into {store.root}; Ctrl-C to stop")
-        asyncio.run(_poll_forever(poller))
+    with store.poller_lock():
+        store.snapshot()  # a damaged store: one line, before any thread starts
+        with alerting(config, store) as dispatcher:
+            poller = Poller(
+                config, store, log=lambda msg: err.print(msg), on_commit=dispatcher.on_commit
+            )
+            with progress_bar("recounting mentions") as bar:
+                poller.open(progress=bar)
+            if args.once:
+                code = asyncio.run(_poll_once(poller))
+                dispatcher.wait_idle(timeout=120)  # the messages due now go out before exiting
+                return code
+            err.print(f"polling {len(config.feeds)} feeds into {store.root}; Ctrl-C to stop")
+            asyncio.run(_poll_forever(poller))
     return 0
 
 
@@ -223,6 +229,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print_json(data=rows)
         if delivery:
             err.print(delivery, markup=False)
+        print_quarantine_notice(snap, err)  # stdout stays the documented list of feeds
         return 0
     table = Table(
         title=f"{len(rows)} feeds · data as of {_iso(queries.data_as_of(snap)) or 'never'}"
@@ -259,7 +266,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     out.print(table)
     if delivery:
         out.print(delivery, markup=False)
+    print_quarantine_notice(snap, out)
     return 0
+
+
+def print_quarantine_notice(snap: Snapshot, console: Console) -> None:
+    """One line per damaged store file taken out of the tables and not yet seen by repair."""
+    for q in snap.quarantined:
+        if not q.acknowledged:
+            lost = "an unknown number of" if q.rows_lost is None else f"{q.rows_lost:,}"
+            console.print(
+                f"store: {escape(q.path)} was damaged ({escape(q.reason)}) and was quarantined "
+                f"on {q.time:%Y-%m-%d %H:%M} UTC; {lost} rows lost. "
+                "See `monitor check`; `monitor repair` marks it as seen."
+            )
 
 
 def _iso(value: object) -> str:
@@ -368,6 +388,97 @@ def cmd_import_opml(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from .store import check_store
+
+    config = load(args)
+    health = check_store(Store(config.store))
+    if args.format == "json":
+        out.print_json(data=health_json(health))
+        return 0 if health.healthy else 2
+    root = escape(str(health.root))
+    if not health.exists:
+        out.print(f"no store at {root} yet (nothing polled): nothing to check")
+        return 0
+    if health.healthy:
+        rows = ", ".join(f"{n:,} {t}" for t, n in health.rows.items())
+        out.print(f"store {root}: healthy · seq {health.seq} · {health.files} files · {rows}")
+    else:
+        n = len(health.problems)
+        out.print(f"store {root}: {n} problem{'s' * (n != 1)}")
+    for f in health.problems:
+        out.print(f"problem: {escape(f.path)}: {escape(f.message)}")
+    for f in health.notes:
+        out.print(f"note: {escape(f.path)}: {escape(f.message)}")
+    if not health.healthy:
+        out.print(
+            "run `monitor repair` to fix them: it quarantines damaged files (never deletes them) "
+            "and says which rows were lost"
+        )
+    return 0 if health.healthy else 2
+
+
+def health_json(health: Health) -> dict[str, Any]:
+    def finding(f: Finding) -> dict[str, str]:
+        return {"kind": f.kind, "path": f.path, "message": f.message}
+
+    return {
+        "store": str(health.root),
+        "exists": health.exists,
+        "healthy": health.healthy,
+        "seq": health.seq,
+        "files": health.files,
+        "rows": health.rows,
+        "problems": [finding(f) for f in health.problems],
+        "notes": [finding(f) for f in health.notes],
+        "quarantined": [
+            {
+                "path": q.path,
+                "table": q.table,
+                "reason": q.reason,
+                "rows_lost": q.rows_lost,
+                "time": q.time.isoformat(timespec="seconds"),
+                "moved_to": q.moved_to,
+                "acknowledged": q.acknowledged,
+            }
+            for q in health.quarantined
+        ],
+    }
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from .store import check_store, repair_store
+
+    config = load(args)
+    store = Store(config.store)
+    if not store.root.is_dir():
+        out.print(f"no store at {escape(str(store.root))} yet: nothing to repair")
+        return 0
+    with store.poller_lock():
+        report = repair_store(store)
+        for line in report.actions:
+            out.print(escape(line))
+        for q in report.quarantined:
+            lost = "an unknown number of" if q.rows_lost is None else f"{q.rows_lost:,}"
+            where = f"kept as {q.moved_to}" if q.moved_to else "there was no file to keep"
+            out.print(
+                f"quarantined {escape(q.path)}: {escape(q.reason)}; {lost} rows lost "
+                f"({escape(where)})"
+            )
+        if report.recount:
+            with progress_bar("recounting mentions") as bar:
+                rows = Poller(config, store).rematch(bar)
+            out.print(f"recounted mentions: {rows:,} article-entity rows")
+    if not report.changed:
+        out.print(f"store {escape(str(store.root))}: nothing to repair")
+    health = check_store(store)
+    for f in health.problems:
+        out.print(f"problem: {escape(f.path)}: {escape(f.message)}")
+    if health.healthy:
+        out.print(f"store {escape(str(store.root))}: healthy")
+    return 0 if health.healthy else 2
+
+
 def dashboard_command(config_path: Path, port: int, host: str = "127.0.0.1") -> list[str]:
     if not DASHBOARD.is_file():
         raise MonitorError(
@@ -423,6 +534,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load(args)
     store = Store(config.store)
     with store.poller_lock():
+        store.snapshot()  # a damaged store: one line, before anything starts
         proc = start_dashboard(config.path, args.port)
         out.print(
             f"dashboard: http://127.0.0.1:{args.port}/ · "
@@ -752,6 +864,13 @@ def build_parser() -> argparse.ArgumentParser:
     counting(sp)
     sp.add_argument("--limit", type=int, default=50, metavar="N")
     add("rematch", cmd_rematch, "recount every mention after the watchlist changed")
+    sp = add("check", cmd_check, "check the store's health (exit 2 when it has problems)")
+    sp.add_argument("--format", choices=("table", "json"), default="table")
+    add(
+        "repair",
+        cmd_repair,
+        "repair a damaged store: rebuild its manifest, quarantine damaged files",
+    )
     sp = add("import-opml", cmd_import_opml, "add the feeds of an OPML file to feeds.yaml")
     sp.add_argument("file", metavar="FILE")
     sp = add("dashboard", cmd_dashboard, "start the dashboard (Streamlit)")

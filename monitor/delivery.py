@@ -277,7 +277,10 @@ class Dispatcher:
                 self.run_once()
             except Exception as exc:  # a bug or a broken store must not kill the thread
                 self.log(f"alert delivery: {type(exc).__name__}: {exc}")
-            wait = self._seconds_to_next()
+            try:
+                wait = self._seconds_to_next()
+            except Exception:  # the store unreadable for now: try again later, quietly
+                wait = IDLE_WAKE
             with self._passes:
                 self._finished, self._busy = number, wait <= 0
                 self._passes.notify_all()

@@ -205,15 +205,15 @@ class Poller:
     # set-up ------------------------------------------------------------------------------
     def open(self, progress: Progress | None = None) -> None:
         """Load the dedup index and feed state; recount mentions if the watchlist changed."""
-        self.writer = self.store.writer()
+        self.writer = self.store.writer(log=self.log)
         snap = self.store.snapshot()
         self.states = {key: replace(st) for key, st in snap.feeds.items()}
         now, every = self.now(), self.config.poll.every
         intervals = {f.key: f.interval(every) for f in self.config.feeds}
         for key, st in self.states.items():
-            if st.next_poll is None:  # gone: not polled until its entry changes
+            if st.next_poll is None and st.gone:  # not polled until its entry changes
                 continue
-            sane = sane_next_poll(st.next_poll, intervals.get(key, every), now)
+            sane = sane_next_poll(st.next_poll or now, intervals.get(key, every), now)
             if sane != st.next_poll:
                 st.next_poll = sane
                 self.writer.set_feed(st)  # stored with the next commit
@@ -230,6 +230,7 @@ class Poller:
             self.config.watch,
             self.matcher.fingerprint,
             progress,
+            log=self.log,
         )
 
     def reload_config(self) -> None:
@@ -450,6 +451,10 @@ class Poller:
         assert self.writer is not None
         if self.writer.pending or self.writer.feed_states:
             snap = self.writer.commit(watchlist=(self.config.watch, self.matcher.fingerprint))
+            if self.writer.needs_recount:  # a damaged file was quarantined (see store.py)
+                self.writer.needs_recount = False
+                self.rematch()
+                snap = self.store.snapshot()
             if self.on_commit:
                 self.on_commit(snap, self.config, self.now())
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +18,7 @@ from monitor.cli import main
 from tests.feedserver import FeedServer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+REPO = Path(__file__).resolve().parent.parent
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
@@ -190,3 +194,138 @@ def test_feed_tag_and_search_filters(world, capsys):
     assert main(["-c", str(world), "articles", "--search", "again", "--format", "json"]) == 0
     assert [a["title"] for a in json.loads(capsys.readouterr().out)] == ["Bukele again"]
     assert main(["-c", str(world), "mentions", "--tag", "nope"]) == 2
+
+
+# --------------------------------------------------------------------------------------------
+# The store's health: check, repair, damage while polling, a read-only store
+
+
+def store_files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*.parquet")}
+
+
+def test_check_and_repair_a_store_that_lost_its_manifest(world):
+    assert run("-c", str(world), "poll", "--once").returncode == 0
+    result = run("-c", str(world), "check")
+    assert result.returncode == 0 and "healthy" in result.stdout, result.stdout
+    mentions = run("-c", str(world), "mentions", "--format", "json").stdout
+    root = world.parent / "store"
+    before = store_files(root)
+    (root / "manifest.json").unlink()
+
+    for command in (["poll", "--once"], ["mentions"], ["status"], ["rematch"]):
+        result = run("-c", str(world), *command)
+        assert result.returncode == 2, command
+        [line] = result.stderr.strip().splitlines()
+        assert "damaged" in line and "monitor repair" in line, line
+    assert store_files(root) == before  # nothing deleted, nothing started afresh
+
+    result = run("-c", str(world), "check")
+    assert result.returncode == 2
+    assert "problem: manifest.json: missing, but the table folders hold" in result.stdout
+    result = run("-c", str(world), "check", "--format", "json")
+    assert result.returncode == 2
+    report = json.loads(result.stdout)
+    assert report["healthy"] is False and report["problems"][0]["kind"] == "manifest"
+
+    result = run("-c", str(world), "repair")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "manifest.json is missing" in result.stdout and "recounted mentions" in result.stdout
+    assert result.stdout.strip().endswith("healthy")
+    assert run("-c", str(world), "mentions", "--format", "json").stdout == mentions
+    result = run("-c", str(world), "check", "--format", "json")
+    assert result.returncode == 0 and json.loads(result.stdout)["healthy"] is True
+    assert run("-c", str(world), "poll", "--once").returncode == 0
+
+
+def test_a_damaged_file_is_quarantined_while_polling_and_reported(world):
+    assert run("-c", str(world), "poll", "--once").returncode == 0
+    root = world.parent / "store"
+    manifest = json.loads((root / "manifest.json").read_text())
+    bad = manifest["tables"]["articles"][0]["path"]
+    (root / bad).write_bytes(b"PAR1 [/bold] not parquet any more")
+
+    result = run("-c", str(world), "articles")
+    assert result.returncode == 2
+    assert bad in result.stderr and "Traceback" not in result.stderr
+
+    result = run("-c", str(world), "poll", "--once")
+    assert result.returncode == 0, result.stderr  # the poller carries on
+    assert f"store: {bad} is damaged" in result.stderr
+    assert (root / "quarantine" / bad).read_bytes() == b"PAR1 [/bold] not parquet any more"
+    # its articles are lost, so their mentions were recounted away (no count without articles)
+    assert json.loads(run("-c", str(world), "mentions", "--format", "json").stdout) == []
+
+    result = run("-c", str(world), "status")
+    assert result.returncode == 0
+    assert f"store: {bad} was damaged" in result.stdout and "rows lost" in result.stdout
+    result = run("-c", str(world), "status", "--format", "json")
+    assert result.returncode == 0 and json.loads(result.stdout)[0]["name"] == "Feed A"
+    assert f"store: {bad} was damaged" in result.stderr
+    assert run("-c", str(world), "articles").returncode == 0
+
+    result = run("-c", str(world), "check")
+    assert result.returncode == 2
+    [problem] = [line for line in result.stdout.splitlines() if line.startswith("problem:")]
+    assert bad in problem and "quarantined" in problem
+    result = run("-c", str(world), "repair")
+    assert result.returncode == 0 and "marked 1 earlier quarantined file as seen" in result.stdout
+    assert run("-c", str(world), "check").returncode == 0
+    result = run("-c", str(world), "status")
+    assert "was damaged" not in result.stdout
+
+
+@pytest.fixture
+def readonly_world(world):
+    """The world's store after one poll, made read-only; yields a runner that can't write it.
+
+    As root, permissions do not bind: the commands then run as the user "nobody", on a copy of
+    the world in a folder that user may read.
+    """
+    assert run("-c", str(world), "poll", "--once").returncode == 0
+    if os.geteuid() != 0:
+        root = world.parent / "store"
+        paths = [root, *root.rglob("*")]
+        for p in paths:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        try:
+            yield world, run
+        finally:
+            for p in paths:
+                p.chmod(0o755 if p.is_dir() else 0o644)
+        return
+    shared = Path(tempfile.mkdtemp(prefix="monitor-ro-"))
+    try:
+        shared.chmod(0o755)
+        shutil.copytree(world.parent, shared / "w")
+        for p in [shared / "w", *(shared / "w").rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+
+        def run_as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+            # setpriv (util-linux): Python's own user= cannot exec this interpreter here
+            drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            return subprocess.run(
+                [*drop, sys.executable, "-m", "monitor.cli", *args],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "HOME": str(shared), "PYTHONPATH": str(REPO)},
+                cwd=shared,
+                timeout=120,
+            )
+
+        yield shared / "w" / world.name, run_as_nobody
+    finally:
+        shutil.rmtree(shared)
+
+
+def test_a_read_only_store_can_be_read_but_not_polled(readonly_world):
+    config, run_ro = readonly_world
+    for command in (["poll", "--once"], ["rematch"], ["repair"]):
+        result = run_ro("-c", str(config), *command)
+        assert result.returncode == 2, (command, result.stderr)
+        [line] = result.stderr.strip().splitlines()
+        assert "cannot write to the store" in line and "read-only" in line, line
+    for command in (["status"], ["mentions"], ["articles"], ["check"]):
+        result = run_ro("-c", str(config), *command)
+        assert result.returncode == 0, (command, result.stderr)
+        assert "Traceback" not in result.stderr
