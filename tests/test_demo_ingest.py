@@ -16,8 +16,8 @@ import pytest
 
 from monitor import queries
 from monitor.config import load_config
-from monitor.demo_server import serve_world
-from monitor.demo_world import World
+from monitor.demo.server import serve_world
+from monitor.demo.world import World
 from monitor.poll import Poller
 from monitor.store import Store
 

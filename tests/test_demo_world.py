@@ -21,8 +21,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from monitor.demo_server import serve_world
-from monitor.demo_world import FORMATS, DemoArticle, World, filler_clashes
+from monitor.demo.server import serve_world
+from monitor.demo.world import FORMATS, DemoArticle, World, filler_clashes
 from monitor.models import Entity
 from monitor.text import canonical_url, fold, html_to_text
 

@@ -1,6 +1,6 @@
 """`monitor demo`: the offline demo, start to finish.
 
-Generates the synthetic news world (demo_world.py), serves it on 127.0.0.1 (demo_server.py),
+Generates the synthetic news world (world.py), serves it on 127.0.0.1 (server.py),
 writes a feeds.yaml for it in the demo's own folder, and runs the real poller over real HTTP
 into a store in that folder, then the dashboard on top. Nothing outside the folder is touched,
 and each start begins afresh.
@@ -16,12 +16,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .config import load_config
-from .demo_server import serve_world
-from .demo_world import World
-from .errors import MonitorError
-from .poll import Poller
-from .store import Store
+from monitor.config import load_config
+from monitor.demo.server import serve_world
+from monitor.demo.world import World
+from monitor.errors import MonitorError
+from monitor.poll import Poller
+from monitor.store import Store
 
 MARKER = ".monitor-demo"
 
@@ -48,7 +48,7 @@ def free_port(preferred: int) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from .cli import (
+    from monitor.cli import (
         _poll_forever,
         _stop_child,
         err,
