@@ -176,6 +176,8 @@ async def catch_up(
                     break
                 todo = failed
                 total += len(todo)
+        if progress is not None:  # the last poll's rows are committed now: the final count
+            progress(done, total, _articles(poller), until)
     finally:
         server.clock = clock
         _final_outcomes(result.summary, poller, feeds)
