@@ -325,7 +325,7 @@ def run_demo(args: argparse.Namespace) -> int:
                     result = asyncio.run(_catch_up_until_stopped(poller, server, show))
                 print_summary(result.summary)
                 if result.stopped:
-                    err.print("stopped", markup=False)
+                    err.print("stopped before the whole history was in", markup=False)
                     return 0
                 out.print(
                     f"store: {store.root} · ready in {time.monotonic() - started:.1f} s",
