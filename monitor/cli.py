@@ -881,15 +881,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add(
         "demo", cmd_demo, "run an offline demo: a synthetic news world, the poller, the dashboard"
     )
-    sp.add_argument("--seed", type=int, default=7)
-    sp.add_argument("--days", type=int, default=90)
-    sp.add_argument("--outlets", type=int, default=40)
-    sp.add_argument("--articles-per-day", type=int, default=500)
-    sp.add_argument("--port", type=int, default=8501, help="dashboard port")
-    sp.add_argument(
-        "--dir", default=".monitor-demo", help="the demo's own folder (default .monitor-demo)"
-    )
-    sp.add_argument("--no-dashboard", action="store_true", help="poll the demo world once and exit")
+    from .demo import add_arguments as add_demo_arguments  # stdlib only: cheap
+
+    add_demo_arguments(sp)
     return p
 
 

@@ -11,8 +11,8 @@ import pytest
 from monitor import alerts
 from monitor.config import load_config
 from monitor.delivery import Dispatcher
-from monitor.demo_server import serve_world
-from monitor.demo_world import World  # the one import of the demo world in these tests
+from monitor.demo.server import serve_world
+from monitor.demo.world import World  # the one import of the demo world in these tests
 from monitor.poll import Poller
 from monitor.store import Store
 
