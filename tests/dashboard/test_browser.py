@@ -30,7 +30,7 @@ from tests.dashboard_store import FEEDS, build_store
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 TRACES_JS = """() => {
   const gd = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');
   if (!gd || !gd.data) return null;
