@@ -15,18 +15,21 @@ What it leaves to others: the URL and the filters (state.py), the data (data.py)
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
 
 import streamlit as st
 
 from monitor import queries
 from monitor.config import Config
 from monitor.errors import MonitorError
+from monitor.store import Snapshot
 
 from . import state
 from .data import Context, get_store, load_or_stop, make_context
 from .pages import articles, co_mentions, compare, feeds, overview, sources, timeline
 from .state import Selection, cli_command
-from .widgets import fmt_count, fmt_time
+from .widgets import assign_colors, fmt_count, fmt_time
 
 REFRESH = "15s"
 PAGES: dict[str, Callable[[Context, Selection], None]] = {
@@ -62,7 +65,7 @@ def header(ctx: Context, sel: Selection) -> None:
 
 def counting_text(ctx: Context, sel: Selection) -> str:
     enabled = sum(1 for f in ctx.config.feeds if f.enabled)
-    cmd = cli_command(sel, "mentions")
+    cmd = cli_command(ctx, sel, "mentions")
     return f"""
 - **Mentions** count every occurrence of a watched name or one of its aliases in an article's
   title and text: whole words, case and accents ignored (names written in capitals only, like
@@ -80,7 +83,7 @@ def counting_text(ctx: Context, sel: Selection) -> str:
   history their feed still offered then).
 - **Gaps**: periods where most feeds failed to poll are shaded grey on the timeline: fewer
   articles there may be missing data, not less coverage. See the Feeds view for each feed.
-- The same numbers from a terminal: `{cmd}`.
+- The same numbers from a terminal (paste it anywhere): `{cmd}`
 """
 
 
@@ -97,12 +100,78 @@ def show_notices() -> None:
     st.button("Dismiss", key="_dismiss", on_click=dismiss, type="tertiary")
 
 
+def ingestion_note(ctx: Context) -> None:
+    """While the poller's first poll is still running, say so: the numbers are partial."""
+    waiting, enabled = first_poll_progress(ctx.config, ctx.snap)
+    if waiting and get_store(str(ctx.config.store)).poller_running():
+        st.info(
+            f"**Ingestion in progress**: the poller's first poll has reached "
+            f"{enabled - waiting:,} of {enabled:,} feeds, so these numbers are partial. "
+            "The page updates by itself as articles arrive.",
+            icon=":material/hourglass_top:",
+        )
+
+
+def first_poll_progress(config: Config, snap: Snapshot) -> tuple[int, int]:
+    """(enabled feeds in feeds.yaml never polled into this store, enabled feeds). A feed is
+    known by its URL or its name (the store may keep a redacted URL)."""
+    polled = [s for s in snap.feeds.values() if s.last_poll is not None]
+    urls, names = {s.url for s in polled}, {s.name for s in polled}
+    enabled = [f for f in config.feeds if f.enabled]
+    waiting = [f for f in enabled if f.url not in urls and f.name not in names]
+    return len(waiting), len(enabled)
+
+
+def range_without_data(ctx: Context, sel: Selection) -> None:
+    """The range holds no article because the data ends before it (or begins after it): say
+    when, and offer one click to a range of the same length that has data."""
+    if ctx.first is None or ctx.last is None or sel.start is None or sel.end is None:
+        return
+    days = max(1, round((sel.end - sel.start) / timedelta(days=1)))
+    if ctx.last <= sel.start:
+        newest = state.last_day(ctx.last)
+        lo, hi = newest - timedelta(days=days - 1), newest
+        text = f"The newest article is from {fmt_time(ctx.last)} UTC, before this range"
+        label = f"Show the {days} day{'s' if days != 1 else ''} up to it"
+    elif ctx.first >= sel.end:
+        lo = ctx.first.date()
+        hi = lo + timedelta(days=days - 1)
+        text = f"The first article is from {fmt_time(ctx.first)} UTC, after this range"
+        label = f"Show the {days} day{'s' if days != 1 else ''} from it"
+    else:
+        return
+    start, end = state.midnight(lo), state.day_end(hi)
+    st.warning(f"{text}: nothing to count here.", icon=":material/history:")
+    st.button(
+        label,
+        key="_to_data",
+        icon=":material/arrow_forward:",
+        on_click=state.jump,
+        kwargs={
+            "range": "custom",
+            "from": lo,
+            "to": hi,
+            "by": state.default_granularity(start, end),
+            "page": 1,
+        },
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Empty store, refresh, page
 
 
-def empty_page(config: Config) -> None:
+def empty_page(config: Config, snap: Snapshot) -> None:
     st.title("Media monitor")
+    waiting, enabled = first_poll_progress(config, snap)
+    if get_store(str(config.store)).poller_running():
+        st.info(
+            f"**Ingestion in progress**: the poller is running its first poll "
+            f"({enabled - waiting:,} of {enabled:,} feeds so far). Articles appear here as "
+            "they are stored; the page updates by itself.",
+            icon=":material/hourglass_top:",
+        )
+        return
     st.info("No articles yet: the store is empty. Start polling, or try the demo.", icon="👋")
     n_feeds, n_watch = len(config.feeds), len(config.watch)
     st.markdown(
@@ -161,19 +230,22 @@ def main() -> None:
         st.error(str(exc))
         st.stop()
     if snap.rows("articles") == 0:
-        empty_page(config)
+        empty_page(config, snap)
         watch_for_new_data(str(config.store), snap.key)
         return
     ctx = make_context(config, snap)
     if "_notices" not in st.session_state:  # the session's first run: the link as opened
-        params = state.link_params()
-        st.session_state["_notices"] = state.check_link(ctx, params)
-        if "range" not in params and ("from" in params or "to" in params):
-            st.session_state["range"] = "custom"  # dates alone mean a custom range
+        link = state.check_link(ctx, state.link_params())
+        st.session_state["_notices"] = link.notes
+        st.session_state.update(link.state)
     st.session_state["_bounds"] = (ctx.first, ctx.last, ctx.now)
     sel = state.sidebar(ctx)
+    in_play, _ = state.top_entities(ctx, sel)
+    ctx = replace(ctx, colors=assign_colors(in_play, ctx.entities))
     header(ctx, sel)
     show_notices()
+    ingestion_note(ctx)
+    range_without_data(ctx, sel)
     tabs = st.tabs(list(state.VIEWS), key="view", bind="query-params")
     for tab, name in zip(tabs, state.VIEWS, strict=True):
         if tab.open:

@@ -23,7 +23,7 @@ from monitor.match import Matcher
 from monitor.text import collapse_ws, is_http_url
 
 from .data import Context, matcher
-from .widgets import empty_state
+from .widgets import empty_state, ink
 
 PAGE_SIZE = 50  # articles per page
 
@@ -125,7 +125,8 @@ def article_html(
             "time first seen</span>"
         )
     chips = "".join(
-        f'<span class="mm-chip" style="background:{ctx.color(e)}">{html.escape(e)}</span>'
+        f'<span class="mm-chip" style="background:{ctx.color(e)};color:{ink(ctx.color(e))}">'
+        f"{html.escape(e)}</span>"
         for e in row.get("entities") or []
     )
     return (
@@ -145,3 +146,45 @@ def render_articles(ctx: Context, df: pd.DataFrame, entities: Sequence[str], sea
     m = matcher(ctx.config)
     cards = "".join(article_html(ctx, m, row, entities, search) for row in df.to_dict("records"))
     st.html(f'{CARD_CSS}<div class="mm-list">{cards}</div>')
+
+
+PROBLEM_CSS = """
+<style>
+.mm-problems { width: 100%; border-collapse: collapse; font-size: 0.88rem; }
+.mm-problems th { text-align: left; font-weight: 600; color: rgba(49, 51, 63, 0.7);
+  border-bottom: 1px solid rgba(49, 51, 63, 0.2); padding: 0.25rem 0.5rem; }
+.mm-problems td { vertical-align: top; padding: 0.3rem 0.5rem; white-space: nowrap;
+  border-bottom: 1px solid rgba(49, 51, 63, 0.08); }
+.mm-problems td.mm-name { font-weight: 600; }
+.mm-problems td.mm-wrap { white-space: normal; overflow-wrap: anywhere; width: 38%; }
+</style>
+"""
+
+
+def feed_problems(rows: Sequence[dict[str, Any]]) -> None:
+    """The feeds that failed, are gone or moved, one row each, every cell wrapped so that the
+    whole error and the whole new address read at any width. Feed and server text escaped."""
+
+    def cell(value: Any, cls: str = "") -> str:
+        text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else value
+        if isinstance(text, float):
+            text = f"{text:.0f}"
+        attr = f' class="{cls}"' if cls else ""
+        return f"<td{attr}>{html.escape(str(text))}</td>"
+
+    body = "".join(
+        "<tr>"
+        + cell(r.get("name"), "mm-name")
+        + cell(r.get("status"))
+        + cell(r.get("http_status"))
+        + cell(r.get("failures"))
+        + cell(r.get("error"), "mm-wrap")
+        + cell(r.get("moved_to"), "mm-wrap")
+        + "</tr>"
+        for r in rows
+    )
+    st.html(
+        f"{PROBLEM_CSS}<table class='mm-problems'><thead><tr><th>Feed</th><th>Last result</th>"
+        "<th>HTTP</th><th>Fails</th><th>Last error</th><th>Moved to</th></tr>"
+        f"</thead><tbody>{body}</tbody></table>"
+    )

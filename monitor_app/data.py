@@ -12,7 +12,7 @@ What it leaves to others: the counting (monitor/queries.py), the URL (state.py),
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,7 +27,7 @@ from monitor.match import Matcher
 from monitor.models import ENTITY_KINDS
 from monitor.store import Snapshot, Store
 
-from .widgets import PALETTE
+from .widgets import OTHER_COLOR, assign_colors
 
 # --------------------------------------------------------------------------------------------
 # Config, store, matcher
@@ -106,6 +106,7 @@ class Context:
     tags: tuple[str, ...]
     first: datetime | None  # first publication time in the store
     last: datetime | None  # end of the last (exclusive)
+    colors: dict[str, str] = field(default_factory=dict)  # see widgets.assign_colors
 
     @property
     def kind_options(self) -> list[str]:
@@ -114,8 +115,7 @@ class Context:
         return [k for k in ENTITY_KINDS if k in present]
 
     def color(self, entity: str) -> str:
-        i = self.entities.index(entity) if entity in self.entities else len(self.entities)
-        return PALETTE[i % len(PALETTE)]
+        return self.colors.get(entity) or OTHER_COLOR
 
 
 def make_context(config: Config, snap: Snapshot) -> Context:
@@ -137,6 +137,7 @@ def make_context(config: Config, snap: Snapshot) -> Context:
         tags=tuple(tags),
         first=first,
         last=last,
+        colors=assign_colors((), names),
     )
 
 

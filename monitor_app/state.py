@@ -1,10 +1,12 @@
 """The view in the URL: the link's parameters checked, the filters, the `Selection`, jumps.
 
 Everything the user chooses is a widget bound to a query parameter (short keys: view, range,
-from, to, e, kind, feed, tag, q, by, measure, norm, roll, page), so a link reproduces a view.
-A link's parameters are checked before the widgets are made, and what Streamlit would silently
-drop is named in a notice. Pages read the `Selection`; they change the view only through the
-jumps here (`go_to_articles`, `jump`).
+from, to, e, kind, feed, tag, q, by, measure, norm, roll, page, scope), so a link reproduces a
+view. A link's parameters are checked before the widgets are made: what Streamlit would
+silently drop is named in a notice, and a custom range missing a date gets one. Numbers from
+the URL go through float widgets, which Streamlit bounds (an int widget raises OverflowError on
+`inf`); date arithmetic goes through `queries.shift`, which never overflows. Pages read the
+`Selection`; they change the view only through `jump` (one step in the browser's history).
 
 What it leaves to others: drawing (widgets.py, the pages), the data (data.py).
 """
@@ -12,15 +14,21 @@ What it leaves to others: drawing (widgets.py, the pages), the data (data.py).
 from __future__ import annotations
 
 import difflib
+import math
 import shlex
+import shutil
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from monitor import queries
+from monitor.queries import shift
 
 from .data import Context, q
 from .widgets import fmt_time, md
@@ -30,11 +38,18 @@ RANGES = ("24h", "7d", "30d", "90d", "all", "custom")
 RANGE_LABELS = {"24h": "24 h", "7d": "7 days", "30d": "30 days", "90d": "90 days"}
 DEFAULT_RANGE = "30d"
 MEASURES = ("mentions", "articles")
-MAX_PERIODS = 2_400  # per series; a finer granularity is coarsened (and the user told)
+# Articles page, nothing chosen: those mentioning a watched entity, or all (the URL holds the label)
+SCOPES = ("mentioning a watched entity", "all articles")
+MAX_PERIODS = 2_400  # points per series of any chart; beyond, coarser (and the user told)
+MAX_LINE_POINTS = 500  # points per line: more is a thicket at dashboard widths
 TOP_DEFAULT = 6  # entities drawn when none are chosen
+MAX_PAGE = 1e9  # a page number beyond this in a link is not a page
+MAX_ROLL = 90
+DATE_MIN, DATE_MAX = date(1990, 1, 1), date(2100, 12, 31)  # the date boxes' bounds (widened
+# to the data's own first and last day)
 PARAMS = {
     "view", "range", "from", "to", "e", "kind", "feed", "tag", "q",
-    "by", "measure", "norm", "roll", "page",
+    "by", "measure", "norm", "roll", "page", "scope",
 }  # fmt: skip
 
 
@@ -50,6 +65,16 @@ def midnight(d: date) -> datetime:
     return datetime.combine(d, time())
 
 
+def day_end(d: date) -> datetime:
+    """The end (exclusive) of day `d`."""
+    return shift(midnight(d), timedelta(days=1))
+
+
+def last_day(end: datetime) -> date:
+    """The last day a range ending (exclusive) at `end` includes."""
+    return shift(end, -timedelta(microseconds=1)).date()
+
+
 def preset_range(choice: str, now: datetime) -> tuple[datetime, datetime]:
     """Whole periods ending with the current one: the last 24 hours, or N days with today."""
     if choice == "24h":
@@ -58,6 +83,13 @@ def preset_range(choice: str, now: datetime) -> tuple[datetime, datetime]:
     days = int(choice.rstrip("d"))
     end = midnight(now.date() + timedelta(days=1))
     return end - timedelta(days=days), end
+
+
+def date_bounds(ctx: Context) -> tuple[date, date]:
+    """What the date boxes accept: DATE_MIN..DATE_MAX, widened to the data's own days."""
+    lo = min(DATE_MIN, ctx.first.date()) if ctx.first else DATE_MIN
+    hi = max(DATE_MAX, last_day(ctx.last)) if ctx.last else DATE_MAX
+    return lo, hi
 
 
 def default_granularity(start: datetime | None, end: datetime | None) -> str:
@@ -69,20 +101,46 @@ def default_granularity(start: datetime | None, end: datetime | None) -> str:
     return "day" if span <= timedelta(days=92) else "week"
 
 
-def safe_granularity(by: str, start: datetime | None, end: datetime | None) -> tuple[str, str]:
-    """`by`, coarsened when it would draw more than MAX_PERIODS points; and a note."""
+@dataclass(frozen=True)
+class Fit:
+    """A granularity and start that a chart can draw, and what was changed, said plainly."""
+
+    by: str
+    start: datetime | None
+    note: str = ""
+
+
+def fit_granularity(
+    by: str, start: datetime | None, end: datetime | None, limit: int = MAX_PERIODS
+) -> Fit:
+    """`by`, coarsened until the range holds at most `limit` periods; if even months are too
+    many (a feed dated an item in year 1), the start moves up to the last MAX_PERIODS months."""
     if start is None or end is None:
-        return by, ""
+        return Fit(by, start)
     order = list(queries.GRANULARITIES)
     chosen = by
-    while len(queries.periods(start, end, by)) > MAX_PERIODS and by != order[-1]:
+    while queries.period_count(start, end, by) > limit and by != order[-1]:
         by = order[order.index(by) + 1]
-    note = (
-        f"{chosen.title()} by {chosen} is too many points for this range; shown by {by}."
-        if by != chosen
-        else ""
-    )
-    return by, note
+    notes = []
+    if by != chosen:
+        n = queries.period_count(start, end, chosen) - 2
+        notes.append(f"By {chosen}, this range is about {n:,} points: shown by {by}.")
+    if queries.period_count(start, end, by) > MAX_PERIODS:
+        start = shift(end, -MAX_PERIODS * timedelta(days=28))
+        notes.append(
+            f"The range starts too long ago to draw by {by}; drawn from "
+            f"{fmt_time(start, False)}. Choose custom dates to see earlier ones."
+        )
+    return Fit(by, start, " ".join(notes))
+
+
+def range_caption(ctx: Context, choice: str, start: datetime | None, end: datetime | None) -> str:
+    s, e = start or ctx.first, end or ctx.last
+    if s is None or e is None:
+        return "No articles yet."
+    hourly = choice == "24h"
+    last = shift(e, -timedelta(hours=1) if hourly else -timedelta(microseconds=1))
+    return f"{fmt_time(s, hourly)} – {fmt_time(last, hourly)} UTC"
 
 
 # --------------------------------------------------------------------------------------------
@@ -103,23 +161,46 @@ def quote_list(values: Sequence[str], choices: Sequence[str] = ()) -> str:
     return ", ".join(shown) + more
 
 
-def parse_int(value: str) -> int | None:
+def parse_number(value: str, lo: float, hi: float) -> int | None:
+    """A whole number from the URL as the float widgets read it (`2`, `2.0`, `1e3`), within
+    [lo, hi]; None for anything else (`inf`, `nan`, `1e400`, `many`)."""
     try:
-        return int(value)
+        n = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return int(n) if math.isfinite(n) and lo <= n <= hi else None
+
+
+def whole(value: Any, default: int) -> int:
+    """A float widget's value as a whole number (its default when not finite)."""
+    try:
+        n = float(value)
+    except (TypeError, ValueError):
+        return default
+    return int(n) if math.isfinite(n) else default
+
+
+def parse_date(value: str, bounds: tuple[date, date] = (date.min, date.max)) -> date | None:
+    try:
+        d = date.fromisoformat(value.strip())
     except ValueError:
         return None
+    return d if bounds[0] <= d <= bounds[1] else None
 
 
-def parse_date(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        return None
+@dataclass
+class LinkCheck:
+    """What the first run learns from the link: notices, and values to set before the
+    widgets are made (a custom range's missing dates)."""
+
+    notes: list[str] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
 
 
-def check_link(ctx: Context, params: dict[str, list[str]]) -> list[str]:
+def check_link(ctx: Context, params: dict[str, list[str]]) -> LinkCheck:
     """Notices for what the link asked for and cannot have (Streamlit drops it silently)."""
-    notes: list[str] = []
+    out = LinkCheck()
+    notes = out.notes
 
     def one(key: str) -> str | None:
         values = params.get(key) or []
@@ -132,22 +213,21 @@ def check_link(ctx: Context, params: dict[str, list[str]]) -> list[str]:
         notes.append(
             f"The link asked for a view “{md(v[:40])}” that does not exist; showing the overview."
         )
-    if (params.get("from") or params.get("to")) and one("range") not in (None, "custom"):
+    rng = one("range")
+    if (params.get("from") or params.get("to")) and rng not in (None, "custom"):
         notes.append(
             "The link's dates apply to a custom range only; they were left out for the "
-            f"range “{md(str(one('range'))[:40])}”."
+            f"range “{md(str(rng)[:40])}”."
         )
-    if (v := one("range")) and v not in RANGES:
+    if rng and rng not in RANGES:
         notes.append(
-            f"The link's range “{md(v[:40])}” is not one of {', '.join(RANGES)}; "
+            f"The link's range “{md(rng[:40])}” is not one of {', '.join(RANGES)}; "
             f"showing the last {RANGE_LABELS[DEFAULT_RANGE]}."
         )
-    for key, what in (("from", "start"), ("to", "end")):
-        if (v := one(key)) and parse_date(v) is None:
-            notes.append(
-                f"The link's {what} date “{md(v[:40])}” is not a date (YYYY-MM-DD); "
-                "it was left out."
-            )
+    if rng is None and (params.get("from") or params.get("to")):
+        rng = out.state["range"] = "custom"  # dates alone mean a custom range
+    if rng == "custom":
+        check_dates(ctx, one("from"), one("to"), out)
     if bad := unknown_values("e", ctx.entities):
         notes.append(
             f"The link named entities that are not watched: {quote_list(bad, ctx.entities)}; "
@@ -177,19 +257,56 @@ def check_link(ctx: Context, params: dict[str, list[str]]) -> list[str]:
         )
     if (v := one("norm")) and v.lower() not in ("true", "false"):
         notes.append(f"The link's “norm={md(v[:40])}” is not true or false; showing raw counts.")
-    if (v := one("roll")) and ((n := parse_int(v)) is None or not 0 <= n <= 90):
+    if (v := one("roll")) and parse_number(v, 0, MAX_ROLL) is None:
         notes.append(
-            f"The link's rolling window “{md(v[:40])}” is not a number of periods from 0 to 90; "
-            "it was left out."
+            f"The link's rolling window “{md(v[:40])}” is not a number of periods from 0 to "
+            f"{MAX_ROLL}; it was left out."
         )
-    if (v := one("page")) and ((n := parse_int(v)) is None or n < 1):
+    if (v := one("page")) and parse_number(v, 1, MAX_PAGE) is None:
         notes.append(f"The link's page “{md(v[:40])}” does not exist; showing page 1.")
+    if (v := one("scope")) and v not in SCOPES:
+        notes.append(
+            f"The link's “scope={md(v[:40])}” is not “{SCOPES[1]}”; showing the articles "
+            f"{SCOPES[0]}."
+        )
     if extra := sorted(k for k in params if k not in PARAMS and not k.startswith("embed")):
         notes.append(
             f"The link had parameters this dashboard does not use: {quote_list(extra)}; "
             "they were ignored."
         )
-    return notes
+    return out
+
+
+def check_dates(ctx: Context, d0: str | None, d1: str | None, out: LinkCheck) -> None:
+    """A custom range from a link: a date that is missing or not a date is filled in (the
+    first article's day, or today; both missing: the default range), so the boxes never
+    show a half range."""
+    bounds = date_bounds(ctx)
+    start, end = (parse_date(d, bounds) if d else None for d in (d0, d1))
+    for value, what in ((d0, "start"), (d1, "end")):
+        if value and parse_date(value, bounds) is None:
+            out.notes.append(
+                f"The link's {what} date “{md(value[:40])}” is not a date (YYYY-MM-DD) "
+                f"between {bounds[0]} and {bounds[1]}; it was left out."
+            )
+    if start and end:
+        return
+    if start is None and end is None:
+        p0, p1 = preset_range(DEFAULT_RANGE, ctx.now)
+        start, end = p0.date(), last_day(p1)
+        said = f"the last {RANGE_LABELS[DEFAULT_RANGE]}"
+    elif start is None:
+        assert end is not None
+        start = min(ctx.first.date() if ctx.first else end, end)
+        said = f"from the first article's day, {start}"
+    else:
+        end = max(ctx.now.date(), start)
+        said = f"up to today, {end}"
+    out.state.update({"from": start, "to": end})
+    if d0 or d1:  # say it only when the link gave a date; a bare range=custom is just filled
+        out.notes.append(f"The custom range shows {said}.")
+    else:
+        out.notes.append(f"The link asked for a custom range without dates; showing {said}.")
 
 
 def link_params() -> dict[str, list[str]]:
@@ -246,7 +363,7 @@ def on_range_change() -> None:
                 st.session_state["from"], st.session_state["to"] = prev
             d0, d1 = st.session_state.get("from"), st.session_state.get("to")
         start = midnight(d0) if d0 else first
-        end = midnight(d1) + timedelta(days=1) if d1 else last
+        end = day_end(d1) if d1 else last
     elif choice == "all":
         start, end = first, last
     else:
@@ -268,43 +385,12 @@ def sidebar(ctx: Context) -> Selection:
             help="Relative ranges stay relative in a shared link; custom dates are stored in it.",
         )
         choice = choice or DEFAULT_RANGE
-        start: datetime | None
-        end: datetime | None
-        if choice == "custom":
-            c1, c2 = st.columns(2)
-            lo = ctx.first.date() if ctx.first else None
-            d0 = c1.date_input(
-                "From",
-                value=None,
-                min_value=date(1990, 1, 1),
-                max_value=date(2100, 1, 1),
-                key="from",
-                bind="query-params",
-                on_change=on_range_change,
-                format="YYYY-MM-DD",
-            )
-            d1 = c2.date_input(
-                "To (included)",
-                value=None,
-                min_value=date(1990, 1, 1),
-                max_value=date(2100, 1, 1),
-                key="to",
-                bind="query-params",
-                on_change=on_range_change,
-                format="YYYY-MM-DD",
-            )
-            if d0 and d1 and d0 > d1:
-                st.warning("The start date is after the end date; they were swapped.")
-                d0, d1 = d1, d0
-            start = midnight(d0) if d0 else (midnight(lo) if lo else None)
-            end = midnight(d1) + timedelta(days=1) if d1 else None
-        elif choice == "all":
-            start = end = None
-        else:
+        start, end = custom_dates(ctx) if choice == "custom" else (None, None)
+        if choice not in ("custom", "all"):
             start, end = preset_range(choice, ctx.now)
         st.session_state["_last_span"] = (
             (start or ctx.first or ctx.now).date(),
-            ((end or ctx.last or ctx.now) - timedelta(microseconds=1)).date(),
+            last_day(end or ctx.last or ctx.now),
         )
         st.caption(range_caption(ctx, choice, start, end))
 
@@ -365,13 +451,36 @@ def sidebar(ctx: Context) -> Selection:
     )
 
 
-def range_caption(ctx: Context, choice: str, start: datetime | None, end: datetime | None) -> str:
-    s, e = start or ctx.first, end or ctx.last
-    if s is None or e is None:
-        return "No articles yet."
-    hourly = choice == "24h"
-    last = e - timedelta(hours=1 if hourly else 0, microseconds=0 if hourly else 1)
-    return f"{fmt_time(s, hourly)} – {fmt_time(last, hourly)} UTC"
+def custom_dates(ctx: Context) -> tuple[datetime | None, datetime | None]:
+    """The From and To boxes (one above the other: side by side they were too narrow to show
+    a whole date), as the range's start and end (exclusive)."""
+    lo, hi = date_bounds(ctx)
+    d0 = st.date_input(
+        "From",
+        value=None,
+        min_value=lo,
+        max_value=hi,
+        key="from",
+        bind="query-params",
+        on_change=on_range_change,
+        format="YYYY-MM-DD",
+    )
+    d1 = st.date_input(
+        "To (included)",
+        value=None,
+        min_value=lo,
+        max_value=hi,
+        key="to",
+        bind="query-params",
+        on_change=on_range_change,
+        format="YYYY-MM-DD",
+    )
+    if d0 and d1 and d0 > d1:
+        st.warning("The start date is after the end date; they were swapped.")
+        d0, d1 = d1, d0
+    first = ctx.first.date() if ctx.first else None
+    start = midnight(d0) if d0 else (midnight(first) if first else None)
+    return start, day_end(d1) if d1 else None
 
 
 def top_entities(ctx: Context, sel: Selection, n: int = TOP_DEFAULT) -> tuple[list[str], bool]:
@@ -426,16 +535,17 @@ def chart_controls(
             )
     roll = cols[-1 if with_norm else 2].number_input(
         "Rolling average",
-        min_value=0,
-        max_value=90,
-        value=0,
-        step=1,
+        min_value=0.0,  # a float widget: Streamlit drops `inf` from a link instead of failing
+        max_value=float(MAX_ROLL),
+        value=0.0,
+        step=1.0,
+        format="%.0f",
         key="roll",
         bind="query-params",
         persist_state="session",
         help="Average over this many periods (0: off).",
     )
-    return by or default_by, measure or "mentions", bool(norm), int(roll or 0)
+    return by or default_by, measure or "mentions", bool(norm), whole(roll, 0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -448,12 +558,51 @@ def selected_rows(key: str) -> list[int]:
     return list((state.get("selection") or {}).get("rows") or [])
 
 
+def jump(**values: Any) -> None:
+    """Callback: change several widgets at once, as one step in the browser's history.
+
+    Streamlit writes each bound widget to the URL as the widget is drawn, and the browser
+    makes a history entry of each write: a jump that sets `e` then `view` left Back on a
+    half-changed view (`?e=X`, the overview filtered). So the final query string is written
+    first, in one message; each widget then finds its value already there and writes nothing.
+    This reaches into Streamlit's query-parameter object (1.67); should that change, the jump
+    still happens, with one history entry per changed widget as before.
+    """
+    for key, value in values.items():
+        st.session_state[key] = value
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return
+    try:
+        with ctx.session_state.query_params() as qp:
+            for key, value in values.items():
+                text = url_value(key, value)
+                if text is None:
+                    qp.discard_param_no_forward_msg(key)
+                else:
+                    qp._set_item_internal(key, text)
+            qp._send_query_param_msg()
+    except (AttributeError, TypeError):  # pragma: no cover - Streamlit's internals moved
+        pass
+
+
+def url_value(key: str, value: Any) -> str | list[str] | None:
+    """How a widget writes `value` in the URL; None where it leaves its default out."""
+    defaults = {"view": VIEWS[0], "range": DEFAULT_RANGE, "page": 1, "scope": SCOPES[0]}
+    if key == "by" or value is None or value == defaults.get(key) or value == []:
+        return None  # the jumps set `by` only to the new range's default
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
 def go_to_articles(**state: Any) -> None:
     """Callback: open the Articles view, first page, with some filters changed."""
-    for key, value in state.items():
-        st.session_state[key] = value
-    st.session_state["page"] = 1
-    st.session_state["view"] = "articles"
+    jump(**state, page=1, view="articles")
 
 
 def articles_button(label: str, key: str, **state: Any) -> None:
@@ -471,22 +620,38 @@ def articles_button(label: str, key: str, **state: Any) -> None:
 # The same numbers from a terminal
 
 
-def cli_command(sel: Selection, command: str) -> str:
-    parts = ["monitor", command]
+def cli_command(
+    ctx: Context, sel: Selection, command: str, entities: Sequence[str] | None = None
+) -> str:
+    """The `monitor` command that prints the numbers of this view, runnable as pasted from any
+    folder: the program's own path when `monitor` on the PATH is another one (or none), and
+    `-c` with feeds.yaml's absolute path. Feeds by name when the name is unique."""
+    parts = [monitor_program(), "-c", shlex.quote(str(ctx.config.path.absolute())), command]
     if sel.start is not None:
         parts += ["--since", cli_time(sel.start, sel.range == "24h")]
     if sel.end is not None:
         if sel.range == "24h":
             parts += ["--until", cli_time(sel.end, True)]
         else:
-            parts += ["--until", (sel.end - timedelta(days=1)).date().isoformat()]
-    for e in sel.chosen:
+            parts += ["--until", last_day(sel.end).isoformat()]
+    for e in sel.chosen if entities is None else entities:
         parts += ["--entity", shlex.quote(e)]
+    names = [f.name.casefold() for f in ctx.config.feeds]
+    by_url = {f.url: f.name for f in ctx.config.feeds if names.count(f.name.casefold()) == 1}
     for url in sel.feeds:
-        parts += ["--feed", shlex.quote(url)]
+        parts += ["--feed", shlex.quote(by_url.get(url, url))]
     if sel.search:
         parts += ["--search", shlex.quote(sel.search)]
     return " ".join(parts)
+
+
+def monitor_program() -> str:
+    """`monitor` when that is the command beside this Python, else that command's path."""
+    here = Path(sys.executable).with_name("monitor")
+    found = shutil.which("monitor")
+    if not here.exists() or (found and Path(found).resolve() == here.resolve()):
+        return "monitor"
+    return shlex.quote(str(here.absolute()))
 
 
 def cli_time(t: datetime, hourly: bool) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
@@ -13,7 +14,7 @@ from monitor.store import Snapshot
 
 from ..cards import PAGE_SIZE, render_articles
 from ..data import Context, q
-from ..state import Selection, cli_command
+from ..state import MAX_PAGE, SCOPES, Selection, cli_command, on_filter_change, whole
 from ..widgets import csv_button, empty_state, fmt_count, md
 
 MAX_CSV_ARTICLES = 50_000  # rows in the "all as CSV" download
@@ -21,10 +22,18 @@ MAX_CSV_ARTICLES = 50_000  # rows in the "all as CSV" download
 
 def render(ctx: Context, sel: Selection) -> None:
     st.subheader("Articles")
-    f = sel.filters
+    watched = tuple(e.name for e in ctx.config.watch)
+    scope = scope_widget(bool(sel.chosen))
+    f, entities, what = sel.filters, None, ""
+    if sel.chosen:
+        what = " mentioning " + ", ".join(sel.chosen)
+    elif scope == SCOPES[0]:
+        f, entities, what = replace(f, entities=watched), watched, " mentioning a watched entity"
+    if scope == SCOPES[0] and not sel.chosen and not watched:
+        empty_state("No entity is watched: add some under `watch:` in feeds.yaml.")
+        return
     total = q("count_articles", ctx.snap, f)
     pages = max(1, math.ceil(total / PAGE_SIZE))
-    what = " mentioning " + ", ".join(sel.chosen) if sel.chosen else ""
     if total == 0:
         st.caption(f"Articles{md(what)}, newest first.")
         empty_state("No articles match these filters in this range.")
@@ -40,7 +49,7 @@ def render(ctx: Context, sel: Selection) -> None:
         first = (page - 1) * PAGE_SIZE
         st.markdown(
             f"**{fmt_count(total)}** article{'s' if total != 1 else ''}{md(what)}, newest first · "
-            f"{first + 1:,}–{min(first + PAGE_SIZE, total):,} · page {page:,} of {pages:,}"
+            f"{first + 1:,}–{min(first + PAGE_SIZE, total):,}"
         )
     with c3:
         csv_button(
@@ -65,14 +74,43 @@ def render(ctx: Context, sel: Selection) -> None:
         disabled=page >= pages,
         icon=":material/chevron_right:",
     )
-    st.caption(f"Same list in a terminal: `{cli_command(sel, 'articles')}`.")
+    cmd = cli_command(ctx, sel, "articles", entities)
+    st.caption(f"Same list in a terminal (paste it anywhere): `{cmd}`")
+
+
+def scope_widget(chosen: bool) -> str:
+    """Which articles, when no entity is chosen: those that mention a watched entity (what
+    every count here is about), or all articles stored, explicitly."""
+    value = st.segmented_control(
+        "Show",
+        SCOPES,
+        default=SCOPES[0],
+        required=True,
+        key="scope",
+        bind="query-params",
+        on_change=on_filter_change,
+        disabled=chosen,
+        help="Entities are chosen in the sidebar: the articles that mention them."
+        if chosen
+        else "Articles with at least one mention of a watched entity, or every article stored.",
+    )
+    return str(value or SCOPES[0])
 
 
 def page_widget(pages: int) -> int:
+    """The page number, in the URL. A float widget: from a link, Streamlit drops `inf` or
+    `1e400` for it (an int widget raised OverflowError)."""
     value = st.number_input(
-        f"Page (of {pages:,})", min_value=1, value=1, step=1, key="page", bind="query-params"
+        f"Page (of {pages:,})",
+        min_value=1.0,
+        max_value=MAX_PAGE,
+        value=1.0,
+        step=1.0,
+        format="%.0f",
+        key="page",
+        bind="query-params",
     )
-    return int(value or 1)
+    return max(1, whole(value, 1))
 
 
 def set_page(page: int) -> None:

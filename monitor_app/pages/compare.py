@@ -12,7 +12,14 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ..data import Context, q
-from ..state import Selection, articles_button, chart_controls, safe_granularity, top_entities
+from ..state import (
+    MAX_LINE_POINTS,
+    Selection,
+    articles_button,
+    chart_controls,
+    fit_granularity,
+    top_entities,
+)
 from ..widgets import chart, csv_button, empty_state, style_figure
 
 
@@ -25,11 +32,14 @@ def render(ctx: Context, sel: Selection) -> None:
     if not entities:
         empty_state("No mentions in this range. Try a longer range, or fewer filters.")
         return
-    start, end = sel.span(ctx)
-    by, note = safe_granularity(by, start, end)
+    span_start, end = sel.span(ctx)
+    fit = fit_granularity(by, span_start, end, MAX_LINE_POINTS)
     f = replace(sel.filters, entities=tuple(entities))
-    df = q("timeline", ctx.snap, f, by)
     totals = q("mention_counts", ctx.snap, f, "none").set_index("entity")
+    if fit.start != span_start:
+        f = replace(f, start=fit.start)  # drawn from a later start (see fit_granularity)
+    by, note = fit.by, fit.note
+    df = q("timeline", ctx.snap, f, by)
     if top:
         st.caption(
             f"The {len(entities)} most mentioned entities in the range; "

@@ -9,26 +9,34 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ..data import Context, q
-from ..state import TOP_DEFAULT, Selection, go_to_articles, selected_rows
-from ..widgets import chart, csv_button, empty_state, style_figure
+from ..state import Selection, go_to_articles, selected_rows, top_entities
+from ..widgets import OTHER_COLOR, chart, csv_button, empty_state, style_figure
+
+MAX_FEEDS = 25  # bars drawn
 
 
 def render(ctx: Context, sel: Selection) -> None:
     st.subheader("Sources")
     f = sel.filters
     df = q("top_feeds", ctx.snap, f)
-    st.caption(
-        "Which feeds carry the entities. An article carried by two feeds counts for both here, "
-        "so these sums can exceed the overview's. Pick a row of the table to open its articles."
-    )
     if df.empty:
+        st.caption("Which feeds carry the entities.")
         empty_state("No mentions in this range. Try a longer range, or fewer filters.")
         return
     per_feed = df.groupby("name")["articles"].sum().sort_values(ascending=False)
-    feeds = per_feed.head(25).index.tolist()
-    by_entity = df.groupby("entity")["articles"].sum().sort_values(ascending=False)
-    drawn = list(sel.chosen) if sel.chosen else by_entity.head(TOP_DEFAULT).index.tolist()
-    drawn = [e for e in drawn if e in by_entity.index]
+    feeds = per_feed.head(MAX_FEEDS).index.tolist()
+    entities, top = top_entities(ctx, sel)
+    drawn = [e for e in entities if e in set(df["entity"])]
+    st.caption(
+        f"Which feeds carry the entities: each bar counts a feed's articles that mention the "
+        f"entity. {drawn_text(len(drawn), top)} An article carried by two feeds counts for "
+        "both, so these sums can exceed the overview's."
+        + (
+            f" The {len(feeds)} feeds with the most such articles, of {len(per_feed)}."
+            if len(per_feed) > len(feeds)
+            else ""
+        )
+    )
     shown = df[df["name"].isin(feeds)].assign(
         group=lambda d: d["entity"].where(d["entity"].isin(drawn), "Other entities")
     )
@@ -38,7 +46,7 @@ def render(ctx: Context, sel: Selection) -> None:
         part = part.reindex(feeds).fillna(0)
         if part["articles"].sum() == 0:
             continue
-        color = "#C7C7C7" if group == "Other entities" else ctx.color(group)
+        color = OTHER_COLOR if group == "Other entities" else ctx.color(group)
         fig.add_trace(
             go.Bar(
                 y=feeds,
@@ -58,8 +66,7 @@ def render(ctx: Context, sel: Selection) -> None:
     fig.update_yaxes(autorange="reversed", title=None)
     fig.update_xaxes(title="Articles mentioning the entity (per feed)", tickformat=",")
     chart(fig, "sources_bar")
-    if len(per_feed) > len(feeds):
-        st.caption(f"The {len(feeds)} feeds with the most articles, of {len(per_feed)}.")
+    st.caption("Every feed and entity; pick a row to open its articles.")
     labels = {url: label for label, url in ctx.feed_labels.items()}
     table = df.assign(label=df["feed"].map(labels).fillna(df["name"]))
     st.dataframe(
@@ -83,6 +90,17 @@ def render(ctx: Context, sel: Selection) -> None:
         },
     )
     csv_button(df, "sources", "src_csv")
+
+
+def drawn_text(n: int, top: bool) -> str:
+    """Which entities have their own colour, and why they are the ones on Timeline too."""
+    if not top:
+        return "The chosen entities have a colour each; other entities are grouped."
+    return (
+        f"The {n} entities with a colour are the most mentioned in the range, the same as on "
+        "Timeline and Compare; the others are grouped (bars count articles, not mentions, so "
+        "their order here can differ)."
+    )
 
 
 def open_source(labels: list[str], entities: list[str]) -> None:

@@ -13,9 +13,17 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from monitor import queries
+from monitor.queries import shift
 
 from ..data import Context, q
-from ..state import Selection, articles_button, chart_controls, safe_granularity, top_entities
+from ..state import (
+    MAX_LINE_POINTS,
+    Selection,
+    articles_button,
+    chart_controls,
+    fit_granularity,
+    top_entities,
+)
 from ..widgets import BEFORE_FILL, DEGRADED_FILL, chart, csv_button, empty_state, style_figure
 
 PERIOD_STEP = {
@@ -66,17 +74,20 @@ def render(ctx: Context, sel: Selection) -> None:
     if not entities:
         empty_state("No mentions in this range. Try a longer range, or fewer filters.")
         return
-    start, end = sel.span(ctx)
-    by, note = safe_granularity(by, start, end)
+    span_start, end = sel.span(ctx)
+    fit = fit_granularity(by, span_start, end, MAX_LINE_POINTS)
     f = replace(sel.filters, entities=tuple(entities))
+    if fit.start != span_start:
+        f = replace(f, start=fit.start)  # drawn from a later start (see fit_granularity)
+    by, start = fit.by, fit.start
     df = q("timeline", ctx.snap, f, by)
     if top:
         st.caption(
             f"The {len(entities)} most mentioned entities in the range; "
             "choose entities in the sidebar for others."
         )
-    if note:
-        st.caption(note)
+    if fit.note:
+        st.caption(fit.note)
     if df.empty or df[measure].sum() == 0:
         empty_state("No mentions in this range. Try a longer range, or fewer filters.")
         return
@@ -104,7 +115,7 @@ def render(ctx: Context, sel: Selection) -> None:
             )
         )
     shaded = shade_degraded(fig, ctx, f, by)
-    if start and ctx.first and start < ctx.first - timedelta(hours=1):
+    if start and ctx.first and start < shift(ctx.first, -timedelta(hours=1)):
         fig.add_vrect(
             x0=start,
             x1=ctx.first,

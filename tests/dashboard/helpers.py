@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import shlex
+import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from monitor import cli
+from monitor.config import load_config
+from monitor.store import Snapshot, Store
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 APP = str(ROOT / "dashboard.py")
@@ -89,3 +95,45 @@ def overview_numbers(at: AppTest) -> dict[str, tuple[int, int]]:
         for row in df.itertuples()
         if row.Mentions > 0
     }
+
+
+def shown_command(text: str) -> list[str]:
+    """The `monitor ...` command quoted in a caption or in "How counting works", split as a
+    shell would."""
+    commands = re.findall(r"`([^`]*\bmonitor\b[^`]* -c [^`]*)`", text)
+    assert commands, f"no monitor command in {text[:300]!r}"
+    return shlex.split(commands[-1])
+
+
+def run_pasted(argv: list[str], cwd: Path) -> Any:
+    """Run a command as pasted into a shell in `cwd` (no MONITOR_CONFIG), with --format json."""
+    program = argv[0] if Path(argv[0]).is_absolute() else shutil.which(argv[0])
+    assert program and Path(program).exists(), f"{argv[0]} is not a command here"
+    env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
+    done = subprocess.run(
+        [program, *argv[1:], "--format", "json"],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def snapshot(config: Path) -> Snapshot:
+    return Store(load_config(config).store).snapshot()
+
+
+def flat(at: AppTest) -> list[tuple[str, str]]:
+    """The main area's elements in page order, as (type, text) pairs."""
+    out: list[tuple[str, str]] = []
+
+    def walk(node: Any) -> None:
+        for child in getattr(node, "children", {}).values():
+            text = getattr(child, "value", "") if child.type in TEXT_TYPES else ""
+            out.append((child.type, str(text)))
+            walk(child)
+
+    walk(at.main)
+    return out
+
+
+TEXT_TYPES = {"caption", "markdown", "subheader", "title"}

@@ -4,6 +4,8 @@ their notices, the empty-store and broken-config pages, and new data on the next
 
 from __future__ import annotations
 
+import itertools
+import math
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,17 +18,24 @@ from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.models import Article
 from monitor.store import Store, article_key
+from monitor_app.widgets import PALETTE, assign_colors
 from tests.dashboard.helpers import (
     APP,
     NOW,
     VIEWS,
+    captions,
     cli_json,
     days_ago,
+    markdown,
     notices,
     overview_numbers,
+    run_app,
+    run_pasted,
+    shown_command,
+    traces,
     widget,
 )
-from tests.dashboard_store import FEEDS, build_store, feeds_yaml
+from tests.dashboard_store import FEEDS, add_extreme_dates, build_store, feeds_yaml
 
 
 @pytest.mark.parametrize("view", VIEWS)
@@ -182,3 +191,223 @@ def test_new_data_shows_on_the_next_run(tmp_path: Path, monkeypatch) -> None:
     writer.commit()
     at.run()
     assert overview_numbers(at)["LexCorp"] == (before[0] + 3, before[1] + 1)
+
+
+# --------------------------------------------------------------------------------------------
+# No link and no store content ever shows an exception
+
+
+HOSTILE_LINKS: list[dict[str, str | list[str]]] = [
+    {},
+    {"range": "all"},
+    {"range": "all", "by": "hour"},
+    {"range": "custom", "from": "0001-01-01", "to": "9999-12-31", "by": "hour"},
+    {"range": "custom", "from": "9999-12-31", "to": "0001-01-01"},
+    {"range": "custom", "from": "+10000-01-01", "to": "-0001-13-32"},
+    {"from": "0001-01-01"},
+    {"range": "custom", "to": "9999-12-31"},
+    {"page": "inf", "roll": "inf"},
+    {"page": "1e400", "roll": "1e400"},
+    {"page": "nan", "roll": "-inf"},
+    {"page": "99999999999999999999999", "roll": "-1e308"},
+    {"page": ["1", "inf"], "range": ["7d", "all"], "roll": "2.5"},
+    {"range": "24h", "by": "month", "measure": "articles", "norm": "true", "roll": "90"},
+    {"scope": "all articles", "page": "2", "q": "%_\\'\";--"},
+    {
+        "e": ["", "Nayib Bukele" * 50, "<script>alert(1)</script>", "\u202e"],
+        "kind": ["", "person"],
+        "feed": "%00",
+        "tag": "[/x]",
+        "q": "x" * 5000,
+        "measure": "",
+        "norm": "",
+        "by": "",
+        "scope": "<b>",
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def extreme_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store whose first article is dated 1 Jan 0001 and last 31 Dec 9999."""
+    config = build_store(tmp_path_factory.mktemp("extreme") / "w", NOW, days=4, per_day=6)
+    add_extreme_dates(config, NOW.replace(tzinfo=None))
+    return config
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_no_link_and_no_date_raises(view: str, extreme_config: Path, monkeypatch) -> None:
+    """Every page, from every garbled link, on a store holding the extreme dates: a page and
+    at most notices, never an exception element."""
+    monkeypatch.setenv("MONITOR_CONFIG", str(extreme_config))
+    for params in HOSTILE_LINKS:
+        at = run_app(view=view, **params)
+        assert not at.exception, (view, params, [e.value for e in at.exception])
+        assert not at.error, (view, params)
+        assert at.subheader, (view, params)  # the page drew
+
+
+def test_extreme_dates_are_said_and_drawn(extreme_config: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MONITOR_CONFIG", str(extreme_config))
+    at = run_app(view="timeline", range="all")
+    assert "counts since **1 Jan 1**" in at.markdown[0].value
+    assert "shown by month" in captions(at) and "drawn from" in captions(at)
+    drawn = [t for t in traces(at) if t["name"] != "Ingestion degraded"]
+    assert drawn and all(len(t["x"]) <= 2_400 for t in drawn)
+    at = run_app(range="all")  # the overview: no previous range to compare with
+    assert overview_numbers(at)["Nayib Bukele"][0] > 0
+    assert "Change" not in at.dataframe[0].value.columns
+
+
+# --------------------------------------------------------------------------------------------
+# Custom dates from a garbled link, old data, a first poll in progress
+
+
+def test_a_garbled_custom_range_gets_real_dates(app) -> None:
+    """No "custom" with empty boxes: a missing or garbled date is filled and said."""
+    at = app(range="custom", **{"from": "2026-13-45"})
+    assert widget(at, "button_group", "range").value == "custom"
+    d0, d1 = widget(at, "date_input", "from").value, widget(at, "date_input", "to").value
+    assert d0 and d1 and d0 <= d1
+    assert "start date “2026-13-45” is not a date" in notices(at)
+    at = app(range="custom")
+    d0, d1 = widget(at, "date_input", "from").value, widget(at, "date_input", "to").value
+    assert (d1 - d0).days == 29 and d1 == NOW.date()  # the default range: the last 30 days
+    assert "without dates; showing the last 30 days" in notices(at)
+    at = app(range="custom", to=days_ago(3))
+    assert widget(at, "date_input", "from").value <= widget(at, "date_input", "to").value
+
+
+def test_old_data_says_when_and_offers_a_range(tmp_path: Path, monkeypatch) -> None:
+    """A store whose newest article is 100 days old: the overview says so and one click
+    opens a range of the same length that has data."""
+    config = build_store(tmp_path / "old", NOW - timedelta(days=100), days=10, per_day=6)
+    monkeypatch.setenv("MONITOR_CONFIG", str(config))
+    at = run_app()
+    assert "The newest article is from" in notices(at) and "before this range" in notices(at)
+    at.button(key="_to_data").click().run()
+    assert not at.exception
+    assert widget(at, "button_group", "range").value == "custom"
+    newest = (NOW - timedelta(days=100)).date()
+    assert widget(at, "date_input", "to").value == newest
+    assert widget(at, "date_input", "from").value == newest - timedelta(days=29)
+    assert sum(m for m, _ in overview_numbers(at).values()) > 0
+    assert "newest article" not in notices(at)
+
+
+def test_first_poll_in_progress_is_said(tmp_path: Path, monkeypatch) -> None:
+    """The poller holds the store and has not yet polled every feed: partial numbers, said."""
+    config = build_store(tmp_path / "live", NOW, days=2, per_day=4)
+    new_feed = "  - name: Not Polled Yet\n    url: http://127.0.0.1:9/later.xml\n"
+    config.write_text(config.read_text().replace("watch:\n", new_feed + "watch:\n", 1))
+    monkeypatch.setenv("MONITOR_CONFIG", str(config))
+    store = Store(load_config(config).store)
+    assert not any(i.value.startswith("**Ingestion in progress**") for i in run_app().info)
+    with store.poller_lock():
+        assert store.poller_running()
+        at = run_app()
+        (note,) = [i.value for i in at.info if "Ingestion in progress" in i.value]
+        assert f"reached {len(FEEDS)} of {len(FEEDS) + 1} feeds" in note
+    assert not store.poller_running()
+
+
+def test_empty_store_while_the_first_poll_runs(tmp_path: Path, monkeypatch) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text(feeds_yaml())
+    monkeypatch.setenv("MONITOR_CONFIG", str(config))
+    store = Store(load_config(config).store)
+    with store.poller_lock():
+        at = run_app()
+    assert not at.exception
+    assert any("poller is running its first poll" in i.value for i in at.info)
+    assert f"0 of {len(FEEDS)} feeds" in " ".join(i.value for i in at.info)
+
+
+# --------------------------------------------------------------------------------------------
+# The same numbers from a terminal
+
+
+def test_the_counting_command_works_as_pasted(app, store_config: Path, tmp_path: Path) -> None:
+    """ "How counting works" shows a command that, pasted in another folder, prints the
+    overview's numbers."""
+    at = app(range="7d", e=["LexCorp", "Metropolis"], feed="Gotham Gazette")
+    argv = shown_command(markdown(at))
+    assert argv[1] == "-c" and Path(argv[2]).is_absolute()
+    assert "Gotham Gazette" in argv  # the feed by its name, not its URL
+    rows = run_pasted(argv, tmp_path)
+    assert overview_numbers(at) == {r["entity"]: (r["mentions"], r["articles"]) for r in rows}
+
+
+# --------------------------------------------------------------------------------------------
+# Colours
+
+
+def delta_e(c1: str, c2: str) -> float:
+    """CIEDE2000 colour difference of two #RRGGBB colours (about 2: barely told apart)."""
+
+    def lab(hex_color: str) -> tuple[float, float, float]:
+        rgb = [int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb)
+        xyz = (
+            (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047,
+            0.2126 * r + 0.7152 * g + 0.0722 * b,
+            (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883,
+        )
+        fx, fy, fz = (t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116 for t in xyz)
+        return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+    (l1, a1, b1), (l2, a2, b2) = lab(c1), lab(c2)
+    cbar = (math.hypot(a1, b1) + math.hypot(a2, b2)) / 2
+    g = 0.5 * (1 - math.sqrt(cbar**7 / (cbar**7 + 25**7)))
+    a1, a2 = a1 * (1 + g), a2 * (1 + g)
+    c1p, c2p = math.hypot(a1, b1), math.hypot(a2, b2)
+    h1, h2 = math.degrees(math.atan2(b1, a1)) % 360, math.degrees(math.atan2(b2, a2)) % 360
+    dh = 0.0 if c1p * c2p == 0 else (h2 - h1 + 180) % 360 - 180
+    dhp = 2 * math.sqrt(c1p * c2p) * math.sin(math.radians(dh / 2))
+    lbar, cbarp = (l1 + l2) / 2, (c1p + c2p) / 2
+    hbar = h1 + h2 if c1p * c2p == 0 else ((h1 + h2) / 2 + (180 if abs(h1 - h2) > 180 else 0))
+    t = (
+        1
+        - 0.17 * math.cos(math.radians(hbar - 30))
+        + 0.24 * math.cos(math.radians(2 * hbar))
+        + 0.32 * math.cos(math.radians(3 * hbar + 6))
+        - 0.20 * math.cos(math.radians(4 * hbar - 63))
+    )
+    sl = 1 + 0.015 * (lbar - 50) ** 2 / math.sqrt(20 + (lbar - 50) ** 2)
+    sc, sh = 1 + 0.045 * cbarp, 1 + 0.015 * cbarp * t
+    rt = (
+        -math.sin(math.radians(60 * math.exp(-(((hbar - 275) / 25) ** 2))))
+        * 2
+        * math.sqrt(cbarp**7 / (cbarp**7 + 25**7))
+    )
+    dl, dc = (l2 - l1) / sl, (c2p - c1p) / sc
+    return math.sqrt(dl**2 + dc**2 + (dhp / sh) ** 2 + rt * dc * (dhp / sh))
+
+
+def test_the_palette_is_clearly_distinct() -> None:
+    assert len(PALETTE) == len(set(PALETTE)) == 20
+    for a, b in itertools.combinations(PALETTE, 2):
+        assert delta_e(a, b) > 15, (a, b)
+    assert delta_e("#54A24B", "#2CA02C") < 5  # the two greens of the old palette
+
+
+def test_colours_go_to_what_is_drawn_in_watchlist_order() -> None:
+    everyone = [f"E{i}" for i in range(15)]
+    colors = assign_colors(["E12", "E2", "E7"], everyone)
+    assert [colors[e] for e in ("E2", "E7", "E12")] == list(PALETTE[:3])
+    assert assign_colors(["E7", "E12", "E2"], everyone) == colors  # same set, same colours
+    assert len(set(colors.values())) == 15
+
+
+def test_drawn_series_have_distinct_colours(demo_config: Path, monkeypatch) -> None:
+    """On the demo world (15 entities), the default timeline and the compare donut."""
+    monkeypatch.setenv("MONITOR_CONFIG", str(demo_config))
+    at = run_app(view="timeline", range="all")
+    lines = [t["line"]["color"] for t in traces(at) if t["name"] != "Ingestion degraded"]
+    assert len(lines) == 6
+    at = run_app(view="compare", range="all", e=list(load_config(demo_config).watch[i].name
+                                                      for i in (2, 12, 3, 13)))  # fmt: skip
+    donut = next(t for t in traces(at, 1) if t["type"] == "pie")["marker"]["colors"]
+    for series in (lines, donut):
+        for a, b in itertools.combinations(series, 2):
+            assert delta_e(a, b) > 15, (a, b)

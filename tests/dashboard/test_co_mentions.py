@@ -8,7 +8,16 @@ from pathlib import Path
 from monitor import queries
 from monitor.config import load_config
 from monitor.store import Store
-from tests.dashboard.helpers import array, card_html, traces
+from tests.dashboard.helpers import (
+    array,
+    captions,
+    card_html,
+    figure,
+    flat,
+    run_app,
+    snapshot,
+    traces,
+)
 
 
 def test_pairs_equal_the_queries(app, store_config: Path) -> None:
@@ -35,3 +44,27 @@ def test_picking_a_pair_lists_its_articles(app) -> None:
     assert cards.count('class="mm-card"') == min(50, int(first["Articles"]))
     heading = " ".join(m.value for m in at.markdown)
     assert f"{int(first['Articles']):,} article" in heading
+
+
+def test_the_caption_counts_the_entities_drawn(app, demo_config: Path, monkeypatch) -> None:
+    at = app(view="co-mentions", range="all")
+    assert "All 4 entities mentioned in the range." in captions(at)
+    monkeypatch.setenv("MONITOR_CONFIG", str(demo_config))
+    at = run_app(view="co-mentions", range="all")
+    n = len(queries.mention_counts(snapshot(demo_config), queries.Filters()))
+    assert n < 20  # the demo watches 15
+    assert f"All {n} entities mentioned in the range." in captions(at)
+    assert "20 most mentioned" not in captions(at)
+
+
+def test_the_heatmap_is_readable(demo_config: Path, monkeypatch) -> None:
+    """As wide as the page (not in a column), a row tall enough for its numbers, names
+    slanted rather than vertical."""
+    monkeypatch.setenv("MONITOR_CONFIG", str(demo_config))
+    at = run_app(view="co-mentions", range="all")
+    spec = figure(at)
+    (heat,) = spec["data"]
+    assert spec["layout"]["height"] >= 36 * len(heat["y"])
+    assert heat["textfont"]["size"] >= 12
+    assert -60 <= spec["layout"]["xaxis"]["tickangle"] < 0
+    assert "column" not in [kind for kind, _ in flat(at)]  # the page's full width

@@ -1,17 +1,70 @@
-"""The Feeds page, headless: the health of every feed."""
+"""The Feeds page, headless: the health of every feed, the whole error and new address of
+each feed that needs attention (wrapped, escaped), and a polling chart with sane bars on a
+store polled for one day only."""
 
 from __future__ import annotations
 
-from tests.dashboard.helpers import (
-    notices,
-)
-from tests.dashboard_store import FEEDS
+import html
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from monitor.config import load_config
+from monitor.store import Store
+from tests.dashboard.helpers import NOW, array, figure, notices, run_app
+from tests.dashboard_store import FEEDS, build_store
+
+
+def problems_html(at) -> str:
+    bodies = [h.proto.body for h in at.get("html") if "mm-problems" in h.proto.body]
+    assert bodies, "no Needs attention table"
+    return bodies[0]
 
 
 def test_feeds_view_lists_feed_health(app) -> None:
     at = app(view="feeds")
     df = at.dataframe[0].value
     assert set(df["name"]) == {name for name, _, _ in FEEDS}
-    moved = df.set_index("name").loc["Smallville Ledger", "moved_to"]
-    assert moved.endswith("ledger-new.xml")
     assert "moved permanently" in notices(at)
+
+
+def test_errors_and_new_addresses_are_shown_whole(app) -> None:
+    """The grid holds only narrow columns; the error and the new address of every feed that
+    needs attention are in a wrapped table above it, in full."""
+    at = app(view="feeds")
+    assert not {"error", "moved_to"} & set(at.dataframe[0].value.columns)
+    table = problems_html(at)
+    assert "http://127.0.0.1:9/ledger-new.xml" in table  # moved: the whole new URL
+    assert "Smallville Ledger" in table
+    assert "overflow-wrap: anywhere" in table
+
+
+def test_feed_errors_are_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = build_store(tmp_path / "w", NOW, days=1, per_day=2)
+    store = Store(load_config(config).store)
+    writer = store.writer()
+    state = store.snapshot().feeds[FEEDS[0][1]]
+    state.last_outcome, state.last_error = "failed", '<img src=x onerror="alert(1)"> [/x] 500'
+    writer.set_feed(state)
+    writer.commit()
+    monkeypatch.setenv("MONITOR_CONFIG", str(config))
+    table = problems_html(run_app(view="feeds"))
+    assert html.escape('<img src=x onerror="alert(1)"> [/x] 500') in table
+    assert "<img" not in table
+
+
+def test_polling_chart_of_a_single_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One day of polls: a bar a day wide on a 30-day axis labelled with dates, not one bar
+    filling the plot under "00:00:00 Dec 1"."""
+    monkeypatch.setenv("MONITOR_CONFIG", str(build_store(tmp_path / "w", NOW, days=0, per_day=3)))
+    at = run_app(view="feeds")
+    assert not at.exception
+    spec = figure(at)
+    bars = spec["data"]
+    assert {b["type"] for b in bars} == {"bar"}
+    day_ms = 86_400_000
+    assert all(0 < w <= day_ms for b in bars for w in array(b["width"]))
+    x0, x1 = (pd.Timestamp(x) for x in spec["layout"]["xaxis"]["range"])
+    assert x1 - x0 >= pd.Timedelta(days=14)
+    assert "%H" not in spec["layout"]["xaxis"]["tickformat"]

@@ -9,6 +9,8 @@ from monitor import queries
 from monitor.config import load_config
 from monitor.store import Store
 from tests.dashboard.helpers import (
+    NOW,
+    captions,
     cli_json,
     days_ago,
     overview_numbers,
@@ -55,3 +57,21 @@ def test_kind_and_tag_filters_equal_the_queries(app, store_config: Path) -> None
     assert overview_numbers(at) == {
         r.entity: (r.mentions, r.articles) for r in want.itertuples() if r.mentions
     }
+
+
+def test_all_time_has_no_previous_range(app) -> None:
+    """Range "all" has nothing before it: no Change or Previous column, no caption naming a
+    previous period."""
+    at = app(range="all")
+    assert {"Change", "Previous"}.isdisjoint(at.dataframe[0].value.columns)
+    assert "previous" not in captions(at).lower()
+
+
+def test_previous_range_says_it_counts_mentions(app) -> None:
+    at = app(range="7d")
+    df = at.dataframe[0].value
+    assert {"Change", "Previous"} <= set(df.columns)
+    label = at.dataframe[0].proto.columns  # the column config, as JSON
+    assert "Mentions, previous range" in label
+    start = (NOW - timedelta(days=13)).strftime("%-d %b %Y")
+    assert f"compares mentions with the previous 7 days ({start} –" in captions(at)

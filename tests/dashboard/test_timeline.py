@@ -16,6 +16,7 @@ from monitor.store import Store
 from monitor_app.widgets import DEGRADED_FILL
 from tests.dashboard.helpers import (
     NOW,
+    captions,
     cli_json,
     days_ago,
     traces,
@@ -78,3 +79,20 @@ def test_timeline_shades_degraded_ingestion(app) -> None:
     bad_day = (NOW - timedelta(days=5)).date().isoformat()
     assert shapes[0]["x0"].startswith(bad_day)
     assert any("failed to poll" in c.value for c in at.caption)
+
+
+def test_hourly_over_a_long_range_is_drawn_by_day(app) -> None:
+    """A line of 720 hourly points is a thicket: past 500 points the timeline (and Compare)
+    draw the next coarser granularity and say so; two weeks by hour stay hourly."""
+    at = app(view="timeline", range="30d", by="hour", e="LexCorp")
+    assert at.selectbox(key="by").value == "hour"  # the link keeps what was asked
+    (trace,) = [t for t in traces(at) if t["name"] == "LexCorp"]
+    assert len(trace["x"]) == 30
+    assert "By hour, this range is about 7" in captions(at) and "shown by day" in captions(at)
+    at = app(view="compare", range="30d", by="hour")
+    assert all(len(t["x"]) == 30 for t in traces(at))
+    at = app(view="timeline", range="custom", by="hour", e="LexCorp",
+             **{"from": days_ago(13), "to": days_ago(0)})  # fmt: skip
+    (trace,) = [t for t in traces(at) if t["name"] == "LexCorp"]
+    assert len(trace["x"]) == 14 * 24
+    assert "shown by" not in captions(at)
