@@ -4,6 +4,7 @@ their notices, the empty-store and broken-config pages, and new data on the next
 
 from __future__ import annotations
 
+import ast
 import itertools
 import math
 from datetime import timedelta
@@ -411,3 +412,26 @@ def test_drawn_series_have_distinct_colours(demo_config: Path, monkeypatch) -> N
     for series in (lines, donut):
         for a, b in itertools.combinations(series, 2):
             assert delta_e(a, b) > 15, (a, b)
+
+
+# --------------------------------------------------------------------------------------------
+# The package's layout
+
+
+def test_pages_import_no_page_and_nothing_imports_the_frame() -> None:
+    """A page uses state, data, cards and widgets, never another page; only dashboard.py
+    imports the frame (monitor_app.app)."""
+    package = Path(APP).parent / "monitor_app"
+    for path in package.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {
+            (node.module or "") if node.level == 0 else f"{'.' * node.level}{node.module or ''}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+        }
+        if path.parent.name == "pages":
+            sibling = [m for m in imported if m.startswith(".") and not m.startswith("..")]
+            assert not sibling and not [m for m in imported if "pages" in m], path
+        if path.name != "app.py":
+            assert not [m for m in imported if m.endswith(".app") or m == "monitor_app.app"], path
+    assert "monitor_app.app" in Path(APP).read_text()
