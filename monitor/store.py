@@ -873,6 +873,22 @@ class Store:
         with _file_lock(self._lock_path("poller.lock"), blocking=False, what="a poller"):
             yield
 
+    def poller_running(self) -> bool:
+        """Whether a poller holds this store's poller.lock now. Read-only, for the dashboard:
+        on Linux it looks the pid written in the lock file up in /proc/locks and takes no lock
+        (so it can never make a starting poller fail); elsewhere it tries a shared lock for an
+        instant."""
+        path = self.root / "poller.lock"
+        try:
+            pid = path.read_text().strip()
+        except OSError:
+            return False
+        try:
+            held = Path("/proc/locks").read_text().splitlines()
+        except OSError:
+            return _lock_held(path)
+        return any(f.split()[1:2] == ["FLOCK"] and pid in f.split()[4:5] for f in held)
+
     def _lock_path(self, name: str) -> Path:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -1010,6 +1026,18 @@ def _quarantine_file(root: Path, rel: str) -> str:
         dest = folder / f"{name}.{n}"
     os.rename(src, dest)
     return f"{QUARANTINE}/{table}/{dest.name}"
+
+
+def _lock_held(path: Path) -> bool:
+    """Whether another open file holds a lock on `path` (tried with a shared lock, released)."""
+    try:
+        with open(path) as fh:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 class _Txn:
