@@ -47,7 +47,7 @@ def test_rss_entry_becomes_plain_text_with_canonical_link():
     first, second = feed.entries
     assert feed.title == "Example & News"
     assert first.title == "Ortega’s visit"
-    assert first.link == "http://news.example/world/1?id=7"
+    assert first.link == "http://news.example/world/1?id=7#top"  # the fragment is kept
     assert first.text == "Full text here. Second paragraph."  # content wins; script dropped
     assert first.published == datetime(2026, 11, 2, 16, 0, tzinfo=UTC)
     assert first.guid == "a-1"
