@@ -512,7 +512,8 @@ def _slow_entry(e: Any, base: str, atom: bool) -> Entry:
     if not link and not atom and e.get("guidislink") and guid.startswith(("http://", "https://")):
         link = _link(guid, base)  # an RSS guid that is a permalink
     content = _first_content(e.get("content"))
-    parsed = e.get("published_parsed") or e.get("updated_parsed")
+    # dict.get: FeedParserDict maps a missing updated_parsed to published_parsed, with a warning
+    parsed = e.get("published_parsed") or dict.get(e, "updated_parsed")
     return Entry(
         guid=guid,
         link=link,
