@@ -171,11 +171,14 @@ def _http_charset(content_type: str | None) -> str | None:
 
 
 def _codec(label: str) -> str | None:
+    """The Python codec for a charset label; None for unknown ones, for codecs that are not
+    text encodings (`base64`, `zlib`...) and for UTF-7 (refused by browsers too)."""
     try:
         name = codecs.lookup(label.strip()).name
-    except (LookupError, ValueError):
+        b"<".decode(name)
+    except (LookupError, ValueError, UnicodeError):
         return None
-    return _SUPERSETS.get(name, name)
+    return None if name == "utf-7" else _SUPERSETS.get(name, name)
 
 
 def to_utf8(body: bytes, content_type: str | None = None) -> bytes:
@@ -197,12 +200,14 @@ def to_utf8(body: bytes, content_type: str | None = None) -> bytes:
 
 
 def _declare_utf8(body: bytes) -> bytes:
-    declaration = _DECLARATION.match(body)
+    """`body` (UTF-8) with its XML declaration saying so, for parsers that read it."""
+    stripped = body.lstrip()  # white space before the declaration: an error, but seen
+    declaration = _DECLARATION.match(stripped)
     found = _DECLARED_ENCODING.search(declaration.group(0)) if declaration else None
     if not declaration or not found or found.group(1).lower() in (b"utf-8", b"utf8"):
         return body
     fixed = _DECLARED_ENCODING.sub(b'encoding="utf-8"', declaration.group(0), count=1)
-    return fixed + body[declaration.end() :]
+    return fixed + stripped[declaration.end() :]
 
 
 # The XML tree: what fastfeedparser's entries are checked and completed with -----------------

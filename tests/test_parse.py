@@ -173,6 +173,10 @@ def test_corpus_feed_reads_as_expected_on_both_parsing_paths(case, path):
         (b"<?xml version='1.0' encoding='no-such-charset'?><r/>", None, "utf-8"),
         (b"<?xml version='1.0'?><r/>", "text/xml; charset=bogus", "utf-8"),
         (b"<r/>", None, "utf-8"),
+        # not text encodings, or refused: ignored
+        (b"<?xml version='1.0' encoding='base64'?><r/>", None, "utf-8"),
+        (b"<?xml version='1.0'?><r/>", "text/xml; charset=zlib", "utf-8"),
+        (b"<?xml version='1.0' encoding='UTF-7'?><r/>", None, "utf-8"),
     ],
 )
 def test_encoding_precedence(body, content_type, encoding):
@@ -187,3 +191,19 @@ def test_the_content_type_header_decides_the_charset():
     # ... and with it, the header decides: the same bytes read as Greek (0xF1 is ρ, 0xFC ό)
     greek = parse_feed(body, URL, "text/xml; charset=iso-8859-7").entries[0].title
     assert greek == "Peρa visits Dόsseldorf"
+
+
+@pytest.mark.parametrize("label", ["base64", "rot13", "zlib", "hex", "utf-7", "x-bogus"])
+def test_a_hostile_charset_label_is_ignored_not_a_crash(label):
+    body = RSS.replace(b'encoding="utf-8"', f'encoding="{label}"'.encode())
+    for content_type in (None, f"application/rss+xml; charset={label}"):
+        feed = parse_feed(body, URL, content_type)
+        assert feed.entries[0].title == "Ortega’s visit"
+
+
+def test_white_space_before_a_declaration_does_not_change_the_charset():
+    body = b"\n  " + RSS.replace(b"utf-8", b"iso-8859-1").replace(
+        b"Ortega&#8217;s visit", "Peña visit".encode("latin-1")
+    )
+    for path in ("auto", "feedparser"):
+        assert parse_feed(body, URL, parser=path).entries[0].title == "Peña visit"
