@@ -195,8 +195,11 @@ def to_utf8(body: bytes, content_type: str | None = None) -> bytes:
             pass
         else:
             return _declare_utf8(body[bom:])
-    text = body[bom:].decode(encoding, "monitor-cp1252").lstrip("\ufeff")
-    return _declare_utf8(text.encode("utf-8"))
+    try:
+        text = body[bom:].decode(encoding, "monitor-cp1252")
+    except (LookupError, UnicodeError):  # a codec that fails its own way: read it as UTF-8
+        text = body[bom:].decode("utf-8", "monitor-cp1252")
+    return _declare_utf8(text.lstrip("\ufeff").encode("utf-8"))
 
 
 def _declare_utf8(body: bytes) -> bytes:
@@ -312,7 +315,7 @@ def _read_item(item: etree._Element, base: str, xml_base: bool) -> _ItemFacts | 
         if kind == _OTHER:
             continue
         if kind == _TITLE:
-            if title_el is None and _has_text(child):
+            if title_el is None and (len(child) or (child.text or "").strip()):
                 title_el = child
         elif kind == _MEDIA:
             media_el = child
@@ -362,10 +365,6 @@ def _is_permalink(guid: etree._Element) -> bool:
     return True
 
 
-def _has_text(el: etree._Element) -> bool:
-    return bool((el.text or "").strip()) or len(el) > 0
-
-
 def _alternate_href(el: etree._Element, kind: int) -> str:
     """The URL of a link element that is an alternate link, else ""."""
     if kind == _ATOM_LINK:
@@ -383,7 +382,7 @@ def _base(el: etree._Element, base: str) -> str:
 
 def _title_text(el: etree._Element) -> str:
     """Plain text of a title element, whatever it holds: text, HTML, XHTML or base64."""
-    if el.get("mode") == "base64":
+    if el.attrib and el.get("mode") == "base64":
         try:
             raw = base64.b64decode((el.text or "").encode("ascii"), validate=False)
             return html_to_text(raw.decode("utf-8"))
