@@ -29,8 +29,8 @@ class Entity:
 class Entry:
     """One item of a feed as parsed, before it becomes an article."""
 
-    guid: str
-    link: str  # absolute http(s) URL or ""
+    guid: str  # RSS guid, Atom id or RSS 1.0 rdf:about, as given ("" if none)
+    link: str  # absolute http(s) URL in canonical form, fragment kept, or ""
     title: str  # plain text
     text: str  # plain text of the summary/content
     published: datetime | None  # UTC, None when the feed gave none we could read
@@ -48,10 +48,11 @@ class ParsedFeed:
 
 @dataclass(frozen=True)
 class Article:
-    """An entry as stored: one per canonical URL (or per feed + guid when it has no link)."""
+    """An entry as stored: one per canonical URL across feeds, but never two entries of one
+    feed merged (see docs/design.md, "An entry's identity")."""
 
     id: int  # signed 64-bit hash of the dedup key
-    url: str  # canonical URL, or ""
+    url: str  # the entry's link (canonical form, fragment kept), or ""
     title: str
     text: str
     published: datetime  # UTC; first_seen when missing or in the future (see date_flag)

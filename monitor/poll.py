@@ -50,14 +50,35 @@ def utc_now() -> datetime:
 # Pure rules
 
 
-def make_article(entry: Entry, feed: str, seen: datetime) -> Article:
-    """Turn a parsed entry into the article to store; fixes missing and future dates."""
-    if entry.link:
-        aid = article_key("url", entry.link)
-    elif entry.guid:
-        aid = article_key("guid", feed, entry.guid)
+def entry_key(entry: Entry, feed: str, *, home: str = "") -> int:
+    """The key of an entry within its feed: its guid, else its link, else its title + text.
+
+    The link is the full one (fragment included: `/page#comment-2` is not `/page#comment-3`);
+    a link to the feed's home page (`home`) is a placeholder shared by entries, not theirs.
+    The key is also the id of the entry's article whenever the entry is not known by its URL.
+    """
+    if entry.guid:
+        return article_key("guid", feed, entry.guid)
+    if entry.link and entry.link != home:
+        return article_key("link", feed, entry.link)
+    return article_key("entry", feed, entry.title, entry.text[:500])
+
+
+def make_article(entry: Entry, feed: str, seen: datetime, *, home: str = "") -> Article:
+    """Turn a parsed entry into the article to store; fixes missing and future dates.
+
+    The article's id is its canonical URL's (the link without its fragment): the same article
+    carried by two feeds is stored once. An entry with no link, or whose link is the feed's
+    own home page (`home`, a placeholder, not the entry's address), is keyed by its feed and
+    `entry_key` instead. The stored `url` keeps the fragment, so a comment's link opens the
+    comment. (Which article an entry joins also depends on what its feed carried before:
+    `Writer.add_article`.)
+    """
+    address = entry.link.partition("#")[0]  # entry.link is canonical: this is its canonical URL
+    if address and entry.link != home:
+        aid = article_key("url", address)
     else:
-        aid = article_key("entry", feed, entry.title, entry.text[:500])
+        aid = entry_key(entry, feed, home=home)
     published, flag = entry.published, ""
     if published is None:
         published, flag = seen, "missing"
@@ -386,7 +407,9 @@ class Poller:
                 try:
                     # links resolve against the URL the body came from, minus any user info
                     base = without_userinfo(result.final_url or feed.key)
-                    new_articles, new_mentions = self._ingest(feed, result.body, base, now)
+                    new_articles, new_mentions = self._ingest(
+                        feed, result.body, base, now, result.content_type
+                    )
                     summary.new_mentions += new_mentions
                     st.body_hash = body_hash
                 except MonitorError as exc:  # may name the URL, ${VAR} values and all
@@ -415,17 +438,19 @@ class Poller:
             summary.moved.append((feed.name, result.moved_to))
 
     def _ingest(
-        self, feed: FeedConfig, body: bytes, base_url: str, now: datetime
+        self, feed: FeedConfig, body: bytes, base_url: str, now: datetime, content_type: str = ""
     ) -> tuple[int, int]:
         assert self.writer is not None
-        parsed = parse_feed(body, base_url)
+        parsed = parse_feed(body, base_url, content_type)
         new_articles = new_mentions = 0
         for entry in parsed.entries:
-            article = make_article(entry, feed.key, now)
-            if self.writer.add_article(article, feed.key, now):
+            article = make_article(entry, feed.key, now, home=parsed.link)
+            key = entry_key(entry, feed.key, home=parsed.link)
+            stored = self.writer.add_article(article, feed.key, now, key)
+            if stored is not None:
                 new_articles += 1
-                counts = self.matcher.count(article.title, article.text)
-                new_mentions += self.writer.add_mentions(article, counts)
+                counts = self.matcher.count(stored.title, stored.text)
+                new_mentions += self.writer.add_mentions(stored, counts)
         return new_articles, new_mentions
 
     def _update_state(

@@ -5,7 +5,8 @@ This is the only module that knows the store's layout and engine. Layout of the 
     manifest.json        the commit point: the files of each table, feed state, watchlist,
                          garbage (replaced files awaiting deletion), quarantined files
     articles/*.parquet   id, url, title, text, published, first_seen, author, feed, date_flag
-    sources/*.parquet    article_id, feed, seen            (every feed that carried an article)
+    sources/*.parquet    article_id, feed, seen, entry     (every feed that carried an article,
+                         and the entry of that feed it was: see `Writer.add_article`)
     mentions/*.parquet   article_id, entity, count, published   (publication time denormalized)
     fetches/*.parquet    feed, time, status, outcome, bytes, new_articles, duration, error
     firings/*.parquet, deliveries/*.parquet   alerts that fired, delivery attempts (alerts.py)
@@ -71,7 +72,7 @@ import typing
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,7 @@ DATA_TMP = re.compile(r"\.(\d{8,})-[0-9a-f]{8}\.parquet\.tmp")
 MANIFEST_TMP = re.compile(r"\.manifest\.json\.[0-9a-f]{8}\.tmp")
 
 TS = pa.timestamp("us")
+_EPOCH = datetime(1970, 1, 1)
 SCHEMAS: dict[str, pa.Schema] = {
     "articles": pa.schema(
         [
@@ -112,7 +114,11 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("date_flag", pa.string()),
         ]
     ),
-    "sources": pa.schema([("article_id", pa.int64()), ("feed", pa.string()), ("seen", TS)]),
+    # `entry`: a 64-bit key of the feed's entry (feed + guid, else link, else title + text);
+    # null in rows written before it existed (files without the column read it as null)
+    "sources": pa.schema(
+        [("article_id", pa.int64()), ("feed", pa.string()), ("seen", TS), ("entry", pa.int64())]
+    ),
     "mentions": pa.schema(
         [
             ("article_id", pa.int64()),
@@ -1268,11 +1274,45 @@ def _source_key(article_id: int, feed: str) -> int:
     return int(np.int64(article_id) ^ _feed_hash(feed))
 
 
+class _LegacySources:
+    """(article, feed) pairs of `sources` rows without an entry key, with when they were seen.
+
+    Only stores written before the `entry` column have them; a pair that also has a row with
+    an entry key is not legacy (that row says which entry it was).
+    """
+
+    def __init__(self) -> None:
+        self.keys = np.empty(0, dtype=np.int64)
+        self.seen_us = np.empty(0, dtype=np.int64)
+
+    def add(self, pairs: np.ndarray, seen_us: np.ndarray, keyed: np.ndarray) -> None:
+        if not len(pairs) and not (len(keyed) and len(self.keys)):
+            return
+        keys = np.concatenate([self.keys, pairs.astype(np.int64)])
+        seen = np.concatenate([self.seen_us, seen_us.astype(np.int64)])
+        order = np.lexsort((seen, keys))  # by pair, earliest sighting first
+        keys, seen = keys[order], seen[order]
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = keys[1:] != keys[:-1]
+        keys, seen = keys[first], seen[first]
+        drop = np.isin(keys, keyed)
+        self.keys, self.seen_us = keys[~drop], seen[~drop]
+
+    def seen(self, pair: int) -> datetime | None:
+        """When the pair was first seen (naive UTC), if it is a legacy pair."""
+        i = int(np.searchsorted(self.keys, pair))
+        if i < len(self.keys) and self.keys[i] == pair:
+            return _EPOCH + timedelta(microseconds=int(self.seen_us[i]))
+        return None
+
+
 class Writer:
     """Buffers new rows, knows what is stored already, and commits atomically.
 
     Dedup: an article is known by its id; the pair (article, feed) by a hash of both, so an
-    article carried by a second feed adds a `sources` row and nothing else.
+    article carried by a second feed adds a `sources` row and nothing else; and an entry of a
+    feed by its key (the `entry` column of `sources`), so an entry seen again is recognised
+    even when its link changed.
     """
 
     def __init__(self, store: Store, log: Callable[[str], None] | None = None):
@@ -1280,6 +1320,8 @@ class Writer:
         self.log = log or (lambda msg: None)
         self.articles = _IdSet()
         self.sources = _IdSet()
+        self.entries = _IdSet()
+        self.legacy = _LegacySources()
         self._loaded: set[str] = set()  # files already in the dedup index
         # set when a commit took out a damaged articles or mentions file: the caller should
         # recount mentions (`replace_mentions`), as the manifest's empty fingerprint says
@@ -1289,7 +1331,7 @@ class Writer:
 
     def _reset_buffers(self) -> None:
         self.new_articles: list[Article] = []
-        self.new_sources: list[tuple[int, str, datetime]] = []
+        self.new_sources: list[tuple[int, str, datetime, int | None]] = []
         self.new_mentions: list[tuple[int, str, int, datetime]] = []
         self.new_fetches: list[dict[str, Any]] = []
         self.feed_states: dict[str, FeedState] = {}
@@ -1307,6 +1349,7 @@ class Writer:
         damaged: list[tuple[str, DamagedFileError]] = []
         articles: list[np.ndarray] = []
         sources: list[np.ndarray] = []
+        entries: list[np.ndarray] = []
         for f in snap.files.get("articles", ()):
             if f.path not in self._loaded:
                 try:
@@ -1319,7 +1362,7 @@ class Writer:
         for f in snap.files.get("sources", ()):
             if f.path not in self._loaded:
                 try:
-                    t = read_data_file(snap.root, f.path, "sources", ["article_id", "feed"])
+                    t = read_data_file(snap.root, f.path, "sources", None)
                 except DamagedFileError as exc:
                     damaged.append(("sources", exc))
                     continue
@@ -1327,28 +1370,71 @@ class Writer:
                 feeds = t.column("feed").dictionary_encode().combine_chunks()
                 hashes = np.array([_feed_hash(s) for s in feeds.dictionary.to_pylist()])
                 idx = feeds.indices.to_numpy(zero_copy_only=False)
-                sources.append(ids ^ hashes[idx] if len(hashes) else ids)
+                pairs = ids ^ hashes[idx] if len(hashes) else ids
+                sources.append(pairs)
+                if "entry" in t.column_names:
+                    entry = t.column("entry").combine_chunks()
+                    known = entry.is_valid().to_numpy(zero_copy_only=False)
+                    entries.append(entry.fill_null(0).to_numpy()[known])
+                else:
+                    known = np.zeros(len(ids), dtype=bool)
+                seen = t.column("seen").cast(pa.int64()).to_numpy()
+                self.legacy.add(pairs[~known], seen[~known], pairs[known])
                 self._loaded.add(f.path)
         # one merge per table: merging file by file would sort the whole index once per file
         if articles:
             self.articles.add_array(np.concatenate(articles))
         if sources:
             self.sources.add_array(np.concatenate(sources))
+        if entries:
+            self.entries.add_array(np.concatenate(entries))
         return damaged
 
     # buffering ---------------------------------------------------------------------------
-    def add_article(self, article: Article, feed: str, seen: datetime) -> bool:
-        """Record that `feed` carried `article`. True when the article itself is new."""
+    def add_article(
+        self, article: Article, feed: str, seen: datetime, entry: int | None = None
+    ) -> Article | None:
+        """Record that `feed` carried `article`; return the article if it is new, else None.
+
+        `entry` is the key of the feed's entry (`article.id` when the entry has no URL to be
+        known by). With it, an entry of this feed stored before is recognised whatever its
+        link now, and an entry whose URL this feed already carried as another entry becomes
+        an article of its own, keyed by `entry` (two entries a feed tells apart are never
+        merged). Without it, `article.id` alone decides, as for articles of other feeds.
+        """
+        if entry is not None:
+            if entry in self.entries:
+                return None
+            if article.id != entry and self._carried_as_other_entry(article, feed):
+                article = dataclasses.replace(article, id=entry)
+            self.entries.add(entry)
         skey = _source_key(article.id, feed)
         if skey not in self.sources:
             self.sources.add(skey)
-            self.new_sources.append((article.id, feed, utc_naive(seen)))
+            self.new_sources.append((article.id, feed, utc_naive(seen), entry))
             self.source_counts[feed] = self.source_counts.get(feed, 0) + 1
         if article.id in self.articles:
-            return False
+            return None
         self.articles.add(article.id)
         self.new_articles.append(article)
-        return True
+        return article
+
+    def _carried_as_other_entry(self, article: Article, feed: str) -> bool:
+        """Whether `feed` carried the article of this URL as an entry other than this new one.
+
+        Rows written before entries were recorded (`entry` null) cannot say which entry they
+        were. Such a row is taken for this entry when the entry is dated no later than the
+        row was seen (it existed then); an undated entry, or one published afterwards (a new
+        comment on the same page), is another entry. So nothing stored before is duplicated
+        by a dated entry, and no entry that came later is merged into an old one.
+        """
+        skey = _source_key(article.id, feed)
+        if skey not in self.sources:
+            return False
+        seen = self.legacy.seen(skey)
+        if seen is None:
+            return True
+        return bool(article.date_flag) or utc_naive(article.published) > seen
 
     def add_mentions(self, article: Article, counts: Mapping[str, int]) -> int:
         published = utc_naive(article.published)
@@ -1382,11 +1468,14 @@ class Writer:
             snap = self._commit(watchlist)
         except BaseException:
             self.articles, self.sources, self._loaded = _IdSet(), _IdSet(), set()
+            self.entries, self.legacy = _IdSet(), _LegacySources()
             self.refresh()
             for a in self.new_articles:
                 self.articles.add(a.id)
-            for aid, feed, _ in self.new_sources:
+            for aid, feed, _, entry in self.new_sources:
                 self.sources.add(_source_key(aid, feed))
+                if entry is not None:
+                    self.entries.add(entry)
             raise
         self._reset_buffers()
         if on_commit:

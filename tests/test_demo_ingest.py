@@ -119,7 +119,7 @@ def test_demo_feeds_stay_far_under_the_default_size_cap():
 
 @pytest.mark.slow
 def test_a_large_world_through_feeds_under_a_small_cap(tmp_path):
-    """18,000 articles, 11 feeds: whole-history feeds of several MB against a 1 MB cap."""
+    """18,000 articles, 11 feeds: whole-history feeds of MBs against a 1 MB cap."""
     big = World.generate(seed=4, days=6, outlets=10, articles_per_day=3000, now=NOW)
     assert {o.health for o in big.outlets} == {"ok", "flaky", "slow", "moved"}
     with serve_world(big, clock=lambda: POLL_TIME, slow_delay=0.2, limit=300) as server:
@@ -128,7 +128,7 @@ def test_a_large_world_through_feeds_under_a_small_cap(tmp_path):
         )
         cap = config.poll.max_bytes
         whole = max(len(big.render_feed(p, POLL_TIME)) for p in served_paths(big))
-        assert whole > 3 * cap  # what the demo used to serve: refused by the poller
+        assert whole > 2 * cap  # what the demo used to serve: refused by the poller
         result = asyncio.run(catch_up(Poller(config), server))
         assert 0 < server.largest_body <= cap
     summary = result.summary
