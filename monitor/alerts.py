@@ -215,11 +215,9 @@ def load_history(
     start = first - back
     hours = max(int((last - start) / HOUR), 0)
     h = History(start=start, hours=hours, feed_names={f.key: f.name for f in config.feeds})
-    lo_pub = [f.min_time for f in snap.files.get("articles", ()) if f.min_time]
-    if lo_pub:
-        h.data_start = datetime.fromisoformat(min(lo_pub)).replace(
-            minute=0, second=0, microsecond=0
-        )
+    lo_pub, _ = snap.time_bounds()
+    if lo_pub is not None:
+        h.data_start = lo_pub.replace(minute=0, second=0, microsecond=0)
     entities = sorted({e for r in counting for e in r.entities})
     if entities:
         _load_counts(snap, h, entities, start, last)
@@ -538,10 +536,9 @@ def backtest(
     if not rules:
         return []
     if since is None:
-        lo = [f.min_time for f in snap.files.get("articles", ()) if f.min_time]
-        if not lo:
+        since, _ = snap.time_bounds()
+        if since is None:
             return []
-        since = datetime.fromisoformat(min(lo))
     until = until or now or datetime.now(UTC)
     boundaries = hour_boundaries(since, until)
     if not boundaries:

@@ -35,7 +35,7 @@ from .delivery import Dispatcher, delivery_status, send_now, targets
 from .errors import ConfigError, MonitorError
 from .poll import Poller, PollSummary, install_signal_handlers
 from .secrets import redact_text, redact_url, url_secrets
-from .store import Store, update_alerts
+from .store import Store, open_store, update_alerts
 
 if TYPE_CHECKING:
     from .store import Finding, Health, Snapshot
@@ -156,7 +156,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_poll(args: argparse.Namespace) -> int:
     config = load(args)
-    store = Store(config.store)
+    store = open_store(config.store)
     with store.poller_lock():
         store.snapshot()  # a damaged store: one line, before any thread starts
         with alerting(config, store) as dispatcher:
@@ -169,7 +169,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
                 code = asyncio.run(_poll_once(poller))
                 dispatcher.wait_idle(timeout=120)  # the messages due now go out before exiting
                 return code
-            err.print(f"polling {len(config.feeds)} feeds into {store.root}; Ctrl-C to stop")
+            err.print(f"polling {len(config.feeds)} feeds into {store.location}; Ctrl-C to stop")
             asyncio.run(_poll_forever(poller))
     return 0
 
@@ -201,7 +201,7 @@ async def _poll_forever(poller: Poller) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     config = load(args)
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     health = queries.feed_health(snap, datetime.now(UTC))
     known = {row["url"]: row for row in health.to_dict("records")} if len(health) else {}
     rows: list[dict[str, Any]] = []
@@ -330,7 +330,7 @@ def _filters(args: argparse.Namespace, config: Config) -> queries.Filters:
 
 def cmd_mentions(args: argparse.Namespace) -> int:
     config = load(args)
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     df = queries.mention_counts(snap, _filters(args, config), args.by)
     if args.by != "none":
         df["period"] = pd.to_datetime(df["period"]).dt.strftime("%Y-%m-%d")
@@ -342,7 +342,7 @@ def cmd_mentions(args: argparse.Namespace) -> int:
 
 def cmd_articles(args: argparse.Namespace) -> int:
     config = load(args)
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     page = queries.articles(snap, _filters(args, config), limit=args.limit)
     df = pd.DataFrame(
         {
@@ -363,7 +363,7 @@ def cmd_articles(args: argparse.Namespace) -> int:
 
 def cmd_rematch(args: argparse.Namespace) -> int:
     config = load(args)
-    store = Store(config.store)
+    store = open_store(config.store)
     poller = Poller(config, store)
     with progress_bar("recounting mentions") as bar:
         started = time.monotonic()
@@ -392,7 +392,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .store import check_store
 
     config = load(args)
-    health = check_store(Store(config.store))
+    health = check_store(open_store(config.store))
     if args.format == "json":
         out.print_json(data=health_json(health))
         return 0 if health.healthy else 2
@@ -450,9 +450,9 @@ def cmd_repair(args: argparse.Namespace) -> int:
     from .store import check_store, repair_store
 
     config = load(args)
-    store = Store(config.store)
-    if not store.root.is_dir():
-        out.print(f"no store at {escape(str(store.root))} yet: nothing to repair")
+    store = open_store(config.store)
+    if not store.exists():
+        out.print(f"no store at {escape(str(store.location))} yet: nothing to repair")
         return 0
     with store.poller_lock():
         report = repair_store(store)
@@ -470,12 +470,12 @@ def cmd_repair(args: argparse.Namespace) -> int:
                 rows = Poller(config, store).rematch(bar)
             out.print(f"recounted mentions: {rows:,} article-entity rows")
     if not report.changed:
-        out.print(f"store {escape(str(store.root))}: nothing to repair")
+        out.print(f"store {escape(str(store.location))}: nothing to repair")
     health = check_store(store)
     for f in health.problems:
         out.print(f"problem: {escape(f.path)}: {escape(f.message)}")
     if health.healthy:
-        out.print(f"store {escape(str(store.root))}: healthy")
+        out.print(f"store {escape(str(store.location))}: healthy")
     return 0 if health.healthy else 2
 
 
@@ -532,7 +532,7 @@ def _wait_child(proc: subprocess.Popen[bytes]) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = load(args)
-    store = Store(config.store)
+    store = open_store(config.store)
     with store.poller_lock():
         store.snapshot()  # a damaged store: one line, before anything starts
         proc = start_dashboard(config.path, args.port)
@@ -611,7 +611,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     if args.alerts_command == "send-test":
         return cmd_alerts_send_test(args)
     config = load(args)
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     fired = alerts.last_fired(snap)
     states = alerts.rule_states(snap)
     rows: list[dict[str, Any]] = [
@@ -660,7 +660,7 @@ def cmd_alerts_backtest(args: argparse.Namespace) -> int:
         _find_named(config.alerts, name, "alert rule")
     if not config.alerts:
         raise MonitorError("feeds.yaml has no alert rules (alerts:) to backtest")
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     firings = alerts.backtest(snap, config, args.since, args.until, args.name or [])
     rows = [f.public() for f in firings]
     if args.format == "json":
@@ -690,7 +690,7 @@ def cmd_alerts_send_test(args: argparse.Namespace) -> int:
     rule = _find_named(config.alerts, args.rule, "alert rule")
     if not rule.to:
         raise MonitorError(f'the alert rule "{rule.name}" has no targets (add to: [...])')
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     firing = alerts.sample_firing(snap, config, rule, datetime.now(UTC))
     message = alerts.alert_message(rule, firing, snap, config, test=True)
     answers = send_now(config, rule.to, message)
@@ -708,7 +708,7 @@ def _print_answers(answers: Sequence[notify.Answer]) -> int:
 def cmd_digest(args: argparse.Namespace) -> int:
     config = load(args)
     d = _find_named(config.digests, args.name, "digest")
-    store = Store(config.store)
+    store = open_store(config.store)
     snap = store.snapshot()
     now = datetime.now(UTC)
     if args.now:

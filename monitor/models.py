@@ -114,3 +114,4 @@ class FeedState:
     moved_to: str | None = None
     gone: bool = False
     entry_hash: str = ""  # hash of the feeds.yaml entry; a changed entry revives a gone feed
+    poller: str = ""  # the poller that polled it last (host:pid, or the name it was given)

@@ -5,6 +5,12 @@ its error recorded in its state and in the fetch log, and the others carry on. R
 committed in small atomic batches while a poll runs, so readers see new articles quickly and
 a stop (Ctrl-C, SIGTERM, kill -9) loses at most the batch in flight.
 
+Several pollers may share a store (PostgreSQL): before fetching, a poller claims the due feeds
+from the store (`Writer.claim`), which gives each to one poller at a time (a lease, kept
+alive while the poll runs and released by the commit of the feed's new state); the store's
+keys keep every article and mention unique whatever the race. With the embedded store the one
+poller claims everything. `FeedState.poller` records who polled a feed last.
+
 Feeds are known by `FeedConfig.key` (their URL with secrets hidden) in the feed state, the
 fetch log and the articles' and sources' `feed` column; only the request handed to the
 fetcher carries the real URL (`FeedConfig.fetch_url`, `${VAR}` filled in).
@@ -19,7 +25,9 @@ import asyncio
 import contextlib
 import hashlib
 import math
+import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -33,13 +41,19 @@ from .match import Matcher
 from .models import Article, Entry, FeedState, FetchRequest, FetchResult
 from .parse import parse_feed
 from .secrets import redact_text, without_userinfo
-from .store import Snapshot, Store, Writer, article_key, replace_mentions
+from .store import Snapshot, Store, Writer, article_key, open_store
 
 # A feed holds only its latest items, so every wait is bounded: a longer silence loses articles.
 MAX_BACKOFF = timedelta(hours=24)  # after failures, and the most a Retry-After delays a feed
 MAX_CACHE_HINT = timedelta(hours=6)  # a server's max-age / Expires never delays a feed longer
 FUTURE_SLACK = timedelta(days=1)
 COMMIT_EVERY = 2.0  # seconds between commits while a poll is running
+BUSY_RECHECK = 5.0  # seconds before looking again at a feed another poller is claiming
+
+
+def poller_name(name: str = "") -> str:
+    """How a poller is known in the store and in `monitor status`: its name, else host:pid."""
+    return name or f"{socket.gethostname()}:{os.getpid()}"
 
 
 def utc_now() -> datetime:
@@ -212,23 +226,28 @@ class Poller:
         now: Callable[[], datetime] = utc_now,
         log: Callable[[str], None] | None = None,
         on_commit: Callable[[Snapshot, Config, datetime], None] | None = None,
+        name: str = "",
     ):
         self.config = config
         self.on_commit = on_commit  # after each commit, e.g. delivery.Dispatcher.on_commit
         self._config_stamp = file_stamp(config.path)
-        self.store = store or Store(config.store)
+        self.store = store or open_store(config.store)
         self.now = now
         self.log = log or (lambda msg: None)
+        self.name = poller_name(name)
         self.matcher = Matcher(config.watch)
         self.writer: Writer | None = None
         self.states: dict[str, FeedState] = {}
+        self._busy: dict[str, datetime] = {}  # feeds another poller is fetching: until when
+        self._recounted_for = ""  # the watchlist fingerprint of this poller's last recount
+        self._warned_for = ""  # the store's fingerprint this poller warned about
 
     # set-up ------------------------------------------------------------------------------
     def open(self, progress: Progress | None = None) -> None:
         """Load the dedup index and feed state; recount mentions if the watchlist changed."""
-        self.writer = self.store.writer(log=self.log)
+        self.writer = self.store.writer(log=self.log, poller=self.name)
         snap = self.store.snapshot()
-        self.states = {key: replace(st) for key, st in snap.feeds.items()}
+        self.states = {key: replace(st) for key, st in self.writer.current_states(None).items()}
         now, every = self.now(), self.config.poll.every
         intervals = {f.key: f.interval(every) for f in self.config.feeds}
         for key, st in self.states.items():
@@ -242,16 +261,20 @@ class Poller:
             self.log(
                 f"the watchlist changed: recounting mentions in {snap.rows('articles'):,} articles"
             )
-            self.rematch(progress)
+            self.rematch(progress, force=False)
 
-    def rematch(self, progress: Progress | None = None) -> int:
-        return replace_mentions(
-            self.store,
+    def rematch(self, progress: Progress | None = None, *, force: bool = True) -> int:
+        """Recount every mention with this poller's watchlist. Without `force`, nothing is
+        done when the store was counted with it already (another poller sharing the store
+        just did it)."""
+        self._recounted_for = self.matcher.fingerprint
+        return self.store.replace_mentions(
             self.matcher.count,
             self.config.watch,
             self.matcher.fingerprint,
             progress,
             log=self.log,
+            force=force,
         )
 
     def reload_config(self) -> None:
@@ -273,10 +296,11 @@ class Poller:
         if watch_changed:
             self.matcher = Matcher(config.watch)
             self.log("the watchlist changed: recounting mentions")
-            self.rematch()
+            self.rematch(force=False)
 
     # polling -----------------------------------------------------------------------------
     def due_feeds(self, *, all_enabled: bool = False) -> list[FeedConfig]:
+        """The feeds to poll now, as far as this poller knows (`poll` then claims them)."""
         now = self.now()
         return [
             f
@@ -284,7 +308,46 @@ class Poller:
             if f.enabled
             and (all_enabled or is_due(f, self.states.get(f.key), now))
             and not (all_enabled and self._gone(f))
+            and not self._is_busy(f.key)
         ]
+
+    def _is_busy(self, key: str) -> bool:
+        until = self._busy.get(key)
+        if until is None:
+            return False
+        if until <= datetime.now(UTC):  # leases are on the real clock, whatever `now` says
+            del self._busy[key]
+            return False
+        return True
+
+    def refresh_states(self) -> None:
+        """Take in the feed state other pollers sharing the store committed."""
+        if self.writer is None:
+            return
+        for key, st in self.writer.current_states(None).items():
+            self.states[key] = replace(st)
+
+    def _claim(self, feeds: list[FeedConfig], all_enabled: bool) -> list[FeedConfig]:
+        """Of `feeds`, those this poller is to fetch now: the store gives each feed to one
+        poller at a time (see `Writer.claim`), judged on its latest state."""
+        assert self.writer is not None
+        by_key = {f.key: f for f in feeds}
+        now = self.now()
+
+        def due(st: FeedState | None) -> bool:
+            if st is None:
+                return True
+            feed = by_key[st.url]
+            if all_enabled:
+                return not (st.gone and st.entry_hash == feed.entry_hash)
+            return is_due(feed, st, now)
+
+        claim = self.writer.claim(list(by_key), due, now)
+        for key, st in claim.won.items():
+            if st is not None:
+                self.states[key] = replace(st)
+        self._busy.update(claim.busy)
+        return [f for f in feeds if f.key in claim.won]
 
     def _gone(self, feed: FeedConfig) -> bool:
         st = self.states.get(feed.key)
@@ -296,12 +359,18 @@ class Poller:
         *,
         stop: asyncio.Event | None = None,
         progress: Progress | None = None,
+        all_enabled: bool = False,
     ) -> PollSummary:
-        """Fetch the given feeds concurrently and store what they carry."""
+        """Fetch the given feeds concurrently and store what they carry: those of them this
+        poller claims (every one, unless another poller sharing the store polls it now or
+        just did; `all_enabled`: whether due or not)."""
         if self.writer is None:
             self.open()
         summary = PollSummary()
         started = time.monotonic()
+        feeds = self._claim(feeds, all_enabled)
+        if not feeds:
+            return summary
         async with Fetcher.from_settings(self.config.poll, now=self.now) as fetcher:
             tasks = {asyncio.create_task(self._fetch(fetcher, f)): f for f in feeds}
             waiter = asyncio.create_task(stop.wait()) if stop else None
@@ -323,6 +392,8 @@ class Poller:
                         break
                     if time.monotonic() - last_commit > COMMIT_EVERY:
                         self._commit()
+                        assert self.writer is not None
+                        self.writer.heartbeat()
                         last_commit = time.monotonic()
             finally:
                 for task in tasks:
@@ -331,6 +402,8 @@ class Poller:
                     waiter.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 self._commit()
+                assert self.writer is not None
+                self.writer.release()
         summary.seconds = time.monotonic() - started
         return summary
 
@@ -340,7 +413,9 @@ class Poller:
         """Poll every enabled feed once, now (feeds marked gone excepted)."""
         if self.writer is None:
             self.open(progress=None)
-        return await self.poll(self.due_feeds(all_enabled=True), stop=stop, progress=progress)
+        self.refresh_states()
+        feeds = self.due_feeds(all_enabled=True)
+        return await self.poll(feeds, stop=stop, progress=progress, all_enabled=True)
 
     async def run(
         self,
@@ -355,6 +430,7 @@ class Poller:
         while not stop.is_set():
             if reload:
                 self.reload_config()
+            self.refresh_states()
             feeds = self.due_feeds()
             if feeds:
                 summary = await self.poll(feeds, stop=stop)
@@ -369,13 +445,28 @@ class Poller:
         times = [
             st.next_poll
             for f in self.config.feeds
-            if f.enabled and (st := self.states.get(f.key)) and st.next_poll and not self._gone(f)
+            if f.enabled
+            and (st := self.states.get(f.key))
+            and st.next_poll
+            and not self._gone(f)
+            and not self._is_busy(f.key)
         ]
-        if any(f.enabled and f.key not in self.states for f in self.config.feeds):
+        # a feed another poller is fetching: look again when its lease ends
+        busy = [until for key, until in self._busy.items() if key in self._keys()]
+        if busy:
+            wake = min(busy) - datetime.now(UTC)
+            times.append(now + max(wake, timedelta(seconds=0)))
+        if any(
+            f.enabled and f.key not in self.states and not self._is_busy(f.key)
+            for f in self.config.feeds
+        ):
             return 0.0
         if not times:
             return 60.0
         return min(max((min(times) - now).total_seconds(), 0.5), 60.0)
+
+    def _keys(self) -> set[str]:
+        return {f.key for f in self.config.feeds if f.enabled}
 
     # one feed ----------------------------------------------------------------------------
     async def _fetch(self, fetcher: Fetcher, feed: FeedConfig) -> FetchResult:
@@ -398,6 +489,7 @@ class Poller:
         now = self.now()
         st = self.states.get(feed.key) or FeedState(url=feed.key)
         st.name, st.tags, st.entry_hash = feed.name, list(feed.tags), feed.entry_hash
+        st.poller = self.name
         new_articles = 0
         if result.outcome == "ok" and result.body is not None:
             body_hash = hashlib.blake2b(result.body, digest_size=16).hexdigest()
@@ -443,9 +535,16 @@ class Poller:
         assert self.writer is not None
         parsed = parse_feed(body, base_url, content_type)
         new_articles = new_mentions = 0
-        for entry in parsed.entries:
-            article = make_article(entry, feed.key, now, home=parsed.link)
-            key = entry_key(entry, feed.key, home=parsed.link)
+        items = [
+            (
+                make_article(entry, feed.key, now, home=parsed.link),
+                entry_key(entry, feed.key, home=parsed.link),
+            )
+            for entry in parsed.entries
+        ]
+        # what the store holds of these already (a shared store: also what others stored)
+        self.writer.prepare(feed.key, [k for article, key in items for k in (article.id, key)])
+        for article, key in items:
             stored = self.writer.add_article(article, feed.key, now, key)
             if stored is not None:
                 new_articles += 1
@@ -476,10 +575,20 @@ class Poller:
         assert self.writer is not None
         if self.writer.pending or self.writer.feed_states:
             snap = self.writer.commit(watchlist=(self.config.watch, self.matcher.fingerprint))
-            if self.writer.needs_recount:  # a damaged file was quarantined (see store.py)
+            if self.writer.needs_recount:
+                # a damaged file was quarantined (the embedded store), or another poller
+                # sharing the store counts with another watchlist (its feeds.yaml differs)
                 self.writer.needs_recount = False
-                self.rematch()
-                snap = self.store.snapshot()
+                if not snap.fingerprint or self._recounted_for != self.matcher.fingerprint:
+                    self.rematch(force=not snap.fingerprint)
+                    snap = self.store.snapshot()
+                elif self._warned_for != snap.fingerprint:
+                    self._warned_for = snap.fingerprint
+                    self.log(
+                        "the store's mentions were counted with another watchlist by another "
+                        "poller: feeds.yaml differs between the pollers sharing this store; "
+                        "this poller recounts again when its feeds.yaml changes"
+                    )
             if self.on_commit:
                 self.on_commit(snap, self.config, self.now())
 

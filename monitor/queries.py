@@ -261,12 +261,10 @@ def timeline(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
 
 def time_bounds(snap: Snapshot) -> tuple[datetime | None, datetime | None]:
     """First and last publication time in the store (end exclusive: last + 1 µs)."""
-    lo = [f.min_time for f in snap.files.get("articles", ()) if f.min_time]
-    hi = [f.max_time for f in snap.files.get("articles", ()) if f.max_time]
-    if not lo or not hi:
+    first, last = snap.time_bounds()
+    if first is None or last is None:
         return None, None
-    last = datetime.fromisoformat(max(hi))
-    return datetime.fromisoformat(min(lo)), shift(last, timedelta(microseconds=1))
+    return first, shift(last, timedelta(microseconds=1))
 
 
 def overview(

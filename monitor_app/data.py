@@ -25,7 +25,7 @@ from monitor.config import Config, file_stamp, load_config, resolve_config_path
 from monitor.errors import ConfigError
 from monitor.match import Matcher
 from monitor.models import ENTITY_KINDS
-from monitor.store import Snapshot, Store
+from monitor.store import Snapshot, Store, open_store
 
 from .widgets import OTHER_COLOR, assign_colors
 
@@ -57,7 +57,7 @@ def _load_config(path: str, stamp: tuple[int, int] | None) -> Config:
 
 @st.cache_resource(show_spinner=False)
 def get_store(root: str) -> Store:
-    return Store(root)
+    return open_store(root)
 
 
 @st.cache_resource(show_spinner=False)

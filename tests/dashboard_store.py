@@ -20,7 +20,7 @@ from pathlib import Path
 
 from monitor.match import Matcher
 from monitor.models import Article, Entity, FeedState
-from monitor.store import Store, article_key
+from monitor.store import article_key, open_store
 
 FEEDS = [
     ("Daily Planet", "http://127.0.0.1:9/planet.xml", ("national",)),
@@ -75,7 +75,7 @@ def build_store(folder: Path, now: datetime, days: int = 20, per_day: int = 12) 
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "feeds.yaml"
     config.write_text(feeds_yaml())
-    store = Store(folder / "data")
+    store = open_store(folder / "data")
     matcher = Matcher(WATCH)
     writer = store.writer()
     rng = random.Random(42)
@@ -157,7 +157,7 @@ EXTREME_DATES = (datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59, 999999))
 def add_extreme_dates(config: Path, seen: datetime) -> None:
     """Two more articles, dated the first and the last instant Python can hold (a feed said
     `Mon, 01 Jan 0001`), each mentioning a watched entity."""
-    store = Store(config.parent / "data")
+    store = open_store(config.parent / "data")
     matcher = Matcher(WATCH)
     writer = store.writer()
     for i, published in enumerate(EXTREME_DATES):

@@ -22,7 +22,7 @@ from monitor.demo.command import FEED_ITEMS, catch_up
 from monitor.demo.server import serve_world
 from monitor.demo.world import World
 from monitor.poll import Poller
-from monitor.store import Store
+from monitor.store import open_store
 
 # The world ends two minutes ago and is served as it was one minute ago; the pollers (one of
 # them a subprocess) run on the real clock, which dates the undated articles as first seen.
@@ -54,7 +54,7 @@ def poll_until_complete(config, rounds: int = 4) -> None:
 
 
 def store_counts(config) -> pd.DataFrame:
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     df = queries.mention_counts(snap, queries.Filters(), by="day")
     df["day"] = pd.to_datetime(df["period"]).dt.date
     df = df[["entity", "day", "mentions", "articles"]]
@@ -67,7 +67,7 @@ def assert_equals_truth(world, config) -> None:
     truth = world.truth(until=POLL_TIME, undated_seen=datetime.now(UTC))
     got = store_counts(config)
     pd.testing.assert_frame_equal(got, truth.reset_index(drop=True), check_dtype=False)
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     dup = snap.query("SELECT COUNT(*) - COUNT(DISTINCT id) AS d FROM {articles}")["d"].iloc[0]
     assert dup == 0
     assert snap.rows("articles") == world.expected_articles(POLL_TIME)
@@ -161,7 +161,7 @@ def test_kill_9_during_ingestion_then_resume_equals_truth(world, served_slowly):
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    partial = Store(served.store).snapshot().rows("articles")
+    partial = open_store(served.store).snapshot().rows("articles")
     assert partial < world.expected_articles(POLL_TIME)  # it really was cut short
     poll_until_complete(served)
     assert_equals_truth(world, served)

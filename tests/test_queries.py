@@ -11,7 +11,7 @@ import pytest
 from monitor import queries
 from monitor.models import Article, Entity, FeedState
 from monitor.queries import Filters
-from monitor.store import Store, article_key
+from monitor.store import article_key, open_store
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
 WATCH = [Entity("Alpha", "person"), Entity("Beta", "topic"), Entity("Gamma", "place")]
@@ -20,7 +20,7 @@ F1, F2 = "http://f/1", "http://f/2"
 
 class StoreFactory:
     def __init__(self, path):
-        self.store = Store(path)
+        self.store = open_store(path)
         self.writer = self.store.writer()
         self.n = 0
 
@@ -205,7 +205,7 @@ def test_date_flags_are_queryable(make):
 
 
 def test_empty_store_gives_empty_frames(tmp_path):
-    snap = Store(tmp_path / "none").snapshot()
+    snap = open_store(tmp_path / "none").snapshot()
     assert queries.mention_counts(snap, Filters()).empty
     assert queries.timeline(snap, Filters(), "day").empty
     assert queries.co_mentions(snap, Filters()).empty

@@ -46,7 +46,7 @@ from monitor.demo.server import DemoServer, serve_world
 from monitor.demo.world import World
 from monitor.errors import MonitorError
 from monitor.poll import Poller, PollSummary, install_signal_handlers
-from monitor.store import Store
+from monitor.store import open_store
 
 MARKER = ".monitor-demo"
 FEED_ITEMS = 1500  # items a demo feed carries: at most ~4 MB (the largest item is ~2.7 KB)
@@ -300,7 +300,7 @@ def run_demo(args: argparse.Namespace) -> int:
     with serve_world(world, limit=FEED_ITEMS) as server:
         config_path = write_config(world, folder, server.base_url)
         config = load_config(config_path)
-        store = Store(config.store)
+        store = open_store(config.store)
         dashboard = None
         if not args.no_dashboard:
             port = free_port(args.port)
@@ -328,7 +328,7 @@ def run_demo(args: argparse.Namespace) -> int:
                     err.print("stopped before the whole history was in", markup=False)
                     return 0
                 out.print(
-                    f"store: {store.root} · ready in {time.monotonic() - started:.1f} s",
+                    f"store: {store.location} · ready in {time.monotonic() - started:.1f} s",
                     markup=False,
                 )
                 if dashboard is None:

@@ -59,7 +59,6 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
-import hashlib
 import json
 import math
 import os
@@ -72,7 +71,7 @@ import typing
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +82,30 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .errors import DamagedFileError, StoreBusyError, StoreError
-from .models import Article, Entity, FeedState
+from ..errors import DamagedFileError, StoreBusyError, StoreError
+from ..models import Entity, FeedState
+from .base import (
+    Count,
+    Health,
+    Log,
+    Progress,
+    RepairReport,
+    Snapshot,
+    Store,
+)
+from .buffer import BufferedWriter, feed_hash
+from .schema import (
+    SCHEMAS,
+    SORT_KEY,
+    STATE_TIMES,
+    TS,
+    Quarantined,
+    entity_from_json,
+    entity_to_json,
+    state_from_json,
+    state_to_json,
+    utc_naive,
+)
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -98,48 +119,6 @@ DATA_FILE = re.compile(r"(\d{8,})-[0-9a-f]{8}\.parquet")
 DATA_TMP = re.compile(r"\.(\d{8,})-[0-9a-f]{8}\.parquet\.tmp")
 MANIFEST_TMP = re.compile(r"\.manifest\.json\.[0-9a-f]{8}\.tmp")
 
-TS = pa.timestamp("us")
-_EPOCH = datetime(1970, 1, 1)
-SCHEMAS: dict[str, pa.Schema] = {
-    "articles": pa.schema(
-        [
-            ("id", pa.int64()),
-            ("url", pa.string()),
-            ("title", pa.string()),
-            ("text", pa.string()),
-            ("published", TS),
-            ("first_seen", TS),
-            ("author", pa.string()),
-            ("feed", pa.string()),
-            ("date_flag", pa.string()),
-        ]
-    ),
-    # `entry`: a 64-bit key of the feed's entry (feed + guid, else link, else title + text);
-    # null in rows written before it existed (files without the column read it as null)
-    "sources": pa.schema(
-        [("article_id", pa.int64()), ("feed", pa.string()), ("seen", TS), ("entry", pa.int64())]
-    ),
-    "mentions": pa.schema(
-        [
-            ("article_id", pa.int64()),
-            ("entity", pa.string()),
-            ("count", pa.int32()),
-            ("published", TS),
-        ]
-    ),
-    "fetches": pa.schema(
-        [
-            ("feed", pa.string()),
-            ("time", TS),
-            ("status", pa.int32()),
-            ("outcome", pa.string()),
-            ("bytes", pa.int64()),
-            ("new_articles", pa.int32()),
-            ("duration", pa.float64()),
-            ("error", pa.string()),
-        ]
-    ),
-}
 # The columns a data file must have to be usable. A table may gain columns in a later version
 # (its older files then lack them and read as NULL), so this is not simply SCHEMAS.
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -157,63 +136,23 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "sources": ("article_id", "feed", "seen"),
     "mentions": ("article_id", "entity", "count", "published"),
     "fetches": ("feed", "time", "status", "outcome", "bytes", "new_articles", "duration", "error"),
+    "firings": tuple(SCHEMAS["firings"].names),
+    "deliveries": tuple(SCHEMAS["deliveries"].names),
 }
-SORT_KEY = {"articles": "published", "mentions": "published", "sources": "seen", "fetches": "time"}
 DUCK_TYPES = {
     pa.int64(): "BIGINT",
     pa.int32(): "INTEGER",
     pa.string(): "VARCHAR",
     TS: "TIMESTAMP",
     pa.float64(): "DOUBLE",
+    pa.float32(): "FLOAT",
+    pa.bool_(): "BOOLEAN",
 }
 
-# Alerts (monitor.alerts, monitor.delivery): what fired and each delivery attempt, append-only
-# like the tables above. The state that lets a restarted poller carry on (each rule's last
+# Alerts (monitor.alerts, monitor.delivery): `firings` and `deliveries` are append-only like
+# the tables above. The state that lets a restarted poller carry on (each rule's last
 # evaluated hour and open episodes, each digest's last period, the outbox, failures not yet
 # reported) is plain JSON in the manifest's "alerts" entry: see `update_alerts`.
-SCHEMAS["firings"] = pa.schema(
-    [
-        ("alert", pa.string()),  # the rule's name
-        ("entity", pa.string()),  # what it fired for: an entity, "A + B", a feed's name
-        ("fired", TS),  # the hour boundary at which the rule held
-        ("value", pa.float64()),
-        ("baseline", pa.float64()),
-        ("threshold", pa.float64()),
-        ("kind", pa.string()),  # spike | above | first | together | feed-down
-        ("noticed", TS),  # when the poller evaluated it
-    ]
-)
-SCHEMAS["deliveries"] = pa.schema(
-    [
-        ("time", TS),
-        ("kind", pa.string()),  # alert | digest
-        ("name", pa.string()),  # the rule's or digest's name
-        ("entity", pa.string()),  # alert: what it fired for; digest: ""
-        ("fired", TS),  # alert: when it fired; digest: the end of its period
-        ("target", pa.string()),  # redacted: never a secret
-        ("outcome", pa.string()),  # sent | failed | gave up
-        ("attempt", pa.int32()),
-        ("error", pa.string()),
-    ]
-)
-SORT_KEY.update(firings="fired", deliveries="time")
-
-
-def utc_naive(t: datetime) -> datetime:
-    """The store's time representation: naive UTC."""
-    if t.tzinfo is not None:
-        t = t.astimezone(UTC).replace(tzinfo=None)
-    return t
-
-
-def article_key(*parts: str) -> int:
-    """A stable signed 64-bit id from the parts of a dedup key."""
-    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def _feed_hash(feed: str) -> np.int64:
-    return np.int64(article_key("feed", feed))
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,21 +168,8 @@ class FileInfo:
 
 
 @dataclass(frozen=True)
-class Quarantined:
-    """A damaged data file taken out of the store's tables (kept in quarantine/, never deleted)."""
-
-    path: str  # where it was, relative to the store root: articles/00000012-0a1b2c3d.parquet
-    table: str
-    reason: str  # "missing: ...", "unreadable: ...", "wrong schema: ..."
-    rows_lost: int | None  # rows the manifest listed for it (None: unknown)
-    time: datetime  # when it was taken out (UTC)
-    moved_to: str = ""  # its place under quarantine/, "" when there was no file to move
-    acknowledged: bool = False  # `monitor repair` marks the ones it has reported as seen
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One committed state of the store. Immutable; cheap to pass around and to cache on."""
+class ParquetSnapshot(Snapshot):
+    """One committed state of the store (a manifest). Immutable; cheap to pass around."""
 
     root: Path
     seq: int = 0
@@ -264,6 +190,35 @@ class Snapshot:
 
     def rows(self, table: str) -> int:
         return sum(f.rows for f in self.files.get(table, ()))
+
+    def time_bounds(self) -> tuple[datetime | None, datetime | None]:
+        lo = [f.min_time for f in self.files.get("articles", ()) if f.min_time]
+        hi = [f.max_time for f in self.files.get("articles", ()) if f.max_time]
+        if not lo or not hi:
+            return None, None
+        return datetime.fromisoformat(min(lo)), datetime.fromisoformat(max(hi))
+
+    def scan(self, table: str, start: int = 0, batch_rows: int = 50_000) -> Iterator[pa.Table]:
+        """The rows of a table file by file, in the manifest's order (see `Snapshot.scan`)."""
+        skip = start
+        for f in self.files.get(table, ()):
+            if skip >= f.rows:
+                skip -= f.rows
+                continue
+            with pq.ParquetFile(self.root / f.path, page_checksum_verification=True) as pf:
+                try:
+                    for batch in pf.iter_batches(batch_size=batch_rows):
+                        if skip >= batch.num_rows:
+                            skip -= batch.num_rows
+                            continue
+                        part = _conform(pa.Table.from_batches([batch]), table)
+                        yield part.slice(skip)
+                        skip = 0
+                except (OSError, pa.ArrowException) as exc:
+                    raise _file_error(f.path, exc) from exc
+
+    def details(self) -> dict[str, Any]:
+        return {"files": {t: len(f) for t, f in self.files.items()}}
 
     def table(self, name: str) -> str:
         """A DuckDB FROM-clause expression reading this snapshot's files of a table."""
@@ -432,52 +387,10 @@ def _conform(table: pa.Table, name: str) -> pa.Table:
 # Manifest (de)serialization
 
 
-def _state_to_json(state: FeedState) -> dict[str, Any]:
-    # by hand rather than dataclasses.asdict, whose deep copies cost a poll of hundreds of feeds
-    out: dict[str, Any] = {}
-    for f in _STATE_FIELDS:
-        v = getattr(state, f.name)
-        if isinstance(v, datetime):
-            v = v.isoformat()
-        elif isinstance(v, list):
-            v = list(v)
-        out[f.name] = v
-    return out
-
-
-_STATE_FIELDS = dataclasses.fields(FeedState)
-
-
-def _state_from_json(data: Mapping[str, Any]) -> FeedState:
-    known = {f.name: f for f in _STATE_FIELDS}
-    kwargs: dict[str, Any] = {}
-    for k, v in data.items():
-        if k not in known:
-            continue
-        if k in _STATE_TIMES:  # an unreadable time is no time: the feed is polled now
-            v = datetime.fromisoformat(v) if _is_iso(v) else None
-        kwargs[k] = v
-    return FeedState(**kwargs)
-
-
-def _entity_to_json(e: Entity) -> dict[str, Any]:
-    return {
-        "name": e.name,
-        "kind": e.kind,
-        "aliases": list(e.aliases),
-        "exclude": list(e.exclude),
-        "case_sensitive": e.case_sensitive,
-    }
-
-
-def _entity_from_json(d: Mapping[str, Any]) -> Entity:
-    return Entity(
-        name=d["name"],
-        kind=d.get("kind", "topic"),
-        aliases=tuple(d.get("aliases", ())),
-        exclude=tuple(d.get("exclude", ())),
-        case_sensitive=d.get("case_sensitive"),
-    )
+_state_to_json = state_to_json
+_state_from_json = state_from_json
+_entity_to_json = entity_to_json
+_entity_from_json = entity_from_json
 
 
 def _quarantined_to_json(q: Quarantined) -> dict[str, Any]:
@@ -523,13 +436,13 @@ def _file_info(d: Mapping[str, Any]) -> FileInfo:
     return FileInfo(d["path"], d["rows"], d.get("min_time"), d.get("max_time"))
 
 
-def _snapshot_from(root: Path, data: Mapping[str, Any]) -> Snapshot:
+def _snapshot_from(root: Path, data: Mapping[str, Any]) -> ParquetSnapshot:
     """The snapshot of a manifest that passed `manifest_problems`."""
     files = {
         name: tuple(_file_info(info) for info in data["tables"].get(name, [])) for name in SCHEMAS
     }
     updated = data.get("updated")
-    return Snapshot(
+    return ParquetSnapshot(
         root=root,
         seq=data["seq"],
         store_id=data.get("id", ""),
@@ -613,7 +526,7 @@ def _field_checks(cls: type) -> dict[str, tuple[object, Callable[[object], bool]
     return {name: (hint, _checker(hint)) for name, hint in typing.get_type_hints(cls).items()}
 
 
-_STATE_TIMES = ("last_poll", "last_success", "next_poll")
+_STATE_TIMES = STATE_TIMES
 # a feed's times are read leniently (see _state_from_json): a bad one is not damage
 _STATE_CHECKS = {k: v for k, v in _field_checks(FeedState).items() if k not in _STATE_TIMES}
 _ENTITY_CHECKS = _field_checks(Entity)
@@ -797,12 +710,19 @@ def _write_atomic(path: Path, data: bytes) -> None:
 # The store
 
 
-class Store:
-    """A store folder. Reading needs nothing; writing goes through `Store.writer()`."""
+class ParquetStore(Store):
+    """A store folder. Reading needs nothing; writing goes through `writer()`."""
+
+    kind = "embedded"
+    shared = False
 
     def __init__(self, root: Path | str):
         self.root = Path(root).absolute()
-        self._cache: tuple[tuple[int, int], Snapshot] | None = None
+        self._cache: tuple[tuple[int, int], ParquetSnapshot] | None = None
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
 
     @property
     def real_root(self) -> Path:
@@ -810,16 +730,17 @@ class Store:
         return Path(os.path.realpath(self.root))
 
     def exists(self) -> bool:
-        return (self.root / MANIFEST).is_file()
+        """Whether the store was created here: a manifest, or data files (a damaged store)."""
+        return (self.root / MANIFEST).is_file() or bool(self.root.is_dir() and self.data_files())
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self) -> ParquetSnapshot:
         """The latest committed state (an empty one when the store does not exist yet)."""
         path = self.root / MANIFEST
         try:
             st = path.stat()
         except FileNotFoundError:
             self._refuse_data_without_manifest()
-            return Snapshot(root=self.root)
+            return ParquetSnapshot(root=self.root)
         except OSError as exc:
             raise StoreError(f"cannot read the store at {self.root}: {exc.strerror}") from exc
         stamp = (st.st_mtime_ns, st.st_size)
@@ -874,7 +795,7 @@ class Store:
             )
 
     @contextlib.contextmanager
-    def poller_lock(self) -> Iterator[None]:
+    def poller_lock(self, poller: str = "") -> Iterator[None]:
         """Held by a running poller, so that only one polls a store at a time."""
         with _file_lock(self._lock_path("poller.lock"), blocking=False, what="a poller"):
             yield
@@ -902,8 +823,35 @@ class Store:
             raise StoreError(f"cannot create the store folder {self.root}: {exc.strerror}") from exc
         return self.root / name
 
-    def writer(self, log: Callable[[str], None] | None = None) -> Writer:
-        return Writer(self, log=log)
+    def writer(self, log: Log | None = None, poller: str = "") -> ParquetWriter:
+        return ParquetWriter(self, log=log)
+
+    def replace_mentions(
+        self,
+        count: Count,
+        watchlist: Iterable[Entity],
+        fingerprint: str,
+        progress: Progress | None = None,
+        log: Log | None = None,
+        *,
+        force: bool = True,
+    ) -> int:
+        return replace_mentions(self, count, watchlist, fingerprint, progress, log, force=force)
+
+    def update_alerts(
+        self,
+        change: Callable[[dict[str, Any]], None],
+        *,
+        firings: Sequence[Mapping[str, Any]] = (),
+        deliveries: Sequence[Mapping[str, Any]] = (),
+    ) -> ParquetSnapshot:
+        return update_alerts(self, change, firings=firings, deliveries=deliveries)
+
+    def check(self) -> Health:
+        return check_store(self)
+
+    def repair(self, log: Log | None = None) -> RepairReport:
+        return repair_store(self, log)
 
     @contextlib.contextmanager
     def transaction(
@@ -1049,9 +997,7 @@ def _lock_held(path: Path) -> bool:
 class _Txn:
     """A commit being prepared under the commit lock."""
 
-    def __init__(
-        self, store: Store, manifest: dict[str, Any], log: Callable[[str], None] | None = None
-    ):
+    def __init__(self, store: ParquetStore, manifest: dict[str, Any], log: Log | None = None):
         self.store = store
         self.root = store.root
         self.m = manifest
@@ -1240,102 +1186,17 @@ class _Txn:
 # Writing
 
 
-class _IdSet:
-    """Membership of 64-bit keys: a sorted numpy array plus a set of recent additions."""
+class ParquetWriter(BufferedWriter):
+    """Buffers new rows, knows what is stored already (its dedup index holds every key of the
+    store's files), and commits atomically (see `BufferedWriter`)."""
 
-    def __init__(self) -> None:
-        self.sorted = np.empty(0, dtype=np.int64)
-        self.recent: set[int] = set()
-
-    def add_array(self, keys: np.ndarray) -> None:
-        # Sort and drop repeats by hand: np.unique took 4.3 s on 4M keys here, this 0.13 s.
-        merged = np.sort(np.concatenate([self.sorted, keys.astype(np.int64)]))
-        keep = np.ones(len(merged), dtype=bool)
-        keep[1:] = merged[1:] != merged[:-1]
-        self.sorted = merged[keep]
-
-    def __contains__(self, key: int) -> bool:
-        if key in self.recent:
-            return True
-        i = np.searchsorted(self.sorted, key)
-        return bool(i < len(self.sorted) and self.sorted[i] == key)
-
-    def add(self, key: int) -> None:
-        self.recent.add(key)
-        if len(self.recent) > 200_000:
-            self.add_array(np.fromiter(self.recent, dtype=np.int64))
-            self.recent.clear()
-
-    def __len__(self) -> int:
-        return len(self.sorted) + len(self.recent)
-
-
-def _source_key(article_id: int, feed: str) -> int:
-    return int(np.int64(article_id) ^ _feed_hash(feed))
-
-
-class _LegacySources:
-    """(article, feed) pairs of `sources` rows without an entry key, with when they were seen.
-
-    Only stores written before the `entry` column have them; a pair that also has a row with
-    an entry key is not legacy (that row says which entry it was).
-    """
-
-    def __init__(self) -> None:
-        self.keys = np.empty(0, dtype=np.int64)
-        self.seen_us = np.empty(0, dtype=np.int64)
-
-    def add(self, pairs: np.ndarray, seen_us: np.ndarray, keyed: np.ndarray) -> None:
-        if not len(pairs) and not (len(keyed) and len(self.keys)):
-            return
-        keys = np.concatenate([self.keys, pairs.astype(np.int64)])
-        seen = np.concatenate([self.seen_us, seen_us.astype(np.int64)])
-        order = np.lexsort((seen, keys))  # by pair, earliest sighting first
-        keys, seen = keys[order], seen[order]
-        first = np.ones(len(keys), dtype=bool)
-        first[1:] = keys[1:] != keys[:-1]
-        keys, seen = keys[first], seen[first]
-        drop = np.isin(keys, keyed)
-        self.keys, self.seen_us = keys[~drop], seen[~drop]
-
-    def seen(self, pair: int) -> datetime | None:
-        """When the pair was first seen (naive UTC), if it is a legacy pair."""
-        i = int(np.searchsorted(self.keys, pair))
-        if i < len(self.keys) and self.keys[i] == pair:
-            return _EPOCH + timedelta(microseconds=int(self.seen_us[i]))
-        return None
-
-
-class Writer:
-    """Buffers new rows, knows what is stored already, and commits atomically.
-
-    Dedup: an article is known by its id; the pair (article, feed) by a hash of both, so an
-    article carried by a second feed adds a `sources` row and nothing else; and an entry of a
-    feed by its key (the `entry` column of `sources`), so an entry seen again is recognised
-    even when its link changed.
-    """
-
-    def __init__(self, store: Store, log: Callable[[str], None] | None = None):
+    def __init__(self, store: ParquetStore, log: Log | None = None):
+        super().__init__(log)
         self.store = store
-        self.log = log or (lambda msg: None)
-        self.articles = _IdSet()
-        self.sources = _IdSet()
-        self.entries = _IdSet()
-        self.legacy = _LegacySources()
         self._loaded: set[str] = set()  # files already in the dedup index
-        # set when a commit took out a damaged articles or mentions file: the caller should
-        # recount mentions (`replace_mentions`), as the manifest's empty fingerprint says
-        self.needs_recount = False
-        self._reset_buffers()
+        # needs_recount is set when a commit took out a damaged articles or mentions file:
+        # the caller should recount mentions, as the manifest's empty fingerprint says
         self.refresh()
-
-    def _reset_buffers(self) -> None:
-        self.new_articles: list[Article] = []
-        self.new_sources: list[tuple[int, str, datetime, int | None]] = []
-        self.new_mentions: list[tuple[int, str, int, datetime]] = []
-        self.new_fetches: list[dict[str, Any]] = []
-        self.feed_states: dict[str, FeedState] = {}
-        self.source_counts: dict[str, int] = {}
 
     def refresh(self) -> None:
         """Bring the dedup index up to date with files committed by anyone.
@@ -1344,7 +1205,7 @@ class Writer:
         """
         self._index(self.store.snapshot())
 
-    def _index(self, snap: Snapshot) -> list[tuple[str, DamagedFileError]]:
+    def _index(self, snap: ParquetSnapshot) -> list[tuple[str, DamagedFileError]]:
         """Add the ids of files not indexed yet; returns the damaged files met (table, error)."""
         damaged: list[tuple[str, DamagedFileError]] = []
         articles: list[np.ndarray] = []
@@ -1368,7 +1229,7 @@ class Writer:
                     continue
                 ids = t.column("article_id").to_numpy().astype(np.int64)
                 feeds = t.column("feed").dictionary_encode().combine_chunks()
-                hashes = np.array([_feed_hash(s) for s in feeds.dictionary.to_pylist()])
+                hashes = np.array([feed_hash(s) for s in feeds.dictionary.to_pylist()])
                 idx = feeds.indices.to_numpy(zero_copy_only=False)
                 pairs = ids ^ hashes[idx] if len(hashes) else ids
                 sources.append(pairs)
@@ -1390,67 +1251,11 @@ class Writer:
             self.entries.add_array(np.concatenate(entries))
         return damaged
 
-    # buffering ---------------------------------------------------------------------------
-    def add_article(
-        self, article: Article, feed: str, seen: datetime, entry: int | None = None
-    ) -> Article | None:
-        """Record that `feed` carried `article`; return the article if it is new, else None.
-
-        `entry` is the key of the feed's entry (`article.id` when the entry has no URL to be
-        known by). With it, an entry of this feed stored before is recognised whatever its
-        link now, and an entry whose URL this feed already carried as another entry becomes
-        an article of its own, keyed by `entry` (two entries a feed tells apart are never
-        merged). Without it, `article.id` alone decides, as for articles of other feeds.
-        """
-        if entry is not None:
-            if entry in self.entries:
-                return None
-            if article.id != entry and self._carried_as_other_entry(article, feed):
-                article = dataclasses.replace(article, id=entry)
-            self.entries.add(entry)
-        skey = _source_key(article.id, feed)
-        if skey not in self.sources:
-            self.sources.add(skey)
-            self.new_sources.append((article.id, feed, utc_naive(seen), entry))
-            self.source_counts[feed] = self.source_counts.get(feed, 0) + 1
-        if article.id in self.articles:
-            return None
-        self.articles.add(article.id)
-        self.new_articles.append(article)
-        return article
-
-    def _carried_as_other_entry(self, article: Article, feed: str) -> bool:
-        """Whether `feed` carried the article of this URL as an entry other than this new one.
-
-        Rows written before entries were recorded (`entry` null) cannot say which entry they
-        were. Such a row is taken for this entry when the entry is dated no later than the
-        row was seen (it existed then); an undated entry, or one published afterwards (a new
-        comment on the same page), is another entry. So nothing stored before is duplicated
-        by a dated entry, and no entry that came later is merged into an old one.
-        """
-        skey = _source_key(article.id, feed)
-        if skey not in self.sources:
-            return False
-        seen = self.legacy.seen(skey)
-        if seen is None:
-            return True
-        return bool(article.date_flag) or utc_naive(article.published) > seen
-
-    def add_mentions(self, article: Article, counts: Mapping[str, int]) -> int:
-        published = utc_naive(article.published)
-        for entity, n in counts.items():
-            self.new_mentions.append((article.id, entity, n, published))
-        return len(counts)
-
-    def add_fetch(self, row: Mapping[str, Any]) -> None:
-        self.new_fetches.append(dict(row))
-
-    def set_feed(self, state: FeedState) -> None:
-        self.feed_states[state.url] = state
-
-    @property
-    def pending(self) -> int:
-        return len(self.new_articles) + len(self.new_sources) + len(self.new_fetches)
+    def current_states(self, feeds: Sequence[str] | None) -> dict[str, FeedState]:
+        stored = self.store.snapshot().feeds
+        keys = list(feeds) if feeds is not None else list({**stored, **self.feed_states})
+        out = {k: self.feed_states.get(k) or stored.get(k) for k in keys}
+        return {k: v for k, v in out.items() if v is not None}
 
     # committing --------------------------------------------------------------------------
     def commit(
@@ -1458,7 +1263,7 @@ class Writer:
         *,
         watchlist: tuple[Iterable[Entity], str] | None = None,
         on_commit: Callable[[Snapshot], None] | None = None,
-    ) -> Snapshot:
+    ) -> ParquetSnapshot:
         """Write everything buffered as one atomic commit; then compact if it is due.
 
         If the commit fails, the buffers are kept (the caller may retry) and the dedup index
@@ -1467,22 +1272,17 @@ class Writer:
         try:
             snap = self._commit(watchlist)
         except BaseException:
-            self.articles, self.sources, self._loaded = _IdSet(), _IdSet(), set()
-            self.entries, self.legacy = _IdSet(), _LegacySources()
+            self._forget()
+            self._loaded = set()
             self.refresh()
-            for a in self.new_articles:
-                self.articles.add(a.id)
-            for aid, feed, _, entry in self.new_sources:
-                self.sources.add(_source_key(aid, feed))
-                if entry is not None:
-                    self.entries.add(entry)
+            self._remember_buffered()
             raise
         self._reset_buffers()
         if on_commit:
             on_commit(snap)
         return snap
 
-    def _commit(self, watchlist: tuple[Iterable[Entity], str] | None) -> Snapshot:
+    def _commit(self, watchlist: tuple[Iterable[Entity], str] | None) -> ParquetSnapshot:
         with self.store.transaction(log=self.log) as txn:
             for name, exc in self._index(_snapshot_from(self.store.root, txn.m)):
                 txn.quarantine(name, exc.path, exc.reason)
@@ -1534,20 +1334,25 @@ def _table(name: str, rows: list[tuple[Any, ...]]) -> pa.Table:
 
 
 def replace_mentions(
-    store: Store,
-    count: Callable[[str, str], Mapping[str, int]],
+    store: ParquetStore,
+    count: Count,
     watchlist: Iterable[Entity],
     fingerprint: str,
-    progress: Callable[[int, int], None] | None = None,
-    log: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
+    log: Log | None = None,
+    *,
+    force: bool = True,
 ) -> int:
     """Recount every mention from the stored article text (after the watchlist changed).
 
     Holds the commit lock for the whole run, so a poller's commits wait until it is done. A
-    damaged articles file is quarantined and the others recounted.
+    damaged articles file is quarantined and the others recounted. Without `force`, nothing
+    is done when the manifest says the mentions were counted with `fingerprint` already.
     Returns the number of mention rows written.
     """
     with store.transaction(log=log) as txn:
+        if not force and fingerprint and txn.m.get("fingerprint") == fingerprint:
+            return 0
         snap = _snapshot_from(store.root, txn.m)
         infos = snap.files.get("articles", ())
         total = snap.rows("articles")
@@ -1586,12 +1391,12 @@ def replace_mentions(
 
 
 def update_alerts(
-    store: Store,
+    store: ParquetStore,
     change: Callable[[dict[str, Any]], None],
     *,
     firings: Sequence[Mapping[str, Any]] = (),
     deliveries: Sequence[Mapping[str, Any]] = (),
-) -> Snapshot:
+) -> ParquetSnapshot:
     """Append rows to `firings` and `deliveries` and change the manifest's alert state, in
     one commit. `change` gets the state (a JSON-able dict) to modify in place, under the
     commit lock, so writers in two threads or processes never lose each other's changes."""
@@ -1607,45 +1412,6 @@ def update_alerts(
 # Health and repair
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One thing `check_store` found: a problem (the store is not healthy) or a note."""
-
-    kind: str  # manifest | missing | damaged | rows | unlisted | newer | orphan | tmp | foreign
-    #            | quarantined
-    path: str  # relative to the store root ("manifest.json" for the manifest itself)
-    message: str
-    problem: bool = True
-
-
-@dataclass
-class Health:
-    """The health of a store folder, as `monitor check` reports it."""
-
-    root: Path
-    exists: bool = True
-    seq: int | None = None
-    files: int = 0
-    rows: dict[str, int] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
-    quarantined: list[Quarantined] = field(default_factory=list)
-
-    @property
-    def problems(self) -> list[Finding]:
-        return [f for f in self.findings if f.problem]
-
-    @property
-    def notes(self) -> list[Finding]:
-        return [f for f in self.findings if not f.problem]
-
-    @property
-    def healthy(self) -> bool:
-        return not self.problems
-
-    def add(self, kind: str, path: str, message: str, problem: bool = True) -> None:
-        self.findings.append(Finding(kind, path, message, problem))
-
-
 def _manifest_stamp(root: Path) -> tuple[int, int] | None:
     try:
         st = (root / MANIFEST).stat()
@@ -1654,7 +1420,7 @@ def _manifest_stamp(root: Path) -> tuple[int, int] | None:
     return (st.st_mtime_ns, st.st_size)
 
 
-def check_store(store: Store) -> Health:
+def check_store(store: ParquetStore) -> Health:
     """Look at every file of the store and say what is wrong; changes nothing.
 
     Reads every page of every listed data file (checksums verified where the file has them).
@@ -1669,7 +1435,7 @@ def check_store(store: Store) -> Health:
     return health
 
 
-def _read_raw_manifest(store: Store) -> bytes | None:
+def _read_raw_manifest(store: ParquetStore) -> bytes | None:
     try:
         return (store.root / MANIFEST).read_bytes()
     except FileNotFoundError:
@@ -1678,7 +1444,7 @@ def _read_raw_manifest(store: Store) -> bytes | None:
         raise StoreError(f"cannot read the store at {store.root}: {exc.strerror}") from exc
 
 
-def _check_once(store: Store) -> Health:
+def _check_once(store: ParquetStore) -> Health:
     root = store.root
     h = Health(root=root)
     if not root.is_dir():
@@ -1750,7 +1516,7 @@ def _check_once(store: Store) -> Health:
     return h
 
 
-def _note_loose_files(store: Store, h: Health) -> None:
+def _note_loose_files(store: ParquetStore, h: Health) -> None:
     """Notes on files that are not data: temporary files, and files the store did not write."""
     for name in SCHEMAS:
         for e in _scan(store.root / name):
@@ -1762,17 +1528,6 @@ def _note_loose_files(store: Store, h: Health) -> None:
     for e in _scan(store.root):
         if MANIFEST_TMP.fullmatch(e.name):
             h.add("tmp", e.name, "temporary file of an interrupted write (removed later)", False)
-
-
-@dataclass
-class RepairReport:
-    """What `repair_store` did, in sentences, and what is left to do."""
-
-    actions: list[str] = field(default_factory=list)
-    quarantined: list[Quarantined] = field(default_factory=list)
-    rebuilt: bool = False  # the manifest's tables were rebuilt from the files found
-    recount: bool = False  # mentions must be recounted (`monitor repair` does it)
-    changed: bool = False  # a new manifest was written
 
 
 @dataclass
@@ -1835,7 +1590,7 @@ def _salvage(data: object, real_root: Path) -> _Salvage:
     return s
 
 
-def repair_store(store: Store, log: Callable[[str], None] | None = None) -> RepairReport:
+def repair_store(store: ParquetStore, log: Log | None = None) -> RepairReport:
     """Make a damaged store usable again, losing at most the rows of damaged files.
 
     Never deletes a data file that holds rows found nowhere else: damaged files go to
@@ -1992,7 +1747,7 @@ def _row_keys(table: pa.Table, name: str) -> np.ndarray:
         col = col.cast(pa.int64())
     base = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.int64)
     enc = pc.fill_null(table.column(text), "").dictionary_encode().combine_chunks()
-    hashes = np.array([_feed_hash(v) for v in enc.dictionary.to_pylist()], dtype=np.int64)
+    hashes = np.array([feed_hash(v) for v in enc.dictionary.to_pylist()], dtype=np.int64)
     if not len(hashes):
         return base
     return base ^ hashes[enc.indices.to_numpy(zero_copy_only=False)]

@@ -24,7 +24,7 @@ import pytest
 
 from monitor.config import load_config
 from monitor.models import Article
-from monitor.store import Store, article_key
+from monitor.store import article_key, open_store
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, READY, streamlit_server
 from tests.dashboard_store import FEEDS, build_store
 
@@ -279,7 +279,7 @@ def test_new_articles_appear_without_a_reload(
     open_link(page, dashboard_url, view="timeline", e="LexCorp", range="30d")
     header = page.locator('[data-testid="stMarkdownContainer"]', has_text="Data as of").first
     before = int(re.search(r"([\d,]+) articles", header.inner_text()).group(1).replace(",", ""))
-    store = Store(load_config(store_config).store)
+    store = open_store(load_config(store_config).store)
     writer = store.writer()
     t = NOW.replace(tzinfo=None) - timedelta(minutes=1)
     article = Article(
