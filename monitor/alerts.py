@@ -238,9 +238,9 @@ def _load_counts(
     snap: Snapshot, h: History, entities: list[str], start: datetime, end: datetime
 ) -> None:
     df = snap.query(
-        """SELECT entity, date_trunc('hour', published) AS h, SUM(count)::DOUBLE AS n
+        """SELECT entity, date_trunc('hour', published) AS h, SUM(count)::DOUBLE PRECISION AS n
         FROM {mentions} WHERE published >= ? AND published < ?
-          AND entity IN (SELECT unnest(?)) GROUP BY ALL""",
+          AND entity IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1, 2""",
         [start, end, entities],
     )
     for entity, part in df.groupby("entity"):
@@ -253,11 +253,11 @@ def _load_pairs(
     entities = sorted({e for pair in pairs for e in pair})
     df = snap.query(
         """WITH m AS (SELECT article_id, entity, published FROM {mentions}
-            WHERE published >= ? AND published < ? AND entity IN (SELECT unnest(?)))
+            WHERE published >= ? AND published < ? AND entity IN (SELECT unnest(?::VARCHAR[])))
         SELECT a.entity AS a, b.entity AS b, date_trunc('hour', a.published) AS h,
-               COUNT(*)::DOUBLE AS n
+               COUNT(*)::DOUBLE PRECISION AS n
         FROM m a JOIN m b ON a.article_id = b.article_id AND a.entity < b.entity
-        GROUP BY ALL""",
+        GROUP BY 1, 2, 3""",
         [start, end, entities],
     )
     for (a, b), part in df.groupby(["a", "b"]):
@@ -268,7 +268,7 @@ def _load_firsts(snap: Snapshot, h: History, rules: list[AlertRule]) -> None:
     entities = sorted({e for r in rules for e in r.entities})
     df = snap.query(
         """SELECT entity, min(published) AS t FROM {mentions}
-        WHERE entity IN (SELECT unnest(?)) GROUP BY entity""",
+        WHERE entity IN (SELECT unnest(?::VARCHAR[])) GROUP BY entity""",
         [entities],
     )
     h.first = {str(e): t.to_pydatetime() for e, t in zip(df["entity"], df["t"], strict=True)}
@@ -276,7 +276,7 @@ def _load_firsts(snap: Snapshot, h: History, rules: list[AlertRule]) -> None:
         df = snap.query(
             """SELECT m.entity, s.feed, min(m.published) AS t
             FROM {mentions} m JOIN {sources} s ON s.article_id = m.article_id
-            WHERE m.entity IN (SELECT unnest(?)) GROUP BY ALL""",
+            WHERE m.entity IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1, 2""",
             [entities],
         )
         h.first_in_feed = {
@@ -301,7 +301,7 @@ def _load_fetches(
             WHERE time < ? AND outcome IN ('ok', 'unchanged') GROUP BY feed)
         SELECT f.feed, f.time, f.outcome IN ('ok', 'unchanged') AS ok
         FROM {fetches} f LEFT JOIN last_ok USING (feed)
-        WHERE f.time < ? AND f.feed IN (SELECT unnest(?))
+        WHERE f.time < ? AND f.feed IN (SELECT unnest(?::VARCHAR[]))
           AND (last_ok.t IS NULL OR f.time >= last_ok.t)
         ORDER BY f.feed, f.time, ok  -- a failure and a success at the same time: success last
         """,
@@ -728,9 +728,11 @@ def articles_about(
     params.append(len(set(entities)) if together else 1)
     df = snap.query(
         f"""WITH hits AS (
-            SELECT m.article_id AS id, SUM(m.count) AS mentions, MAX(m.published) AS published
+            SELECT m.article_id AS id, SUM(m.count)::BIGINT AS mentions,
+                   MAX(m.published) AS published
             FROM {{mentions}} m
-            WHERE m.published >= ? AND m.published < ? AND m.entity IN (SELECT unnest(?))
+            WHERE m.published >= ? AND m.published < ?
+              AND m.entity IN (SELECT unnest(?::VARCHAR[]))
               {feed_cond}
             GROUP BY m.article_id HAVING COUNT(DISTINCT m.entity) >= ?)
         SELECT h.id, h.mentions, a.title, a.url, a.feed

@@ -327,18 +327,19 @@ class Poller:
         for key, st in self.writer.current_states(None).items():
             self.states[key] = replace(st)
 
-    def _claim(self, feeds: list[FeedConfig], all_enabled: bool) -> list[FeedConfig]:
+    def _claim(self, feeds: list[FeedConfig], when: str) -> list[FeedConfig]:
         """Of `feeds`, those this poller is to fetch now: the store gives each feed to one
-        poller at a time (see `Writer.claim`), judged on its latest state."""
+        poller at a time (see `Writer.claim`), judged on its latest state: `when` is "due"
+        (due now), "enabled" (not gone) or "given" (whatever its state)."""
         assert self.writer is not None
         by_key = {f.key: f for f in feeds}
         now = self.now()
 
         def due(st: FeedState | None) -> bool:
-            if st is None:
+            if st is None or when == "given":
                 return True
             feed = by_key[st.url]
-            if all_enabled:
+            if when == "enabled":
                 return not (st.gone and st.entry_hash == feed.entry_hash)
             return is_due(feed, st, now)
 
@@ -359,16 +360,16 @@ class Poller:
         *,
         stop: asyncio.Event | None = None,
         progress: Progress | None = None,
-        all_enabled: bool = False,
+        when: str = "given",
     ) -> PollSummary:
         """Fetch the given feeds concurrently and store what they carry: those of them this
-        poller claims (every one, unless another poller sharing the store polls it now or
-        just did; `all_enabled`: whether due or not)."""
+        poller claims, every one unless another poller sharing the store polls it now (or
+        has just polled it, `when` being "due" or "enabled": see `_claim`)."""
         if self.writer is None:
             self.open()
         summary = PollSummary()
         started = time.monotonic()
-        feeds = self._claim(feeds, all_enabled)
+        feeds = self._claim(feeds, when)
         if not feeds:
             return summary
         async with Fetcher.from_settings(self.config.poll, now=self.now) as fetcher:
@@ -415,7 +416,7 @@ class Poller:
             self.open(progress=None)
         self.refresh_states()
         feeds = self.due_feeds(all_enabled=True)
-        return await self.poll(feeds, stop=stop, progress=progress, all_enabled=True)
+        return await self.poll(feeds, stop=stop, progress=progress, when="enabled")
 
     async def run(
         self,
@@ -433,7 +434,7 @@ class Poller:
             self.refresh_states()
             feeds = self.due_feeds()
             if feeds:
-                summary = await self.poll(feeds, stop=stop)
+                summary = await self.poll(feeds, stop=stop, when="due")
                 if on_poll:
                     on_poll(summary)
             delay = self._seconds_to_next()

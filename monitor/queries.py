@@ -13,6 +13,13 @@ filters. The counting rules:
 - `share`: articles mentioning the entity / all articles stored for the period (same feed
   filter), the normalized view.
 
+The SQL is written in the dialect that DuckDB (the embedded store) and PostgreSQL both run:
+explicit GROUP BY (by position for expressions), `array_agg`, `percentile_cont(...) WITHIN
+GROUP`, lists as typed array parameters (`IN (SELECT unnest(?::VARCHAR[]))`), LIKE with an
+explicit `ESCAPE`, subqueries with aliases, casts that both know (BIGINT, DOUBLE PRECISION).
+A store only fills in its tables and its placeholder style, so these functions, and their
+tests, give the same numbers on both.
+
 What it leaves to others: drawing (dashboard.py), formatting (cli.py).
 """
 
@@ -76,11 +83,12 @@ class _Where:
 
     def entities(self, col: str = "m.entity") -> _Where:
         if self.f.entities:
-            self.add(f"{col} IN (SELECT unnest(?))", list(self.f.entities))
+            self.add(f"{col} IN (SELECT unnest(?::VARCHAR[]))", list(self.f.entities))
         if self.f.together and len(self.f.entities) > 1:
             self.add(
                 "m.article_id IN (SELECT article_id FROM {mentions} "
-                "WHERE entity IN (SELECT unnest(?)) GROUP BY article_id HAVING COUNT(*) = ?)",
+                "WHERE entity IN (SELECT unnest(?::VARCHAR[])) GROUP BY article_id "
+                "HAVING COUNT(*) = ?)",
                 list(self.f.entities),
                 len(set(self.f.entities)),
             )
@@ -91,7 +99,7 @@ class _Where:
         if self.f.feeds:
             self.add(
                 f"{id_col} IN (SELECT article_id FROM {{sources}} "
-                "WHERE feed IN (SELECT unnest(?)))",
+                "WHERE feed IN (SELECT unnest(?::VARCHAR[])))",
                 list(self.f.feeds),
             )
         if self.f.search or self.f.date_flags:
@@ -115,11 +123,11 @@ def _article_conditions(f: Filters, alias: str) -> tuple[str, list[Any]]:
         params.append(f.end)
     if f.search.strip():
         for word in f.search.split():
-            parts.append(f"({alias}.title ILIKE ? OR {alias}.text ILIKE ?)")
+            parts.append(f"({alias}.title ILIKE ? ESCAPE '\\' OR {alias}.text ILIKE ? ESCAPE '\\')")
             pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             params += [pattern, pattern]
     if f.date_flags:
-        parts.append(f"{alias}.date_flag IN (SELECT unnest(?))")
+        parts.append(f"{alias}.date_flag IN (SELECT unnest(?::VARCHAR[]))")
         params.append(list(f.date_flags))
     return " AND ".join(parts) or "true", params
 
@@ -164,9 +172,10 @@ def mention_counts(snap: Snapshot, f: Filters, by: str = "none") -> pd.DataFrame
     """
     w = _Where(snap, f).entities().articles()
     period = "" if by == "none" else f"{_period(by)} AS period,"
+    group = "1" if by == "none" else "1, 2"
     df = snap.query(
         f"""SELECT m.entity, {period} SUM(m.count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
-        FROM {{mentions}} m WHERE {w.sql} GROUP BY ALL""",
+        FROM {{mentions}} m WHERE {w.sql} GROUP BY {group}""",
         w.params,
     )
     df.insert(1, "kind", df["entity"].map(kinds(snap)).fillna(""))
@@ -182,7 +191,7 @@ def article_totals(snap: Snapshot, f: Filters, by: str) -> pd.DataFrame:
     w.articles("a.id")
     return snap.query(
         f"""SELECT {_period(by, "a.published")} AS period, COUNT(*)::BIGINT AS total
-        FROM {{articles}} a WHERE {w.sql} GROUP BY ALL ORDER BY period""",
+        FROM {{articles}} a WHERE {w.sql} GROUP BY 1 ORDER BY period""",
         w.params,
     )
 
@@ -228,7 +237,8 @@ def timeline(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
     wt.articles("a.id")
     names = list(dict.fromkeys(f.entities))
     if names:
-        entities, order = "SELECT unnest(?::VARCHAR[]) AS entity", "list_position(?, g.entity)"
+        entities = "SELECT unnest(?::VARCHAR[]) AS entity"
+        order = "array_position(?::VARCHAR[], g.entity)"
     else:
         entities, order = "SELECT DISTINCT entity FROM c", "g.entity"
     grid = [p.to_pydatetime() for p in periods(start, end, by)]
@@ -236,10 +246,10 @@ def timeline(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
         f"""WITH c AS (
             SELECT m.entity, {_period(by)} AS period, SUM(m.count)::BIGINT AS mentions,
                    COUNT(*)::BIGINT AS articles
-            FROM {{mentions}} m WHERE {w.sql} GROUP BY ALL),
+            FROM {{mentions}} m WHERE {w.sql} GROUP BY 1, 2),
         t AS (
             SELECT {_period(by, "a.published")} AS period, COUNT(*)::BIGINT AS total
-            FROM {{articles}} a WHERE {wt.sql} GROUP BY ALL),
+            FROM {{articles}} a WHERE {wt.sql} GROUP BY 1),
         g AS (
             SELECT e.entity, p.period
             FROM ({entities}) e CROSS JOIN (SELECT unnest(?::TIMESTAMP[]) AS period) p)
@@ -299,7 +309,7 @@ def overview(
     df = snap.query(
         f"""SELECT m.entity, {_period(by)} AS period,
                SUM(m.count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
-        FROM {{mentions}} m WHERE {w.sql} GROUP BY ALL""",
+        FROM {{mentions}} m WHERE {w.sql} GROUP BY 1, 2""",
         w.params,
     )
     df["period"] = pd.to_datetime(df["period"])
@@ -308,7 +318,7 @@ def overview(
     exact = snap.query(
         f"""SELECT m.entity, (m.published >= ?) AS current,
                SUM(m.count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
-        FROM {{mentions}} m WHERE {w.sql} GROUP BY ALL""",
+        FROM {{mentions}} m WHERE {w.sql} GROUP BY 1, 2""",
         [start, *w.params],
     )
     for current, prefix in ((True, ""), (False, "prev_")):
@@ -335,7 +345,7 @@ def co_mentions(snap: Snapshot, f: Filters) -> pd.DataFrame:
         f"""WITH m AS (SELECT m.article_id, m.entity FROM {{mentions}} m WHERE {w.sql})
         SELECT a.entity AS entity_a, b.entity AS entity_b, COUNT(*)::BIGINT AS articles
         FROM m a JOIN m b ON a.article_id = b.article_id AND a.entity < b.entity
-        GROUP BY ALL ORDER BY articles DESC, entity_a, entity_b""",
+        GROUP BY 1, 2 ORDER BY articles DESC, entity_a, entity_b""",
         w.params,
     )
 
@@ -346,13 +356,13 @@ def top_feeds(snap: Snapshot, f: Filters) -> pd.DataFrame:
     An article carried by two feeds counts for both here (each feed did carry it).
     """
     w = _Where(snap, f).entities().articles()
-    feed_cond = "s.feed IN (SELECT unnest(?))" if f.feeds else "true"
+    feed_cond = "s.feed IN (SELECT unnest(?::VARCHAR[]))" if f.feeds else "true"
     params = [*w.params, list(f.feeds)] if f.feeds else w.params
     df = snap.query(
         f"""SELECT m.entity, s.feed, COUNT(*)::BIGINT AS articles, SUM(m.count)::BIGINT AS mentions
         FROM {{mentions}} m JOIN {{sources}} s ON s.article_id = m.article_id
         WHERE {w.sql} AND {feed_cond}
-        GROUP BY ALL ORDER BY articles DESC, m.entity, s.feed""",
+        GROUP BY 1, 2 ORDER BY articles DESC, m.entity, s.feed""",
         params,
     )
     df.insert(2, "name", df["feed"].map(feed_names(snap)).fillna(df["feed"]))
@@ -385,7 +395,7 @@ def _hits_sql(snap: Snapshot, f: Filters) -> tuple[str, list[Any]]:
 
 def count_articles(snap: Snapshot, f: Filters) -> int:
     sql, params = _hits_sql(snap, f)
-    df = snap.query(f"SELECT COUNT(*) AS n FROM ({sql})", params)
+    df = snap.query(f"SELECT COUNT(*) AS n FROM ({sql}) AS hits", params)
     return int(df["n"].iloc[0])
 
 
@@ -404,7 +414,7 @@ def articles(
     # Two steps: choose the page from the narrow columns, then read the wide ones (text) for
     # those rows only, within the page's time span so that most files are skipped.
     page = snap.query(
-        f"SELECT id, published, mentions FROM ({hits}) "
+        f"SELECT id, published, mentions FROM ({hits}) AS hits "
         f"ORDER BY published {order}, id LIMIT ? OFFSET ?",
         [*params, int(limit), int(offset)],
     )
@@ -412,7 +422,7 @@ def articles(
     span = [ids, page["published"].min(), page["published"].max()] if ids else [[], None, None]
     wide = snap.query(
         """SELECT id, feed, title, url, author, date_flag, text FROM {articles}
-        WHERE id IN (SELECT unnest(?)) AND published BETWEEN ? AND ?""",
+        WHERE id IN (SELECT unnest(?::BIGINT[])) AND published BETWEEN ? AND ?""",
         span,
     )
     page = page.merge(wide, on="id", how="left")[
@@ -420,8 +430,8 @@ def articles(
     ]
     page.insert(3, "feed_name", page["feed"].map(feed_names(snap)).fillna(page["feed"]))
     ents = snap.query(
-        """SELECT article_id AS id, list(entity ORDER BY entity) AS entities
-        FROM {mentions} WHERE article_id IN (SELECT unnest(?))
+        """SELECT article_id AS id, array_agg(entity ORDER BY entity) AS entities
+        FROM {mentions} WHERE article_id IN (SELECT unnest(?::BIGINT[]))
           AND published BETWEEN ? AND ? GROUP BY article_id""",
         span,
     )
@@ -433,7 +443,8 @@ def articles(
 def article_feeds(snap: Snapshot, ids: list[int]) -> pd.DataFrame:
     """Every feed that carried each article: `id, feed, name`."""
     df = snap.query(
-        "SELECT article_id AS id, feed FROM {sources} WHERE article_id IN (SELECT unnest(?))",
+        "SELECT article_id AS id, feed FROM {sources} "
+        "WHERE article_id IN (SELECT unnest(?::BIGINT[]))",
         [list(ids)],
     )
     df["name"] = df["feed"].map(feed_names(snap)).fillna(df["feed"])
@@ -491,13 +502,13 @@ def ingestion(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
     fn = f.normalized()
     w = _Where(snap, Filters(start=fn.start, end=fn.end), "x.time")
     if fn.feeds:
-        w.add("x.feed IN (SELECT unnest(?))", list(fn.feeds))
+        w.add("x.feed IN (SELECT unnest(?::VARCHAR[]))", list(fn.feeds))
     df = snap.query(
         f"""WITH per_feed AS (
             SELECT {_period(by, "x.time")} AS period, x.feed,
                    bool_and(x.outcome IN ('failed', 'gone')) AS failed,
                    min(x.time) AS first, max(x.time) AS last
-            FROM {{fetches}} x WHERE {w.sql} GROUP BY ALL)
+            FROM {{fetches}} x WHERE {w.sql} GROUP BY 1, 2)
         SELECT period, COUNT(*)::BIGINT AS polled, SUM(failed::INT)::BIGINT AS failed,
                min(first) AS first, max(last) AS last
         FROM per_feed GROUP BY period ORDER BY period""",
@@ -521,12 +532,15 @@ def ingestion(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
 def _cadence(snap: Snapshot) -> pd.Timedelta:
     """The usual time between two polls of one feed (1 hour when there is no history)."""
     df = snap.query(
-        """SELECT median(gap) AS cadence FROM (
-            SELECT time - lag(time) OVER (PARTITION BY feed ORDER BY time) AS gap
-            FROM {fetches}) WHERE gap IS NOT NULL"""
+        """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS cadence FROM (
+            SELECT extract(epoch FROM time - lag(time) OVER (PARTITION BY feed ORDER BY time))
+                   ::DOUBLE PRECISION AS gap
+            FROM {fetches}) AS gaps WHERE gap IS NOT NULL"""
     )
     value = df["cadence"].iloc[0] if len(df) else None
-    return pd.Timedelta(hours=1) if value is None or pd.isna(value) else pd.Timedelta(value)
+    if value is None or pd.isna(value):
+        return pd.Timedelta(hours=1)
+    return pd.Timedelta(seconds=float(value))
 
 
 def data_as_of(snap: Snapshot) -> datetime | None:
