@@ -21,13 +21,16 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
+from . import queries
 from .config import Config, FeedConfig, file_stamp, load_config
+from .enrich import Enricher
+from .enrich import fingerprint as analyses_fingerprint
 from .errors import ConfigError, MonitorError
 from .fetch import Fetcher
 from .match import Matcher
 from .models import Article, Entry, FeedState, FetchRequest, FetchResult
 from .parse import parse_feed
-from .store import Store, Writer, article_key, replace_mentions
+from .store import Store, Writer, article_key, replace_analyses
 
 MAX_BACKOFF = timedelta(hours=24)
 MAX_CACHE_HINT = timedelta(hours=6)  # a server's max-age / ttl never delays a feed longer
@@ -141,6 +144,7 @@ class Poller:
         *,
         now: Callable[[], datetime] = utc_now,
         log: Callable[[str], None] | None = None,
+        tone: bool = True,
     ):
         self.config = config
         self._config_stamp = file_stamp(config.path)
@@ -148,6 +152,8 @@ class Poller:
         self.now = now
         self.log = log or (lambda msg: None)
         self.matcher = Matcher(config.watch)
+        self.tone = tone  # score the tone of mentions (the slowest analysis; see tone.py)
+        self.enricher = Enricher(self.matcher, tone=tone)
         self.writer: Writer | None = None
         self.states: dict[str, FeedState] = {}
 
@@ -157,20 +163,28 @@ class Poller:
         self.writer = self.store.writer()
         snap = self.store.snapshot()
         self.states = {url: replace(st) for url, st in snap.feeds.items()}
-        if snap.rows("articles") and snap.fingerprint != self.matcher.fingerprint:
+        if snap.rows("articles") and snap.fingerprint != self.fingerprint:
             self.log(
-                f"the watchlist changed: recounting mentions in {snap.rows('articles'):,} articles"
+                f"the watchlist (or the analyses) changed: recounting mentions in "
+                f"{snap.rows('articles'):,} articles"
             )
             self.rematch(progress)
+        else:  # the story index: the articles of the last few days
+            self.enricher.seed(queries.story_seeds(snap, self.enricher.stories))
+
+    @property
+    def fingerprint(self) -> str:
+        """The watchlist's and the analyses' fingerprint, as recorded in the store."""
+        return analyses_fingerprint(self.matcher)
 
     def rematch(self, progress: Progress | None = None) -> int:
-        return replace_mentions(
-            self.store,
-            self.matcher.count,
-            self.config.watch,
-            self.matcher.fingerprint,
-            progress,
+        """Recount mentions, their tone, stories and names from all the stored text."""
+        enricher = Enricher(self.matcher, tone=self.tone)  # stories afresh, in time order
+        rows = replace_analyses(
+            self.store, enricher.batch, self.config.watch, self.fingerprint, progress
         )
+        self.enricher = enricher  # its story index now holds the latest articles
+        return rows
 
     def reload_config(self) -> None:
         """Pick up edits to feeds.yaml between polls; a broken file keeps the old config."""
@@ -190,6 +204,7 @@ class Poller:
         self.config = config
         if watch_changed:
             self.matcher = Matcher(config.watch)
+            self.enricher.matcher = self.matcher
             self.log("the watchlist changed: recounting mentions")
             self.rematch()
 
@@ -353,9 +368,17 @@ class Poller:
             article = make_article(entry, feed.url, now)
             if self.writer.add_article(article, feed.url, now):
                 new_articles += 1
-                counts = self.matcher.count(article.title, article.text)
-                new_mentions += self.writer.add_mentions(article, counts)
+                new_mentions += self._enrich(article)
         return new_articles, new_mentions
+
+    def _enrich(self, article: Article) -> int:
+        """Count, score and group a new article (see enrich.py); returns its mention rows."""
+        assert self.writer is not None
+        e = self.enricher.article(
+            article.id, article.published, article.title, article.text, article.feed
+        )
+        self.writer.add_story_and_names(article, e.story, e.names)
+        return self.writer.add_mentions(article, e.counts, e.tones, e.story)
 
     def _update_state(
         self, st: FeedState, feed: FeedConfig, result: FetchResult, now: datetime, new: int
@@ -379,7 +402,7 @@ class Poller:
     def _commit(self) -> None:
         assert self.writer is not None
         if self.writer.pending or self.writer.feed_states:
-            self.writer.commit(watchlist=(self.config.watch, self.matcher.fingerprint))
+            self.writer.commit(watchlist=(self.config.watch, self.fingerprint))
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

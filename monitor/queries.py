@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from .store import Snapshot, utc_naive
+from .stories import StoryAssigner
 
 GRANULARITIES = ("hour", "day", "week", "month")
 FREQ = {"hour": "h", "day": "D", "week": "W-MON", "month": "MS"}
@@ -506,3 +507,37 @@ def data_as_of(snap: Snapshot) -> datetime | None:
     """Time of the last poll of any feed (UTC), or None before the first."""
     times = [st.last_poll for st in snap.feeds.values() if st.last_poll]
     return max(times) if times else None
+
+
+# --------------------------------------------------------------------------------------------
+# Stories, tone and names (issue 13)
+
+
+def story_seeds(
+    snap: Snapshot, assigner: StoryAssigner
+) -> list[tuple[int, datetime, str, str, int | None, str]]:
+    """The store's articles within the story window of its newest one, oldest first (at most
+    the index's size): `(id, published, title, text, story, feed)` to seed `assigner`."""
+    _, hi = time_bounds(snap)
+    if hi is None:
+        return []
+    since = hi - timedelta(seconds=assigner.window)
+    df = snap.query(
+        """SELECT a.id, a.published, a.title, a.text, s.story, a.feed
+        FROM {articles} a LEFT JOIN
+            (SELECT article_id, story FROM {stories} WHERE published >= ?) s
+            ON s.article_id = a.id
+        WHERE a.published >= ? ORDER BY a.published DESC, a.id LIMIT ?""",
+        [since, since, assigner.max_articles],
+    )
+    stories = [None if pd.isna(v) else int(v) for v in df["story"]]
+    rows = zip(
+        df["id"].tolist(),
+        [t.to_pydatetime() for t in df["published"]],
+        df["title"].tolist(),
+        df["text"].tolist(),
+        stories,
+        df["feed"].tolist(),
+        strict=True,
+    )
+    return list(rows)[::-1]

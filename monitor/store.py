@@ -99,6 +99,23 @@ DUCK_TYPES = {
     pa.float64(): "DOUBLE",
 }
 
+# --- Stories, tone and names (issue 13): added to the first layout. Files written before
+# them lack these columns and tables; readers use union_by_name (a missing column reads as
+# NULL) and treat an article without a story row as a story of its own.
+SCHEMAS["mentions"] = (
+    SCHEMAS["mentions"]
+    .append(pa.field("tone", pa.float32()))  # mean VADER compound of the mention sentences
+    .append(pa.field("story", pa.int64()))  # the article's story (denormalized, as published)
+)
+SCHEMAS["stories"] = pa.schema(
+    [("article_id", pa.int64()), ("story", pa.int64()), ("published", TS)]
+)
+SCHEMAS["names"] = pa.schema(
+    [("article_id", pa.int64()), ("name", pa.string()), ("form", pa.string()), ("published", TS)]
+)
+SORT_KEY.update(stories="published", names="published")
+DUCK_TYPES[pa.float32()] = "FLOAT"
+
 
 def utc_naive(t: datetime) -> datetime:
     """The store's time representation: naive UTC."""
@@ -157,7 +174,7 @@ class Snapshot:
             cols = ", ".join(f"NULL::{DUCK_TYPES[f.type]} AS {f.name}" for f in SCHEMAS[name])
             return f"(SELECT {cols} WHERE false)"
         paths = ", ".join("'" + str(self.root / f.path).replace("'", "''") + "'" for f in infos)
-        return f"read_parquet([{paths}])"
+        return f"read_parquet([{paths}], union_by_name=true)"
 
     def sql(self, template: str) -> str:
         """Fill `{articles}`, `{mentions}`, `{sources}`, `{fetches}` in a query template."""
@@ -398,6 +415,8 @@ class _Txn:
         self.store = store
         self.root = store.root
         self.m = manifest
+        for name in SCHEMAS:  # a manifest written before a table existed
+            self.m["tables"].setdefault(name, [])
         self.written: list[Path] = []
 
     # files -------------------------------------------------------------------------------
@@ -562,7 +581,9 @@ class Writer:
     def _reset_buffers(self) -> None:
         self.new_articles: list[Article] = []
         self.new_sources: list[tuple[int, str, datetime]] = []
-        self.new_mentions: list[tuple[int, str, int, datetime]] = []
+        self.new_mentions: list[tuple[int, str, int, datetime, float | None, int | None]] = []
+        self.new_stories: list[tuple[int, int, datetime]] = []
+        self.new_names: list[tuple[int, str, str, datetime]] = []
         self.new_fetches: list[dict[str, Any]] = []
         self.feed_states: dict[str, FeedState] = {}
         self.source_counts: dict[str, int] = {}
@@ -609,11 +630,27 @@ class Writer:
         self.new_articles.append(article)
         return True
 
-    def add_mentions(self, article: Article, counts: Mapping[str, int]) -> int:
+    def add_mentions(
+        self,
+        article: Article,
+        counts: Mapping[str, int],
+        tones: Mapping[str, float] | None = None,
+        story: int | None = None,
+    ) -> int:
         published = utc_naive(article.published)
+        tones = tones or {}
         for entity, n in counts.items():
-            self.new_mentions.append((article.id, entity, n, published))
+            self.new_mentions.append((article.id, entity, n, published, tones.get(entity), story))
         return len(counts)
+
+    def add_story_and_names(
+        self, article: Article, story: int, names: Iterable[tuple[str, str]]
+    ) -> None:
+        """Record an article's story and the names found in it (see stories.py, names.py)."""
+        published = utc_naive(article.published)
+        self.new_stories.append((article.id, story, published))
+        for key, form in names:
+            self.new_names.append((article.id, key, form, published))
 
     def add_fetch(self, row: Mapping[str, Any]) -> None:
         self.new_fetches.append(dict(row))
@@ -658,6 +695,8 @@ class Writer:
             txn.append("articles", self._articles_table())
             txn.append("sources", _table("sources", self.new_sources))
             txn.append("mentions", _table("mentions", self.new_mentions))
+            txn.append("stories", _table("stories", self.new_stories))
+            txn.append("names", _table("names", self.new_names))
             txn.append("fetches", pa.Table.from_pylist(self.new_fetches, SCHEMAS["fetches"]))
             for url, n in self.source_counts.items():
                 state = self.feed_states.get(url) or self._stored_state(txn, url)
@@ -721,7 +760,7 @@ def replace_mentions(
         new: list[FileInfo] = []
         for f in infos:
             t = pq.read_table(store.root / f.path, columns=["id", "title", "text", "published"])
-            out: list[tuple[int, str, int, datetime]] = []
+            out: list[tuple[int, str, int, datetime, float | None, int | None]] = []
             for aid, title, text, published in zip(
                 t.column("id").to_pylist(),
                 t.column("title").to_pylist(),
@@ -730,7 +769,7 @@ def replace_mentions(
                 strict=True,
             ):
                 for entity, n in count(title or "", text or "").items():
-                    out.append((aid, entity, n, published))
+                    out.append((aid, entity, n, published, None, None))
             info = txn.write_table("mentions", _table("mentions", out))
             if info:
                 new.append(info)
@@ -741,3 +780,109 @@ def replace_mentions(
         txn.replace("mentions", [f.path for f in snap.files.get("mentions", ())], new)
         txn.set_watchlist(watchlist, fingerprint)
     return rows
+
+
+# --------------------------------------------------------------------------------------------
+# Reanalysis (issue 13): mentions with their tone, stories and names, from the stored text
+
+# counts, tones, story, names ((key, form) pairs) of one article: see monitor.enrich
+Analysis = tuple[Mapping[str, int], Mapping[str, float], int, Sequence[tuple[str, str]]]
+Analyse = Callable[[Iterable[tuple[int, datetime, str, str, str]]], Iterable[tuple[int, Any]]]
+REANALYSE_CHUNK = 50_000  # articles read at once
+
+
+def replace_analyses(
+    store: Store,
+    analyse: Analyse,
+    watchlist: Iterable[Entity],
+    fingerprint: str,
+    progress: Callable[[int, int], None] | None = None,
+    chunk: int = REANALYSE_CHUNK,
+) -> int:
+    """Recompute mentions (with tone), stories and names from every stored article.
+
+    `analyse` takes (id, published, title, text, feed) rows in publication order and yields
+    `(id, enrichment)` for each, in the same order (enrichment: `counts`, `tones`, `story`,
+    `names`, as monitor.enrich.Enrichment). Articles are read in slices of about `chunk` by
+    publication time, each from the files whose time range overlaps it, so memory stays
+    bounded at any size; stories need that order. Holds the commit lock for the whole run and
+    swaps the three tables in one commit. Returns the number of mention rows written.
+    """
+    with store.transaction() as txn:
+        snap = _snapshot_from(store.root, txn.m)
+        infos = snap.files.get("articles", ())
+        total = snap.rows("articles")
+        new: dict[str, list[FileInfo]] = {"mentions": [], "stories": [], "names": []}
+        done = rows = 0
+        for lo, hi in _time_slices(store.root, infos, chunk):
+            t = _read_slice(store.root, infos, lo, hi)
+            ids = t.column("id").to_pylist()
+            published = t.column("published").to_pylist()
+            source = zip(
+                ids,
+                published,
+                t.column("title").to_pylist(),
+                t.column("text").to_pylist(),
+                t.column("feed").to_pylist(),
+                strict=True,
+            )
+            out: dict[str, list[tuple[Any, ...]]] = {name: [] for name in new}
+            for (aid, e), when in zip(analyse(source), published, strict=True):
+                for entity, n in e.counts.items():
+                    out["mentions"].append((aid, entity, n, when, e.tones.get(entity), e.story))
+                out["stories"].append((aid, e.story, when))
+                out["names"].extend((aid, key, form, when) for key, form in e.names)
+            for name, table_rows in out.items():
+                info = txn.write_table(name, _table(name, table_rows))
+                if info:
+                    new[name].append(info)
+            rows += len(out["mentions"])
+            done += len(ids)
+            if progress:
+                progress(done, total)
+        for name, infos_new in new.items():
+            txn.replace(name, [f.path for f in snap.files.get(name, ())], infos_new)
+        txn.set_watchlist(watchlist, fingerprint)
+    return rows
+
+
+def _time_slices(
+    root: Path, infos: Sequence[FileInfo], chunk: int
+) -> list[tuple[datetime | None, datetime | None]]:
+    """[lo, hi) publication-time ranges holding about `chunk` articles each (None: open)."""
+    if not infos:
+        return []
+    times = np.sort(
+        np.concatenate(
+            [
+                pq.read_table(root / f.path, columns=["published"]).column(0).to_numpy()
+                for f in infos
+            ]
+        )
+    )
+    cuts = np.unique(times[chunk::chunk])
+    edges: list[datetime | None] = [None, *(pd.Timestamp(c).to_pydatetime() for c in cuts), None]
+    return [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+
+
+def _read_slice(
+    root: Path, infos: Sequence[FileInfo], lo: datetime | None, hi: datetime | None
+) -> pa.Table:
+    """The articles published in [lo, hi), sorted by publication time then id."""
+    filters: list[tuple[str, str, Any]] = []
+    if lo is not None:
+        filters.append(("published", ">=", lo))
+    if hi is not None:
+        filters.append(("published", "<", hi))
+    columns = ["id", "published", "title", "text", "feed"]
+    parts = []
+    for f in infos:
+        if lo is not None and f.max_time and datetime.fromisoformat(f.max_time) < lo:
+            continue
+        if hi is not None and f.min_time and datetime.fromisoformat(f.min_time) >= hi:
+            continue
+        parts.append(pq.read_table(root / f.path, columns=columns, filters=filters or None))
+    if not parts:
+        return SCHEMAS["articles"].select(columns).empty_table()
+    table = pa.concat_tables(parts)
+    return table.sort_by([("published", "ascending"), ("id", "ascending")])
