@@ -886,3 +886,28 @@ def _read_slice(
         return SCHEMAS["articles"].select(columns).empty_table()
     table = pa.concat_tables(parts)
     return table.sort_by([("published", "ascending"), ("id", "ascending")])
+
+
+_COLUMNS: dict[str, frozenset[str]] = {}  # file path -> its columns (files never change)
+
+
+def table_columns(snap: Snapshot, name: str) -> frozenset[str]:
+    """The columns that a table's files hold in this snapshot (all of its schema when it has
+    no files). A store written before a column existed lacks it until a rematch rewrites the
+    table; queries use this to read such a column as NULL."""
+    want = set(SCHEMAS[name].names)
+    infos = snap.files.get(name, ())
+    if not infos:
+        return frozenset(want)
+    found: set[str] = set()
+    for f in reversed(infos):  # newest first: a file written by this version has them all
+        path = str(snap.root / f.path)
+        if path not in _COLUMNS:
+            try:
+                _COLUMNS[path] = frozenset(pq.read_schema(path).names)
+            except (OSError, pa.ArrowException) as exc:
+                raise StoreError(f"cannot read {path}: {exc}") from exc
+        found |= _COLUMNS[path]
+        if found >= want:
+            break
+    return frozenset(found)
