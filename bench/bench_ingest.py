@@ -77,13 +77,14 @@ def run_sustained(config_path: Path, server: str, rounds: int) -> dict[str, Any]
     import urllib.request
 
     from monitor.config import load_config
+    from monitor.enrich import fingerprint as analyses_fingerprint
     from monitor.match import Matcher
     from monitor.poll import Poller
     from monitor.store import Store
 
     config = load_config(config_path)
     before = Store(config.store).snapshot()
-    if before.fingerprint != Matcher(config.watch).fingerprint:
+    if before.fingerprint != analyses_fingerprint(Matcher(config.watch)):
         raise SystemExit("the watchlist differs from the store's: opening would recount mentions")
     t0 = time.perf_counter()
     poller = Poller(config)
