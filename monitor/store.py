@@ -5,7 +5,10 @@ This is the only module that knows the store's layout and engine. Layout of the 
     manifest.json        the commit point: the files of each table, feed state, watchlist
     articles/*.parquet   id, url, title, text, published, first_seen, author, feed, date_flag
     sources/*.parquet    article_id, feed, seen            (every feed that carried an article)
-    mentions/*.parquet   article_id, entity, count, published   (publication time denormalized)
+    mentions/*.parquet   article_id, entity, count, published, tone, story   (published and
+                         the article's story denormalized; tone: see tone.py)
+    stories/*.parquet    article_id, story, published   (story: the id of its first article)
+    names/*.parquet      article_id, name, form, published   (capitalised names: names.py)
     fetches/*.parquet    feed, time, status, outcome, bytes, new_articles, duration, error
     commit.lock          held while a commit (or a rematch) is written
     poller.lock          held by the one poller allowed per store
@@ -785,8 +788,7 @@ def replace_mentions(
 # --------------------------------------------------------------------------------------------
 # Reanalysis (issue 13): mentions with their tone, stories and names, from the stored text
 
-# counts, tones, story, names ((key, form) pairs) of one article: see monitor.enrich
-Analysis = tuple[Mapping[str, int], Mapping[str, float], int, Sequence[tuple[str, str]]]
+# (id, published, title, text, feed) rows in -> (id, enrichment) out: see monitor.enrich
 Analyse = Callable[[Iterable[tuple[int, datetime, str, str, str]]], Iterable[tuple[int, Any]]]
 REANALYSE_CHUNK = 50_000  # articles read at once
 

@@ -266,3 +266,22 @@ def test_names(title, text, expected):
 def test_name_keys_are_folded_like_the_matcher():
     ((key, form),) = extract_names("", "It was José Raúl Mulino’s day.")
     assert key == "jose raul mulino" and form == "José Raúl Mulino"
+
+
+def test_reanalysis_reads_in_time_order_across_files_and_slices(tmp_path):
+    """Articles stored newest first, over several commits, then reanalysed in slices of 2."""
+    from monitor.store import replace_analyses
+
+    store = Store(tmp_path)
+    items = syndicated()
+    for a in reversed(items):  # one file per commit, in reverse time order
+        ingest(store, [a])
+    enricher = Enricher(Matcher(WATCH), tone=False)
+    rows = replace_analyses(store, enricher.batch, WATCH, "fp2", chunk=2)
+    snap = store.snapshot()
+    stories = snap.query("SELECT article_id, story FROM {stories}")
+    assert len(stories) == 4 and rows == snap.rows("mentions")
+    by_id = dict(zip(stories["article_id"], stories["story"], strict=True))
+    first = items[0]  # the earliest copy names the story, whatever the storing order
+    assert by_id[items[1].id] == by_id[items[2].id] == first.id
+    assert snap.fingerprint == "fp2" and len(snap.files["stories"]) >= 2
