@@ -3,7 +3,8 @@
 `Enricher` bundles the watchlist's `Matcher` (counts, and positions for tone), a `ToneScorer`
 (optional: the slowest part), a `StoryAssigner` and the name extractor. The poller calls
 `article()` once for each new article; a rematch calls `batch()` on every stored article in
-publication order (with a fresh story index); `seed()` rebuilds the story index from the
+publication order (with a fresh story index), or `recount()` when only the watchlist changed
+(stories and names are kept); `seed()` rebuilds the story index from the
 store's recent articles when a poller starts.
 
 `fingerprint(matcher)` is what the store records as the state of its analyses: the watchlist's
@@ -68,11 +69,27 @@ class Enricher:
         return Enrichment(counts, tones, story, extract_names(title, text))
 
     def batch(
-        self, rows: Iterable[tuple[int, datetime, str, str, str]]
+        self, rows: Iterable[tuple[int, datetime, str, str, str, int | None]]
     ) -> Iterator[tuple[int, Enrichment]]:
-        """`article()` for (id, published, title, text, feed) rows in publication order."""
-        for article_id, published, title, text, feed in rows:
+        """`article()` for (id, published, title, text, feed, stored story) rows in
+        publication order (the stored story is ignored: stories are assigned afresh)."""
+        for article_id, published, title, text, feed, _ in rows:
             yield article_id, self.article(article_id, published, title or "", text or "", feed)
+
+    def recount(
+        self, rows: Iterable[tuple[int, datetime, str, str, str, int | None]]
+    ) -> Iterator[tuple[int, Enrichment]]:
+        """Counts and tone only, keeping the stored story (the watchlist changed, nothing
+        else); no names (they are kept too)."""
+        for article_id, _, title, text, _, story in rows:
+            title, text = title or "", text or ""
+            counts = self.matcher.count(title, text)
+            tones: dict[str, float] = {}
+            if counts and self.tone is not None:
+                tones = self.tone.entity_tones(
+                    title, text, self.matcher.find(title), self.matcher.find(text)
+                )
+            yield article_id, Enrichment(counts, tones, article_id if story is None else story, [])
 
     def seed(self, rows: Iterable[tuple[int, datetime, str, str, int | None, str]]) -> int:
         """Put the store's recent articles (id, published, title, text, story, feed) back into

@@ -164,12 +164,12 @@ class Poller:
         snap = self.store.snapshot()
         self.states = {url: replace(st) for url, st in snap.feeds.items()}
         if snap.rows("articles") and snap.fingerprint != self.fingerprint:
-            self.log(
-                f"the watchlist (or the analyses) changed: recounting mentions in "
-                f"{snap.rows('articles'):,} articles"
-            )
-            self.rematch(progress)
-        else:  # the story index: the articles of the last few days
+            # the same analyses, another watchlist: recount mentions, keep stories and names
+            full = not snap.fingerprint.endswith(self.fingerprint[len(self.matcher.fingerprint) :])
+            what = "the analyses changed: reanalysing" if full else "the watchlist changed"
+            self.log(f"{what}: recounting mentions in {snap.rows('articles'):,} articles")
+            self.rematch(progress, full=full)
+        if not len(self.enricher.stories):  # the story index: the articles of the last days
             self.enricher.seed(queries.story_seeds(snap, self.enricher.stories))
 
     @property
@@ -177,8 +177,18 @@ class Poller:
         """The watchlist's and the analyses' fingerprint, as recorded in the store."""
         return analyses_fingerprint(self.matcher)
 
-    def rematch(self, progress: Progress | None = None) -> int:
-        """Recount mentions, their tone, stories and names from all the stored text."""
+    def rematch(self, progress: Progress | None = None, *, full: bool = True) -> int:
+        """Recount mentions and their tone from all the stored text; with `full`, also the
+        stories and names (else those stored are kept: only the watchlist changed)."""
+        if not full:
+            return replace_analyses(
+                self.store,
+                self.enricher.recount,
+                self.config.watch,
+                self.fingerprint,
+                progress,
+                mentions_only=True,
+            )
         enricher = Enricher(self.matcher, tone=self.tone)  # stories afresh, in time order
         rows = replace_analyses(
             self.store, enricher.batch, self.config.watch, self.fingerprint, progress
@@ -206,7 +216,7 @@ class Poller:
             self.matcher = Matcher(config.watch)
             self.enricher.matcher = self.matcher
             self.log("the watchlist changed: recounting mentions")
-            self.rematch()
+            self.rematch(full=False)
 
     # polling -----------------------------------------------------------------------------
     def due_feeds(self, *, all_enabled: bool = False) -> list[FeedConfig]:

@@ -788,8 +788,11 @@ def replace_mentions(
 # --------------------------------------------------------------------------------------------
 # Reanalysis (issue 13): mentions with their tone, stories and names, from the stored text
 
-# (id, published, title, text, feed) rows in -> (id, enrichment) out: see monitor.enrich
-Analyse = Callable[[Iterable[tuple[int, datetime, str, str, str]]], Iterable[tuple[int, Any]]]
+# (id, published, title, text, feed, stored story) rows in -> (id, enrichment) out: see
+# monitor.enrich
+Analyse = Callable[
+    [Iterable[tuple[int, datetime, str, str, str, int | None]]], Iterable[tuple[int, Any]]
+]
 REANALYSE_CHUNK = 50_000  # articles read at once
 
 
@@ -800,42 +803,51 @@ def replace_analyses(
     fingerprint: str,
     progress: Callable[[int, int], None] | None = None,
     chunk: int = REANALYSE_CHUNK,
+    *,
+    mentions_only: bool = False,
 ) -> int:
     """Recompute mentions (with tone), stories and names from every stored article.
 
-    `analyse` takes (id, published, title, text, feed) rows in publication order and yields
-    `(id, enrichment)` for each, in the same order (enrichment: `counts`, `tones`, `story`,
-    `names`, as monitor.enrich.Enrichment). Articles are read in slices of about `chunk` by
-    publication time, each from the files whose time range overlaps it, so memory stays
-    bounded at any size; stories need that order. Holds the commit lock for the whole run and
-    swaps the three tables in one commit. Returns the number of mention rows written.
+    `analyse` takes (id, published, title, text, feed, stored story or None) rows in
+    publication order and yields `(id, enrichment)` for each, in the same order (enrichment:
+    `counts`, `tones`, `story`, `names`, as monitor.enrich.Enrichment). With `mentions_only`
+    (the watchlist changed, nothing else), the stories and names tables are kept and only
+    the mentions are rewritten. Articles are read in slices of about `chunk` by publication
+    time, each from the files whose time range overlaps it, so memory stays bounded at any
+    size; stories need that order. Holds the commit lock for the whole run and swaps the
+    tables in one commit. Returns the number of mention rows written.
     """
     with store.transaction() as txn:
         snap = _snapshot_from(store.root, txn.m)
         infos = snap.files.get("articles", ())
         total = snap.rows("articles")
-        new: dict[str, list[FileInfo]] = {"mentions": [], "stories": [], "names": []}
+        names = ("mentions",) if mentions_only else ("mentions", "stories", "names")
+        new: dict[str, list[FileInfo]] = {name: [] for name in names}
         done = rows = 0
         for lo, hi in _time_slices(store.root, infos, chunk):
             t = _read_slice(store.root, infos, lo, hi)
             ids = t.column("id").to_pylist()
             published = t.column("published").to_pylist()
+            stored = _stored_stories(store.root, snap, lo, hi) if mentions_only else {}
             source = zip(
                 ids,
                 published,
                 t.column("title").to_pylist(),
                 t.column("text").to_pylist(),
                 t.column("feed").to_pylist(),
+                [stored.get(i) for i in ids],
                 strict=True,
             )
-            out: dict[str, list[tuple[Any, ...]]] = {name: [] for name in new}
+            out: dict[str, list[tuple[Any, ...]]] = {
+                name: [] for name in ("mentions", "stories", "names")
+            }
             for (aid, e), when in zip(analyse(source), published, strict=True):
                 for entity, n in e.counts.items():
                     out["mentions"].append((aid, entity, n, when, e.tones.get(entity), e.story))
                 out["stories"].append((aid, e.story, when))
                 out["names"].extend((aid, key, form, when) for key, form in e.names)
-            for name, table_rows in out.items():
-                info = txn.write_table(name, _table(name, table_rows))
+            for name in names:
+                info = txn.write_table(name, _table(name, out[name]))
                 if info:
                     new[name].append(info)
             rows += len(out["mentions"])
@@ -846,6 +858,26 @@ def replace_analyses(
             txn.replace(name, [f.path for f in snap.files.get(name, ())], infos_new)
         txn.set_watchlist(watchlist, fingerprint)
     return rows
+
+
+def _stored_stories(
+    root: Path, snap: Snapshot, lo: datetime | None, hi: datetime | None
+) -> dict[int, int]:
+    """article id -> story, for the stories rows published in [lo, hi)."""
+    filters: list[tuple[str, str, Any]] = []
+    if lo is not None:
+        filters.append(("published", ">=", lo))
+    if hi is not None:
+        filters.append(("published", "<", hi))
+    out: dict[int, int] = {}
+    for f in snap.files.get("stories", ()):
+        if lo is not None and f.max_time and datetime.fromisoformat(f.max_time) < lo:
+            continue
+        if hi is not None and f.min_time and datetime.fromisoformat(f.min_time) >= hi:
+            continue
+        t = pq.read_table(root / f.path, columns=["article_id", "story"], filters=filters or None)
+        out.update(zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True))
+    return out
 
 
 def _time_slices(

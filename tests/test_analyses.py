@@ -285,3 +285,32 @@ def test_reanalysis_reads_in_time_order_across_files_and_slices(tmp_path):
     first = items[0]  # the earliest copy names the story, whatever the storing order
     assert by_id[items[1].id] == by_id[items[2].id] == first.id
     assert snap.fingerprint == "fp2" and len(snap.files["stories"]) >= 2
+
+
+def test_a_watchlist_change_recounts_mentions_and_keeps_stories_and_names(tmp_path):
+    from monitor.config import load_config
+
+    store = Store(tmp_path / "data")
+    items = syndicated()
+    ingest(store, items)
+    cfg = tmp_path / "feeds.yaml"
+    watch = (
+        "store: data\nfeeds: []\nwatch:\n"
+        "  - name: Nayib Bukele\n    kind: person\n    aliases: [Bukele]\n"
+        "  - name: CECOT\n    kind: topic\n    aliases: [Terrorism Confinement Center]\n"
+    )
+    cfg.write_text(watch)
+    Poller(load_config(cfg)).open()  # another fingerprint: the full reanalysis
+    before = store.snapshot()
+    cfg.write_text(watch + "  - name: Kristi Noem\n    kind: person\n")
+    poller = Poller(load_config(cfg))
+    poller.open()  # only the watchlist changed: mentions recounted, the rest kept
+    after = store.snapshot()
+    assert after.files["stories"] == before.files["stories"]
+    assert after.files["names"] == before.files["names"]
+    assert after.files["mentions"] != before.files["mentions"]
+    df = queries.mention_counts(after, Filters(), with_tone=True).set_index("entity")
+    assert df.loc["Kristi Noem", "articles"] == 2 and df.loc["Kristi Noem", "stories"] == 1
+    assert df.loc["Kristi Noem", "toned"] == 2
+    assert df.loc["Nayib Bukele", "stories"] == 2
+    assert len(poller.enricher.stories) == 4  # seeded from the store
