@@ -34,7 +34,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
+from . import queries
 from .config import Config, FeedConfig, file_stamp, load_config
+from .enrich import Enricher
+from .enrich import fingerprint as analyses_fingerprint
 from .errors import ConfigError, MonitorError
 from .fetch import Fetcher
 from .match import Matcher
@@ -48,7 +51,9 @@ MAX_BACKOFF = timedelta(hours=24)  # after failures, and the most a Retry-After 
 MAX_CACHE_HINT = timedelta(hours=6)  # a server's max-age / Expires never delays a feed longer
 FUTURE_SLACK = timedelta(days=1)
 COMMIT_EVERY = 2.0  # seconds between commits while a poll is running
-BUSY_RECHECK = 5.0  # seconds before looking again at a feed another poller is claiming
+# a poller sharing the store takes in the articles others stored since it last looked, minus
+# this much (their clocks may differ a little from its own)
+STORY_REFRESH_SLACK = timedelta(minutes=10)
 
 
 def poller_name(name: str = "") -> str:
@@ -226,6 +231,7 @@ class Poller:
         now: Callable[[], datetime] = utc_now,
         log: Callable[[str], None] | None = None,
         on_commit: Callable[[Snapshot, Config, datetime], None] | None = None,
+        tone: bool = True,
         name: str = "",
     ):
         self.config = config
@@ -236,16 +242,21 @@ class Poller:
         self.log = log or (lambda msg: None)
         self.name = poller_name(name)
         self.matcher = Matcher(config.watch)
+        self.tone = tone  # score the tone of mentions (the slowest analysis; see tone.py)
+        self.enricher = Enricher(self.matcher, tone=tone)
         self.writer: Writer | None = None
         self.states: dict[str, FeedState] = {}
         self._busy: dict[str, datetime] = {}  # feeds another poller is fetching: until when
         self._recounted_for = ""  # the watchlist fingerprint of this poller's last recount
         self._warned_for = ""  # the store's fingerprint this poller warned about
+        self._stories_seen = now()  # when the story index last took in the store's articles
 
     # set-up ------------------------------------------------------------------------------
     def open(self, progress: Progress | None = None) -> None:
         """Load the dedup index and feed state; recount mentions if the watchlist changed."""
         self.writer = self.store.writer(log=self.log, poller=self.name)
+        if self.writer.damaged:  # quarantined by a commit now, before anything reads them
+            self.writer.commit()
         snap = self.store.snapshot()
         self.states = {key: replace(st) for key, st in self.writer.current_states(None).items()}
         now, every = self.now(), self.config.poll.every
@@ -257,25 +268,61 @@ class Poller:
             if sane != st.next_poll:
                 st.next_poll = sane
                 self.writer.set_feed(st)  # stored with the next commit
-        if snap.rows("articles") and snap.fingerprint != self.matcher.fingerprint:
-            self.log(
-                f"the watchlist changed: recounting mentions in {snap.rows('articles'):,} articles"
-            )
-            self.rematch(progress, force=False)
+        if snap.rows("articles") and snap.fingerprint != self.fingerprint:
+            # the same analyses, another watchlist: recount mentions, keep stories and names
+            full = not snap.fingerprint.endswith(self.fingerprint[len(self.matcher.fingerprint) :])
+            what = "the analyses changed: reanalysing" if full else "the watchlist changed"
+            self.log(f"{what}: recounting mentions in {snap.rows('articles'):,} articles")
+            self.rematch(progress, full=full, force=False)
+        if not len(self.enricher.stories):  # the story index: the articles of the last days
+            self.enricher.seed(queries.story_seeds(self.store.snapshot(), self.enricher.stories))
+        self._stories_seen = self.now()
 
-    def rematch(self, progress: Progress | None = None, *, force: bool = True) -> int:
-        """Recount every mention with this poller's watchlist. Without `force`, nothing is
-        done when the store was counted with it already (another poller sharing the store
-        just did it)."""
-        self._recounted_for = self.matcher.fingerprint
-        return self.store.replace_mentions(
-            self.matcher.count,
+    @property
+    def fingerprint(self) -> str:
+        """The watchlist's and the analyses' fingerprint, as recorded in the store."""
+        return analyses_fingerprint(self.matcher)
+
+    def rematch(
+        self, progress: Progress | None = None, *, full: bool = True, force: bool = True
+    ) -> int:
+        """Recount mentions and their tone from all the stored text; with `full`, also the
+        stories and names (else those stored are kept: only the watchlist changed). Without
+        `force`, nothing is done when the store's analyses are this poller's already
+        (another poller sharing the store just did them)."""
+        self._recounted_for = self.fingerprint
+        if not full:
+            return self.store.replace_analyses(
+                self.enricher.recount,
+                self.config.watch,
+                self.fingerprint,
+                progress,
+                mentions_only=True,
+                log=self.log,
+                force=force,
+            )
+        enricher = Enricher(self.matcher, tone=self.tone)  # stories afresh, in time order
+        rows = self.store.replace_analyses(
+            enricher.batch,
             self.config.watch,
-            self.matcher.fingerprint,
+            self.fingerprint,
             progress,
             log=self.log,
             force=force,
         )
+        if not len(enricher.stories):  # nothing recomputed here (another poller did it)
+            enricher.seed(queries.story_seeds(self.store.snapshot(), enricher.stories))
+        self.enricher = enricher  # its story index now holds the latest articles
+        self._stories_seen = self.now()
+        return rows
+
+    def refresh_stories(self) -> None:
+        """Add to the story index the articles other pollers sharing the store stored since
+        the last look, so that a copy this poller meets joins their story."""
+        since = self._stories_seen - STORY_REFRESH_SLACK
+        self._stories_seen = self.now()
+        rows = queries.story_seeds(self.store.snapshot(), self.enricher.stories, seen_since=since)
+        self.enricher.seed(r for r in rows if r[0] not in self.enricher.stories)
 
     def reload_config(self) -> None:
         """Pick up edits to feeds.yaml between polls; a broken file keeps the old config."""
@@ -295,8 +342,9 @@ class Poller:
         self.config = config
         if watch_changed:
             self.matcher = Matcher(config.watch)
+            self.enricher.matcher = self.matcher
             self.log("the watchlist changed: recounting mentions")
-            self.rematch(force=False)
+            self.rematch(full=False, force=False)
 
     # polling -----------------------------------------------------------------------------
     def due_feeds(self, *, all_enabled: bool = False) -> list[FeedConfig]:
@@ -372,6 +420,8 @@ class Poller:
         feeds = self._claim(feeds, when)
         if not feeds:
             return summary
+        if self.store.shared:
+            self.refresh_stories()
         async with Fetcher.from_settings(self.config.poll, now=self.now) as fetcher:
             tasks = {asyncio.create_task(self._fetch(fetcher, f)): f for f in feeds}
             waiter = asyncio.create_task(stop.wait()) if stop else None
@@ -549,9 +599,17 @@ class Poller:
             stored = self.writer.add_article(article, feed.key, now, key)
             if stored is not None:
                 new_articles += 1
-                counts = self.matcher.count(stored.title, stored.text)
-                new_mentions += self.writer.add_mentions(stored, counts)
+                new_mentions += self._enrich(stored)
         return new_articles, new_mentions
+
+    def _enrich(self, article: Article) -> int:
+        """Count, score and group a new article (see enrich.py); returns its mention rows."""
+        assert self.writer is not None
+        e = self.enricher.article(
+            article.id, article.published, article.title, article.text, article.feed
+        )
+        self.writer.add_story_and_names(article, e.story, e.names)
+        return self.writer.add_mentions(article, e.counts, e.tones, e.story)
 
     def _update_state(
         self, st: FeedState, feed: FeedConfig, result: FetchResult, now: datetime, new: int
@@ -575,13 +633,17 @@ class Poller:
     def _commit(self) -> None:
         assert self.writer is not None
         if self.writer.pending or self.writer.feed_states:
-            snap = self.writer.commit(watchlist=(self.config.watch, self.matcher.fingerprint))
-            if self.writer.needs_recount:
-                # a damaged file was quarantined (the embedded store), or another poller
-                # sharing the store counts with another watchlist (its feeds.yaml differs)
+            snap = self.writer.commit(watchlist=(self.config.watch, self.fingerprint))
+            if self.writer.needs_recount:  # a damaged file was quarantined (see store.py)
                 self.writer.needs_recount = False
-                if not snap.fingerprint or self._recounted_for != self.matcher.fingerprint:
-                    self.rematch(force=not snap.fingerprint)
+                self.rematch()
+                snap = self.store.snapshot()
+            elif self.writer.other_analyses:
+                # another poller sharing the store counted with another watchlist
+                self.writer.other_analyses = False
+                if self._recounted_for != self.fingerprint:
+                    suffix = self.fingerprint[len(self.matcher.fingerprint) :]
+                    self.rematch(full=not snap.fingerprint.endswith(suffix), force=False)
                     snap = self.store.snapshot()
                 elif self._warned_for != snap.fingerprint:
                     self._warned_for = snap.fingerprint

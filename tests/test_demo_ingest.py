@@ -1,7 +1,9 @@
 """The demo world ingested by the real poller over real HTTP equals its ground truth exactly:
 from feeds carrying their whole history, from feeds carrying only their newest items (the
 demo's catch-up), at a size where whole-history feeds exceed the size cap, and when the poller
-is killed with SIGKILL halfway through and started again."""
+is killed with SIGKILL halfway through and started again. The first two run on both stores
+(`store_location`: the embedded one and PostgreSQL): every entity x day count equals the
+ground truth on each."""
 
 from __future__ import annotations
 
@@ -43,18 +45,18 @@ def served(world, tmp_path):
         yield load_config(config)
 
 
-def poll_until_complete(config, rounds: int = 4) -> None:
+def poll_until_complete(config, rounds: int = 4, store=None) -> None:
     """Poll once, then again while the flaky feed (500 now and then) still owes articles."""
     for _ in range(rounds):
-        poller = Poller(config)
+        poller = Poller(config, open_store(store or config.store))
         summary = asyncio.run(poller.poll_once())
         # the HTML-serving feed always fails; anything else failing gets another round
         if summary.failed <= 1:
             return
 
 
-def store_counts(config) -> pd.DataFrame:
-    snap = open_store(config.store).snapshot()
+def store_counts(location) -> pd.DataFrame:
+    snap = open_store(location).snapshot()
     df = queries.mention_counts(snap, queries.Filters(), by="day")
     df["day"] = pd.to_datetime(df["period"]).dt.date
     df = df[["entity", "day", "mentions", "articles"]]
@@ -63,22 +65,22 @@ def store_counts(config) -> pd.DataFrame:
     )
 
 
-def assert_equals_truth(world, config) -> None:
+def assert_equals_truth(world, config, store=None) -> None:
     truth = world.truth(until=POLL_TIME, undated_seen=datetime.now(UTC))
-    got = store_counts(config)
+    got = store_counts(store or config.store)
     pd.testing.assert_frame_equal(got, truth.reset_index(drop=True), check_dtype=False)
-    snap = open_store(config.store).snapshot()
+    snap = open_store(store or config.store).snapshot()
     dup = snap.query("SELECT COUNT(*) - COUNT(DISTINCT id) AS d FROM {articles}")["d"].iloc[0]
     assert dup == 0
     assert snap.rows("articles") == world.expected_articles(POLL_TIME)
 
 
-def test_store_equals_ground_truth_for_every_entity_and_day(world, served):
-    poll_until_complete(served)
-    assert_equals_truth(world, served)
+def test_store_equals_ground_truth_for_every_entity_and_day(world, served, store_location):
+    poll_until_complete(served, store=store_location)
+    assert_equals_truth(world, served, store_location)
     # and polling again changes nothing
-    poll_until_complete(served)
-    assert_equals_truth(world, served)
+    poll_until_complete(served, store=store_location)
+    assert_equals_truth(world, served, store_location)
 
 
 def write_config(world, server, path, poll: str = "") -> object:
@@ -91,10 +93,12 @@ def served_paths(world) -> list[str]:
     return [world.outlet_of(p).moved_to or p for p in world.feed_paths()]
 
 
-def test_catch_up_through_feeds_of_newest_items_equals_ground_truth(world, tmp_path):
+def test_catch_up_through_feeds_of_newest_items_equals_ground_truth(
+    world, tmp_path, store_location
+):
     with serve_world(world, clock=lambda: POLL_TIME, slow_delay=0.2, limit=60) as server:
         config = write_config(world, server, tmp_path / "feeds.yaml")
-        result = asyncio.run(catch_up(Poller(config), server))
+        result = asyncio.run(catch_up(Poller(config, open_store(store_location)), server))
         assert server.clock() == POLL_TIME  # its own clock again
     assert result.moments >= 5 and not result.stopped
     # one count per feed: the HTML page fails and the gone feed is gone, as designed
@@ -105,7 +109,7 @@ def test_catch_up_through_feeds_of_newest_items_equals_ground_truth(world, tmp_p
     # the flaky feed answered 500 at some moments and was tried again before the clock moved on
     flaky = next(o for o in world.outlets if o.health == "flaky").feeds[0]
     assert server.requests[flaky] > result.moments
-    assert_equals_truth(world, config)
+    assert_equals_truth(world, config, store_location)
 
 
 def test_demo_feeds_stay_far_under_the_default_size_cap():

@@ -1,4 +1,5 @@
-"""The dashboard's and CLI's questions, on small stores built in tmp_path by a factory."""
+"""The dashboard's and CLI's questions, on small stores built by a factory: every test runs on
+the embedded store and on PostgreSQL (`store_location`), with the same expected numbers."""
 
 from __future__ import annotations
 
@@ -66,8 +67,9 @@ class StoreFactory:
 
 
 @pytest.fixture
-def make(tmp_path):
-    return StoreFactory(tmp_path / "store")
+def make(store_location):
+    """A store factory, on the embedded store and on PostgreSQL (every test runs on both)."""
+    return StoreFactory(store_location)
 
 
 def test_counts_per_entity_and_period(make):
@@ -77,8 +79,8 @@ def test_counts_per_entity_and_period(make):
     snap = make.commit()
     total = queries.mention_counts(snap, Filters())
     assert total.to_dict("records") == [
-        {"entity": "Alpha", "kind": "person", "mentions": 6, "articles": 3},
-        {"entity": "Beta", "kind": "topic", "mentions": 1, "articles": 1},
+        {"entity": "Alpha", "kind": "person", "mentions": 6, "articles": 3, "stories": 3},
+        {"entity": "Beta", "kind": "topic", "mentions": 1, "articles": 1, "stories": 1},
     ]
     daily = queries.mention_counts(snap, Filters(entities=("Alpha",)), by="day")
     assert daily[["mentions", "articles"]].values.tolist() == [[3, 2], [3, 1]]
@@ -86,7 +88,7 @@ def test_counts_per_entity_and_period(make):
         snap, Filters(start=T0 + timedelta(hours=2), end=T0 + timedelta(days=1))
     )
     assert ranged.to_dict("records") == [
-        {"entity": "Alpha", "kind": "person", "mentions": 1, "articles": 1}
+        {"entity": "Alpha", "kind": "person", "mentions": 1, "articles": 1, "stories": 1}
     ]  # start inclusive, end exclusive
 
 
@@ -204,8 +206,8 @@ def test_date_flags_are_queryable(make):
     assert queries.mention_counts(snap, Filters(date_flags=("",)))["articles"].tolist() == [1]
 
 
-def test_empty_store_gives_empty_frames(tmp_path):
-    snap = open_store(tmp_path / "none").snapshot()
+def test_empty_store_gives_empty_frames(store_location):
+    snap = open_store(store_location).snapshot()
     assert queries.mention_counts(snap, Filters()).empty
     assert queries.timeline(snap, Filters(), "day").empty
     assert queries.co_mentions(snap, Filters()).empty

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..models import Entity
 from .base import (
+    Analyse,
     Claim,
     Finding,
     Health,
@@ -48,7 +49,7 @@ __all__ = [
     "is_database_url",
     "open_store",
     "repair_store",
-    "replace_mentions",
+    "replace_analyses",
     "update_alerts",
     "utc_naive",
 ]
@@ -57,15 +58,26 @@ __all__ = [
 # Functions of the interface's methods, as earlier versions had them.
 
 
-def replace_mentions(
+def replace_analyses(
     store: Store,
-    count: Callable[[str, str], Mapping[str, int]],
+    analyse: Analyse,
     watchlist: Iterable[Entity],
     fingerprint: str,
     progress: Callable[[int, int], None] | None = None,
+    chunk: int = 50_000,
+    *,
+    mentions_only: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> int:
-    return store.replace_mentions(count, watchlist, fingerprint, progress, log)
+    return store.replace_analyses(
+        analyse,
+        watchlist,
+        fingerprint,
+        progress,
+        mentions_only=mentions_only,
+        log=log,
+        chunk=chunk,
+    )
 
 
 def update_alerts(

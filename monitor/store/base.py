@@ -31,6 +31,11 @@ from .schema import Quarantined
 Log = Callable[[str], None]
 Progress = Callable[[int, int], None]
 Count = Callable[[str, str], Mapping[str, int]]
+# (id, published, title, text, feed, stored story) rows in publication order in ->
+# (id, enrichment) out, as monitor.enrich.Enricher's `batch` and `recount`
+Analyse = Callable[
+    [Iterable[tuple[int, datetime, str, str, str, int | None]]], Iterable[tuple[int, Any]]
+]
 
 
 class Snapshot(abc.ABC):
@@ -60,6 +65,13 @@ class Snapshot(abc.ABC):
     def time_bounds(self) -> tuple[datetime | None, datetime | None]:
         """First and last publication time of the articles (naive UTC; None when empty)."""
 
+    def columns(self, table: str) -> frozenset[str]:
+        """The columns of SCHEMAS[table] that the stored rows have (a store written before a
+        column existed may lack it until its analyses are redone: read it as NULL then)."""
+        from .schema import SCHEMAS
+
+        return frozenset(SCHEMAS[table].names)
+
     @abc.abstractmethod
     def scan(self, table: str, start: int = 0, batch_rows: int = 50_000) -> Iterator[pa.Table]:
         """Every row of a table, in an order that is the same while the store does not change,
@@ -81,10 +93,14 @@ class Claim:
 class Writer(abc.ABC):
     """Buffers new rows, knows what is stored already, and commits atomically."""
 
-    # set when the store's mentions must be recounted (a damaged file taken out; another
-    # poller counted with another watchlist): the poller then calls `Store.replace_mentions`
+    # set when the store's mentions must be recounted (a damaged file was taken out): the
+    # poller then calls `Store.replace_analyses`
     needs_recount: bool
+    # set when the store's analyses were done with another fingerprint than the one this
+    # writer committed with (another poller sharing the store has another feeds.yaml)
+    other_analyses: bool = False
     feed_states: dict[str, FeedState]  # states set since the last commit
+    damaged: bool = False  # damaged files met: the next commit takes them out (embedded store)
 
     @abc.abstractmethod
     def add_article(
@@ -94,7 +110,20 @@ class Writer(abc.ABC):
         (See docs/design.md, "An entry's identity".)"""
 
     @abc.abstractmethod
-    def add_mentions(self, article: Article, counts: Mapping[str, int]) -> int: ...
+    def add_mentions(
+        self,
+        article: Article,
+        counts: Mapping[str, int],
+        tones: Mapping[str, float] | None = None,
+        story: int | None = None,
+    ) -> int:
+        """Buffer a new article's mentions (with their tone, and the article's story)."""
+
+    @abc.abstractmethod
+    def add_story_and_names(
+        self, article: Article, story: int, names: Iterable[tuple[str, str]]
+    ) -> None:
+        """Buffer a new article's story and the names found in it."""
 
     @abc.abstractmethod
     def add_fetch(self, row: Mapping[str, Any]) -> None: ...
@@ -144,6 +173,32 @@ class Writer(abc.ABC):
         """Free what the writer holds (connections)."""
 
 
+class BulkTarget(abc.ABC):
+    """What `store copy` writes through (see copy.py): batches of rows committed with the
+    copy's progress, so that an interrupted copy is resumed, never doubled."""
+
+    @abc.abstractmethod
+    def progress(self) -> dict[str, Any] | None:
+        """The copy in progress or done here: {"source": key, "tables": {name: rows}, "done"}."""
+
+    @abc.abstractmethod
+    def is_empty(self) -> bool:
+        """Whether the store holds nothing at all (no rows, no feed state)."""
+
+    @abc.abstractmethod
+    def begin(self, source: str) -> None:
+        """Record that a copy of the source state `source` (a snapshot's key) begins."""
+
+    @abc.abstractmethod
+    def append(self, table: str, rows: pa.Table, done: int) -> None:
+        """Append rows (of SCHEMAS[table]) and record `done` rows of the table copied, in one
+        commit."""
+
+    @abc.abstractmethod
+    def finish(self, snap: Snapshot) -> None:
+        """Copy the source's feed state, watchlist and alert state; mark the copy done."""
+
+
 class Store(abc.ABC):
     """A store: where articles, mentions, the fetch log, feed and alert state live."""
 
@@ -183,19 +238,24 @@ class Store(abc.ABC):
         return True
 
     @abc.abstractmethod
-    def replace_mentions(
+    def replace_analyses(
         self,
-        count: Count,
+        analyse: Analyse,
         watchlist: Iterable[Entity],
         fingerprint: str,
         progress: Progress | None = None,
-        log: Log | None = None,
         *,
+        mentions_only: bool = False,
+        log: Log | None = None,
         force: bool = True,
+        chunk: int = 50_000,
     ) -> int:
-        """Recount every mention from the stored article text (after the watchlist changed),
-        in one commit. Without `force`, does nothing when the store was already counted with
-        `fingerprint` (another poller just did it). Returns the mention rows written."""
+        """Recompute mentions (with tone), stories and names from every stored article, in
+        publication order, in one commit; with `mentions_only` (the watchlist changed,
+        nothing else), the stories and names are kept. Without `force`, does nothing when
+        the store's analyses were already done with `fingerprint` (another poller sharing
+        the store just did it). Articles are read about `chunk` at a time, so memory stays
+        bounded at any size. Returns the mention rows written."""
 
     @abc.abstractmethod
     def update_alerts(
@@ -216,6 +276,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def repair(self, log: Log | None = None) -> RepairReport:
         """Make a damaged store usable again (see each backend)."""
+
+    @abc.abstractmethod
+    def bulk(self) -> BulkTarget:
+        """Where `store copy` writes into this store."""
 
     def migrate(self) -> list[str]:
         """Bring the store's schema up to this version; what was done, in sentences."""

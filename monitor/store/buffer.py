@@ -10,7 +10,7 @@ database's unique keys keep the last word under races between pollers.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -114,7 +114,9 @@ class BufferedWriter(Writer):
     def _reset_buffers(self) -> None:
         self.new_articles: list[Article] = []
         self.new_sources: list[tuple[int, str, datetime, int | None]] = []
-        self.new_mentions: list[tuple[int, str, int, datetime]] = []
+        self.new_mentions: list[tuple[int, str, int, datetime, float | None, int | None]] = []
+        self.new_stories: list[tuple[int, int, datetime]] = []
+        self.new_names: list[tuple[int, str, str, datetime]] = []
         self.new_fetches: list[dict[str, Any]] = []
         self.feed_states: dict[str, FeedState] = {}
         self.source_counts: dict[str, int] = {}
@@ -179,11 +181,27 @@ class BufferedWriter(Writer):
             return True
         return bool(article.date_flag) or utc_naive(article.published) > seen
 
-    def add_mentions(self, article: Article, counts: Mapping[str, int]) -> int:
+    def add_mentions(
+        self,
+        article: Article,
+        counts: Mapping[str, int],
+        tones: Mapping[str, float] | None = None,
+        story: int | None = None,
+    ) -> int:
         published = utc_naive(article.published)
+        tones = tones or {}
         for entity, n in counts.items():
-            self.new_mentions.append((article.id, entity, n, published))
+            self.new_mentions.append((article.id, entity, n, published, tones.get(entity), story))
         return len(counts)
+
+    def add_story_and_names(
+        self, article: Article, story: int, names: Iterable[tuple[str, str]]
+    ) -> None:
+        """Record an article's story and the names found in it (see stories.py, names.py)."""
+        published = utc_naive(article.published)
+        self.new_stories.append((article.id, story, published))
+        for key, form in names:
+            self.new_names.append((article.id, key, form, published))
 
     def add_fetch(self, row: Mapping[str, Any]) -> None:
         self.new_fetches.append(dict(row))

@@ -86,6 +86,20 @@ SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
 }
+# Stories, tone and names (issue 13), added to the first layout. Rows written before them lack
+# these columns (they read as NULL) and tables (an article without a story row is a story of
+# its own).
+SCHEMAS["mentions"] = (
+    SCHEMAS["mentions"]
+    .append(pa.field("tone", pa.float32()))  # mean VADER compound of the mention sentences
+    .append(pa.field("story", pa.int64()))  # the article's story (denormalized, as published)
+)
+SCHEMAS["stories"] = pa.schema(
+    [("article_id", pa.int64()), ("story", pa.int64()), ("published", TS)]
+)
+SCHEMAS["names"] = pa.schema(
+    [("article_id", pa.int64()), ("name", pa.string()), ("form", pa.string()), ("published", TS)]
+)
 # The time column each table is sorted and ranged by.
 SORT_KEY = {
     "articles": "published",
@@ -94,6 +108,8 @@ SORT_KEY = {
     "fetches": "time",
     "firings": "fired",
     "deliveries": "time",
+    "stories": "published",
+    "names": "published",
 }
 # What makes a row unique. `KEYS` are enforced (PostgreSQL: primary keys; both: the writer's
 # dedup); `NATURAL_KEYS` identify a row of an append-only log well enough for `store copy` to
@@ -102,6 +118,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "articles": ("id",),
     "sources": ("article_id", "feed"),
     "mentions": ("article_id", "entity"),
+    "stories": ("article_id",),
+    "names": ("article_id", "name"),
 }
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     **KEYS,
