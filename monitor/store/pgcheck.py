@@ -25,11 +25,13 @@ from .schema import KEYS, SCHEMAS
 if TYPE_CHECKING:
     from .postgres import PgStore
 
+# rows that name an article: mentions, stories and names are derived from its text (deleted by
+# repair, recounted from the articles left); a source row is kept (it says a feed carried it)
+_DERIVED = ("mentions", "stories", "names")
 _ORPHANS = {
-    "mentions": "SELECT count(*) FROM mentions m WHERE NOT EXISTS "
-    "(SELECT 1 FROM articles a WHERE a.id = m.article_id)",
-    "sources": "SELECT count(*) FROM sources s WHERE NOT EXISTS "
-    "(SELECT 1 FROM articles a WHERE a.id = s.article_id)",
+    table: f"SELECT count(*) FROM {table} t WHERE NOT EXISTS "
+    "(SELECT 1 FROM articles a WHERE a.id = t.article_id)"
+    for table in (*_DERIVED, "sources")
 }
 
 
@@ -86,9 +88,10 @@ def check(store: PgStore) -> Health:
                 cur.execute(query)  # type: ignore[arg-type]
                 n = int(cur.fetchone()[0])  # type: ignore[index]
                 if n:
-                    fix = "`monitor repair` deletes them" if table == "mentions" else "kept"
+                    derived = table in _DERIVED
+                    fix = "`monitor repair` deletes them" if derived else "kept"
                     h.add("orphan", table, f"{n:,} rows name an article that is not stored "
-                          f"({fix})", problem=table == "mentions")  # fmt: skip
+                          f"({fix})", problem=derived)  # fmt: skip
         if meta is not None and not fingerprint and h.rows.get("articles"):
             h.add("recount", "mentions", "not counted with any watchlist yet: `monitor repair` "
                   "recounts them")  # fmt: skip
@@ -141,10 +144,12 @@ def repair(store: PgStore, log: Log | None = None) -> RepairReport:
         cur.execute("SELECT rows, fingerprint FROM monitor_meta WHERE id = 1 FOR UPDATE")
         counts, fingerprint = cur.fetchone()  # type: ignore[misc]
         counts = dict(counts or {})
-        cur.execute(_ORPHANS["mentions"].replace("SELECT count(*) FROM mentions m", "DELETE FROM "
-                    "mentions m"))  # type: ignore[arg-type]  # fmt: skip
-        if cur.rowcount:
-            report.actions.append(f"deleted {cur.rowcount:,} mentions of articles not stored")
+        for table in _DERIVED:
+            cur.execute(_ORPHANS[table].replace("SELECT count(*) FROM", "DELETE FROM"))  # type: ignore[arg-type]
+            if cur.rowcount:
+                report.actions.append(
+                    f"deleted {cur.rowcount:,} rows of {table} naming articles not stored"
+                )
         fixed = dict(counts)
         for table in SCHEMAS:
             cur.execute(f'SELECT count(*) FROM "{table}"')  # type: ignore[arg-type]

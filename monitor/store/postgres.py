@@ -195,9 +195,8 @@ def _migration_1(cur: psycopg.Cursor[Any]) -> None:
     """The tables, their keys and indexes, the feed state and the meta row."""
     for name in SCHEMAS:
         cur.execute(_table_ddl(name))
-    for index, target in INDEXES.items():
-        unique = "UNIQUE " if index in UNIQUE_INDEXES else ""
-        cur.execute(f"CREATE {unique}INDEX IF NOT EXISTS {index} ON {target}")  # type: ignore[arg-type]
+    for index in INDEXES:
+        _create_index(cur, index)
     cur.execute(
         """CREATE TABLE IF NOT EXISTS monitor_feeds (
             url text PRIMARY KEY,
@@ -225,6 +224,11 @@ def _migration_1(cur: psycopg.Cursor[Any]) -> None:
         "INSERT INTO monitor_meta (id, store_id) VALUES (1, %s) ON CONFLICT DO NOTHING",
         (uuid.uuid4().hex,),
     )
+
+
+def _create_index(cur: psycopg.Cursor[Any], index: str) -> None:
+    unique = "UNIQUE " if index in UNIQUE_INDEXES else ""
+    cur.execute(f"CREATE {unique}INDEX IF NOT EXISTS {index} ON {INDEXES[index]}")  # type: ignore[arg-type]
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Cursor[Any]], None]]] = [
@@ -275,6 +279,12 @@ def _migrate(con: psycopg.Connection[Any]) -> list[str]:
                     (version, _utc_now(), what),
                 )
                 done.append(f"migration {version}: {what}")
+        cur.execute("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
+        present = {r[0] for r in cur.fetchall()}
+        for index in INDEXES:
+            if index not in present and current:  # (a new database got them above)
+                _create_index(cur, index)
+                done.append(f"index {index} created")
         for name, fields in _missing_columns(cur).items():
             if len(fields) == len(SCHEMAS[name]):
                 cur.execute(_table_ddl(name))
@@ -520,6 +530,8 @@ class PgStore(Store):
                 self._pool.close()
                 self._pool = None
             for con in [*self._leads.values(), *self._pollers]:
+                with contextlib.suppress(psycopg.Error):
+                    con.execute("SELECT pg_advisory_unlock_all()")
                 con.close()
             self._leads.clear()
             self._pollers.clear()
@@ -631,6 +643,8 @@ class PgStore(Store):
         finally:
             with contextlib.suppress(ValueError):
                 self._pollers.remove(con)
+            with contextlib.suppress(psycopg.Error):  # closing releases it too, a little later
+                con.execute("SELECT pg_advisory_unlock_shared(%s, %s)", (LOCK_CLASS, LOCK_POLLERS))
             con.close()
             for task in list(self._leads):
                 self._leads.pop(task).close()
@@ -901,7 +915,8 @@ class PgBulk(BulkTarget):
                     """UPDATE monitor_meta SET
                         copy = jsonb_set(copy, ARRAY['tables', %s], to_jsonb(%s::bigint)),
                         rows = jsonb_set(rows, ARRAY[%s], to_jsonb(
-                            coalesce((rows ->> %s)::bigint, 0) + %s))
+                            coalesce((rows ->> %s)::bigint, 0) + %s)),
+                        seq = seq + 1, updated = now() AT TIME ZONE 'UTC'
                     WHERE id = 1""",
                     (table, done, table, table, inserted),
                 )
