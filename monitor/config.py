@@ -51,7 +51,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from monitor.errors import ConfigError, ConfigIssue
+from monitor.errors import ConfigError, ConfigIssue, OpmlError
 from monitor.models import ENTITY_KINDS, Entity
 
 CONFIG_ENV = "MONITOR_CONFIG"
@@ -109,7 +109,9 @@ class Config:
 @dataclass
 class OpmlReport:
     added: list[str] = field(default_factory=list)  # URLs added to feeds.yaml
+    added_names: list[str] = field(default_factory=list)  # their names, in the same order
     skipped: list[str] = field(default_factory=list)  # URLs already there, repeated, or not http(s)
+    reasons: list[str] = field(default_factory=list)  # why each of `skipped` was skipped
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,12 +186,25 @@ def import_opml(opml: Path | str, config: Path | str) -> OpmlReport:
     found = _read_opml(opml)
     known = {_url_key(feed.url) for feed in load_config(config).feeds} if config.exists() else set()
     report, new_items = OpmlReport(), []
+    in_opml: set[str] = set()
     for feed in found:
-        if not _is_usable_url(feed.url) or _url_key(feed.url) in known:
+        key = _url_key(feed.url)
+        if not _is_usable_url(feed.url):
+            why = "not an http(s) URL"
+        elif key in in_opml:
+            why = "repeated in the OPML file"
+        elif key in known:
+            why = f"already in {config.name}"
+        else:
+            why = ""
+        if why:
             report.skipped.append(feed.url)
+            report.reasons.append(why)
             continue
-        known.add(_url_key(feed.url))
+        known.add(key)
+        in_opml.add(key)
         report.added.append(feed.url)
+        report.added_names.append(feed.name)
         new_items.append(feed)
     if new_items:
         _append_feeds(config, new_items)
@@ -794,8 +809,8 @@ def _repair_entities(raw: bytes) -> bytes:
     return _ENTITY_REF.sub(fix, raw)
 
 
-def _opml_error(opml: Path, what: str, hint: str = "") -> ConfigError:
-    return ConfigError([ConfigIssue(str(opml), None, "", what, hint)])
+def _opml_error(opml: Path, what: str, hint: str = "") -> OpmlError:
+    return OpmlError([ConfigIssue(str(opml), None, "", what, hint)])
 
 
 def _read_opml(opml: Path) -> list[_OpmlFeed]:

@@ -17,10 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .config import load_config
+from .console import err, out, print_summary, progress_bar
 from .demo_server import serve_world
 from .demo_world import World
 from .errors import MonitorError
 from .poll import Poller
+from .runner import poll_forever as _poll_forever
+from .runner import start_dashboard
+from .runner import stop_child as _stop_child
 from .store import Store
 
 MARKER = ".monitor-demo"
@@ -48,16 +52,6 @@ def free_port(preferred: int) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from .cli import (
-        _poll_forever,
-        _stop_child,
-        err,
-        out,
-        print_summary,
-        progress_bar,
-        start_dashboard,
-    )
-
     folder = Path(args.dir).absolute()
     prepare_folder(folder)
     started = time.monotonic()

@@ -175,7 +175,12 @@ def test_import_opml_adds_feeds_and_keeps_comments(tmp_path, capsys):
         "</outline></body></opml>"
     )
     assert main(["-c", str(config), "import-opml", str(opml)]) == 0
-    assert "added 1 feeds" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"added 1 feed to {config}; skipped 1",
+        "  + B & C <http://b.example/rss?x=1&y=2>",
+        "  skipped http://a.example/rss: already in feeds.yaml",
+    ]
     text = config.read_text()
     assert text.startswith("# my feeds") and "http://b.example/rss?x=1&y=2" in text
 
