@@ -29,13 +29,14 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import OutputError
+from .models import TITLE_MAX_CHARS
 
 if TYPE_CHECKING:
     from .poll import PollSummary
 
 # Table cells longer than this are cut (with "…") for display; --format csv / json give the
-# full value. Stored titles are capped at models.TITLE_MAX_CHARS (1,000), so they fit whole.
-CELL_MAX_CHARS = 1000
+# full value. Stored titles are capped at the same length, so they show whole.
+CELL_MAX_CHARS = TITLE_MAX_CHARS
 
 # C0 controls but tab and newline, DEL, C1 controls, and the bidirectional embeddings,
 # overrides and isolates that can reorder what a terminal shows ("Trojan source"). Each becomes
