@@ -476,9 +476,10 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
 # --------------------------------------------------------------------------------------------
 # Reading the file
 
-# feeds.yaml is read whole, and refused beyond this size: the shipped file is ~10 KB and
-# 60,000 feeds take ~4 MB, so 5 MB leaves room while `-c /dev/zero` or a log file given by
-# mistake is refused at once instead of filling the memory.
+# feeds.yaml (and an OPML file) is read whole, and refused beyond this size. The shipped file is
+# ~10 KB; 60,000 feeds written one key per line take ~5-6 MB, so 10 MB leaves room for a big
+# team's list, while `-c /dev/zero` or a log file given by mistake is refused at once instead
+# of filling the memory.
 MAX_CONFIG_BYTES = 10 * 1024 * 1024
 # YAML aliases (`*name`) repeat what their anchor holds; in all, they may repeat at most this
 # many values (scalars, lists, mappings). Reusing a list of tags on every feed stays far below;
@@ -486,34 +487,56 @@ MAX_CONFIG_BYTES = 10 * 1024 * 1024
 MAX_ALIAS_VALUES = 100_000
 
 
-def _read_text(path: Path, file: str) -> str:
-    def refuse(what: str, hint: str = "") -> ConfigError:
-        return ConfigError([ConfigIssue(file, None, "", what, hint)])
+def _read_at_most(fd: int, size: int) -> bytes:
+    chunks, left = [], size
+    while left > 0:
+        chunk = os.read(fd, min(left, 1024 * 1024))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
+
+def _read_capped(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_CONFIG_BYTES; ValueProblem otherwise.
+
+    A FIFO, a device (`/dev/zero`) or a folder is refused without reading from it.
+    """
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise refuse("file not found", f"create it, or pass -c PATH / set {CONFIG_ENV}") from None
+        raise ValueProblem("file not found") from None
     except IsADirectoryError:
-        raise refuse("is a folder, not a file") from None
+        raise ValueProblem("is a folder, not a file") from None
     except OSError as exc:
-        raise refuse(f"cannot read it: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            mode = os.fstat(fd).st_mode
-            if stat.S_ISDIR(mode):
-                raise refuse("is a folder, not a file")
-            if not stat.S_ISREG(mode):
-                raise refuse("not a regular file (a device, pipe or socket)", "give a YAML file")
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
-        except OSError as exc:
-            raise refuse(f"cannot read it: {exc.strerror or exc}") from None
+        raise ValueProblem(f"cannot read it: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ValueProblem("is a folder, not a file")
+        if not stat.S_ISREG(mode):
+            raise ValueProblem("not a regular file (a device, pipe or socket)", "give a file")
+        raw = _read_at_most(fd, MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ValueProblem(f"cannot read it: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
     if len(raw) > MAX_CONFIG_BYTES:
-        raise refuse(
-            f"larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MB, the most feeds.yaml may hold",
-            "is this the right file?",
-        )
+        what = f"larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MB, the most this reads"
+        raise ValueProblem(what, "is this the right file?")
+    return raw
+
+
+def _read_text(path: Path, file: str) -> str:
+    try:
+        raw = _read_capped(path)
+    except ValueProblem as exc:
+        hint = exc.hint
+        if exc.what == "file not found":
+            hint = f"create it, or pass -c PATH / set {CONFIG_ENV}"
+        raise ConfigError([ConfigIssue(file, None, "", exc.what, hint)]) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -1141,11 +1164,9 @@ def _opml_error(opml: Path, what: str, hint: str = "") -> OpmlError:
 
 def _read_opml(opml: Path) -> list[_OpmlFeed]:
     try:
-        raw = opml.read_bytes()
-    except FileNotFoundError:
-        raise _opml_error(opml, "file not found") from None
-    except OSError as exc:
-        raise _opml_error(opml, f"cannot read it: {exc.strerror or exc}") from None
+        raw = _read_capped(opml)
+    except ValueProblem as exc:
+        raise _opml_error(opml, exc.what, exc.hint) from None
     if not raw.strip():
         raise _opml_error(opml, "the file is empty", "export the subscriptions again")
     from lxml import etree
