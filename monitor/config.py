@@ -552,24 +552,25 @@ Loc = tuple[str | int, ...]
 
 
 class _Frame:
-    """A list or mapping being read: where it is, its size so far, the key awaiting a value."""
+    """A list or mapping being read: where it is, and the key awaiting its value."""
 
-    __slots__ = ("anchor", "key", "key_line", "line", "loc", "mapping", "merged", "size", "value")
+    __slots__ = ("anchor", "key", "key_line", "line", "loc", "mapping", "merged", "value")
 
     def __init__(self, value: Any, loc: Loc, line: int, anchor: str | None):
         self.value = value
         self.loc = loc
-        self.line = line  # where it starts
+        self.line = line  # where it starts (0 when lines are not recorded)
         self.mapping = isinstance(value, dict)
         self.anchor = anchor
         self.key: Any = _NO_KEY
         self.key_line = 0
-        self.size = 1  # values inside, aliases expanded, itself included
         self.merged: set[Any] | None = None  # keys that came from a `<<` merge
 
 
 _NO_KEY: Any = object()
 _DUPLICATE: Any = object()
+_OPEN: Any = object()  # an anchored list or mapping still being read
+_RESOLVABLE = frozenset("0123456789+-.~nNtTfF")  # first characters of non-string plain scalars
 
 
 class _Document:
@@ -579,10 +580,10 @@ class _Document:
     read without them).
 
     Built from libyaml's event stream (PyYAML's C parser): ~30x faster than a pure-Python
-    round-trip loader on a file of 60,000 feeds. Aliases share their anchor's value and are
-    counted as they are met, never expanded (see MAX_ALIAS_VALUES). Plain scalars follow the
-    YAML 1.2 core schema, as ruamel.yaml reads them: only true/false are booleans (`no` stays
-    a word), numbers, null, and ISO dates. `<<: *anchor` merges a mapping's keys.
+    round-trip loader on a file of 60,000 feeds. Aliases share their anchor's value, never
+    copied; what each one repeats is counted against MAX_ALIAS_VALUES. Plain scalars follow
+    the YAML 1.2 core schema, as ruamel.yaml reads them: only true/false are booleans (`no`
+    stays a word), numbers, null, and ISO dates. `<<: *anchor` merges a mapping's keys.
     """
 
     def __init__(self, text: str, file: str, *, lines: bool = False):
@@ -591,7 +592,8 @@ class _Document:
         self.lines: dict[Loc, int] | None = {} if lines else None
         self.issues: list[ConfigIssue] = []
         self.root: Any = None
-        self._anchors: dict[str, tuple[Any, int]] = {}
+        self._anchors: dict[str, Any] = {}
+        self._sizes: dict[int, int] = {}  # id of a list or mapping -> values in it, expanded
         self._repeated = 0  # values repeated by aliases so far
         self._read()
 
@@ -618,52 +620,56 @@ class _Document:
             loader.dispose()
 
     def _build(self, loader: Any, yaml: Any) -> None:
-        # The loop runs once per YAML event (~10 per feed): kept flat, with local names.
+        # The loop runs once per YAML event (~10 per feed): kept flat, with local names, and
+        # the line of an event is looked up only when it is recorded or reported.
         get_event = loader.get_event
         scalar_event, alias_event = yaml.ScalarEvent, yaml.AliasEvent
         mapping_start, sequence_start = yaml.MappingStartEvent, yaml.SequenceStartEvent
         ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
         lines = self.lines
-        no_key = _NO_KEY
+        anchors = self._anchors
+        no_key, resolvable = _NO_KEY, _RESOLVABLE
         stack: list[_Frame] = []
         frame: _Frame | None = None  # the top of the stack
+        line = 0
         documents = 0
         while True:
             event = get_event()
             kind = type(event)
             if kind is scalar_event:
-                line = event.start_mark.line + 1
+                value = event.value
                 if event.style or event.tag is not None or not event.implicit[0]:
                     value = _scalar(event)
-                else:
-                    value = _resolve(event.value)
-                size = 1
+                elif not value or value[0] in resolvable:
+                    value = _resolve(value)
                 if event.anchor is not None:
-                    self._anchors[event.anchor] = (value, 1)
+                    anchors[event.anchor] = value
+                if lines is not None:
+                    line = event.start_mark.line + 1
             elif kind in ends:
                 assert frame is not None
                 done = stack.pop()
                 frame = stack[-1] if stack else None
-                value, size, line = done.value, done.size, done.line
+                value, line = done.value, done.line
                 if done.anchor is not None:
-                    self._anchors[done.anchor] = (value, size)
+                    anchors[done.anchor] = value
             elif kind is mapping_start or kind is sequence_start:
-                line = event.start_mark.line + 1
                 loc: Loc = ()
-                if lines is not None and frame is not None:
-                    if not frame.mapping:
+                if lines is not None:
+                    line = event.start_mark.line + 1
+                    if frame is not None and not frame.mapping:
                         loc = (*frame.loc, len(frame.value))
-                    elif frame.key is not no_key:
+                    elif frame is not None and frame.key is not no_key:
                         loc = (*frame.loc, frame.key)
                 value = {} if kind is mapping_start else []
                 frame = _Frame(value, loc, line, event.anchor)
                 stack.append(frame)
                 if event.anchor is not None:
-                    self._anchors[event.anchor] = (value, -1)  # open: its size comes at its end
+                    anchors[event.anchor] = _OPEN
                 continue
             elif kind is alias_event:
                 line = event.start_mark.line + 1
-                value, size = self._alias(event.anchor, line)
+                value = self._alias(event.anchor, line)
             elif kind is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
@@ -680,14 +686,18 @@ class _Document:
                 self.root = value
                 if lines is not None:
                     lines[()] = line
-                continue
-            frame.size += size
-            if not frame.mapping:
+            elif not frame.mapping:
                 if lines is not None:
                     lines[(*frame.loc, len(frame.value))] = line
                 frame.value.append(value)
-            elif frame.key is no_key:
-                self._key(frame, value, line)
+            elif frame.key is no_key:  # the value is a key
+                if type(value) is str and value not in frame.value and value != "<<":
+                    frame.key = value
+                    frame.key_line = line
+                else:  # a duplicate, a merge (<<), a number or a list as a key: the slow way
+                    self._key(
+                        frame, value, line if lines is not None else event.start_mark.line + 1
+                    )
             else:
                 key, frame.key = frame.key, no_key
                 if lines is not None:
@@ -696,11 +706,10 @@ class _Document:
                     continue  # the first one counts
                 if key == "<<":
                     self._merge(frame, value, frame.key_line)
-                elif frame.merged is not None and key in frame.merged:
+                    continue
+                if frame.merged is not None:
                     frame.merged.discard(key)  # a key written out wins over a merged one
-                    frame.value[key] = value
-                else:
-                    frame.value[key] = value
+                frame.value[key] = value
 
     def _key(self, frame: _Frame, key: Any, line: int) -> None:
         frame.key_line = line
@@ -716,21 +725,51 @@ class _Document:
         else:
             frame.key = key
 
-    def _alias(self, anchor: str, line: int) -> tuple[Any, int]:
-        found = self._anchors.get(anchor)
-        if found is None:
+    def _alias(self, anchor: str, line: int) -> Any:
+        value = self._anchors.get(anchor, _NO_KEY)
+        if value is _NO_KEY:
             what = f'alias "*{anchor}" refers to no anchor "&{anchor}" above it'
             raise ConfigError([ConfigIssue(self.file, line, "", what)])
-        value, size = found
-        if size < 0:
+        if value is _OPEN:
             what = f'alias "*{anchor}" is inside the list or mapping it refers to'
             raise ConfigError([ConfigIssue(self.file, line, "", what)])
-        self._repeated += size
+        self._repeated += self._size(value)
         if self._repeated > MAX_ALIAS_VALUES:
             what = f"YAML aliases repeat more than {MAX_ALIAS_VALUES:,} values"
             hint = "an alias bomb? write the values out, or use fewer aliases"
             raise ConfigError([ConfigIssue(self.file, line, "", what, hint)])
-        return value, size
+        return value
+
+    def _size(self, value: Any) -> int:
+        """How many values `value` holds with every alias in it expanded (itself included).
+
+        Each list or mapping is counted once (`_sizes`), so shared values cost nothing more
+        however often they are repeated, and the count never expands anything.
+        """
+        if not isinstance(value, dict | list):
+            return 1
+        known = self._sizes.get(id(value))
+        if known is not None:
+            return known
+        todo: list[Any] = [value]
+        # an explicit walk (no recursion): children first, each list or mapping once
+        order: list[Any] = []
+        seen: set[int] = set()
+        while todo:
+            node = todo.pop()
+            if id(node) in seen or id(node) in self._sizes:
+                continue
+            seen.add(id(node))
+            order.append(node)
+            children = node.values() if isinstance(node, dict) else node
+            todo += [child for child in children if isinstance(child, dict | list)]
+        for node in reversed(order):
+            children = node.values() if isinstance(node, dict) else node
+            total = 1
+            for child in children:
+                total += self._sizes[id(child)] if isinstance(child, dict | list) else 1
+            self._sizes[id(node)] = total
+        return self._sizes[id(value)]
 
     def _merge(self, frame: _Frame, value: Any, line: int) -> None:
         """`<<: *defaults` (or a list of them): keys not written out come from the mappings."""
@@ -879,6 +918,7 @@ class _Checker:
         self.file = doc.file
         self.root = doc.root
         self.issues: list[ConfigIssue] = list(doc.issues)
+        self.known: dict[tuple[Callable[[Any], Any], str], Any] = {}  # list items checked
 
     def build(self, path: Path) -> Config:
         data = self.root if self.root is not None else {}  # an empty file: nothing to do
@@ -908,10 +948,15 @@ class _Checker:
                 if spec.required:
                     self.add_missing((*prefix, name))
                 values[name] = spec.default
-                continue
-            values[name] = self.value(spec, value, (*prefix, name))
-        for key in data:
-            if key not in fields:
+            elif type(value) is str and spec.kind == "str" and spec.check is not None:
+                try:  # the common case, without the detours of `value`
+                    values[name] = spec.check(value)
+                except ValueProblem as exc:
+                    self.add((*prefix, name), exc.what, exc.hint)
+            else:
+                values[name] = self.value(spec, value, (*prefix, name))
+        if not data.keys() <= fields.keys():
+            for key in [key for key in data if key not in fields]:  # in the file's order
                 loc = (*prefix, key)
                 what, hint = _unknown_key(loc)
                 line = self.line(loc)
@@ -943,8 +988,13 @@ class _Checker:
             if not isinstance(item, str):
                 where = (*loc, index)
                 self.add(where, *_wrong_type(where, item))
-                continue
-            out.append(self.checked(spec.check, item, (*loc, index)))
+            elif (spec.check, item) in self.known:  # the same tags on many feeds
+                out.append(self.known[spec.check, item])
+            else:
+                checked = self.checked(spec.check, item, (*loc, index))
+                if checked is not None:
+                    self.known[spec.check, item] = checked
+                out.append(checked)
         return out
 
     def checked(self, check: Callable[[Any], Any] | None, value: Any, loc: Loc) -> Any:

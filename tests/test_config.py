@@ -899,3 +899,21 @@ def test_a_missing_opml_file_is_an_opml_error_not_a_feeds_yaml_one(tmp_path):
     config_path = write(tmp_path, CONFIG_WITH_COMMENTS)
     with pytest.raises(OpmlError):
         import_opml(OPML / "missing.opml", config_path)
+
+
+def test_a_duplicate_key_after_an_alias_is_reported_on_its_own_line(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        feeds:
+          - name: A
+            url: https://a.example/
+            tags: &t [world]
+          - name: B
+            url: https://b.example/
+            tags: *t
+            name: C
+        """,
+    )
+    issue = only_issue(path)
+    assert (issue.line, issue.what) == (8, 'found duplicate key "name"')
