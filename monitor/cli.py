@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import os
 import re
 import sys
@@ -171,8 +172,8 @@ def _filters(args: argparse.Namespace, config: Config) -> Filters:
 def print_frame(df: pd.DataFrame, fmt: str, title: str = "") -> None:
     import pandas as pd
 
-    if fmt == "json":
-        print_json(df.to_dict(orient="records"))
+    if fmt == "json":  # through pandas' JSON: NaN becomes null, times ISO 8601
+        print_json(json.loads(df.to_json(orient="records", date_format="iso")))
     elif fmt == "csv":
         write_data(df.to_csv(index=False))
     else:
