@@ -523,8 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--until",
             type=lambda v: parse_when(v, end=True),
             metavar="DATE",
-            help="up to and including this date (UTC); 7d means up to the start of the "
-            "day 7d starts (default: no limit)",
+            help="up to and including this date (UTC); a count back such as 7d ends where "
+            "--since 7d would start (default: no limit)",
         )
         sp.add_argument(
             "--feed",

@@ -166,13 +166,25 @@ def _rich_table(columns: Sequence[str], cells: list[list[str]], title: str, righ
     from rich.table import Table
     from rich.text import Text
 
+    console = out.rich()
+    widest = [max([len(col)] + [len(row[i]) for row in cells]) for i, col in enumerate(columns)]
+    # Short values (times, counts, statuses) stay on one line when the terminal leaves room
+    # for the long ones (names, titles, URLs, errors) to get 12 columns each; long values fold
+    # onto more lines instead of being cut with "...".
+    short = [w <= 20 for w in widest]
+    needed = sum(w if s else 12 for w, s in zip(widest, short, strict=True)) + 3 * len(columns) + 1
+    keep_short = console.width >= needed
     table = Table(title=Text(clean(title)) if title else None)
-    for col in columns:
-        # fold: long values (URLs) wrap onto more lines instead of being cut with "..."
-        table.add_column(Text(col), justify="right" if col in right else "left", overflow="fold")
+    for col, is_short in zip(columns, short, strict=True):
+        table.add_column(
+            Text(col),
+            justify="right" if col in right else "left",
+            overflow="fold",
+            no_wrap=is_short and keep_short,
+        )
     for row in cells:
         table.add_row(*(Text(v) for v in row))
-    out.rich().print(table)
+    console.print(table)
 
 
 def print_json(data: Any) -> None:
@@ -228,7 +240,7 @@ _FAILURE_KINDS = [
     (re.compile(r"could not resolve host"), "could not resolve the host names", "no network?"),
     (re.compile(r"timed out connecting"), "timed out connecting", "no network, or a firewall?"),
     (re.compile(r"could not connect to"), "could not connect", "no network?"),
-    (re.compile(r"connection refused"), "connection refused", "a proxy or firewall?"),
+    (re.compile(r"connection refused"), "connection refused", "no network, or a proxy refusing?"),
     (re.compile(r"network error"), "network errors", "no network?"),
     (re.compile(r"TLS certificate not accepted"), "TLS certificates not accepted", ""),
 ]
