@@ -484,11 +484,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
-        name: str, func: Callable[[argparse.Namespace], int], help: str
+        name: str, func: Callable[[argparse.Namespace], int], help: str, config: bool = True
     ) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         sp.set_defaults(func=func)
-        _add_config(sp, top=False)
+        if config:  # the demo writes a feeds.yaml of its own
+            _add_config(sp, top=False)
         return sp
 
     add("validate", cmd_validate, "check feeds.yaml and report every error in it")
@@ -579,38 +580,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     port_help = "serve the dashboard on 127.0.0.1 at this port (default: %(default)s)"
     sp = add("dashboard", cmd_dashboard, "start the dashboard (Streamlit)")
-    sp.add_argument("--port", type=_port, default=8501, help=port_help)
+    sp.add_argument("--port", type=_port, default=8501, metavar="N", help=port_help)
     sp = add("run", cmd_run, "poll the feeds and serve the dashboard together")
-    sp.add_argument("--port", type=_port, default=8501, help=port_help)
+    sp.add_argument("--port", type=_port, default=8501, metavar="N", help=port_help)
     sp = add(
-        "demo", cmd_demo, "run an offline demo: a synthetic news world, the poller, the dashboard"
+        "demo",
+        cmd_demo,
+        "run an offline demo: a synthetic news world, the poller, the dashboard",
+        config=False,
     )
     sp.add_argument(
         "--seed",
         type=int,
         default=7,
+        metavar="N",
         help="random seed of the news world; the same seed gives the same world "
         "(default: %(default)s)",
     )
     sp.add_argument(
-        "--days", type=_positive, default=90, help="days of history (default: %(default)s)"
+        "--days",
+        type=_positive,
+        default=90,
+        metavar="N",
+        help="days of history (default: %(default)s)",
     )
     sp.add_argument(
         "--outlets",
         type=_positive,
         default=40,
+        metavar="N",
         help="news outlets, one feed each (default: %(default)s)",
     )
     sp.add_argument(
         "--articles-per-day",
         type=_positive,
         default=500,
+        metavar="N",
         help="articles published per day across all outlets (default: %(default)s)",
     )
     sp.add_argument(
         "--port",
         type=_port,
         default=8501,
+        metavar="N",
         help="dashboard port; the next free one if taken (default: %(default)s)",
     )
     sp.add_argument(

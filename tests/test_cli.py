@@ -531,7 +531,7 @@ def test_config_that_is_not_a_regular_file_is_refused_at_once(tmp_path, path):
     assert len(result.stderr.splitlines()) == 2 and "Traceback" not in result.stderr
 
 
-def test_huge_titles_are_cut_for_tables_and_stay_whole_in_json(tmp_path):
+def test_huge_titles_are_cut_in_tables(tmp_path):
     long_title = "Bukele " + "x" * 1_000_000
     with FeedServer() as server:
         items = [
@@ -545,6 +545,15 @@ def test_huge_titles_are_cut_for_tables_and_stay_whole_in_json(tmp_path):
     assert result.returncode == 0
     assert len(result.stdout) < 5 * 1500  # 3 rows of at most 1,000 characters of title
     assert "x" * 990 + "…" in result.stdout
+
+
+def test_the_title_cap_is_one_number_for_storing_and_showing():
+    from monitor.models import TITLE_MAX_CHARS, cap_title
+
+    assert cap_title("short") == "short"
+    capped = cap_title("x" * 1_000_000)
+    assert len(capped) == TITLE_MAX_CHARS and capped.endswith("…")
+    assert console.clean_cell("y" * 1_000_000) == "y" * (TITLE_MAX_CHARS - 1) + "…"
 
 
 def test_tables_off_a_terminal_keep_full_values_on_one_line(tmp_path):
