@@ -187,7 +187,7 @@ class FeedServer:
 
 def ingest_watchlist(aliases: int) -> list[Any]:
     from bench.world import NOW, synthetic_entities
-    from monitor.demo_world import World
+    from monitor.demo.world import World
 
     base = World.generate(seed=1, days=1, outlets=1, articles_per_day=0, now=NOW).entities
     return base + synthetic_entities(aliases, seed=5, existing=base)

@@ -34,7 +34,7 @@ from typing import Any
 
 from bench.common import OUT, emit, log
 from bench.world import NOW, Injector, synthetic_entities, write_feeds_yaml
-from monitor.demo_world import World
+from monitor.demo.world import World
 from monitor.match import Matcher
 from monitor.models import FeedState
 from monitor.parse import parse_feed

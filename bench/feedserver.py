@@ -26,7 +26,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from bench.world import NOW
-from monitor.demo_world import CONTENT_TYPES, World
+from monitor.demo.world import CONTENT_TYPES, World
 
 
 class Page:

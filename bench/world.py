@@ -1,6 +1,6 @@
 """The benchmarks' inputs: demo worlds, large watchlists, and feeds.yaml files for them.
 
-The demo world (monitor/demo_world.py) watches fifteen entities. The benchmarks need about a
+The demo world (monitor/demo/world.py) watches fifteen entities. The benchmarks need about a
 thousand, so `synthetic_entities` invents more: pseudo-names made of syllables (1-3 words,
 some with a one-word alias), checked against the world's filler vocabulary and against each
 other so that no name matches by accident. `Injector` then writes those names into article
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.demo_world import filler_clashes
+from monitor.demo.world import filler_clashes
 from monitor.models import Entity
 from monitor.text import fold
 

@@ -15,27 +15,40 @@ need them, so `--help`, `--version` and `validate` answer at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import os
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
-from .console import err, out, print_json, print_summary, print_table, progress_bar, write_data
+from .console import (
+    Output,
+    err,
+    out,
+    print_json,
+    print_summary,
+    print_table,
+    progress_bar,
+    write_data,
+)
 from .errors import ConfigError, MonitorError, OpmlError, OutputError
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .config import Config
+    from .delivery import Dispatcher
+    from .notify import Answer
     from .poll import Poller
     from .queries import Filters
+    from .store import Finding, Health, Snapshot, Store
 
 DEBUG_ENV = "MONITOR_DEBUG"
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a Unix tool cut off by `head`
@@ -52,8 +65,9 @@ def load(args: argparse.Namespace) -> Config:
 
 
 # Relative dates: the same whole periods as the dashboard's "last 24 hours" / "last 30 days"
-# (dashboard.py preset_range): `30d` starts at 00:00 UTC 29 days ago, so the 30 days include
-# today; `24h` starts at the top of the hour 23 hours ago, so the 24 hours include this one.
+# (monitor_app/state.py, preset_range): `30d` starts at 00:00 UTC 29 days ago, so the 30 days
+# include today; `24h` starts at the top of the hour 23 hours ago, so the 24 hours include this
+# one.
 _RELATIVE = re.compile(r"(\d+)\s*([hdw])")
 _MIN = datetime.min.replace(tzinfo=UTC)
 _MAX = datetime.max.replace(tzinfo=UTC)
@@ -135,9 +149,10 @@ def resolve_entities(names: Sequence[str], config: Config) -> tuple[str, ...]:
 
 
 def resolve_feeds(names: Sequence[str], tags: Sequence[str], config: Config) -> tuple[str, ...]:
-    """Feed URLs for feed names (or URLs) and tags; unknown ones are an error."""
-    by_name = {f.name.casefold(): f.url for f in config.feeds} | {
-        f.url: f.url for f in config.feeds
+    """Feed keys (URLs, secrets hidden) for feed names (or URLs, or keys) and tags; unknown
+    ones are an error."""
+    by_name = {f.name.casefold(): f.key for f in config.feeds} | {
+        u: f.key for f in config.feeds for u in (f.url, f.key)
     }
     urls: list[str] = []
     for name in names:
@@ -153,7 +168,7 @@ def resolve_feeds(names: Sequence[str], tags: Sequence[str], config: Config) -> 
             raise MonitorError(
                 f'no feed has the tag "{tag}" (tags: {", ".join(sorted(known_tags))})'
             )
-        urls += [f.url for f in config.feeds if tag in f.tags]
+        urls += [f.key for f in config.feeds if tag in f.tags]
     return tuple(dict.fromkeys(urls))
 
 
@@ -182,16 +197,21 @@ def print_frame(df: pd.DataFrame, fmt: str, title: str = "") -> None:
         print_table([str(c) for c in df.columns], rows, title=title, right=right)
 
 
-def _store(config: Config) -> Any:
+def _store(config: Config) -> Store:
     from .store import Store
 
     return Store(config.store)
 
 
-def _poller(config: Config, store: Any, log: bool = True) -> Poller:
+def _poller(
+    config: Config,
+    store: Store,
+    log: bool = True,
+    on_commit: Callable[..., Any] | None = None,
+) -> Poller:
     from .poll import Poller
 
-    return Poller(config, store, log=err.print if log else None)
+    return Poller(config, store, log=err.print if log else None, on_commit=on_commit)
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,15 +234,19 @@ def cmd_poll(args: argparse.Namespace) -> int:
     config = load(args)
     store = _store(config)
     with store.poller_lock():
-        poller = _poller(config, store)
-        with progress_bar("recounting mentions") as bar:
-            poller.open(progress=bar)
-        if args.once:
-            return asyncio.run(_poll_once(poller))
-        from .runner import poll_forever
+        store.snapshot()  # a damaged store: one line, before any thread starts
+        with alerting(config, store) as dispatcher:
+            poller = _poller(config, store, on_commit=dispatcher.on_commit)
+            with progress_bar("recounting mentions") as bar:
+                poller.open(progress=bar)
+            if args.once:
+                code = asyncio.run(_poll_once(poller))
+                dispatcher.wait_idle(timeout=120)  # the messages due now go out before exiting
+                return code
+            from .runner import poll_forever
 
-        err.print(f"polling {len(config.feeds)} feeds into {store.root}; Ctrl-C to stop")
-        asyncio.run(poll_forever(poller))
+            err.print(f"polling {len(config.feeds)} feeds into {store.root}; Ctrl-C to stop")
+            asyncio.run(poll_forever(poller))
     return 0
 
 
@@ -241,6 +265,8 @@ async def _poll_once(poller: Poller) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from . import queries
+    from .delivery import delivery_status
+    from .secrets import redact_text, url_secrets
 
     config = load(args)
     snap = _store(config).snapshot()
@@ -248,11 +274,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     known = {row["url"]: row for row in health.to_dict("records")} if len(health) else {}
     rows: list[dict[str, Any]] = []
     for feed in config.feeds:
-        row = known.get(feed.url) or {}
+        row = known.get(feed.key) or {}
+        hidden = [*url_secrets(feed.url), *feed.env_values()]  # also in stores of old versions
         rows.append(
             {
                 "name": feed.name,
-                "url": feed.url,
+                "url": feed.key,
                 "enabled": feed.enabled,
                 "articles": _int(row.get("articles")) or 0,
                 "status": _text(row.get("status")) or "never polled",
@@ -261,12 +288,16 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "last_new": _int(row.get("last_new")) or 0,
                 "failures": _int(row.get("failures")) or 0,
                 "next_poll": _iso(row.get("next_poll")),
-                "moved_to": _text(row.get("moved_to")),
-                "error": _text(row.get("error")),
+                "moved_to": redact_text(_text(row.get("moved_to")), hidden),
+                "error": redact_text(_text(row.get("error")), hidden),
             }
         )
+    delivery = delivery_status(snap)  # alerts and digests not delivered: one line
     if args.format == "json":
         print_json(rows)
+        if delivery:
+            err.print(delivery)
+        print_quarantine_notice(snap, err)  # stdout stays the documented list of feeds
         return 0
     as_of = _iso(queries.data_as_of(snap))
     title = f"{len(rows)} feeds · data as of {_short(as_of) + ' UTC' if as_of else 'never'}"
@@ -290,7 +321,22 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     columns = ["name", "status", "http", "last poll", "new", "articles", "fails", "next poll"]
     print_table([*columns, "note"], table, title=title, right=["http", "new", "articles", "fails"])
+    if delivery:
+        out.print(delivery)
+    print_quarantine_notice(snap, out)
     return 0
+
+
+def print_quarantine_notice(snap: Snapshot, stream: Output) -> None:
+    """One line per damaged store file taken out of the tables and not yet seen by repair."""
+    for q in snap.quarantined:
+        if not q.acknowledged:
+            lost = "an unknown number of" if q.rows_lost is None else f"{q.rows_lost:,}"
+            stream.print(
+                f"store: {q.path} was damaged ({q.reason}) and was quarantined "
+                f"on {q.time:%Y-%m-%d %H:%M} UTC; {lost} rows lost. "
+                "See `monitor check`; `monitor repair` marks it as seen."
+            )
 
 
 def _missing(value: object) -> bool:
@@ -379,6 +425,7 @@ def cmd_rematch(args: argparse.Namespace) -> int:
 
 def cmd_import_opml(args: argparse.Namespace) -> int:
     from .config import import_opml, load_config, resolve_config_path
+    from .secrets import redact_url
 
     path = resolve_config_path(args.config)
     if path.exists():
@@ -389,10 +436,98 @@ def cmd_import_opml(args: argparse.Namespace) -> int:
         f"skipped {len(report.skipped)}"
     )
     for name, url in zip(report.added_names, report.added, strict=True):
-        out.print(f"  + {name} <{url}>")
+        out.print(f"  + {name} <{redact_url(url)}>")
     for url, why in zip(report.skipped, report.reasons, strict=True):
-        out.print(f"  skipped {url}: {why}")
+        out.print(f"  skipped {redact_url(url)}: {why}")
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .store import check_store
+
+    config = load(args)
+    health = check_store(_store(config))
+    if args.format == "json":
+        print_json(health_json(health))
+        return 0 if health.healthy else 2
+    root = str(health.root)
+    if not health.exists:
+        out.print(f"no store at {root} yet (nothing polled): nothing to check")
+        return 0
+    if health.healthy:
+        rows = ", ".join(f"{n:,} {t}" for t, n in health.rows.items())
+        out.print(f"store {root}: healthy · seq {health.seq} · {health.files} files · {rows}")
+    else:
+        n = len(health.problems)
+        out.print(f"store {root}: {n} problem{'s' * (n != 1)}")
+    for f in health.problems:
+        out.print(f"problem: {f.path}: {f.message}")
+    for f in health.notes:
+        out.print(f"note: {f.path}: {f.message}")
+    if not health.healthy:
+        out.print(
+            "run `monitor repair` to fix them: it quarantines damaged files (never deletes them) "
+            "and says which rows were lost"
+        )
+    return 0 if health.healthy else 2
+
+
+def health_json(health: Health) -> dict[str, Any]:
+    def finding(f: Finding) -> dict[str, str]:
+        return {"kind": f.kind, "path": f.path, "message": f.message}
+
+    return {
+        "store": str(health.root),
+        "exists": health.exists,
+        "healthy": health.healthy,
+        "seq": health.seq,
+        "files": health.files,
+        "rows": health.rows,
+        "problems": [finding(f) for f in health.problems],
+        "notes": [finding(f) for f in health.notes],
+        "quarantined": [
+            {
+                "path": q.path,
+                "table": q.table,
+                "reason": q.reason,
+                "rows_lost": q.rows_lost,
+                "time": q.time.isoformat(timespec="seconds"),
+                "moved_to": q.moved_to,
+                "acknowledged": q.acknowledged,
+            }
+            for q in health.quarantined
+        ],
+    }
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from .store import check_store, repair_store
+
+    config = load(args)
+    store = _store(config)
+    if not store.root.is_dir():
+        out.print(f"no store at {store.root} yet: nothing to repair")
+        return 0
+    with store.poller_lock():
+        report = repair_store(store)
+        for line in report.actions:
+            out.print(line)
+        for q in report.quarantined:
+            lost = "an unknown number of" if q.rows_lost is None else f"{q.rows_lost:,}"
+            where = f"kept as {q.moved_to}" if q.moved_to else "there was no file to keep"
+            out.print(f"quarantined {q.path}: {q.reason}; {lost} rows lost ({where})")
+        if report.recount:
+            with progress_bar("recounting mentions") as bar:
+                rows = _poller(config, store, log=False).rematch(bar)
+            out.print(f"recounted mentions: {rows:,} article-entity rows")
+    if not report.changed:
+        out.print(f"store {store.root}: nothing to repair")
+    health = check_store(store)
+    for f in health.problems:
+        out.print(f"problem: {f.path}: {f.message}")
+    if health.healthy:
+        out.print(f"store {store.root}: healthy")
+    return 0 if health.healthy else 2
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -412,15 +547,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load(args)
     store = _store(config)
     with store.poller_lock():
+        store.snapshot()  # a damaged store: one line, before anything starts
         proc = start_dashboard(config.path, args.port)
         out.print(
             f"dashboard: http://127.0.0.1:{args.port}/ · "
             f"polling {len(config.feeds)} feeds; Ctrl-C stops both"
         )
         try:
-            poller = _poller(config, store)
-            poller.open()
-            asyncio.run(poll_forever(poller))
+            with alerting(config, store) as dispatcher:
+                poller = _poller(config, store, on_commit=dispatcher.on_commit)
+                poller.open()
+                asyncio.run(poll_forever(poller))
         finally:
             stop_child(proc)
     return 0
@@ -430,6 +567,196 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(args)
+
+
+# --------------------------------------------------------------------------------------------
+# alerts and digests: `monitor alerts [backtest | send-test]`, `monitor digest`
+
+
+@contextlib.contextmanager
+def alerting(config: Config, store: Store) -> Iterator[Dispatcher]:
+    """The alert dispatcher beside a poller: rules read after each commit, messages sent in
+    a background thread (see monitor/delivery.py)."""
+    from .delivery import Dispatcher
+
+    dispatcher = Dispatcher(store, config, log=err.print)
+    dispatcher.start()
+    try:
+        yield dispatcher
+    finally:
+        dispatcher.stop()
+
+
+def _find_named(items: Sequence[Any], name: str, what: str) -> Any:
+    found = next((x for x in items if x.name.casefold() == name.strip().casefold()), None)
+    if found is None:
+        names = [x.name for x in items]
+        close = difflib.get_close_matches(name, names, n=1)
+        if close:
+            hint = f' (did you mean "{close[0]}"?)'
+        elif names:
+            hint = f" ({what}s in feeds.yaml: {', '.join(names)})"
+        else:
+            hint = f" (feeds.yaml has no {what}s)"
+        raise MonitorError(f'no {what} is called "{name}"{hint}')
+    return found
+
+
+def _duration(d: timedelta) -> str:
+    hours = int(d.total_seconds() // 3600)
+    if d.total_seconds() % 3600:
+        return f"{int(d.total_seconds() // 60)}m"
+    return f"{hours // 24}d" if hours % 24 == 0 and hours > 24 else f"{hours}h"
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    if args.alerts_command == "backtest":
+        return cmd_alerts_backtest(args)
+    if args.alerts_command == "send-test":
+        return cmd_alerts_send_test(args)
+    from . import alerts
+    from .delivery import targets
+
+    config = load(args)
+    snap = _store(config).snapshot()
+    fired = alerts.last_fired(snap)
+    states = alerts.rule_states(snap)
+    rows: list[dict[str, Any]] = [
+        {
+            "name": rule.name,
+            "when": rule.when,
+            "entities": list(rule.entities),
+            "feeds": list(rule.feeds),
+            "window": _duration(rule.window),
+            "targets": [t.label for t in targets(config, rule.to, f"alert:{rule.name}")],
+            "last_fired": fired[rule.name].isoformat() if rule.name in fired else None,
+            "firing": sorted(states[rule.name].open) if rule.name in states else [],
+        }
+        for rule in config.alerts
+    ]
+    if args.list_format == "json":
+        print_json(rows)
+        return 0
+    table = []
+    for rule, row in zip(config.alerts, rows, strict=True):
+        watches = rule.selector or ("every feed" if not rule.feeds else f"{len(rule.feeds)} feeds")
+        table.append(
+            [
+                rule.name,
+                f"{rule.when}, {row['window']}",
+                watches,
+                ", ".join(row["targets"]) or "(nobody: recorded only)",
+                _short(row["last_fired"] or "") or "never",
+                ", ".join(row["firing"]),
+            ]
+        )
+    columns = ["name", "when", "watches", "to", "last fired", "firing now"]
+    print_table(columns, table, title=f"{len(rows)} alert rules")
+    if not config.alerts:
+        out.print("No alert rules: add some under alerts: in feeds.yaml.")
+    return 0
+
+
+def cmd_alerts_backtest(args: argparse.Namespace) -> int:
+    from . import alerts
+
+    config = load(args)
+    for name in args.name or []:
+        _find_named(config.alerts, name, "alert rule")
+    if not config.alerts:
+        raise MonitorError("feeds.yaml has no alert rules (alerts:) to backtest")
+    snap = _store(config).snapshot()
+    firings = alerts.backtest(snap, config, args.since, args.until, args.name or [])
+    rows = [f.public() for f in firings]
+    columns = ["alert", "entity", "fired", "value", "baseline"]
+    if args.format == "json":
+        print_json(rows)
+        return 0
+    if args.format == "csv":
+        import pandas as pd
+
+        write_data(pd.DataFrame(rows, columns=columns).to_csv(index=False))
+        return 0
+    table = [
+        [
+            f.alert,
+            f.entity,
+            f.fired.strftime("%Y-%m-%d %H:%M"),
+            alerts.fmt(f.value),
+            alerts.fmt(f.baseline),
+        ]
+        for f in firings
+    ]
+    print_table(columns, table, title=f"{len(rows)} firings (backtest)", right=columns[3:])
+    return 0
+
+
+def cmd_alerts_send_test(args: argparse.Namespace) -> int:
+    from . import alerts
+    from .delivery import send_now
+
+    config = load(args)
+    rule = _find_named(config.alerts, args.rule, "alert rule")
+    if not rule.to:
+        raise MonitorError(f'the alert rule "{rule.name}" has no targets (add to: [...])')
+    snap = _store(config).snapshot()
+    firing = alerts.sample_firing(snap, config, rule, datetime.now(UTC))
+    message = alerts.alert_message(rule, firing, snap, config, test=True)
+    return _print_answers(send_now(config, rule.to, message))
+
+
+def _print_answers(answers: Sequence[Answer]) -> int:
+    for a in answers:
+        out.print(f"{a.target}: sent" if a.ok else f"{a.target}: failed: {a.detail}")
+    return 0 if all(a.ok for a in answers) else 2
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from . import digest
+    from .delivery import send_now
+
+    config = load(args)
+    d = _find_named(config.digests, args.name, "digest")
+    store = _store(config)
+    snap = store.snapshot()
+    now = datetime.now(UTC)
+    if args.now:
+        last = (snap.alerts.get("digests") or {}).get(d.name)
+        since = datetime.fromisoformat(last["until"]) if last else None
+        start, end = digest.edition_period(d, now, since)
+    else:
+        end = digest.last_slot(d, now)
+        start, end = digest.edition_period(d, end, None)
+    if not args.out and not d.to:
+        raise MonitorError(f'the digest "{d.name}" has no targets (to:); use --out FILE.html')
+    with progress_bar("rendering the digest") as bar:
+        bar(0, 1)
+        edition = digest.build_digest(snap, config, d, start, end)
+    if args.out:
+        path = Path(args.out)
+        try:
+            path.write_text(edition.standalone_html(), encoding="utf-8")
+        except OSError as exc:
+            raise MonitorError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        out.print(f"wrote {path} ({edition.message.title})")
+        return 0
+    answers = send_now(config, d.to, edition.message)
+    if any(a.ok for a in answers):
+        record_edition(store, d.name, end)
+    return _print_answers(answers)
+
+
+def record_edition(store: Store, name: str, end: datetime) -> None:
+    """Remember that an edition up to `end` went out, so the next covers the time after it."""
+    from .store import update_alerts
+
+    def change(state: dict[str, Any]) -> None:
+        digests = state.setdefault("digests", {})
+        last = digests.get(name)
+        if last is None or datetime.fromisoformat(last["until"]) < end:
+            digests[name] = {"until": end.isoformat()}
+
+    update_alerts(store, change)
 
 
 # --------------------------------------------------------------------------------------------
@@ -571,6 +898,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="show at most N articles, newest first (default: %(default)s)",
     )
     add("rematch", cmd_rematch, "recount every mention after the watchlist changed")
+    sp = add("check", cmd_check, "check the store's health (exit 2 when it has problems)")
+    sp.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="table for people, json for programs (default: %(default)s)",
+    )
+    add(
+        "repair",
+        cmd_repair,
+        "repair a damaged store: rebuild its manifest, quarantine damaged files",
+    )
     sp = add("import-opml", cmd_import_opml, "add the feeds of an OPML file to feeds.yaml")
     sp.add_argument(
         "file",
@@ -583,55 +922,84 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--port", type=_port, default=8501, metavar="N", help=port_help)
     sp = add("run", cmd_run, "poll the feeds and serve the dashboard together")
     sp.add_argument("--port", type=_port, default=8501, metavar="N", help=port_help)
+    _add_alert_commands(add)
     sp = add(
         "demo",
         cmd_demo,
         "run an offline demo: a synthetic news world, the poller, the dashboard",
         config=False,
     )
-    sp.add_argument(
-        "--seed",
-        type=int,
-        default=7,
-        metavar="N",
-        help="random seed of the news world; the same seed gives the same world "
-        "(default: %(default)s)",
-    )
-    sp.add_argument(
-        "--days",
-        type=_positive,
-        default=90,
-        metavar="N",
-        help="days of history (default: %(default)s)",
-    )
-    sp.add_argument(
-        "--outlets",
-        type=_positive,
-        default=40,
-        metavar="N",
-        help="news outlets, one feed each (default: %(default)s)",
-    )
-    sp.add_argument(
-        "--articles-per-day",
-        type=_positive,
-        default=500,
-        metavar="N",
-        help="articles published per day across all outlets (default: %(default)s)",
-    )
-    sp.add_argument(
-        "--port",
-        type=_port,
-        default=8501,
-        metavar="N",
-        help="dashboard port; the next free one if taken (default: %(default)s)",
-    )
-    sp.add_argument(
-        "--dir",
-        default=".monitor-demo",
-        help="the demo's own folder, emptied at each start (default: %(default)s)",
-    )
-    sp.add_argument("--no-dashboard", action="store_true", help="poll the demo world once and exit")
+    from .demo import add_arguments as add_demo_arguments  # standard library only: cheap
+
+    add_demo_arguments(sp)
     return p
+
+
+def _add_alert_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    sp = add("alerts", cmd_alerts, "list the alert rules, their targets, when each last fired")
+    sp.add_argument(
+        "--format",
+        dest="list_format",
+        choices=("table", "json"),
+        default="table",
+        help="table for people, json for programs (default: %(default)s)",
+    )
+    sp.set_defaults(alerts_command=None)
+    sub = sp.add_subparsers(
+        dest="alerts_command",
+        metavar="{backtest,send-test}",
+        help="what to do with the rules (default: list them)",
+    )
+    bt = sub.add_parser(
+        "backtest",
+        help="when each rule would have fired on the stored history",
+        description="Evaluate the rules at every hour boundary of a range, as the poller "
+        "would have, and list each firing.",
+    )
+    _add_config(bt, top=False)
+    bt.add_argument(
+        "--since",
+        type=parse_when,
+        metavar="DATE",
+        help=f"from this date (UTC); {_DATE_HELP} (default: the first stored article)",
+    )
+    bt.add_argument(
+        "--until",
+        type=lambda v: parse_when(v, end=True),
+        metavar="DATE",
+        help="up to and including this date (UTC) (default: now)",
+    )
+    bt.add_argument(
+        "--name",
+        action="append",
+        metavar="NAME",
+        help="only this rule (repeat for several; default: every rule)",
+    )
+    bt.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="table for people, csv or json for programs (default: %(default)s)",
+    )
+    st = sub.add_parser(
+        "send-test",
+        help="send a sample message through a rule's targets",
+        description="Send a sample message through a rule's targets and say what each answered.",
+    )
+    _add_config(st, top=False)
+    st.add_argument("rule", metavar="NAME", help="the alert rule's name (as in feeds.yaml)")
+    sp = add("digest", cmd_digest, "render a digest now and send it, or write it with --out")
+    sp.add_argument("name", metavar="NAME", help="the digest's name (as in feeds.yaml)")
+    sp.add_argument(
+        "--now",
+        action="store_true",
+        help="cover the time since the last edition up to now (default: the last scheduled one)",
+    )
+    sp.add_argument(
+        "--out",
+        metavar="FILE.html",
+        help="write the HTML to this file instead of sending it (default: send to its to:)",
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import dataclasses
 import difflib
 import hashlib
 import html.entities
@@ -35,15 +36,25 @@ import os
 import re
 import stat
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from monitor.errors import ConfigError, ConfigIssue, OpmlError
+from monitor.errors import ConfigError, ConfigIssue, MonitorError, OpmlError
 from monitor.models import ENTITY_KINDS, Entity
+from monitor.secrets import (
+    env_names,
+    env_values,
+    expand_env,
+    malformed_env_reference,
+    missing_env,
+    redact_broken_url,
+    redact_url,
+)
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML
@@ -77,12 +88,34 @@ class FeedConfig:
         """Time between polls of this feed: its own `every`, else the default."""
         return self.every if self.every is not None else default
 
+    @cached_property
+    def key(self) -> str:
+        """How the store, status and dashboard know this feed: the URL as written in
+        feeds.yaml with its secrets hidden (`secrets.redact_url`; `${VAR}` kept as written).
+        A URL without secrets is its own key."""
+        return redact_url(self.url)
+
+    def fetch_url(self, environ: Mapping[str, str] | None = None) -> str:
+        """The URL to fetch, `${VAR}` filled in from the environment: for the fetcher only."""
+        try:
+            return expand_env(self.url, os.environ if environ is None else environ)
+        except KeyError as exc:
+            raise MonitorError(
+                f"environment variable {exc.args[0]} is not set (the url of this feed uses it)"
+            ) from None
+
+    def env_values(self, environ: Mapping[str, str] | None = None) -> list[str]:
+        """The values of this feed's `${VAR}` references, to be hidden wherever they appear."""
+        return env_values(self.url, os.environ if environ is None else environ)
+
     @property
     def entry_hash(self) -> str:
-        """Short stable hash of this entry's settings; changes when the user edits the entry."""
+        """Short stable hash of this entry's settings; changes when the user edits the entry.
+
+        Built on `key`, not the URL, so that no hash of a password lands in the store."""
         every = self.every.total_seconds() if self.every is not None else None
         settings = {
-            "url": self.url,
+            "url": self.key,
             "name": self.name,
             "tags": list(self.tags),
             "every": every,
@@ -99,6 +132,11 @@ class Config:
     poll: PollSettings = field(default_factory=PollSettings)
     feeds: list[FeedConfig] = field(default_factory=list)
     watch: list[Entity] = field(default_factory=list)
+    # alerts, digests and where they go (see "Alerts, digests, ..." at the end of this file)
+    notify: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    alerts: list[AlertRule] = field(default_factory=list)
+    digests: list[DigestConfig] = field(default_factory=list)
+    dashboard: DashboardSettings = field(default_factory=lambda: DashboardSettings())
 
 
 @dataclass
@@ -261,15 +299,35 @@ _HAS_ALNUM = re.compile(r"[^\W_]").search  # a letter or digit of any script
 
 
 def _check_url(value: str) -> str:
+    """An http(s) URL, `${VAR}` references set; messages never show a secret or a value."""
     url = value.strip()
-    if _is_http_url(url) and not _HAS_SPACE(url):
+    real = url
+    if "${" in url:
+        bad = malformed_env_reference(url)
+        if bad is not None:
+            hint = "write ${NAME}, the name made of letters, digits and _"
+            raise ValueProblem(f"not an environment variable reference: {_show(bad)}", hint)
+        missing = missing_env(url, os.environ)
+        if missing:
+            what = f"environment variable {missing[0]} is not set"
+            if len(missing) > 1:
+                what = f"environment variables {', '.join(missing)} are not set"
+            hint = f"export {missing[0]}=... in the shell or service that runs monitor"
+            raise ValueProblem(what, hint)
+        real = expand_env(url, os.environ)
+    if _is_http_url(real) and not _HAS_SPACE(real):
         return url
-    hint = ""
+    shown, hint = redact_broken_url(url), ""
     if _HAS_SPACE(url):
         hint = "remove the spaces"
+    elif shown != redact_url(url):
+        hint = "percent-encode / ? # @ in a user name or password (%2F %3F %23 %40)"
+    elif real != url:
+        hint = "check the values of " + ", ".join(f"${name}" for name in env_names(url))
     elif "://" not in url and "." in url.split("/")[0]:
-        hint = f'add the scheme: "https://{url}"'
-    raise ValueProblem(f"not an http(s) URL: {_show(url)}", hint)
+        hint = f'add the scheme: "https://{shown}"'
+    after = " once its variables are filled in" if real != url else ""
+    raise ValueProblem(f"not an http(s) URL{after}: {_show(shown)}", hint)
 
 
 def _is_usable_url(url: str) -> bool:
@@ -462,6 +520,11 @@ _FileModel = _Model(
         # items checked one by one, so that one bad feed hides nothing else
         "feeds": _Field("list", default=()),
         "watch": _Field("list", default=()),
+        # checked by _check_alerting (at the end of this file)
+        "notify": _Field("any", default=None),
+        "alerts": _Field("any", default=None),
+        "digests": _Field("any", default=None),
+        "dashboard": _Field("any", default=None),
     }
 )
 _TYPES: dict[str, type | tuple[type, ...]] = {
@@ -933,9 +996,10 @@ class _Checker:
         watch = self.check_items(_EntityModel, data.get("watch"), "watch")
         self.check_feed_urls(feeds)
         self.check_entity_names(watch)
+        alerting = _check_alerting(self, data, feeds, watch)
         if self.issues or top is None:
             raise ConfigError(sorted(self.issues, key=lambda i: i.line or 0))
-        return _to_config(path, top, feeds, watch)
+        return dataclasses.replace(_to_config(path, top, feeds, watch), **alerting)
 
     def validate(self, model: _Model, data: dict[Any, Any], prefix: Loc) -> dict[str, Any] | None:
         """The mapping's values, checked and converted (defaults filled in), or None."""
@@ -1024,13 +1088,21 @@ class _Checker:
     def check_feed_urls(self, feeds: list[tuple[int, dict[str, Any]]]) -> None:
         first: dict[str, int] = {}
         for index, feed in feeds:
-            key = _url_key(feed["url"])
+            key = _url_key(redact_url(feed["url"]))  # the store's key: secrets hidden
             if key not in first:
                 first[key] = index
                 continue
             earlier = first[key]
-            hint = f"first listed on line {self.line(('feeds', earlier, 'url'))}; remove one"
-            what = f'duplicate URL, already in feeds[{earlier}] ("{_name_of(feeds, earlier)}")'
+            line = self.line(("feeds", earlier, "url"))
+            name = _item_of(feeds, earlier)["name"]
+            hint = f"first listed on line {line}; remove one"
+            what = f'duplicate URL, already in feeds[{earlier}] ("{name}")'
+            if _url_key(feed["url"]) != _url_key(_item_of(feeds, earlier)["url"]):
+                what = f'same URL as feeds[{earlier}] ("{name}") apart from its password or key'
+                hint = (
+                    "the store knows a feed by its URL with secrets hidden, so these two "
+                    f"would be mixed up; keep one (the other: line {line}"
+                )
             self.add(("feeds", index, "url"), what, hint)
 
     def check_entity_names(self, watch: list[tuple[int, dict[str, Any]]]) -> None:
@@ -1049,7 +1121,7 @@ class _Checker:
     def add_claimed_twice(
         self, loc: Loc, name: str, other: int, other_loc: Loc, watch: list[tuple[int, Any]]
     ) -> None:
-        other_name = _name_of(watch, other)
+        other_name = _item_of(watch, other)["name"]
         where_first = f"line {self.line(other_loc)}"
         if loc[-1] == "name" and other_loc[-1] == "name":
             what = f'duplicate entity "{name}", already watch[{other}]'
@@ -1076,14 +1148,16 @@ class _Checker:
         return None
 
 
-def _name_of(items: list[tuple[int, dict[str, Any]]], index: int) -> str:
-    """The name of the valid item at `index` of the list (binary search: items are in order)."""
+def _item_of(items: list[tuple[int, dict[str, Any]]], index: int) -> dict[str, Any]:
+    """The values of the valid item at `index` of the list (binary search: items are in order)."""
     position = bisect.bisect_left(items, index, key=lambda item: item[0])
-    return str(items[position][1]["name"])
+    return items[position][1]
 
 
 def _model_at(loc: Loc) -> _Model:
     """The model that holds the key at the end of `loc`."""
+    if len(loc) >= 2 and loc[0] in _ALERTING_MODELS:
+        return _ALERTING_MODELS[str(loc[0])]
     if len(loc) >= 2 and loc[0] == "feeds":
         return _FeedModel
     if len(loc) >= 2 and loc[0] == "watch":
@@ -1412,3 +1486,577 @@ def _write_atomic(path: Path, text: str) -> None:
     if path.exists():
         os.chmod(temporary, path.stat().st_mode & 0o7777)
     os.replace(temporary, path)
+
+
+# --------------------------------------------------------------------------------------------
+# Alerts, digests, delivery targets and the dashboard's address
+#
+# `notify:` names lists of apprise URLs; `alerts:` are rules that monitor.alerts evaluates;
+# `digests:` are scheduled emails that monitor.digest builds; `dashboard.url` is the base of
+# the links in messages. Checked here like the rest of the file (every problem at once, with
+# its line); what the rules mean is left to monitor/alerts.py, sending to monitor/notify.py.
+
+ALERT_KINDS = ("spike", "above", "first", "together", "feed-down")
+COUNT_ALERTS = ("spike", "above", "first", "together")  # rules on mention counts
+DIGEST_PERIODS = ("day", "week")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """One rule of `alerts:`, its entities resolved against the watchlist."""
+
+    name: str
+    when: str  # one of ALERT_KINDS
+    entities: tuple[str, ...] = ()  # the watched entities it looks at (feed-down: none)
+    feeds: tuple[str, ...] = ()  # feed-down: URLs of the feeds it looks at; () = every feed
+    window: timedelta = timedelta(hours=24)
+    baseline: timedelta = timedelta(days=14)
+    factor: float = 3.0
+    min: int = 5
+    scope: str = "entity"  # first: "entity" (anywhere) or "feed" (in each feed)
+    to: tuple[str, ...] = ()  # names from notify: or apprise URLs
+    selector: str = ""  # how the entities were chosen, as written ("kind: person")
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    """One digest of `digests:`: when it goes out, about what, to whom."""
+
+    name: str
+    every: str  # "day" | "week"
+    at: str  # as written, normalized: "08:00" or "mon 08:00"
+    hour: int = 8
+    minute: int = 0
+    weekday: int = 0  # 0 = Monday; used when every is "week"
+    timezone: str = "UTC"
+    entities: tuple[str, ...] = ()  # () = the whole watchlist
+    to: tuple[str, ...] = ()
+
+    @property
+    def period(self) -> timedelta:
+        return timedelta(days=7 if self.every == "week" else 1)
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    url: str | None = None  # base address of the dashboard, for links in messages
+
+
+_ALERT_SYNONYMS = {
+    "spikes": "spike",
+    "surge": "spike",
+    "threshold": "above",
+    "over": "above",
+    "new": "first",
+    "first-time": "first",
+    "both": "together",
+    "co-mention": "together",
+    "co-mentions": "together",
+    "cooccurrence": "together",
+    "feed_down": "feed-down",
+    "feeddown": "feed-down",
+    "down": "feed-down",
+    "failing": "feed-down",
+}
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _one_of(value: Any, choices: tuple[str, ...], synonyms: dict[str, str]) -> str:
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if text in choices:
+        return text
+    guess = synonyms.get(text) or (_closest(text, choices) if text else None)
+    raise ValueProblem(
+        f"expected one of {', '.join(choices)}, got {_show(value)}",
+        f'did you mean "{guess}"?' if guess else "",
+    )
+
+
+def _check_when(value: Any) -> str:
+    return _one_of(value, ALERT_KINDS, _ALERT_SYNONYMS)
+
+
+def _check_scope(value: Any) -> str:
+    return _one_of(value, ("entity", "feed"), {"feeds": "feed", "entities": "entity"})
+
+
+def _check_period(value: Any) -> str:
+    synonyms = {"daily": "day", "weekly": "week", "1d": "day", "7d": "week", "1w": "week"}
+    return _one_of(value, DIGEST_PERIODS, synonyms)
+
+
+def _check_factor(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        hint = "remove the quotes" if isinstance(value, str) and _is_number(value) else ""
+        raise ValueProblem(f"expected a number like 3 or 2.5, got {_show(value)}", hint)
+    if value <= 0:
+        raise ValueProblem(f"must be more than zero, got {_show(value)}")
+    return float(value)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+_AT = re.compile(r"(?:([a-z]+)\s+)?(\d{1,2}):(\d{2})")
+
+
+def _check_at(value: Any) -> str:
+    """`08:00` or `mon 08:00` (weekday names in English, three letters or whole)."""
+    expected = 'expected a time like "08:00" or "mon 08:00"'
+    if not isinstance(value, str):
+        hint = 'put it in quotes: "08:00"' if isinstance(value, int) else ""
+        raise ValueProblem(f"{expected}, got {_show(value)}", hint)
+    match = _AT.fullmatch(value.strip().lower())
+    if not match:
+        raise ValueProblem(f"{expected}, got {_show(value)}")
+    day, hour, minute = match.group(1), int(match.group(2)), int(match.group(3))
+    if hour > 23 or minute > 59:
+        raise ValueProblem(f"no such time of day: {_show(value)}", "hours 0-23, minutes 0-59")
+    if day is not None:
+        full = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+        if day not in WEEKDAYS and day not in full:
+            guess = _closest(day[:3], WEEKDAYS)
+            hint = f'did you mean "{guess}"?' if guess else "mon, tue, wed, thu, fri, sat or sun"
+            raise ValueProblem(f"not a day of the week: {_show(day)}", hint)
+        return f"{day[:3]} {hour:02d}:{minute:02d}"
+    return f"{hour:02d}:{minute:02d}"
+
+
+def _check_timezone(value: Any) -> str:
+    import zoneinfo
+
+    name = value.strip() if isinstance(value, str) else ""
+    try:
+        zoneinfo.ZoneInfo(name)
+        return name
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    zones = zoneinfo.available_timezones()
+    by_case = {z.lower(): z for z in zones}
+    guess = by_case.get(name.lower().replace(" ", "_"))
+    if guess is None:
+        ends = [z for z in zones if z.lower().endswith("/" + name.lower().replace(" ", "_"))]
+        guess = ends[0] if len(ends) == 1 else _closest(name, sorted(zones))
+    hint = f'did you mean "{guess}"?' if guess else "a name such as Europe/Madrid or UTC"
+    raise ValueProblem(f"unknown time zone {_show(value)}", hint)
+
+
+_AlertModel = _Model(
+    {
+        "name": _Field("str", _check_name),
+        "when": _Field("any", _check_when),
+        "entity": _Field("str", _check_name, default=None),
+        "entities": _Field("list", _check_name, default=()),
+        "kind": _Field("str", _check_kind, default=None),
+        "window": _Field("any", _positive_duration, timedelta(hours=24)),
+        "baseline": _Field("any", _positive_duration, timedelta(days=14)),
+        "factor": _Field("any", _check_factor, 3.0),
+        "min": _Field("int", default=5, minimum=1),
+        "scope": _Field("any", _check_scope, "entity"),
+        "feeds": _Field("list", _check_name, default=()),
+        "to": _Field("list", _check_text, default=()),
+    }
+)
+_DigestModel = _Model(
+    {
+        "name": _Field("str", _check_name),
+        "every": _Field("any", _check_period),
+        "at": _Field("any", _check_at, default=None),
+        "timezone": _Field("any", _check_timezone, "UTC"),
+        "entities": _Field("list", _check_name, default=()),
+        "to": _Field("list", _check_text, default=()),
+    }
+)
+_DashboardModel = _Model({"url": _Field("str", _check_url, default=None)})
+
+_ALERTING_MODELS: dict[str, _Model] = {
+    "alerts": _AlertModel,
+    "digests": _DigestModel,
+    "dashboard": _DashboardModel,
+}
+# keys each kind of rule uses, besides name, when and to
+_ALERT_KEYS = {
+    "spike": {"entity", "entities", "kind", "window", "baseline", "factor", "min"},
+    "above": {"entity", "entities", "kind", "window", "baseline", "min"},
+    "first": {"entity", "entities", "kind", "window", "scope"},
+    "together": {"entity", "entities", "kind", "window", "baseline", "min"},
+    "feed-down": {"window", "feeds"},
+}
+_EXPECTED.update(
+    {
+        "notify": "a mapping of names to lists of apprise URLs",
+        "alerts": "a list of alert rules",
+        "digests": "a list of digests",
+        "dashboard": "a mapping with url:",
+        "entity": "a name",
+        "entities": "a list of names",
+        "window": "a duration like 24h",
+        "baseline": "a duration like 14d",
+        "min": "a whole number",
+        "to": "a list of names from notify: or apprise URLs",
+    }
+)
+_EXPECTED_ITEM.update(
+    {
+        "alerts": "an alert rule (a mapping with name: and when:)",
+        "digests": "a digest (a mapping with name: and every:)",
+        "entities": "a name",
+        "to": "a name from notify: or an apprise URL",
+    }
+)
+_COLLECTIONS.update({"notify", "alerts", "digests", "dashboard", "entities", "to"})
+_SECTIONS.update({"alerts", "digests"})
+_MISSING_HINTS.update(
+    {
+        "when": f'add "when: ..." with one of {", ".join(ALERT_KINDS)}',
+        "every": 'add "every: day" or "every: week"',
+    }
+)
+
+
+def _check_alerting(
+    checker: _Checker,
+    data: dict[str, Any],
+    feeds: list[tuple[int, dict[str, Any]]],
+    watch: list[tuple[int, dict[str, Any]]],
+) -> dict[str, Any]:
+    """Check notify:, alerts:, digests: and dashboard:; return the Config fields they give."""
+    if not any(data.get(key) is not None for key in ("notify", "alerts", "digests", "dashboard")):
+        return {}  # the common case: nothing to check, nothing to import
+    entities = _EntityIndex([e for _, e in watch])
+    for key in ("alerts", "digests"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, list):
+            what, hint = _wrong_type((key,), value)
+            checker.add((key,), what, hint)
+    notify = _check_notify(checker, data.get("notify"))
+    targets = _Targets(checker, notify)
+    alerts = []
+    listed = _listed(data, "alerts")
+    for index, rule in checker.check_items(_AlertModel, listed, "alerts"):
+        given = {key for key, value in listed[index].items() if value is not None}
+        checked = _check_alert(checker, index, rule, given, entities, feeds, targets)
+        if checked is not None:
+            alerts.append(checked)
+    _check_unique(checker, "alerts", _names(data, "alerts"))
+    digests = []
+    for index, item in checker.check_items(_DigestModel, _listed(data, "digests"), "digests"):
+        digests.append(_check_digest(checker, index, item, entities, targets))
+    _check_unique(checker, "digests", _names(data, "digests"))
+    dashboard = DashboardSettings()
+    if data.get("dashboard") is not None:
+        if not isinstance(data["dashboard"], dict):
+            what = f"expected {_EXPECTED['dashboard']}, got {_kind_of(data['dashboard'])}"
+            checker.add(
+                ("dashboard",), what, 'write "dashboard:" and, below it, "  url: https://..."'
+            )
+        else:
+            values = checker.validate(_DashboardModel, data["dashboard"], ("dashboard",))
+            if values is not None:
+                dashboard = DashboardSettings(url=values["url"])
+    return {"notify": notify, "alerts": alerts, "digests": digests, "dashboard": dashboard}
+
+
+def _listed(data: dict[str, Any], key: str) -> Any:
+    """A section that should be a list, or None (a wrong type is reported by the caller)."""
+    value = data.get(key)
+    if value is not None and not isinstance(value, list):
+        return None
+    return value
+
+
+def _names(data: dict[str, Any], key: str) -> list[tuple[int, str]]:
+    """(index, name) of the items of a section that have a name."""
+    items = _listed(data, key) or []
+    return [
+        (i, item["name"])
+        for i, item in enumerate(items)
+        if isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"].strip()
+    ]
+
+
+def _check_unique(checker: _Checker, section: str, named: list[tuple[int, str]]) -> None:
+    first: dict[str, int] = {}
+    for index, name in named:
+        key = _fold_name(name)
+        if key in first:
+            earlier = first[key]
+            line = checker.line((section, earlier, "name"))
+            checker.add(
+                (section, index, "name"),
+                f'duplicate name "{_collapse(str(name))}", already {section}[{earlier}]',
+                f"first used on line {line}; names must differ",
+            )
+        else:
+            first[key] = index
+
+
+class _EntityIndex:
+    """Watched entities by any of their names (case, accents and spaces aside)."""
+
+    def __init__(self, entities: list[dict[str, Any]]):
+        self.names = [e["name"] for e in entities]
+        self.kinds = {e["name"]: e["kind"] for e in entities}
+        self.by_key: dict[str, str] = {}
+        for e in entities:
+            for name in (e["name"], *e["aliases"]):
+                self.by_key.setdefault(_fold_name(name), e["name"])
+
+    def find(self, name: str) -> str | None:
+        return self.by_key.get(_fold_name(name))
+
+    def hint(self, name: str) -> str:
+        guess = _closest(name, self.names) or _closest(_fold_name(name), list(self.by_key))
+        if guess in self.by_key:
+            guess = self.by_key[guess]
+        return f'did you mean "{guess}"?' if guess else "add it to watch:, or correct the name"
+
+
+def _check_notify(checker: _Checker, value: Any) -> dict[str, tuple[str, ...]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        hint = 'write "notify:" and, below it, "  team: [mailtos://...]"'
+        checker.add(("notify",), f"expected {_EXPECTED['notify']}, got {_kind_of(value)}", hint)
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for key, urls in value.items():
+        loc: Loc = ("notify", key)
+        name = _collapse(str(key))
+        if not isinstance(key, str) or not any(ch.isalnum() for ch in name):
+            checker.add(loc, f"not a usable name: {_show(key)}", "a word such as team or desk")
+            continue
+        items = [urls] if isinstance(urls, str) else urls
+        if not isinstance(items, list) or not items:
+            what = f"expected a list of apprise URLs, got {_kind_of(urls)}"
+            checker.add(loc, what, 'write [mailtos://...] or ["json://host/path", "slack://..."]')
+            continue
+        good = []
+        for i, url in enumerate(items):
+            where: Loc = (*loc, i) if not isinstance(urls, str) else loc
+            problem = _delivery_url_problem(url)
+            if problem:
+                checker.add(where, *problem)
+            else:
+                good.append(url.strip())
+        if len(good) == len(items):
+            out[name] = tuple(good)
+    return out
+
+
+def _delivery_url_problem(url: Any) -> tuple[str, str] | None:
+    """Why `url` cannot be a delivery target (what, hint), or None when it can.
+
+    Messages never quote the URL itself, which may hold a password or a token.
+    """
+    from .notify import known_scheme, redact_url, url_is_known
+
+    if not isinstance(url, str) or not url.strip():
+        return f"expected an apprise URL, got {_kind_of(url)}", ""
+    text = url.strip()
+    if "://" not in text:
+        return "not an apprise URL (no scheme://)", "write it like mailtos://user:${PASSWORD}@host"
+    if "${" in _VAR.sub("", text):
+        hint = "write ${NAME} with letters, digits and _ only, such as ${SMTP_PASSWORD}"
+        return "a ${...} that does not name an environment variable", hint
+    scheme = text.split("://", 1)[0].lower()
+    if not known_scheme(scheme):
+        return f'unknown delivery service "{scheme}://"', (
+            "see https://github.com/caronc/apprise/wiki for the URL of each service"
+        )
+    if not url_is_known(text):
+        what = f'incomplete or malformed {scheme}:// URL: "{redact_url(text)}"'
+        return what, f"see https://github.com/caronc/apprise/wiki for what {scheme}:// needs"
+    return None
+
+
+class _Targets:
+    """What `to:` may name: the names of notify:, or apprise URLs."""
+
+    def __init__(self, checker: _Checker, notify: dict[str, tuple[str, ...]]):
+        self.checker = checker
+        self.names = dict(notify)
+        raw = checker.root.get("notify") if isinstance(checker.root, dict) else None
+        # names given in notify: but with a problem: reported there, not again here
+        self.broken = (
+            {_collapse(str(k)) for k in raw} - set(notify) if isinstance(raw, dict) else set()
+        )
+
+    def check(self, loc: Loc, items: list[str]) -> tuple[str, ...]:
+        out = []
+        for i, item in enumerate(items):
+            text = item.strip()
+            if "://" in text:
+                problem = _delivery_url_problem(text)
+                if problem:
+                    self.checker.add((*loc, i), *problem)
+                    continue
+                out.append(text)
+            elif text in self.names or text in self.broken:
+                out.append(text)
+            else:
+                guess = _closest(text, list(self.names))
+                if guess:
+                    hint = f'did you mean "{guess}"?'
+                elif self.names:
+                    hint = f"names in notify: {', '.join(self.names)}"
+                else:
+                    hint = "define it under notify:, or write an apprise URL"
+                self.checker.add((*loc, i), f'no target "{text}" in notify:', hint)
+        return tuple(out)
+
+
+def _check_alert(
+    checker: _Checker,
+    index: int,
+    rule: dict[str, Any],
+    given: set[str],
+    entities: _EntityIndex,
+    feeds: list[tuple[int, dict[str, Any]]],
+    targets: _Targets,
+) -> AlertRule | None:
+    """One rule's checked values (`given`: the keys written, not left empty) -> AlertRule."""
+    loc: Loc = ("alerts", index)
+    when, window, baseline = rule["when"], rule["window"], rule["baseline"]
+    unused = sorted(k for k in given - _ALERT_KEYS[when] - {"name", "when", "to"})
+    before = len(checker.issues)
+    for key in unused:
+        uses = ", ".join(sorted(_ALERT_KEYS[when]))
+        checker.add((*loc, key), f'"{key}" is not used by when: {when}', f"it uses {uses}")
+    chosen, selector = _alert_entities(checker, loc, rule, given, entities)
+    if when in COUNT_ALERTS and window % timedelta(hours=1):
+        checker.add((*loc, "window"), "must be whole hours, like 6h or 2d", "rules count by hour")
+    if "baseline" in _ALERT_KEYS[when] and baseline % timedelta(hours=1):
+        checker.add((*loc, "baseline"), "must be whole hours, like 7d or 36h")
+    elif "baseline" in _ALERT_KEYS[when] and baseline < window:
+        checker.add(
+            (*loc, "baseline"),
+            "must be at least as long as the window",
+            "the baseline is the period before the window that it is compared with",
+        )
+    for key in ("window", "baseline"):
+        if rule[key] > timedelta(days=366):
+            checker.add((*loc, key), "must be a year or shorter")
+    urls = _rule_feeds(checker, loc, rule["feeds"], feeds)
+    to = targets.check((*loc, "to"), rule["to"])
+    if len(checker.issues) > before:
+        return None
+    return AlertRule(
+        name=rule["name"],
+        when=when,
+        entities=chosen,
+        feeds=urls,
+        window=window,
+        baseline=baseline,
+        factor=rule["factor"],
+        min=rule["min"],
+        scope=rule["scope"],
+        to=to,
+        selector=selector,
+    )
+
+
+def _alert_entities(
+    checker: _Checker, loc: Loc, rule: dict[str, Any], given: set[str], entities: _EntityIndex
+) -> tuple[tuple[str, ...], str]:
+    """The watched entities a rule is about, and how they were chosen."""
+    if rule["when"] == "feed-down":
+        return (), ""
+    ways = [k for k in ("entity", "entities", "kind") if k in given]
+    if not ways:
+        checker.add(loc, 'missing "entity", "entities" or "kind"', "say which entities it watches")
+        return (), ""
+    if len(ways) > 1:
+        checker.add(
+            (*loc, ways[1]), f'give one of "entity", "entities" or "kind", not {" and ".join(ways)}'
+        )
+        return (), ""
+    chosen: list[str] = []
+    kind, entity = rule["kind"], rule["entity"]
+    if kind is not None:
+        chosen = [name for name, of_kind in entities.kinds.items() if of_kind == kind]
+        if not chosen:
+            checker.add((*loc, "kind"), f'no watched entity is a "{kind}"', "add one to watch:")
+        selector = f"kind: {kind}"
+    else:
+        names = [entity] if entity is not None else list(rule["entities"])
+        key: Loc = (*loc, "entity") if entity is not None else (*loc, "entities")
+        for i, name in enumerate(names):
+            found = entities.find(name)
+            if found is None:
+                where = key if entity is not None else (*key, i)
+                checker.add(where, f'"{name}" is not in the watch list', entities.hint(name))
+            elif found not in chosen:
+                chosen.append(found)
+        if entity is None and not names:
+            checker.add(key, "empty list", "name at least one watched entity")
+        selector = ", ".join(chosen)
+    if rule["when"] == "together" and chosen and len(chosen) < 2:
+        checker.add(loc, "together needs two or more entities", "list them in entities: [A, B]")
+    return tuple(chosen), selector
+
+
+def _rule_feeds(
+    checker: _Checker, loc: Loc, names: list[str], feeds: list[tuple[int, dict[str, Any]]]
+) -> tuple[str, ...]:
+    """The keys of the feeds a rule names (by name, key or URL as written)."""
+    if not names:
+        return ()
+    # a feed is known in the store by its key: its URL with secrets hidden
+    by_name = {_fold_name(f["name"]): redact_url(f["url"]) for _, f in feeds}
+    by_name |= {u: redact_url(f["url"]) for _, f in feeds for u in (f["url"], redact_url(f["url"]))}
+    urls = []
+    for i, name in enumerate(names):
+        url = by_name.get(_fold_name(name)) or by_name.get(name)
+        if url is None:
+            guess = _closest(name, [f["name"] for _, f in feeds])
+            hint = f'did you mean "{guess}"?' if guess else "a name or URL from feeds:"
+            checker.add((*loc, "feeds", i), f'no feed "{name}" in feeds:', hint)
+        else:
+            urls.append(url)
+    return tuple(dict.fromkeys(urls))
+
+
+def _check_digest(
+    checker: _Checker,
+    index: int,
+    item: dict[str, Any],
+    entities: _EntityIndex,
+    targets: _Targets,
+) -> DigestConfig:
+    loc: Loc = ("digests", index)
+    every = item["every"]
+    at = item["at"] or ("mon 08:00" if every == "week" else "08:00")
+    day, _, clock = at.rpartition(" ")
+    if every == "day" and day:
+        checker.add((*loc, "at"), "a daily digest takes a time only", f'write "{clock}"')
+    if every == "week" and not day:
+        checker.add((*loc, "at"), "a weekly digest takes a day and a time", f'write "mon {clock}"')
+        day = "mon"
+    chosen = []
+    for i, name in enumerate(item["entities"]):
+        found = entities.find(name)
+        if found is None:
+            checker.add(
+                (*loc, "entities", i), f'"{name}" is not in the watch list', entities.hint(name)
+            )
+        elif found not in chosen:
+            chosen.append(found)
+    hour, minute = (int(part) for part in clock.split(":"))
+    return DigestConfig(
+        name=item["name"],
+        every=every,
+        at=f"{day} {clock}" if every == "week" else clock,
+        hour=hour,
+        minute=minute,
+        weekday=WEEKDAYS.index(day) if day in WEEKDAYS else 0,
+        timezone=item["timezone"],
+        entities=tuple(chosen),
+        to=targets.check((*loc, "to"), item["to"]),
+    )

@@ -73,3 +73,15 @@ class StoreError(MonitorError):
 
 class StoreBusyError(StoreError):
     """Another process holds the store's writer lock."""
+
+
+class DamagedFileError(StoreError):
+    """One data file of the store is missing, unreadable or of the wrong schema."""
+
+    def __init__(self, path: str, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"the store file {path} is damaged ({reason}); "
+            "run `monitor check`, then `monitor repair`"
+        )

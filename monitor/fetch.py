@@ -5,7 +5,12 @@ A `Fetcher` turns a `FetchRequest` (a URL plus the validators from the last poll
 responses, at most `per_host` requests in flight to one host and `concurrency` in all,
 connect/read timeouts plus an overall deadline, a cap on the decoded body size, redirects
 followed by hand (http and https only, at most five hops, `moved_to` after permanent ones),
-Retry-After and Cache-Control max-age read for the scheduler.
+Retry-After and Cache-Control max-age / Expires read for the scheduler (held to at most
+`MAX_DELAY`, so no header can ask for a wait the scheduler cannot represent).
+
+The request carries the real URL (credentials, `${VAR}` values filled in); the result never
+does: its URLs are redacted and its error has every secret of the request hidden
+(monitor/secrets.py), since it is shown and stored.
 
 `fetch` never raises for a feed's own failure: network errors, HTTP errors and refused
 redirects become a result with `outcome="failed"` and a one-line `error` (410 becomes
@@ -23,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import math
+import re
 import socket
 import ssl
 import time
@@ -41,6 +48,7 @@ from yarl import URL
 from . import __version__
 from .errors import FetchError
 from .models import FetchRequest, FetchResult
+from .secrets import redact_text, redact_url, url_secrets
 
 MAX_REDIRECTS = 5
 MB = 1024 * 1024
@@ -53,6 +61,11 @@ ACCEPT = (
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
 GONE_ERROR = "feed is gone (HTTP 410); remove it from feeds.yaml or change its url"
+# The longest wait a server's Retry-After, Cache-Control max-age or Expires is taken to ask
+# for (seconds). Larger values (99999999999999999999, a date in year 9999) are read as this;
+# the scheduler applies its own, shorter limits (poll.py).
+MAX_DELAY = 7 * 24 * 3600.0
+_DIGITS = re.compile(r"[0-9]+")
 
 _PERMANENT = (301, 308)
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -186,7 +199,7 @@ class Fetcher:
             result.error = _error_text(exc, request.url)
         result.started = clock.started or self._now()
         result.duration = clock.elapsed()
-        return result
+        return _hide_secrets(result, request)
 
     async def _follow(self, request: FetchRequest, result: FetchResult, clock: _Clock) -> None:
         """Send the request and follow redirects by hand, filling `result` in place."""
@@ -347,31 +360,33 @@ def parse_retry_after(
     """Seconds to wait from a Retry-After value: delta-seconds or an HTTP-date.
 
     A date is measured from the response's Date header when there is one (so the server's
-    clock is compared with itself), else from `now`. None when absent or unreadable.
+    clock is compared with itself), else from `now`. None when absent or unreadable; a date
+    in the past gives 0, anything beyond MAX_DELAY gives MAX_DELAY.
     """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if _DIGITS.fullmatch(value):
+        return _delay(float(value))
     when = _http_date(value)
     if when is None:
         return None
     base = _http_date(headers.get("date", "")) if headers is not None else None
     base = base or now or _utcnow()
-    return max(0.0, (when - base).total_seconds())
+    return _delay((when - base).total_seconds())
 
 
 def parse_max_age(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
     """Seconds the response stays fresh: Cache-Control max-age, else Expires minus Date.
 
     `headers` must look names up case-insensitively (a multidict.CIMultiDict, as aiohttp gives).
+    Held within 0 and MAX_DELAY, like parse_retry_after.
     """
     for directive in headers.get("cache-control", "").split(","):
         name, _, arg = directive.strip().partition("=")
         if name.strip().lower() == "max-age":
             arg = arg.strip().strip('"')
-            return float(arg) if arg.isdigit() else None
+            return _delay(float(arg)) if _DIGITS.fullmatch(arg) else None
     expires = headers.get("expires")
     if expires is None:
         return None
@@ -379,13 +394,21 @@ def parse_max_age(headers: Mapping[str, str], now: datetime | None = None) -> fl
     if when is None:
         return None
     base = _http_date(headers.get("date", "")) or now or _utcnow()
-    return max(0.0, (when - base).total_seconds())
+    return _delay((when - base).total_seconds())
+
+
+def _delay(seconds: float) -> float | None:
+    """A server-given wait held within 0 and MAX_DELAY (None for NaN)."""
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_DELAY)
 
 
 def _http_date(value: str) -> datetime | None:
+    """An HTTP-date as an aware datetime; None when unreadable or out of range (year 99999...)."""
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
@@ -423,6 +446,18 @@ def _reason(response: aiohttp.ClientResponse) -> str:
         return HTTPStatus(response.status).phrase
     except ValueError:
         return ""
+
+
+def _hide_secrets(result: FetchResult, request: FetchRequest) -> FetchResult:
+    """The result as it may be shown and stored: no credential of the request left in it."""
+    secrets = [*url_secrets(request.url), *request.secrets]
+    result.url = redact_url(request.url)
+    result.final_url = redact_url(result.final_url)
+    if result.moved_to:
+        result.moved_to = redact_text(result.moved_to, secrets)
+    if result.error:
+        result.error = redact_text(result.error, secrets)
+    return result
 
 
 def _error_text(exc: FetchError, requested: str) -> str:

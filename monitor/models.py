@@ -39,8 +39,8 @@ class Entity:
 class Entry:
     """One item of a feed as parsed, before it becomes an article."""
 
-    guid: str
-    link: str  # absolute http(s) URL or ""
+    guid: str  # RSS guid, Atom id or RSS 1.0 rdf:about, as given ("" if none)
+    link: str  # absolute http(s) URL in canonical form, fragment kept, or ""
     title: str  # plain text
     text: str  # plain text of the summary/content
     published: datetime | None  # UTC, None when the feed gave none we could read
@@ -58,10 +58,11 @@ class ParsedFeed:
 
 @dataclass(frozen=True)
 class Article:
-    """An entry as stored: one per canonical URL (or per feed + guid when it has no link)."""
+    """An entry as stored: one per canonical URL across feeds, but never two entries of one
+    feed merged (see docs/design.md, "An entry's identity")."""
 
     id: int  # signed 64-bit hash of the dedup key
-    url: str  # canonical URL, or ""
+    url: str  # the entry's link (canonical form, fragment kept), or ""
     title: str
     text: str
     published: datetime  # UTC; first_seen when missing or in the future (see date_flag)
@@ -73,14 +74,18 @@ class Article:
 
 @dataclass(frozen=True)
 class FetchRequest:
-    url: str
+    url: str = field(repr=False)  # the real URL, credentials and all: for the fetcher only
     etag: str | None = None
     last_modified: str | None = None
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # more values to hide in results
 
 
 @dataclass
 class FetchResult:
-    url: str
+    """What a fetch gave, fit to show and store: its URLs are redacted (`secrets.redact_url`),
+    and `error` and `moved_to` also hide the request's other secrets (`${VAR}` values)."""
+
+    url: str  # the requested URL, redacted
     outcome: str  # "ok" | "unchanged" | "failed" | "gone"
     status: int | None = None
     body: bytes | None = None
@@ -88,13 +93,13 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     moved_to: str | None = None  # new URL after a permanent redirect (301/308)
-    retry_after: float | None = None  # seconds, from Retry-After on 429/503
-    max_age: float | None = None  # seconds, from Cache-Control max-age
+    retry_after: float | None = None  # seconds, from Retry-After on 429/503 (at most 7 days)
+    max_age: float | None = None  # seconds, from Cache-Control max-age or Expires (ditto)
     error: str = ""
     bytes: int = 0
     duration: float = 0.0  # seconds
     started: datetime | None = None
-    final_url: str = ""  # URL the response came from, after any redirects (base for links)
+    final_url: str = ""  # URL the response came from, after any redirects; redacted
 
 
 @dataclass

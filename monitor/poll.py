@@ -5,6 +5,10 @@ its error recorded in its state and in the fetch log, and the others carry on. R
 committed in small atomic batches while a poll runs, so readers see new articles quickly and
 a stop (Ctrl-C, SIGTERM, kill -9) loses at most the batch in flight.
 
+Feeds are known by `FeedConfig.key` (their URL with secrets hidden) in the feed state, the
+fetch log and the articles' and sources' `feed` column; only the request handed to the
+fetcher carries the real URL (`FeedConfig.fetch_url`, `${VAR}` filled in).
+
 What it leaves to others: HTTP (fetch.py), parsing (parse.py), counting (match.py), the
 store's layout (store.py).
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import math
 import signal
 import time
 from collections.abc import Callable
@@ -25,12 +30,14 @@ from .config import Config, FeedConfig, file_stamp, load_config
 from .errors import ConfigError, MonitorError
 from .fetch import Fetcher
 from .match import Matcher
-from .models import Article, Entry, FeedState, FetchRequest, FetchResult
+from .models import Article, Entry, FeedState, FetchRequest, FetchResult, cap_title
 from .parse import parse_feed
-from .store import Store, Writer, article_key, replace_mentions
+from .secrets import redact_text, without_userinfo
+from .store import Snapshot, Store, Writer, article_key, replace_mentions
 
-MAX_BACKOFF = timedelta(hours=24)
-MAX_CACHE_HINT = timedelta(hours=6)  # a server's max-age / ttl never delays a feed longer
+# A feed holds only its latest items, so every wait is bounded: a longer silence loses articles.
+MAX_BACKOFF = timedelta(hours=24)  # after failures, and the most a Retry-After delays a feed
+MAX_CACHE_HINT = timedelta(hours=6)  # a server's max-age / Expires never delays a feed longer
 FUTURE_SLACK = timedelta(days=1)
 COMMIT_EVERY = 2.0  # seconds between commits while a poll is running
 
@@ -43,14 +50,35 @@ def utc_now() -> datetime:
 # Pure rules
 
 
-def make_article(entry: Entry, feed: str, seen: datetime) -> Article:
-    """Turn a parsed entry into the article to store; fixes missing and future dates."""
-    if entry.link:
-        aid = article_key("url", entry.link)
-    elif entry.guid:
-        aid = article_key("guid", feed, entry.guid)
+def entry_key(entry: Entry, feed: str, *, home: str = "") -> int:
+    """The key of an entry within its feed: its guid, else its link, else its title + text.
+
+    The link is the full one (fragment included: `/page#comment-2` is not `/page#comment-3`);
+    a link to the feed's home page (`home`) is a placeholder shared by entries, not theirs.
+    The key is also the id of the entry's article whenever the entry is not known by its URL.
+    """
+    if entry.guid:
+        return article_key("guid", feed, entry.guid)
+    if entry.link and entry.link != home:
+        return article_key("link", feed, entry.link)
+    return article_key("entry", feed, entry.title, entry.text[:500])
+
+
+def make_article(entry: Entry, feed: str, seen: datetime, *, home: str = "") -> Article:
+    """Turn a parsed entry into the article to store; fixes missing and future dates.
+
+    The article's id is its canonical URL's (the link without its fragment): the same article
+    carried by two feeds is stored once. An entry with no link, or whose link is the feed's
+    own home page (`home`, a placeholder, not the entry's address), is keyed by its feed and
+    `entry_key` instead. The stored `url` keeps the fragment, so a comment's link opens the
+    comment. (Which article an entry joins also depends on what its feed carried before:
+    `Writer.add_article`.) The title is capped (`models.cap_title`); the text is kept whole.
+    """
+    address = entry.link.partition("#")[0]  # entry.link is canonical: this is its canonical URL
+    if address and entry.link != home:
+        aid = article_key("url", address)
     else:
-        aid = article_key("entry", feed, entry.title, entry.text[:500])
+        aid = entry_key(entry, feed, home=home)
     published, flag = entry.published, ""
     if published is None:
         published, flag = seen, "missing"
@@ -59,7 +87,7 @@ def make_article(entry: Entry, feed: str, seen: datetime) -> Article:
     return Article(
         id=aid,
         url=entry.link,
-        title=entry.title,
+        title=cap_title(entry.title),  # at most TITLE_MAX_CHARS; the text is kept whole
         text=entry.text,
         published=published,
         first_seen=seen,
@@ -72,18 +100,60 @@ def make_article(entry: Entry, feed: str, seen: datetime) -> Article:
 def next_poll(
     state: FeedState, interval: timedelta, result: FetchResult, now: datetime
 ) -> datetime | None:
-    """When to poll a feed again after `result` (None: not until its entry changes)."""
+    """When to poll a feed again after `result` (None: not until its entry changes).
+
+    The feed's interval, longer after failures (doubling, up to MAX_BACKOFF) and when the
+    server asks: Retry-After up to MAX_BACKOFF, max-age / Expires up to MAX_CACHE_HINT. Server
+    values are taken as untrusted numbers: negative, NaN or infinite ones never overflow.
+    """
     if result.outcome == "gone":
         return None
-    wait = interval
+    base = interval.total_seconds()
+    wait = base
     if result.outcome == "failed":
-        wait = min(interval * 2 ** min(max(state.failures - 1, 0), 16), MAX_BACKOFF)
-        wait = max(wait, interval)
-    elif result.max_age:
-        wait = max(wait, min(timedelta(seconds=result.max_age), MAX_CACHE_HINT))
-    if result.retry_after:
-        wait = max(wait, min(timedelta(seconds=result.retry_after), MAX_BACKOFF))
-    return now + wait
+        doubled = base * 2.0 ** min(max(state.failures - 1, 0), 16)
+        wait = max(min(doubled, MAX_BACKOFF.total_seconds()), base)
+    else:
+        wait = max(wait, _server_wait(result.max_age, MAX_CACHE_HINT))
+    wait = max(wait, _server_wait(result.retry_after, MAX_BACKOFF))
+    return _after(now, wait)
+
+
+def latest_next_poll(interval: timedelta, now: datetime) -> datetime:
+    """The latest next poll any rule of `next_poll` can give a feed polled `now`."""
+    return _after(now, max(interval, MAX_BACKOFF).total_seconds())
+
+
+def sane_next_poll(value: object, interval: timedelta, now: datetime) -> datetime:
+    """A stored next poll made safe to schedule on: naive times are UTC, anything that is not
+    a time means now, and a time further away than any rule could have set (a damaged or
+    hand-edited manifest, year 9999) is brought back to the latest one allowed."""
+    if not isinstance(value, datetime):
+        return now
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    latest = latest_next_poll(interval, now)
+    if value > latest:
+        return latest
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset: long past
+        return now
+
+
+def _server_wait(seconds: float | None, limit: timedelta) -> float:
+    """A wait a server asked for, in seconds, within 0 and `limit` (0 when absent or NaN)."""
+    if seconds is None or math.isnan(seconds):
+        return 0.0
+    return min(max(seconds, 0.0), limit.total_seconds())
+
+
+def _after(now: datetime, seconds: float) -> datetime:
+    """`now` plus a wait, stopping at the last representable time instead of overflowing."""
+    latest = datetime.max.replace(tzinfo=UTC)
+    if seconds >= (latest - now).total_seconds():
+        return latest
+    return now + timedelta(seconds=seconds)
 
 
 def is_due(feed: FeedConfig, state: FeedState | None, now: datetime) -> bool:
@@ -141,8 +211,10 @@ class Poller:
         *,
         now: Callable[[], datetime] = utc_now,
         log: Callable[[str], None] | None = None,
+        on_commit: Callable[[Snapshot, Config, datetime], None] | None = None,
     ):
         self.config = config
+        self.on_commit = on_commit  # after each commit, e.g. delivery.Dispatcher.on_commit
         self._config_stamp = file_stamp(config.path)
         self.store = store or Store(config.store)
         self.now = now
@@ -154,9 +226,18 @@ class Poller:
     # set-up ------------------------------------------------------------------------------
     def open(self, progress: Progress | None = None) -> None:
         """Load the dedup index and feed state; recount mentions if the watchlist changed."""
-        self.writer = self.store.writer()
+        self.writer = self.store.writer(log=self.log)
         snap = self.store.snapshot()
-        self.states = {url: replace(st) for url, st in snap.feeds.items()}
+        self.states = {key: replace(st) for key, st in snap.feeds.items()}
+        now, every = self.now(), self.config.poll.every
+        intervals = {f.key: f.interval(every) for f in self.config.feeds}
+        for key, st in self.states.items():
+            if st.next_poll is None and st.gone:  # not polled until its entry changes
+                continue
+            sane = sane_next_poll(st.next_poll or now, intervals.get(key, every), now)
+            if sane != st.next_poll:
+                st.next_poll = sane
+                self.writer.set_feed(st)  # stored with the next commit
         if snap.rows("articles") and snap.fingerprint != self.matcher.fingerprint:
             self.log(
                 f"the watchlist changed: recounting mentions in {snap.rows('articles'):,} articles"
@@ -170,6 +251,7 @@ class Poller:
             self.config.watch,
             self.matcher.fingerprint,
             progress,
+            log=self.log,
         )
 
     def reload_config(self) -> None:
@@ -200,12 +282,12 @@ class Poller:
             f
             for f in self.config.feeds
             if f.enabled
-            and (all_enabled or is_due(f, self.states.get(f.url), now))
+            and (all_enabled or is_due(f, self.states.get(f.key), now))
             and not (all_enabled and self._gone(f))
         ]
 
     def _gone(self, feed: FeedConfig) -> bool:
-        st = self.states.get(feed.url)
+        st = self.states.get(feed.key)
         return bool(st and st.gone and st.entry_hash == feed.entry_hash)
 
     async def poll(
@@ -221,7 +303,7 @@ class Poller:
         summary = PollSummary()
         started = time.monotonic()
         async with Fetcher.from_settings(self.config.poll, now=self.now) as fetcher:
-            tasks = {asyncio.create_task(fetcher.fetch(self._request(f))): f for f in feeds}
+            tasks = {asyncio.create_task(self._fetch(fetcher, f)): f for f in feeds}
             waiter = asyncio.create_task(stop.wait()) if stop else None
             last_commit = time.monotonic()
             done_count = 0
@@ -287,25 +369,34 @@ class Poller:
         times = [
             st.next_poll
             for f in self.config.feeds
-            if f.enabled and (st := self.states.get(f.url)) and st.next_poll and not self._gone(f)
+            if f.enabled and (st := self.states.get(f.key)) and st.next_poll and not self._gone(f)
         ]
-        if any(f.enabled and f.url not in self.states for f in self.config.feeds):
+        if any(f.enabled and f.key not in self.states for f in self.config.feeds):
             return 0.0
         if not times:
             return 60.0
         return min(max((min(times) - now).total_seconds(), 0.5), 60.0)
 
     # one feed ----------------------------------------------------------------------------
+    async def _fetch(self, fetcher: Fetcher, feed: FeedConfig) -> FetchResult:
+        try:
+            request = self._request(feed)
+        except MonitorError as exc:  # a ${VAR} gone from the environment since the check
+            return FetchResult(url=feed.key, outcome="failed", error=str(exc), started=self.now())
+        return await fetcher.fetch(request)
+
     def _request(self, feed: FeedConfig) -> FetchRequest:
-        st = self.states.get(feed.url)
+        """The request for the fetcher: the real URL, and the values it must hide."""
+        url, hidden = feed.fetch_url(), tuple(feed.env_values())
+        st = self.states.get(feed.key)
         if st is None or (st.entry_hash != feed.entry_hash and st.gone):
-            return FetchRequest(feed.url)
-        return FetchRequest(feed.url, etag=st.etag, last_modified=st.last_modified)
+            return FetchRequest(url, secrets=hidden)
+        return FetchRequest(url, etag=st.etag, last_modified=st.last_modified, secrets=hidden)
 
     def _handle(self, feed: FeedConfig, result: FetchResult, summary: PollSummary) -> None:
         assert self.writer is not None
         now = self.now()
-        st = self.states.get(feed.url) or FeedState(url=feed.url)
+        st = self.states.get(feed.key) or FeedState(url=feed.key)
         st.name, st.tags, st.entry_hash = feed.name, list(feed.tags), feed.entry_hash
         new_articles = 0
         if result.outcome == "ok" and result.body is not None:
@@ -314,19 +405,22 @@ class Poller:
                 result.outcome = "unchanged"
             else:
                 try:
+                    # links resolve against the URL the body came from, minus any user info
+                    base = without_userinfo(result.final_url or feed.key)
                     new_articles, new_mentions = self._ingest(
-                        feed, result.body, result.final_url or feed.url, now
+                        feed, result.body, base, now, result.content_type
                     )
                     summary.new_mentions += new_mentions
                     st.body_hash = body_hash
-                except MonitorError as exc:
-                    result.outcome, result.error = "failed", str(exc)
+                except MonitorError as exc:  # may name the URL, ${VAR} values and all
+                    result.outcome = "failed"
+                    result.error = redact_text(str(exc), feed.env_values())
         self._update_state(st, feed, result, now, new_articles)
         self.writer.set_feed(st)
-        self.states[feed.url] = st
+        self.states[feed.key] = st
         self.writer.add_fetch(
             {
-                "feed": feed.url,
+                "feed": feed.key,
                 "time": (result.started or now).astimezone(UTC).replace(tzinfo=None),
                 "status": result.status,
                 "outcome": result.outcome,
@@ -344,17 +438,19 @@ class Poller:
             summary.moved.append((feed.name, result.moved_to))
 
     def _ingest(
-        self, feed: FeedConfig, body: bytes, base_url: str, now: datetime
+        self, feed: FeedConfig, body: bytes, base_url: str, now: datetime, content_type: str = ""
     ) -> tuple[int, int]:
         assert self.writer is not None
-        parsed = parse_feed(body, base_url)
+        parsed = parse_feed(body, base_url, content_type)
         new_articles = new_mentions = 0
         for entry in parsed.entries:
-            article = make_article(entry, feed.url, now)
-            if self.writer.add_article(article, feed.url, now):
+            article = make_article(entry, feed.key, now, home=parsed.link)
+            key = entry_key(entry, feed.key, home=parsed.link)
+            stored = self.writer.add_article(article, feed.key, now, key)
+            if stored is not None:
                 new_articles += 1
-                counts = self.matcher.count(article.title, article.text)
-                new_mentions += self.writer.add_mentions(article, counts)
+                counts = self.matcher.count(stored.title, stored.text)
+                new_mentions += self.writer.add_mentions(stored, counts)
         return new_articles, new_mentions
 
     def _update_state(
@@ -379,7 +475,13 @@ class Poller:
     def _commit(self) -> None:
         assert self.writer is not None
         if self.writer.pending or self.writer.feed_states:
-            self.writer.commit(watchlist=(self.config.watch, self.matcher.fingerprint))
+            snap = self.writer.commit(watchlist=(self.config.watch, self.matcher.fingerprint))
+            if self.writer.needs_recount:  # a damaged file was quarantined (see store.py)
+                self.writer.needs_recount = False
+                self.rematch()
+                snap = self.store.snapshot()
+            if self.on_commit:
+                self.on_commit(snap, self.config, self.now())
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

@@ -28,6 +28,13 @@ from .store import Snapshot, utc_naive
 
 GRANULARITIES = ("hour", "day", "week", "month")
 FREQ = {"hour": "h", "day": "D", "week": "W-MON", "month": "MS"}
+# the longest period of each granularity (a month is at most 31 days)
+STEP = {
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(weeks=1),
+    "month": timedelta(days=31),
+}
 DEGRADED_SHARE = 0.3  # a period is degraded when more than this share of polled feeds failed
 
 
@@ -123,6 +130,15 @@ def _period(by: str, col: str = "m.published") -> str:
     return f"date_trunc('{by}', {col})"
 
 
+def shift(t: datetime, delta: timedelta) -> datetime:
+    """`t + delta`, clamped to the datetimes Python can hold (a feed may date an item in year 1
+    or 9999, and arithmetic on such a bound must not raise OverflowError)."""
+    try:
+        return t + delta
+    except OverflowError:
+        return datetime.max if delta > timedelta(0) else datetime.min
+
+
 def kinds(snap: Snapshot) -> dict[str, str]:
     return {e.name: e.kind for e in snap.watchlist}
 
@@ -178,7 +194,17 @@ def periods(start: datetime, end: datetime, by: str) -> pd.DatetimeIndex:
         first -= pd.Timedelta(days=first.weekday())
     elif by == "month":
         first = first.replace(day=1)
-    return pd.date_range(first, utc_naive(end) - timedelta(microseconds=1), freq=FREQ[by])
+    last = shift(utc_naive(end), -timedelta(microseconds=1))
+    return pd.date_range(first, last, freq=FREQ[by], unit="us")
+
+
+def period_count(start: datetime, end: datetime, by: str) -> int:
+    """How many periods `periods(start, end, by)` holds, at most one or two more, computed
+    without building them (a range from year 1 would be 17 million hours)."""
+    if end <= start:
+        return 0
+    shortest = STEP[by] if by != "month" else timedelta(days=28)
+    return int((end - start) / shortest) + 2
 
 
 def timeline(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
@@ -239,17 +265,18 @@ def time_bounds(snap: Snapshot) -> tuple[datetime | None, datetime | None]:
     hi = [f.max_time for f in snap.files.get("articles", ()) if f.max_time]
     if not lo or not hi:
         return None, None
-    return datetime.fromisoformat(min(lo)), datetime.fromisoformat(max(hi)) + timedelta(
-        microseconds=1
-    )
+    last = datetime.fromisoformat(max(hi))
+    return datetime.fromisoformat(min(lo)), shift(last, timedelta(microseconds=1))
 
 
-def overview(snap: Snapshot, f: Filters, trend_by: str = "day") -> pd.DataFrame:
+def overview(
+    snap: Snapshot, f: Filters, trend_by: str = "day", *, trend_periods: int = 400
+) -> pd.DataFrame:
     """Every watched entity with its counts in the range and in the previous range of the
     same length: `entity, kind, mentions, articles, prev_mentions, prev_articles, change`
     (`change` = relative change of mentions; NaN when the previous range had none, or began
     before the store's first article, so that a store's start is not read as growth), and
-    `trend`, a list of article counts per period of the range.
+    `trend`, a list of article counts per period of the range (its last `trend_periods`).
     """
     f = f.normalized()
     start, end = f.start, f.end
@@ -267,7 +294,8 @@ def overview(snap: Snapshot, f: Filters, trend_by: str = "day") -> pd.DataFrame:
         out["trend"] = [[] for _ in names]
         return out
     span = end - start
-    wide = replace(f, start=start - span, end=end, entities=tuple(names))
+    prev_start = shift(start, -span)  # datetime.min when the previous range cannot be held
+    wide = replace(f, start=prev_start, end=end, entities=tuple(names))
     w = _Where(snap, wide).entities().articles()
     by = trend_by
     df = snap.query(
@@ -291,10 +319,11 @@ def overview(snap: Snapshot, f: Filters, trend_by: str = "day") -> pd.DataFrame:
         out[prefix + "articles"] = out["entity"].map(part["articles"]).fillna(0).astype("int64")
     prev = out["prev_mentions"].where(out["prev_mentions"] > 0)
     first, _ = time_bounds(snap)
-    covered = first is not None and first <= start - span
+    covered = first is not None and datetime.min < prev_start and first <= prev_start
     # a previous range that begins before the store's first article is not comparable
     out["change"] = (out["mentions"] - prev) / prev if covered else float("nan")
-    grid = periods(start, end, by)
+    recent = max(start, shift(end, -(trend_periods + 1) * STEP[by]))
+    grid = periods(recent, end, by)[-trend_periods:]
     trends = cur.pivot_table(index="period", columns="entity", values="articles", aggfunc="sum")
     trends = trends.reindex(index=grid, columns=names).fillna(0)
     out["trend"] = trends.to_numpy("int64").T.tolist()

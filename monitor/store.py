@@ -2,39 +2,77 @@
 
 This is the only module that knows the store's layout and engine. Layout of the folder:
 
-    manifest.json        the commit point: the files of each table, feed state, watchlist
+    manifest.json        the commit point: the files of each table, feed state, watchlist,
+                         garbage (replaced files awaiting deletion), quarantined files
     articles/*.parquet   id, url, title, text, published, first_seen, author, feed, date_flag
-    sources/*.parquet    article_id, feed, seen            (every feed that carried an article)
+    sources/*.parquet    article_id, feed, seen, entry     (every feed that carried an article,
+                         and the entry of that feed it was: see `Writer.add_article`)
     mentions/*.parquet   article_id, entity, count, published   (publication time denormalized)
     fetches/*.parquet    feed, time, status, outcome, bytes, new_articles, duration, error
-    commit.lock          held while a commit (or a rematch) is written
+    firings/*.parquet, deliveries/*.parquet   alerts that fired, delivery attempts (alerts.py)
+    quarantine/          damaged files moved out of the tables, old manifests (never deleted)
+    commit.lock          held while a commit (or a rematch, a repair) is written
     poller.lock          held by the one poller allowed per store
 
 A commit writes new Parquet files under temporary names, renames them into place, then
 replaces manifest.json atomically. Readers read the manifest once and query exactly the files
 it lists, so they see whole commits or nothing, and a writer killed at any instant leaves the
-previous manifest in force (orphan files are removed by the next writer). Times are stored as
-naive UTC timestamps.
+previous manifest in force (its orphan files are removed by the next writer). The first commit
+of a new store writes an empty manifest before any data file. Times are stored as naive UTC.
+
+Files the store owns, and when it deletes one. It writes data files named
+`NNNNNNNN-xxxxxxxx.parquet` (NNNNNNNN: the seq of the commit that wrote it; xxxxxxxx: random
+hex) in its four table folders, temporary files `.NNNNNNNN-xxxxxxxx.parquet.tmp` beside them
+and `.manifest.json.xxxxxxxx.tmp` beside the manifest. It deletes no other name, nothing outside
+those folders, and only regular files (never through a symlink), so files that others put in
+the folder (`articles/notes.txt`, `articles/foo.parquet`) stay. Under the commit lock, a writer
+deletes:
+- a file listed as garbage once its grace period is over (a manifest listed it in a table);
+- an unlisted data file whose seq is the manifest's seq + 1. Every commit writes its files
+  with seq + 1 and then makes seq + 1 the manifest's seq, so such a file comes from a writer
+  that died before committing: no manifest listed it, none ever will;
+- a temporary file of either kind older than TMP_GRACE_SECONDS. Writers write them only under
+  the commit lock, so one seen by the lock holder belongs to a dead writer; the age is a
+  second guard (e.g. on file systems that do not honour locks).
+An unlisted data file with a lower seq is left where it is (`monitor check` reports it,
+`monitor repair` moves it to quarantine). One with a seq above the manifest's seq + 1 means
+the manifest is older than the data (restored from an old copy?): the store is damaged.
+
+Damage. A store folder with data files but no manifest, an unreadable manifest, or one of the
+wrong shape (wrong types, or any path that is absolute, has `..`, or resolves outside its
+table folder, symlinks included) is damaged, not empty: readers and writers stop with a
+one-line StoreError that says to run `monitor repair`, and nothing is written or deleted. A
+damaged data file (listed but missing, truncated, failing its page checksums, wrong schema)
+met by a writer (dedup index, compaction, rematch) is moved to quarantine/, dropped from the
+manifest and recorded there with the rows lost; the writer carries on. A reader's query that
+fails on one names the file. `check_store` reports the store's health without changing it;
+`repair_store` makes a damaged store usable again, losing at most the rows of damaged files
+(see its docstring).
 
 What it leaves to others: what the rows mean (poll.py builds them), the questions asked of them
-(queries.py).
+(queries.py), printing reports (cli.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import json
 import math
 import os
+import re
+import stat
 import threading
 import time
+import types
+import typing
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +83,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .errors import StoreBusyError, StoreError
+from .errors import DamagedFileError, StoreBusyError, StoreError
 from .models import Article, Entity, FeedState
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+QUARANTINE = "quarantine"
 GRACE_SECONDS = 600  # replaced files stay on disk this long for readers of older manifests
+TMP_GRACE_SECONDS = 600  # a temporary file this old, seen under the commit lock, is a dead writer's
 TIER_BASE = 8  # compaction merges this many files of the same size tier into one
 
+# The names the store generates (see the module docstring): the only names it ever deletes.
+DATA_FILE = re.compile(r"(\d{8,})-[0-9a-f]{8}\.parquet")
+DATA_TMP = re.compile(r"\.(\d{8,})-[0-9a-f]{8}\.parquet\.tmp")
+MANIFEST_TMP = re.compile(r"\.manifest\.json\.[0-9a-f]{8}\.tmp")
+
 TS = pa.timestamp("us")
+_EPOCH = datetime(1970, 1, 1)
 SCHEMAS: dict[str, pa.Schema] = {
     "articles": pa.schema(
         [
@@ -68,7 +114,11 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("date_flag", pa.string()),
         ]
     ),
-    "sources": pa.schema([("article_id", pa.int64()), ("feed", pa.string()), ("seen", TS)]),
+    # `entry`: a 64-bit key of the feed's entry (feed + guid, else link, else title + text);
+    # null in rows written before it existed (files without the column read it as null)
+    "sources": pa.schema(
+        [("article_id", pa.int64()), ("feed", pa.string()), ("seen", TS), ("entry", pa.int64())]
+    ),
     "mentions": pa.schema(
         [
             ("article_id", pa.int64()),
@@ -90,6 +140,24 @@ SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
 }
+# The columns a data file must have to be usable. A table may gain columns in a later version
+# (its older files then lack them and read as NULL), so this is not simply SCHEMAS.
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "articles": (
+        "id",
+        "url",
+        "title",
+        "text",
+        "published",
+        "first_seen",
+        "author",
+        "feed",
+        "date_flag",
+    ),
+    "sources": ("article_id", "feed", "seen"),
+    "mentions": ("article_id", "entity", "count", "published"),
+    "fetches": ("feed", "time", "status", "outcome", "bytes", "new_articles", "duration", "error"),
+}
 SORT_KEY = {"articles": "published", "mentions": "published", "sources": "seen", "fetches": "time"}
 DUCK_TYPES = {
     pa.int64(): "BIGINT",
@@ -98,6 +166,37 @@ DUCK_TYPES = {
     TS: "TIMESTAMP",
     pa.float64(): "DOUBLE",
 }
+
+# Alerts (monitor.alerts, monitor.delivery): what fired and each delivery attempt, append-only
+# like the tables above. The state that lets a restarted poller carry on (each rule's last
+# evaluated hour and open episodes, each digest's last period, the outbox, failures not yet
+# reported) is plain JSON in the manifest's "alerts" entry: see `update_alerts`.
+SCHEMAS["firings"] = pa.schema(
+    [
+        ("alert", pa.string()),  # the rule's name
+        ("entity", pa.string()),  # what it fired for: an entity, "A + B", a feed's name
+        ("fired", TS),  # the hour boundary at which the rule held
+        ("value", pa.float64()),
+        ("baseline", pa.float64()),
+        ("threshold", pa.float64()),
+        ("kind", pa.string()),  # spike | above | first | together | feed-down
+        ("noticed", TS),  # when the poller evaluated it
+    ]
+)
+SCHEMAS["deliveries"] = pa.schema(
+    [
+        ("time", TS),
+        ("kind", pa.string()),  # alert | digest
+        ("name", pa.string()),  # the rule's or digest's name
+        ("entity", pa.string()),  # alert: what it fired for; digest: ""
+        ("fired", TS),  # alert: when it fired; digest: the end of its period
+        ("target", pa.string()),  # redacted: never a secret
+        ("outcome", pa.string()),  # sent | failed | gave up
+        ("attempt", pa.int32()),
+        ("error", pa.string()),
+    ]
+)
+SORT_KEY.update(firings="fired", deliveries="time")
 
 
 def utc_naive(t: datetime) -> datetime:
@@ -130,6 +229,19 @@ class FileInfo:
 
 
 @dataclass(frozen=True)
+class Quarantined:
+    """A damaged data file taken out of the store's tables (kept in quarantine/, never deleted)."""
+
+    path: str  # where it was, relative to the store root: articles/00000012-0a1b2c3d.parquet
+    table: str
+    reason: str  # "missing: ...", "unreadable: ...", "wrong schema: ..."
+    rows_lost: int | None  # rows the manifest listed for it (None: unknown)
+    time: datetime  # when it was taken out (UTC)
+    moved_to: str = ""  # its place under quarantine/, "" when there was no file to move
+    acknowledged: bool = False  # `monitor repair` marks the ones it has reported as seen
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """One committed state of the store. Immutable; cheap to pass around and to cache on."""
 
@@ -141,6 +253,9 @@ class Snapshot:
     feeds: Mapping[str, FeedState] = field(default_factory=dict)
     watchlist: tuple[Entity, ...] = ()
     fingerprint: str = ""
+    alerts: Mapping[str, Any] = field(default_factory=dict)  # the manifest's alert state
+    # damaged files taken out of the tables, oldest first (for the Feeds page and `status`)
+    quarantined: tuple[Quarantined, ...] = ()
 
     @property
     def key(self) -> str:
@@ -164,8 +279,33 @@ class Snapshot:
         return template.format(**{name: self.table(name) for name in SCHEMAS})
 
     def query(self, template: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> pd.DataFrame:
-        """Run a query template on this snapshot and return a DataFrame."""
-        return run_query(self.sql(template), params)
+        """Run a query template on this snapshot and return a DataFrame.
+
+        A query that fails on a damaged file raises a StoreError naming that file.
+        """
+        try:
+            return run_query(self.sql(template), params)
+        except StoreError as exc:
+            damaged = self.find_damaged()
+            if damaged:
+                raise damaged[0] from exc
+            raise
+
+    def find_damaged(self) -> list[DamagedFileError]:
+        """Listed files that are missing or whose footer is unreadable (a quick look only)."""
+        found = []
+        for name, infos in self.files.items():
+            for f in infos:
+                try:
+                    with pq.ParquetFile(self.root / f.path) as pf:
+                        problem = _schema_problem(name, pf.schema_arrow)
+                    if problem:
+                        found.append(DamagedFileError(f.path, problem))
+                except (OSError, pa.ArrowException) as exc:
+                    error = _file_error(f.path, exc)
+                    if isinstance(error, DamagedFileError):
+                        found.append(error)
+        return found
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
@@ -189,9 +329,103 @@ def run_query(sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> pd.Da
     try:
         return cur.execute(sql, params if isinstance(params, Mapping) else list(params)).df()
     except duckdb.Error as exc:
-        raise StoreError(f"query failed: {exc}") from exc
+        raise StoreError(f"query failed: {_one_line(exc)}") from exc
     finally:
         cur.close()
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line, without pyarrow's boilerplate, at most `limit` chars."""
+    text = " ".join(str(exc).split())
+    text = re.sub(r"^Could not open Parquet input source '[^']*': ", "", text)
+    text = text.replace(" Either the file is corrupted or this is not a parquet file.", "")
+    text = text.rstrip(".")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------------------------
+# Data files: reading one, and telling damage from trouble with access
+
+
+_ACCESS_ERRNOS = {errno.EACCES, errno.EPERM, errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EINTR}
+
+
+def _file_error(rel: str, exc: BaseException) -> StoreError:
+    """What a failure to read the data file `rel` means: damage, or a problem of access.
+
+    Missing files, pyarrow's decoding errors (bad footer, checksum, decompression) and I/O
+    errors of the disk are damage; permissions and exhausted resources are not (the file may be
+    fine), so they never send a file to quarantine.
+    """
+    if isinstance(exc, FileNotFoundError):
+        return DamagedFileError(rel, "missing: listed in the manifest but not on disk")
+    if isinstance(exc, OSError) and exc.errno in _ACCESS_ERRNOS:
+        return StoreError(f"cannot read the store file {rel}: {exc.strerror or _one_line(exc)}")
+    return DamagedFileError(rel, f"unreadable: {_one_line(exc)}")
+
+
+def _schema_problem(table: str, schema: pa.Schema) -> str | None:
+    """Why a file with this schema cannot be a file of `table` (None: it can)."""
+    names = set(schema.names)
+    missing = [c for c in REQUIRED_COLUMNS[table] if c not in names]
+    if missing:
+        return f"wrong schema: no column {', '.join(missing)}"
+    for f in SCHEMAS[table]:
+        if f.name in names:
+            found = schema.field(f.name).type
+            if not found.equals(f.type):
+                return f"wrong schema: column {f.name} is {found}, expected {f.type}"
+    return None
+
+
+def read_data_file(
+    root: Path, rel: str, table: str, columns: Sequence[str] | None = None
+) -> pa.Table:
+    """Read a data file of `table` (some columns, or all), verifying its page checksums.
+
+    Raises DamagedFileError when the file is missing, unreadable or of the wrong schema, and a
+    plain StoreError when it cannot be read for other reasons (permissions).
+    """
+    try:
+        with pq.ParquetFile(root / rel, page_checksum_verification=True) as pf:
+            problem = _schema_problem(table, pf.schema_arrow)
+            if problem:
+                raise DamagedFileError(rel, problem)
+            return pf.read(columns=list(columns) if columns is not None else None)
+    except (OSError, pa.ArrowException) as exc:
+        raise _file_error(rel, exc) from exc
+
+
+def _verify_data_file(root: Path, rel: str, table: str) -> tuple[int, str | None, str | None]:
+    """Read a whole data file a batch at a time: (rows, min, max of its sort key, ISO).
+
+    Every page is decoded and its checksum verified; raises as `read_data_file`.
+    """
+    key = SORT_KEY[table]
+    rows, lo, hi = 0, None, None
+    try:
+        with pq.ParquetFile(root / rel, page_checksum_verification=True) as pf:
+            problem = _schema_problem(table, pf.schema_arrow)
+            if problem:
+                raise DamagedFileError(rel, problem)
+            for batch in pf.iter_batches(batch_size=65_536):
+                rows += batch.num_rows
+                mm = pc.min_max(batch.column(key))
+                b_lo, b_hi = mm["min"].as_py(), mm["max"].as_py()
+                lo = b_lo if lo is None or (b_lo is not None and b_lo < lo) else lo
+                hi = b_hi if hi is None or (b_hi is not None and b_hi > hi) else hi
+    except (OSError, pa.ArrowException) as exc:
+        raise _file_error(rel, exc) from exc
+    return rows, lo.isoformat() if lo else None, hi.isoformat() if hi else None
+
+
+def _conform(table: pa.Table, name: str) -> pa.Table:
+    """A table read from a file, with exactly the columns of SCHEMAS[name] (NULL if absent)."""
+    columns = [
+        table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in SCHEMAS[name]
+    ]
+    return pa.Table.from_arrays(columns, schema=SCHEMAS[name])
 
 
 # --------------------------------------------------------------------------------------------
@@ -220,8 +454,8 @@ def _state_from_json(data: Mapping[str, Any]) -> FeedState:
     for k, v in data.items():
         if k not in known:
             continue
-        if isinstance(v, str) and k in ("last_poll", "last_success", "next_poll"):
-            v = datetime.fromisoformat(v)
+        if k in _STATE_TIMES:  # an unreadable time is no time: the feed is polled now
+            v = datetime.fromisoformat(v) if _is_iso(v) else None
         kwargs[k] = v
     return FeedState(**kwargs)
 
@@ -246,6 +480,30 @@ def _entity_from_json(d: Mapping[str, Any]) -> Entity:
     )
 
 
+def _quarantined_to_json(q: Quarantined) -> dict[str, Any]:
+    return {
+        "path": q.path,
+        "table": q.table,
+        "reason": q.reason,
+        "rows_lost": q.rows_lost,
+        "time": q.time.isoformat(),
+        "moved_to": q.moved_to,
+        "acknowledged": q.acknowledged,
+    }
+
+
+def _quarantined_from_json(d: Mapping[str, Any]) -> Quarantined:
+    return Quarantined(
+        path=d["path"],
+        table=d["table"],
+        reason=d["reason"],
+        rows_lost=d.get("rows_lost"),
+        time=datetime.fromisoformat(d["time"]),
+        moved_to=d.get("moved_to", ""),
+        acknowledged=d.get("acknowledged", False),
+    )
+
+
 def _empty_manifest() -> dict[str, Any]:
     return {
         "format": FORMAT,
@@ -257,12 +515,18 @@ def _empty_manifest() -> dict[str, Any]:
         "feeds": {},
         "watchlist": [],
         "fingerprint": "",
+        "quarantined": [],
     }
 
 
+def _file_info(d: Mapping[str, Any]) -> FileInfo:
+    return FileInfo(d["path"], d["rows"], d.get("min_time"), d.get("max_time"))
+
+
 def _snapshot_from(root: Path, data: Mapping[str, Any]) -> Snapshot:
+    """The snapshot of a manifest that passed `manifest_problems`."""
     files = {
-        name: tuple(FileInfo(**info) for info in data["tables"].get(name, [])) for name in SCHEMAS
+        name: tuple(_file_info(info) for info in data["tables"].get(name, [])) for name in SCHEMAS
     }
     updated = data.get("updated")
     return Snapshot(
@@ -274,6 +538,235 @@ def _snapshot_from(root: Path, data: Mapping[str, Any]) -> Snapshot:
         feeds={url: _state_from_json(s) for url, s in data.get("feeds", {}).items()},
         watchlist=tuple(_entity_from_json(e) for e in data.get("watchlist", [])),
         fingerprint=data.get("fingerprint", ""),
+        alerts=data.get("alerts", {}),
+        quarantined=tuple(_quarantined_from_json(q) for q in data.get("quarantined", [])),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Manifest shape: a small typed check, so that a damaged manifest is one clear error
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_iso(v: object) -> bool:
+    if not isinstance(v, str):
+        return False
+    try:
+        datetime.fromisoformat(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _show(v: object) -> str:
+    text = json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_JSON_TYPES: dict[object, frozenset[type]] = {
+    type(None): frozenset({type(None)}),
+    bool: frozenset({bool}),
+    int: frozenset({int}),
+    float: frozenset({int, float}),
+    str: frozenset({str}),
+}
+
+
+def _checker(hint: object) -> Callable[[object], bool]:
+    """A test of whether a JSON value fits a dataclass field's type (str, int, bool, float,
+    datetime as ISO text, lists of those, unions); built once per field."""
+    origin = typing.get_origin(hint)
+    args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+    if origin in (types.UnionType, typing.Union):
+        if all(a in _JSON_TYPES for a in args):
+            allowed = frozenset().union(*(_JSON_TYPES[a] for a in args))
+            return lambda v: type(v) in allowed
+        if len(args) == 2 and type(None) in args:
+            inner = _checker(next(a for a in args if a is not type(None)))
+            return lambda v: v is None or inner(v)
+        parts = [_checker(arg) for arg in args]
+        return lambda v: any(part(v) for part in parts)
+    if origin in (list, tuple):
+        item = _checker(args[0]) if args else (lambda v: True)
+        return lambda v: type(v) is list and all(item(x) for x in v)
+    if hint is datetime:
+        return _is_iso
+    if hint in _JSON_TYPES:
+        allowed = _JSON_TYPES[hint]
+        return lambda v: type(v) in allowed
+    return lambda v: True  # a type this check does not know: let it through
+
+
+def _type_name(hint: object) -> str:
+    text = hint.__name__ if isinstance(hint, type) else str(hint)
+    return (
+        text.replace("datetime.datetime", "ISO time")
+        .replace("datetime", "ISO time")
+        .replace("NoneType", "null")
+    )
+
+
+def _field_checks(cls: type) -> dict[str, tuple[object, Callable[[object], bool]]]:
+    return {name: (hint, _checker(hint)) for name, hint in typing.get_type_hints(cls).items()}
+
+
+_STATE_TIMES = ("last_poll", "last_success", "next_poll")
+# a feed's times are read leniently (see _state_from_json): a bad one is not damage
+_STATE_CHECKS = {k: v for k, v in _field_checks(FeedState).items() if k not in _STATE_TIMES}
+_ENTITY_CHECKS = _field_checks(Entity)
+_QUARANTINED_CHECKS = _field_checks(Quarantined)
+
+
+def _fields_problem(
+    d: object,
+    checks: Mapping[str, tuple[object, Callable[[object], bool]]],
+    required: Sequence[str],
+) -> str | None:
+    if not isinstance(d, dict):
+        return f"expected an object, got {_show(d)}"
+    for key in required:
+        if key not in d:
+            return f"no {key}"
+    for key, value in d.items():
+        check = checks.get(key)
+        if check is not None and not check[1](value):
+            return f"{key}: {_show(value)} is not {_type_name(check[0])}"
+    return None
+
+
+def _path_problem(rel: object, real_root: Path, folder: str) -> str | None:
+    """Why `rel` is not a file of the store's `folder` (None: it is). No symlinks allowed."""
+    if not isinstance(rel, str) or not rel:
+        return f"path {_show(rel)} is not a file name"
+    if os.path.isabs(rel) or rel.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", rel):
+        return f"path {_show(rel)} is absolute"
+    parts = rel.split("/")
+    if ".." in parts or "\\" in rel or "\0" in rel:
+        return f"path {_show(rel)} leaves the store"
+    if len(parts) != 2 or parts[0] != folder or parts[1] in ("", "."):
+        return f"path {_show(rel)} is not a file of the {folder}/ folder"
+    lexical = real_root / folder / parts[1]
+    if os.path.realpath(lexical) != str(lexical):
+        return f"path {_show(rel)} resolves outside the store's {folder}/ folder (a symlink)"
+    return None
+
+
+def _file_entry_problem(f: object, table: str, real_root: Path) -> str | None:
+    if not isinstance(f, dict):
+        return f"expected an object, got {_show(f)}"
+    problem = _path_problem(f.get("path"), real_root, table)
+    if problem:
+        return problem
+    rows = f.get("rows")
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
+        return f"rows: {_show(rows)} is not a whole number"
+    for key in ("min_time", "max_time"):
+        if f.get(key) is not None and not _is_iso(f[key]):
+            return f"{key}: {_show(f[key])} is not an ISO time"
+    return None
+
+
+def _garbage_problem(g: object, real_root: Path) -> str | None:
+    if not isinstance(g, dict):
+        return f"expected an object, got {_show(g)}"
+    path = g.get("path")
+    folder = path.split("/")[0] if isinstance(path, str) else ""
+    problem = _path_problem(path, real_root, folder if folder in SCHEMAS else "<table>")
+    if problem:
+        return problem
+    since = g.get("since")
+    if not isinstance(since, int | float) or isinstance(since, bool):
+        return f"since: {_show(since)} is not a time in seconds"
+    return None
+
+
+def _quarantined_problem(q: object) -> str | None:
+    problem = _fields_problem(q, _QUARANTINED_CHECKS, ("path", "table", "reason", "time"))
+    if problem is None and isinstance(q, dict) and q["table"] not in SCHEMAS:
+        return f"table: {_show(q['table'])} is not a table of the store"
+    return problem
+
+
+def manifest_problems(data: object, real_root: Path) -> list[str]:
+    """Everything wrong with the shape of a parsed manifest (empty: it is well-shaped).
+
+    `real_root` is the store folder with symlinks resolved: every file path must stay in it.
+    The format version is checked apart (`_format_error`).
+    """
+    if not isinstance(data, dict):
+        return [f"not a JSON object but {_show(data)}"]
+    problems: list[str] = []
+    if not _is_int(data.get("format")):
+        problems.append(f"format: {_show(data.get('format'))} is not a store format version")
+    if not _is_int(data.get("seq")) or data["seq"] < 0:
+        problems.append(f"seq: {_show(data.get('seq'))} is not a whole number")
+    for key, ok in (
+        ("id", isinstance(data.get("id", ""), str)),
+        ("updated", data.get("updated") is None or _is_iso(data["updated"])),
+        ("fingerprint", isinstance(data.get("fingerprint", ""), str)),
+    ):
+        if not ok:
+            problems.append(f"{key}: {_show(data[key])} is not of the right type")
+    tables = data.get("tables")
+    if not isinstance(tables, dict):
+        problems.append(f"tables: {_show(tables)} is not an object")
+    else:
+        seen: set[str] = set()
+        for name, files in tables.items():
+            if name not in SCHEMAS:
+                problems.append(f"tables: unknown table {_show(name)}")
+            elif not isinstance(files, list):
+                problems.append(f"tables.{name}: {_show(files)} is not a list")
+            else:
+                for i, f in enumerate(files):
+                    problem = _file_entry_problem(f, name, real_root)
+                    if problem is None and f["path"] in seen:
+                        problem = f"path {_show(f['path'])} is listed twice"
+                    if problem:
+                        problems.append(f"tables.{name}[{i}]: {problem}")
+                    else:
+                        seen.add(f["path"])
+    for key, check in (
+        ("garbage", lambda g: _garbage_problem(g, real_root)),
+        ("watchlist", lambda e: _fields_problem(e, _ENTITY_CHECKS, ("name",))),
+        ("quarantined", _quarantined_problem),
+    ):
+        items = data.get(key, [])
+        if not isinstance(items, list):
+            problems.append(f"{key}: {_show(items)} is not a list")
+            continue
+        for i, item in enumerate(items):
+            problem = check(item)
+            if problem:
+                problems.append(f"{key}[{i}]: {problem}")
+    if not isinstance(data.get("alerts", {}), dict):
+        problems.append(f"alerts: {_show(data['alerts'])} is not an object")
+    feeds = data.get("feeds", {})
+    if not isinstance(feeds, dict):
+        problems.append(f"feeds: {_show(feeds)} is not an object")
+    else:
+        for url, st in feeds.items():
+            problem = _fields_problem(st, _STATE_CHECKS, ("url",))
+            if problem:
+                problems.append(f"feeds[{_show(url)}]: {problem}")
+    return problems
+
+
+def _format_error(data: object, path: Path) -> StoreError | None:
+    """A manifest of another store format version (one this code must not read or repair)."""
+    fmt = data.get("format") if isinstance(data, dict) else None
+    if _is_int(fmt) and fmt != FORMAT:
+        return StoreError(f"{path} is in store format {fmt}, this version reads {FORMAT}")
+    return None
+
+
+def _damaged(root: Path, what: str) -> StoreError:
+    return StoreError(
+        f"the store at {root} is damaged: {what}; nothing was changed: "
+        "run `monitor repair` (it keeps every readable file), `monitor check` for details"
     )
 
 
@@ -287,11 +780,16 @@ def _fsync_dir(path: Path) -> None:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()  # when even this fails, the next writer removes it (TMP_GRACE_SECONDS)
+        raise
     _fsync_dir(path.parent)
 
 
@@ -306,6 +804,11 @@ class Store:
         self.root = Path(root).absolute()
         self._cache: tuple[tuple[int, int], Snapshot] | None = None
 
+    @property
+    def real_root(self) -> Path:
+        """The folder with symlinks resolved: every file of the store must lie inside it."""
+        return Path(os.path.realpath(self.root))
+
     def exists(self) -> bool:
         return (self.root / MANIFEST).is_file()
 
@@ -315,6 +818,7 @@ class Store:
         try:
             st = path.stat()
         except FileNotFoundError:
+            self._refuse_data_without_manifest()
             return Snapshot(root=self.root)
         except OSError as exc:
             raise StoreError(f"cannot read the store at {self.root}: {exc.strerror}") from exc
@@ -326,27 +830,70 @@ class Store:
         return snap
 
     def _read_manifest(self) -> dict[str, Any]:
+        """The manifest, checked; an empty one for a new store; StoreError when damaged."""
         path = self.root / MANIFEST
         try:
-            data = json.loads(path.read_bytes())
+            raw = path.read_bytes()
         except FileNotFoundError:
+            self._refuse_data_without_manifest()
             return _empty_manifest()
-        except (OSError, ValueError) as exc:
-            raise StoreError(
-                f"the store's manifest {path} is unreadable ({exc}); "
-                "restore it from a backup or move the folder away to start afresh"
+        except OSError as exc:
+            raise StoreError(f"cannot read the store at {self.root}: {exc.strerror}") from exc
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise _damaged(
+                self.root, f"its manifest is unreadable ({_one_line(exc, 120)})"
             ) from exc
-        if data.get("format") != FORMAT:
-            raise StoreError(
-                f"{path} is in store format {data.get('format')}, this version reads {FORMAT}"
+        error = _format_error(data, path)
+        if error:
+            raise error
+        problems = manifest_problems(data, self.real_root)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise _damaged(self.root, f"manifest.json: {problems[0]}{more}")
+        return typing.cast(dict[str, Any], data)
+
+    def data_files(self) -> dict[str, int]:
+        """The data files in the table folders, by the names the store gives them: path -> seq."""
+        found: dict[str, int] = {}
+        for name in SCHEMAS:
+            for entry in _scan(self.root / name):
+                m = DATA_FILE.fullmatch(entry.name)
+                if m:
+                    found[f"{name}/{entry.name}"] = int(m[1])
+        return found
+
+    def _refuse_data_without_manifest(self) -> None:
+        files = self.data_files()
+        if files:
+            raise _damaged(
+                self.root,
+                f"its table folders hold {len(files)} data files but there is no manifest.json "
+                "(deleted or lost?)",
             )
-        return data
 
     @contextlib.contextmanager
     def poller_lock(self) -> Iterator[None]:
         """Held by a running poller, so that only one polls a store at a time."""
         with _file_lock(self._lock_path("poller.lock"), blocking=False, what="a poller"):
             yield
+
+    def poller_running(self) -> bool:
+        """Whether a poller holds this store's poller.lock now. Read-only, for the dashboard:
+        on Linux it looks the pid written in the lock file up in /proc/locks and takes no lock
+        (so it can never make a starting poller fail); elsewhere it tries a shared lock for an
+        instant."""
+        path = self.root / "poller.lock"
+        try:
+            pid = path.read_text().strip()
+        except OSError:
+            return False
+        try:
+            held = Path("/proc/locks").read_text().splitlines()
+        except OSError:
+            return _lock_held(path)
+        return any(f.split()[1:2] == ["FLOCK"] and pid in f.split()[4:5] for f in held)
 
     def _lock_path(self, name: str) -> Path:
         try:
@@ -355,23 +902,61 @@ class Store:
             raise StoreError(f"cannot create the store folder {self.root}: {exc.strerror}") from exc
         return self.root / name
 
-    def writer(self) -> Writer:
-        return Writer(self)
+    def writer(self, log: Callable[[str], None] | None = None) -> Writer:
+        return Writer(self, log=log)
 
     @contextlib.contextmanager
-    def transaction(self, timeout: float = 600.0) -> Iterator[_Txn]:
+    def transaction(
+        self, timeout: float = 600.0, log: Callable[[str], None] | None = None
+    ) -> Iterator[_Txn]:
         """Hold the commit lock and stage a new manifest; committed when the block exits."""
         lock = self._lock_path("commit.lock")
         with _file_lock(lock, blocking=True, what="another writer", timeout=timeout):
-            txn = _Txn(self, self._read_manifest())
+            txn = _Txn(self, self._manifest_for_writing(), log)
             txn.cleanup()
             yield txn
             txn.commit()
 
+    def _manifest_for_writing(self) -> dict[str, Any]:
+        """The manifest to build on. A new store gets an empty one on disk before any data
+        file, so that data files without a manifest can only mean damage."""
+        path = self.root / MANIFEST
+        if os.path.lexists(path):
+            return self._read_manifest()
+        self._refuse_data_without_manifest()
+        m = _empty_manifest()
+        try:
+            _write_atomic(path, _manifest_bytes(m))
+        except OSError as exc:
+            raise StoreError(f"cannot write to the store at {self.root}: {exc.strerror}") from exc
+        return m
+
+
+def _scan(folder: Path) -> list[os.DirEntry[str]]:
+    """The entries of a folder; none when it does not exist (or is not a folder)."""
+    try:
+        with os.scandir(folder) as it:
+            return list(it)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        raise StoreError(f"cannot read the store folder {folder}: {exc.strerror}") from exc
+
+
+def _manifest_bytes(m: Mapping[str, Any]) -> bytes:
+    return json.dumps(m, separators=(",", ":"), ensure_ascii=False).encode()
+
 
 @contextlib.contextmanager
 def _file_lock(path: Path, *, blocking: bool, what: str, timeout: float = 0) -> Iterator[None]:
-    with open(path, "a+") as fh:  # closing the file releases the lock
+    try:
+        fh = open(path, "a+")  # noqa: SIM115 (closed below; closing it releases the lock)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot write to the store at {path.parent}: {exc.strerror} ({path.name}); "
+            "reading a read-only store works, polling or recounting needs write access"
+        ) from exc
+    with fh:
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -384,21 +969,101 @@ def _file_lock(path: Path, *, blocking: bool, what: str, timeout: float = 0) -> 
                         "stop it first or use another store folder"
                     ) from None
                 time.sleep(0.05)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
+            except OSError as exc:
+                raise StoreError(f"cannot lock {path}: {exc.strerror}") from exc
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(os.getpid()))
+            fh.flush()
+        except OSError:
+            pass  # the pid is a courtesy for whoever looks; the lock is what matters
         yield
+
+
+def _remove_owned(root: Path, rel: str) -> bool:
+    """Delete a file the store wrote; True when it is gone.
+
+    Only names the store generates (DATA_FILE, DATA_TMP in a table folder; MANIFEST_TMP at the
+    top), only in the store's own folders, only regular files: never through a symlink.
+    """
+    folder, _, name = rel.rpartition("/")
+    if folder in SCHEMAS:
+        if not (DATA_FILE.fullmatch(name) or DATA_TMP.fullmatch(name)):
+            return False
+    elif folder != "" or not MANIFEST_TMP.fullmatch(name):
+        return False
+    real_root = Path(os.path.realpath(root))
+    path = real_root / rel
+    if os.path.realpath(path.parent) != str(path.parent):
+        return False
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        os.unlink(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _older_than(path: Path, seconds: float, now: float) -> bool:
+    try:
+        return now - os.lstat(path).st_mtime > seconds
+    except OSError:
+        return False
+
+
+def _quarantine_file(root: Path, rel: str) -> str:
+    """Move a data file into quarantine/<table>/ (never over another file); its new path.
+
+    "" when there is no file to move. Raises OSError when it cannot be moved.
+    """
+    src = root / rel
+    if not os.path.lexists(src):
+        return ""
+    table, _, name = rel.partition("/")
+    folder = root / QUARANTINE / table
+    folder.mkdir(parents=True, exist_ok=True)
+    dest, n = folder / name, 0
+    while os.path.lexists(dest):
+        n += 1
+        dest = folder / f"{name}.{n}"
+    os.rename(src, dest)
+    return f"{QUARANTINE}/{table}/{dest.name}"
+
+
+def _lock_held(path: Path) -> bool:
+    """Whether another open file holds a lock on `path` (tried with a shared lock, released)."""
+    try:
+        with open(path) as fh:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 class _Txn:
     """A commit being prepared under the commit lock."""
 
-    def __init__(self, store: Store, manifest: dict[str, Any]):
+    def __init__(
+        self, store: Store, manifest: dict[str, Any], log: Callable[[str], None] | None = None
+    ):
         self.store = store
         self.root = store.root
         self.m = manifest
+        for name in SCHEMAS:  # a store made before a table existed
+            self.m["tables"].setdefault(name, [])
+        self.m.setdefault("quarantined", [])
         self.written: list[Path] = []
+        self.log = log or (lambda msg: None)
+        # mentions must be recounted from the articles: a damaged articles or mentions file
+        # was taken out (counts of lost articles, or lost counts); the manifest says so with
+        # an empty fingerprint until a recount sets it
+        self.recount = False
 
     # files -------------------------------------------------------------------------------
     def write_table(self, name: str, table: pa.Table, sort: bool = True) -> FileInfo | None:
@@ -408,11 +1073,13 @@ class _Txn:
         if sort:
             table = table.sort_by(key)
         folder = self.root / name
-        folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{self.m['seq'] + 1:08d}-{uuid.uuid4().hex[:8]}.parquet"
         tmp = folder / f".{final.name}.tmp"
         try:
-            pq.write_table(table, tmp, compression="zstd", row_group_size=128 * 1024)
+            folder.mkdir(parents=True, exist_ok=True)
+            pq.write_table(
+                table, tmp, compression="zstd", row_group_size=128 * 1024, write_page_checksum=True
+            )
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, final)
@@ -442,32 +1109,85 @@ class _Txn:
         now = time.time()
         self.m["garbage"].extend({"path": p, "since": now} for p in old)
 
+    def quarantine(self, name: str, rel: str, reason: str, rows_lost: int | None = None) -> None:
+        """Take a damaged file out of the table: move it to quarantine/, record what was lost."""
+        files = self.m["tables"].setdefault(name, [])
+        entry = next((f for f in files if f["path"] == rel), None)
+        if rows_lost is None and entry is not None:
+            rows_lost = entry["rows"]
+        self.m["tables"][name] = [f for f in files if f["path"] != rel]
+        try:
+            moved_to = _quarantine_file(self.root, rel)
+        except OSError as exc:
+            moved_to = ""
+            reason = f"{reason}; it could not be moved to {QUARANTINE}/ ({exc.strerror})"
+        record = Quarantined(
+            path=rel,
+            table=name,
+            reason=reason,
+            rows_lost=rows_lost,
+            time=datetime.now(UTC),
+            moved_to=moved_to,
+        )
+        self.m["quarantined"].append(_quarantined_to_json(record))
+        if name in ("articles", "mentions"):
+            self.recount = True
+            self.m["fingerprint"] = ""
+        lost = "an unknown number of" if rows_lost is None else f"{rows_lost:,}"
+        where = f"moved to {moved_to}" if moved_to else "no file to move"
+        self.log(
+            f"store: {rel} is damaged ({reason}): taken out of the {name} table ({where}); "
+            f"{lost} rows lost; see `monitor check`"
+        )
+
     # cleanup -----------------------------------------------------------------------------
     def cleanup(self) -> None:
-        """Delete orphans of crashed writers and garbage past its grace period."""
+        """Delete what provably belongs to no commit (see the module docstring); nothing else.
+
+        Raises StoreError, deleting nothing, when data files are newer than the manifest.
+        """
         listed = {f["path"] for files in self.m["tables"].values() for f in files}
+        pending = {g["path"] for g in self.m["garbage"]}
+        seq = self.m["seq"]
+        orphans, newer, tmp = [], [], []
+        for rel, n in self.store.data_files().items():
+            if rel in listed or rel in pending:
+                continue
+            if n == seq + 1:
+                orphans.append(rel)
+            elif n > seq + 1:
+                newer.append(rel)
+        if newer:
+            raise _damaged(
+                self.root,
+                f"{len(newer)} data files ({newer[0]}, ...) are newer than its manifest "
+                f"(seq {seq}; restored from an older copy?)",
+            )
         now = time.time()
+        for name in SCHEMAS:
+            tmp += [
+                f"{name}/{e.name}" for e in _scan(self.root / name) if DATA_TMP.fullmatch(e.name)
+            ]
+        tmp += [e.name for e in _scan(self.root) if MANIFEST_TMP.fullmatch(e.name)]
+        for rel in orphans:
+            _remove_owned(self.root, rel)
+        for rel in tmp:
+            if _older_than(self.root / rel, TMP_GRACE_SECONDS, now):
+                _remove_owned(self.root, rel)
         keep = []
         for g in self.m["garbage"]:
-            if now - g["since"] > GRACE_SECONDS:
-                (self.root / g["path"]).unlink(missing_ok=True)
-            else:
-                keep.append(g)
-        self.m["garbage"] = keep
-        pending = {g["path"] for g in keep}
-        for name in SCHEMAS:
-            folder = self.root / name
-            if not folder.is_dir():
+            if g["path"] in listed or not DATA_FILE.fullmatch(g["path"].rpartition("/")[2]):
+                # listed again, or not a name the store writes: drop the entry, keep the file
+                self.log(f"store: {g['path']} is not garbage of the store: left in place")
                 continue
-            for p in folder.iterdir():
-                rel = f"{name}/{p.name}"
-                if rel not in listed and rel not in pending:
-                    p.unlink(missing_ok=True)
+            if now - g["since"] <= GRACE_SECONDS or not _remove_owned(self.root, g["path"]):
+                keep.append(g)  # not due yet, or could not be deleted: try again next time
+        self.m["garbage"] = keep
 
     def commit(self) -> None:
         self.m["seq"] += 1
         self.m["updated"] = datetime.now(UTC).isoformat()
-        data = json.dumps(self.m, separators=(",", ":"), ensure_ascii=False).encode()
+        data = _manifest_bytes(self.m)
         try:
             for p in {p.parent for p in self.written}:
                 _fsync_dir(p)
@@ -481,6 +1201,8 @@ class _Txn:
             self.m["feeds"][url] = _state_to_json(st)
 
     def set_watchlist(self, entities: Iterable[Entity], fingerprint: str) -> None:
+        if self.recount:
+            fingerprint = ""  # not counted with this watchlist yet (see `recount`)
         entities = list(entities)
         stored = [w.get("name") for w in self.m.get("watchlist", ())]
         if self.m.get("fingerprint") == fingerprint and stored == [e.name for e in entities]:
@@ -490,7 +1212,10 @@ class _Txn:
 
     # compaction --------------------------------------------------------------------------
     def compact(self, name: str) -> bool:
-        """Merge TIER_BASE files of one size tier into one file, sorted. True if it did."""
+        """Merge TIER_BASE files of one size tier into one file, sorted. True if it did.
+
+        A damaged file met on the way is quarantined instead (also True: look again).
+        """
         files = self.m["tables"][name]
         tiers: dict[int, list[dict[str, Any]]] = {}
         for f in files:
@@ -498,9 +1223,14 @@ class _Txn:
         for tier in sorted(tiers):
             group = tiers[tier]
             if len(group) >= TIER_BASE:
-                paths = [str(self.root / f["path"]) for f in group]
-                table = pq.ParquetDataset(paths, schema=SCHEMAS[name]).read()
-                info = self.write_table(name, table)
+                tables = []
+                for f in group:
+                    try:
+                        tables.append(_conform(read_data_file(self.root, f["path"], name), name))
+                    except DamagedFileError as exc:
+                        self.quarantine(name, exc.path, exc.reason)
+                        return True
+                info = self.write_table(name, pa.concat_tables(tables))
                 self.replace(name, [f["path"] for f in group], [info] if info else [])
                 return True
         return False
@@ -544,70 +1274,167 @@ def _source_key(article_id: int, feed: str) -> int:
     return int(np.int64(article_id) ^ _feed_hash(feed))
 
 
+class _LegacySources:
+    """(article, feed) pairs of `sources` rows without an entry key, with when they were seen.
+
+    Only stores written before the `entry` column have them; a pair that also has a row with
+    an entry key is not legacy (that row says which entry it was).
+    """
+
+    def __init__(self) -> None:
+        self.keys = np.empty(0, dtype=np.int64)
+        self.seen_us = np.empty(0, dtype=np.int64)
+
+    def add(self, pairs: np.ndarray, seen_us: np.ndarray, keyed: np.ndarray) -> None:
+        if not len(pairs) and not (len(keyed) and len(self.keys)):
+            return
+        keys = np.concatenate([self.keys, pairs.astype(np.int64)])
+        seen = np.concatenate([self.seen_us, seen_us.astype(np.int64)])
+        order = np.lexsort((seen, keys))  # by pair, earliest sighting first
+        keys, seen = keys[order], seen[order]
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = keys[1:] != keys[:-1]
+        keys, seen = keys[first], seen[first]
+        drop = np.isin(keys, keyed)
+        self.keys, self.seen_us = keys[~drop], seen[~drop]
+
+    def seen(self, pair: int) -> datetime | None:
+        """When the pair was first seen (naive UTC), if it is a legacy pair."""
+        i = int(np.searchsorted(self.keys, pair))
+        if i < len(self.keys) and self.keys[i] == pair:
+            return _EPOCH + timedelta(microseconds=int(self.seen_us[i]))
+        return None
+
+
 class Writer:
     """Buffers new rows, knows what is stored already, and commits atomically.
 
     Dedup: an article is known by its id; the pair (article, feed) by a hash of both, so an
-    article carried by a second feed adds a `sources` row and nothing else.
+    article carried by a second feed adds a `sources` row and nothing else; and an entry of a
+    feed by its key (the `entry` column of `sources`), so an entry seen again is recognised
+    even when its link changed.
     """
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, log: Callable[[str], None] | None = None):
         self.store = store
+        self.log = log or (lambda msg: None)
         self.articles = _IdSet()
         self.sources = _IdSet()
+        self.entries = _IdSet()
+        self.legacy = _LegacySources()
         self._loaded: set[str] = set()  # files already in the dedup index
+        # set when a commit took out a damaged articles or mentions file: the caller should
+        # recount mentions (`replace_mentions`), as the manifest's empty fingerprint says
+        self.needs_recount = False
         self._reset_buffers()
         self.refresh()
 
     def _reset_buffers(self) -> None:
         self.new_articles: list[Article] = []
-        self.new_sources: list[tuple[int, str, datetime]] = []
+        self.new_sources: list[tuple[int, str, datetime, int | None]] = []
         self.new_mentions: list[tuple[int, str, int, datetime]] = []
         self.new_fetches: list[dict[str, Any]] = []
         self.feed_states: dict[str, FeedState] = {}
         self.source_counts: dict[str, int] = {}
 
     def refresh(self) -> None:
-        """Bring the dedup index up to date with files committed by anyone."""
-        snap = self.store.snapshot()
-        self._index(snap)
+        """Bring the dedup index up to date with files committed by anyone.
 
-    def _index(self, snap: Snapshot) -> None:
+        Damaged files are skipped here; the next commit quarantines them.
+        """
+        self._index(self.store.snapshot())
+
+    def _index(self, snap: Snapshot) -> list[tuple[str, DamagedFileError]]:
+        """Add the ids of files not indexed yet; returns the damaged files met (table, error)."""
+        damaged: list[tuple[str, DamagedFileError]] = []
         articles: list[np.ndarray] = []
         sources: list[np.ndarray] = []
+        entries: list[np.ndarray] = []
         for f in snap.files.get("articles", ()):
             if f.path not in self._loaded:
-                ids = pq.read_table(snap.root / f.path, columns=["id"]).column(0)
+                try:
+                    ids = read_data_file(snap.root, f.path, "articles", ["id"]).column(0)
+                except DamagedFileError as exc:
+                    damaged.append(("articles", exc))
+                    continue
                 articles.append(ids.to_numpy())
                 self._loaded.add(f.path)
         for f in snap.files.get("sources", ()):
             if f.path not in self._loaded:
-                t = pq.read_table(snap.root / f.path, columns=["article_id", "feed"])
+                try:
+                    t = read_data_file(snap.root, f.path, "sources", None)
+                except DamagedFileError as exc:
+                    damaged.append(("sources", exc))
+                    continue
                 ids = t.column("article_id").to_numpy().astype(np.int64)
                 feeds = t.column("feed").dictionary_encode().combine_chunks()
                 hashes = np.array([_feed_hash(s) for s in feeds.dictionary.to_pylist()])
                 idx = feeds.indices.to_numpy(zero_copy_only=False)
-                sources.append(ids ^ hashes[idx] if len(hashes) else ids)
+                pairs = ids ^ hashes[idx] if len(hashes) else ids
+                sources.append(pairs)
+                if "entry" in t.column_names:
+                    entry = t.column("entry").combine_chunks()
+                    known = entry.is_valid().to_numpy(zero_copy_only=False)
+                    entries.append(entry.fill_null(0).to_numpy()[known])
+                else:
+                    known = np.zeros(len(ids), dtype=bool)
+                seen = t.column("seen").cast(pa.int64()).to_numpy()
+                self.legacy.add(pairs[~known], seen[~known], pairs[known])
                 self._loaded.add(f.path)
         # one merge per table: merging file by file would sort the whole index once per file
         if articles:
             self.articles.add_array(np.concatenate(articles))
         if sources:
             self.sources.add_array(np.concatenate(sources))
+        if entries:
+            self.entries.add_array(np.concatenate(entries))
+        return damaged
 
     # buffering ---------------------------------------------------------------------------
-    def add_article(self, article: Article, feed: str, seen: datetime) -> bool:
-        """Record that `feed` carried `article`. True when the article itself is new."""
+    def add_article(
+        self, article: Article, feed: str, seen: datetime, entry: int | None = None
+    ) -> Article | None:
+        """Record that `feed` carried `article`; return the article if it is new, else None.
+
+        `entry` is the key of the feed's entry (`article.id` when the entry has no URL to be
+        known by). With it, an entry of this feed stored before is recognised whatever its
+        link now, and an entry whose URL this feed already carried as another entry becomes
+        an article of its own, keyed by `entry` (two entries a feed tells apart are never
+        merged). Without it, `article.id` alone decides, as for articles of other feeds.
+        """
+        if entry is not None:
+            if entry in self.entries:
+                return None
+            if article.id != entry and self._carried_as_other_entry(article, feed):
+                article = dataclasses.replace(article, id=entry)
+            self.entries.add(entry)
         skey = _source_key(article.id, feed)
         if skey not in self.sources:
             self.sources.add(skey)
-            self.new_sources.append((article.id, feed, utc_naive(seen)))
+            self.new_sources.append((article.id, feed, utc_naive(seen), entry))
             self.source_counts[feed] = self.source_counts.get(feed, 0) + 1
         if article.id in self.articles:
-            return False
+            return None
         self.articles.add(article.id)
         self.new_articles.append(article)
-        return True
+        return article
+
+    def _carried_as_other_entry(self, article: Article, feed: str) -> bool:
+        """Whether `feed` carried the article of this URL as an entry other than this new one.
+
+        Rows written before entries were recorded (`entry` null) cannot say which entry they
+        were. Such a row is taken for this entry when the entry is dated no later than the
+        row was seen (it existed then); an undated entry, or one published afterwards (a new
+        comment on the same page), is another entry. So nothing stored before is duplicated
+        by a dated entry, and no entry that came later is merged into an old one.
+        """
+        skey = _source_key(article.id, feed)
+        if skey not in self.sources:
+            return False
+        seen = self.legacy.seen(skey)
+        if seen is None:
+            return True
+        return bool(article.date_flag) or utc_naive(article.published) > seen
 
     def add_mentions(self, article: Article, counts: Mapping[str, int]) -> int:
         published = utc_naive(article.published)
@@ -641,11 +1468,14 @@ class Writer:
             snap = self._commit(watchlist)
         except BaseException:
             self.articles, self.sources, self._loaded = _IdSet(), _IdSet(), set()
+            self.entries, self.legacy = _IdSet(), _LegacySources()
             self.refresh()
             for a in self.new_articles:
                 self.articles.add(a.id)
-            for aid, feed, _ in self.new_sources:
+            for aid, feed, _, entry in self.new_sources:
                 self.sources.add(_source_key(aid, feed))
+                if entry is not None:
+                    self.entries.add(entry)
             raise
         self._reset_buffers()
         if on_commit:
@@ -653,8 +1483,9 @@ class Writer:
         return snap
 
     def _commit(self, watchlist: tuple[Iterable[Entity], str] | None) -> Snapshot:
-        with self.store.transaction() as txn:
-            self._index(_snapshot_from(self.store.root, txn.m))
+        with self.store.transaction(log=self.log) as txn:
+            for name, exc in self._index(_snapshot_from(self.store.root, txn.m)):
+                txn.quarantine(name, exc.path, exc.reason)
             txn.append("articles", self._articles_table())
             txn.append("sources", _table("sources", self.new_sources))
             txn.append("mentions", _table("mentions", self.new_mentions))
@@ -671,6 +1502,7 @@ class Writer:
                     pass
             for files in txn.m["tables"].values():
                 self._loaded.update(f["path"] for f in files)  # rows already indexed
+        self.needs_recount = self.needs_recount or txn.recount
         return self.store.snapshot()
 
     def _stored_state(self, txn: _Txn, url: str) -> FeedState:
@@ -707,20 +1539,29 @@ def replace_mentions(
     watchlist: Iterable[Entity],
     fingerprint: str,
     progress: Callable[[int, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> int:
     """Recount every mention from the stored article text (after the watchlist changed).
 
-    Holds the commit lock for the whole run, so a poller's commits wait until it is done.
+    Holds the commit lock for the whole run, so a poller's commits wait until it is done. A
+    damaged articles file is quarantined and the others recounted.
     Returns the number of mention rows written.
     """
-    with store.transaction() as txn:
+    with store.transaction(log=log) as txn:
         snap = _snapshot_from(store.root, txn.m)
         infos = snap.files.get("articles", ())
         total = snap.rows("articles")
         done = rows = 0
         new: list[FileInfo] = []
         for f in infos:
-            t = pq.read_table(store.root / f.path, columns=["id", "title", "text", "published"])
+            try:
+                t = read_data_file(
+                    store.root, f.path, "articles", ["id", "title", "text", "published"]
+                )
+            except DamagedFileError as exc:
+                txn.quarantine("articles", exc.path, exc.reason)
+                total -= f.rows
+                continue
             out: list[tuple[int, str, int, datetime]] = []
             for aid, title, text, published in zip(
                 t.column("id").to_pylist(),
@@ -739,5 +1580,499 @@ def replace_mentions(
             if progress:
                 progress(done, total)
         txn.replace("mentions", [f.path for f in snap.files.get("mentions", ())], new)
+        txn.recount = False  # every article left has just been counted
         txn.set_watchlist(watchlist, fingerprint)
     return rows
+
+
+def update_alerts(
+    store: Store,
+    change: Callable[[dict[str, Any]], None],
+    *,
+    firings: Sequence[Mapping[str, Any]] = (),
+    deliveries: Sequence[Mapping[str, Any]] = (),
+) -> Snapshot:
+    """Append rows to `firings` and `deliveries` and change the manifest's alert state, in
+    one commit. `change` gets the state (a JSON-able dict) to modify in place, under the
+    commit lock, so writers in two threads or processes never lose each other's changes."""
+    with store.transaction() as txn:
+        state = txn.m.setdefault("alerts", {})
+        change(state)
+        txn.append("firings", pa.Table.from_pylist(list(firings), SCHEMAS["firings"]))
+        txn.append("deliveries", pa.Table.from_pylist(list(deliveries), SCHEMAS["deliveries"]))
+    return store.snapshot()
+
+
+# --------------------------------------------------------------------------------------------
+# Health and repair
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing `check_store` found: a problem (the store is not healthy) or a note."""
+
+    kind: str  # manifest | missing | damaged | rows | unlisted | newer | orphan | tmp | foreign
+    #            | quarantined
+    path: str  # relative to the store root ("manifest.json" for the manifest itself)
+    message: str
+    problem: bool = True
+
+
+@dataclass
+class Health:
+    """The health of a store folder, as `monitor check` reports it."""
+
+    root: Path
+    exists: bool = True
+    seq: int | None = None
+    files: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[Finding]:
+        return [f for f in self.findings if f.problem]
+
+    @property
+    def notes(self) -> list[Finding]:
+        return [f for f in self.findings if not f.problem]
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def add(self, kind: str, path: str, message: str, problem: bool = True) -> None:
+        self.findings.append(Finding(kind, path, message, problem))
+
+
+def _manifest_stamp(root: Path) -> tuple[int, int] | None:
+    try:
+        st = (root / MANIFEST).stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def check_store(store: Store) -> Health:
+    """Look at every file of the store and say what is wrong; changes nothing.
+
+    Reads every page of every listed data file (checksums verified where the file has them).
+    Safe beside a running poller: when a commit lands meanwhile, it looks again.
+    """
+    health = Health(root=store.root)
+    for _ in range(3):
+        before = _manifest_stamp(store.root)
+        health = _check_once(store)
+        if _manifest_stamp(store.root) == before:
+            break
+    return health
+
+
+def _read_raw_manifest(store: Store) -> bytes | None:
+    try:
+        return (store.root / MANIFEST).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StoreError(f"cannot read the store at {store.root}: {exc.strerror}") from exc
+
+
+def _check_once(store: Store) -> Health:
+    root = store.root
+    h = Health(root=root)
+    if not root.is_dir():
+        h.exists = False
+        return h
+    raw = _read_raw_manifest(store)
+    found = store.data_files()
+    _note_loose_files(store, h)
+    if raw is None:
+        if found:
+            h.add(
+                "manifest",
+                MANIFEST,
+                f"missing, but the table folders hold {len(found)} data files "
+                "(`monitor repair` rebuilds it from them)",
+            )
+        else:
+            h.exists = False  # nothing the store wrote: a store not created yet
+        return h
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        h.add("manifest", MANIFEST, f"unreadable ({_one_line(exc, 120)})")
+        return h
+    error = _format_error(data, root / MANIFEST)
+    if error:
+        h.add("manifest", MANIFEST, str(error))
+        return h
+    problems = manifest_problems(data, store.real_root)
+    for problem in problems:
+        h.add("manifest", MANIFEST, problem)
+    if problems:
+        return h
+    snap = _snapshot_from(root, data)
+    h.seq = snap.seq
+    for name in SCHEMAS:
+        h.rows[name] = 0
+        for f in snap.files.get(name, ()):
+            h.files += 1
+            h.rows[name] += f.rows
+            try:
+                rows, _, _ = _verify_data_file(root, f.path, name)
+            except DamagedFileError as exc:
+                kind = "missing" if exc.reason.startswith("missing") else "damaged"
+                h.add(kind, f.path, f"{exc.reason} ({f.rows:,} rows)")
+                continue
+            if rows != f.rows:
+                h.add("rows", f.path, f"holds {rows:,} rows, the manifest says {f.rows:,}")
+    listed = {f.path for files in snap.files.values() for f in files}
+    garbage = {g["path"] for g in data.get("garbage", [])}
+    for rel, n in sorted(found.items()):
+        if rel in listed or rel in garbage:
+            continue
+        if n == snap.seq + 1:
+            h.add("orphan", rel, "left by a writer that died; the next writer removes it", False)
+        elif n > snap.seq + 1:
+            h.add("newer", rel, f"newer than the manifest (seq {snap.seq}): restored from a copy?")
+        else:
+            h.add("unlisted", rel, "not listed in the manifest (`monitor repair` quarantines it)")
+    h.quarantined = list(snap.quarantined)
+    for q in snap.quarantined:
+        lost = "an unknown number of" if q.rows_lost is None else f"{q.rows_lost:,}"
+        where = f"kept as {q.moved_to}" if q.moved_to else "no file was left"
+        text = f"quarantined {q.time:%Y-%m-%d %H:%M} UTC: {q.reason}; {lost} rows lost; {where}"
+        if q.acknowledged:
+            h.add("quarantined", q.path, text, problem=False)
+        else:
+            h.add("quarantined", q.path, text + " (`monitor repair` marks it as seen)")
+    return h
+
+
+def _note_loose_files(store: Store, h: Health) -> None:
+    """Notes on files that are not data: temporary files, and files the store did not write."""
+    for name in SCHEMAS:
+        for e in _scan(store.root / name):
+            rel = f"{name}/{e.name}"
+            if DATA_TMP.fullmatch(e.name):
+                h.add("tmp", rel, "temporary file of an interrupted write (removed later)", False)
+            elif not DATA_FILE.fullmatch(e.name):
+                h.add("foreign", rel, "not written by the store: left alone", False)
+    for e in _scan(store.root):
+        if MANIFEST_TMP.fullmatch(e.name):
+            h.add("tmp", e.name, "temporary file of an interrupted write (removed later)", False)
+
+
+@dataclass
+class RepairReport:
+    """What `repair_store` did, in sentences, and what is left to do."""
+
+    actions: list[str] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)
+    rebuilt: bool = False  # the manifest's tables were rebuilt from the files found
+    recount: bool = False  # mentions must be recounted (`monitor repair` does it)
+    changed: bool = False  # a new manifest was written
+
+
+@dataclass
+class _Salvage:
+    """The usable parts of a manifest that may be damaged."""
+
+    id: str = ""
+    seq: int | None = None
+    tables: dict[str, list[dict[str, Any]]] | None = None  # None: no usable list of files
+    garbage: list[dict[str, Any]] = field(default_factory=list)
+    feeds: dict[str, Any] = field(default_factory=dict)
+    watchlist: list[dict[str, Any]] = field(default_factory=list)
+    fingerprint: str = ""
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _salvage(data: object, real_root: Path) -> _Salvage:
+    s = _Salvage()
+    if not isinstance(data, dict):
+        return s
+    if isinstance(data.get("id"), str):
+        s.id = data["id"]
+    if _is_int(data.get("seq")) and data["seq"] >= 0:
+        s.seq = data["seq"]
+    tables = data.get("tables")
+    if isinstance(tables, dict):
+        s.tables = {name: [] for name in SCHEMAS}
+        seen: set[str] = set()
+        for name, files in tables.items():
+            if name not in SCHEMAS or not isinstance(files, list):
+                continue
+            for f in files:
+                path = f.get("path") if isinstance(f, dict) else None
+                problem = _path_problem(path, real_root, name)
+                if problem is None and path in seen:
+                    problem = f"path {_show(path)} is listed twice"
+                if problem:
+                    continue  # never read, never deleted
+                assert isinstance(f, dict) and isinstance(path, str)
+                seen.add(path)
+                s.tables[name].append(f)
+    for g in data.get("garbage", []) if isinstance(data.get("garbage"), list) else []:
+        if _garbage_problem(g, real_root) is None:
+            s.garbage.append(g)  # the others are never deleted
+    feeds = data.get("feeds")
+    for url, st in feeds.items() if isinstance(feeds, dict) else []:
+        if _fields_problem(st, _STATE_CHECKS, ("url",)) is None:
+            s.feeds[url] = st
+    watchlist = data.get("watchlist")
+    for e in watchlist if isinstance(watchlist, list) else []:
+        if _fields_problem(e, _ENTITY_CHECKS, ("name",)) is None:
+            s.watchlist.append(e)
+    whole = isinstance(watchlist, list) and len(s.watchlist) == len(watchlist)
+    if isinstance(data.get("fingerprint"), str) and whole:
+        s.fingerprint = data["fingerprint"]
+    quarantined = data.get("quarantined")
+    for q in quarantined if isinstance(quarantined, list) else []:
+        if _quarantined_problem(q) is None:
+            s.quarantined.append(q)
+    return s
+
+
+def repair_store(store: Store, log: Callable[[str], None] | None = None) -> RepairReport:
+    """Make a damaged store usable again, losing at most the rows of damaged files.
+
+    Never deletes a data file that holds rows found nowhere else: damaged files go to
+    quarantine/ (named in the report, with the rows lost) and the old manifest is kept there.
+
+    - When the manifest is usable (its list of files is readable and no data file is newer):
+      every listed file is read in full; damaged or missing ones are taken out; unlisted
+      files are moved to quarantine (or, from a writer that died, deleted as a writer would);
+      bad entries (paths outside the store, wrong types) are dropped, never followed.
+    - Otherwise the tables are rebuilt from the data files found. Files are taken newest
+      first, and a file whose every row (by its table's key) is already in a newer one is
+      garbage, as it would have been (compaction inputs, older mention counts); rows found
+      nowhere else are kept. Mentions are then to be recounted (`recount`).
+    Feed state, the watchlist and quarantine records are kept wherever the old manifest is
+    readable. Every quarantined file is marked as seen.
+    """
+    report = RepairReport()
+    if not store.root.is_dir():
+        report.actions.append(f"no store at {store.root} yet: nothing to repair")
+        return report
+    lock = store._lock_path("commit.lock")
+    with _file_lock(lock, blocking=True, what="another writer", timeout=600):
+        raw = _read_raw_manifest(store)
+        data: object = None
+        if raw is not None:
+            try:
+                data = json.loads(raw)
+            except (ValueError, RecursionError) as exc:
+                report.actions.append(f"manifest.json is unreadable ({_one_line(exc, 120)})")
+            error = _format_error(data, store.root / MANIFEST)
+            if error:
+                raise error
+        real_root = store.real_root
+        s = _salvage(data, real_root)
+        found = store.data_files()
+        top = max(found.values(), default=0)
+        usable = raw is not None and s.tables is not None and s.seq is not None
+        listed_mode = usable and s.seq is not None and top <= s.seq + 1
+        if raw is None and not found:
+            report.actions.append("no manifest and no data files: nothing to repair")
+            return report
+        m = _empty_manifest()
+        m.update(
+            id=s.id or m["id"],
+            seq=max(s.seq or 0, top),
+            garbage=list(s.garbage),
+            feeds=dict(s.feeds),
+            watchlist=list(s.watchlist),
+            fingerprint=s.fingerprint,
+            quarantined=list(s.quarantined),
+        )
+        txn = _Txn(store, m, log)
+        problems = manifest_problems(data, real_root) if data is not None else []
+        for problem in problems[:20]:
+            report.actions.append(f"manifest.json: {problem}")
+        if len(problems) > 20:
+            report.actions.append(f"manifest.json: {len(problems) - 20} more problems")
+        if problems and s.feeds:
+            report.actions.append(f"kept the state of {len(s.feeds)} feeds")
+        if listed_mode:
+            assert s.tables is not None and s.seq is not None
+            _repair_listed(txn, s.tables, s.seq, found, report)
+        else:
+            if raw is None:
+                report.actions.append("manifest.json is missing")
+            elif usable:
+                report.actions.append(
+                    f"manifest.json (seq {s.seq}) is older than the data files (seq up to {top})"
+                )
+            _rebuild_tables(txn, found, report)
+        new_records = len(txn.m["quarantined"]) - len(s.quarantined)
+        for q in txn.m["quarantined"][len(s.quarantined) :]:
+            report.quarantined.append(_quarantined_from_json(q))
+        unseen = [q for q in txn.m["quarantined"] if not q.get("acknowledged")]
+        for q in unseen:
+            q["acknowledged"] = True
+        if len(unseen) > new_records:
+            n = len(unseen) - new_records
+            report.actions.append(f"marked {n} earlier quarantined file{'s' * (n != 1)} as seen")
+        report.changed = bool(report.actions or report.quarantined) or not listed_mode
+        if not report.changed:
+            return report
+        if raw is not None:
+            kept = _keep_old_manifest(store.root, raw)
+            report.actions.append(f"kept the old manifest as {kept}")
+        if report.rebuilt:
+            txn.m["fingerprint"] = ""  # which watchlist counted the mentions is not known
+        report.recount = not txn.m["fingerprint"] and any(txn.m["tables"]["articles"])
+        txn.commit()
+    return report
+
+
+def _keep_old_manifest(root: Path, raw: bytes) -> str:
+    folder = root / QUARANTINE
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    name, n = f"manifest-{stamp}.json", 0
+    while (folder / name).exists():
+        n += 1
+        name = f"manifest-{stamp}-{n}.json"
+    _write_atomic(folder / name, raw)
+    return f"{QUARANTINE}/{name}"
+
+
+def _repair_listed(
+    txn: _Txn,
+    tables: Mapping[str, list[dict[str, Any]]],
+    seq: int,
+    found: Mapping[str, int],
+    report: RepairReport,
+) -> None:
+    """Keep what the manifest lists and can be read; quarantine the rest."""
+    root = txn.root
+    for name in SCHEMAS:
+        for f in tables.get(name, []):
+            rel = f["path"]
+            listed_rows = f.get("rows") if _is_int(f.get("rows")) else None
+            try:
+                rows, lo, hi = _verify_data_file(root, rel, name)
+            except DamagedFileError as exc:
+                txn.quarantine(name, rel, exc.reason, listed_rows)
+                continue
+            entry = {"path": rel, "rows": rows, "min_time": lo, "max_time": hi}
+            if listed_rows != rows:
+                report.actions.append(
+                    f"{rel}: row count corrected to {rows:,} (the manifest said "
+                    f"{_show(f.get('rows'))})"
+                )
+            txn.m["tables"][name].append(entry)
+    listed = {f["path"] for files in txn.m["tables"].values() for f in files}
+    garbage = {g["path"] for g in txn.m["garbage"]}
+    quarantined = {q["path"] for q in txn.m["quarantined"]}
+    for rel, n in sorted(found.items()):
+        if rel in listed or rel in garbage or rel in quarantined:
+            continue
+        if n == seq + 1:
+            if _remove_owned(root, rel):
+                report.actions.append(f"removed {rel}, left by a writer that died")
+        else:
+            txn.quarantine(rel.split("/")[0], rel, "not listed in the manifest", 0)
+
+
+def _row_keys(table: pa.Table, name: str) -> np.ndarray:
+    """One 64-bit key per row, the same for the same row in any file of the table."""
+    if name == "articles":
+        return table.column("id").to_numpy(zero_copy_only=False).astype(np.int64)
+    num, text = {
+        "sources": ("article_id", "feed"),
+        "mentions": ("article_id", "entity"),
+        "fetches": ("time", "feed"),
+    }[name]
+    col = table.column(num)
+    if pa.types.is_timestamp(col.type):
+        col = col.cast(pa.int64())
+    base = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    enc = pc.fill_null(table.column(text), "").dictionary_encode().combine_chunks()
+    hashes = np.array([_feed_hash(v) for v in enc.dictionary.to_pylist()], dtype=np.int64)
+    if not len(hashes):
+        return base
+    return base ^ hashes[enc.indices.to_numpy(zero_copy_only=False)]
+
+
+def _rebuild_tables(txn: _Txn, found: Mapping[str, int], report: RepairReport) -> None:
+    """Rebuild the lists of files from the data files found (see `repair_store`)."""
+    root = txn.root
+    report.rebuilt = True
+    kept_sources: list[str] = []
+    # the files found are judged by their content below, whatever the old manifest said
+    txn.m["garbage"] = [g for g in txn.m["garbage"] if g["path"] not in found]
+    for name in SCHEMAS:
+        candidates = []
+        for rel, seq in found.items():
+            if not rel.startswith(f"{name}/"):
+                continue
+            try:
+                rows, lo, hi = _verify_data_file(root, rel, name)
+                keys = _row_keys(read_data_file(root, rel, name), name)
+            except DamagedFileError as exc:
+                txn.quarantine(name, rel, exc.reason, _footer_rows(root / rel))
+                continue
+            candidates.append((seq, rows, rel, lo, hi, keys))
+        candidates.sort(key=lambda c: (-c[0], -c[1], c[2]))
+        covered = np.empty(0, dtype=np.int64)
+        now = time.time()
+        kept = superseded = 0
+        for _seq, rows, rel, lo, hi, keys in candidates:
+            new = ~_members(keys, covered)
+            if new.all():
+                txn.m["tables"][name].append(
+                    {"path": rel, "rows": rows, "min_time": lo, "max_time": hi}
+                )
+                kept += 1
+            else:
+                if new.any():  # some rows are nowhere else: keep them in a file of their own
+                    part = _conform(read_data_file(root, rel, name), name).filter(pa.array(new))
+                    info = txn.write_table(name, part)
+                    if info:
+                        txn.m["tables"][name].append(dataclasses.asdict(info))
+                        kept += 1
+                txn.m["garbage"].append({"path": rel, "since": now})
+                superseded += 1
+            covered = np.union1d(covered, keys)
+        if name == "sources":
+            kept_sources = [f["path"] for f in txn.m["tables"]["sources"]]
+        rows_kept = sum(f["rows"] for f in txn.m["tables"][name])
+        report.actions.append(
+            f"{name}: {kept} files, {rows_kept:,} rows"
+            + (f"; {superseded} older copies left as garbage" if superseded else "")
+        )
+    _recount_feed_articles(txn, kept_sources)
+
+
+def _members(keys: np.ndarray, sorted_unique: np.ndarray) -> np.ndarray:
+    if not len(sorted_unique):
+        return np.zeros(len(keys), dtype=bool)
+    i = np.minimum(np.searchsorted(sorted_unique, keys), len(sorted_unique) - 1)
+    return np.asarray(sorted_unique[i] == keys)
+
+
+def _footer_rows(path: Path) -> int | None:
+    try:
+        return int(pq.read_metadata(path).num_rows)
+    except (OSError, pa.ArrowException):
+        return None
+
+
+def _recount_feed_articles(txn: _Txn, sources: list[str]) -> None:
+    """Each feed's all-time article count, from the sources table (after a rebuild)."""
+    counts: dict[str, int] = {}
+    for rel in sources:
+        t = read_data_file(txn.root, rel, "sources", ["feed"])
+        vc = pc.value_counts(t.column("feed").combine_chunks())
+        for v, n in zip(
+            vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True
+        ):
+            if v is not None:
+                counts[v] = counts.get(v, 0) + n
+    for url, n in counts.items():
+        state = txn.m["feeds"].setdefault(url, {"url": url})
+        state["articles"] = n

@@ -9,7 +9,8 @@ string operations both rely on:
 - `collapse_ws`: runs of any white space become one space, ends stripped;
 - `fold`: lower-case, accent-free text of the **same length** as the input, so that a position
   found in `fold(s)` is the same position in `s`;
-- `canonical_url` / `is_http_url`: the URL form used as an article's identity.
+- `canonical_url` / `is_http_url`: the URL form used as an article's identity across feeds
+  (and, with its fragment kept, the form an article's link is stored in).
 """
 
 from __future__ import annotations
@@ -229,23 +230,28 @@ def _canonical_netloc(netloc: str, scheme: str) -> str:
     return f"{userinfo}{at}{host}"
 
 
-def canonical_url(url: str) -> str:
+def canonical_url(url: str, *, fragment: bool = False) -> str:
     """The form of an http(s) URL used to recognise the same article behind different links.
 
     Scheme and host are lower-cased, a default port and the fragment dropped, tracking
     parameters (`utm_*`, `fbclid`, `gclid`, `mc_cid`, ...) removed and the other parameters
     kept in their order; an empty path becomes `/`. `www.` is kept. Anything that is not an
     http(s) URL is returned stripped but otherwise as it came.
+
+    With `fragment=True` the fragment is kept: the link of one comment on a page
+    (`/page#comment-12`) stays that comment's link. That is the form an article's link is
+    stored and shown in; the form without the fragment is what identifies an article across
+    feeds.
     """
     url = url.strip()
     parts = _http_parts(url)
-    return url if parts is None else _canonical(parts)
+    return url if parts is None else _canonical(parts, fragment)
 
 
-def canonical_http_url(url: str) -> str:
+def canonical_http_url(url: str, *, fragment: bool = False) -> str:
     """`canonical_url` of an http(s) URL; "" for anything else (javascript:, data:, ...)."""
     parts = _http_parts(url.strip())
-    return "" if parts is None else _canonical(parts)
+    return "" if parts is None else _canonical(parts, fragment)
 
 
 def is_http_url(url: str) -> bool:
@@ -263,9 +269,15 @@ def _http_parts(url: str) -> SplitResult | None:
     return parts if ok else None
 
 
-def _canonical(parts: SplitResult) -> str:
+def _canonical(parts: SplitResult, fragment: bool = False) -> str:
     scheme = parts.scheme.lower()
     query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
     return urlunsplit(
-        (scheme, _canonical_netloc(parts.netloc, scheme), parts.path or "/", query, "")
+        (
+            scheme,
+            _canonical_netloc(parts.netloc, scheme),
+            parts.path or "/",
+            query,
+            parts.fragment if fragment else "",
+        )
     )

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.config import load_config
-from monitor.demo_server import serve_world
-from monitor.demo_world import World
+from monitor.demo.server import serve_world
+from monitor.demo.world import World
 from monitor.poll import Poller
 
 

@@ -5,6 +5,7 @@ would (articles, sources, mentions counted by `Matcher`, fetches, feed state, wa
 
 - four feeds in two tags, four watched entities of three kinds, ~20 days of articles;
 - one article carried by two feeds (counts once);
+- one article in nine that mentions nothing watched;
 - a day on which most polls failed (the timeline shades it as degraded);
 - one hostile article whose title, text, author and link carry script payloads.
 
@@ -92,6 +93,8 @@ def build_store(folder: Path, now: datetime, days: int = 20, per_day: int = 12) 
             a, b, p = rng.choice(NAMES), rng.choice(NAMES), "Metropolis"
             text = rng.choice(TEMPLATES).format(a=a, b=b, p=p, d=published.date())
             title = f"{a} in the news ({n})"
+            if n % 9 == 4:  # mentions nothing watched: listed only under "all articles"
+                title, text = f"Weather and sports ({n})", TEMPLATES[2]
             article = Article(
                 id=article_key("test", str(n)),
                 url=f"https://news.example/{n}",
@@ -146,3 +149,28 @@ def build_store(folder: Path, now: datetime, days: int = 20, per_day: int = 12) 
         writer.set_feed(st)
     writer.commit(watchlist=(WATCH, matcher.fingerprint))
     return config
+
+
+EXTREME_DATES = (datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59, 999999))
+
+
+def add_extreme_dates(config: Path, seen: datetime) -> None:
+    """Two more articles, dated the first and the last instant Python can hold (a feed said
+    `Mon, 01 Jan 0001`), each mentioning a watched entity."""
+    store = Store(config.parent / "data")
+    matcher = Matcher(WATCH)
+    writer = store.writer()
+    for i, published in enumerate(EXTREME_DATES):
+        article = Article(
+            id=article_key("test", f"extreme-{i}"),
+            url=f"https://news.example/extreme-{i}",
+            title=f"Bukele and LexCorp at the edge of time ({published.year})",
+            text="Lex Luthor said so.",
+            published=published,
+            first_seen=seen,
+            author="",
+            feed=FEEDS[0][1],
+        )
+        writer.add_article(article, FEEDS[0][1], seen)
+        writer.add_mentions(article, matcher.count(article.title, article.text))
+    writer.commit()

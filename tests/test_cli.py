@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -19,6 +21,7 @@ from monitor.cli import main
 from tests.feedserver import FeedServer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+REPO = Path(__file__).resolve().parent.parent
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
@@ -414,17 +417,17 @@ def test_bad_dates_are_one_line_exit_2(world, value):
 
 
 def _dashboard_preset_range():
-    """dashboard.py's preset_range (and its helpers), taken from its source: importing
-    dashboard.py would run the Streamlit app."""
+    """The dashboard's preset_range (and its helpers), taken from the source of
+    monitor_app/state.py: importing it would import Streamlit."""
     import ast
     from datetime import date, time
 
-    source = (Path(__file__).resolve().parent.parent / "dashboard.py").read_text()
+    path = Path(__file__).resolve().parent.parent / "monitor_app" / "state.py"
     wanted = {"preset_range", "floor_hour", "midnight"}
-    nodes = [n for n in ast.parse(source).body if getattr(n, "name", None) in wanted]
-    assert {n.name for n in nodes} == wanted, "dashboard.preset_range moved: update this test"
+    nodes = [n for n in ast.parse(path.read_text()).body if getattr(n, "name", None) in wanted]
+    assert {n.name for n in nodes} == wanted, "state.preset_range moved: update this test"
     namespace = {"datetime": datetime, "date": date, "time": time, "timedelta": timedelta}
-    exec(compile(ast.Module(body=nodes, type_ignores=[]), "dashboard.py", "exec"), namespace)
+    exec(compile(ast.Module(body=nodes, type_ignores=[]), str(path), "exec"), namespace)
     return namespace["preset_range"]
 
 
@@ -595,9 +598,16 @@ def test_config_option_before_or_after_the_command(world, tmp_path):
 
 
 def test_every_option_has_help_and_shows_its_default():
-    parser = cli.build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    for name, sp in sub.choices.items():
+    def commands(parser, prefix=()):  # every command and sub-command (alerts backtest, ...)
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sp in action.choices.items():
+                    yield (*prefix, name), sp
+                    yield from commands(sp, (*prefix, name))
+
+    found = dict(commands(cli.build_parser()))
+    assert ("alerts", "backtest") in found and ("check",) in found and ("demo",) in found
+    for name, sp in found.items():
         text = " ".join(sp.format_help().split())
         for action in sp._actions:
             if action.dest == "help":
@@ -609,7 +619,17 @@ def test_every_option_has_help_and_shows_its_default():
 
 
 def test_help_version_and_validate_import_nothing_heavy():
-    heavy = ("pandas", "duckdb", "pyarrow", "aiohttp", "streamlit", "rich.progress", "pydantic")
+    heavy = (
+        "pandas",
+        "duckdb",
+        "pyarrow",
+        "aiohttp",
+        "streamlit",
+        "rich.progress",
+        "pydantic",
+        "apprise",  # only for feeds.yaml with a notify: section (checking its URLs)
+        "numpy",
+    )
     config = Path(__file__).resolve().parent.parent / "feeds.yaml"
     for args in (["--version"], ["--help"], ["-c", str(config), "validate"]):
         code = (
@@ -719,3 +739,138 @@ def test_mentions_by_period_are_in_time_order(tmp_path, capsys):
         (days[1], "Bukele", 3),
         (days[1], "CECOT", 1),
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# The store's health: check, repair, damage while polling, a read-only store
+
+
+def store_files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*.parquet")}
+
+
+def test_check_and_repair_a_store_that_lost_its_manifest(world):
+    assert run("-c", str(world), "poll", "--once").returncode == 0
+    result = run("-c", str(world), "check")
+    assert result.returncode == 0 and "healthy" in result.stdout, result.stdout
+    mentions = run("-c", str(world), "mentions", "--format", "json").stdout
+    root = world.parent / "store"
+    before = store_files(root)
+    (root / "manifest.json").unlink()
+
+    for command in (["poll", "--once"], ["mentions"], ["status"], ["rematch"]):
+        result = run("-c", str(world), *command)
+        assert result.returncode == 2, command
+        [line] = result.stderr.strip().splitlines()
+        assert "damaged" in line and "monitor repair" in line, line
+    assert store_files(root) == before  # nothing deleted, nothing started afresh
+
+    result = run("-c", str(world), "check")
+    assert result.returncode == 2
+    assert "problem: manifest.json: missing, but the table folders hold" in result.stdout
+    result = run("-c", str(world), "check", "--format", "json")
+    assert result.returncode == 2
+    report = json.loads(result.stdout)
+    assert report["healthy"] is False and report["problems"][0]["kind"] == "manifest"
+
+    result = run("-c", str(world), "repair")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "manifest.json is missing" in result.stdout and "recounted mentions" in result.stdout
+    assert result.stdout.strip().endswith("healthy")
+    assert run("-c", str(world), "mentions", "--format", "json").stdout == mentions
+    result = run("-c", str(world), "check", "--format", "json")
+    assert result.returncode == 0 and json.loads(result.stdout)["healthy"] is True
+    assert run("-c", str(world), "poll", "--once").returncode == 0
+
+
+def test_a_damaged_file_is_quarantined_while_polling_and_reported(world):
+    assert run("-c", str(world), "poll", "--once").returncode == 0
+    root = world.parent / "store"
+    manifest = json.loads((root / "manifest.json").read_text())
+    bad = manifest["tables"]["articles"][0]["path"]
+    (root / bad).write_bytes(b"PAR1 [/bold] not parquet any more")
+
+    result = run("-c", str(world), "articles")
+    assert result.returncode == 2
+    assert bad in result.stderr and "Traceback" not in result.stderr
+
+    result = run("-c", str(world), "poll", "--once")
+    assert result.returncode == 0, result.stderr  # the poller carries on
+    assert f"store: {bad} is damaged" in result.stderr
+    assert (root / "quarantine" / bad).read_bytes() == b"PAR1 [/bold] not parquet any more"
+    # its articles are lost, so their mentions were recounted away (no count without articles)
+    assert json.loads(run("-c", str(world), "mentions", "--format", "json").stdout) == []
+
+    result = run("-c", str(world), "status")
+    assert result.returncode == 0
+    assert f"store: {bad} was damaged" in result.stdout and "rows lost" in result.stdout
+    result = run("-c", str(world), "status", "--format", "json")
+    assert result.returncode == 0 and json.loads(result.stdout)[0]["name"] == "Feed A"
+    assert f"store: {bad} was damaged" in result.stderr
+    assert run("-c", str(world), "articles").returncode == 0
+
+    result = run("-c", str(world), "check")
+    assert result.returncode == 2
+    [problem] = [line for line in result.stdout.splitlines() if line.startswith("problem:")]
+    assert bad in problem and "quarantined" in problem
+    result = run("-c", str(world), "repair")
+    assert result.returncode == 0 and "marked 1 earlier quarantined file as seen" in result.stdout
+    assert run("-c", str(world), "check").returncode == 0
+    result = run("-c", str(world), "status")
+    assert "was damaged" not in result.stdout
+
+
+@pytest.fixture
+def readonly_world(world):
+    """The world's store after one poll, made read-only; yields a runner that can't write it.
+
+    As root, permissions do not bind: the commands then run as the user "nobody", on a copy of
+    the world in a folder that user may read.
+    """
+    assert run("-c", str(world), "poll", "--once").returncode == 0
+    if os.geteuid() != 0:
+        root = world.parent / "store"
+        paths = [root, *root.rglob("*")]
+        for p in paths:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        try:
+            yield world, run
+        finally:
+            for p in paths:
+                p.chmod(0o755 if p.is_dir() else 0o644)
+        return
+    shared = Path(tempfile.mkdtemp(prefix="monitor-ro-"))
+    try:
+        shared.chmod(0o755)
+        shutil.copytree(world.parent, shared / "w")
+        for p in [shared / "w", *(shared / "w").rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+
+        def run_as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+            # setpriv (util-linux): Python's own user= cannot exec this interpreter here
+            drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            return subprocess.run(
+                [*drop, sys.executable, "-m", "monitor.cli", *args],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "HOME": str(shared), "PYTHONPATH": str(REPO)},
+                cwd=shared,
+                timeout=120,
+            )
+
+        yield shared / "w" / world.name, run_as_nobody
+    finally:
+        shutil.rmtree(shared)
+
+
+def test_a_read_only_store_can_be_read_but_not_polled(readonly_world):
+    config, run_ro = readonly_world
+    for command in (["poll", "--once"], ["rematch"], ["repair"]):
+        result = run_ro("-c", str(config), *command)
+        assert result.returncode == 2, (command, result.stderr)
+        [line] = result.stderr.strip().splitlines()
+        assert "cannot write to the store" in line and "read-only" in line, line
+    for command in (["status"], ["mentions"], ["articles"], ["check"]):
+        result = run_ro("-c", str(config), *command)
+        assert result.returncode == 0, (command, result.stderr)
+        assert "Traceback" not in result.stderr

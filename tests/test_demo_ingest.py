@@ -1,5 +1,7 @@
-"""The demo world ingested by the real poller over real HTTP equals its ground truth exactly,
-also when the poller is killed with SIGKILL halfway through and started again."""
+"""The demo world ingested by the real poller over real HTTP equals its ground truth exactly:
+from feeds carrying their whole history, from feeds carrying only their newest items (the
+demo's catch-up), at a size where whole-history feeds exceed the size cap, and when the poller
+is killed with SIGKILL halfway through and started again."""
 
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ import pandas as pd
 import pytest
 
 from monitor import queries
-from monitor.config import load_config
-from monitor.demo_server import serve_world
-from monitor.demo_world import World
+from monitor.config import PollSettings, load_config
+from monitor.demo.command import FEED_ITEMS, catch_up
+from monitor.demo.server import serve_world
+from monitor.demo.world import World
 from monitor.poll import Poller
 from monitor.store import Store
 
@@ -76,6 +79,62 @@ def test_store_equals_ground_truth_for_every_entity_and_day(world, served):
     # and polling again changes nothing
     poll_until_complete(served)
     assert_equals_truth(world, served)
+
+
+def write_config(world, server, path, poll: str = "") -> object:
+    text = world.feeds_yaml(server.base_url, store="data", every="30s")
+    path.write_text(text.replace("poll:\n", "poll:\n" + poll, 1))
+    return load_config(path)
+
+
+def served_paths(world) -> list[str]:
+    return [world.outlet_of(p).moved_to or p for p in world.feed_paths()]
+
+
+def test_catch_up_through_feeds_of_newest_items_equals_ground_truth(world, tmp_path):
+    with serve_world(world, clock=lambda: POLL_TIME, slow_delay=0.2, limit=60) as server:
+        config = write_config(world, server, tmp_path / "feeds.yaml")
+        result = asyncio.run(catch_up(Poller(config), server))
+        assert server.clock() == POLL_TIME  # its own clock again
+    assert result.moments >= 5 and not result.stopped
+    # one count per feed: the HTML page fails and the gone feed is gone, as designed
+    assert result.summary.feeds == len(config.feeds) == 15
+    assert [name for name, _ in result.summary.errors] == ["Aldwyck Chronicle"]
+    assert result.summary.gone == 1 and len(result.summary.moved) == 1
+    assert result.summary.new_articles == world.expected_articles(POLL_TIME)
+    # the flaky feed answered 500 at some moments and was tried again before the clock moved on
+    flaky = next(o for o in world.outlets if o.health == "flaky").feeds[0]
+    assert server.requests[flaky] > result.moments
+    assert_equals_truth(world, config)
+
+
+def test_demo_feeds_stay_far_under_the_default_size_cap():
+    """The demo's feeds carry FEED_ITEMS items: at most half the default poll.max_bytes."""
+    big = World.generate(seed=2, days=12, outlets=12, articles_per_day=1500, now=NOW)
+    full = [p for p in served_paths(big) if big.visible_count(p, POLL_TIME) > FEED_ITEMS]
+    assert len(full) >= 3  # the wires, with every format's largest items among them
+    largest = max(len(big.render_feed(p, POLL_TIME, FEED_ITEMS)) for p in full)
+    assert 1_000_000 < largest < PollSettings().max_bytes / 2
+
+
+@pytest.mark.slow
+def test_a_large_world_through_feeds_under_a_small_cap(tmp_path):
+    """18,000 articles, 11 feeds: whole-history feeds of MBs against a 1 MB cap."""
+    big = World.generate(seed=4, days=6, outlets=10, articles_per_day=3000, now=NOW)
+    assert {o.health for o in big.outlets} == {"ok", "flaky", "slow", "moved"}
+    with serve_world(big, clock=lambda: POLL_TIME, slow_delay=0.2, limit=300) as server:
+        config = write_config(
+            big, server, tmp_path / "feeds.yaml", "  per_host: 8\n  max_bytes: 1MB\n"
+        )
+        cap = config.poll.max_bytes
+        whole = max(len(big.render_feed(p, POLL_TIME)) for p in served_paths(big))
+        assert whole > 2 * cap  # what the demo used to serve: refused by the poller
+        result = asyncio.run(catch_up(Poller(config), server))
+        assert 0 < server.largest_body <= cap
+    summary = result.summary
+    assert summary.errors == [] and summary.failed == 0
+    assert summary.ok == summary.feeds == len(config.feeds) == 11
+    assert_equals_truth(big, config)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ bug in the generator (or in match.py). Feeds are parsed with feedparser and with
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import gzip
 import re
@@ -21,8 +22,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from monitor.demo_server import serve_world
-from monitor.demo_world import FORMATS, DemoArticle, World, filler_clashes
+from monitor.demo.server import serve_world
+from monitor.demo.world import FORMATS, DemoArticle, World, filler_clashes
 from monitor.models import Entity
 from monitor.text import canonical_url, fold, html_to_text
 
@@ -389,6 +390,28 @@ def test_new_items_keep_arriving_and_limit_keeps_the_newest(small: World) -> Non
     )[-50:][::-1]
     assert [e.link for e in parsed.entries] == [a.url for a in newest]
     assert all(a.available <= NOW for a in newest)
+
+
+@pytest.mark.parametrize("items", [5, 40, 300, 2000])
+def test_catch_up_times_let_bounded_feeds_show_every_item(world: World, items: int) -> None:
+    """Polled at these moments, feeds of `items` items miss nothing, with few moments."""
+    until = NOW + timedelta(minutes=5)
+    moments = world.catch_up_times(until, items)
+    assert moments[-1] == until and moments == sorted(set(moments))
+    visible = {}
+    for path in {served_path(world, p) for p in world.feed_paths()}:
+        times = sorted(a.available.timestamp() for a in world.articles_in(path))
+        shown = 0  # the items a poller has seen after each moment
+        for moment in moments:
+            now_visible = bisect.bisect_right(times, moment.timestamp())
+            assert now_visible - shown <= items, (path, moment)
+            shown = now_visible
+        assert shown == world.visible_count(path, until)
+        visible[path] = shown
+    # each moment but the last is as late as the busiest feed allows: few moments
+    assert -(-max(visible.values()) // items) <= len(moments) <= sum(visible.values()) / items + 1
+    # and a single moment when every feed fits whole
+    assert world.catch_up_times(until, max(visible.values())) == [until]
 
 
 def test_feeds_yaml_is_a_valid_config(world: World, tmp_path) -> None:

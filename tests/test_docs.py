@@ -46,6 +46,9 @@ def test_readme_documents_every_feeds_yaml_key():
         config_mod._PollModel,
         config_mod._FeedModel,
         config_mod._EntityModel,
+        config_mod._AlertModel,
+        config_mod._DigestModel,
+        config_mod._DashboardModel,
     ]
     keys = {name for model in models for name in model.model_fields}
     assert keys <= documented, f"undocumented keys: {sorted(keys - documented)}"

@@ -16,6 +16,7 @@ from multidict import CIMultiDict
 from monitor import __version__
 from monitor.fetch import (
     GONE_ERROR,
+    MAX_DELAY,
     Fetcher,
     fetch_all,
     fetch_each,
@@ -164,6 +165,30 @@ def test_retry_after_http_date_on_503(server):
     result = fetch(server.url("/rss"))
     assert result.error == "HTTP 503 Service Unavailable"
     assert result.retry_after is not None and 88 <= result.retry_after <= 92
+
+
+HUGE = "99999999999999999999"
+
+
+def test_absurd_server_delays_are_clamped_not_fatal(server):
+    """Delays no timedelta can hold came back as is and crashed the scheduler."""
+    server.feed("/limited", b"", status=429, headers={"Retry-After": HUGE})
+    server.feed("/cached", FEED, headers={"Cache-Control": f"max-age={HUGE}"})
+    server.feed("/expires", FEED, headers={"Expires": f"Fri, 31 Dec {HUGE} 23:59:59 GMT"})
+    server.feed("/far", FEED, headers={"Expires": "Fri, 31 Dec 9999 23:59:59 -0800"})
+
+    async def go():
+        async with Fetcher(**FAST) as fetcher:
+            return await fetch_all(
+                fetcher,
+                [FetchRequest(server.url(p)) for p in ("/limited", "/cached", "/expires", "/far")],
+            )
+
+    limited, cached, expires, far = asyncio.run(go())
+    assert (limited.outcome, limited.retry_after) == ("failed", MAX_DELAY)
+    assert (cached.outcome, cached.max_age) == ("ok", MAX_DELAY)
+    assert (expires.outcome, expires.max_age) == ("ok", None)  # unreadable date: no hint
+    assert (far.outcome, far.max_age) == ("ok", MAX_DELAY)
 
 
 def test_retry_after_ignored_on_other_statuses(server):
@@ -534,6 +559,29 @@ def test_parse_retry_after(value, expected):
     assert parse_retry_after(value, now=NOW) == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (HUGE, MAX_DELAY),
+        ("9" * 5000, MAX_DELAY),  # more digits than int() takes
+        (str(int(MAX_DELAY) + 1), MAX_DELAY),
+        (str(int(MAX_DELAY)), MAX_DELAY),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", MAX_DELAY),
+        ("Fri, 31 Dec 9999 23:59:59 -1200", MAX_DELAY),  # past year 9999 in UTC
+        (f"Fri, 31 Dec {HUGE} 23:59:59 GMT", None),  # raised OverflowError
+        ("Sat, 01 Jan 10000 00:00:00 GMT", None),
+        ("Mon, 01 Jan 0001 00:00:00 +1400", 0.0),  # read as 2001, in the past
+        ("²", None),  # a digit to str.isdigit, not to float()
+        ("nan", None),
+        ("inf", None),
+        ("1e9", None),
+        ("-99999999999999999999", None),
+    ],
+)
+def test_parse_retry_after_holds_absurd_values(value, expected):
+    assert parse_retry_after(value, now=NOW) == expected
+
+
 def test_parse_retry_after_measures_a_date_from_the_date_header():
     headers = CIMultiDict({"Date": "Mon, 02 Jun 2025 08:00:00 GMT"})
     assert parse_retry_after("Mon, 02 Jun 2025 08:01:00 GMT", headers, now=NOW) == 60.0
@@ -557,4 +605,25 @@ def test_parse_retry_after_measures_a_date_from_the_date_header():
     ],
 )
 def test_parse_max_age(headers, expected):
+    assert parse_max_age(CIMultiDict(headers), NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Cache-Control": f"max-age={HUGE}"}, MAX_DELAY),
+        ({"Cache-Control": f'max-age="{HUGE}"'}, MAX_DELAY),
+        ({"Cache-Control": "max-age=-5"}, None),
+        ({"Cache-Control": "max-age=²"}, None),
+        ({"Cache-Control": "max-age=nan"}, None),
+        ({"Expires": "Fri, 31 Dec 9999 23:59:59 GMT"}, MAX_DELAY),
+        ({"Expires": f"Fri, 31 Dec {HUGE} 23:59:59 GMT"}, None),
+        ({"Expires": "Mon, 02 Jun 2025 13:00:00 GMT", "Date": f"Mon, 02 Jun {HUGE} GMT"}, 3600.0),
+        (
+            {"Expires": "Mon, 02 Jun 2025 13:00:00 GMT", "Date": "Fri, 31 Dec 9999 23:59:59 GMT"},
+            0.0,
+        ),
+    ],
+)
+def test_parse_max_age_holds_absurd_values(headers, expected):
     assert parse_max_age(CIMultiDict(headers), NOW) == expected

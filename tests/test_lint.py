@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PATHS = ["monitor", "dashboard.py", "tests", "bench", "scripts"]
+PATHS = ["monitor", "monitor_app", "dashboard.py", "tests", "bench", "scripts"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

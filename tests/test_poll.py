@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
 
 from monitor import queries
+from monitor.cli import main
 from monitor.config import load_config
-from monitor.models import Entry, FeedState, FetchResult
+from monitor.models import TITLE_MAX_CHARS, Entry, FeedState, FetchResult
 from monitor.poll import Poller, make_article, next_poll
 from monitor.store import Store
 from tests.feedserver import FeedServer
@@ -198,3 +200,122 @@ def test_make_article_and_next_poll_rules():
     st.failures = 1
     assert next_poll(st, timedelta(minutes=15), limited, seen) == seen + timedelta(hours=2)
     assert next_poll(st, timedelta(minutes=15), FetchResult("u", "gone"), seen) is None
+
+
+# -- delays from servers and from the manifest never overflow -------------------------------
+
+HUGE = "99999999999999999999"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "field", "value", "wait"),
+    [
+        ("failed", "retry_after", 1e20, timedelta(hours=24)),
+        ("failed", "retry_after", float("inf"), timedelta(hours=24)),
+        ("failed", "retry_after", float("nan"), timedelta(minutes=15)),
+        ("failed", "retry_after", -5.0, timedelta(minutes=15)),
+        ("ok", "max_age", 1e20, timedelta(hours=6)),
+        ("ok", "max_age", float("inf"), timedelta(hours=6)),
+        ("ok", "max_age", float("nan"), timedelta(minutes=15)),
+        ("ok", "max_age", -1e20, timedelta(minutes=15)),
+        ("ok", "retry_after", 1e300, timedelta(hours=24)),
+    ],
+)
+def test_next_poll_clamps_what_a_server_asks(outcome, field, value, wait):
+    seen = datetime(2026, 11, 2, tzinfo=UTC)
+    result = FetchResult(url="u", outcome=outcome, **{field: value})
+    assert next_poll(FeedState(url="u"), timedelta(minutes=15), result, seen) == seen + wait
+
+
+def test_next_poll_never_overflows_near_the_end_of_time():
+    late = datetime(9999, 12, 31, tzinfo=UTC)
+    limited = FetchResult(url="u", outcome="failed", retry_after=1e20)
+    assert next_poll(FeedState(url="u", failures=40), timedelta(days=1), limited, late) == (
+        datetime.max.replace(tzinfo=UTC)
+    )
+    huge_interval = timedelta(days=999_999_000)  # times 2**16 after failures: past timedelta
+    st = FeedState(url="u", failures=20)
+    seen = datetime(2026, 11, 2, tzinfo=UTC)
+    failed = FetchResult(url="u", outcome="failed")
+    assert next_poll(st, huge_interval, failed, seen) == datetime.max.replace(tzinfo=UTC)
+
+
+def test_absurd_server_delays_schedule_and_survive_a_restart(tmp_path, server):
+    """Retry-After / max-age of 99999999999999999999 raised OverflowError at every start."""
+    server.feed("/limited", b"", status=429, headers={"Retry-After": HUGE})
+    server.feed(
+        "/cached",
+        rss(("CECOT", "http://a.example/1", NOW)),
+        headers={"Cache-Control": f"max-age={HUGE}", "Expires": f"Fri, 31 Dec {HUGE} GMT"},
+    )
+    config = write_config(tmp_path, server, ["/limited", "/cached"])
+    clock = [NOW]
+    poller = Poller(config, now=lambda: clock[0])
+    summary = asyncio.run(poller.poll_once())
+    assert (summary.ok, summary.failed) == (1, 1)
+    states = Store(config.store).snapshot().feeds
+    assert states[server.url("/limited")].next_poll == NOW + timedelta(hours=24)
+    assert states[server.url("/cached")].next_poll == NOW + timedelta(hours=6)
+    restarted = Poller(load_config(config.path), now=lambda: clock[0])
+    restarted.open()
+    assert restarted.due_feeds() == []
+    assert restarted._seconds_to_next() == 60.0  # wakes up to check, polls nothing
+    clock[0] = NOW + timedelta(hours=7)
+    assert [f.name for f in restarted.due_feeds()] == ["Feed 1"]
+    assert asyncio.run(restarted.poll(restarted.due_feeds())).unchanged == 1
+
+
+def test_a_manifest_with_absurd_next_polls_loads_and_schedules(tmp_path, server, capsys):
+    for path in ("/a", "/b", "/c", "/d"):
+        server.feed(path, rss(("CECOT", f"http://a.example{path}", NOW)))
+    config = write_config(tmp_path, server, ["/a", "/b", "/c", "/d"])
+    poll(config)
+    manifest = config.store / "manifest.json"
+    data = json.loads(manifest.read_text())
+    absurd = {
+        "/a": "9999-12-31T23:59:59.999999+00:00",
+        "/b": "0001-01-01T00:00:00+05:00",  # before year 1 in UTC
+        "/c": "2030-01-01T00:00:00",  # no offset
+        "/d": 12345,  # not a time at all
+    }
+    for path, value in absurd.items():
+        data["feeds"][server.url(path)]["next_poll"] = value
+    manifest.write_text(json.dumps(data))
+
+    poller = Poller(load_config(config.path), now=lambda: NOW)
+    poller.open()
+    next_polls = {url: st.next_poll for url, st in poller.states.items()}
+    assert next_polls[server.url("/a")] == NOW + timedelta(hours=24)  # the latest any rule sets
+    assert next_polls[server.url("/b")] == NOW  # long past: poll now
+    assert next_polls[server.url("/c")] == NOW + timedelta(hours=24)
+    assert next_polls[server.url("/d")] == NOW
+    assert [f.name for f in poller.due_feeds()] == ["Feed 1", "Feed 3"]
+    assert poller._seconds_to_next() == 0.5
+    summary = asyncio.run(poller.poll(poller.due_feeds()))
+    assert summary.unchanged == 2
+
+    assert main(["-c", str(config.path), "status", "--format", "json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["Feed 0"]["next_poll"] == (NOW + timedelta(hours=24)).isoformat()  # stored back
+    assert rows["Feed 1"]["next_poll"].startswith(NOW.date().isoformat())
+
+
+def test_stored_titles_are_capped_and_texts_kept_whole(tmp_path, server):
+    """A feed of 1 MB titles: the store keeps TITLE_MAX_CHARS of each title (the README's
+    limit), mentions in the title's first part still count, and the text is not cut."""
+    long_title = "Bukele " + "x" * 1_000_000
+    entry = Entry(guid="g", link="https://x.example/a", title=long_title, text="y" * 50_000,
+                  published=NOW)  # fmt: skip
+    article = make_article(entry, "f", NOW)
+    assert len(article.title) == TITLE_MAX_CHARS and article.title.endswith("x…")
+    assert article.text == entry.text
+    assert make_article(Entry("g", "https://x.example/a", "Short", "t", NOW), "f", NOW).title == (
+        "Short"
+    )
+
+    server.feed("/a", rss((long_title, "http://a.example/1", NOW - timedelta(hours=1))))
+    config = write_config(tmp_path, server, ["/a"])
+    assert poll(config).new_mentions == 1
+    stored = Store(config.store).snapshot().query("SELECT title FROM {articles}")["title"]
+    assert [len(t) for t in stored] == [TITLE_MAX_CHARS]
+    assert stored[0].startswith("Bukele xxx")

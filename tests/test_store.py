@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -234,3 +236,488 @@ def test_kill_9_leaves_a_consistent_store(tmp_path):
         assert df["s"] == df["a"]
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["seq"] > 0
+
+
+# --------------------------------------------------------------------------------------------
+# Damage: never lose data, never delete what the store does not own, report and repair
+
+
+def commit_batches(store: Store, batches: int, per: int = 5, feed: str = "http://f/1") -> None:
+    w = store.writer()
+    for batch in range(batches):
+        for n in range(batch * per, batch * per + per):
+            add(w, n, feed)
+        w.add_fetch({"feed": feed, "time": T0.replace(tzinfo=None) + timedelta(minutes=batch)})
+        w.commit()
+
+
+def files_on_disk(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def data_files(root: Path) -> dict[str, bytes]:
+    return {k: v for k, v in files_on_disk(root).items() if k.endswith(".parquet")}
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def corrupt(path: Path) -> None:
+    """Flip every byte of the data pages (the footer stays readable)."""
+    data = bytearray(path.read_bytes())
+    footer = int.from_bytes(data[-8:-4], "little") + 8
+    for i in range(4, len(data) - footer):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+
+
+def damage(path: Path, how: str) -> None:
+    {"truncated": truncate, "corrupted": corrupt, "missing": Path.unlink}[how](path)
+
+
+def count(snap, table: str = "articles") -> int:
+    return int(snap.query(f"SELECT COUNT(*) AS n FROM {{{table}}}")["n"].iloc[0])
+
+
+def one_line(exc: pytest.ExceptionInfo) -> str:
+    text = str(exc.value)
+    assert "\n" not in text
+    return text
+
+
+@pytest.mark.parametrize("manifest", ["missing", "unreadable"])
+def test_a_store_without_a_usable_manifest_is_damaged_not_empty(tmp_path, manifest):
+    root = tmp_path / "s"
+    commit_batches(Store(root), 3)
+    before = files_on_disk(root)
+    if manifest == "missing":
+        (root / "manifest.json").unlink()
+    else:
+        (root / "manifest.json").write_text('{"format": 1, "seq": 3, "tab')
+    store = Store(root)
+    with pytest.raises(StoreError) as exc:
+        store.snapshot()
+    assert "damaged" in one_line(exc) and "monitor repair" in str(exc.value)
+    with pytest.raises(StoreError, match="monitor repair"):
+        store.writer()  # a poller opening the store
+    with pytest.raises(StoreError, match="monitor repair"), store.transaction():
+        pass
+    after = files_on_disk(root)
+    for path, data in before.items():  # no data file deleted, no fresh manifest written
+        if path != "manifest.json":
+            assert after[path] == data, path
+    assert ("manifest.json" in after) == (manifest == "unreadable")
+
+
+def test_files_the_store_did_not_write_are_never_deleted(tmp_path, monkeypatch):
+    root = tmp_path / "s"
+    foreign = {
+        "articles/notes.txt": b"my notes",
+        "articles/foo.parquet": b"not ours",
+        "articles/00000001-NOTHEX00.parquet": b"not a name the store writes",
+        "articles/.foo.parquet.tmp": b"not ours either",
+        "sources/other.parquet": b"x",
+        "mentions/sub/deep.txt": b"y",
+        "notes.md": b"z",
+    }
+    for rel, data in foreign.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    old = time.time() - 3600
+    os.utime(root / "articles/.foo.parquet.tmp", (old, old))
+    monkeypatch.setattr(store_mod, "GRACE_SECONDS", -1)
+    monkeypatch.setattr(store_mod, "TMP_GRACE_SECONDS", -1)
+    store = Store(root)
+    commit_batches(store, 20)  # commits, compactions, garbage deleted past its grace period
+    on_disk = files_on_disk(root)
+    for rel, data in foreign.items():
+        assert on_disk.get(rel) == data, rel
+    assert count(store.snapshot()) == 100
+
+
+def test_only_provable_orphans_of_a_dead_writer_are_deleted(tmp_path, monkeypatch):
+    root = tmp_path / "s"
+    store = Store(root)
+    commit_batches(store, 1)  # seq 1
+    listed = store.snapshot().files["articles"][0].path
+    parquet = (root / listed).read_bytes()
+    old = time.time() - 2 * store_mod.TMP_GRACE_SECONDS
+    planted = {
+        "articles/00000002-aaaaaaaa.parquet": (parquet, None),  # seq + 1: a dead writer's
+        "articles/.00000002-bbbbbbbb.parquet.tmp": (b"half", old),  # its old temporary file
+        ".manifest.json.cccccccc.tmp": (b"{", old),  # a manifest write that failed
+        "articles/.00000002-dddddddd.parquet.tmp": (b"new", None),  # too young to judge
+        ".manifest.json.eeeeeeee.tmp": (b"{", None),
+        "articles/00000001-ffffffff.parquet": (parquet, None),  # unlisted, not provably garbage
+    }
+    for rel, (data, mtime) in planted.items():
+        (root / rel).write_bytes(data)
+        if mtime:
+            os.utime(root / rel, (mtime, mtime))
+    commit_batches(store, 1)
+    on_disk = files_on_disk(root)
+    assert "articles/00000002-aaaaaaaa.parquet" not in on_disk
+    assert "articles/.00000002-bbbbbbbb.parquet.tmp" not in on_disk
+    assert ".manifest.json.cccccccc.tmp" not in on_disk
+    for kept in (
+        "articles/.00000002-dddddddd.parquet.tmp",
+        ".manifest.json.eeeeeeee.tmp",
+        "articles/00000001-ffffffff.parquet",
+    ):
+        assert kept in on_disk, kept
+    assert count(store.snapshot()) == 5  # the planted copy is not read
+
+
+def test_a_manifest_older_than_its_files_stops_writers_and_deletes_nothing(tmp_path):
+    root = tmp_path / "s"
+    store = Store(root)
+    commit_batches(store, 1)
+    old_manifest = (root / "manifest.json").read_bytes()
+    commit_batches(store, 3)
+    (root / "manifest.json").write_bytes(old_manifest)  # "restored from a backup"
+    before = data_files(root)
+    with pytest.raises(StoreError) as exc:
+        commit_batches(Store(root), 1)
+    assert "newer than its manifest" in one_line(exc) and "monitor repair" in str(exc.value)
+    assert data_files(root) == before
+
+
+def _edit_manifest(root: Path, change) -> None:
+    m = json.loads((root / "manifest.json").read_text())
+    change(m)
+    (root / "manifest.json").write_text(json.dumps(m))
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["garbage-relative", "garbage-absolute", "table-entry", "symlinked-file", "symlinked-folder"],
+)
+def test_manifest_paths_never_leave_the_store(tmp_path, monkeypatch, where):
+    root = tmp_path / "s"
+    canary = tmp_path / "canary.txt"
+    canary.write_text("keep me")
+    store = Store(root)
+    commit_batches(store, 1)
+    monkeypatch.setattr(store_mod, "GRACE_SECONDS", -1)
+    if where == "garbage-relative":
+        _edit_manifest(root, lambda m: m["garbage"].append({"path": "../canary.txt", "since": 0}))
+    elif where == "garbage-absolute":
+        _edit_manifest(root, lambda m: m["garbage"].append({"path": str(canary), "since": 0}))
+    elif where == "table-entry":
+        _edit_manifest(
+            root,
+            lambda m: m["tables"]["articles"].append(
+                {"path": "articles/../../canary.txt", "rows": 1}
+            ),
+        )
+    elif where == "symlinked-file":
+        (root / "articles/00000001-0000beef.parquet").symlink_to(canary)
+        _edit_manifest(
+            root,
+            lambda m: m["tables"]["articles"].append(
+                {"path": "articles/00000001-0000beef.parquet", "rows": 1}
+            ),
+        )
+    else:  # the whole table folder is a link to somewhere else
+        elsewhere = tmp_path / "elsewhere"
+        (root / "articles").rename(elsewhere)
+        (root / "articles").symlink_to(elsewhere)
+    fresh = Store(root)
+    with pytest.raises(StoreError) as exc:
+        fresh.snapshot()
+    assert "monitor repair" in one_line(exc)
+    assert re.search(r"absolute|leaves the store|outside the store", str(exc.value))
+    with pytest.raises(StoreError):
+        commit_batches(fresh, 1)
+    assert canary.read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m: [1, 2],
+        lambda m: {**m, "tables": None},
+        lambda m: {k: v for k, v in m.items() if k != "seq"},
+        lambda m: {**m, "seq": "3"},
+        lambda m: {**m, "feeds": []},
+        lambda m: {**m, "tables": {**m["tables"], "articles": {"a": 1}}},
+        lambda m: {**m, "tables": {**m["tables"], "articles": [{"path": 1, "rows": 2}]}},
+        lambda m: {
+            **m,
+            "tables": {**m["tables"], "articles": [{**m["tables"]["articles"][0], "rows": "5"}]},
+        },
+        lambda m: {**m, "feeds": {"http://f/1": {"url": "http://f/1", "tags": "a"}}},
+        lambda m: {**m, "watchlist": [1]},
+        lambda m: {**m, "garbage": [{"path": "articles/00000001-00000000.parquet"}]},
+        lambda m: {**m, "quarantined": [{"path": "x"}]},
+    ],
+)
+def test_a_manifest_of_the_wrong_shape_is_one_clear_error(tmp_path, change):
+    root = tmp_path / "s"
+    commit_batches(Store(root), 1)
+    m = json.loads((root / "manifest.json").read_text())
+    (root / "manifest.json").write_text(json.dumps(change(m)))
+    for attempt in (lambda: Store(root).snapshot(), lambda: commit_batches(Store(root), 1)):
+        with pytest.raises(StoreError) as exc:
+            attempt()
+        assert "damaged" in one_line(exc) and "monitor repair" in str(exc.value)
+
+
+@pytest.mark.parametrize("value", [5, "yesterday", None])
+def test_an_unreadable_feed_time_reads_as_no_time(tmp_path, value):
+    # a feed's times only schedule it: a bad one means "poll now", not a damaged store
+    root = tmp_path / "s"
+    commit_batches(Store(root), 1)
+    m = json.loads((root / "manifest.json").read_text())
+    m["feeds"] = {"http://f/1": {"url": "http://f/1", "last_poll": value, "next_poll": value}}
+    (root / "manifest.json").write_text(json.dumps(m))
+    state = Store(root).snapshot().feeds["http://f/1"]
+    assert state.last_poll is None and state.next_poll is None
+    commit_batches(Store(root), 1)  # and writers carry on
+
+
+@pytest.mark.parametrize("how", ["truncated", "corrupted", "missing"])
+def test_a_damaged_file_is_quarantined_and_the_writer_carries_on(tmp_path, how):
+    root = tmp_path / "s"
+    store = Store(root)
+    commit_batches(store, 2, per=10)  # two articles files of 10 rows
+    bad = store.snapshot().files["articles"][0].path
+    damage(root / bad, how)
+    damaged_bytes = (root / bad).read_bytes() if how != "missing" else None
+    logged: list[str] = []
+    w = store.writer(log=logged.append)  # the poller restarts on the damaged store
+    for n in range(100, 105):
+        assert add(w, n)
+    snap = w.commit()
+    assert snap.rows("articles") == 15 and count(snap) == 15
+    assert bad not in {f.path for f in snap.files["articles"]}
+    [q] = snap.quarantined
+    assert (q.path, q.table, q.rows_lost, q.acknowledged) == (bad, "articles", 10, False)
+    assert q.reason.startswith("missing" if how == "missing" else "unreadable")
+    if how == "missing":
+        assert q.moved_to == ""
+    else:  # kept, byte for byte, out of the table
+        assert q.moved_to == f"quarantine/{bad}"
+        assert (root / q.moved_to).read_bytes() == damaged_bytes
+        assert not (root / bad).exists()
+    assert len(logged) == 1 and bad in logged[0] and "10 rows lost" in logged[0]
+    # mentions of the lost articles are still there: the writer asks for a recount
+    assert w.needs_recount and snap.fingerprint == ""
+    # the lost articles are no longer known: a feed that still carries them brings them back
+    assert add(w, 0)
+    assert w.commit().rows("articles") == 16
+    assert store.snapshot().fingerprint == ""  # still to be recounted
+    store_mod.replace_mentions(store, lambda title, text: {"Alpha": 1}, [Entity("Alpha")], "fp")
+    snap = store.snapshot()
+    assert snap.fingerprint == "fp"
+    assert snap.query("SELECT SUM(count) AS n FROM {mentions}")["n"].iloc[0] == 16  # once each
+
+
+def test_compaction_quarantines_a_damaged_file_and_merges_the_rest(tmp_path):
+    root = tmp_path / "s"
+    store = Store(root)
+    commit_batches(store, 7)  # 7 small files per table; an 8th makes compaction due
+    bad = store.snapshot().files["mentions"][2].path  # the writer never reads mentions otherwise
+    truncate(root / bad)
+    w = store.writer()
+    for batch in (7, 8):  # the first finds the damaged file, the second compacts 8 files
+        for n in range(batch * 5, batch * 5 + 5):
+            add(w, n)
+        snap = w.commit()
+    assert [q.path for q in snap.quarantined] == [bad]
+    assert len(snap.files["mentions"]) == 1  # compacted
+    assert snap.query("SELECT SUM(count) AS n FROM {mentions}")["n"].iloc[0] == 45 - 5
+
+
+def test_rematch_survives_a_damaged_file(tmp_path):
+    root = tmp_path / "s"
+    store = Store(root)
+    commit_batches(store, 2)
+    bad = store.snapshot().files["articles"][1].path
+    corrupt(root / bad)
+    rows = store_mod.replace_mentions(
+        store, lambda title, text: {"Beta": 1}, [Entity("Beta")], "fp"
+    )
+    snap = store.snapshot()
+    assert rows == 5 and snap.rows("articles") == 5
+    assert [q.path for q in snap.quarantined] == [bad]
+    assert snap.query("SELECT SUM(count) AS n FROM {mentions}")["n"].iloc[0] == 5
+
+
+@pytest.mark.parametrize("how", ["truncated", "missing"])
+def test_a_reader_names_the_damaged_file_in_one_line(tmp_path, how):
+    root = tmp_path / "s"
+    store = Store(root)
+    commit_batches(store, 2)
+    bad = store.snapshot().files["articles"][0].path
+    damage(root / bad, how)
+    with pytest.raises(StoreError) as exc:
+        count(Store(root).snapshot())
+    assert bad in one_line(exc) and "monitor check" in str(exc.value)
+
+
+def test_check_reports_problems_and_notes(tmp_path):
+    root = tmp_path / "s"
+    store = Store(root)
+    assert not store_mod.check_store(store).exists
+    commit_batches(store, 3)
+    health = store_mod.check_store(store)
+    assert health.healthy and health.exists and health.files == 12
+    assert {k: n for k, n in health.rows.items() if n} == {
+        "articles": 15,
+        "sources": 15,
+        "mentions": 15,
+        "fetches": 3,
+    }
+    files = store.snapshot().files
+    truncate(root / files["articles"][0].path)
+    (root / files["sources"][1].path).unlink()
+    corrupt(root / files["mentions"][2].path)
+    (root / "articles/00000002-0badf00d.parquet").write_bytes(b"x")  # unlisted, older seq
+    (root / "articles/.00000004-0badf00d.parquet.tmp").write_bytes(b"x")
+    (root / "articles/notes.txt").write_text("mine")
+    health = store_mod.check_store(store)
+    kinds = sorted((f.kind, f.path) for f in health.problems)
+    assert kinds == [
+        ("damaged", files["articles"][0].path),
+        ("damaged", files["mentions"][2].path),
+        ("missing", files["sources"][1].path),
+        ("unlisted", "articles/00000002-0badf00d.parquet"),
+    ]
+    assert {f.kind for f in health.notes} == {"tmp", "foreign"}
+    # the store itself is untouched by a check
+    assert (root / "articles/00000002-0badf00d.parquet").read_bytes() == b"x"
+
+
+def _store_with_history(root: Path, monkeypatch) -> Store:
+    """Commits, compactions with garbage still in its grace period, a rematch, two feeds."""
+    store = Store(root)
+    w = store.writer()
+    for batch in range(12):
+        for n in range(batch * 5, batch * 5 + 5):
+            add(w, n, feed="http://f/1")
+        add(w, batch * 5, feed="http://f/2")  # the same article carried by a second feed
+        w.add_fetch(
+            {"feed": "http://f/1", "time": T0.replace(tzinfo=None) + timedelta(hours=batch)}
+        )
+        w.commit()
+    store_mod.replace_mentions(store, lambda title, text: {"Alpha": 2}, [Entity("Alpha")], "fp")
+    return store
+
+
+def _totals(store: Store) -> dict:
+    return (
+        store.snapshot()
+        .query(
+            "SELECT (SELECT COUNT(*) FROM {articles}) AS articles,"
+            " (SELECT COUNT(DISTINCT id) FROM {articles}) AS ids,"
+            " (SELECT COUNT(*) FROM {sources}) AS sources,"
+            " (SELECT SUM(count) FROM {mentions}) AS mentions,"
+            " (SELECT COUNT(*) FROM {fetches}) AS fetches"
+        )
+        .iloc[0]
+        .to_dict()
+    )
+
+
+def test_repair_rebuilds_a_lost_manifest_without_losing_or_doubling_rows(tmp_path, monkeypatch):
+    root = tmp_path / "s"
+    store = _store_with_history(root, monkeypatch)
+    expected = _totals(store)
+    assert expected == {"articles": 60, "ids": 60, "sources": 72, "mentions": 120, "fetches": 12}
+    snap = store.snapshot()
+    assert snap.quarantined == () and len(
+        json.loads((root / "manifest.json").read_text())["garbage"]
+    )
+    # a compaction that died before committing: a full copy of rows under the next seq
+    biggest = max(snap.files["articles"], key=lambda f: f.rows)
+    shutil.copy(root / biggest.path, root / f"articles/{snap.seq + 1:08d}-0000dead.parquet")
+    before = data_files(root)
+    (root / "manifest.json").unlink()
+
+    report = store_mod.repair_store(store)
+    assert report.rebuilt and report.recount and report.changed and not report.quarantined
+    assert any("manifest.json is missing" in a for a in report.actions)
+    assert _totals(store) == expected  # nothing lost, nothing counted twice
+    snap = store.snapshot()
+    assert snap.feeds["http://f/1"].articles == 60 and snap.feeds["http://f/2"].articles == 12
+    assert snap.fingerprint == ""  # the poller (or `monitor repair`) recounts mentions
+    after = data_files(root)
+    assert set(before) <= set(after)  # every file is still there (listed, or garbage in grace)
+    assert store_mod.check_store(store).healthy
+    commit_batches(store, 1)  # and a writer carries on
+
+
+def test_repair_quarantines_damaged_files_and_keeps_what_is_readable(tmp_path, monkeypatch):
+    root = tmp_path / "s"
+    store = _store_with_history(root, monkeypatch)
+    canary = tmp_path / "canary.txt"
+    canary.write_text("keep me")
+    snap = store.snapshot()
+    bad = min(snap.files["articles"], key=lambda f: f.rows)
+    truncate(root / bad.path)
+    feeds_before = json.loads((root / "manifest.json").read_text())["feeds"]
+
+    def mangle(m):
+        m["garbage"].append({"path": "../canary.txt", "since": 0})
+        m["feeds"]["http://bad/"] = {"url": "http://bad/", "failures": "many"}
+        m["tables"]["fetches"][0]["rows"] = "x"
+
+    _edit_manifest(root, mangle)
+    with pytest.raises(StoreError):
+        store.snapshot()
+    logged: list[str] = []
+    report = store_mod.repair_store(store, log=logged.append)
+    assert not report.rebuilt and report.recount  # the lost articles had mentions
+    [q] = report.quarantined
+    assert (q.path, q.rows_lost, q.acknowledged) == (bad.path, bad.rows, False)
+    assert (root / q.moved_to).exists() and canary.read_text() == "keep me"
+    text = "\n".join(report.actions)
+    assert "canary" in text and "http://bad/" in text and "row count corrected" in text
+    assert any(
+        a.startswith("kept the old manifest as quarantine/manifest-") for a in report.actions
+    )
+    snap = store.snapshot()
+    assert {
+        u: s for u, s in json.loads((root / "manifest.json").read_text())["feeds"].items()
+    } == feeds_before
+    assert snap.rows("articles") == 60 - bad.rows == count(snap)
+    assert [(x.path, x.acknowledged) for x in snap.quarantined] == [(bad.path, True)]
+    health = store_mod.check_store(store)
+    assert health.healthy and [f.kind for f in health.notes] == ["quarantined"]
+
+
+def test_repair_marks_quarantined_files_as_seen_and_leaves_a_healthy_store_alone(tmp_path):
+    root = tmp_path / "s"
+    store = Store(root)
+    commit_batches(store, 2)
+    report = store_mod.repair_store(store)
+    assert not report.changed and not report.actions
+    truncate(root / store.snapshot().files["articles"][0].path)
+    commit_batches(store, 1)  # the writer quarantines it
+    health = store_mod.check_store(store)
+    assert [f.kind for f in health.problems] == ["quarantined"]
+    report = store_mod.repair_store(store)
+    assert report.changed and "marked 1 earlier quarantined file as seen" in report.actions
+    assert store_mod.check_store(store).healthy
+    assert store_mod.repair_store(store).changed is False
+
+
+def test_repair_keeps_feed_state_from_a_partly_readable_manifest(tmp_path, monkeypatch):
+    root = tmp_path / "s"
+    store = _store_with_history(root, monkeypatch)
+    expected = _totals(store)
+    w = store.writer()
+    state = store.snapshot().feeds["http://f/1"]
+    state.name, state.etag = "Feed one", '"v1"'
+    w.set_feed(state)
+    w.commit()
+    _edit_manifest(root, lambda m: m.update(tables=None))  # the list of files is gone
+    report = store_mod.repair_store(store)
+    assert report.rebuilt and report.recount
+    assert "manifest.json: tables: null is not an object" in report.actions
+    snap = store.snapshot()
+    assert (snap.feeds["http://f/1"].name, snap.feeds["http://f/1"].etag) == ("Feed one", '"v1"')
+    assert snap.feeds["http://f/1"].articles == 60  # recounted from the sources table
+    assert _totals(store) == expected

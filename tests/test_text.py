@@ -230,3 +230,19 @@ def test_canonical_url_is_idempotent():
 )
 def test_is_http_url(url, ok):
     assert is_http_url(url) is ok
+
+
+@pytest.mark.parametrize(
+    ("url", "stored"),
+    [
+        ("https://Blog.example/page/#comment-210335", "https://blog.example/page/#comment-210335"),
+        ("https://x.example/awesome?utm_source=rss#adminer", "https://x.example/awesome#adminer"),
+        ("https://x.example/a#", "https://x.example/a"),
+        ("https://x.example/a", "https://x.example/a"),
+    ],
+)
+def test_canonical_url_can_keep_the_fragment(url, stored):
+    """The stored form of a link keeps its fragment (a comment's link opens the comment);
+    without it, the same URL is the article's identity across feeds."""
+    assert canonical_url(url, fragment=True) == stored
+    assert canonical_url(url) == stored.partition("#")[0]

@@ -17,7 +17,7 @@ count). Filler prose never contains a watched name: `filler_clashes` checks ever
 against the names when a world is generated. `World.truth` turns the per-article counts into
 the per-entity, per-day table a correct poller must end up with.
 
-What it leaves to others: serving the feeds over HTTP (`monitor.demo_server`), and of course
+What it leaves to others: serving the feeds over HTTP (`monitor.demo.server`), and of course
 fetching, parsing, matching and storing (the code under test).
 """
 
@@ -28,6 +28,7 @@ import random
 import re
 import time
 import unicodedata
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -850,19 +851,48 @@ class DemoArticle:
     `mentions` (a dict shared between copies: do not mutate it).
     """
 
-    outlet: str
     feeds: tuple[str, ...]
-    url: str
-    guid: str
     title: str
-    published: datetime | None
-    available: datetime
     mentions: dict[str, int]
     story: int
     author: str
     lang: str
+    # compact: what the properties below are made of (a world holds hundreds of thousands)
+    _outlet: Outlet = field(repr=False)
+    _section: str = field(repr=False)
+    _slug: str = field(repr=False)  # from the title
+    _serial: int = field(repr=False)
     _body: _Body = field(repr=False)
     _ts: int = field(repr=False)
+    _dated: bool = field(repr=False)
+
+    @property
+    def outlet(self) -> str:
+        """The outlet's slug."""
+        return self._outlet.slug
+
+    @property
+    def url(self) -> str:
+        o, t = self._outlet, time.gmtime(self._ts)
+        return (
+            f"https://www.{o.slug}.example/{self._section}/{t.tm_year}/{t.tm_mon:02d}/"
+            f"{t.tm_mday:02d}/{self._slug}-{self._serial}{o.link_suffix}"
+        )
+
+    @property
+    def guid(self) -> str:
+        o = self._outlet
+        if o.guid_is_link:
+            return self.url
+        return f"tag:{o.slug}.example,{time.gmtime(self._ts).tm_year}:article-{self._serial}"
+
+    @property
+    def published(self) -> datetime | None:
+        return datetime.fromtimestamp(self._ts, UTC) if self._dated else None
+
+    @property
+    def available(self) -> datetime:
+        return datetime.fromtimestamp(self._ts, UTC)
 
     @property
     def html(self) -> str:
@@ -925,10 +955,20 @@ def _esc_attr(s: str) -> str:
     return _esc(s).replace('"', "&quot;")
 
 
-class _Body:
-    """An article body: paragraphs of filler-pool indices and literal sentences."""
+_NO_MENTIONS: dict[str, int] = {}  # shared by every article that mentions no one: never mutate
+_BREAK = 0xFFFF  # a paragraph break in _Body.codes
+_LITERAL = 0xF000  # _LITERAL + k in _Body.codes: the k-th literal sentence
 
-    __slots__ = ("entities", "link", "paras", "plain", "pool")
+
+class _Body:
+    """An article body: paragraphs of filler-pool indices and literal sentences.
+
+    Stored compactly (a world holds hundreds of thousands): the paragraphs as one string of
+    16-bit codes (a pool index, a literal's number, or a paragraph break), the sentences that
+    are not filler (the mentions) in `literals`.
+    """
+
+    __slots__ = ("codes", "entities", "link", "literals", "plain", "pool")
 
     def __init__(
         self,
@@ -938,11 +978,37 @@ class _Body:
         plain: bool,
         link: str,
     ) -> None:
+        codes = array("H")
+        literals: list[str] = []
+        for p, para in enumerate(paras):
+            if p:
+                codes.append(_BREAK)
+            for item in para:
+                if isinstance(item, str):
+                    codes.append(_LITERAL + len(literals))
+                    literals.append(item)
+                else:
+                    codes.append(item)
         self.pool = pool
-        self.paras = paras
+        self.codes = codes.tobytes()
+        self.literals = tuple(literals) if literals else ()
         self.entities = entities  # HTML entities for accents and quotes
         self.plain = plain  # a summary written without <p>
         self.link = link
+
+    @property
+    def paras(self) -> list[list[int | str]]:
+        paras: list[list[int | str]] = [[]]
+        codes = array("H")
+        codes.frombytes(self.codes)
+        for code in codes:
+            if code == _BREAK:
+                paras.append([])
+            elif code >= _LITERAL:
+                paras[-1].append(self.literals[code - _LITERAL])
+            else:
+                paras[-1].append(code)
+        return paras
 
     def _sentence(self, item: int | str) -> str:
         if isinstance(item, int):
@@ -1272,6 +1338,35 @@ class World:
         items = feed.articles[start:n][::-1]
         return _feed_document(feed.outlet, feed.section, items).encode("utf-8")
 
+    def catch_up_times(self, until: datetime, items: int) -> list[datetime]:
+        """Moments to poll the feeds at so that feeds of `items` items show every item.
+
+        When each feed carries only its newest `items` items, a poller that polls every feed at
+        each of these moments (oldest first; the last is `until`) sees every item available at
+        `until`: no feed publishes more than `items` items between two consecutive moments.
+        This is how the demo ingests a long history through feeds of bounded size, the way a
+        poller that had been running all along would have seen it.
+        """
+        if items < 1:
+            raise ValueError("items must be >= 1")
+        end = until.timestamp()
+        feeds = {id(f): f for f in self._feeds.values()}.values()  # a moved feed: one _Feed
+        moments: list[datetime] = []
+        t = float("-inf")
+        while True:
+            step = end
+            for feed in feeds:
+                seen = bisect.bisect_right(feed.times, t)
+                if feed.visible(until) - seen > items:
+                    # just before the (items + 1)-th item published after t
+                    step = min(step, feed.times[seen + items] - 1)
+            if step <= t:
+                raise ValueError(f"more than {items} items in one second: cannot catch up")
+            moments.append(until if step == end else datetime.fromtimestamp(step, UTC))
+            if step == end:
+                return moments
+            t = step
+
     def _feed(self, path: str) -> _Feed:
         try:
             return self._feeds[path]
@@ -1286,7 +1381,7 @@ class World:
         base = base_url.rstrip("/")
         lines = [
             "# The demo world of media-monitor: invented outlets, people, places and stories,",
-            f"# generated by monitor/demo_world.py (seed {self.seed}) and served on {base}.",
+            f"# generated by monitor/demo/world.py (seed {self.seed}) and served on {base}.",
             "# Nothing here is real. Some feeds misbehave on purpose: one answers 500 now and",
             "# then, one is slow, one has moved (301), one is gone (410), one serves an HTML page.",
             f"store: {q(store)}",
@@ -1381,6 +1476,8 @@ class _Generator:
         self.serial = 0
         self.story_id = 0
         self.articles: list[DemoArticle] = []
+        self.strings: dict[str, str] = {}
+        self.mention_sets: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}
         self.bursts: list[tuple[str, int, int]] = []
 
     # --- randomness (fast forms of random.choice / randint / choices) -------------------------
@@ -1518,7 +1615,7 @@ class _Generator:
     def _mention_sentence(self, spec: _Spec, lang: str) -> tuple[str, int]:
         slot, template = self.pick(self.templates[spec.entity.name, lang])
         form, n = self._form(spec, slot, lang)
-        return _capitalize(template.replace("{" + slot + "}", form)), n
+        return self.shared(_capitalize(template.replace("{" + slot + "}", form))), n
 
     def _title(
         self, lang: str, primary: _Spec | None, second: _Spec | None, counts: dict[str, int]
@@ -1596,7 +1693,7 @@ class _Generator:
             else:
                 city = self.pick(_DATELINE_CITIES)
             first = seq[0] if isinstance(seq[0], str) else pool[seq[0]]
-            seq[0] = f"{city} ({outlet.name}) — {first}"
+            seq[0] = self.shared(f"{city} ({outlet.name}) — {first}")
         paras: list[tuple[int | str, ...]] = []
         pos = 0
         for j, size in enumerate(sizes):
@@ -1608,9 +1705,17 @@ class _Generator:
             tuple(p for p in paras if p),
             entities=outlet.html_entities,
             plain=not full and not outlet.html_entities,
-            link=f"{outlet.homepage}topics/{self.story_id % 97}",
+            link=self.link(outlet, self.story_id % 97),
         )
-        return title, body, counts
+        return self.shared(title), body, counts
+
+    def link(self, outlet: Outlet, topic: int) -> str:
+        """A topic page of `outlet`."""
+        return self.shared(f"{outlet.homepage}topics/{topic}")
+
+    def shared(self, s: str) -> str:
+        """One copy of each string that many articles carry (titles, sentences, links)."""
+        return self.strings.setdefault(s, s)
 
     # --- schedule -----------------------------------------------------------------------------
 
@@ -1716,7 +1821,7 @@ class _Generator:
         lang = langs[0] if len(langs) == 1 or self.rand() < 0.75 else langs[1]
         self.story_id += 1
         title, body, counts = self.story(outlet, lang, weights)
-        slug = _slugify(title)[:60].strip("-")
+        slug = self.shared(_slugify(title)[:60].strip("-"))
         self._article(outlet, ts, title, body, counts, lang, slug, author=None)
         if "wire" in outlet.tags and self.rand() < _P_SYNDICATED:
             others = self.pickers[outlet.slug, lang]
@@ -1747,34 +1852,28 @@ class _Generator:
         else:
             feeds = outlet.feeds
             section = outlet.sections[0]
-        t = time.gmtime(ts)
-        url = (
-            f"https://www.{outlet.slug}.example/{section}/{t.tm_year}/{t.tm_mon:02d}/"
-            f"{t.tm_mday:02d}/{slug}-{self.serial}{outlet.link_suffix}"
-        )
-        guid = f"tag:{outlet.slug}.example,{t.tm_year}:article-{self.serial}"
         if author is None:
             author = self.pick(self.staff[outlet.slug])
         # Undated items only in the last two days (and live): all of them count on the day they
         # are first seen, so a whole history of them would make one false spike.
         recent = ts > self.now_ts - 2 * 86400
         dated = not (recent and outlet.undated_share and self.rand() < outlet.undated_share)
-        moment = datetime.fromtimestamp(ts, UTC)
+        key = tuple(counts.items())
         self.articles.append(
             DemoArticle(
-                outlet=outlet.slug,
                 feeds=feeds,
-                url=url,
-                guid=url if outlet.guid_is_link else guid,
                 title=title,
-                published=moment if dated else None,
-                available=moment,
-                mentions=counts,
+                mentions=self.mention_sets.setdefault(key, counts) if counts else _NO_MENTIONS,
                 story=self.story_id,
                 author=author,
                 lang=lang,
+                _outlet=outlet,
+                _section=section,
+                _slug=slug,
+                _serial=self.serial,
                 _body=body,
                 _ts=ts,
+                _dated=dated,
             )
         )
 

@@ -30,7 +30,7 @@ from tests.dashboard_store import FEEDS, build_store
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 TRACES_JS = """() => {
   const gd = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');
   if (!gd || !gd.data) return null;
@@ -85,7 +85,7 @@ def settle(page: Any) -> None:
     page.wait_for_selector(READY)
 
 
-def open_link(page: Any, base: str, **params: Any) -> None:
+def open_link(page: Any, base: str, /, **params: Any) -> None:
     page.goto(f"{base}/?{urlencode(params, doseq=True)}")
     settle(page)
 
@@ -170,7 +170,10 @@ def test_changing_a_filter_updates_the_url(page: Any, dashboard_url: str) -> Non
 def test_choosing_an_entity_in_the_overview_opens_its_timeline(
     page: Any, dashboard_url: str
 ) -> None:
+    """A row opens the entity's timeline as one step: Back returns to the very overview the
+    user came from (not an overview filtered to the entity), Forward to the timeline."""
     open_link(page, dashboard_url, range="all")
+    came_from = page.url
     grid = page.locator('[data-testid="stDataFrame"]').first
     grid.wait_for()
     box = grid.bounding_box()
@@ -183,12 +186,63 @@ def test_choosing_an_entity_in_the_overview_opens_its_timeline(
     assert len(entity) == 1
     assert [t["name"] for t in chart_traces(page)] == entity
     assert chips(page, "e") == entity
-    # the jump made a history entry: Back returns to the overview
+    timeline_url = page.url
     page.go_back()
     page.wait_for_function("() => !location.search.includes('view=timeline')")
     settle(page)
+    assert page.url == came_from
+    assert chips(page, "e") == []
+    assert selected_tab(page) == "overview"
+    page.go_forward()
+    page.wait_for_function("() => location.search.includes('view=timeline')")
+    settle(page)
+    assert page.url == timeline_url
+    assert selected_tab(page) == "timeline"
+    assert [t["name"] for t in chart_traces(page)] == entity
+
+
+def test_back_from_the_articles_opened_on_a_chart(page: Any, dashboard_url: str) -> None:
+    open_link(page, dashboard_url, view="timeline", range="30d")
+    came_from = page.url
+    drawn = [t["name"] for t in chart_traces(page)]
+    page.get_by_role("button", name="Open the articles").click()
+    page.wait_for_function("() => location.search.includes('view=articles')")
+    settle(page)
+    assert url_params(page)["e"] == drawn  # the entities drawn on the chart
+    page.go_back()
+    page.wait_for_function("() => location.search.includes('view=timeline')")
+    settle(page)
+    assert page.url == came_from
+    assert chips(page, "e") == []
+
+
+def selected_tab(page: Any) -> str:
     selected = page.locator(".st-key-view [role=tab][aria-selected=true]")
-    assert selected.inner_text().strip().lower() == "overview"
+    return str(selected.inner_text()).strip().lower()
+
+
+def test_readable_at_1400_px(page: Any, dashboard_url: str) -> None:
+    """What an analyst could not read at 1400x900: whole dates in the date boxes, a heatmap as
+    wide as the page, the feeds' errors and new addresses, one page number."""
+    d0, d1 = days_ago(12), days_ago(2)
+    open_link(page, dashboard_url, range="custom", **{"from": d0, "to": d1})
+    for key, value in (("from", d0), ("to", d1)):
+        assert date_value(page, key) == value
+        field = page.locator(f".st-key-{key} [data-testid=stDateInputField]")
+        assert field.evaluate("e => e.scrollWidth <= e.clientWidth")
+        assert field.evaluate("e => e.getBoundingClientRect().width") >= 200
+    open_link(page, dashboard_url, view="co-mentions", range="all")
+    heat = page.locator('[data-testid="stPlotlyChart"] .main-svg').first
+    heat.wait_for()
+    assert heat.bounding_box()["width"] >= 800
+    open_link(page, dashboard_url, view="feeds", range="all")
+    cell = page.locator(".mm-problems td", has_text="ledger-new.xml")
+    assert cell.inner_text() == "http://127.0.0.1:9/ledger-new.xml"
+    box = cell.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 1400
+    open_link(page, dashboard_url, view="articles", range="all", page="2")
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    assert len(re.findall(r"\bpage\b", text, re.IGNORECASE)) == 1, text[:400]
 
 
 def test_hostile_feed_item_executes_nothing(page: Any, dashboard_url: str) -> None:

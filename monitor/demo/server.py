@@ -2,19 +2,23 @@
 
 `serve_world(world)` starts a threaded HTTP/1.1 server in a daemon thread and returns a
 `DemoServer` (a context manager) whose `base_url` the demo's feeds.yaml points at. Each feed
-shows the items available at the wall-clock time of the request (`clock`, replaceable in
-tests), so new articles keep arriving while the demo runs. Responses carry the feed's
-Content-Type, an ETag (a hash of the body) and Last-Modified (when its newest item appeared);
-matching If-None-Match / If-Modified-Since get a 304; bodies are gzipped when the client
-accepts it. Rendered bodies are cached per (path, number of visible items), so polling an
+shows the items available at the time its `clock` gives (the wall clock by default; the demo
+sets it to moments of the past while it catches up on the history, and tests fix it), so new
+articles keep arriving while the demo runs. With `limit`, a feed carries only its newest
+`limit` items, as real feeds carry a recent window. Responses carry the feed's Content-Type,
+an ETag (a hash of the body) and Last-Modified (when its newest item appeared); matching
+If-None-Match / If-Modified-Since get a 304; bodies are gzipped when the client accepts it.
+The newest rendered body of each feed is kept (gzipped) with its validators, so polling an
 unchanged feed costs a dictionary lookup.
 
-The misbehaving feeds (see `monitor.demo_world.HEALTHS`): "flaky" answers 500 to every third
+The misbehaving feeds (see `monitor.demo.world.HEALTHS`): "flaky" answers 500 to every third
 request (the 2nd, 5th, ...), "slow" answers after `slow_delay` seconds, "moved" answers 301 at
 its listed path and serves the feed at the new one, "gone" answers 410, "html" serves an HTML
-page. `/` is an HTML index of the feeds, for humans. Requests are not logged.
+page. `/` is an HTML index of the feeds, for humans. Requests are not logged, and a client
+that hangs up mid-response (the poller cutting a response short, a timeout) is normal: it is
+not logged either. Any other error in the server is one line on stderr, never a traceback.
 
-What it leaves to others: the world itself (`monitor.demo_world`, pure) and everything on the
+What it leaves to others: the world itself (`monitor.demo.world`, pure) and everything on the
 client side.
 """
 
@@ -24,6 +28,7 @@ import gzip
 import hashlib
 import html
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -34,7 +39,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
-from monitor.demo_world import CONTENT_TYPES, Outlet, World
+from monitor.demo.world import CONTENT_TYPES, Outlet, World
 
 __all__ = ["DemoServer", "serve_world"]
 
@@ -59,28 +64,29 @@ def serve_world(
 
 
 class _Cached:
-    """One rendered feed body with its validators."""
+    """One rendered feed body with its validators, kept gzipped (a quarter of the size)."""
 
-    __slots__ = ("body", "etag", "gz", "last_modified", "modified_ts", "visible")
+    __slots__ = ("etag", "gz", "last_modified", "limit", "modified_ts", "size", "visible")
 
-    def __init__(self, visible: int, body: bytes, modified: datetime | None) -> None:
+    def __init__(
+        self, visible: int, limit: int | None, body: bytes, modified: datetime | None
+    ) -> None:
         self.visible = visible
-        self.body = body
+        self.limit = limit
+        self.size = len(body)
+        self.gz = gzip.compress(body, compresslevel=5, mtime=0)
         self.etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
         self.modified_ts = modified.timestamp() if modified is not None else None
         self.last_modified = (
             formatdate(self.modified_ts, usegmt=True) if self.modified_ts is not None else None
         )
-        self.gz: bytes | None = None
 
-    def gzipped(self) -> bytes:
-        if self.gz is None:
-            self.gz = gzip.compress(self.body, compresslevel=5, mtime=0)
-        return self.gz
+    def body(self) -> bytes:
+        return gzip.decompress(self.gz)
 
 
 class DemoServer:
-    """A running demo server; see `serve_world`."""
+    """A running demo server; see `serve_world`. `clock` and `limit` may change while it runs."""
 
     def __init__(
         self,
@@ -99,6 +105,7 @@ class DemoServer:
         self.slow_delay = slow_delay
         self.flaky_every = flaky_every
         self.requests: Counter[str] = Counter()  # path -> requests received
+        self.largest_body = 0  # bytes of the largest feed body served so far (uncompressed)
         self._lock = threading.Lock()
         self._cache: dict[str, _Cached] = {}
         # path -> (what to do, outlet, target path)
@@ -152,12 +159,15 @@ class DemoServer:
     def _feed(self, path: str) -> _Cached:
         at = self.clock()
         visible = self.world.visible_count(path, at)
+        limit = self.limit
         cached = self._cache.get(path)
-        if cached is not None and cached.visible == visible:
+        if cached is not None and (cached.visible, cached.limit) == (visible, limit):
             return cached
-        body = self.world.render_feed(path, at, self.limit)
-        cached = _Cached(visible, body, self.world.last_modified(path, at))
-        self._cache[path] = cached  # one body per path: time only moves forward
+        body = self.world.render_feed(path, at, limit)
+        cached = _Cached(visible, limit, body, self.world.last_modified(path, at))
+        self._cache[path] = cached  # one body per path: the newest asked for
+        with self._lock:
+            self.largest_body = max(self.largest_body, len(body))
         return cached
 
     def _index(self) -> bytes:
@@ -179,7 +189,7 @@ class DemoServer:
             "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             "<title>media-monitor demo world</title></head><body>"
             "<h1>media-monitor demo world</h1>"
-            "<p>Invented outlets and stories, generated by <code>monitor/demo_world.py</code>. "
+            "<p>Invented outlets and stories, generated by <code>monitor/demo/world.py</code>. "
             f"Feeds show what is published up to {at:%Y-%m-%d %H:%M:%S} UTC; "
             "some misbehave on purpose (see the health column).</p>"
             "<table><tr><th>feed</th><th>format</th><th>health</th><th>tags</th>"
@@ -195,6 +205,13 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256  # many concurrent pollers must not overflow the accept backlog
     demo: DemoServer
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client hanging up is normal (nothing logged); anything else is one line."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            return
+        print(f"demo server: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -253,10 +270,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers.append(("Content-Type", f"{CONTENT_TYPES[outlet.fmt]}; charset=utf-8"))
         headers.append(("Vary", "Accept-Encoding"))
-        body = cached.body
         if _accepts_gzip(self.headers.get("Accept-Encoding", "")):
-            body = cached.gzipped()
+            body = cached.gz
             headers.append(("Content-Encoding", "gzip"))
+        else:
+            body = cached.body()
         self._send(200, headers, body, head)
 
     def _send(self, status: int, headers: list[tuple[str, str]], body: bytes, head: bool) -> None:

@@ -1,0 +1,190 @@
+"""The article cards: the one place where text from feeds becomes HTML.
+
+Every piece of feed text (title, snippet, author, feed name, entity names) is escaped here;
+matched names and search words are marked with <mark>; only http(s) links become links, opened
+with rel="noopener noreferrer nofollow". Nothing else in the dashboard builds HTML from feed text.
+
+What it leaves to others: which articles (the pages, through monitor.queries), the matching
+rules (monitor/match.py).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from monitor.match import Matcher
+from monitor.text import collapse_ws, is_http_url
+
+from .data import Context, matcher
+from .widgets import empty_state, ink
+
+PAGE_SIZE = 50  # articles per page
+
+
+CARD_CSS = """
+<style>
+.mm-list { font-family: inherit; }
+.mm-card { padding: 0.55rem 0.2rem 0.7rem; border-bottom: 1px solid rgba(49, 51, 63, 0.12); }
+.mm-meta { color: rgba(49, 51, 63, 0.65); font-size: 0.82rem; margin-bottom: 0.1rem; }
+.mm-title { font-size: 1.02rem; font-weight: 600; color: rgb(49, 51, 63); }
+.mm-title a { color: #1c5d99; text-decoration: none; }
+.mm-title a:hover { text-decoration: underline; }
+.mm-snippet { font-size: 0.9rem; color: rgba(49, 51, 63, 0.9); margin-top: 0.15rem; }
+.mm-chip { display: inline-block; font-size: 0.72rem; padding: 0 0.45rem; margin-right: 0.25rem;
+  border-radius: 0.6rem; color: white; line-height: 1.35rem; }
+.mm-flag { color: #b35c00; }
+mark.mm-hit { background: #fde68a; padding: 0 0.1em; border-radius: 0.15em; }
+mark.mm-q { background: #bfdbfe; padding: 0 0.1em; border-radius: 0.15em; }
+</style>
+"""
+
+
+def highlight(text: str, spans: list[tuple[int, int, str]]) -> str:
+    """HTML of `text` with the spans marked; every piece of text escaped."""
+    out, pos = [], 0
+    for start, end, cls in sorted(spans):
+        if start < pos:
+            continue
+        out.append(html.escape(text[pos:start]))
+        out.append(f'<mark class="{cls}">{html.escape(text[start:end])}</mark>')
+        pos = end
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
+
+
+def prepared(text: Any) -> str:
+    """Text as the matcher sees it (NFC, white space collapsed), so its positions fit."""
+    return collapse_ws(unicodedata.normalize("NFC", str(text or "")))
+
+
+def find_spans(
+    matcher: Matcher, text: str, search: str, focus: Sequence[str] = ()
+) -> tuple[list[tuple[int, int, str]], int | None]:
+    """Spans to mark (mentions, then search words) and where the first focused mention is."""
+    matches = matcher.find(text)
+    spans = [(m.start, m.end, "mm-hit") for m in matches]
+    for word in search.split():
+        for hit in re.finditer(re.escape(word), text, re.IGNORECASE):
+            spans.append((hit.start(), hit.end(), "mm-q"))
+    at = next((m.start for m in matches if m.entity in focus), None)
+    return spans, at
+
+
+def snippet(
+    text: str, spans: list[tuple[int, int, str]], at: int | None = None, width: int = 260
+) -> tuple[str, list[tuple[int, int, str]]]:
+    """A window of `text` around `at` (else its first marked span), and the spans in it."""
+    if len(text) <= width:
+        return text, spans
+    first = at if at is not None else min((s for s, _, _ in spans), default=0)
+    lo = max(0, first - width // 3)
+    if lo:
+        cut = text.rfind(" ", 0, lo)
+        lo = cut + 1 if cut >= 0 and lo - cut < 30 else lo
+    hi = min(len(text), lo + width)
+    if hi < len(text):
+        cut = text.rfind(" ", lo, hi)
+        hi = cut if cut > lo + width // 2 else hi
+    moved = [(s - lo, e - lo, c) for s, e, c in spans if s >= lo and e <= hi]
+    prefix = "…" if lo else ""
+    suffix = "…" if hi < len(text) else ""
+    shift = len(prefix)
+    return prefix + text[lo:hi] + suffix, [(s + shift, e + shift, c) for s, e, c in moved]
+
+
+def article_html(
+    ctx: Context, matcher: Matcher, row: dict[str, Any], focus: Sequence[str], search: str
+) -> str:
+    title = prepared(row.get("title")) or "(no title)"
+    title_html = highlight(title, find_spans(matcher, title, search)[0])
+    url = str(row.get("url") or "")
+    if is_http_url(url):
+        href = html.escape(url, quote=True)
+        title_html = (
+            f'<a href="{href}" target="_blank" rel="noopener noreferrer nofollow">{title_html}</a>'
+        )
+    text = prepared(row.get("text"))
+    snip, spans = snippet(text, *find_spans(matcher, text, search, focus))
+    published = pd.Timestamp(row["published"])
+    meta = [
+        f"{published:%-d %b %Y %H:%M} UTC",
+        html.escape(str(row.get("feed_name") or row.get("feed") or "")),
+    ]
+    if row.get("author"):
+        meta.append(html.escape(prepared(row["author"])[:80]))
+    if row.get("date_flag"):
+        meta.append(
+            f'<span class="mm-flag">date {html.escape(str(row["date_flag"]))}: '
+            "time first seen</span>"
+        )
+    chips = "".join(
+        f'<span class="mm-chip" style="background:{ctx.color(e)};color:{ink(ctx.color(e))}">'
+        f"{html.escape(e)}</span>"
+        for e in row.get("entities") or []
+    )
+    return (
+        '<div class="mm-card">'
+        f'<div class="mm-meta">{" · ".join(meta)}</div>'
+        f'<div class="mm-title">{title_html}</div>'
+        f'<div class="mm-snippet">{highlight(snip, spans)}</div>'
+        f"<div>{chips}</div>"
+        "</div>"
+    )
+
+
+def render_articles(ctx: Context, df: pd.DataFrame, entities: Sequence[str], search: str) -> None:
+    if df.empty:
+        empty_state("No articles match these filters in this range.")
+        return
+    m = matcher(ctx.config)
+    cards = "".join(article_html(ctx, m, row, entities, search) for row in df.to_dict("records"))
+    st.html(f'{CARD_CSS}<div class="mm-list">{cards}</div>')
+
+
+PROBLEM_CSS = """
+<style>
+.mm-problems { width: 100%; border-collapse: collapse; font-size: 0.88rem; }
+.mm-problems th { text-align: left; font-weight: 600; color: rgba(49, 51, 63, 0.7);
+  border-bottom: 1px solid rgba(49, 51, 63, 0.2); padding: 0.25rem 0.5rem; }
+.mm-problems td { vertical-align: top; padding: 0.3rem 0.5rem; white-space: nowrap;
+  border-bottom: 1px solid rgba(49, 51, 63, 0.08); }
+.mm-problems td.mm-name { font-weight: 600; }
+.mm-problems td.mm-wrap { white-space: normal; overflow-wrap: anywhere; width: 38%; }
+</style>
+"""
+
+
+def feed_problems(rows: Sequence[dict[str, Any]]) -> None:
+    """The feeds that failed, are gone or moved, one row each, every cell wrapped so that the
+    whole error and the whole new address read at any width. Feed and server text escaped."""
+
+    def cell(value: Any, cls: str = "") -> str:
+        text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else value
+        if isinstance(text, float):
+            text = f"{text:.0f}"
+        attr = f' class="{cls}"' if cls else ""
+        return f"<td{attr}>{html.escape(str(text))}</td>"
+
+    body = "".join(
+        "<tr>"
+        + cell(r.get("name"), "mm-name")
+        + cell(r.get("status"))
+        + cell(r.get("http_status"))
+        + cell(r.get("failures"))
+        + cell(r.get("error"), "mm-wrap")
+        + cell(r.get("moved_to"), "mm-wrap")
+        + "</tr>"
+        for r in rows
+    )
+    st.html(
+        f"{PROBLEM_CSS}<table class='mm-problems'><thead><tr><th>Feed</th><th>Last result</th>"
+        "<th>HTTP</th><th>Fails</th><th>Last error</th><th>Moved to</th></tr>"
+        f"</thead><tbody>{body}</tbody></table>"
+    )

@@ -1,0 +1,148 @@
+"""The Feeds page: the health of every feed, and polling per period."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from monitor import queries
+from monitor.text import is_http_url
+
+from ..cards import feed_problems
+from ..data import Context, cached_health, q
+from ..state import Selection
+from ..widgets import chart, csv_button, empty_state, store_damage, style_figure
+
+
+def render(ctx: Context, sel: Selection) -> None:
+    st.subheader("Feeds")
+    store_damage(ctx.snap)
+    minute = ctx.now.replace(second=0, microsecond=0).isoformat()
+    df = cached_health(ctx.snap.key, minute, ctx.snap)
+    if df.empty:
+        empty_state("No feed has been polled yet.")
+        return
+    status = df["status"].astype(str)
+    ok = status.isin(["ok", "unchanged"]).sum()
+    failing = status.str.startswith("failed").sum()
+    gone = (status == "gone").sum()
+    moved = (df["moved_to"] != "").sum()
+    m = st.columns(4)
+    m[0].metric("Feeds", f"{len(df):,}")
+    m[1].metric("Last poll fine", f"{ok:,}")
+    m[2].metric("Failing", f"{failing:,}")
+    m[3].metric("Gone or moved", f"{gone + moved:,}")
+    if moved:
+        st.warning(
+            f"{moved} feed{'s' if moved != 1 else ''} moved permanently: update "
+            f"{'their' if moved != 1 else 'its'} url in feeds.yaml (see “Moved to”).",
+            icon=":material/moved_location:",
+        )
+    if gone:
+        st.warning(
+            f"{gone} feed{' is' if gone == 1 else 's are'} gone (HTTP 410) and no longer polled.",
+            icon=":material/block:",
+        )
+    problems = df["status"].astype(str).str.startswith(("failed", "gone")) | (df["moved_to"] != "")
+    if problems.any():
+        st.markdown("**Needs attention** — the last error and new address of each, in full")
+        feed_problems(df[problems].to_dict("records"))
+    table = df.assign(
+        tags=df["tags"].map(", ".join),
+        url=df["url"].where(df["url"].map(is_http_url), None),
+    )
+    table = pd.concat([table[problems], table[~problems]])
+    st.dataframe(
+        table[COLUMNS],
+        hide_index=True,
+        height=min(38 + 35 * len(table), 640),
+        placeholder="—",
+        column_config={
+            "name": st.column_config.TextColumn("Feed", pinned=True, width=170),
+            "status": st.column_config.TextColumn("Last result", width=105),
+            "http_status": st.column_config.NumberColumn("HTTP", format="%d", width=50),
+            "last_poll": st.column_config.DatetimeColumn(
+                "Last poll (UTC)", format="D MMM HH:mm", width=100
+            ),
+            "last_success": st.column_config.DatetimeColumn(
+                "Last success", format="D MMM HH:mm", width=100
+            ),
+            "per_day": st.column_config.NumberColumn(
+                "Per day", format="%.1f", width=65, help="Articles per day, last 7 days"
+            ),
+            "articles": st.column_config.NumberColumn(
+                "Articles", format="localized", width=75, help="Articles stored, all time"
+            ),
+            "last_new": st.column_config.NumberColumn(
+                "New", format="localized", width=50, help="New articles at the last poll"
+            ),
+            "failures": st.column_config.NumberColumn("Fails", width=50, help="Failures in a row"),
+            "next_poll": st.column_config.DatetimeColumn(
+                "Next poll", format="D MMM HH:mm", width=100
+            ),
+            "tags": st.column_config.TextColumn("Tags", width=110),
+            "url": st.column_config.LinkColumn("URL", width=220),
+        },
+    )
+    st.caption("Errors and new addresses are above, under Needs attention, and in the CSV.")
+    csv_button(df.assign(tags=df["tags"].map(", ".join)), "feeds", "feeds_csv")
+    polling_chart(ctx, sel)
+
+
+# the grid's columns, narrow ones first: at 1,400 px they fit up to "Next poll"
+COLUMNS = [
+    "name", "status", "http_status", "last_poll", "last_success", "per_day", "articles",
+    "last_new", "failures", "next_poll", "tags", "url",
+]  # fmt: skip
+
+
+def polling_chart(ctx: Context, sel: Selection) -> None:
+    """Feeds polled fine and failed per day (per hour for the last 24 h), over the range, with
+    bars one period wide and dates (not times) on a per-day axis."""
+    start, end = sel.span(ctx)
+    by = "hour" if sel.range == "24h" else "day"
+    ing = q("ingestion", ctx.snap, queries.Filters(start=start, end=end, feeds=sel.feeds), by)
+    if ing.empty:
+        return
+    first, last = ing["period"].min(), ing["period"].max() + STEP[by]
+    lo = max(pd.Timestamp(start), first - STEP[by]) if start else first - STEP[by]
+    hi = min(pd.Timestamp(end), last + STEP[by]) if end else last + STEP[by]
+    lo = min(lo, hi - MIN_SPAN[by])  # a few periods at least, so one bar is not the whole plot
+    st.markdown(f"**Polling per {by}** — feeds polled, and those whose every poll failed")
+    width = [STEP[by] / pd.Timedelta(milliseconds=1) * 0.8] * len(ing)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            x=ing["period"],
+            y=ing["polled"] - ing["failed"],
+            width=width,
+            offset=0,
+            name="polled fine",
+            marker={"color": "#59A14F"},
+        )
+    )
+    fig.add_trace(
+        go.Bar(
+            x=ing["period"],
+            y=ing["failed"],
+            width=width,
+            offset=0,
+            name="failed",
+            marker={"color": "#E15759"},
+        )
+    )
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title="feeds", tickformat=",", rangemode="tozero")
+    fig.update_xaxes(
+        range=[lo, hi],
+        type="date",
+        tickformat="%H:%M<br>%-d %b" if by == "hour" else "%-d %b",
+        dtick=None if by == "hour" else DAY_MS * max(1, round((hi - lo) / pd.Timedelta(days=12))),
+    )
+    chart(style_figure(fig, height=260), "feeds_polling")
+
+
+DAY_MS = 86_400_000
+STEP = {"hour": pd.Timedelta(hours=1), "day": pd.Timedelta(days=1)}
+MIN_SPAN = {"hour": pd.Timedelta(hours=24), "day": pd.Timedelta(days=14)}

@@ -1,0 +1,129 @@
+"""The Overview page: every entity with its counts, the change against the previous range and
+a trend line; a row opens the entity's timeline.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+from datetime import timedelta
+
+import pandas as pd
+import streamlit as st
+
+from monitor.queries import shift
+
+from ..data import Context, q
+from ..state import (
+    Selection,
+    articles_button,
+    default_granularity,
+    fit_granularity,
+    jump,
+    selected_rows,
+)
+from ..widgets import csv_button, empty_state, fmt_count, fmt_span, fmt_time
+
+TREND_POINTS = 120  # points of a trend line in a table cell
+
+
+def render(ctx: Context, sel: Selection) -> None:
+    f = sel.filters
+    start, end = sel.span(ctx)
+    trend_by = "hour" if sel.range == "24h" else default_granularity(start, end)
+    trend_by = fit_granularity(trend_by, start, end, TREND_POINTS).by
+    df = q("overview", ctx.snap, f, trend_by, trend_periods=TREND_POINTS)
+    total = q("count_articles", ctx.snap, replace(f, entities=()))
+    compared = sel.range != "all"  # "all" has no previous range to compare with
+    st.subheader("Overview")
+    st.caption(
+        f"{fmt_count(total)} articles in the range. {previous_text(sel) if compared else ''}"
+        "Click a row to open the entity's timeline; click a column header to sort."
+    )
+    if df.empty or int(df["mentions"].sum()) == 0:
+        empty_state("No mentions in this range. Try a longer range, or fewer filters.")
+        if df.empty:
+            return
+    table = pd.DataFrame(
+        {
+            "Entity": df["entity"],
+            "Kind": df["kind"],
+            "Mentions": df["mentions"],
+            "Articles": df["articles"],
+            "Share of articles": df["articles"] / total if total else 0.0,
+            "Change": df["change"] * 100,
+            "Previous": df["prev_mentions"],
+            "Trend": df["trend"],
+        }
+    )
+    if not compared:
+        table = table.drop(columns=["Change", "Previous"])
+    n = st.session_state.get("_ov_n", 0)
+    max_share = float(table["Share of articles"].max() or 0) or 1.0
+    st.dataframe(
+        table,
+        hide_index=True,
+        key=f"ov_table_{n}",
+        on_select=functools.partial(open_timeline, df["entity"].tolist(), f"ov_table_{n}"),
+        selection_mode="single-row",
+        height=min(38 + 35 * len(table), 640),
+        placeholder="—",
+        column_config={
+            "Entity": st.column_config.TextColumn(width="medium", pinned=True),
+            "Kind": st.column_config.TextColumn(),
+            "Mentions": st.column_config.NumberColumn(format="localized"),
+            "Articles": st.column_config.NumberColumn(
+                format="localized", help="Articles with at least one mention"
+            ),
+            "Share of articles": st.column_config.ProgressColumn(
+                format="percent",
+                min_value=0.0,
+                max_value=max_share,
+                help="Articles mentioning the entity / all articles in the range (same feeds)",
+            ),
+            "Change": st.column_config.NumberColumn(
+                format="%+.0f%%",
+                help="Mentions against the previous range of the same length (blank: that "
+                "range began before the first article, or held no mention)",
+            ),
+            "Previous": st.column_config.NumberColumn(
+                "Mentions, previous range",
+                format="localized",
+                help="Mentions in the previous range of the same length",
+            ),
+            "Trend": st.column_config.LineChartColumn(
+                f"Articles per {trend_by}", y_min=0, width="medium"
+            ),
+        },
+    )
+    c1, c2, _ = st.columns([1, 1, 3])
+    with c1:
+        articles_button("Open the articles", "ov_articles")
+    with c2:
+        out = df.drop(columns=["trend"]).assign(
+            trend=df["trend"].map(lambda t: " ".join(map(str, t)))
+        )
+        csv_button(out, "overview", "ov_csv")
+
+
+def previous_text(sel: Selection) -> str:
+    """What Change and Previous compare with, in words."""
+    if sel.start is None or sel.end is None:
+        return ""
+    span = sel.end - sel.start
+    before = shift(sel.start, -span)
+    last = shift(sel.start, -timedelta(microseconds=1))
+    return (
+        f"Change compares mentions with the previous {fmt_span(span)} "
+        f"({fmt_time(before, False)} – {fmt_time(last, False)}, their mentions under "
+        "“Mentions, previous range”); blank where that range began before the first article. "
+    )
+
+
+def open_timeline(entities: list[str], key: str) -> None:
+    """Callback of a row pick: that entity's timeline, as one step in the history."""
+    rows = selected_rows(key)
+    if not rows or rows[0] >= len(entities):
+        return
+    st.session_state["_ov_n"] = st.session_state.get("_ov_n", 0) + 1  # a fresh, unselected table
+    jump(e=[entities[rows[0]]], kind=[], view="timeline", page=1)

@@ -1,0 +1,141 @@
+"""The Articles page, headless: the list equals `monitor articles` (and the command it shows
+works as pasted), "all watched entities" means articles with a mention and "all articles" is
+offered, paging and search in the URL, and a hostile article shown as text.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+from monitor import queries
+from monitor.config import load_config
+from monitor.text import collapse_ws
+from tests.dashboard.helpers import (
+    captions,
+    card_html,
+    cli_json,
+    days_ago,
+    markdown,
+    notices,
+    run_pasted,
+    shown_command,
+    snapshot,
+    widget,
+)
+from tests.dashboard_store import HOSTILE_TITLE, WATCH
+
+
+def shown_titles(at) -> list[str]:
+    titles = re.findall(r'<div class="mm-title">(.*?)</div>', card_html(at))
+    return [html.unescape(re.sub(r"<[^>]+>", "", t)) for t in titles]
+
+
+def test_page_past_the_end_shows_the_last(app, store_config: Path) -> None:
+    at = app(view="articles", range="all", page="999")
+    assert "showing the last" in notices(at)
+    snap = snapshot(store_config)
+    n = queries.count_articles(snap, queries.Filters(entities=tuple(e.name for e in WATCH)))
+    pages = -(-n // 50)
+    assert f"{(pages - 1) * 50 + 1:,}–{n:,}" in markdown(at)
+
+
+def test_all_watched_entities_means_a_mention(app, store_config: Path) -> None:
+    """Nothing chosen: the articles with at least one watched mention, not every article."""
+    at = app(view="articles", range="all")
+    snap = snapshot(store_config)
+    watched = queries.count_articles(snap, queries.Filters(entities=tuple(e.name for e in WATCH)))
+    every = queries.count_articles(snap, queries.Filters())
+    assert watched < every  # the store holds articles that mention nothing watched
+    assert f"**{watched:,}** articles mentioning a watched entity" in markdown(at)
+    cards = card_html(at).split('class="mm-card"')[1:]
+    assert len(cards) == 50 and all('class="mm-chip"' in c for c in cards)
+    assert widget(at, "button_group", "scope").value == "mentioning a watched entity"
+
+
+def test_all_articles_is_offered_explicitly(app, store_config: Path) -> None:
+    at = app(view="articles", range="all", scope="all articles")
+    every = queries.count_articles(snapshot(store_config), queries.Filters())
+    assert f"**{every:,}** articles, newest first" in markdown(at)
+    unwatched = "Weather and sports"  # the store's articles that mention nothing watched
+    at = app(view="articles", range="all", scope="all articles", q="Weather")
+    assert any(t.startswith(unwatched) for t in shown_titles(at))
+    at = app(view="articles", range="all", q="Weather")
+    assert shown_titles(at)
+    assert not any(t.startswith(unwatched) for t in shown_titles(at))
+
+
+def test_the_page_number_is_shown_once(app) -> None:
+    at = app(view="articles", range="all", page="2")
+    page = widget(at, "number_input", "page")
+    assert page.value == 2 and page.label.startswith("Page (of ")
+    assert not re.search(r"page \d+ of", markdown(at), re.IGNORECASE)
+
+
+def test_articles_equal_cli(app, store_config: Path, capsys) -> None:
+    d0, d1 = days_ago(10), days_ago(0)
+    at = app(view="articles", range="custom", e="Lex Luthor", **{"from": d0, "to": d1})
+    rows = cli_json(
+        store_config, capsys, "articles", "--entity", "Lex Luthor", "--since", d0, "--until", d1,
+        "--limit", "50",
+    )  # fmt: skip
+    assert shown_titles(at) == [collapse_ws(r["title"]) for r in rows]
+    snap = snapshot(store_config)
+    f = queries.Filters(
+        start=datetime.fromisoformat(d0),
+        end=datetime.fromisoformat(d1) + timedelta(days=1),
+        entities=("Lex Luthor",),
+    )
+    total = queries.count_articles(snap, f)
+    assert any(m.value.startswith(f"**{total:,}** articles") for m in at.markdown)
+
+
+def test_the_terminal_command_works_as_pasted(app, tmp_path: Path) -> None:
+    """Pasted in another folder, with no MONITOR_CONFIG: the same list (-c, full path)."""
+    at = app(view="articles", range="7d", feed="Daily Planet")
+    argv = shown_command(captions(at))
+    assert argv[1:3] == ["-c", str(load_config(Path(argv[2])).path)]
+    assert Path(argv[2]).is_absolute()
+    assert "--entity" in argv  # "all watched entities", said as the CLI says it
+    rows = run_pasted(argv, tmp_path)
+    assert [collapse_ws(r["title"]) for r in rows] == shown_titles(at)
+
+
+def test_articles_are_paged_in_the_url(app) -> None:
+    first = card_html(app(view="articles", range="all"))
+    second = card_html(app(view="articles", range="all", page="2"))
+    assert first != second
+    assert second.count('class="mm-card"') == 50
+
+
+def test_search_narrows_the_articles(app) -> None:
+    at = app(view="articles", range="all", q="budget")
+    cards = card_html(at)
+    assert cards.count('class="mm-card"') > 0
+    assert '<mark class="mm-q">budget</mark>' in cards
+
+
+class TagCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_hostile_article_shows_as_text(app) -> None:
+    at = app(view="articles", range="all", feed="Hostile Wire")
+    cards = card_html(at)
+    assert html.escape(HOSTILE_TITLE.split(" Bukele")[0]) in cards  # the <script> as text
+    parser = TagCollector()
+    parser.feed(cards)
+    assert {tag for tag, _ in parser.tags} <= {"style", "div", "span", "mark", "a"}
+    for tag, attrs in parser.tags:
+        assert not [a for a in attrs if a.startswith("on")], (tag, attrs)
+        if tag == "a":
+            assert (attrs.get("href") or "").startswith(("http://", "https://"))
+    assert "<a " not in cards  # its URL is javascript:, so the title is not a link

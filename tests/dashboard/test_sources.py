@@ -1,0 +1,37 @@
+"""The Sources page, headless: the table equals `queries.top_feeds`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monitor import queries
+from monitor.config import load_config
+from monitor.store import Store
+from tests.dashboard.helpers import flat, traces
+
+
+def test_sources_table_equals_top_feeds(app, store_config: Path) -> None:
+    at = app(view="sources", range="all")
+    snap = Store(load_config(store_config).store).snapshot()
+    want = queries.top_feeds(snap, queries.Filters())
+    shown = at.dataframe[0].value
+    assert shown["Articles"].tolist() == want["articles"].tolist()
+    assert shown["Feed URL"].tolist() == want["feed"].tolist()
+
+
+def test_the_coloured_entities_are_the_timelines(app) -> None:
+    """The same entities get a colour of their own as on Timeline, with the same colours, and
+    the caption says which and why before the chart."""
+    timeline = {
+        t["name"]: t["line"]["color"]
+        for t in traces(app(view="timeline", range="all"))
+        if t["name"] != "Ingestion degraded"
+    }
+    at = app(view="sources", range="all")
+    bars = {t["name"]: t["marker"]["color"] for t in traces(at) if t["name"] != "Other entities"}
+    assert bars == timeline
+    order = flat(at)
+    chart = [kind for kind, _ in order].index("plotly_chart")
+    before = " ".join(text for _, text in order[:chart])
+    assert "the same as on Timeline and Compare" in before
+    assert "feeds with the most" not in " ".join(text for _, text in order[chart:])

@@ -1,0 +1,98 @@
+"""The Timeline page, headless: traces equal the command line's, normalized shares, hourly
+ranges, degraded ingestion shaded, and a garbage link keeping what is valid.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor import queries
+from monitor.config import load_config
+from monitor.store import Store
+from monitor_app.widgets import DEGRADED_FILL
+from tests.dashboard.helpers import (
+    NOW,
+    captions,
+    cli_json,
+    days_ago,
+    traces,
+    widget,
+)
+
+
+def test_garbage_link_keeps_what_is_valid(app) -> None:
+    at = app(view="timeline", e=["Nobody", "LexCorp"], by="year", range="7d")
+    assert at.multiselect(key="e").value == ["LexCorp"]
+    assert widget(at, "button_group", "range").value == "7d"
+    assert at.selectbox(key="by").value == "day"  # the default for 7 days
+    assert [t["name"] for t in traces(at) if t["name"] != "Ingestion degraded"] == ["LexCorp"]
+
+
+def test_last_24_hours_is_drawn_by_hour(app) -> None:
+    at = app(view="timeline", range="24h", e="Nayib Bukele")
+    assert at.selectbox(key="by").value == "hour"
+    (trace,) = [t for t in traces(at) if t["name"] == "Nayib Bukele"]
+    assert len(trace["x"]) == 24
+
+
+def test_timeline_trace_equals_cli(app, store_config: Path, capsys) -> None:
+    d0, d1 = days_ago(14), days_ago(2)
+    at = app(view="timeline", range="custom", e="Nayib Bukele", by="day", **{"from": d0, "to": d1})
+    (trace,) = [t for t in traces(at) if t["name"] == "Nayib Bukele"]
+    assert len(trace["x"]) == 13  # every day of the range, zero-filled
+    drawn = {x[:10]: y for x, y in zip(trace["x"], trace["y"], strict=True) if y}
+    rows = cli_json(
+        store_config, capsys, "mentions", "--by", "day", "--entity", "Nayib Bukele",
+        "--since", d0, "--until", d1,
+    )  # fmt: skip
+    assert drawn == {r["period"]: r["mentions"] for r in rows}
+
+
+def test_timeline_normalized_is_the_share(app, store_config: Path) -> None:
+    d0, d1 = days_ago(10), days_ago(1)
+    at = app(
+        view="timeline", range="custom", e="LexCorp", by="day", norm="true",
+        **{"from": d0, "to": d1},
+    )  # fmt: skip
+    (trace,) = [t for t in traces(at) if t["name"] == "LexCorp"]
+    snap = Store(load_config(store_config).store).snapshot()
+    f = queries.Filters(
+        start=datetime.fromisoformat(d0),
+        end=datetime.fromisoformat(d1) + timedelta(days=1),
+        entities=("LexCorp",),
+    )
+    want = queries.timeline(snap, f, "day")["share"].tolist()
+    assert trace["y"] == pytest.approx(want)
+
+
+def test_timeline_shades_degraded_ingestion(app) -> None:
+    at = app(view="timeline", range="30d", e="LexCorp")
+    names = [t["name"] for t in traces(at)]
+    assert "Ingestion degraded" in names
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    shapes = [s for s in spec["layout"].get("shapes", []) if s["fillcolor"] == DEGRADED_FILL]
+    assert len(shapes) == 1  # the one day on which most feeds failed
+    bad_day = (NOW - timedelta(days=5)).date().isoformat()
+    assert shapes[0]["x0"].startswith(bad_day)
+    assert any("failed to poll" in c.value for c in at.caption)
+
+
+def test_hourly_over_a_long_range_is_drawn_by_day(app) -> None:
+    """A line of 720 hourly points is a thicket: past 500 points the timeline (and Compare)
+    draw the next coarser granularity and say so; two weeks by hour stay hourly."""
+    at = app(view="timeline", range="30d", by="hour", e="LexCorp")
+    assert at.selectbox(key="by").value == "hour"  # the link keeps what was asked
+    (trace,) = [t for t in traces(at) if t["name"] == "LexCorp"]
+    assert len(trace["x"]) == 30
+    assert "By hour, this range is about 7" in captions(at) and "shown by day" in captions(at)
+    at = app(view="compare", range="30d", by="hour")
+    assert all(len(t["x"]) == 30 for t in traces(at))
+    at = app(view="timeline", range="custom", by="hour", e="LexCorp",
+             **{"from": days_ago(13), "to": days_ago(0)})  # fmt: skip
+    (trace,) = [t for t in traces(at) if t["name"] == "LexCorp"]
+    assert len(trace["x"]) == 14 * 24
+    assert "shown by" not in captions(at)
