@@ -13,18 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from monitor.config import load_config
+from monitor.config import STORE_ENV, load_config
 from monitor.demo.server import serve_world
 from monitor.demo.world import World
 from monitor.poll import Poller
 from monitor.store.postgres import close_all_stores
 from tests.pgcluster import Cluster
+
+# a store of the developer's own must never be what a test polls into
+os.environ.pop(STORE_ENV, None)
 
 
 @pytest.fixture(scope="session")

@@ -316,6 +316,7 @@ class Health:
     findings: list[Finding] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
     schema: str = ""  # PostgreSQL: the schema version, e.g. "3 (current)"
+    hint: str = ""  # what to do about the problems (`monitor check` prints it)
 
     @property
     def problems(self) -> list[Finding]:

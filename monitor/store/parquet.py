@@ -1503,6 +1503,10 @@ def check_store(store: ParquetStore) -> Health:
         health = _check_once(store)
         if _manifest_stamp(store.root) == before:
             break
+    health.hint = (
+        "run `monitor repair` to fix them: it quarantines damaged files (never deletes them) "
+        "and says which rows were lost"
+    )
     return health
 
 

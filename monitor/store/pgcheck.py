@@ -45,7 +45,12 @@ def _version(cur: psycopg.Cursor[Any]) -> int | None:
 
 def check(store: PgStore) -> Health:
     """Look at the database and say what is wrong; changes nothing."""
-    h = Health(root=store.location)
+    h = Health(
+        root=store.location,
+        hint="run `monitor repair` to fix them: it migrates, corrects the counts and deletes "
+        "rows derived from articles that are gone (recounted from those left); it never "
+        "deletes an article",
+    )
     with store._connect() as con, con.cursor() as cur:
         version = _version(cur)
         if version is None:

@@ -218,7 +218,8 @@ def _migration_1(cur: psycopg.Cursor[Any]) -> None:
             rows jsonb NOT NULL DEFAULT '{}',
             schema_version integer NOT NULL DEFAULT 0,
             schema_fingerprint text NOT NULL DEFAULT '',
-            copy jsonb)"""
+            copy jsonb,  -- progress of a `monitor store copy` into this database
+            labels jsonb NOT NULL DEFAULT '{}')  -- e.g. {"demo": true}: made by `monitor demo`"""
     )
     cur.execute(
         "INSERT INTO monitor_meta (id, store_id) VALUES (1, %s) ON CONFLICT DO NOTHING",
@@ -791,6 +792,28 @@ class PgStore(Store):
             except psycopg.Error as exc:
                 raise self._error("cannot write the alert state to", exc) from exc
         return self.snapshot()
+
+    def labels(self) -> dict[str, Any]:
+        """What the store was marked with (`monitor demo` marks the stores it fills)."""
+        if not self.exists():
+            return {}
+        with self._connect() as con:
+            row = con.execute("SELECT labels FROM monitor_meta WHERE id = 1").fetchone()
+        return dict(row[0]) if row and row[0] else {}
+
+    def erase(self, labels: Mapping[str, Any]) -> None:
+        """Empty every table and give the store a new id, keeping the schema; then mark it
+        with `labels`. Only `monitor demo` does this, and only to a store it filled."""
+        self._ensure_schema()
+        tables = pgsql.SQL(", ").join(_ident(t) for t in [*SCHEMAS, "monitor_feeds"])
+        with self._connect(autocommit=False) as con, con.transaction(), con.cursor() as cur:
+            cur.execute(pgsql.SQL("TRUNCATE {}").format(tables))
+            cur.execute(
+                """UPDATE monitor_meta SET store_id = %s, seq = seq + 1, watchlist = '[]',
+                fingerprint = '', alerts = '{}', rows = '{}', copy = NULL, labels = %s,
+                updated = now() AT TIME ZONE 'UTC' WHERE id = 1""",
+                (uuid.uuid4().hex, Jsonb(dict(labels))),
+            )
 
     def bulk(self) -> PgBulk:
         self._ensure_schema()
