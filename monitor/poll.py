@@ -417,18 +417,33 @@ class Poller:
             self.open()
         summary = PollSummary()
         started = time.monotonic()
-        feeds = self._claim(feeds, when)
-        if not feeds:
+        # Feeds are claimed a batch at a time as fetches finish, so that pollers sharing a
+        # store share the work (one claiming every due feed at once would leave the others
+        # idle); with the embedded store every claim is won.
+        pending = list(feeds)
+        batch = max(self.config.poll.concurrency, 1)
+        claimed = self._claim(pending[:batch], when)
+        del pending[:batch]
+        if not claimed and not pending:
             return summary
         if self.store.shared:
             self.refresh_stories()
+        total = len(feeds) - (min(batch, len(feeds)) - len(claimed))
         async with Fetcher.from_settings(self.config.poll, now=self.now) as fetcher:
-            tasks = {asyncio.create_task(self._fetch(fetcher, f)): f for f in feeds}
+            tasks = {asyncio.create_task(self._fetch(fetcher, f)): f for f in claimed}
             waiter = asyncio.create_task(stop.wait()) if stop else None
             last_commit = time.monotonic()
             done_count = 0
             try:
-                while tasks:
+                while tasks or pending:
+                    while pending and len(tasks) <= batch // 2:
+                        take = pending[: batch - len(tasks)]
+                        del pending[: len(take)]
+                        won = self._claim(take, when)
+                        total -= len(take) - len(won)  # polled by another poller
+                        tasks.update({asyncio.create_task(self._fetch(fetcher, f)): f for f in won})
+                    if not tasks:
+                        break
                     waiting = set(tasks) | ({waiter} if waiter else set())
                     done, _ = await asyncio.wait(
                         waiting, timeout=COMMIT_EVERY, return_when=asyncio.FIRST_COMPLETED
@@ -438,7 +453,7 @@ class Poller:
                         self._handle(feed, cast(FetchResult, task.result()), summary)
                         done_count += 1
                     if progress:
-                        progress(done_count, len(feeds))
+                        progress(done_count, total)
                     if waiter in done:
                         break
                     if time.monotonic() - last_commit > COMMIT_EVERY:
