@@ -85,7 +85,7 @@ def make_plan(snap: Any, days: int) -> dict[str, Any]:
         "articles": snap.rows("articles"),
         "mentions": snap.rows("mentions"),
         "entities": len(snap.watchlist),
-        "files": {t: len(f) for t, f in snap.files.items()},
+        "layout": snap.details(),
     }
 
 
