@@ -134,6 +134,24 @@ def _article_conditions(f: Filters, alias: str) -> tuple[str, list[Any]]:
     return " AND ".join(parts) or "true", params
 
 
+def _rollup_ok(snap: Snapshot, f: Filters, by: str) -> bool:
+    """Whether daily sums can answer: the store keeps them (PostgreSQL), periods are whole
+    days, and no filter needs the articles themselves (feeds, words, date flags, together)."""
+    return (
+        snap.rollups
+        and by in ("day", "week", "month")
+        and not f.feeds
+        and not f.search.strip()
+        and not f.date_flags
+        and not (f.together and len(set(f.entities)) > 1)
+        and all(t is None or t == _midnight(t) for t in (f.start, f.end))
+    )
+
+
+def _midnight(t: datetime) -> datetime:
+    return t.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def _period(by: str, col: str = "m.published") -> str:
     if by not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}, not {by!r}")
@@ -200,13 +218,28 @@ def mention_counts(
 def article_totals(snap: Snapshot, f: Filters, by: str) -> pd.DataFrame:
     """All articles stored per period (any mention or none): `period, total`."""
     f = f.normalized()
-    w = _Where(snap, Filters(start=f.start, end=f.end, feeds=f.feeds), "a.published")
-    w.articles("a.id")
+    table, w = _totals(snap, f, by)
     return snap.query(
-        f"""SELECT {_period(by, "a.published")} AS period, COUNT(*)::BIGINT AS total
-        FROM {{articles}} a WHERE {w.sql} GROUP BY 1 ORDER BY period""",
+        f"""SELECT {table.format(w=w.sql)} GROUP BY 1 ORDER BY period""",
         w.params,
     )
+
+
+def _totals(snap: Snapshot, f: Filters, by: str) -> tuple[str, _Where]:
+    """SQL of (period, total) rows before their GROUP BY (`{w}` for the WHERE), and its
+    conditions: all articles per period, from the daily sums when they can answer."""
+    if _rollup_ok(snap, replace(f, entities=()), by):
+        w = _Where(snap, Filters(start=f.start, end=f.end), "d.day")
+        return (
+            f"{_period(by, 'd.day')} AS period, SUM(d.articles)::BIGINT AS total "
+            "FROM {{article_days}} d WHERE {w}"
+        ), w
+    w = _Where(snap, Filters(start=f.start, end=f.end, feeds=f.feeds), "a.published")
+    w.articles("a.id")
+    return (
+        f"{_period(by, 'a.published')} AS period, COUNT(*)::BIGINT AS total "
+        "FROM {{articles}} a WHERE {w}"
+    ), w
 
 
 def periods(start: datetime, end: datetime, by: str) -> pd.DatetimeIndex:
@@ -245,9 +278,17 @@ def timeline(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     # One query: the counts, the totals and the zero-filled grid joined in DuckDB (joining
     # them in pandas cost as much as the counting).
-    w = _Where(snap, f).entities().articles()
-    wt = _Where(snap, Filters(start=f.start, end=f.end, feeds=f.feeds), "a.published")
-    wt.articles("a.id")
+    if _rollup_ok(snap, f, by):  # the daily sums
+        w = _Where(snap, f, "r.day").entities("r.entity")
+        counts = f"""SELECT r.entity, {_period(by, "r.day")} AS period,
+                   SUM(r.mentions)::BIGINT AS mentions, SUM(r.articles)::BIGINT AS articles
+            FROM {{mention_days}} r WHERE {w.sql} GROUP BY 1, 2"""
+    else:
+        w = _Where(snap, f).entities().articles()
+        counts = f"""SELECT m.entity, {_period(by)} AS period, SUM(m.count)::BIGINT AS mentions,
+                   COUNT(*)::BIGINT AS articles
+            FROM {{mentions}} m WHERE {w.sql} GROUP BY 1, 2"""
+    totals, wt = _totals(snap, f, by)
     names = list(dict.fromkeys(f.entities))
     if names:
         entities = "SELECT unnest(?::VARCHAR[]) AS entity"
@@ -256,13 +297,8 @@ def timeline(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
         entities, order = "SELECT DISTINCT entity FROM c", "g.entity"
     grid = [p.to_pydatetime() for p in periods(start, end, by)]
     df = snap.query(
-        f"""WITH c AS (
-            SELECT m.entity, {_period(by)} AS period, SUM(m.count)::BIGINT AS mentions,
-                   COUNT(*)::BIGINT AS articles
-            FROM {{mentions}} m WHERE {w.sql} GROUP BY 1, 2),
-        t AS (
-            SELECT {_period(by, "a.published")} AS period, COUNT(*)::BIGINT AS total
-            FROM {{articles}} a WHERE {wt.sql} GROUP BY 1),
+        f"""WITH c AS ({counts}),
+        t AS (SELECT {totals.format(w=wt.sql)} GROUP BY 1),
         g AS (
             SELECT e.entity, p.period
             FROM ({entities}) e CROSS JOIN (SELECT unnest(?::TIMESTAMP[]) AS period) p)
@@ -317,23 +353,23 @@ def overview(
     span = end - start
     prev_start = shift(start, -span)  # datetime.min when the previous range cannot be held
     wide = replace(f, start=prev_start, end=end, entities=tuple(names))
-    w = _Where(snap, wide).entities().articles()
     by = trend_by
-    df = snap.query(
-        f"""SELECT m.entity, {_period(by)} AS period,
+    # One pass: per entity and period, split at `start` (a period straddling it counts
+    # exactly for both ranges), from the daily sums when they can answer.
+    if _rollup_ok(snap, replace(wide, start=start), by) and _rollup_ok(snap, wide, by):
+        w = _Where(snap, wide, "r.day").entities("r.entity")
+        query = f"""SELECT r.entity, {_period(by, "r.day")} AS period, (r.day >= ?) AS current,
+               SUM(r.mentions)::BIGINT AS mentions, SUM(r.articles)::BIGINT AS articles
+        FROM {{mention_days}} r WHERE {w.sql} GROUP BY 1, 2, 3"""
+    else:
+        w = _Where(snap, wide).entities().articles()
+        query = f"""SELECT m.entity, {_period(by)} AS period, (m.published >= ?) AS current,
                SUM(m.count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
-        FROM {{mentions}} m WHERE {w.sql} GROUP BY 1, 2""",
-        w.params,
-    )
+        FROM {{mentions}} m WHERE {w.sql} GROUP BY 1, 2, 3"""
+    df = snap.query(query, [start, *w.params])
     df["period"] = pd.to_datetime(df["period"])
     cur = df[df["period"] >= pd.Timestamp(start).floor("D" if by != "hour" else "h")]
-    # a period straddling `start` belongs to the current range; count exactly with a 2nd pass
-    exact = snap.query(
-        f"""SELECT m.entity, (m.published >= ?) AS current,
-               SUM(m.count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
-        FROM {{mentions}} m WHERE {w.sql} GROUP BY 1, 2""",
-        [start, *w.params],
-    )
+    exact = df.groupby(["entity", "current"], as_index=False)[["mentions", "articles"]].sum()
     for current, prefix in ((True, ""), (False, "prev_")):
         part = exact[exact["current"] == current].set_index("entity")
         out[prefix + "mentions"] = out["entity"].map(part["mentions"]).fillna(0).astype("int64")

@@ -47,6 +47,9 @@ class Snapshot(abc.ABC):
     alerts: Mapping[str, Any]  # rule state, outbox, digests (monitor.delivery)
     quarantined: tuple[Quarantined, ...]  # damaged files taken out (embedded store only)
     updated: datetime | None
+    # whether `{mention_days}` (entity, day, mentions, articles) and `{article_days}` (day,
+    # articles), the daily sums of the mentions and articles tables, can be queried
+    rollups: bool = False
 
     @property
     @abc.abstractmethod

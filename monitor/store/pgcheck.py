@@ -19,7 +19,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from .base import Health, Log, RepairReport
-from .postgres import INDEXES, SCHEMA_VERSION, _missing_columns
+from .postgres import INDEXES, REBUILD_ROLLUPS, SCHEMA_VERSION, _missing_columns
 from .schema import KEYS, SCHEMAS
 
 if TYPE_CHECKING:
@@ -97,6 +97,9 @@ def check(store: PgStore) -> Health:
                     fix = "`monitor repair` deletes them" if derived else "kept"
                     h.add("orphan", table, f"{n:,} rows name an article that is not stored "
                           f"({fix})", problem=derived)  # fmt: skip
+        if "mentions" in h.rows and "articles" in h.rows and not _rollups_match(cur):
+            h.add("rollup", "mention_days", "the daily sums differ from the mentions and "
+                  "articles they sum (`monitor repair` recomputes them)")  # fmt: skip
         if meta is not None and not fingerprint and h.rows.get("articles"):
             h.add("recount", "mentions", "not counted with any watchlist yet: `monitor repair` "
                   "recounts them")  # fmt: skip
@@ -114,6 +117,19 @@ def check(store: PgStore) -> Health:
             else:
                 h.add("lease", url, f"being polled by {owner}", problem=False)
     return h
+
+
+def _rollups_match(cur: psycopg.Cursor[Any]) -> bool:
+    """Whether the daily roll-ups hold the sums of the tables (compared in total)."""
+    cur.execute(
+        """SELECT (SELECT (coalesce(sum(mentions), 0)::bigint, coalesce(sum(articles), 0)::bigint)
+                   FROM mention_days)
+               = (SELECT (coalesce(sum("count"), 0)::bigint, count(*)) FROM mentions),
+               (SELECT coalesce(sum(articles), 0)::bigint FROM article_days)
+               = (SELECT count(*) FROM articles)"""
+    )
+    mentions, articles = cur.fetchone()  # type: ignore[misc]
+    return bool(mentions and articles)
 
 
 def _check_keys(cur: psycopg.Cursor[Any], h: Health) -> None:
@@ -164,6 +180,10 @@ def repair(store: PgStore, log: Log | None = None) -> RepairReport:
                     f"{table}: row count corrected to {fixed[table]:,} "
                     f"(monitor_meta said {int(counts.get(table, 0)):,})"
                 )
+        if not _rollups_match(cur):
+            for statement in REBUILD_ROLLUPS:
+                cur.execute(statement)  # type: ignore[arg-type]
+            report.actions.append("recomputed the daily sums of mentions and articles")
         cur.execute(
             """UPDATE monitor_feeds SET lease_owner = NULL, lease_until = NULL
             WHERE lease_until < now() AT TIME ZONE 'UTC'"""

@@ -138,6 +138,7 @@ INDEXES: dict[str, str] = {
     "deliveries_time": "deliveries (time)",
 }
 UNIQUE_INDEXES = {"sources_entry"}
+ROLLUPS = ("mention_days", "article_days")  # derived tables: see `_migration_1`
 
 # Result columns of these PostgreSQL types become these pandas dtypes (as DuckDB gives them).
 _TIMESTAMP_OIDS = {1114, 1184}
@@ -197,6 +198,19 @@ def _migration_1(cur: psycopg.Cursor[Any]) -> None:
         cur.execute(_table_ddl(name))
     for index in INDEXES:
         _create_index(cur, index)
+    # daily roll-ups of mentions and articles, kept by every commit (see queries.py: the
+    # timeline and overview read them when no filter needs the rows themselves)
+    cur.execute(
+        """CREATE TABLE IF NOT EXISTS mention_days (
+            entity text NOT NULL, day timestamp NOT NULL,
+            mentions bigint NOT NULL, articles bigint NOT NULL,
+            PRIMARY KEY (entity, day))"""
+    )
+    cur.execute("CREATE INDEX IF NOT EXISTS mention_days_day ON mention_days (day)")
+    cur.execute(
+        """CREATE TABLE IF NOT EXISTS article_days (
+            day timestamp PRIMARY KEY, articles bigint NOT NULL)"""
+    )
     cur.execute(
         """CREATE TABLE IF NOT EXISTS monitor_feeds (
             url text PRIMARY KEY,
@@ -378,8 +392,12 @@ class PgSnapshot(Snapshot):
     def rows(self, table: str) -> int:
         return int(self.counts.get(table, 0))
 
+    @property
+    def rollups(self) -> bool:  # type: ignore[override]
+        return self.ready
+
     def query(self, template: str, params: Iterable[Any] = ()) -> pd.DataFrame:
-        text = _translate(template, {n: n for n in SCHEMAS})
+        text = _translate(template, {n: n for n in (*SCHEMAS, *ROLLUPS)})
         if not self.ready:  # no tables yet: empty ones of the same columns, as CTEs
             empty = ", ".join(f"{n} AS {_empty_table(n)}" for n in SCHEMAS)
             body = text.lstrip()
@@ -749,6 +767,8 @@ class PgStore(Store):
                                 progress(done, total)
                     rows = written["mentions"]
                     counts.update(written)
+                    for statement in REBUILD_ROLLUPS[:2]:  # the articles' are unchanged
+                        cur.execute(statement)  # type: ignore[arg-type]
                     cur.execute(
                         """UPDATE monitor_meta SET seq = seq + 1,
                             updated = now() AT TIME ZONE 'UTC', rows = %s, watchlist = %s,
@@ -805,7 +825,7 @@ class PgStore(Store):
         """Empty every table and give the store a new id, keeping the schema; then mark it
         with `labels`. Only `monitor demo` does this, and only to a store it filled."""
         self._ensure_schema()
-        tables = pgsql.SQL(", ").join(_ident(t) for t in [*SCHEMAS, "monitor_feeds"])
+        tables = pgsql.SQL(", ").join(_ident(t) for t in [*SCHEMAS, *ROLLUPS, "monitor_feeds"])
         with self._connect(autocommit=False) as con, con.transaction(), con.cursor() as cur:
             cur.execute(pgsql.SQL("TRUNCATE {}").format(tables))
             cur.execute(
@@ -960,6 +980,8 @@ class PgBulk(BulkTarget):
                             articles = excluded.articles, version = f.version + 1""",
                         (url, Jsonb(_clean(state)), st.articles),
                     )
+                for statement in REBUILD_ROLLUPS:
+                    cur.execute(statement)  # type: ignore[arg-type]
                 counts = {}
                 for table in SCHEMAS:
                     cur.execute(pgsql.SQL("SELECT count(*) FROM {}").format(_ident(table)))
@@ -1243,7 +1265,7 @@ class PgWriter(BufferedWriter):
                 _copy_temp(cur, "stories", self.new_stories)
                 _copy_temp(cur, "names", self.new_names)
                 cur.execute(_INSERT_ARTICLES)
-                ids, mentions, stories, names = cur.fetchone()  # type: ignore[misc]
+                ids, mentions, stories, names, _ = cur.fetchone()  # type: ignore[misc]
                 inserted = set(ids or ())
                 lost = {a.id for a in self.new_articles} - inserted
             if lost:  # stored by another poller meanwhile: not new after all
@@ -1350,26 +1372,50 @@ _ARTICLE_COLS = ", ".join(f'"{n}"' for n in SCHEMAS["articles"].names)
 _SOURCE_COLS = ", ".join(f'"{n}"' for n in SCHEMAS["sources"].names)
 
 
-def _insert_for_new(table: str, order: str) -> str:
+def _insert_for_new(table: str, order: str, returning: str = "1") -> str:
     """A CTE inserting the rows of `new_<table>` whose article `ins` inserted."""
     cols = ", ".join(f'"{n}"' for n in SCHEMAS[table].names)
     picked = ", ".join(f't."{n}"' for n in SCHEMAS[table].names)
     return f"""INSERT INTO {table} ({cols}) SELECT {picked}
     FROM new_{table} t JOIN ins ON ins.id = t.article_id ORDER BY {order}
-    ON CONFLICT DO NOTHING RETURNING 1"""
+    ON CONFLICT DO NOTHING RETURNING {returning}"""
 
 
 # One statement: the articles not stored yet, then the mentions, stories and names of those
-# (and of no other: an article another poller stored keeps that poller's rows).
+# (and of no other: an article another poller stored keeps that poller's rows), and the daily
+# roll-ups grown by what was inserted (in key order, like every insert here).
 _INSERT_ARTICLES = f"""
 WITH ins AS (
     INSERT INTO articles ({_ARTICLE_COLS}) SELECT {_ARTICLE_COLS} FROM new_articles ORDER BY id
-    ON CONFLICT DO NOTHING RETURNING id),
-men AS ({_insert_for_new("mentions", "t.article_id, t.entity")}),
+    ON CONFLICT DO NOTHING RETURNING id, published),
+men AS ({_insert_for_new("mentions", "t.article_id, t.entity", 'entity, "count", published')}),
 sto AS ({_insert_for_new("stories", "t.article_id")}),
-nam AS ({_insert_for_new("names", "t.article_id, t.name")})
+nam AS ({_insert_for_new("names", "t.article_id, t.name")}),
+md AS (
+    INSERT INTO mention_days AS r (entity, day, mentions, articles)
+    SELECT entity, date_trunc('day', published), sum("count"), count(*) FROM men
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (entity, day) DO UPDATE
+    SET mentions = r.mentions + excluded.mentions, articles = r.articles + excluded.articles
+    RETURNING 1),
+ad AS (
+    INSERT INTO article_days AS r (day, articles)
+    SELECT date_trunc('day', published), count(*) FROM ins GROUP BY 1 ORDER BY 1
+    ON CONFLICT (day) DO UPDATE SET articles = r.articles + excluded.articles
+    RETURNING 1)
 SELECT (SELECT array_agg(id) FROM ins), (SELECT count(*) FROM men), (SELECT count(*) FROM sto),
-       (SELECT count(*) FROM nam)"""
+       (SELECT count(*) FROM nam), (SELECT count(*) FROM md) + (SELECT count(*) FROM ad)"""
+
+# The daily roll-ups, from the tables they sum (after a recount, a copy, a repair).
+REBUILD_ROLLUPS = (
+    "DELETE FROM mention_days",
+    """INSERT INTO mention_days (entity, day, mentions, articles)
+    SELECT entity, date_trunc('day', published), sum("count"), count(*) FROM mentions
+    GROUP BY 1, 2""",
+    "DELETE FROM article_days",
+    """INSERT INTO article_days (day, articles)
+    SELECT date_trunc('day', published), count(*) FROM articles GROUP BY 1""",
+)
 _INSERT_SOURCES = f"""
 WITH ins AS (
     INSERT INTO sources ({_SOURCE_COLS}) SELECT {_SOURCE_COLS} FROM new_sources
