@@ -30,7 +30,7 @@ did not yet.
 Messages (`alert_message`) say what fired, the number against its baseline, the top three
 articles (title, outlet, link) and a link to the dashboard view that shows it.
 
-What it leaves to others: sending and retrying (delivery.py, notify.py), storing (store.py:
+What it leaves to others: sending and retrying (delivery.py, notify.py), storing (monitor/store/:
 `update_alerts`), the feeds.yaml keys (config.py).
 """
 

@@ -16,7 +16,7 @@ fetch log and the articles' and sources' `feed` column; only the request handed 
 fetcher carries the real URL (`FeedConfig.fetch_url`, `${VAR}` filled in).
 
 What it leaves to others: HTTP (fetch.py), parsing (parse.py), counting (match.py), the
-store's layout (store.py).
+store's layout (monitor/store/).
 """
 
 from __future__ import annotations
@@ -649,7 +649,7 @@ class Poller:
         assert self.writer is not None
         if self.writer.pending or self.writer.feed_states:
             snap = self.writer.commit(watchlist=(self.config.watch, self.fingerprint))
-            if self.writer.needs_recount:  # a damaged file was quarantined (see store.py)
+            if self.writer.needs_recount:  # a damaged file was quarantined (see store/parquet.py)
                 self.writer.needs_recount = False
                 self.rematch()
                 snap = self.store.snapshot()
