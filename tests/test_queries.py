@@ -175,7 +175,10 @@ def test_overview_change_against_the_previous_range(make):
     assert ov.loc["Alpha", "change"] == pytest.approx(0.5)
     assert math.isnan(ov.loc["Beta", "change"])  # nothing before: no ratio
     assert ov.loc["Gamma", "mentions"] == 0  # every watched entity is listed
-    assert len(ov.loc["Alpha", "trend"]) == 7
+    assert ov.loc["Alpha", "trend"] == [0, 1, 0, 0, 0, 0, 0]  # articles per day of the range
+    assert ov.loc["Gamma", "trend"] == [0] * 7
+    hourly = queries.overview(snap, Filters(start=T0, end=T0 + timedelta(days=2)), "hour")
+    assert hourly.set_index("entity").loc["Beta", "trend"] == [0] * 24 + [1] + [0] * 23
 
 
 def test_overview_change_is_blank_when_the_store_starts_inside_the_previous_range(make):
