@@ -1106,6 +1106,7 @@ class DigestConfig:
 @dataclass(frozen=True)
 class DashboardSettings:
     url: str | None = None  # base address of the dashboard, for links in messages
+    allow: tuple[str, ...] | None = None  # who may see it once signed in; None: not said
 
 
 _ALERT_SYNONYMS = {
@@ -1246,6 +1247,7 @@ class _DigestModel(_Strict):
 
 class _DashboardModel(_Strict):
     url: Url | None = None
+    allow: list[str] | None = None
 
 
 _ALERTING_MODELS: dict[str, type[BaseModel]] = {
@@ -1328,7 +1330,9 @@ def _check_alerting(
         else:
             model = checker.validate(_DashboardModel, data["dashboard"], ("dashboard",))
             if model is not None:
-                dashboard = DashboardSettings(url=model.url)
+                dashboard = DashboardSettings(
+                    url=model.url, allow=None if model.allow is None else tuple(model.allow)
+                )
     return {"notify": notify, "alerts": alerts, "digests": digests, "dashboard": dashboard}
 
 
