@@ -26,14 +26,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
+from . import queries
 from .config import Config, FeedConfig, file_stamp, load_config
+from .enrich import Enricher
+from .enrich import fingerprint as analyses_fingerprint
 from .errors import ConfigError, MonitorError
 from .fetch import Fetcher
 from .match import Matcher
 from .models import Article, Entry, FeedState, FetchRequest, FetchResult
 from .parse import parse_feed
 from .secrets import redact_text, without_userinfo
-from .store import Snapshot, Store, Writer, article_key, replace_mentions
+from .store import Snapshot, Store, Writer, article_key, replace_analyses
 
 # A feed holds only its latest items, so every wait is bounded: a longer silence loses articles.
 MAX_BACKOFF = timedelta(hours=24)  # after failures, and the most a Retry-After delays a feed
@@ -212,6 +215,7 @@ class Poller:
         now: Callable[[], datetime] = utc_now,
         log: Callable[[str], None] | None = None,
         on_commit: Callable[[Snapshot, Config, datetime], None] | None = None,
+        tone: bool = True,
     ):
         self.config = config
         self.on_commit = on_commit  # after each commit, e.g. delivery.Dispatcher.on_commit
@@ -220,6 +224,8 @@ class Poller:
         self.now = now
         self.log = log or (lambda msg: None)
         self.matcher = Matcher(config.watch)
+        self.tone = tone  # score the tone of mentions (the slowest analysis; see tone.py)
+        self.enricher = Enricher(self.matcher, tone=tone)
         self.writer: Writer | None = None
         self.states: dict[str, FeedState] = {}
 
@@ -227,6 +233,8 @@ class Poller:
     def open(self, progress: Progress | None = None) -> None:
         """Load the dedup index and feed state; recount mentions if the watchlist changed."""
         self.writer = self.store.writer(log=self.log)
+        if self.writer.damaged:  # quarantined by a commit now, before anything reads them
+            self.writer.commit()
         snap = self.store.snapshot()
         self.states = {key: replace(st) for key, st in snap.feeds.items()}
         now, every = self.now(), self.config.poll.every
@@ -238,21 +246,39 @@ class Poller:
             if sane != st.next_poll:
                 st.next_poll = sane
                 self.writer.set_feed(st)  # stored with the next commit
-        if snap.rows("articles") and snap.fingerprint != self.matcher.fingerprint:
-            self.log(
-                f"the watchlist changed: recounting mentions in {snap.rows('articles'):,} articles"
-            )
-            self.rematch(progress)
+        if snap.rows("articles") and snap.fingerprint != self.fingerprint:
+            # the same analyses, another watchlist: recount mentions, keep stories and names
+            full = not snap.fingerprint.endswith(self.fingerprint[len(self.matcher.fingerprint) :])
+            what = "the analyses changed: reanalysing" if full else "the watchlist changed"
+            self.log(f"{what}: recounting mentions in {snap.rows('articles'):,} articles")
+            self.rematch(progress, full=full)
+        if not len(self.enricher.stories):  # the story index: the articles of the last days
+            self.enricher.seed(queries.story_seeds(self.store.snapshot(), self.enricher.stories))
 
-    def rematch(self, progress: Progress | None = None) -> int:
-        return replace_mentions(
-            self.store,
-            self.matcher.count,
-            self.config.watch,
-            self.matcher.fingerprint,
-            progress,
-            log=self.log,
+    @property
+    def fingerprint(self) -> str:
+        """The watchlist's and the analyses' fingerprint, as recorded in the store."""
+        return analyses_fingerprint(self.matcher)
+
+    def rematch(self, progress: Progress | None = None, *, full: bool = True) -> int:
+        """Recount mentions and their tone from all the stored text; with `full`, also the
+        stories and names (else those stored are kept: only the watchlist changed)."""
+        if not full:
+            return replace_analyses(
+                self.store,
+                self.enricher.recount,
+                self.config.watch,
+                self.fingerprint,
+                progress,
+                mentions_only=True,
+                log=self.log,
+            )
+        enricher = Enricher(self.matcher, tone=self.tone)  # stories afresh, in time order
+        rows = replace_analyses(
+            self.store, enricher.batch, self.config.watch, self.fingerprint, progress, log=self.log
         )
+        self.enricher = enricher  # its story index now holds the latest articles
+        return rows
 
     def reload_config(self) -> None:
         """Pick up edits to feeds.yaml between polls; a broken file keeps the old config."""
@@ -272,8 +298,9 @@ class Poller:
         self.config = config
         if watch_changed:
             self.matcher = Matcher(config.watch)
+            self.enricher.matcher = self.matcher
             self.log("the watchlist changed: recounting mentions")
-            self.rematch()
+            self.rematch(full=False)
 
     # polling -----------------------------------------------------------------------------
     def due_feeds(self, *, all_enabled: bool = False) -> list[FeedConfig]:
@@ -449,9 +476,17 @@ class Poller:
             stored = self.writer.add_article(article, feed.key, now, key)
             if stored is not None:
                 new_articles += 1
-                counts = self.matcher.count(stored.title, stored.text)
-                new_mentions += self.writer.add_mentions(stored, counts)
+                new_mentions += self._enrich(stored)
         return new_articles, new_mentions
+
+    def _enrich(self, article: Article) -> int:
+        """Count, score and group a new article (see enrich.py); returns its mention rows."""
+        assert self.writer is not None
+        e = self.enricher.article(
+            article.id, article.published, article.title, article.text, article.feed
+        )
+        self.writer.add_story_and_names(article, e.story, e.names)
+        return self.writer.add_mentions(article, e.counts, e.tones, e.story)
 
     def _update_state(
         self, st: FeedState, feed: FeedConfig, result: FetchResult, now: datetime, new: int
@@ -475,7 +510,7 @@ class Poller:
     def _commit(self) -> None:
         assert self.writer is not None
         if self.writer.pending or self.writer.feed_states:
-            snap = self.writer.commit(watchlist=(self.config.watch, self.matcher.fingerprint))
+            snap = self.writer.commit(watchlist=(self.config.watch, self.fingerprint))
             if self.writer.needs_recount:  # a damaged file was quarantined (see store.py)
                 self.writer.needs_recount = False
                 self.rematch()

@@ -7,7 +7,10 @@ This is the only module that knows the store's layout and engine. Layout of the 
     articles/*.parquet   id, url, title, text, published, first_seen, author, feed, date_flag
     sources/*.parquet    article_id, feed, seen, entry     (every feed that carried an article,
                          and the entry of that feed it was: see `Writer.add_article`)
-    mentions/*.parquet   article_id, entity, count, published   (publication time denormalized)
+    mentions/*.parquet   article_id, entity, count, published, tone, story   (published and
+                         the article's story denormalized; tone: see tone.py)
+    stories/*.parquet    article_id, story, published   (story: the id of its first article)
+    names/*.parquet      article_id, name, form, published   (capitalised names: names.py)
     fetches/*.parquet    feed, time, status, outcome, bytes, new_articles, duration, error
     firings/*.parquet, deliveries/*.parquet   alerts that fired, delivery attempts (alerts.py)
     quarantine/          damaged files moved out of the tables, old manifests (never deleted)
@@ -198,6 +201,28 @@ SCHEMAS["deliveries"] = pa.schema(
 )
 SORT_KEY.update(firings="fired", deliveries="time")
 
+# --- Stories, tone and names (issue 13): added to the first layout. Files written before
+# them lack these columns and tables; readers use union_by_name (a missing column reads as
+# NULL) and treat an article without a story row as a story of its own.
+SCHEMAS["mentions"] = (
+    SCHEMAS["mentions"]
+    .append(pa.field("tone", pa.float32()))  # mean VADER compound of the mention sentences
+    .append(pa.field("story", pa.int64()))  # the article's story (denormalized, as published)
+)
+SCHEMAS["stories"] = pa.schema(
+    [("article_id", pa.int64()), ("story", pa.int64()), ("published", TS)]
+)
+SCHEMAS["names"] = pa.schema(
+    [("article_id", pa.int64()), ("name", pa.string()), ("form", pa.string()), ("published", TS)]
+)
+SORT_KEY.update(stories="published", names="published")
+DUCK_TYPES[pa.float32()] = "FLOAT"
+
+# A table added after the first layout requires every column it was created with; a column
+# added to an older table later is optional (a file written before it reads it as NULL).
+for _name, _schema in SCHEMAS.items():
+    REQUIRED_COLUMNS.setdefault(_name, tuple(_schema.names))
+
 
 def utc_naive(t: datetime) -> datetime:
     """The store's time representation: naive UTC."""
@@ -272,7 +297,7 @@ class Snapshot:
             cols = ", ".join(f"NULL::{DUCK_TYPES[f.type]} AS {f.name}" for f in SCHEMAS[name])
             return f"(SELECT {cols} WHERE false)"
         paths = ", ".join("'" + str(self.root / f.path).replace("'", "''") + "'" for f in infos)
-        return f"read_parquet([{paths}])"
+        return f"read_parquet([{paths}], union_by_name=true)"
 
     def sql(self, template: str) -> str:
         """Fill `{articles}`, `{mentions}`, `{sources}`, `{fetches}` in a query template."""
@@ -1326,13 +1351,16 @@ class Writer:
         # set when a commit took out a damaged articles or mentions file: the caller should
         # recount mentions (`replace_mentions`), as the manifest's empty fingerprint says
         self.needs_recount = False
+        self.damaged = False  # the last refresh met damaged files, for the next commit
         self._reset_buffers()
         self.refresh()
 
     def _reset_buffers(self) -> None:
         self.new_articles: list[Article] = []
         self.new_sources: list[tuple[int, str, datetime, int | None]] = []
-        self.new_mentions: list[tuple[int, str, int, datetime]] = []
+        self.new_mentions: list[tuple[int, str, int, datetime, float | None, int | None]] = []
+        self.new_stories: list[tuple[int, int, datetime]] = []
+        self.new_names: list[tuple[int, str, str, datetime]] = []
         self.new_fetches: list[dict[str, Any]] = []
         self.feed_states: dict[str, FeedState] = {}
         self.source_counts: dict[str, int] = {}
@@ -1340,9 +1368,9 @@ class Writer:
     def refresh(self) -> None:
         """Bring the dedup index up to date with files committed by anyone.
 
-        Damaged files are skipped here; the next commit quarantines them.
+        Damaged files are skipped here (`damaged` says so); the next commit quarantines them.
         """
-        self._index(self.store.snapshot())
+        self.damaged = bool(self._index(self.store.snapshot()))
 
     def _index(self, snap: Snapshot) -> list[tuple[str, DamagedFileError]]:
         """Add the ids of files not indexed yet; returns the damaged files met (table, error)."""
@@ -1436,11 +1464,27 @@ class Writer:
             return True
         return bool(article.date_flag) or utc_naive(article.published) > seen
 
-    def add_mentions(self, article: Article, counts: Mapping[str, int]) -> int:
+    def add_mentions(
+        self,
+        article: Article,
+        counts: Mapping[str, int],
+        tones: Mapping[str, float] | None = None,
+        story: int | None = None,
+    ) -> int:
         published = utc_naive(article.published)
+        tones = tones or {}
         for entity, n in counts.items():
-            self.new_mentions.append((article.id, entity, n, published))
+            self.new_mentions.append((article.id, entity, n, published, tones.get(entity), story))
         return len(counts)
+
+    def add_story_and_names(
+        self, article: Article, story: int, names: Iterable[tuple[str, str]]
+    ) -> None:
+        """Record an article's story and the names found in it (see stories.py, names.py)."""
+        published = utc_naive(article.published)
+        self.new_stories.append((article.id, story, published))
+        for key, form in names:
+            self.new_names.append((article.id, key, form, published))
 
     def add_fetch(self, row: Mapping[str, Any]) -> None:
         self.new_fetches.append(dict(row))
@@ -1489,6 +1533,8 @@ class Writer:
             txn.append("articles", self._articles_table())
             txn.append("sources", _table("sources", self.new_sources))
             txn.append("mentions", _table("mentions", self.new_mentions))
+            txn.append("stories", _table("stories", self.new_stories))
+            txn.append("names", _table("names", self.new_names))
             txn.append("fetches", pa.Table.from_pylist(self.new_fetches, SCHEMAS["fetches"]))
             for url, n in self.source_counts.items():
                 state = self.feed_states.get(url) or self._stored_state(txn, url)
@@ -1562,7 +1608,7 @@ def replace_mentions(
                 txn.quarantine("articles", exc.path, exc.reason)
                 total -= f.rows
                 continue
-            out: list[tuple[int, str, int, datetime]] = []
+            out: list[tuple[int, str, int, datetime, float | None, int | None]] = []
             for aid, title, text, published in zip(
                 t.column("id").to_pylist(),
                 t.column("title").to_pylist(),
@@ -1571,7 +1617,7 @@ def replace_mentions(
                 strict=True,
             ):
                 for entity, n in count(title or "", text or "").items():
-                    out.append((aid, entity, n, published))
+                    out.append((aid, entity, n, published, None, None))
             info = txn.write_table("mentions", _table("mentions", out))
             if info:
                 new.append(info)
@@ -1982,20 +2028,30 @@ def _row_keys(table: pa.Table, name: str) -> np.ndarray:
     """One 64-bit key per row, the same for the same row in any file of the table."""
     if name == "articles":
         return table.column("id").to_numpy(zero_copy_only=False).astype(np.int64)
-    num, text = {
-        "sources": ("article_id", "feed"),
-        "mentions": ("article_id", "entity"),
-        "fetches": ("time", "feed"),
-    }[name]
+    num, texts = _ROW_KEY[name]
     col = table.column(num)
     if pa.types.is_timestamp(col.type):
         col = col.cast(pa.int64())
-    base = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    enc = pc.fill_null(table.column(text), "").dictionary_encode().combine_chunks()
-    hashes = np.array([_feed_hash(v) for v in enc.dictionary.to_pylist()], dtype=np.int64)
-    if not len(hashes):
-        return base
-    return base ^ hashes[enc.indices.to_numpy(zero_copy_only=False)]
+    keys = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    for salt, text in enumerate(texts):
+        enc = pc.fill_null(table.column(text), "").dictionary_encode().combine_chunks()
+        values = enc.dictionary.to_pylist()
+        hashes = np.array([_feed_hash(f"{salt}\x1f{v}") for v in values], dtype=np.int64)
+        if len(hashes):
+            keys = keys ^ hashes[enc.indices.to_numpy(zero_copy_only=False)]
+    return keys
+
+
+# what makes a row of a table (besides articles, keyed by id): a number and some text columns
+_ROW_KEY: dict[str, tuple[str, tuple[str, ...]]] = {
+    "sources": ("article_id", ("feed",)),
+    "mentions": ("article_id", ("entity",)),
+    "fetches": ("time", ("feed",)),
+    "stories": ("article_id", ()),
+    "names": ("article_id", ("name",)),
+    "firings": ("fired", ("alert", "entity")),
+    "deliveries": ("time", ("kind", "name", "entity", "target")),
+}
 
 
 def _rebuild_tables(txn: _Txn, found: Mapping[str, int], report: RepairReport) -> None:
@@ -2076,3 +2132,185 @@ def _recount_feed_articles(txn: _Txn, sources: list[str]) -> None:
     for url, n in counts.items():
         state = txn.m["feeds"].setdefault(url, {"url": url})
         state["articles"] = n
+
+
+# --------------------------------------------------------------------------------------------
+# Reanalysis (issue 13): mentions with their tone, stories and names, from the stored text
+
+# (id, published, title, text, feed, stored story) rows in -> (id, enrichment) out: see
+# monitor.enrich
+Analyse = Callable[
+    [Iterable[tuple[int, datetime, str, str, str, int | None]]], Iterable[tuple[int, Any]]
+]
+REANALYSE_CHUNK = 50_000  # articles read at once
+
+
+def replace_analyses(
+    store: Store,
+    analyse: Analyse,
+    watchlist: Iterable[Entity],
+    fingerprint: str,
+    progress: Callable[[int, int], None] | None = None,
+    chunk: int = REANALYSE_CHUNK,
+    *,
+    mentions_only: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> int:
+    """Recompute mentions (with tone), stories and names from every stored article.
+
+    `analyse` takes (id, published, title, text, feed, stored story or None) rows in
+    publication order and yields `(id, enrichment)` for each, in the same order (enrichment:
+    `counts`, `tones`, `story`, `names`, as monitor.enrich.Enrichment). With `mentions_only`
+    (the watchlist changed, nothing else), the stories and names tables are kept and only
+    the mentions are rewritten. Articles are read in slices of about `chunk` by publication
+    time, each from the files whose time range overlaps it, so memory stays bounded at any
+    size; stories need that order. Holds the commit lock for the whole run and swaps the
+    tables in one commit. Returns the number of mention rows written.
+    """
+    with store.transaction(log=log) as txn:
+        snap = _snapshot_from(store.root, txn.m)
+        infos = _readable_articles(txn, snap)  # a damaged file is quarantined, not fatal
+        total = sum(f.rows for f in infos)
+        names = ("mentions",) if mentions_only else ("mentions", "stories", "names")
+        new: dict[str, list[FileInfo]] = {name: [] for name in names}
+        done = rows = 0
+        for lo, hi in _time_slices(store.root, infos, chunk):
+            t = _read_slice(store.root, infos, lo, hi)
+            ids = t.column("id").to_pylist()
+            published = t.column("published").to_pylist()
+            stored = _stored_stories(store.root, snap, lo, hi) if mentions_only else {}
+            source = zip(
+                ids,
+                published,
+                t.column("title").to_pylist(),
+                t.column("text").to_pylist(),
+                t.column("feed").to_pylist(),
+                [stored.get(i) for i in ids],
+                strict=True,
+            )
+            out: dict[str, list[tuple[Any, ...]]] = {
+                name: [] for name in ("mentions", "stories", "names")
+            }
+            for (aid, e), when in zip(analyse(source), published, strict=True):
+                for entity, n in e.counts.items():
+                    out["mentions"].append((aid, entity, n, when, e.tones.get(entity), e.story))
+                out["stories"].append((aid, e.story, when))
+                out["names"].extend((aid, key, form, when) for key, form in e.names)
+            for name in names:
+                info = txn.write_table(name, _table(name, out[name]))
+                if info:
+                    new[name].append(info)
+            rows += len(out["mentions"])
+            done += len(ids)
+            if progress:
+                progress(done, total)
+        for name, infos_new in new.items():
+            txn.replace(name, [f.path for f in snap.files.get(name, ())], infos_new)
+        txn.recount = False  # every article left has just been counted
+        txn.set_watchlist(watchlist, fingerprint)
+    return rows
+
+
+def _readable_articles(txn: _Txn, snap: Snapshot) -> list[FileInfo]:
+    """The snapshot's articles files that read in full; the others are quarantined."""
+    readable = []
+    for f in snap.files.get("articles", ()):
+        try:
+            _verify_data_file(txn.root, f.path, "articles")
+        except DamagedFileError as exc:
+            txn.quarantine("articles", exc.path, exc.reason)
+            continue
+        readable.append(f)
+    return readable
+
+
+def _stored_stories(
+    root: Path, snap: Snapshot, lo: datetime | None, hi: datetime | None
+) -> dict[int, int]:
+    """article id -> story, for the stories rows published in [lo, hi)."""
+    filters: list[tuple[str, str, Any]] = []
+    if lo is not None:
+        filters.append(("published", ">=", lo))
+    if hi is not None:
+        filters.append(("published", "<", hi))
+    out: dict[int, int] = {}
+    for f in snap.files.get("stories", ()):
+        if lo is not None and f.max_time and datetime.fromisoformat(f.max_time) < lo:
+            continue
+        if hi is not None and f.min_time and datetime.fromisoformat(f.min_time) >= hi:
+            continue
+        try:
+            t = pq.read_table(
+                root / f.path, columns=["article_id", "story"], filters=filters or None
+            )
+        except (OSError, pa.ArrowException):  # unreadable: its articles get a story afresh
+            continue
+        out.update(zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True))
+    return out
+
+
+def _time_slices(
+    root: Path, infos: Sequence[FileInfo], chunk: int
+) -> list[tuple[datetime | None, datetime | None]]:
+    """[lo, hi) publication-time ranges holding about `chunk` articles each (None: open)."""
+    if not infos:
+        return []
+    times = np.sort(
+        np.concatenate(
+            [
+                pq.read_table(root / f.path, columns=["published"]).column(0).to_numpy()
+                for f in infos
+            ]
+        )
+    )
+    cuts = np.unique(times[chunk::chunk])
+    edges: list[datetime | None] = [None, *(pd.Timestamp(c).to_pydatetime() for c in cuts), None]
+    return [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+
+
+def _read_slice(
+    root: Path, infos: Sequence[FileInfo], lo: datetime | None, hi: datetime | None
+) -> pa.Table:
+    """The articles published in [lo, hi), sorted by publication time then id."""
+    filters: list[tuple[str, str, Any]] = []
+    if lo is not None:
+        filters.append(("published", ">=", lo))
+    if hi is not None:
+        filters.append(("published", "<", hi))
+    columns = ["id", "published", "title", "text", "feed"]
+    parts = []
+    for f in infos:
+        if lo is not None and f.max_time and datetime.fromisoformat(f.max_time) < lo:
+            continue
+        if hi is not None and f.min_time and datetime.fromisoformat(f.min_time) >= hi:
+            continue
+        parts.append(pq.read_table(root / f.path, columns=columns, filters=filters or None))
+    if not parts:
+        return SCHEMAS["articles"].select(columns).empty_table()
+    table = pa.concat_tables(parts)
+    return table.sort_by([("published", "ascending"), ("id", "ascending")])
+
+
+_COLUMNS: dict[str, frozenset[str]] = {}  # file path -> its columns (files never change)
+
+
+def table_columns(snap: Snapshot, name: str) -> frozenset[str]:
+    """The columns that a table's files hold in this snapshot (all of its schema when it has
+    no files). A store written before a column existed lacks it until a rematch rewrites the
+    table; queries use this to read such a column as NULL."""
+    want = set(SCHEMAS[name].names)
+    infos = snap.files.get(name, ())
+    if not infos:
+        return frozenset(want)
+    found: set[str] = set()
+    for f in reversed(infos):  # newest first: a file written by this version has them all
+        path = str(snap.root / f.path)
+        if path not in _COLUMNS:
+            try:
+                _COLUMNS[path] = frozenset(pq.read_schema(path).names)
+            except (OSError, pa.ArrowException) as exc:
+                raise _file_error(f.path, exc) from exc
+        found |= _COLUMNS[path]
+        if found >= want:
+            break
+    return frozenset(found)
