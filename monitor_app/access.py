@@ -110,7 +110,8 @@ def require_sign_in(setup: Setup) -> None:
     assert setup.sign_in is not None
     if setup.sign_in.problem:
         stop_page(
-            f"**Sign-in is set up, but not completely**: {md(setup.sign_in.problem)}. "
+            f"**Sign-in is set up, but not completely**: {md(setup.sign_in.problem)} "
+            "(in `.streamlit/secrets.toml`). "
             f"The dashboard shows nothing until it is fixed ({SETUP_HELP}).",
             icon=":material/lock:",
         )
