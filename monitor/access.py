@@ -15,6 +15,7 @@ module never sees a password or a token.
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import re
 import socket
@@ -243,3 +244,23 @@ def serving_url(host: str, port: int, sign_in: SignIn | None) -> str:
     elif ":" in host:
         name = f"[{host}]"
     return f"http://{name}:{port}/"
+
+
+def add_serving_arguments(parser: argparse.ArgumentParser, *, demo: bool = False) -> None:
+    """--host and --no-auth, for `monitor dashboard`, `run` and `demo`."""
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="listen on this address: 127.0.0.1 is this machine only; another, such as "
+        "0.0.0.0 for every interface, needs "
+        + ("--no-auth (the demo never signs in)" if demo else "sign-in set up or --no-auth")
+        + " (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve the dashboard without sign-in on purpose"
+        + ("" if demo else ", even when sign-in is set up")
+        + "; beyond this machine, every page then says it is public",
+    )
