@@ -26,6 +26,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 # A Streamlit page whose script has finished and whose websocket is connected.
+# Read instead of the project's .streamlit/secrets.toml, where a team keeps its real sign-in
+# setup: the tests' dashboards sign in only where a test gives them a secrets.toml.
+NO_SECRETS = ROOT / "tests" / "data" / "no-such-secrets.toml"
 READY = (
     '[data-testid="stApp"][data-test-script-state="notRunning"]'
     '[data-test-connection-state="CONNECTED"]'
@@ -51,8 +54,9 @@ def streamlit_server(
     env: dict[str, str] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """`streamlit run app` on a free port of 127.0.0.1 (or `port`) (with MONITOR_CONFIG=config
-    when given, the secrets.toml `secrets` instead of the project's, and `env` added) until the
-    block exits; yields the process and its URL once it answers its health check.
+    when given, the secrets.toml `secrets` (by default none, whatever the project has), and
+    `env` added) until the block exits; yields the process and its URL once it answers its
+    health check.
     Raises RuntimeError when it does not start within `timeout` seconds."""
     port = port or free_port()
     cmd = [
@@ -60,7 +64,7 @@ def streamlit_server(
         "--server.headless", "true", "--server.address", "127.0.0.1",
         "--server.port", str(port), "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
-        *(["--secrets.files", str(secrets)] if secrets else []),
+        "--secrets.files", str(secrets or NO_SECRETS),
     ]  # fmt: skip
     env = {**os.environ, **({"MONITOR_CONFIG": str(config)} if config else {}), **(env or {})}
     out = log if log is not None else subprocess.DEVNULL
