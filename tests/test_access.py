@@ -19,6 +19,8 @@ from monitor.access import (
     secrets_files,
     serving_url,
 )
+from monitor.config import load_config
+from monitor.errors import ConfigError
 
 AUTH = {
     "redirect_uri": "https://monitor.example.org/oauth2callback",
@@ -184,3 +186,56 @@ def test_serving_url() -> None:
     assert serving_url("0.0.0.0", 80, ON) == "https://monitor.example.org/"
     assert serving_url("0.0.0.0", 80, None).startswith("http://")
     assert "0.0.0.0" not in serving_url("0.0.0.0", 80, None)
+
+
+def feeds_yaml(tmp_path: Path, dashboard: str) -> Path:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "feeds:\n  - name: A\n    url: https://a.example/rss\nwatch:\n  - name: X\n"
+        f"    kind: person\n{dashboard}"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("dashboard", "allow"),
+    [
+        ("", None),
+        ("dashboard:\n  url: https://monitor.example.org/\n", None),
+        ("dashboard:\n  allow:\n", None),  # written empty: not said
+        ("dashboard:\n  allow: []\n", ()),
+        (
+            'dashboard:\n  allow: [" Ana@Example.org ", "@example.org"]\n',
+            ("Ana@Example.org", "@example.org"),
+        ),
+        ("dashboard:\n  allow:\n    - ana@example.org\n", ("ana@example.org",)),
+    ],
+)
+def test_feeds_yaml_dashboard_allow(tmp_path: Path, dashboard: str, allow: tuple | None) -> None:
+    assert load_config(feeds_yaml(tmp_path, dashboard)).dashboard.allow == allow
+
+
+def test_feeds_yaml_dashboard_allow_errors_have_lines(tmp_path: Path) -> None:
+    path = feeds_yaml(
+        tmp_path,
+        "dashboard:\n  allow:\n    - ana@example.org\n    - example.org\n    - ana\n"
+        '    - ""\n    - 5\n  alow: []\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    lines = [str(issue) for issue in caught.value.issues]
+    assert lines == [
+        f"{path}:10: dashboard.allow[1]: expected an email address or a domain like "
+        '@example.org, got "example.org" (a whole domain starts with @: "@example.org")',
+        f"{path}:11: dashboard.allow[2]: expected an email address or a domain like "
+        '@example.org, got "ana" (write an address like "ana@example.org" or a domain like '
+        '"@example.org")',
+        f"{path}:12: dashboard.allow[3]: empty text (write an address or a domain like "
+        "@example.org)",
+        f"{path}:13: dashboard.allow[4]: expected an email address or a domain like "
+        "@example.org, got 5",
+        f'{path}:14: dashboard: unknown key "alow" (did you mean "allow"?)',
+    ]
+    one = feeds_yaml(tmp_path, "dashboard:\n  allow: ana@example.org\n")
+    with pytest.raises(ConfigError, match=r"write \[ana@example.org\] for one"):
+        load_config(one)

@@ -166,17 +166,3 @@ def test_what_would_surprise_is_said_before_starting(
     assert monitor(feeds_yaml(tmp_path, dashboard), "dashboard") == 0
     assert note in capsys.readouterr().err
     assert started.calls
-
-
-def test_dashboard_allow_is_checked_with_lines(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    config = feeds_yaml(tmp_path, 'dashboard:\n  allow: [ana@example.org, example.org, "ana", 5]\n')
-    assert monitor(config, "validate") == 1
-    err = capsys.readouterr().err
-    assert (
-        f"{config}:9: dashboard.allow[1]: expected an email address or a domain like "
-        '@example.org, got "example.org" (a whole domain starts with @: "@example.org")' in err
-    )
-    assert f"{config}:9: dashboard.allow[2]:" in err and f"{config}:9: dashboard.allow[3]:" in err
-    assert "3 errors in the configuration" in err
