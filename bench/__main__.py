@@ -136,6 +136,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def section_match(args: argparse.Namespace, res: Results) -> None:
     size = f"{args.match_aliases:,} aliases, {count(args.match_articles)} articles"
     figure = "matching, ~600-char articles, one core"
+    target = ">= 80,000 articles/s, or within 1.3x of the bare scan"
     try:
         data = run_worker(
             "bench_match",
@@ -149,12 +150,18 @@ def section_match(args: argparse.Namespace, res: Results) -> None:
             cpus={0},
         )
     except RuntimeError as exc:
-        res.skip("match", figure, size, ">= 50,000 articles/s", str(exc).splitlines()[0])
+        res.skip("match", figure, size, target, str(exc).splitlines()[0])
         return
-    rate = data["articles_per_s"]
+    rate, scan = data["articles_per_s"], data["scan_articles_per_s"]
     res.add(Row(
-        "match", figure, size, f"{rate:,} articles/s", ">= 50,000 articles/s", rate >= 50_000,
-        f"Matcher.count(title, text) pinned to one CPU, median of 3 passes; "
+        "match", figure, size,
+        f"{rate:,} articles/s ({data['scan_ratio']}x the bare scan's {scan:,}/s)",
+        target, rate >= 80_000 or data["scan_ratio"] <= 1.3,
+        f"Matcher.count(title, text) pinned to one CPU, median of 3 passes; the bare scan is "
+        f"the matcher's own automaton over the same text folded beforehand, every overlapping "
+        f"occurrence, nothing else ({data['scan_hits'] / data['articles']:.1f} hits and "
+        f"{data['mentions'] / data['articles']:.1f} mentions per article); with the folding "
+        f"timed it makes {data['fold_scan_articles_per_s']:,}/s ({data['fold_scan_ratio']}x); "
         f"{data['mean_chars']} chars/article; automaton built in {data['build_seconds']} s",
         rate,
     ))  # fmt: skip
