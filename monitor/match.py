@@ -20,9 +20,10 @@ Matching runs one Aho-Corasick automaton (ahocorasick_rs, every overlapping occu
 folded text (see `monitor.text.fold`, which keeps positions), then checks word boundaries, case
 rules and exclude phrases per hit, and resolves overlaps. A leftmost-longest search is not used:
 a longer name that fails the boundary check would hide a shorter one that passes. The scan is
-most of the cost (about 85% of `count` on 10,000 names; bench/bench_match.py reports both), so
-the automaton is the one that scans fastest for the watchlist's size: a DFA up to ~1,000 names,
-a contiguous NFA above, where the DFA outgrows the CPU's cache and scans slower.
+the largest cost (about 60% of `count` on 10,000 names, folding and the checks per hit the
+rest; bench/bench_match.py reports both), so the automaton is the kind that scans fastest for
+the watchlist's size: a DFA up to ~1,000 names, a contiguous NFA above, where the DFA outgrows
+the CPU's cache.
 
 Reading feeds, turning HTML into text and storing the counts are other modules' jobs; this one
 only takes text and a watchlist and returns mentions.
@@ -142,7 +143,7 @@ class Matcher:
         # name (same index, less the markers): the entity when it is the name's only rule and
         # matches in any case (most names: a fast path), else None and all the rules. Two flat
         # lists, read only for hits that pass the word check: after a scan of a large automaton
-        # every object touched is a cache miss, and these lookups were a third of the cost.
+        # most objects touched are cache misses (a tuple per name cost ~0.5 us per hit).
         keys: list[str] = list(_UNCOLLAPSED) if rules else []
         self._markers = len(keys)
         self._fast: list[str | None] = [None] * self._markers
