@@ -238,9 +238,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
     with store.poller_lock():
         store.snapshot()  # a damaged store: one line, before any thread starts
         with alerting(config, store) as dispatcher:
-            poller = _poller(
-                config, store, on_commit=dispatcher.on_commit, tone=not args.no_tone
-            )
+            poller = _poller(config, store, on_commit=dispatcher.on_commit, tone=not args.no_tone)
             with progress_bar("recounting mentions") as bar:
                 poller.open(progress=bar)
             if args.once:
