@@ -114,7 +114,13 @@ def start_dashboard(
 
 
 def wait_child(proc: subprocess.Popen[bytes]) -> int:
-    """Wait for the child; Ctrl-C asks it to stop (SIGINT) and waits up to 10 s."""
+    """Wait for the child; Ctrl-C (SIGINT) or SIGTERM asks it to stop and waits up to 10 s,
+    so stopping `monitor dashboard` never leaves the Streamlit server running."""
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
     try:
         return proc.wait()
     except KeyboardInterrupt:
@@ -124,6 +130,8 @@ def wait_child(proc: subprocess.Popen[bytes]) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def stop_child(proc: subprocess.Popen[bytes]) -> None:

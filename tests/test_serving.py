@@ -166,3 +166,50 @@ def test_what_would_surprise_is_said_before_starting(
     assert monitor(feeds_yaml(tmp_path, dashboard), "dashboard") == 0
     assert note in capsys.readouterr().err
     assert started.calls
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_dashboard_server_too(tmp_path: Path) -> None:
+    """`kill PID` of `monitor dashboard` (what a service manager sends first) stops the
+    Streamlit server it started: nothing keeps listening."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.browser import free_port
+
+    config = tmp_path / "feeds.yaml"
+    config.write_text("feeds: []\nwatch: []\n")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "-c", str(config), "dashboard", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the dashboard never answered"
+                time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        deadline = time.monotonic() + 15
+        while True:  # the server is gone: its port refuses connections
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) != 0:
+                    break
+            assert time.monotonic() < deadline, "the Streamlit server is still listening"
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -332,11 +332,14 @@ def run_demo(args: argparse.Namespace) -> int:
                 if not dashboard.answers():
                     err.print("waiting for the dashboard to start...")
                 dashboard.wait_ready()
-                out.print(
-                    f"\ndashboard: {dashboard.url}\n"
-                    "new articles keep arriving; Ctrl-C stops the demo"
-                )
-                asyncio.run(poll_forever(poller))
+                try:  # Ctrl-C from here on is the way to stop, even before the loop runs
+                    out.print(
+                        f"\ndashboard: {dashboard.url}\n"
+                        "new articles keep arriving; Ctrl-C stops the demo"
+                    )
+                    asyncio.run(poll_forever(poller))
+                except KeyboardInterrupt:
+                    err.print("stopped")
         finally:
             if dashboard is not None:
                 stop_child(dashboard.proc)
