@@ -29,7 +29,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .names import name_key
@@ -355,54 +354,36 @@ def overview(
     prev_start = shift(start, -span)  # datetime.min when the previous range cannot be held
     wide = replace(f, start=prev_start, end=end, entities=tuple(names))
     by = trend_by
-    # One pass, one row per entity: its counts per period split at `start` (a period
-    # straddling it counts exactly for both ranges), from the daily sums when they can
-    # answer; summed per range, and per period of the trend's grid (zero-filled) as a list.
+    # One pass: per entity and period, split at `start` (a period straddling it counts
+    # exactly for both ranges), from the daily sums when they can answer.
     if _rollup_ok(snap, replace(wide, start=start), by) and _rollup_ok(snap, wide, by):
         w = _Where(snap, wide, "r.day").entities("r.entity")
-        counts = f"""SELECT r.entity, {_period(by, "r.day")} AS period, (r.day >= ?) AS current,
+        query = f"""SELECT r.entity, {_period(by, "r.day")} AS period, (r.day >= ?) AS current,
                SUM(r.mentions)::BIGINT AS mentions, SUM(r.articles)::BIGINT AS articles
         FROM {{mention_days}} r WHERE {w.sql} GROUP BY 1, 2, 3"""
     else:
         w = _Where(snap, wide).entities().articles()
-        counts = f"""SELECT m.entity, {_period(by)} AS period, (m.published >= ?) AS current,
+        query = f"""SELECT m.entity, {_period(by)} AS period, (m.published >= ?) AS current,
                SUM(m.count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
         FROM {{mentions}} m WHERE {w.sql} GROUP BY 1, 2, 3"""
-    recent = max(start, shift(end, -(trend_periods + 1) * STEP[by]))
-    grid = [p.to_pydatetime() for p in periods(recent, end, by)[-trend_periods:]]
-    floor = pd.Timestamp(start).floor("D" if by != "hour" else "h").to_pydatetime()
-    df = snap.query(
-        f"""WITH c AS ({counts}),
-        ranges AS (
-            SELECT entity,
-                   SUM(CASE WHEN current THEN mentions ELSE 0 END)::BIGINT AS mentions,
-                   SUM(CASE WHEN current THEN articles ELSE 0 END)::BIGINT AS articles,
-                   SUM(CASE WHEN current THEN 0 ELSE mentions END)::BIGINT AS prev_mentions,
-                   SUM(CASE WHEN current THEN 0 ELSE articles END)::BIGINT AS prev_articles
-            FROM c GROUP BY 1),
-        per AS (SELECT entity, period, SUM(articles)::BIGINT AS n FROM c
-                WHERE period >= ? GROUP BY 1, 2),
-        e AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS entity),
-        trend AS (
-            SELECT e.entity, array_agg(coalesce(per.n, 0) ORDER BY g.period) AS trend
-            FROM e CROSS JOIN (SELECT unnest(?::TIMESTAMP[]) AS period) g
-            LEFT JOIN per ON per.entity = e.entity AND per.period = g.period
-            GROUP BY 1)
-        SELECT e.entity, r.mentions, r.articles, r.prev_mentions, r.prev_articles, t.trend
-        FROM e LEFT JOIN ranges r ON r.entity = e.entity
-        LEFT JOIN trend t ON t.entity = e.entity""",
-        [start, *w.params, floor, names, grid],
-    )
-    found = df.set_index("entity")
-    for col in cols:
-        out[col] = out["entity"].map(found[col]).fillna(0).astype("int64")
+    df = snap.query(query, [start, *w.params])
+    df["period"] = pd.to_datetime(df["period"])
+    cur = df[df["period"] >= pd.Timestamp(start).floor("D" if by != "hour" else "h")]
+    exact = df.groupby(["entity", "current"], as_index=False)[["mentions", "articles"]].sum()
+    for current, prefix in ((True, ""), (False, "prev_")):
+        part = exact[exact["current"] == current].set_index("entity")
+        out[prefix + "mentions"] = out["entity"].map(part["mentions"]).fillna(0).astype("int64")
+        out[prefix + "articles"] = out["entity"].map(part["articles"]).fillna(0).astype("int64")
     prev = out["prev_mentions"].where(out["prev_mentions"] > 0)
     first, _ = time_bounds(snap)
     covered = first is not None and datetime.min < prev_start and first <= prev_start
     # a previous range that begins before the store's first article is not comparable
     out["change"] = (out["mentions"] - prev) / prev if covered else float("nan")
-    trends = {e: t for e, t in found["trend"].items() if isinstance(t, list | np.ndarray)}
-    out["trend"] = [[int(n) for n in trends.get(e, [0] * len(grid))] for e in names]
+    recent = max(start, shift(end, -(trend_periods + 1) * STEP[by]))
+    grid = periods(recent, end, by)[-trend_periods:]
+    trends = cur.pivot_table(index="period", columns="entity", values="articles", aggfunc="sum")
+    trends = trends.reindex(index=grid, columns=names).fillna(0)
+    out["trend"] = trends.to_numpy("int64").T.tolist()
     return out.sort_values(["mentions", "entity"], ascending=[False, True], ignore_index=True)
 
 
