@@ -375,7 +375,9 @@ def cmd_names(args: argparse.Namespace) -> int:
 def cmd_articles(args: argparse.Namespace) -> int:
     config = load(args)
     snap = Store(config.store).snapshot()
-    page = queries.articles(snap, _filters(args, config), limit=args.limit)
+    page = queries.articles(
+        snap, _filters(args, config), limit=args.limit, one_per_story=args.one_per_story
+    )
     df = pd.DataFrame(
         {
             "time": pd.to_datetime(page["published"]).dt.strftime("%Y-%m-%d %H:%M"),
@@ -385,6 +387,8 @@ def cmd_articles(args: argparse.Namespace) -> int:
             "mentions": page["mentions"],
         }
     )
+    if args.one_per_story:  # the story's articles in the store (1: not syndicated)
+        df["copies"] = page["copies"]
     if args.format == "json":
         df["id"] = [f"{int(i) & (2**64 - 1):016x}" for i in page["id"]]
         df["entities"] = page["entities"]
@@ -914,6 +918,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("articles", cmd_articles, "the articles behind a count, newest first")
     counting(sp)
     sp.add_argument("--limit", type=int, default=50, metavar="N")
+    sp.add_argument(
+        "--one-per-story",
+        action="store_true",
+        help="list a story carried by several feeds once (its first article), with its copies",
+    )
     sp = add("rematch", cmd_rematch, "recount every mention after the watchlist changed")
     no_tone(sp)
     sp = add("check", cmd_check, "check the store's health (exit 2 when it has problems)")

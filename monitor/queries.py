@@ -687,6 +687,19 @@ def _cadence(snap: Snapshot) -> pd.Timedelta:
     return pd.Timedelta(hours=1) if value is None or pd.isna(value) else pd.Timedelta(value)
 
 
+def deliveries(snap: Snapshot, f: Filters, limit: int = 200) -> pd.DataFrame:
+    """The delivery log of alerts and digests (every attempt, the store's `deliveries`) in
+    the range, newest first: `time, kind, name, entity, fired, target, outcome, attempt,
+    error` (`target` as stored: redacted)."""
+    w = _Where(snap, Filters(start=f.start, end=f.end), "d.time")
+    return snap.query(
+        f"""SELECT d.time, d.kind, d.name, d.entity, d.fired, d.target, d.outcome, d.attempt,
+               d.error
+        FROM {{deliveries}} d WHERE {w.sql} ORDER BY d.time DESC, d.name LIMIT ?""",
+        [*w.params, int(limit)],
+    )
+
+
 def data_as_of(snap: Snapshot) -> datetime | None:
     """Time of the last poll of any feed (UTC), or None before the first."""
     times = [st.last_poll for st in snap.feeds.values() if st.last_poll]
@@ -870,9 +883,10 @@ def _co_mentioned(
 
 def name_articles(snap: Snapshot, f: Filters, names: list[str], per_name: int = 3) -> pd.DataFrame:
     """Sample articles for names (as `rising_names` returns them), the newest first, at most
-    `per_name` each: `name, id, published, feed, feed_name, title, url`. The range and the
-    feed and search filters apply as in `rising_names` (default: the store's last 7 days)."""
-    cols = ["name", "id", "published", "feed", "feed_name", "title", "url"]
+    `per_name` each: `name, id, published, feed, feed_name, title, url, text`. The range and
+    the feed and search filters apply as in `rising_names` (default: the store's last 7
+    days)."""
+    cols = ["name", "id", "published", "feed", "feed_name", "title", "url", "text"]
     keys = {name_key(n): n for n in names}
     f = f.normalized()
     _, last = time_bounds(snap)
@@ -896,7 +910,7 @@ def name_articles(snap: Snapshot, f: Filters, names: list[str], per_name: int = 
         return pd.DataFrame(columns=cols)
     ids = sorted({int(i) for i in hits["id"]})
     wide = snap.query(
-        """SELECT id, feed, title, url FROM {articles}
+        """SELECT id, feed, title, url, text FROM {articles}
         WHERE id IN (SELECT unnest(?)) AND published BETWEEN ? AND ?""",
         [ids, hits["published"].min(), hits["published"].max()],
     )

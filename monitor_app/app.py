@@ -25,11 +25,21 @@ from monitor.config import Config
 from monitor.errors import MonitorError
 from monitor.store import Snapshot
 
-from . import state
+from . import actions, state
 from .data import Context, get_store, load_or_stop, make_context
-from .pages import articles, co_mentions, compare, feeds, overview, sources, timeline
+from .pages import (
+    alerts,
+    articles,
+    co_mentions,
+    compare,
+    discover,
+    feeds,
+    overview,
+    sources,
+    timeline,
+)
 from .state import Selection, cli_command
-from .widgets import assign_colors, fmt_count, fmt_time, store_damage
+from .widgets import assign_colors, fmt_count, fmt_time, md, store_damage
 
 REFRESH = "15s"
 PAGES: dict[str, Callable[[Context, Selection], None]] = {
@@ -39,6 +49,8 @@ PAGES: dict[str, Callable[[Context, Selection], None]] = {
     "co-mentions": co_mentions.render,
     "sources": sources.render,
     "articles": articles.render,
+    "discover": discover.render,
+    "alerts": alerts.render,
     "feeds": feeds.render,
 }
 assert tuple(PAGES) == state.VIEWS
@@ -110,6 +122,39 @@ def ingestion_note(ctx: Context) -> None:
             "The page updates by itself as articles arrive.",
             icon=":material/hourglass_top:",
         )
+
+
+def recount_note(ctx: Context) -> None:
+    """Entities in feeds.yaml that the store has not counted yet: say who will count them
+    (the running poller, by itself) or offer to count them now."""
+    waiting = actions.not_counted(ctx.config, ctx.snap)
+    if not waiting or st.session_state.get("_watched"):  # the Discover page says it already
+        return
+    names = ", ".join(f"“{md(n)}”" for n in waiting[:5]) + (" …" if len(waiting) > 5 else "")
+    text = (
+        f"feeds.yaml watches {names}, which the store has not counted yet, so "
+        f"{'they show' if len(waiting) > 1 else 'it shows'} no mentions."
+    )
+    if get_store(str(ctx.config.store)).poller_running():
+        st.info(
+            text + " The running poller rereads feeds.yaml between polls (at least once a "
+            "minute) and then counts them over the whole stored history.",
+            icon=":material/hourglass_top:",
+        )
+        return
+    st.warning(
+        text + " No poller is running: count them now (mentions and their tone, from the "
+        "stored text), or start the poller, which does it when it opens the store.",
+        icon=":material/pending:",
+    )
+    if st.button("Count them now", key="_recount", icon=":material/calculate:"):
+        with st.spinner(f"Counting mentions in {ctx.snap.rows('articles'):,} stored articles…"):
+            try:
+                actions.recount(ctx.config)
+            except MonitorError as exc:
+                st.error(f"The store could not be recounted: {md(str(exc))}")
+                return
+        st.rerun()
 
 
 def first_poll_progress(config: Config, snap: Snapshot) -> tuple[int, int]:
@@ -245,8 +290,10 @@ def render(config: Config, snap: Snapshot) -> None:
     """The sidebar, the header and the page the URL names."""
     ctx = make_context(config, snap)
     if "_notices" not in st.session_state:  # the session's first run: the link as opened
-        link = state.check_link(ctx, state.link_params())
+        params = state.link_params()
+        link = state.check_link(ctx, params)
         st.session_state["_notices"] = link.notes
+        st.session_state["_link"] = params
         st.session_state.update(link.state)
     st.session_state["_bounds"] = (ctx.first, ctx.last, ctx.now)
     sel = state.sidebar(ctx)
@@ -255,6 +302,7 @@ def render(config: Config, snap: Snapshot) -> None:
     header(ctx, sel)
     show_notices()
     ingestion_note(ctx)
+    recount_note(ctx)
     range_without_data(ctx, sel)
     tabs = st.tabs(list(state.VIEWS), key="view", bind="query-params")
     for tab, name in zip(tabs, state.VIEWS, strict=True):

@@ -1,5 +1,5 @@
-"""The Overview page: every entity with its counts, the change against the previous range and
-a trend line; a row opens the entity's timeline.
+"""The Overview page: every entity with its counts (mentions, articles, stories), the change
+against the previous range and a trend line; a row opens the entity's timeline.
 """
 
 from __future__ import annotations
@@ -50,14 +50,16 @@ def render(ctx: Context, sel: Selection) -> None:
             "Kind": df["kind"],
             "Mentions": df["mentions"],
             "Articles": df["articles"],
+            "Stories": df["stories"],
             "Share of articles": df["articles"] / total if total else 0.0,
             "Change": df["change"] * 100,
             "Previous": df["prev_mentions"],
+            "Stories change": df["stories_change"] * 100,
             "Trend": df["trend"],
         }
     )
     if not compared:
-        table = table.drop(columns=["Change", "Previous"])
+        table = table.drop(columns=["Change", "Previous", "Stories change"])
     n = st.session_state.get("_ov_n", 0)
     max_share = float(table["Share of articles"].max() or 0) or 1.0
     st.dataframe(
@@ -75,6 +77,11 @@ def render(ctx: Context, sel: Selection) -> None:
             "Articles": st.column_config.NumberColumn(
                 format="localized", help="Articles with at least one mention"
             ),
+            "Stories": st.column_config.NumberColumn(
+                format="localized",
+                help="Those articles with syndicated copies (one story carried by several "
+                "feeds under other URLs) counted once",
+            ),
             "Share of articles": st.column_config.ProgressColumn(
                 format="percent",
                 min_value=0.0,
@@ -90,6 +97,11 @@ def render(ctx: Context, sel: Selection) -> None:
                 "Mentions, previous range",
                 format="localized",
                 help="Mentions in the previous range of the same length",
+            ),
+            "Stories change": st.column_config.NumberColumn(
+                format="%+.0f%%",
+                help="Stories against the previous range of the same length (blank: that "
+                "range began before the first article, or held no story)",
             ),
             "Trend": st.column_config.LineChartColumn(
                 f"Articles per {trend_by}", y_min=0, width="medium"
