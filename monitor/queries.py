@@ -817,16 +817,16 @@ def rising_names(snap: Snapshot, f: Filters, limit: int = 50) -> pd.DataFrame:
     end = f.end or last
     if end is None:
         return pd.DataFrame(columns=cols)
-    start = f.start or end - timedelta(days=7)
+    start = f.start or shift(end, -timedelta(days=7))
     span = end - start
-    w = _Where(snap, replace(f, start=start - span, end=end, entities=()), "n.published")
+    w = _Where(snap, replace(f, start=shift(start, -span), end=end, entities=()), "n.published")
     w.articles("n.article_id")
     if f.entities:
         w.add(
             "n.article_id IN (SELECT article_id FROM {mentions} WHERE entity IN "
             "(SELECT unnest(?)) AND published >= ? AND published < ?)",
             list(f.entities),
-            start - span,
+            shift(start, -span),
             end,
         )
     matcher = Matcher(snap.watchlist)
@@ -893,7 +893,7 @@ def name_articles(snap: Snapshot, f: Filters, names: list[str], per_name: int = 
     end = f.end or last
     if not keys or end is None:
         return pd.DataFrame(columns=cols)
-    start = f.start or end - timedelta(days=7)
+    start = f.start or shift(end, -timedelta(days=7))
     w = _Where(snap, replace(f, start=start, end=end, entities=()), "n.published")
     w.articles("n.article_id")
     w.add("n.name IN (SELECT unnest(?::VARCHAR[]))", list(keys))

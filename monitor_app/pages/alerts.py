@@ -65,7 +65,7 @@ def backtest_range(ctx: Context, sel: Selection) -> tuple[datetime, datetime, st
     lo, hi = sel.span(ctx)
     now = ctx.now.replace(minute=0, second=0, microsecond=0)
     end = min(hi or now, now)
-    start = lo or end
+    start = max(lo or end, alerts.EARLIEST.replace(tzinfo=None))
     note = ""
     if end - start > timedelta(days=MAX_DAYS):
         start = shift(end, -timedelta(days=MAX_DAYS))
