@@ -177,6 +177,10 @@ def naive(t: datetime | None) -> datetime | None:
     return t.replace(tzinfo=None) if t is not None and t.tzinfo else t
 
 
+def naive_utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=None) if t.tzinfo else t
+
+
 # --------------------------------------------------------------------------------------------
 # The backtest on each entity's timeline
 
@@ -310,7 +314,7 @@ def add_markers(
     values = dict(zip(part["period"], part["mentions"], strict=True))
     x, y, text = [], [], []
     for f in fired:
-        at = pd.Timestamp(naive(f.fired))
+        at = pd.Timestamp(naive_utc(f.fired))
         period = period_start(at, by)
         x.append(at)
         y.append(int(values.get(period, 0)))
@@ -356,7 +360,7 @@ def period_start(t: pd.Timestamp, by: str) -> pd.Timestamp:
 
 
 def fired_history(ctx: Context, start: datetime, end: datetime) -> None:
-    history = [f for f in alerts.fired_history(ctx.snap, start) if naive(f.fired) < end]
+    history = [f for f in alerts.fired_history(ctx.snap, start) if naive_utc(f.fired) < end]
     st.markdown("**Fired** · what the poller fired in the range, newest first")
     if not history:
         st.caption("Nothing fired in the range.")
@@ -365,7 +369,7 @@ def fired_history(ctx: Context, start: datetime, end: datetime) -> None:
     known = set(ctx.entities)
     rows = [
         {
-            "Fired (UTC)": naive(f.fired),
+            "Fired (UTC)": naive_utc(f.fired),
             "Rule": f.alert,
             "For": f.entity,
             "Value": f.value,

@@ -216,11 +216,12 @@ def count_now(ctx: Context, name: str, done: str) -> tuple[str, str]:
     """Recount the store here (no poller runs): (level, message)."""
     bar = st.progress(0.0, text=f"Counting {name} in the stored articles…")
     started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(min(done / max(total, 1), 1.0), text=f"{done:,} of {total:,} articles")
+
     try:
-        result = actions.recount(
-            load_config(ctx.config.path),
-            lambda i, n: bar.progress(min(i / max(n, 1), 1.0), text=f"{i:,} of {n:,} articles"),
-        )
+        result = actions.recount(load_config(ctx.config.path), progress)
     except MonitorError as exc:
         return (
             "warning",
