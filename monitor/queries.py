@@ -527,27 +527,32 @@ def articles(
         tones.setdefault(int(aid), {})[str(entity)] = None if pd.isna(value) else float(value)
     page["entities"] = [list(tones.get(i, {})) for i in page["id"]]
     page["tones"] = [tones.get(i, {}) for i in page["id"]]
-    stories = article_stories(snap, ids)
+    stories = article_stories(snap, ids, span[1], span[2])
     page["story"] = [stories.get(i, (i, 1))[0] for i in page["id"]]
     page["copies"] = [stories.get(i, (i, 1))[1] for i in page["id"]]
     page["matching"] = page["matching"].astype("int64")
     return page[[c for c in page.columns if c != "matching"] + ["matching"]]
 
 
-def article_stories(snap: Snapshot, ids: list[int]) -> dict[int, tuple[int, int]]:
+def article_stories(
+    snap: Snapshot, ids: list[int], lo: datetime | None = None, hi: datetime | None = None
+) -> dict[int, tuple[int, int]]:
     """article id -> (its story, the articles of that story in the store). An article with no
-    stored story (written before stories existed) is absent: a story of its own."""
+    stored story (written before stories existed) is absent: a story of its own. `lo` and
+    `hi`, when known, bound the articles' publication times (so most files are skipped)."""
     if not ids or not snap.files.get("stories"):
         return {}
+    span = "AND published BETWEEN ? AND ?" if lo is not None and hi is not None else ""
     df = snap.query(
-        """WITH mine AS (
-            SELECT article_id, story FROM {stories} WHERE article_id IN (SELECT unnest(?))),
+        f"""WITH mine AS (
+            SELECT article_id, story FROM {{stories}}
+            WHERE article_id IN (SELECT unnest(?)) {span}),
         sizes AS (
-            SELECT story, COUNT(*)::BIGINT AS copies FROM {stories}
+            SELECT story, COUNT(*)::BIGINT AS copies FROM {{stories}}
             WHERE story IN (SELECT story FROM mine) GROUP BY story)
         SELECT mine.article_id, mine.story, sizes.copies
         FROM mine JOIN sizes ON sizes.story = mine.story""",
-        [list(ids)],
+        [list(ids), *([lo, hi] if span else [])],
     )
     return {
         int(a): (int(s), int(n))

@@ -79,7 +79,8 @@ def render(ctx: Context, sel: Selection) -> None:
     carriers = q_ids("article_feeds", ctx.snap, ids)
     by_id = carriers.groupby("id")["name"].agg(lambda n: sorted(set(n))) if ids else {}
     df = df.assign(carriers=[list(by_id.get(i, [])) for i in ids])
-    members = q_ids("story_members", ctx.snap, ids)
+    copied = [int(i) for i, n in zip(df["id"], df["copies"], strict=True) if n > 1]
+    members = q_ids("story_members", ctx.snap, copied)
     render_articles(ctx, df, sel.chosen, sel.search, members)
     nav = st.columns([1, 1, 6])
     nav[0].button(
