@@ -476,12 +476,12 @@ def articles(
     `id, published, feed, feed_name, title, url, author, date_flag, text, mentions, entities,
     tones, story, copies, matching`.
 
-    `mentions` counts the chosen entities' mentions in the article; `entities` lists every
-    watched entity it mentions and `tones` their tone in it (entity -> -1..1, None where
-    none was scored). `story` is the article's story, `copies` the articles of that story in
-    the store (1: not syndicated). With `one_per_story`, a story is listed once, as its first
-    article among those matching the filters, and `matching` says how many of its articles
-    match them (else `matching` is 1).
+    `mentions` counts the chosen entities' mentions in the article (every watched entity's
+    when none is chosen); `entities` lists every watched entity it mentions and `tones` their
+    tone in it (entity -> -1..1, None where none was scored). `story` is the article's story,
+    `copies` the articles of that story in the store (1: not syndicated). With
+    `one_per_story`, a story is listed once, as its first article among those matching the
+    filters, and `matching` says how many of its articles match them (else `matching` is 1).
     """
     f = f.normalized()
     hits, params = _hits_sql(snap, f, story=one_per_story)
@@ -517,7 +517,7 @@ def articles(
     page.insert(3, "feed_name", page["feed"].map(feed_names(snap)).fillna(page["feed"]))
     _, tone = _story_and_tone(snap)
     ents = snap.query(
-        f"""SELECT m.article_id AS id, m.entity, {tone} AS tone FROM {{mentions}} m
+        f"""SELECT m.article_id AS id, m.entity, {tone} AS tone, m.count FROM {{mentions}} m
         WHERE m.article_id IN (SELECT unnest(?)) AND m.published BETWEEN ? AND ?
         ORDER BY m.entity""",
         span,
@@ -527,6 +527,9 @@ def articles(
         tones.setdefault(int(aid), {})[str(entity)] = None if pd.isna(value) else float(value)
     page["entities"] = [list(tones.get(i, {})) for i in page["id"]]
     page["tones"] = [tones.get(i, {}) for i in page["id"]]
+    if not f.entities:  # no entity chosen: the article's mentions of any watched entity
+        totals = ents.groupby("id")["count"].sum()
+        page["mentions"] = [int(totals.get(i, 0)) for i in page["id"]]
     stories = article_stories(snap, ids, span[1], span[2])
     page["story"] = [stories.get(i, (i, 1))[0] for i in page["id"]]
     page["copies"] = [stories.get(i, (i, 1))[1] for i in page["id"]]
@@ -706,8 +709,10 @@ def deliveries(snap: Snapshot, f: Filters, limit: int = 200) -> pd.DataFrame:
 
 
 def data_as_of(snap: Snapshot) -> datetime | None:
-    """Time of the last poll of any feed (UTC), or None before the first."""
-    times = [st.last_poll for st in snap.feeds.values() if st.last_poll]
+    """Time of the last successful poll of any feed (UTC: new articles, or the feed checked and
+    unchanged), or None before the first. A poll where every fetch failed brings no data, so
+    it does not move this time."""
+    times = [st.last_success for st in snap.feeds.values() if st.last_success]
     return max(times) if times else None
 
 
