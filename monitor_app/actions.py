@@ -10,6 +10,11 @@
   `Poller.rematch`), which holds the store's commit lock, so a poller starting meanwhile
   waits for it. When a poller runs, nothing is done here: it rereads feeds.yaml between
   polls (at least once a minute) and recounts by itself.
+- `start_recount(config)` runs it in a thread of its own (one per store), so that a large
+  store (minutes at millions of articles) is recounted whatever the user does meanwhile:
+  leaving the page, or closing it, does not interrupt the write; `recount_job(config)` says
+  how far it is. A recount interrupted anyway (the server stopped) commits nothing: the
+  store stays as it was and the pages offer to count again.
 
 What it leaves to others: the writing rules (monitor/config.py), the counting (monitor/poll.py,
 monitor/store.py), whether a user may edit (the page says who cannot: a read-only file).
@@ -18,11 +23,13 @@ monitor/store.py), whether a user may edit (the page says who cannot: a read-onl
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from monitor.config import Config, watch_name, writable_problem
+from monitor.config import Config, load_config, watch_name, writable_problem
 from monitor.enrich import fingerprint
+from monitor.errors import MonitorError
 from monitor.match import Matcher
 from monitor.models import Entity
 from monitor.poll import Poller
@@ -71,3 +78,62 @@ def recount(config: Config, progress: Callable[[int, int], None] | None = None) 
     full = not snap.fingerprint.endswith(poller.fingerprint[len(poller.matcher.fingerprint) :])
     rows = poller.rematch(progress, full=full)
     return Recount(rows, store.snapshot().rows("articles"), full)
+
+
+@dataclass
+class RecountJob:
+    """A recount running in its own thread: how far it is, and how it ended."""
+
+    root: str
+    started: float = field(default_factory=time.monotonic)
+    done: int = 0
+    total: int = 0
+    result: Recount | None = None
+    error: str = ""
+    finished: float | None = None
+    thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.finished is None
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    def progress(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+
+    def run(self, path: str) -> None:
+        try:
+            self.result = recount(load_config(path), self.progress)
+        except MonitorError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # a thread must not die silently: say what happened
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.finished = time.monotonic()
+
+
+_JOBS: dict[str, RecountJob] = {}  # store folder -> its latest recount
+
+
+def start_recount(config: Config) -> RecountJob:
+    """Recount the store for feeds.yaml's watchlist in a thread (the one already running for
+    this store, if any). feeds.yaml is read again when the thread starts."""
+    root = str(config.store)
+    with _EDIT:
+        job = _JOBS.get(root)
+        if job is not None and job.running:
+            return job
+        job = _JOBS[root] = RecountJob(root)
+        job.thread = threading.Thread(
+            target=job.run, args=(str(config.path),), name="monitor-recount", daemon=True
+        )
+        job.thread.start()
+    return job
+
+
+def recount_job(config: Config) -> RecountJob | None:
+    """The latest recount started from this dashboard for the store, if any."""
+    return _JOBS.get(str(config.store))

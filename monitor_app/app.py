@@ -126,9 +126,14 @@ def ingestion_note(ctx: Context) -> None:
 
 def recount_note(ctx: Context) -> None:
     """Entities in feeds.yaml that the store has not counted yet: say who will count them
-    (the running poller, by itself) or offer to count them now."""
+    (the running poller, by itself) or offer to count them now; while the dashboard counts,
+    its progress."""
+    job = actions.recount_job(ctx.config)
+    if job is not None and job.running:
+        recount_progress(ctx.config)
+        return
     waiting = actions.not_counted(ctx.config, ctx.snap)
-    if not waiting or st.session_state.get("_watched"):  # the Discover page says it already
+    if not waiting:
         return
     names = ", ".join(f"“{md(n)}”" for n in waiting[:5]) + (" …" if len(waiting) > 5 else "")
     text = (
@@ -142,19 +147,38 @@ def recount_note(ctx: Context) -> None:
             icon=":material/hourglass_top:",
         )
         return
+    failed = f" The last count failed: {md(job.error)}." if job is not None and job.error else ""
     st.warning(
-        text + " No poller is running: count them now (mentions and their tone, from the "
-        "stored text), or start the poller, which does it when it opens the store.",
+        text + failed + " No poller is running: count them now (mentions and their tone, "
+        "from the stored text), or start the poller, which does it when it opens the store.",
         icon=":material/pending:",
     )
-    if st.button("Count them now", key="_recount", icon=":material/calculate:"):
-        with st.spinner(f"Counting mentions in {ctx.snap.rows('articles'):,} stored articles…"):
-            try:
-                actions.recount(ctx.config)
-            except MonitorError as exc:
-                st.error(f"The store could not be recounted: {md(str(exc))}")
-                return
+    st.button(
+        "Count them now",
+        key="_recount",
+        icon=":material/calculate:",
+        on_click=start_recount,
+        args=(ctx.config,),
+    )
+
+
+def start_recount(config: Config) -> None:
+    actions.start_recount(config)
+
+
+@st.fragment(run_every="1s")
+def recount_progress(config: Config) -> None:
+    """The dashboard's recount, as it goes; the whole page reruns when it is done."""
+    job = actions.recount_job(config)
+    if job is None or not job.running:
         st.rerun()
+        return
+    share = job.done / job.total if job.total else 0.0
+    st.progress(
+        min(share, 1.0),
+        text=f"Counting mentions for feeds.yaml's watchlist: {job.done:,} of {job.total:,} "
+        f"stored articles ({job.seconds:.0f} s). The pages update when it is done.",
+    )
 
 
 def first_poll_progress(config: Config, snap: Snapshot) -> tuple[int, int]:

@@ -7,13 +7,11 @@ poller when one runs, else here; see actions.py).
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
 
-from monitor.config import load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.models import ENTITY_KINDS
 
@@ -29,7 +27,7 @@ SAMPLES = 5  # sample articles of the chosen name
 
 def render(ctx: Context, sel: Selection) -> None:
     st.subheader("Discover: rising names")
-    show_outcome()
+    show_outcome(ctx)
     f = sel.filters
     df = q("rising_names", ctx.snap, f, MAX_NAMES)
     st.caption(range_text(ctx, sel) + NAMES_NOTE)
@@ -185,7 +183,10 @@ def recount_text(ctx: Context) -> str:
             "A poller is running: it rereads feeds.yaml between polls (at least once a "
             "minute) and recounts by itself."
         )
-    return "No poller is running: the dashboard recounts now (this takes a moment)."
+    return (
+        "No poller is running: the dashboard recounts, in the background (a few seconds per "
+        "100,000 articles), with its progress at the top of every page."
+    )
 
 
 def add_name(ctx: Context, name: str, kind: str) -> None:
@@ -207,42 +208,39 @@ def add_name(ctx: Context, name: str, kind: str) -> None:
             "update by themselves.",
         )
     else:
-        outcome = count_now(ctx, entity.name, done)
+        actions.start_recount(ctx.config)
+        outcome = ("counting", done)
     st.session_state["_watched"] = (*outcome, entity.name)
     st.rerun()
 
 
-def count_now(ctx: Context, name: str, done: str) -> tuple[str, str]:
-    """Recount the store here (no poller runs): (level, message)."""
-    bar = st.progress(0.0, text=f"Counting {name} in the stored articles…")
-    started = time.monotonic()
-
-    def progress(done: int, total: int) -> None:
-        bar.progress(min(done / max(total, 1), 1.0), text=f"{done:,} of {total:,} articles")
-
-    try:
-        result = actions.recount(load_config(ctx.config.path), progress)
-    except MonitorError as exc:
-        return (
-            "warning",
-            done + f" The store could not be recounted: {md(str(exc))}. Run `monitor rematch`, "
-            "or start the poller (it recounts when it opens the store).",
-        )
-    finally:
-        bar.empty()
-    return (
-        "success",
-        done + f" Its mentions were counted in all {fmt_count(result.articles)} stored "
-        f"articles ({time.monotonic() - started:.1f} s).",
-    )
-
-
-def show_outcome() -> None:
+def show_outcome(ctx: Context) -> None:
     """What the last "watch this" did, until dismissed, with a way to its timeline."""
     outcome = st.session_state.get("_watched")
     if not outcome:
         return
     level, text, name = outcome
+    if level == "counting":
+        job = actions.recount_job(ctx.config)
+        if job is not None and job.running:
+            st.info(text + " Counting its mentions in the stored articles (progress above).")
+            return
+        if job is None or job.error:
+            error = job.error if job else "the count did not run"
+            level, text = (
+                "warning",
+                text + f" The store could not be recounted: {md(error)}. Count it from the "
+                "note above, run `monitor rematch`, or start the poller (it recounts when it "
+                "opens the store).",
+            )
+        else:
+            n = job.result.articles if job.result else ctx.snap.rows("articles")
+            level, text = (
+                "success",
+                text + f" Its mentions were counted in all {fmt_count(n)} stored articles "
+                f"({job.seconds:.1f} s).",
+            )
+        st.session_state["_watched"] = (level, text, name)
     {"success": st.success, "info": st.info, "warning": st.warning}[level](text)
     c1, c2, _ = st.columns([1.3, 1, 3])
     c1.button(
