@@ -114,7 +114,8 @@ def render(ctx: Context, sel: Selection) -> None:
             )
             return
         ytitle = "Tone, -1 to +1" + (f" ({roll}-period average)" if roll > 1 else "")
-        fig.update_yaxes(title=ytitle, range=[-1.05, 1.05], zeroline=True, tickformat="+.1f")
+        fig.update_yaxes(title=ytitle, range=tone_range(out["tone"]), zeroline=True)
+        fig.update_yaxes(tickformat="+.2f", zerolinecolor="rgba(49, 51, 63, 0.45)")
     else:
         out = df
         ytitle = count_traces(fig, ctx, df, entities, measure, norm, roll)
@@ -242,6 +243,15 @@ def tone_traces(
             )
         )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+
+
+def tone_range(values: pd.Series) -> list[float]:
+    """The y range of a tone chart: the values drawn and 0, with a margin, within -1..+1
+    (means over many mentions sit near 0: a fixed -1..+1 axis would flatten them)."""
+    drawn = values.dropna()
+    lo = min(float(drawn.min()) if len(drawn) else 0.0, 0.0) - 0.1
+    hi = max(float(drawn.max()) if len(drawn) else 0.0, 0.0) + 0.1
+    return [max(lo, -1.0), min(hi, 1.0)]
 
 
 def series(part: pd.DataFrame, measure: str, norm: bool, roll: int) -> tuple[pd.Series, str]:
