@@ -27,7 +27,9 @@ MAX_CSV_ARTICLES = 50_000  # rows in the "all as CSV" download
 STORIES_NOTE = (
     "One card per story: copies of a story carried by several feeds under other URLs "
     "(syndicated, see “How counting works”) are one card, under its first article here; "
-    "expand “also carried by” for the others. The CSV lists every article, with its story."
+    "expand “also carried by” for the others. The CSV lists every article, with its story. "
+    "The number beside an entity is its tone in the article, -1 to +1: a word list's reading "
+    "of the sentences naming it, not the article's stance (see “Tone” on the Timeline)."
 )
 
 
