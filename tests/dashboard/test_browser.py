@@ -388,3 +388,17 @@ def test_alert_markers_are_drawn_on_the_entities_timelines(
     # a rule's name from feeds.yaml is shown as text in the legend, never as markup
     legend = page.locator(".legendtext", has_text="javascript:alert(7)").first
     assert legend.text_content() == "Luthor [watch](javascript:alert(7)) <b>"
+
+
+def test_a_storys_copies_expand(page: Any, dashboard_url: str) -> None:
+    """st.html keeps the card's <details>: "also carried by" opens onto the other copies."""
+    open_link(page, dashboard_url, view="articles", range="all", e="LexCorp")
+    card = page.locator(".mm-card", has_text="LexCorp to buy Metropolis newspaper").first
+    summary = card.locator("details.mm-copies summary")
+    assert summary.inner_text().startswith("Also carried by 2 other articles")
+    copies = card.locator("details.mm-copies li")
+    assert not copies.first.is_visible()
+    summary.click()
+    copies.first.wait_for(state="visible")
+    assert copies.count() == 2
+    assert copies.nth(0).locator("a").get_attribute("href") == "https://wire-1.news.example/story"
