@@ -85,6 +85,11 @@ def counting_text(ctx: Context, sel: Selection) -> str:
   nothing inside an entity's `exclude` phrases.
 - **Articles** count the articles with at least one mention. An article carried by several
   feeds counts once; a feed filter keeps the articles carried by any chosen feed.
+- **Stories** count those articles with syndicated copies counted once: the same wire story
+  carried by several feeds under other URLs (with a dateline, boilerplate, light edits or
+  another headline) is one story, however many outlets ran it.
+- **Tone** is the mean score (-1 to +1) of the sentences naming the entity, by a word list
+  (VADER): a reading of the words around a name, not the outlet's stance.
 - An article belongs to the hour, day or week of its **publication time (UTC)**. When a feed
   gave no date, or one in the future, the time it was first seen is used instead.
 - **Normalized** shows the share of all articles stored for the period (same feeds) that

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from datetime import timedelta
 
 import pandas as pd
 import streamlit as st
 
 from monitor.errors import ConfigError, MonitorError
 from monitor.models import ENTITY_KINDS
+from monitor.queries import shift
 
 from .. import actions
 from ..cards import name_samples_html
@@ -118,7 +120,7 @@ NAMES_NOTE = (
 
 def range_text(ctx: Context, sel: Selection) -> str:
     if sel.start is None and sel.end is None and ctx.last is not None:
-        since = fmt_time(ctx.last - pd.Timedelta(days=7), False)
+        since = fmt_time(shift(ctx.last, -timedelta(days=7)), False)
         return f"Range “all”: the store's last 7 days (since {since}), as `monitor names` does. "
     return ""
 
