@@ -17,7 +17,8 @@
   store stays as it was and the pages offer to count again.
 
 What it leaves to others: the writing rules (monitor/config.py), the counting (monitor/poll.py,
-monitor/store.py), whether a user may edit (the page says who cannot: a read-only file).
+monitor/store.py), who may see the dashboard (access.py; whoever it admits may edit, except on
+a public dashboard, which edits nothing).
 """
 
 from __future__ import annotations
@@ -38,9 +39,17 @@ from monitor.store import Snapshot, Store
 _EDIT = threading.Lock()  # sessions are threads of one process: one edit of feeds.yaml at once
 
 
-def edit_problem(config: Config) -> str:
-    """Why this dashboard cannot edit feeds.yaml, or "" when it can."""
-    return writable_problem(config.path)
+PUBLIC = (
+    "it is public (reachable beyond this machine without sign-in), so it edits nothing; "
+    "set up sign-in to let the people it admits edit"
+)
+
+
+def edit_problem(config: Config, public: bool = False) -> str:
+    """Why this dashboard cannot edit feeds.yaml, or "" when it can: a public dashboard
+    (no sign-in, reachable beyond this machine) edits nothing; otherwise whoever may see it
+    may edit, if the file can be written."""
+    return PUBLIC if public else writable_problem(config.path)
 
 
 def watch(config: Config, name: str, kind: str) -> Entity:

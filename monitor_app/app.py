@@ -25,7 +25,7 @@ from monitor.config import Config
 from monitor.errors import MonitorError
 from monitor.store import Snapshot
 
-from . import actions, state
+from . import access, actions, state
 from .data import Context, get_store, load_or_stop, make_context
 from .pages import (
     alerts,
@@ -150,6 +150,12 @@ def recount_note(ctx: Context) -> None:
             text + " The running poller rereads feeds.yaml between polls (at least once a "
             "minute) and then counts them over the whole stored history.",
             icon=":material/hourglass_top:",
+        )
+        return
+    if ctx.public:
+        st.info(
+            text + " Start the poller, or run `monitor rematch`, to count them.",
+            icon=":material/pending:",
         )
         return
     failed = f" The last count failed: {md(job.error)}." if job is not None and job.error else ""
@@ -296,7 +302,12 @@ def page_style() -> None:
 def main() -> None:
     st.set_page_config(page_title="Media monitor", page_icon="📰", layout="wide")
     page_style()
-    config = load_or_stop()
+    setup = access.current_setup()
+    access.require_sign_in(setup)  # signed out: the sign-in page, before feeds.yaml is read
+    config = load_or_stop(detailed=not setup.signing_in)
+    viewer = access.admit(setup, config)  # not allowed: a refusal, before the store is read
+    access.return_to_link(setup)
+    access.show_viewer(viewer, setup)
     store = get_store(str(config.store))
     try:
         snap = store.snapshot()
@@ -309,15 +320,16 @@ def main() -> None:
         watch_for_new_data(str(config.store), snap.key)
         return
     try:
-        render(config, snap)
+        render(config, snap, public=viewer.public)
     except MonitorError as exc:  # a damaged store file met by a query: one line, no traceback
         st.error(str(exc), icon=":material/report:")
     watch_for_new_data(str(config.store), snap.key)
 
 
-def render(config: Config, snap: Snapshot) -> None:
-    """The sidebar, the header and the page the URL names."""
-    ctx = make_context(config, snap)
+def render(config: Config, snap: Snapshot, *, public: bool = False) -> None:
+    """The sidebar, the header and the page the URL names. `public`: the page is open to
+    anyone who can reach it (no sign-in), so it offers no edit."""
+    ctx = replace(make_context(config, snap), public=public)
     if "_notices" not in st.session_state:  # the session's first run: the link as opened
         params = state.link_params()
         link = state.check_link(ctx, params)

@@ -150,7 +150,7 @@ def guess_kind(name: str) -> str:
 
 def watch_form(ctx: Context, chosen: str) -> None:
     path = ctx.config.path
-    problem = actions.edit_problem(ctx.config)
+    problem = actions.edit_problem(ctx.config, ctx.public)
     st.markdown("**Watch this name** · an edit of feeds.yaml")
     key = hashlib.sha1(chosen.encode()).hexdigest()[:12]
     with st.form(f"watch_{key}", border=True):
@@ -192,6 +192,10 @@ def recount_text(ctx: Context) -> str:
 
 
 def add_name(ctx: Context, name: str, kind: str) -> None:
+    problem = actions.edit_problem(ctx.config, ctx.public)  # checked again: the button is
+    if problem:  # disabled in the browser, but the server decides
+        st.error(f"This dashboard cannot edit feeds.yaml: {md(problem)}.")
+        return
     try:
         entity = actions.watch(ctx.config, name, kind)
     except ConfigError as exc:

@@ -173,3 +173,23 @@ def test_a_link_to_a_name_not_rising_says_so(app) -> None:
     at = app(view="discover", range="7d", name="<b>Nobody</b>")
     assert "name “<b>Nobody</b>” is not among the rising names" in notices(at)
     assert at.selectbox(key="name").value == NAME
+
+
+def test_a_public_dashboard_edits_nothing(own_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reachable beyond this machine without sign-in (--no-auth): no edit, no recount."""
+    from streamlit import config as st_config
+
+    monkeypatch.setenv("MONITOR_NO_AUTH", "1")
+    before = st_config.get_option("server.address")
+    st_config.set_option("server.address", "0.0.0.0")
+    try:
+        at = run_app(view="discover", range="7d")
+        assert form_button(at).proto.disabled
+        assert "it is public (reachable beyond this machine without sign-in)" in notices(at)
+        own_store.write_text(own_store.read_text().replace(
+            "watch:\n", f"watch:\n  - name: {NAME}\n    kind: person\n", 1))  # fmt: skip
+        at = run_app(view="overview")
+        assert "which the store has not counted yet" in notices(at)
+        assert not [b for b in at.button if b.key == "_recount"]
+    finally:
+        st_config.set_option("server.address", before)
