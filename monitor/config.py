@@ -194,6 +194,8 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
     if not parts or "".join(n + u for n, u in parts) != text or len(set(units)) != len(units):
         raise ValueProblem(f"{expected}, got {_show(value)}")
     seconds = sum(int(number) * _DURATION_UNITS[unit] for number, unit in parts)
+    if seconds > _MAX_DURATION:  # also keeps timedelta and the clock's arithmetic in range
+        raise ValueProblem(f"{expected}, got {_show(value)}: too long", "at most 3650d")
     return timedelta(seconds=seconds)
 
 
@@ -201,12 +203,19 @@ def parse_size(value: str | int) -> int:
     """`10MB`, `512KB`, `1GB`, `2048` -> bytes (binary units: 1KB = 1024 bytes)."""
     expected = "expected a size like 10MB or 512KB, or a number of bytes"
     if isinstance(value, int) and not isinstance(value, bool):
+        if value > _MAX_SIZE:
+            raise ValueProblem(f"{expected}, got {_show(value)}: too large", "at most 1024GB")
         return value
     match = _SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
     if not match:
         raise ValueProblem(f"{expected}, got {_show(value)}")
     number, unit = match.groups()
-    return int(float(number) * _SIZE_UNITS[(unit or "b").lower()[0]])
+    if len(number) > 20:  # float() of hundreds of digits is inf
+        raise ValueProblem(f"{expected}, got {_show(value)}: too large", "at most 1024GB")
+    size = int(float(number) * _SIZE_UNITS[(unit or "b").lower()[0]])
+    if size > _MAX_SIZE:
+        raise ValueProblem(f"{expected}, got {_show(value)}: too large", "at most 1024GB")
+    return size
 
 
 def import_opml(opml: Path | str, config: Path | str) -> OpmlReport:
@@ -260,6 +269,8 @@ _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION_PART = re.compile(r"(\d+)([smhd])")
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_MAX_DURATION = 3650 * 86400  # ten years: longer is a typo, and overflows date arithmetic
+_MAX_SIZE = 1024**4
 
 
 def _positive_duration(value: Any) -> timedelta:

@@ -1012,3 +1012,21 @@ def test_a_duplicate_key_after_an_alias_is_reported_on_its_own_line(tmp_path):
     )
     issue = only_issue(path)
     assert (issue.line, issue.what) == (8, 'found duplicate key "name"')
+
+
+def test_huge_durations_and_sizes_are_one_message_each(tmp_path):
+    """Numbers past what dates and ints can hold (a typo, or an attack) are refused with a
+    hint, never an OverflowError."""
+    digits = "9" * 400
+    text = f"poll:\n  every: 99999999999d\n  timeout: {digits}s\n  max_bytes: {digits}\n"
+    issues = issues_of(write(tmp_path, text))
+    assert [(i.line, i.hint) for i in issues] == [
+        (2, "at most 3650d"),
+        (3, "at most 3650d"),
+        (4, "at most 1024GB"),
+    ]
+    assert only_issue(write(tmp_path, f'poll:\n  max_bytes: "{digits}KB"\n')).hint == (
+        "at most 1024GB"
+    )
+    assert parse_duration("3650d") == timedelta(days=3650)
+    assert parse_size("1024GB") == 1024**4
