@@ -54,6 +54,7 @@ from .store import Snapshot, utc_naive
 
 HOUR = timedelta(hours=1)
 MAX_CATCH_UP = timedelta(days=7)  # a poller restarted after longer reads the last 7 days
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)  # the first hour a backtest reads
 TOP_ARTICLES = 3
 OK_OUTCOMES = ("ok", "unchanged")
 
@@ -540,6 +541,9 @@ def backtest(
         if since is None:
             return []
     until = until or now or datetime.now(UTC)
+    # no article is dated before 1900 (such dates count as missing); reading a rule there
+    # would reach back before year 1
+    since = max(_aware(since), EARLIEST)
     boundaries = hour_boundaries(since, until)
     if not boundaries:
         return []

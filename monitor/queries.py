@@ -6,6 +6,9 @@ filters. The counting rules:
 
 - `mentions`: occurrences of an entity's names in title + text (see match.py);
 - `articles`: articles with at least one mention of the entity;
+- `stories`: distinct stories among those articles (syndicated copies count once; an article
+  stored without a story, by a version before stories, is a story of its own);
+- `tone`: the mean of the entity's tone per article (tone.py), where one was scored;
 - an article belongs to the period of its publication time (UTC); a missing or future date
   was replaced by the time it was first seen, and flagged (`date_flag`);
 - an article carried by several feeds counts once; a feed filter keeps the articles carried
@@ -175,6 +178,12 @@ def feed_names(snap: Snapshot) -> dict[str, str]:
     return {url: (st.name or url) for url, st in snap.feeds.items()}
 
 
+def _names_of(snap: Snapshot, feeds: pd.Series) -> list[str]:
+    """Each feed's name, else its URL (a feed no longer in the store's feed state)."""
+    names = feed_names(snap)
+    return [names.get(url, url) for url in feeds]
+
+
 def feeds_for_tags(snap: Snapshot, tags: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """The feeds (URLs) carrying any of the tags."""
     wanted = set(tags)
@@ -262,33 +271,35 @@ def period_count(start: datetime, end: datetime, by: str) -> int:
     return int((end - start) / shortest) + 2
 
 
-def timeline(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
-    """Per entity and period, zero-filled: `entity, kind, period, mentions, articles, total, share`.
+def timeline(
+    snap: Snapshot, f: Filters, by: str = "day", *, story_share: bool = False
+) -> pd.DataFrame:
+    """Per entity and period, zero-filled: `entity, kind, period, mentions, articles, stories,
+    total, share, total_stories, story_share`.
 
-    `total` is every article stored for the period (same feed filter); `share` is
-    articles / total (0 where total is 0). Entities in the order given, else by name.
+    `stories` counts the distinct stories among the entity's articles (syndicated copies
+    once). `total` is every article stored for the period (same feed filter); `share` is
+    articles / total (0 where total is 0). With `story_share`, `total_stories` is every
+    story among those articles and `story_share` stories / total_stories: the normalized view
+    in stories, where a wire story carried by twenty outlets weighs as much as one outlet's
+    own (else both are 0: counting every story stored costs as much as the rest). Entities
+    in the order given, else by name.
     """
     f = f.normalized()
-    cols = ["entity", "kind", "period", "mentions", "articles", "total", "share"]
+    cols = [
+        "entity", "kind", "period", "mentions", "articles", "stories",
+        "total", "share", "total_stories", "story_share",
+    ]  # fmt: skip
     start, end = f.start, f.end
     if start is None or end is None:
         lo, hi = time_bounds(snap)
         start, end = start or lo, end or hi
     if start is None or end is None:
         return pd.DataFrame(columns=cols)
-    # One query: the counts, the totals and the zero-filled grid joined in DuckDB (joining
-    # them in pandas cost as much as the counting).
-    if _rollup_ok(snap, f, by):  # the daily sums
-        w = _Where(snap, f, "r.day").entities("r.entity")
-        counts = f"""SELECT r.entity, {_period(by, "r.day")} AS period,
-                   SUM(r.mentions)::BIGINT AS mentions, SUM(r.articles)::BIGINT AS articles
-            FROM {{mention_days}} r WHERE {w.sql} GROUP BY 1, 2"""
-    else:
-        w = _Where(snap, f).entities().articles()
-        counts = f"""SELECT m.entity, {_period(by)} AS period, SUM(m.count)::BIGINT AS mentions,
-                   COUNT(*)::BIGINT AS articles
-            FROM {{mentions}} m WHERE {w.sql} GROUP BY 1, 2"""
-    totals, wt = _totals(snap, f, by)
+    # One query: the counts, the totals and the zero-filled grid joined in the database
+    # (joining them in pandas cost as much as the counting). The counts read the rows (the
+    # daily sums cannot count distinct stories); the totals read the daily sums when they can.
+    w = _Where(snap, f).entities().articles()
     names = list(dict.fromkeys(f.entities))
     if names:
         entities = "SELECT unnest(?::VARCHAR[]) AS entity"
@@ -296,26 +307,60 @@ def timeline(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
     else:
         entities, order = "SELECT DISTINCT entity FROM c", "g.entity"
     grid = [p.to_pydatetime() for p in periods(start, end, by)]
+    counts = _counts_sql(snap, {"entity": "m.entity", "period": _period(by)}, w.sql)
+    totals, total_params = _story_totals(snap, f, by, story_share)
     df = snap.query(
         f"""WITH c AS ({counts}),
-        t AS (SELECT {totals.format(w=wt.sql)} GROUP BY 1),
+        t AS ({totals}),
         g AS (
             SELECT e.entity, p.period
             FROM ({entities}) e CROSS JOIN (SELECT unnest(?::TIMESTAMP[]) AS period) p)
         SELECT g.entity, g.period, coalesce(c.mentions, 0)::BIGINT AS mentions,
                coalesce(c.articles, 0)::BIGINT AS articles,
-               coalesce(t.total, 0)::BIGINT AS total
+               coalesce(c.stories, 0)::BIGINT AS stories,
+               coalesce(t.total, 0)::BIGINT AS total,
+               coalesce(t.total_stories, 0)::BIGINT AS total_stories
         FROM g LEFT JOIN c ON c.entity = g.entity AND c.period = g.period
         LEFT JOIN t ON t.period = g.period
         ORDER BY {order}, g.period""",
-        [*w.params, *wt.params, *([names] if names else []), grid, *([names] if names else [])],
+        [*w.params, *total_params, *([names] if names else []), grid, *([names] if names else [])],
     )
     if df.empty:
         return pd.DataFrame(columns=cols)
     df["period"] = df["period"].astype("datetime64[us]")
     df["share"] = (df["articles"] / df["total"].where(df["total"] > 0)).fillna(0.0)
+    stories = df["total_stories"].where(df["total_stories"] > 0)
+    df["story_share"] = (df["stories"] / stories).fillna(0.0)
     df.insert(1, "kind", df["entity"].map(kinds(snap)).fillna(""))
-    return df
+    return df[cols]
+
+
+def _story_totals(snap: Snapshot, f: Filters, by: str, stories: bool) -> tuple[str, list[Any]]:
+    """SQL of (period, total, total_stories) for all articles stored (the range and the feed
+    filter of `f`): every article (from the daily sums when they can answer), and with
+    `stories` every distinct story among them (an article without a stored story is a story
+    of its own), else 0."""
+    if not stories or not snap.rows("stories"):  # no stories known: each its own
+        table, w = _totals(snap, f, by)
+        n = "total" if stories else "0"
+        return (
+            f"SELECT period, total, {n}::BIGINT AS total_stories "
+            f"FROM (SELECT {table.format(w=w.sql)} GROUP BY 1) AS totals",
+            w.params,
+        )
+    period = _period(by, "a.published")
+    wt = _Where(snap, Filters(start=f.start, end=f.end, feeds=f.feeds), "a.published")
+    wt.articles("a.id")
+    ws = _Where(snap, Filters(start=f.start, end=f.end), "s.published")
+    return (
+        f"""SELECT {period} AS period, COUNT(*)::BIGINT AS total,
+               COUNT(DISTINCT coalesce(s.story, a.id))::BIGINT AS total_stories
+        FROM {{articles}} a LEFT JOIN
+            (SELECT s.article_id, s.story FROM {{stories}} s WHERE {ws.sql}) s
+            ON s.article_id = a.id
+        WHERE {wt.sql} GROUP BY 1""",
+        [*ws.params, *wt.params],
+    )
 
 
 def time_bounds(snap: Snapshot) -> tuple[datetime | None, datetime | None]:
@@ -330,10 +375,11 @@ def overview(
     snap: Snapshot, f: Filters, trend_by: str = "day", *, trend_periods: int = 400
 ) -> pd.DataFrame:
     """Every watched entity with its counts in the range and in the previous range of the
-    same length: `entity, kind, mentions, articles, prev_mentions, prev_articles, change`
-    (`change` = relative change of mentions; NaN when the previous range had none, or began
-    before the store's first article, so that a store's start is not read as growth), and
-    `trend`, a list of article counts per period of the range (its last `trend_periods`).
+    same length: `entity, kind, mentions, articles, stories, prev_mentions, prev_articles,
+    prev_stories, change, stories_change` (`change` = relative change of mentions,
+    `stories_change` of stories; NaN when the previous range had none, or began before the
+    store's first article, so that a store's start is not read as growth), and `trend`, a
+    list of article counts per period of the range (its last `trend_periods`).
     """
     f = f.normalized()
     start, end = f.start, f.end
@@ -343,19 +389,18 @@ def overview(
     names = list(f.entities) or [e.name for e in snap.watchlist]
     out = pd.DataFrame({"entity": names})
     out["kind"] = out["entity"].map(kinds(snap)).fillna("")
-    cols = ["mentions", "articles", "prev_mentions", "prev_articles"]
+    cols = ["mentions", "articles", "stories", "prev_mentions", "prev_articles", "prev_stories"]
     if start is None or end is None:
         for col in cols:
             out[col] = 0
-        out["change"] = float("nan")
+        out["change"] = out["stories_change"] = float("nan")
         out["trend"] = [[] for _ in names]
         return out
     span = end - start
     prev_start = shift(start, -span)  # datetime.min when the previous range cannot be held
     wide = replace(f, start=prev_start, end=end, entities=tuple(names))
     by = trend_by
-    # One pass: per entity and period, split at `start` (a period straddling it counts
-    # exactly for both ranges), from the daily sums when they can answer.
+    # The trend: per entity and period, from the daily sums when they can answer.
     if _rollup_ok(snap, replace(wide, start=start), by) and _rollup_ok(snap, wide, by):
         w = _Where(snap, wide, "r.day").entities("r.entity")
         query = f"""SELECT r.entity, {_period(by, "r.day")} AS period, (r.day >= ?) AS current,
@@ -369,16 +414,22 @@ def overview(
     df = snap.query(query, [start, *w.params])
     df["period"] = pd.to_datetime(df["period"])
     cur = df[df["period"] >= pd.Timestamp(start).floor("D" if by != "hour" else "h")]
-    exact = df.groupby(["entity", "current"], as_index=False)[["mentions", "articles"]].sum()
+    # the counts of each range, with its distinct stories, from the rows
+    wr = _Where(snap, wide).entities().articles()
+    exact = snap.query(
+        _counts_sql(snap, {"entity": "m.entity", "current": "(m.published >= ?)"}, wr.sql),
+        [start, *wr.params],
+    )
     for current, prefix in ((True, ""), (False, "prev_")):
         part = exact[exact["current"] == current].set_index("entity")
-        out[prefix + "mentions"] = out["entity"].map(part["mentions"]).fillna(0).astype("int64")
-        out[prefix + "articles"] = out["entity"].map(part["articles"]).fillna(0).astype("int64")
-    prev = out["prev_mentions"].where(out["prev_mentions"] > 0)
+        for col in ("mentions", "articles", "stories"):
+            out[prefix + col] = out["entity"].map(part[col]).fillna(0).astype("int64")
     first, _ = time_bounds(snap)
     covered = first is not None and datetime.min < prev_start and first <= prev_start
     # a previous range that begins before the store's first article is not comparable
-    out["change"] = (out["mentions"] - prev) / prev if covered else float("nan")
+    for col, change in (("mentions", "change"), ("stories", "stories_change")):
+        prev = out["prev_" + col].where(out["prev_" + col] > 0)
+        out[change] = (out[col] - prev) / prev if covered else float("nan")
     recent = max(start, shift(end, -(trend_periods + 1) * STEP[by]))
     grid = periods(recent, end, by)[-trend_periods:]
     trends = cur.pivot_table(index="period", columns="entity", values="articles", aggfunc="sum")
@@ -414,7 +465,7 @@ def top_feeds(snap: Snapshot, f: Filters) -> pd.DataFrame:
         GROUP BY 1, 2 ORDER BY articles DESC, m.entity, s.feed""",
         params,
     )
-    df.insert(2, "name", df["feed"].map(feed_names(snap)).fillna(df["feed"]))
+    df.insert(2, "name", _names_of(snap, df["feed"]))
     return df
 
 
@@ -422,56 +473,94 @@ def top_feeds(snap: Snapshot, f: Filters) -> pd.DataFrame:
 # The articles behind a count
 
 
-def _hits_sql(snap: Snapshot, f: Filters) -> tuple[str, list[Any]]:
-    """SQL of (id, published, mentions) for the articles matching the filters."""
+def _hits_sql(snap: Snapshot, f: Filters, *, story: bool = False) -> tuple[str, list[Any]]:
+    """SQL of (id, published, mentions) for the articles matching the filters, and `story`
+    with `story` (an article without a stored story is a story of its own)."""
+    story_sql, _ = _story_and_tone(snap)
     if len(set(f.entities)) == 1:  # one mention row per article: no grouping, so the
         # newest page can be read off the (entity, published) order without counting them all
         w = _Where(snap, f).entities().articles()
+        col = f", {story_sql} AS story" if story else ""
         return (
-            f"SELECT m.article_id AS id, m.published, m.count::BIGINT AS mentions "
+            f"SELECT m.article_id AS id, m.published, m.count::BIGINT AS mentions{col} "
             f"FROM {{mentions}} m WHERE {w.sql}",
             w.params,
         )
     if f.entities:
         w = _Where(snap, f).entities().articles()
+        col = f", MAX({story_sql}) AS story" if story else ""
         return (
             f"SELECT m.article_id AS id, MAX(m.published) AS published, "
-            f"SUM(m.count)::BIGINT AS mentions "
+            f"SUM(m.count)::BIGINT AS mentions{col} "
             f"FROM {{mentions}} m WHERE {w.sql} GROUP BY m.article_id",
             w.params,
         )
     fn = f.normalized()
     cond, params = _article_conditions(fn, "a")
     w = _Where(snap, Filters(feeds=fn.feeds)).articles("a.id")
+    if not story:
+        return (
+            f"SELECT a.id, a.published, 0::BIGINT AS mentions FROM {{articles}} a "
+            f"WHERE {cond} AND {w.sql}",
+            params + w.params,
+        )
+    ws = _Where(snap, Filters(start=fn.start, end=fn.end), "s.published")
     return (
-        f"SELECT a.id, a.published, 0::BIGINT AS mentions FROM {{articles}} a "
-        f"WHERE {cond} AND {w.sql}",
-        params + w.params,
+        f"SELECT a.id, a.published, 0::BIGINT AS mentions, coalesce(s.story, a.id) AS story "
+        f"FROM {{articles}} a LEFT JOIN (SELECT s.article_id, s.story FROM {{stories}} s "
+        f"WHERE {ws.sql}) s ON s.article_id = a.id WHERE {cond} AND {w.sql}",
+        ws.params + params + w.params,
     )
 
 
 def count_articles(snap: Snapshot, f: Filters) -> int:
     sql, params = _hits_sql(snap, f)
-    df = snap.query(f"SELECT COUNT(*) AS n FROM ({sql}) AS hits", params)
+    df = snap.query(f"SELECT COUNT(*) AS n FROM ({sql}) h", params)
+    return int(df["n"].iloc[0])
+
+
+def count_stories(snap: Snapshot, f: Filters) -> int:
+    """The distinct stories among the articles behind a count (syndicated copies once)."""
+    sql, params = _hits_sql(snap, f, story=True)
+    df = snap.query(f"SELECT COUNT(DISTINCT story) AS n FROM ({sql}) h", params)
     return int(df["n"].iloc[0])
 
 
 def articles(
-    snap: Snapshot, f: Filters, *, limit: int = 50, offset: int = 0, newest_first: bool = True
+    snap: Snapshot,
+    f: Filters,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    newest_first: bool = True,
+    one_per_story: bool = False,
 ) -> pd.DataFrame:
     """One page of the articles behind a count, newest first:
-    `id, published, feed, feed_name, title, url, author, date_flag, text, mentions, entities`.
+    `id, published, feed, feed_name, title, url, author, date_flag, text, mentions, entities,
+    tones, story, copies, matching`.
 
     `mentions` counts the chosen entities' mentions in the article (every watched entity's
-    when none is chosen); `entities` lists every watched entity it mentions.
+    when none is chosen); `entities` lists every watched entity it mentions and `tones` their
+    tone in it (entity -> -1..1, None where none was scored). `story` is the article's story,
+    `copies` the articles of that story in the store (1: not syndicated). With
+    `one_per_story`, a story is listed once, as its first article among those matching the
+    filters, and `matching` says how many of its articles match them (else `matching` is 1).
     """
     f = f.normalized()
-    hits, params = _hits_sql(snap, f)
+    hits, params = _hits_sql(snap, f, story=one_per_story)
     order = "DESC" if newest_first else "ASC"
+    if one_per_story:  # the story's first matching article stands for it
+        hits = f"""SELECT id, published, mentions, matching FROM (
+            SELECT id, published, mentions,
+                   ROW_NUMBER() OVER (PARTITION BY story ORDER BY published, id) AS rank,
+                   COUNT(*) OVER (PARTITION BY story) AS matching
+            FROM ({hits}) h) r WHERE rank = 1"""
+    else:
+        hits = f"SELECT id, published, mentions, 1 AS matching FROM ({hits}) h"
     # Two steps: choose the page from the narrow columns, then read the wide ones (text) for
     # those rows only, within the page's time span so that most files are skipped.
     page = snap.query(
-        f"SELECT id, published, mentions FROM ({hits}) AS hits "
+        f"SELECT id, published, mentions, matching FROM ({hits}) p "
         f"ORDER BY published {order}, id LIMIT ? OFFSET ?",
         [*params, int(limit), int(offset)],
     )
@@ -483,22 +572,91 @@ def articles(
         span,
     )
     page = page.merge(wide, on="id", how="left")[
-        ["id", "published", "feed", "title", "url", "author", "date_flag", "text", "mentions"]
-    ]
-    page.insert(3, "feed_name", page["feed"].map(feed_names(snap)).fillna(page["feed"]))
+        [
+            "id", "published", "feed", "title", "url", "author", "date_flag", "text",
+            "mentions", "matching",
+        ]
+    ]  # fmt: skip
+    page.insert(3, "feed_name", _names_of(snap, page["feed"]))
+    _, tone = _story_and_tone(snap)
     ents = snap.query(
-        """SELECT article_id AS id, array_agg(entity ORDER BY entity) AS entities,
-          SUM(count)::BIGINT AS total
-        FROM {mentions} WHERE article_id IN (SELECT unnest(?::BIGINT[]))
-          AND published BETWEEN ? AND ? GROUP BY article_id""",
+        f"""SELECT m.article_id AS id, m.entity, {tone} AS tone, m.count FROM {{mentions}} m
+        WHERE m.article_id IN (SELECT unnest(?::BIGINT[])) AND m.published BETWEEN ? AND ?
+        ORDER BY m.entity""",
         span,
     )
-    lookup = dict(zip(ents["id"], ents["entities"], strict=True))
-    page["entities"] = [list(lookup.get(i, [])) for i in page["id"]]
+    tones: dict[int, dict[str, float | None]] = {}
+    for aid, entity, value in zip(ents["id"], ents["entity"], ents["tone"], strict=True):
+        tones.setdefault(int(aid), {})[str(entity)] = None if pd.isna(value) else float(value)
+    page["entities"] = [list(tones.get(i, {})) for i in page["id"]]
+    page["tones"] = [tones.get(i, {}) for i in page["id"]]
     if not f.entities:  # no entity chosen: the article's mentions of any watched entity
-        totals = dict(zip(ents["id"], ents["total"], strict=True))
+        totals = ents.groupby("id")["count"].sum()
         page["mentions"] = [int(totals.get(i, 0)) for i in page["id"]]
-    return page
+    stories = article_stories(snap, ids, span[1], span[2])
+    page["story"] = [stories.get(i, (i, 1))[0] for i in page["id"]]
+    page["copies"] = [stories.get(i, (i, 1))[1] for i in page["id"]]
+    page["matching"] = page["matching"].astype("int64")
+    return page[[c for c in page.columns if c != "matching"] + ["matching"]]
+
+
+def article_stories(
+    snap: Snapshot, ids: list[int], lo: datetime | None = None, hi: datetime | None = None
+) -> dict[int, tuple[int, int]]:
+    """article id -> (its story, the articles of that story in the store). An article with no
+    stored story (written before stories existed) is absent: a story of its own. `lo` and
+    `hi`, when known, bound the articles' publication times (so most files are skipped)."""
+    if not ids or not snap.rows("stories"):
+        return {}
+    span = "AND published BETWEEN ? AND ?" if lo is not None and hi is not None else ""
+    df = snap.query(
+        f"""WITH mine AS (
+            SELECT article_id, story FROM {{stories}}
+            WHERE article_id IN (SELECT unnest(?::BIGINT[])) {span}),
+        sizes AS (
+            SELECT story, COUNT(*)::BIGINT AS copies FROM {{stories}}
+            WHERE story IN (SELECT story FROM mine) GROUP BY story)
+        SELECT mine.article_id, mine.story, sizes.copies
+        FROM mine JOIN sizes ON sizes.story = mine.story""",
+        [list(ids), *([lo, hi] if span else [])],
+    )
+    return {
+        int(a): (int(s), int(n))
+        for a, s, n in zip(df["article_id"], df["story"], df["copies"], strict=True)
+    }
+
+
+def story_members(snap: Snapshot, ids: list[int]) -> pd.DataFrame:
+    """For each article, the other articles of its story, oldest first:
+    `of, id, published, feed, feed_name, title, url, feeds` (`of`: the article asked about;
+    `feeds`: the names of every feed that carried the member)."""
+    cols = ["of", "id", "published", "feed", "feed_name", "title", "url", "feeds"]
+    if not ids or not snap.rows("stories"):
+        return pd.DataFrame(columns=cols)
+    members = snap.query(
+        """WITH mine AS (
+            SELECT article_id, story FROM {stories}
+            WHERE article_id IN (SELECT unnest(?::BIGINT[])))
+        SELECT mine.article_id AS of, s.article_id AS id, s.published
+        FROM mine JOIN {stories} s ON s.story = mine.story
+        WHERE s.article_id <> mine.article_id""",
+        [list(ids)],
+    )
+    if members.empty:
+        return pd.DataFrame(columns=cols)
+    others = sorted({int(i) for i in members["id"]})
+    span = [others, members["published"].min(), members["published"].max()]
+    wide = snap.query(
+        """SELECT id, feed, title, url FROM {articles}
+        WHERE id IN (SELECT unnest(?::BIGINT[])) AND published BETWEEN ? AND ?""",
+        span,
+    )
+    out = members.merge(wide, on="id", how="inner")
+    out["feed_name"] = _names_of(snap, out["feed"])
+    carried = article_feeds(snap, others).groupby("id")["name"].agg(lambda n: sorted(set(n)))
+    out["feeds"] = [list(carried.get(i, [])) for i in out["id"]]
+    out = out.sort_values(["of", "published", "id"], ignore_index=True)
+    return out[cols]
 
 
 def article_feeds(snap: Snapshot, ids: list[int]) -> pd.DataFrame:
@@ -508,7 +666,7 @@ def article_feeds(snap: Snapshot, ids: list[int]) -> pd.DataFrame:
         "WHERE article_id IN (SELECT unnest(?::BIGINT[]))",
         [list(ids)],
     )
-    df["name"] = df["feed"].map(feed_names(snap)).fillna(df["feed"])
+    df["name"] = _names_of(snap, df["feed"])
     return df
 
 
@@ -605,6 +763,19 @@ def _cadence(snap: Snapshot) -> pd.Timedelta:
     return pd.Timedelta(seconds=float(value))
 
 
+def deliveries(snap: Snapshot, f: Filters, limit: int = 200) -> pd.DataFrame:
+    """The delivery log of alerts and digests (every attempt, the store's `deliveries`) in
+    the range, newest first: `time, kind, name, entity, fired, target, outcome, attempt,
+    error` (`target` as stored: redacted)."""
+    w = _Where(snap, Filters(start=f.start, end=f.end), "d.time")
+    return snap.query(
+        f"""SELECT d.time, d.kind, d.name, d.entity, d.fired, d.target, d.outcome, d.attempt,
+               d.error
+        FROM {{deliveries}} d WHERE {w.sql} ORDER BY d.time DESC, d.name LIMIT ?""",
+        [*w.params, int(limit)],
+    )
+
+
 def data_as_of(snap: Snapshot) -> datetime | None:
     """Time of the last successful poll of any feed (UTC: new articles, or the feed checked and
     unchanged), or None before the first. A poll where every fetch failed brings no data, so
@@ -655,14 +826,15 @@ def story_seeds(
 
 
 def tone_timeline(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
-    """Mean tone per entity and period: `entity, period, tone, toned` (`toned`: the scored
-    articles behind the mean). Periods without a scored article are absent."""
+    """Mean tone per entity and period: `entity, period, tone, toned, mentions` (`toned`: the
+    scored articles behind the mean; `mentions`: the mentions in them, each scored in its
+    sentence). Periods without a scored article are absent."""
     w = _Where(snap, f).entities().articles()
     _, tone = _story_and_tone(snap)
     w.add(f"{tone} IS NOT NULL")
     df = snap.query(
         f"""SELECT m.entity, {_period(by)} AS period, avg({tone})::DOUBLE PRECISION AS tone,
-               COUNT(*)::BIGINT AS toned
+               COUNT(*)::BIGINT AS toned, SUM(m.count)::BIGINT AS mentions
         FROM {{mentions}} m WHERE {w.sql} GROUP BY 1, 2 ORDER BY m.entity, period""",
         w.params,
     )
@@ -676,6 +848,35 @@ def _story_and_tone(snap: Snapshot) -> tuple[str, str]:
     cols = snap.columns("mentions")
     story = "coalesce(m.story, m.article_id)" if "story" in cols else "m.article_id"
     return story, ("m.tone" if "tone" in cols else "NULL::DOUBLE PRECISION")
+
+
+def _counts_sql(snap: Snapshot, keys: dict[str, str], where: str) -> str:
+    """SQL of `<keys>, mentions, articles, stories` per group of the mention rows (alias m)
+    matching `where`: the counts, and the distinct stories among the group's articles.
+
+    Counting distinct stories directly (COUNT(DISTINCT story)) made the timeline and the
+    overview half as slow again; here only the rows of syndicated stories (those with a
+    copy, a minority) are counted twice: a group's stories are its articles minus, for each
+    such story, its articles in the group but one. The result is the same.
+    """
+    story, _ = _story_and_tone(snap)
+    cols = ", ".join(f"{expr} AS {name}" for name, expr in keys.items())
+    names = ", ".join(keys)
+    on = " AND ".join(f"d.{k} = t.{k}" for k in keys)
+    numbers = ", ".join(str(i + 1) for i in range(len(keys)))
+    return f"""WITH r AS MATERIALIZED (
+            SELECT {cols}, m.count, m.article_id, {story} AS story
+            FROM {{mentions}} m WHERE {where}),
+        copied AS (SELECT DISTINCT story FROM r WHERE story <> article_id),
+        d AS (
+            SELECT {names}, COUNT(*) - COUNT(DISTINCT r.story) AS extra
+            FROM r JOIN copied ON copied.story = r.story GROUP BY {numbers}),
+        t AS (
+            SELECT {names}, SUM(count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
+            FROM r GROUP BY {numbers})
+        SELECT {", ".join(f"t.{k}" for k in keys)}, t.mentions, t.articles,
+               (t.articles - coalesce(d.extra, 0))::BIGINT AS stories
+        FROM t LEFT JOIN d ON {on}"""
 
 
 RISING_WITH = 3  # watched entities listed in `with`
@@ -701,16 +902,16 @@ def rising_names(snap: Snapshot, f: Filters, limit: int = 50) -> pd.DataFrame:
     end = f.end or last
     if end is None:
         return pd.DataFrame(columns=cols)
-    start = f.start or end - timedelta(days=7)
+    start = f.start or shift(end, -timedelta(days=7))
     span = end - start
-    w = _Where(snap, replace(f, start=start - span, end=end, entities=()), "n.published")
+    w = _Where(snap, replace(f, start=shift(start, -span), end=end, entities=()), "n.published")
     w.articles("n.article_id")
     if f.entities:
         w.add(
             "n.article_id IN (SELECT article_id FROM {mentions} WHERE entity IN "
             "(SELECT unnest(?::VARCHAR[])) AND published >= ? AND published < ?)",
             list(f.entities),
-            start - span,
+            shift(start, -span),
             end,
         )
     matcher = Matcher(snap.watchlist)
@@ -764,3 +965,42 @@ def _co_mentioned(
         if len(picked) < RISING_WITH:
             picked.append(entity)
     return [top.get(k, []) for k in keys]
+
+
+def name_articles(snap: Snapshot, f: Filters, names: list[str], per_name: int = 3) -> pd.DataFrame:
+    """Sample articles for names (as `rising_names` returns them), the newest first, at most
+    `per_name` each: `name, id, published, feed, feed_name, title, url, text`. The range and
+    the feed and search filters apply as in `rising_names` (default: the store's last 7
+    days)."""
+    cols = ["name", "id", "published", "feed", "feed_name", "title", "url", "text"]
+    keys = {name_key(n): n for n in names}
+    f = f.normalized()
+    _, last = time_bounds(snap)
+    end = f.end or last
+    if not keys or end is None:
+        return pd.DataFrame(columns=cols)
+    start = f.start or shift(end, -timedelta(days=7))
+    w = _Where(snap, replace(f, start=start, end=end, entities=()), "n.published")
+    w.articles("n.article_id")
+    w.add("n.name IN (SELECT unnest(?::VARCHAR[]))", list(keys))
+    hits = snap.query(
+        f"""SELECT name, article_id AS id, published FROM (
+            SELECT n.name, n.article_id, n.published,
+                   ROW_NUMBER() OVER (PARTITION BY n.name
+                                      ORDER BY n.published DESC, n.article_id) AS rank
+            FROM {{names}} n WHERE {w.sql}) r
+        WHERE rank <= ? ORDER BY name, published DESC, id""",
+        [*w.params, int(per_name)],
+    )
+    if hits.empty:
+        return pd.DataFrame(columns=cols)
+    ids = sorted({int(i) for i in hits["id"]})
+    wide = snap.query(
+        """SELECT id, feed, title, url, text FROM {articles}
+        WHERE id IN (SELECT unnest(?::BIGINT[])) AND published BETWEEN ? AND ?""",
+        [ids, hits["published"].min(), hits["published"].max()],
+    )
+    out = hits.merge(wide, on="id", how="inner")
+    out["name"] = out["name"].map(keys)
+    out["feed_name"] = _names_of(snap, out["feed"])
+    return out[cols]

@@ -365,7 +365,7 @@ def test_a_password_in_the_url_is_never_shown(pg_cluster):
 def build_embedded(folder) -> object:
     from tests.dashboard_store import build_store
 
-    return build_store(folder, datetime(2026, 5, 1, 12))
+    return build_store(folder, datetime(2026, 5, 1, 12, tzinfo=UTC))
 
 
 def table_rows(store) -> dict[str, int]:
@@ -516,7 +516,7 @@ def test_the_daily_sums_answer_as_the_rows_do(pg_url, monkeypatch):
     store.replace_analyses(enricher.batch, [Entity("Alpha"), Entity("title")], "fp2")
     compare()
     with psycopg.connect(pg_url, autocommit=True) as con:
-        con.execute("UPDATE mention_days SET mentions = mentions + 1")
+        con.execute("UPDATE mention_days SET mentions = mentions + 1, articles = articles + 1")
     with pytest.raises(AssertionError):  # (the sums are what answered above)
         compare()
     monkeypatch.undo()
