@@ -76,7 +76,7 @@ class FetchResult:
     and `error` and `moved_to` also hide the request's other secrets (`${VAR}` values)."""
 
     url: str  # the requested URL, redacted
-    outcome: str  # "ok" | "unchanged" | "failed" | "gone"
+    outcome: str  # "ok" | "unchanged" | "failed" | "gone" | "refused" (by `permit`: robots.txt)
     status: int | None = None
     body: bytes | None = None
     content_type: str = ""
@@ -114,3 +114,5 @@ class FeedState:
     moved_to: str | None = None
     gone: bool = False
     entry_hash: str = ""  # hash of the feeds.yaml entry; a changed entry revives a gone feed
+    full_text: bool | None = None  # whether its last poll's new articles got their pages read
+    entry_chars: int | None = None  # median characters of text of its entries (last poll)
