@@ -55,6 +55,7 @@ What it leaves to others: what the rows mean (poll.py builds them), the question
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import errno
@@ -197,6 +198,30 @@ SCHEMAS["deliveries"] = pa.schema(
     ]
 )
 SORT_KEY.update(firings="fired", deliveries="time")
+
+# --------------------------------------------------------------------------------------------
+# Article pages (monitor.pages): what reading each article's page gave. Append-only like the
+# tables above: an article gets a row when its page is queued (status "pending", attempt 0) and
+# one per attempt; its row with the highest attempt says where it stands. At most one row per
+# article has status "ok": its `text` is what the article's mentions are counted on (with the
+# title), instead of the feed's text in `articles.text`. (Writer.add_page, recount_article.)
+SCHEMAS["pages"] = pa.schema(
+    [
+        ("article_id", pa.int64()),
+        ("url", pa.string()),  # the page fetched: the article's link without its fragment
+        ("published", TS),  # the article's, denormalized (files sorted by it, as mentions)
+        ("attempt", pa.int32()),  # 0: queued; then 1, 2, ... one per fetch
+        ("status", pa.string()),  # pending | ok | robots | short | failed
+        ("time", TS),  # when it was queued or tried
+        ("next_try", TS),  # when to try again; null: never (ok, or out of attempts)
+        ("http_status", pa.int32()),
+        ("bytes", pa.int64()),
+        ("error", pa.string()),  # why not ok, one line ("" when ok or pending)
+        ("text", pa.string()),  # ok: the article's text as extracted from the page; else null
+    ]
+)
+REQUIRED_COLUMNS["pages"] = tuple(SCHEMAS["pages"].names)
+SORT_KEY["pages"] = "published"
 
 
 def utc_naive(t: datetime) -> datetime:
@@ -1109,6 +1134,36 @@ class _Txn:
         now = time.time()
         self.m["garbage"].extend({"path": p, "since": now} for p in old)
 
+    def drop_article_rows(self, name: str, published: Mapping[int, datetime]) -> None:
+        """Take every row of these articles (id -> publication time) out of a table keyed by
+        `article_id` and sorted by publication time (mentions): each file holding any of them
+        is rewritten without them and the old one becomes garbage. Files whose time range
+        holds none of the times are not even opened."""
+        if not published:
+            return
+        times = sorted(utc_naive(t) for t in published.values())
+        ids = pa.array(list(published), pa.int64())
+        for f in list(self.m["tables"][name]):
+            lo, hi = f.get("min_time"), f.get("max_time")
+            if lo and hi:
+                i = bisect.bisect_left(times, datetime.fromisoformat(lo))
+                if i == len(times) or times[i] > datetime.fromisoformat(hi):
+                    continue
+            try:
+                hit = pc.is_in(
+                    read_data_file(self.root, f["path"], name, ["article_id"]).column(0),
+                    value_set=ids,
+                )
+                if not pc.any(hit).as_py():
+                    continue
+                table = _conform(read_data_file(self.root, f["path"], name), name)
+            except DamagedFileError as exc:
+                self.quarantine(name, exc.path, exc.reason)
+                continue
+            kept = table.filter(pc.invert(pc.is_in(table.column("article_id"), value_set=ids)))
+            info = self.write_table(name, kept)
+            self.replace(name, [f["path"]], [info] if info else [])
+
     def quarantine(self, name: str, rel: str, reason: str, rows_lost: int | None = None) -> None:
         """Take a damaged file out of the table: move it to quarantine/, record what was lost."""
         files = self.m["tables"].setdefault(name, [])
@@ -1130,7 +1185,7 @@ class _Txn:
             moved_to=moved_to,
         )
         self.m["quarantined"].append(_quarantined_to_json(record))
-        if name in ("articles", "mentions"):
+        if name in ("articles", "mentions", "pages"):
             self.recount = True
             self.m["fingerprint"] = ""
         lost = "an unknown number of" if rows_lost is None else f"{rows_lost:,}"
@@ -1336,6 +1391,9 @@ class Writer:
         self.new_fetches: list[dict[str, Any]] = []
         self.feed_states: dict[str, FeedState] = {}
         self.source_counts: dict[str, int] = {}
+        self.new_pages: list[dict[str, Any]] = []
+        # article id -> (publication time, its mention rows): recounted from its page
+        self.recounted: dict[int, tuple[datetime, list[tuple[int, str, int, datetime]]]] = {}
 
     def refresh(self) -> None:
         """Bring the dedup index up to date with files committed by anyone.
@@ -1448,9 +1506,43 @@ class Writer:
     def set_feed(self, state: FeedState) -> None:
         self.feed_states[state.url] = state
 
+    # article pages (monitor.pages) ------------------------------------------------------
+    def add_page(self, row: Mapping[str, Any]) -> None:
+        """Record a row of the `pages` table (see SCHEMAS["pages"]): a page queued or tried."""
+        self.new_pages.append(dict(row))
+
+    def recount_article(
+        self, article_id: int, published: datetime, counts: Mapping[str, int]
+    ) -> int:
+        """Replace an article's mentions (its page was read): its rows, buffered or committed,
+        give way to these in the next commit, so an article is never counted twice."""
+        when = utc_naive(published)
+        rows = [(article_id, entity, n, when) for entity, n in counts.items()]
+        self.recounted[article_id] = (when, rows)
+        return len(rows)
+
+    def _mention_rows(self) -> list[tuple[int, str, int, datetime]]:
+        if not self.recounted:
+            return self.new_mentions
+        rows = [r for r in self.new_mentions if r[0] not in self.recounted]
+        for _, recounted in self.recounted.values():
+            rows.extend(recounted)
+        return rows
+
+    def _stored_recounts(self) -> dict[int, datetime]:
+        """The recounted articles whose old rows are in committed files (not in the buffer)."""
+        buffered = {a.id for a in self.new_articles}
+        return {aid: when for aid, (when, _) in self.recounted.items() if aid not in buffered}
+
     @property
     def pending(self) -> int:
-        return len(self.new_articles) + len(self.new_sources) + len(self.new_fetches)
+        return (
+            len(self.new_articles)
+            + len(self.new_sources)
+            + len(self.new_fetches)
+            + len(self.new_pages)
+            + len(self.recounted)
+        )
 
     # committing --------------------------------------------------------------------------
     def commit(
@@ -1488,7 +1580,9 @@ class Writer:
                 txn.quarantine(name, exc.path, exc.reason)
             txn.append("articles", self._articles_table())
             txn.append("sources", _table("sources", self.new_sources))
-            txn.append("mentions", _table("mentions", self.new_mentions))
+            txn.drop_article_rows("mentions", self._stored_recounts())
+            txn.append("mentions", _table("mentions", self._mention_rows()))
+            txn.append("pages", pa.Table.from_pylist(self.new_pages, SCHEMAS["pages"]))
             txn.append("fetches", pa.Table.from_pylist(self.new_fetches, SCHEMAS["fetches"]))
             for url, n in self.source_counts.items():
                 state = self.feed_states.get(url) or self._stored_state(txn, url)
@@ -1541,14 +1635,17 @@ def replace_mentions(
     progress: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> int:
-    """Recount every mention from the stored article text (after the watchlist changed).
+    """Recount every mention from the stored text (after the watchlist changed): the title and
+    the page's text of articles read in full (`pages`), the title and the feed's text of the
+    others.
 
     Holds the commit lock for the whole run, so a poller's commits wait until it is done. A
-    damaged articles file is quarantined and the others recounted.
+    damaged articles or pages file is quarantined and the others recounted.
     Returns the number of mention rows written.
     """
     with store.transaction(log=log) as txn:
         snap = _snapshot_from(store.root, txn.m)
+        read_in_full = _read_in_full(txn, snap)
         infos = snap.files.get("articles", ())
         total = snap.rows("articles")
         done = rows = 0
@@ -1563,11 +1660,13 @@ def replace_mentions(
                 total -= f.rows
                 continue
             out: list[tuple[int, str, int, datetime]] = []
+            ids = t.column("id").to_numpy().astype(np.int64)
+            on_feed = ~_members(ids, read_in_full)
             for aid, title, text, published in zip(
-                t.column("id").to_pylist(),
-                t.column("title").to_pylist(),
-                t.column("text").to_pylist(),
-                t.column("published").to_pylist(),
+                ids[on_feed].tolist(),
+                t.column("title").filter(on_feed).to_pylist(),
+                t.column("text").filter(on_feed).to_pylist(),
+                t.column("published").filter(on_feed).to_pylist(),
                 strict=True,
             ):
                 for entity, n in count(title or "", text or "").items():
@@ -1579,9 +1678,62 @@ def replace_mentions(
             done += f.rows
             if progress:
                 progress(done, total)
+        if len(read_in_full):
+            rows += _recount_pages(txn, count, new)
         txn.replace("mentions", [f.path for f in snap.files.get("mentions", ())], new)
         txn.recount = False  # every article left has just been counted
         txn.set_watchlist(watchlist, fingerprint)
+    return rows
+
+
+def _read_in_full(txn: _Txn, snap: Snapshot) -> np.ndarray:
+    """The ids of the articles whose page was read (a row with status ok), sorted."""
+    found = [np.empty(0, dtype=np.int64)]
+    for f in snap.files.get("pages", ()):
+        try:
+            t = read_data_file(txn.root, f.path, "pages", ["article_id", "status"])
+        except DamagedFileError as exc:
+            txn.quarantine("pages", exc.path, exc.reason)
+            continue
+        ok = pc.equal(t.column("status"), "ok")
+        found.append(t.column("article_id").filter(ok).to_numpy().astype(np.int64))
+    return np.unique(np.concatenate(found))
+
+
+def _recount_pages(
+    txn: _Txn, count: Callable[[str, str], Mapping[str, int]], new: list[FileInfo]
+) -> int:
+    """Count the articles read in full on their title and page text, a pages file at a time
+    (each joined to the articles' titles: articles that are gone are not counted)."""
+    snap = _snapshot_from(txn.root, txn.m)  # damaged files met so far are out of it
+    counted = np.empty(0, dtype=np.int64)
+    rows = 0
+    for f in snap.files.get("pages", ()):
+        path = "'" + str(txn.root / f.path).replace("'", "''") + "'"
+        try:
+            t = snap.query(
+                f"""SELECT p.article_id, a.title, p.text, a.published
+                FROM read_parquet([{path}]) p JOIN {{articles}} a ON a.id = p.article_id
+                WHERE p.status = 'ok'"""
+            )
+        except DamagedFileError as exc:
+            txn.quarantine(exc.path.split("/")[0], exc.path, exc.reason)
+            continue
+        ids = t["article_id"].to_numpy(dtype=np.int64)
+        first = ~_members(ids, counted)  # one page per article, whatever the files hold
+        first[np.setdiff1d(np.arange(len(ids)), np.unique(ids, return_index=True)[1])] = False
+        out: list[tuple[int, str, int, datetime]] = []
+        for aid, title, text, published, keep in zip(
+            ids.tolist(), t["title"], t["text"], t["published"], first, strict=True
+        ):
+            if keep:
+                for entity, n in count(title or "", text or "").items():
+                    out.append((aid, entity, n, published.to_pydatetime()))
+        counted = np.union1d(counted, ids)
+        info = txn.write_table("mentions", _table("mentions", out))
+        if info:
+            new.append(info)
+        rows += len(out)
     return rows
 
 
@@ -1982,6 +2134,14 @@ def _row_keys(table: pa.Table, name: str) -> np.ndarray:
     """One 64-bit key per row, the same for the same row in any file of the table."""
     if name == "articles":
         return table.column("id").to_numpy(zero_copy_only=False).astype(np.int64)
+    if name == "pages":  # one row per article and attempt
+        ids = pc.fill_null(table.column("article_id"), 0).to_numpy(zero_copy_only=False)
+        attempts = pc.fill_null(table.column("attempt"), 0).to_numpy(zero_copy_only=False)
+        attempts = np.clip(attempts.astype(np.int64), 0, None)
+        salt = np.array(
+            [_feed_hash(f"attempt {n}") for n in range(int(attempts.max(initial=0)) + 1)]
+        )
+        return ids.astype(np.int64) ^ salt[attempts]
     num, text = {
         "sources": ("article_id", "feed"),
         "mentions": ("article_id", "entity"),
