@@ -9,8 +9,13 @@ Feeds are known by `FeedConfig.key` (their URL with secrets hidden) in the feed 
 fetch log and the articles' and sources' `feed` column; only the request handed to the
 fetcher carries the real URL (`FeedConfig.fetch_url`, `${VAR}` filled in).
 
+Full text: for a feed that reads pages (`full_text`), each new article is stored with its
+feed's text as always and its page is queued for `pages.PageReader`, which reads pages in the
+background while feeds are polled on schedule; each page read replaces the article's mentions
+(see "Full text" below).
+
 What it leaves to others: HTTP (fetch.py), parsing (parse.py), counting (match.py), the
-store's layout (store.py).
+store's layout (store.py), reading pages (pages.py, extract.py).
 """
 
 from __future__ import annotations
@@ -26,11 +31,21 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
+from . import queries
 from .config import Config, FeedConfig, file_stamp, load_config
 from .errors import ConfigError, MonitorError
 from .fetch import Fetcher
 from .match import Matcher
 from .models import Article, Entry, FeedState, FetchRequest, FetchResult
+from .pages import (
+    PageJob,
+    PageOutcome,
+    PageReader,
+    jobs_from_rows,
+    median_chars,
+    page_url,
+    wants_full_text,
+)
 from .parse import parse_feed
 from .secrets import redact_text, without_userinfo
 from .store import Snapshot, Store, Writer, article_key, replace_mentions
@@ -181,6 +196,7 @@ class PollSummary:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (feed name, error)
     moved: list[tuple[str, str]] = field(default_factory=list)  # (feed name, new URL)
     seconds: float = 0.0
+    pages: dict[str, int] = field(default_factory=dict)  # pages read, by outcome (pages.py)
 
     @property
     def feeds(self) -> int:
@@ -192,6 +208,8 @@ class PollSummary:
         self.errors += other.errors
         self.moved += other.moved
         self.seconds += other.seconds
+        for status, n in other.pages.items():
+            self.pages[status] = self.pages.get(status, 0) + n
 
 
 Progress = Callable[[int, int], None]
@@ -222,6 +240,9 @@ class Poller:
         self.matcher = Matcher(config.watch)
         self.writer: Writer | None = None
         self.states: dict[str, FeedState] = {}
+        self.pages = PageReader(config.poll, now=now)
+        self.page_outcomes: dict[str, int] = {}  # since the last PollSummary that reported them
+        self._last_commit = time.monotonic()
 
     # set-up ------------------------------------------------------------------------------
     def open(self, progress: Progress | None = None) -> None:
@@ -243,6 +264,8 @@ class Poller:
                 f"the watchlist changed: recounting mentions in {snap.rows('articles'):,} articles"
             )
             self.rematch(progress)
+        if snap.rows("pages"):  # pages queued or to be tried again, from an earlier run
+            self.pages.load(jobs_from_rows(queries.pages_to_read(snap).to_dict("records"), now))
 
     def rematch(self, progress: Progress | None = None) -> int:
         return replace_mentions(
@@ -271,6 +294,7 @@ class Poller:
         watch_changed = config.watch != self.config.watch
         self.config = config
         if watch_changed:
+            self._commit()  # pages read meanwhile were counted with the old watchlist
             self.matcher = Matcher(config.watch)
             self.log("the watchlist changed: recounting mentions")
             self.rematch()
@@ -302,6 +326,7 @@ class Poller:
             self.open()
         summary = PollSummary()
         started = time.monotonic()
+        self.pages.start(self._page_read)
         async with Fetcher.from_settings(self.config.poll, now=self.now) as fetcher:
             tasks = {asyncio.create_task(self._fetch(fetcher, f)): f for f in feeds}
             waiter = asyncio.create_task(stop.wait()) if stop else None
@@ -332,15 +357,33 @@ class Poller:
                 await asyncio.gather(*tasks, return_exceptions=True)
                 self._commit()
         summary.seconds = time.monotonic() - started
+        summary.pages, self.page_outcomes = self.page_outcomes, {}
         return summary
 
     async def poll_once(
         self, *, stop: asyncio.Event | None = None, progress: Progress | None = None
     ) -> PollSummary:
-        """Poll every enabled feed once, now (feeds marked gone excepted)."""
+        """Poll every enabled feed once, now (feeds marked gone excepted), then read the pages
+        that are due (first tries, and retries whose time has come)."""
         if self.writer is None:
             self.open(progress=None)
-        return await self.poll(self.due_feeds(all_enabled=True), stop=stop, progress=progress)
+        summary = await self.poll(self.due_feeds(all_enabled=True), stop=stop, progress=progress)
+        summary.add(PollSummary(pages=await self.read_pages(stop)))
+        return summary
+
+    async def read_pages(self, stop: asyncio.Event | None = None) -> dict[str, int]:
+        """Read every page that is due now (retries due later wait), commit, and stop the
+        reader; the pages read, by outcome (since the last poll's summary)."""
+        if self.writer is None:
+            self.open()
+        self.pages.start(self._page_read)
+        try:
+            await self.pages.drain(stop)
+        finally:
+            await self.pages.stop()
+            self._commit()
+        outcomes, self.page_outcomes = self.page_outcomes, {}
+        return outcomes
 
     async def run(
         self,
@@ -352,17 +395,26 @@ class Poller:
         """Poll each feed at its interval until `stop` is set."""
         if self.writer is None:
             self.open()
-        while not stop.is_set():
-            if reload:
-                self.reload_config()
-            feeds = self.due_feeds()
-            if feeds:
-                summary = await self.poll(feeds, stop=stop)
-                if on_poll:
-                    on_poll(summary)
-            delay = self._seconds_to_next()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+        self.pages.start(self._page_read)
+        try:
+            while not stop.is_set():
+                if reload:
+                    self.reload_config()
+                feeds = self.due_feeds()
+                if feeds:
+                    summary = await self.poll(feeds, stop=stop)
+                    if on_poll:
+                        on_poll(summary)
+                elif self.writer is not None and self.writer.pending:
+                    self._commit()  # pages read since the last commit
+                delay = self._seconds_to_next()
+                if self.pages.queued:  # pages being read: commit what they give as it comes
+                    delay = min(delay, COMMIT_EVERY)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+        finally:
+            await self.pages.stop()
+            self._commit()
 
     def _seconds_to_next(self) -> float:
         now = self.now()
@@ -408,7 +460,7 @@ class Poller:
                     # links resolve against the URL the body came from, minus any user info
                     base = without_userinfo(result.final_url or feed.key)
                     new_articles, new_mentions = self._ingest(
-                        feed, result.body, base, now, result.content_type
+                        feed, result.body, base, now, result.content_type, st
                     )
                     summary.new_mentions += new_mentions
                     st.body_hash = body_hash
@@ -438,10 +490,17 @@ class Poller:
             summary.moved.append((feed.name, result.moved_to))
 
     def _ingest(
-        self, feed: FeedConfig, body: bytes, base_url: str, now: datetime, content_type: str = ""
+        self,
+        feed: FeedConfig,
+        body: bytes,
+        base_url: str,
+        now: datetime,
+        content_type: str = "",
+        state: FeedState | None = None,
     ) -> tuple[int, int]:
         assert self.writer is not None
         parsed = parse_feed(body, base_url, content_type)
+        full_text = self._full_text(feed, parsed.entries, state)
         new_articles = new_mentions = 0
         for entry in parsed.entries:
             article = make_article(entry, feed.key, now, home=parsed.link)
@@ -451,6 +510,8 @@ class Poller:
                 new_articles += 1
                 counts = self.matcher.count(stored.title, stored.text)
                 new_mentions += self.writer.add_mentions(stored, counts)
+                if full_text:
+                    self._queue_page(stored, now)
         return new_articles, new_mentions
 
     def _update_state(
@@ -472,8 +533,53 @@ class Poller:
             st.failures += 1
         st.next_poll = next_poll(st, feed.interval(self.config.poll.every), result, now)
 
+    # full text ---------------------------------------------------------------------------
+    def _full_text(self, feed: FeedConfig, entries: list[Entry], state: FeedState | None) -> bool:
+        """Whether this poll's new articles of `feed` get their pages read (pages.py rule);
+        the decision and what it rests on are kept in the feed's state."""
+        setting = getattr(feed, "full_text", None)
+        if setting is None:
+            setting = getattr(self.config.poll, "full_text", None)
+        median = median_chars(e.text for e in entries)
+        on = wants_full_text(setting, median)
+        if state is not None:
+            state.full_text = on
+            if median is not None:
+                state.entry_chars = median
+        return on
+
+    def _queue_page(self, article: Article, now: datetime) -> None:
+        assert self.writer is not None
+        url = page_url(article.url)
+        if url is None:
+            return
+        job = PageJob(
+            due=now,
+            article_id=article.id,
+            url=url,
+            title=article.title,
+            feed_chars=len(article.text),
+            published=article.published,
+        )
+        self.writer.add_page(job.queued_row(now))
+        self.pages.add(job)
+
+    def _page_read(self, outcome: PageOutcome) -> None:
+        """Record an attempt at a page; a page read replaces the article's mentions."""
+        if self.writer is None:
+            return
+        self.writer.add_page(outcome.row())
+        if outcome.status == "ok":
+            job = outcome.job
+            counts = self.matcher.count(job.title, outcome.text)
+            self.writer.recount_article(job.article_id, job.published, counts)
+        self.page_outcomes[outcome.status] = self.page_outcomes.get(outcome.status, 0) + 1
+        if time.monotonic() - self._last_commit > COMMIT_EVERY:
+            self._commit()
+
     def _commit(self) -> None:
         assert self.writer is not None
+        self._last_commit = time.monotonic()
         if self.writer.pending or self.writer.feed_states:
             snap = self.writer.commit(watchlist=(self.config.watch, self.matcher.fingerprint))
             if self.writer.needs_recount:  # a damaged file was quarantined (see store.py)
