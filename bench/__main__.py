@@ -41,11 +41,12 @@ from bench.common import (
     secs,
 )
 
-SECTIONS = ("match", "ingest", "queries", "sustained", "dashboard")
+SECTIONS = ("match", "ingest", "analyses", "queries", "sustained", "dashboard")
 # the sections of the table's rows, in table order, and the --only section that measures each
 ROW_SECTIONS = {
     "match": "match",
     "ingest": "ingest",
+    "analyses": "analyses",
     "build": "queries",
     "queries": "queries",
     "large": "queries",
@@ -264,6 +265,120 @@ def section_ingest(args: argparse.Namespace, res: Results) -> None:
         res.add(Row(
             "ingest", what, size, f"{ratio:.1f}x faster than reader ({secs(mt)} vs {secs(rt)})",
             f">= {target:g}x faster than reader", ratio >= target, note, ratio,
+        ))  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Stories, tone and names (issue 13)
+
+
+def section_analyses(args: argparse.Namespace, res: Results) -> None:
+    size = f"{count(args.match_articles)} ingest-world articles"
+    try:
+        d = run_worker("bench_analyses", ["--articles", str(args.match_articles)], cpus={0})
+    except RuntimeError as exc:
+        res.skip("analyses", "stories, tone and names", size, "", str(exc).splitlines()[0])
+        return
+    q = d["quality"]
+    a = q["all"]
+    buckets = "; ".join(
+        f"{k}: {v['pairs']} pairs, P {v['precision']:.3f}, R {v['recall']:.3f}"
+        for k, v in q.items()
+        if k != "all"
+    )
+    res.add(Row(
+        "analyses", "stories: precision / recall on the labelled pairs",
+        f"{a['pairs']} pairs ({a['copies']} copies)",
+        f"P {a['precision']:.3f} / R {a['recall']:.3f}", "P >= 0.97, R >= 0.90",
+        a["precision"] >= 0.97 and a["recall"] >= 0.90,
+        f"tests/data/stories (seeded generator + hand-written hard cases); by the shorter "
+        f"text: {buckets}",
+        a["recall"],
+    ))  # fmt: skip
+    note = (
+        f"one core, CPU time, best of 3; {d['mean_chars']} chars/article; counting alone "
+        f"{d['count_per_s']:,.0f}/s"
+    )
+    res.add(Row(
+        "analyses", "stories: assignment (MinHash + LSH + check)", size,
+        f"{d['stories_per_s']:,.0f} articles/s", "", None,
+        f"{note}; {d['articles']:,} articles made {d['stories_formed']:,} stories (the "
+        f"synthetic world reuses sentences, so unrelated articles share text: more LSH "
+        f"candidates than real news); index {d['index_bytes_per_article']:,} bytes/article; "
+        f"rebuilding it from the store's last 3 days ({d['seeded']:,} articles): "
+        f"{d['seed_per_s']:,.0f} articles/s",
+        d["stories_per_s"],
+    ))  # fmt: skip
+    res.add(Row(
+        "analyses", "names: extraction", size, f"{d['names_per_s']:,.0f} articles/s", "", None,
+        note, d["names_per_s"],
+    ))  # fmt: skip
+    res.add(Row(
+        "analyses", "tone: VADER on the sentences holding mentions", size,
+        f"{d['tone_per_s_of_articles_with_mentions']:,.0f} articles/s "
+        f"({d['tone_uncached_per_s']:,.0f} uncached)", "", None,
+        f"of the {d['with_mentions']:,} articles with mentions; the sentence cache helps "
+        f"syndicated copies (and this world's repeated sentences: uncached is the figure for "
+        f"text never seen)",
+        d["tone_per_s_of_articles_with_mentions"],
+    ))  # fmt: skip
+    res.add(Row(
+        "analyses", "all analyses of one article (count, tone, story, names)", size,
+        f"{d['enrich_per_s_tone_on']:,.0f} articles/s "
+        f"({d['enrich_per_s_tone_off']:,.0f} without tone)", "", None,
+        note, d["enrich_per_s_tone_on"],
+    ))  # fmt: skip
+    section_ingest_analyses(args, res)
+
+
+def section_ingest_analyses(args: argparse.Namespace, res: Results) -> None:
+    """The cold ingest of the ingest section (our poller only), with and without tone."""
+    from bench.world import write_feeds_yaml
+
+    size = f"{args.feeds} feeds x {args.items} items, {args.aliases:,} aliases"
+    days = max(14, -(-args.items * 4 // 15))
+    figure = "cold ingest with stories and names{}"
+    try:
+        server = FeedServer(
+            "--outlets", str(args.feeds), "--limit", str(args.items), "--days", str(days),
+            "--per-day", "3000",
+        )  # fmt: skip
+    except RuntimeError as exc:
+        res.skip("analyses", figure.format(""), size, ">= 2,500 articles/s", str(exc))
+        return
+    entities = ingest_watchlist(args.aliases)
+    folder = OUT / "scratch" / "ingest-analyses"
+    runs: dict[str, list[dict[str, Any]]] = {"tone": [], "no-tone": []}
+    try:
+        feeds = [(f"feed {i}", server.base_url + p, []) for i, p in enumerate(server.paths)]
+        for run in range(args.runs):
+            for mode in ("tone", "no-tone") if run % 2 == 0 else ("no-tone", "tone"):
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir(parents=True)
+                cfg = write_feeds_yaml(
+                    folder / "feeds.yaml", store=folder / "data", feeds=feeds,
+                    entities=entities, per_host=16, concurrency=16,
+                )  # fmt: skip
+                extra = ["--no-tone"] if mode == "no-tone" else []
+                runs[mode].append(
+                    run_worker("bench_ingest", ["monitor", "--config", str(cfg), *extra])
+                )
+    except RuntimeError as exc:
+        res.skip("analyses", figure.format(""), size, ">= 2,500 articles/s", str(exc)[:200])
+        return
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    for mode, label in (("no-tone", " (--no-tone)"), ("tone", " and tone")):
+        rs = runs[mode]
+        rate = median([r["articles"] / r["cold"] for r in rs])
+        res.add(Row(
+            "analyses", figure.format(label), size, f"{rate:,.0f} articles/s",
+            ">= 2,500 articles/s", rate >= 2500,
+            "the ingest section's cold pass (our poller only): "
+            + ", ".join(f"{r['cold']:.2f} s (CPU {r['cold_cpu']:.1f} s)" for r in rs)
+            + f"; {rs[0]['articles']:,} articles",
+            rate,
         ))  # fmt: skip
 
 
@@ -648,6 +763,10 @@ def report(args: argparse.Namespace, res: Results, mach: dict[str, str], load: l
   watchlist, `per_host: 16`, `concurrency: 16`; reader is `update_feeds(scheduled=False,
   workers={args.reader_workers})` after `add_feed` of every URL (untimed). Each run of each
   tool is a fresh process and a fresh store; the order of the two alternates between runs.
+- **Stories, tone, names**: `bench/bench_analyses.py`: precision and recall of story grouping
+  on the labelled pairs in `tests/data/stories`, and the speed of each analysis on one core on
+  the ingest benchmark's articles; then the ingest section's cold pass (our poller only), with
+  every analysis on, with and without tone.
 - **Matching**: `bench/bench_match.py` (generated 10,000-name watchlist and ~600-character
   articles), pinned to one CPU.
 - **Stores**: `bench/build_store.py` generates {args.days} days of demo-world history (plus
@@ -706,6 +825,9 @@ def main(argv: list[str] | None = None) -> int:
         load.append(os.getloadavg()[0])
     if "ingest" in args.sections:
         section_ingest(args, res)
+        load.append(os.getloadavg()[0])
+    if "analyses" in args.sections:
+        section_analyses(args, res)
         load.append(os.getloadavg()[0])
     if "queries" in args.sections:
         stores = section_queries(args, res)

@@ -35,7 +35,7 @@ def _cpu() -> float:
     return t.user + t.system
 
 
-def run_monitor(config_path: Path) -> dict[str, Any]:
+def run_monitor(config_path: Path, tone: bool = True) -> dict[str, Any]:
     from monitor.config import load_config
     from monitor.poll import Poller
 
@@ -51,7 +51,7 @@ def run_monitor(config_path: Path) -> dict[str, Any]:
         return cold, warm, [t0, t1, t2, cpu0, cpu1, cpu2]
 
     started = time.perf_counter()
-    poller = Poller(config)
+    poller = Poller(config, tone=tone)
     built = time.perf_counter() - started
     cold, warm, (t0, t1, t2, cpu0, cpu1, cpu2) = asyncio.run(both())
     t0 -= built  # the Poller (and its matcher) is part of the cold figure
@@ -77,13 +77,14 @@ def run_sustained(config_path: Path, server: str, rounds: int) -> dict[str, Any]
     import urllib.request
 
     from monitor.config import load_config
+    from monitor.enrich import fingerprint as analyses_fingerprint
     from monitor.match import Matcher
     from monitor.poll import Poller
     from monitor.store import Store
 
     config = load_config(config_path)
     before = Store(config.store).snapshot()
-    if before.fingerprint != Matcher(config.watch).fingerprint:
+    if before.fingerprint != analyses_fingerprint(Matcher(config.watch)):
         raise SystemExit("the watchlist differs from the store's: opening would recount mentions")
     t0 = time.perf_counter()
     poller = Poller(config)
@@ -150,9 +151,10 @@ def main() -> None:
     parser.add_argument("--db", type=Path)
     parser.add_argument("--urls", type=Path)
     parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--no-tone", action="store_true", help="monitor: poll without tone")
     args = parser.parse_args()
     if args.tool == "monitor":
-        emit(run_monitor(args.config))
+        emit(run_monitor(args.config, tone=not args.no_tone))
     elif args.tool == "sustained":
         emit(run_sustained(args.config, args.server, args.rounds))
     else:

@@ -6,12 +6,14 @@ The history is generated as a series of demo worlds of up to `WINDOW` days each 
 stays bounded at any size), all feeds healthy, in worker processes. Each day (or every few days
 when feeds are quiet), every feed is "polled": its items that appeared since the last poll are
 rendered as a feed document (`World.render_feed`), parsed by `monitor.parse.parse_feed`,
-turned into articles by `monitor.poll.make_article` (seen at the poll) and counted by
-`monitor.match.Matcher`; the main process buffers them in a `monitor.store.Writer`, which
-commits every `--batch` new articles (compaction included, as in production). The only step
-the poller does not do: sentences naming synthetic watched entities (bench/world.py) are added
-to each entry's text before matching, so that about a thousand entities get a skewed share of
-the ~2.5 mentions per article.
+turned into articles by `monitor.poll.make_article` (seen at the poll), counted by
+`monitor.match.Matcher` and their names found by `monitor.names`; the main process buffers
+them in a `monitor.store.Writer`, which commits every `--batch` new articles (compaction
+included, as in production). What the poller does and this does not: sentences naming
+synthetic watched entities (bench/world.py) are added to each entry's text before matching,
+so that about a thousand entities get a skewed share of the ~2.5 mentions per article; and
+stories and tone are not computed (each article is a story of its own, tone is NULL: the
+queries over them cost the same), which would make a 10M-article build hours longer.
 
 The store lands in bench/out/stores/<key>/ with a feeds.yaml whose watchlist is the store's
 (so a poller or the dashboard opened on it recounts nothing), and `bench-store.json` with what
@@ -35,13 +37,15 @@ from typing import Any
 from bench.common import OUT, emit, log
 from bench.world import NOW, Injector, synthetic_entities, write_feeds_yaml
 from monitor.demo.world import World
+from monitor.enrich import fingerprint as analyses_fingerprint
 from monitor.match import Matcher
 from monitor.models import FeedState
+from monitor.names import extract_names
 from monitor.parse import parse_feed
 from monitor.poll import make_article
 from monitor.store import Store
 
-BUILD_VERSION = 4  # bump when the way stores are built changes (invalidates the cache)
+BUILD_VERSION = 5  # bump when the way stores are built changes (invalidates the cache)
 WINDOW = 30  # days of history per generated world
 BASE_URL = "https://feeds.bench.example"
 
@@ -115,7 +119,7 @@ def produce(task: tuple[int, int, int, int, int, int, float, str]) -> dict[str, 
                 m0 = time.process_time()
                 counts = matcher.count(article.title, article.text)
                 match_s += time.process_time() - m0
-                items.append((article, counts))
+                items.append((article, counts, extract_names(article.title, article.text)))
             t3 = time.process_time()
             t["render"] += t1 - t0
             t["parse"] += t2 - t1
@@ -170,7 +174,7 @@ def build(
     started = time.perf_counter()
     _init_worker(entities)
     watch, _ = watchlist_cached(seed)
-    fingerprint = Matcher(watch).fingerprint
+    fingerprint = analyses_fingerprint(Matcher(watch))
     # the world's entities make ~1.1 mention rows per article; the synthetic ones add the rest
     mean = max(mentions_per_article - 1.1, 0.0) * 1.08
     store = Store(folder / "data")
@@ -209,9 +213,10 @@ def build(
             t0 = time.perf_counter()
             for url, at, size, items in result["fetches"]:
                 added = 0
-                for article, counts in items or ():
+                for article, counts, names in items or ():
                     if writer.add_article(article, url, at):
                         mention_rows += writer.add_mentions(article, counts)
+                        writer.add_story_and_names(article, article.id, names)
                         added += 1
                 writer.add_fetch(
                     {

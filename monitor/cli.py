@@ -161,7 +161,11 @@ def cmd_poll(args: argparse.Namespace) -> int:
         store.snapshot()  # a damaged store: one line, before any thread starts
         with alerting(config, store) as dispatcher:
             poller = Poller(
-                config, store, log=lambda msg: err.print(msg), on_commit=dispatcher.on_commit
+                config,
+                store,
+                log=lambda msg: err.print(msg),
+                on_commit=dispatcher.on_commit,
+                tone=not args.no_tone,
             )
             with progress_bar("recounting mentions") as bar:
                 poller.open(progress=bar)
@@ -331,12 +335,40 @@ def _filters(args: argparse.Namespace, config: Config) -> queries.Filters:
 def cmd_mentions(args: argparse.Namespace) -> int:
     config = load(args)
     snap = Store(config.store).snapshot()
-    df = queries.mention_counts(snap, _filters(args, config), args.by)
+    with_tone = args.with_tone
+    df = queries.mention_counts(snap, _filters(args, config), args.by, with_tone=with_tone)
     if args.by != "none":
         df["period"] = pd.to_datetime(df["period"]).dt.strftime("%Y-%m-%d")
         df = df.sort_values(["mentions", "period", "entity"], ascending=[False, True, True])
-        df = df[["entity", "kind", "period", "mentions", "articles"]]
+    df = df[mention_columns(args.by != "none", with_tone)]
+    if with_tone:
+        df = df.assign(tone=df["tone"].round(3))
     print_frame(df.reset_index(drop=True), args.format, "mentions")
+    return 0
+
+
+def mention_columns(by_period: bool, with_tone: bool) -> list[str]:
+    period = ["period"] if by_period else []
+    tone = ["tone"] if with_tone else []
+    return ["entity", "kind", *period, "mentions", "articles", "stories", *tone]
+
+
+def cmd_names(args: argparse.Namespace) -> int:
+    """`monitor names`: rising names the watchlist does not cover (see queries.rising_names)."""
+    config = load(args)
+    snap = Store(config.store).snapshot()
+    f = queries.Filters(start=args.since, end=args.until)
+    df = queries.rising_names(snap, f, limit=args.limit)
+    if args.format == "json":
+        df = df.assign(growth=df["growth"].round(3))
+    elif args.format == "csv":
+        df = df.assign(**{"with": ["; ".join(w) for w in df["with"]]})
+    else:
+        df = df.assign(
+            growth=["new" if pd.isna(g) else f"{g:+.0%}" for g in df["growth"]],
+            **{"with": [escape(", ".join(w)) for w in df["with"]]},
+        )
+    print_frame(df, args.format, "names not on the watchlist")
     return 0
 
 
@@ -364,7 +396,7 @@ def cmd_articles(args: argparse.Namespace) -> int:
 def cmd_rematch(args: argparse.Namespace) -> int:
     config = load(args)
     store = Store(config.store)
-    poller = Poller(config, store)
+    poller = Poller(config, store, tone=not args.no_tone)
     with progress_bar("recounting mentions") as bar:
         started = time.monotonic()
         rows = poller.rematch(bar)
@@ -543,7 +575,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             with alerting(config, store) as dispatcher:
                 poller = Poller(
-                    config, store, log=lambda msg: err.print(msg), on_commit=dispatcher.on_commit
+                    config,
+                    store,
+                    log=lambda msg: err.print(msg),
+                    on_commit=dispatcher.on_commit,
+                    tone=not args.no_tone,
                 )
                 poller.open()
                 asyncio.run(_poll_forever(poller))
@@ -819,6 +855,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--once", action="store_true", help="poll every enabled feed once, now, and exit"
     )
+    no_tone(sp)
     sp = add("status", cmd_status, "show the health of every feed")
     sp.add_argument("--format", choices=("table", "json"), default="table")
 
@@ -857,13 +894,28 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sp.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
-    sp = add("mentions", cmd_mentions, "mentions and articles per entity (and period)")
+    sp = add("mentions", cmd_mentions, "mentions, articles and stories per entity (and period)")
     counting(sp)
     sp.add_argument("--by", choices=("none", "hour", "day", "week", "month"), default="none")
+    sp.add_argument(
+        "--with-tone", action="store_true", help="add the mean tone of the mentions (-1..1)"
+    )
+    sp = add("names", cmd_names, "rising names in the articles that the watchlist does not cover")
+    sp.add_argument("--since", type=parse_when, metavar="DATE", help="from this date (UTC)")
+    sp.add_argument(
+        "--until",
+        type=lambda v: parse_when(v, end=True),
+        metavar="DATE",
+        help="up to and including this date (default: the newest article; 7 days before it "
+        "without --since)",
+    )
+    sp.add_argument("--limit", type=int, default=50, metavar="N")
+    sp.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sp = add("articles", cmd_articles, "the articles behind a count, newest first")
     counting(sp)
     sp.add_argument("--limit", type=int, default=50, metavar="N")
-    add("rematch", cmd_rematch, "recount every mention after the watchlist changed")
+    sp = add("rematch", cmd_rematch, "recount every mention after the watchlist changed")
+    no_tone(sp)
     sp = add("check", cmd_check, "check the store's health (exit 2 when it has problems)")
     sp.add_argument("--format", choices=("table", "json"), default="table")
     add(
@@ -877,6 +929,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--port", type=int, default=8501)
     sp = add("run", cmd_run, "poll the feeds and serve the dashboard together")
     sp.add_argument("--port", type=int, default=8501)
+    no_tone(sp)
     add_alert_commands(add)
     sp = add(
         "demo", cmd_demo, "run an offline demo: a synthetic news world, the poller, the dashboard"
@@ -885,6 +938,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_demo_arguments(sp)
     return p
+
+
+def no_tone(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument(
+        "--no-tone",
+        action="store_true",
+        help="skip scoring the tone of mentions (the slowest analysis; for bulk imports)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

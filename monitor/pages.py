@@ -111,6 +111,7 @@ class PageJob:
     title: str = field(compare=False)
     feed_chars: int = field(compare=False)  # characters of the feed's own text
     published: datetime = field(compare=False)
+    story: int | None = field(default=None, compare=False)  # the story it was given (enrich.py)
     attempts: int = field(default=0, compare=False)  # attempts made so far
 
     def queued_row(self, now: datetime) -> dict[str, Any]:
@@ -463,7 +464,7 @@ class PageReader:
 
 def jobs_from_rows(rows: Sequence[dict[str, Any]], now: datetime) -> list[PageJob]:
     """Jobs for the articles whose latest `pages` row says they are to be tried (again):
-    rows with `article_id, url, title, feed_chars, published, attempt, next_try`."""
+    rows with `article_id, url, title, feed_chars, published, story, attempt, next_try`."""
     jobs = []
     for r in rows:
         due = r["next_try"]
@@ -480,7 +481,12 @@ def jobs_from_rows(rows: Sequence[dict[str, Any]], now: datetime) -> list[PageJo
                 title=r["title"] or "",
                 feed_chars=int(r["feed_chars"] or 0),
                 published=published,
+                story=None if _missing(r.get("story")) else int(r["story"]),
                 attempts=int(r["attempt"] or 0),
             )
         )
     return jobs
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value != value  # None, NaN, NaT (pandas' missing values)

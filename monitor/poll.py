@@ -33,6 +33,8 @@ from typing import cast
 
 from . import queries
 from .config import Config, FeedConfig, file_stamp, load_config
+from .enrich import Enricher, Enrichment
+from .enrich import fingerprint as analyses_fingerprint
 from .errors import ConfigError, MonitorError
 from .fetch import Fetcher
 from .match import Matcher
@@ -48,7 +50,7 @@ from .pages import (
 )
 from .parse import parse_feed
 from .secrets import redact_text, without_userinfo
-from .store import Snapshot, Store, Writer, article_key, replace_mentions
+from .store import Snapshot, Store, Writer, article_key, replace_analyses
 
 # A feed holds only its latest items, so every wait is bounded: a longer silence loses articles.
 MAX_BACKOFF = timedelta(hours=24)  # after failures, and the most a Retry-After delays a feed
@@ -230,6 +232,7 @@ class Poller:
         now: Callable[[], datetime] = utc_now,
         log: Callable[[str], None] | None = None,
         on_commit: Callable[[Snapshot, Config, datetime], None] | None = None,
+        tone: bool = True,
     ):
         self.config = config
         self.on_commit = on_commit  # after each commit, e.g. delivery.Dispatcher.on_commit
@@ -238,6 +241,8 @@ class Poller:
         self.now = now
         self.log = log or (lambda msg: None)
         self.matcher = Matcher(config.watch)
+        self.tone = tone  # score the tone of mentions (the slowest analysis; see tone.py)
+        self.enricher = Enricher(self.matcher, tone=tone)
         self.writer: Writer | None = None
         self.states: dict[str, FeedState] = {}
         self.pages = PageReader(config.poll, now=now)
@@ -248,6 +253,8 @@ class Poller:
     def open(self, progress: Progress | None = None) -> None:
         """Load the dedup index and feed state; recount mentions if the watchlist changed."""
         self.writer = self.store.writer(log=self.log)
+        if self.writer.damaged:  # quarantined by a commit now, before anything reads them
+            self.writer.commit()
         snap = self.store.snapshot()
         self.states = {key: replace(st) for key, st in snap.feeds.items()}
         now, every = self.now(), self.config.poll.every
@@ -259,23 +266,41 @@ class Poller:
             if sane != st.next_poll:
                 st.next_poll = sane
                 self.writer.set_feed(st)  # stored with the next commit
-        if snap.rows("articles") and snap.fingerprint != self.matcher.fingerprint:
-            self.log(
-                f"the watchlist changed: recounting mentions in {snap.rows('articles'):,} articles"
-            )
-            self.rematch(progress)
+        if snap.rows("articles") and snap.fingerprint != self.fingerprint:
+            # the same analyses, another watchlist: recount mentions, keep stories and names
+            full = not snap.fingerprint.endswith(self.fingerprint[len(self.matcher.fingerprint) :])
+            what = "the analyses changed: reanalysing" if full else "the watchlist changed"
+            self.log(f"{what}: recounting mentions in {snap.rows('articles'):,} articles")
+            self.rematch(progress, full=full)
+        if not len(self.enricher.stories):  # the story index: the articles of the last days
+            self.enricher.seed(queries.story_seeds(self.store.snapshot(), self.enricher.stories))
         if snap.rows("pages"):  # pages queued or to be tried again, from an earlier run
             self.pages.load(jobs_from_rows(queries.pages_to_read(snap).to_dict("records"), now))
 
-    def rematch(self, progress: Progress | None = None) -> int:
-        return replace_mentions(
-            self.store,
-            self.matcher.count,
-            self.config.watch,
-            self.matcher.fingerprint,
-            progress,
-            log=self.log,
+    @property
+    def fingerprint(self) -> str:
+        """The watchlist's and the analyses' fingerprint, as recorded in the store."""
+        return analyses_fingerprint(self.matcher)
+
+    def rematch(self, progress: Progress | None = None, *, full: bool = True) -> int:
+        """Recount mentions and their tone from all the stored text; with `full`, also the
+        stories and names (else those stored are kept: only the watchlist changed)."""
+        if not full:
+            return replace_analyses(
+                self.store,
+                self.enricher.recount,
+                self.config.watch,
+                self.fingerprint,
+                progress,
+                mentions_only=True,
+                log=self.log,
+            )
+        enricher = Enricher(self.matcher, tone=self.tone)  # stories afresh, in time order
+        rows = replace_analyses(
+            self.store, enricher.batch, self.config.watch, self.fingerprint, progress, log=self.log
         )
+        self.enricher = enricher  # its story index now holds the latest articles
+        return rows
 
     def reload_config(self) -> None:
         """Pick up edits to feeds.yaml between polls; a broken file keeps the old config."""
@@ -296,8 +321,9 @@ class Poller:
         if watch_changed:
             self._commit()  # pages read meanwhile were counted with the old watchlist
             self.matcher = Matcher(config.watch)
+            self.enricher.matcher = self.matcher
             self.log("the watchlist changed: recounting mentions")
-            self.rematch()
+            self.rematch(full=False)
 
     # polling -----------------------------------------------------------------------------
     def due_feeds(self, *, all_enabled: bool = False) -> list[FeedConfig]:
@@ -508,11 +534,21 @@ class Poller:
             stored = self.writer.add_article(article, feed.key, now, key)
             if stored is not None:
                 new_articles += 1
-                counts = self.matcher.count(stored.title, stored.text)
-                new_mentions += self.writer.add_mentions(stored, counts)
+                e = self._enrich(stored)
+                new_mentions += len(e.counts)
                 if full_text:
-                    self._queue_page(stored, now)
+                    self._queue_page(stored, now, e.story)
         return new_articles, new_mentions
+
+    def _enrich(self, article: Article) -> Enrichment:
+        """Count, score and group a new article (see enrich.py)."""
+        assert self.writer is not None
+        e = self.enricher.article(
+            article.id, article.published, article.title, article.text, article.feed
+        )
+        self.writer.add_story_and_names(article, e.story, e.names)
+        self.writer.add_mentions(article, e.counts, e.tones, e.story)
+        return e
 
     def _update_state(
         self, st: FeedState, feed: FeedConfig, result: FetchResult, now: datetime, new: int
@@ -548,7 +584,7 @@ class Poller:
                 state.entry_chars = median
         return on
 
-    def _queue_page(self, article: Article, now: datetime) -> None:
+    def _queue_page(self, article: Article, now: datetime, story: int) -> None:
         assert self.writer is not None
         url = page_url(article.url)
         if url is None:
@@ -560,6 +596,7 @@ class Poller:
             title=article.title,
             feed_chars=len(article.text),
             published=article.published,
+            story=story,
         )
         self.writer.add_page(job.queued_row(now))
         self.pages.add(job)
@@ -571,8 +608,12 @@ class Poller:
         self.writer.add_page(outcome.row())
         if outcome.status == "ok":
             job = outcome.job
-            counts = self.matcher.count(job.title, outcome.text)
-            self.writer.recount_article(job.article_id, job.published, counts)
+            e = self.enricher.reread(
+                job.article_id, job.published, job.title, outcome.text, job.story
+            )
+            self.writer.recount_article(
+                job.article_id, job.published, e.counts, e.tones, e.story, e.names
+            )
         self.page_outcomes[outcome.status] = self.page_outcomes.get(outcome.status, 0) + 1
         if time.monotonic() - self._last_commit > COMMIT_EVERY:
             self._commit()
@@ -581,7 +622,7 @@ class Poller:
         assert self.writer is not None
         self._last_commit = time.monotonic()
         if self.writer.pending or self.writer.feed_states:
-            snap = self.writer.commit(watchlist=(self.config.watch, self.matcher.fingerprint))
+            snap = self.writer.commit(watchlist=(self.config.watch, self.fingerprint))
             if self.writer.needs_recount:  # a damaged file was quarantined (see store.py)
                 self.writer.needs_recount = False
                 self.rematch()

@@ -26,7 +26,9 @@ from typing import Any
 
 import pandas as pd
 
-from .store import Snapshot, utc_naive
+from .names import name_key
+from .store import Snapshot, table_columns, utc_naive
+from .stories import StoryAssigner
 
 GRANULARITIES = ("hour", "day", "week", "month")
 FREQ = {"hour": "h", "day": "D", "week": "W-MON", "month": "MS"}
@@ -162,15 +164,26 @@ def feeds_for_tags(snap: Snapshot, tags: tuple[str, ...] | list[str]) -> tuple[s
 # Counts
 
 
-def mention_counts(snap: Snapshot, f: Filters, by: str = "none") -> pd.DataFrame:
-    """Mentions and articles per entity (and period): `entity, kind, [period], mentions, articles`.
+def mention_counts(
+    snap: Snapshot, f: Filters, by: str = "none", *, with_tone: bool = False
+) -> pd.DataFrame:
+    """Mentions, articles and stories per entity (and period):
+    `entity, kind, [period], mentions, articles, stories` (and `tone`, `toned` with
+    `with_tone`: the mean tone of the entity's articles, -1..1, and how many articles it
+    averages; NaN where none was scored).
 
-    Sorted by mentions, most first. Entities with nothing in the range are absent.
+    `stories` counts distinct stories among the entity's articles (syndicated copies count
+    once; an article stored without a story is a story of its own). Sorted by mentions, most
+    first. Entities with nothing in the range are absent.
     """
     w = _Where(snap, f).entities().articles()
     period = "" if by == "none" else f"{_period(by)} AS period,"
+    story, tone_col = _story_and_tone(snap)
+    tone = f", avg({tone_col})::DOUBLE AS tone, COUNT({tone_col})::BIGINT AS toned"
     df = snap.query(
-        f"""SELECT m.entity, {period} SUM(m.count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
+        f"""SELECT m.entity, {period} SUM(m.count)::BIGINT AS mentions,
+            COUNT(*)::BIGINT AS articles,
+            COUNT(DISTINCT {story})::BIGINT AS stories {tone if with_tone else ""}
         FROM {{mentions}} m WHERE {w.sql} GROUP BY ALL""",
         w.params,
     )
@@ -447,8 +460,8 @@ def articles(
 PAGE_STATES = ("ok", "robots", "short", "failed", "waiting")
 _LATEST_PAGE = """SELECT article_id, status, next_try, row_number() OVER
     (PARTITION BY article_id ORDER BY attempt DESC) AS rn FROM {pages}"""
-_PAGE_STATE = """CASE WHEN status = 'pending' OR (status <> 'ok' AND next_try IS NOT NULL)
-    THEN 'waiting' ELSE status END"""
+_PAGE_STATE = """CASE WHEN l.status = 'pending' OR (l.status <> 'ok' AND l.next_try IS NOT NULL)
+    THEN 'waiting' ELSE l.status END"""
 
 
 def _with_pages(snap: Snapshot, page: pd.DataFrame, span: list[Any]) -> pd.DataFrame:
@@ -476,7 +489,7 @@ def _with_pages(snap: Snapshot, page: pd.DataFrame, span: list[Any]) -> pd.DataF
 
 def pages_to_read(snap: Snapshot) -> pd.DataFrame:
     """The articles whose pages are queued or to be tried again (their latest `pages` row has a
-    next try): `article_id, url, title, feed_chars, published, attempt, next_try`."""
+    next try): `article_id, url, title, feed_chars, published, story, attempt, next_try`."""
     due = snap.query(
         """WITH last AS (SELECT article_id, url, published, attempt, status, next_try,
               row_number() OVER (PARTITION BY article_id ORDER BY attempt DESC) AS rn
@@ -484,13 +497,18 @@ def pages_to_read(snap: Snapshot) -> pd.DataFrame:
         SELECT article_id, url, published, attempt, next_try FROM last
         WHERE rn = 1 AND status <> 'ok' AND next_try IS NOT NULL"""
     )
-    cols = ["article_id", "url", "title", "feed_chars", "published", "attempt", "next_try"]
+    cols = ["article_id", "url", "title", "feed_chars", "published", "story", "attempt"]
+    cols.append("next_try")
     if due.empty:
         return pd.DataFrame(columns=cols)
+    span = [due["article_id"].tolist(), due["published"].min(), due["published"].max()]
     found = snap.query(
-        """SELECT id AS article_id, title, length(text) AS feed_chars FROM {articles}
-        WHERE id IN (SELECT unnest(?)) AND published BETWEEN ? AND ?""",
-        [due["article_id"].tolist(), due["published"].min(), due["published"].max()],
+        """SELECT a.id AS article_id, a.title, length(a.text) AS feed_chars, s.story
+        FROM {articles} a LEFT JOIN (SELECT article_id, story FROM {stories}
+            WHERE article_id IN (SELECT unnest(?)) AND published BETWEEN ? AND ?) s
+          ON s.article_id = a.id
+        WHERE a.id IN (SELECT unnest(?)) AND a.published BETWEEN ? AND ?""",
+        [*span, *span],
     )
     return due.merge(found, on="article_id")[cols]  # an article that is gone is not read
 
@@ -505,7 +523,7 @@ def full_text_by_feed(snap: Snapshot) -> pd.DataFrame:
     )
     df = snap.query(
         f"""WITH last AS ({_LATEST_PAGE}),
-        p AS (SELECT article_id, {_PAGE_STATE} AS state FROM last WHERE rn = 1)
+        p AS (SELECT l.article_id, {_PAGE_STATE} AS state FROM last l WHERE l.rn = 1)
         SELECT s.feed, COUNT(*)::BIGINT AS articles, COUNT(p.article_id)::BIGINT AS tried,
                {counts}
         FROM {{sources}} s LEFT JOIN p ON p.article_id = s.article_id
@@ -620,3 +638,148 @@ def data_as_of(snap: Snapshot) -> datetime | None:
     """Time of the last poll of any feed (UTC), or None before the first."""
     times = [st.last_poll for st in snap.feeds.values() if st.last_poll]
     return max(times) if times else None
+
+
+# --------------------------------------------------------------------------------------------
+# Stories, tone and names (issue 13)
+
+
+def story_seeds(
+    snap: Snapshot, assigner: StoryAssigner
+) -> list[tuple[int, datetime, str, str, int | None, str]]:
+    """The store's articles within the story window of its newest one, oldest first (at most
+    the index's size): `(id, published, title, text, story, feed)` to seed `assigner`."""
+    _, hi = time_bounds(snap)
+    if hi is None:
+        return []
+    since = hi - timedelta(seconds=assigner.window)
+    df = snap.query(
+        """SELECT a.id, a.published, a.title, a.text, s.story, a.feed
+        FROM {articles} a LEFT JOIN
+            (SELECT article_id, story FROM {stories} WHERE published >= ?) s
+            ON s.article_id = a.id
+        WHERE a.published >= ? ORDER BY a.published DESC, a.id LIMIT ?""",
+        [since, since, assigner.max_articles],
+    )
+    stories = [None if pd.isna(v) else int(v) for v in df["story"]]
+    rows = zip(
+        df["id"].tolist(),
+        [t.to_pydatetime() for t in df["published"]],
+        df["title"].tolist(),
+        df["text"].tolist(),
+        stories,
+        df["feed"].tolist(),
+        strict=True,
+    )
+    return list(rows)[::-1]
+
+
+def tone_timeline(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
+    """Mean tone per entity and period: `entity, period, tone, toned` (`toned`: the scored
+    articles behind the mean). Periods without a scored article are absent."""
+    w = _Where(snap, f).entities().articles()
+    _, tone = _story_and_tone(snap)
+    w.add(f"{tone} IS NOT NULL")
+    df = snap.query(
+        f"""SELECT m.entity, {_period(by)} AS period, avg({tone})::DOUBLE AS tone,
+               COUNT(*)::BIGINT AS toned
+        FROM {{mentions}} m WHERE {w.sql} GROUP BY ALL ORDER BY m.entity, period""",
+        w.params,
+    )
+    df["period"] = pd.to_datetime(df["period"]).astype("datetime64[us]")
+    return df
+
+
+def _story_and_tone(snap: Snapshot) -> tuple[str, str]:
+    """SQL for a mention row's story and tone (stores written before them lack the columns:
+    an article is then a story of its own, and has no tone)."""
+    cols = table_columns(snap, "mentions")
+    story = "coalesce(m.story, m.article_id)" if "story" in cols else "m.article_id"
+    return story, ("m.tone" if "tone" in cols else "NULL::DOUBLE")
+
+
+RISING_WITH = 3  # watched entities listed in `with`
+
+
+def rising_names(snap: Snapshot, f: Filters, limit: int = 50) -> pd.DataFrame:
+    """Names in the articles that the watchlist does not cover, most frequent first:
+    `name, articles, previous, growth, with`.
+
+    `articles`: articles naming it in the range; `previous`: in the range of the same length
+    just before; `growth`: (articles - previous) / previous, NaN for a name new in the range;
+    `with`: the watched entities most often mentioned in the same articles (up to three).
+    Ranked by articles, new names first on ties, then by name. A name is covered when it is
+    a watched name or alias, or contains one (the matcher finds a mention in it). The range
+    defaults to the last 7 days of the store; feed, search and entity filters apply to the
+    articles (an entity filter: names in articles mentioning it).
+    """
+    from .match import Matcher  # here: only this question needs a matcher
+
+    f = f.normalized()
+    cols = ["name", "articles", "previous", "growth", "with"]
+    _, last = time_bounds(snap)
+    end = f.end or last
+    if end is None:
+        return pd.DataFrame(columns=cols)
+    start = f.start or end - timedelta(days=7)
+    span = end - start
+    w = _Where(snap, replace(f, start=start - span, end=end, entities=()), "n.published")
+    w.articles("n.article_id")
+    if f.entities:
+        w.add(
+            "n.article_id IN (SELECT article_id FROM {mentions} WHERE entity IN "
+            "(SELECT unnest(?)) AND published >= ? AND published < ?)",
+            list(f.entities),
+            start - span,
+            end,
+        )
+    matcher = Matcher(snap.watchlist)
+    watched = sorted({name_key(n) for e in snap.watchlist for n in e.names})
+    w.add("n.name NOT IN (SELECT unnest(?::VARCHAR[]))", watched)
+    rows: list[dict[str, Any]] = []
+    offset, page = 0, max(limit * 2, 100)
+    while len(rows) < limit:
+        df = snap.query(
+            f"""SELECT n.name, arg_max(n.form, n.published) AS form,
+                   COUNT(DISTINCT n.article_id) FILTER (WHERE n.published >= ?)::BIGINT
+                       AS articles,
+                   COUNT(DISTINCT n.article_id) FILTER (WHERE n.published < ?)::BIGINT
+                       AS previous
+            FROM {{names}} n WHERE {w.sql} GROUP BY n.name
+            HAVING articles > 0
+            ORDER BY articles DESC, previous = 0 DESC, n.name LIMIT ? OFFSET ?""",
+            [start, start, *w.params, page, offset],
+        )
+        for r in df.itertuples(index=False):
+            if not matcher.find(r.form) and len(rows) < limit:
+                rows.append({"key": r.name, "name": r.form, "articles": r.articles,
+                             "previous": r.previous})  # fmt: skip
+        if len(df) < page:
+            break
+        offset += page
+    out = pd.DataFrame(rows, columns=["key", "name", "articles", "previous"])
+    prev = out["previous"].where(out["previous"] > 0)
+    out["growth"] = (out["articles"] - prev) / prev
+    out["with"] = _co_mentioned(snap, list(out["key"]), start, end)
+    return out[cols].astype({"articles": "int64", "previous": "int64"})
+
+
+def _co_mentioned(
+    snap: Snapshot, keys: list[str], start: datetime, end: datetime
+) -> list[list[str]]:
+    if not keys:
+        return []
+    df = snap.query(
+        """SELECT n.name, m.entity, COUNT(DISTINCT n.article_id)::BIGINT AS together
+        FROM {names} n JOIN {mentions} m ON m.article_id = n.article_id
+        WHERE n.name IN (SELECT unnest(?)) AND n.published >= ? AND n.published < ?
+          AND m.published >= ? AND m.published < ?
+        GROUP BY ALL ORDER BY together DESC, m.entity""",
+        [keys, start, end, start, end],
+    )
+    top: dict[str, list[str]] = {}
+    for name, entity in zip(df["name"], df["entity"], strict=True):
+        picked = top.setdefault(name, [])
+        if len(picked) < RISING_WITH:
+            picked.append(entity)
+    return [top.get(k, []) for k in keys]

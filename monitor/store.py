@@ -7,7 +7,10 @@ This is the only module that knows the store's layout and engine. Layout of the 
     articles/*.parquet   id, url, title, text, published, first_seen, author, feed, date_flag
     sources/*.parquet    article_id, feed, seen, entry     (every feed that carried an article,
                          and the entry of that feed it was: see `Writer.add_article`)
-    mentions/*.parquet   article_id, entity, count, published   (publication time denormalized)
+    mentions/*.parquet   article_id, entity, count, published, tone, story   (published and
+                         the article's story denormalized; tone: see tone.py)
+    stories/*.parquet    article_id, story, published   (story: the id of its first article)
+    names/*.parquet      article_id, name, form, published   (capitalised names: names.py)
     fetches/*.parquet    feed, time, status, outcome, bytes, new_articles, duration, error
     firings/*.parquet, deliveries/*.parquet   alerts that fired, delivery attempts (alerts.py)
     quarantine/          damaged files moved out of the tables, old manifests (never deleted)
@@ -199,6 +202,28 @@ SCHEMAS["deliveries"] = pa.schema(
 )
 SORT_KEY.update(firings="fired", deliveries="time")
 
+# --- Stories, tone and names (issue 13): added to the first layout. Files written before
+# them lack these columns and tables; readers use union_by_name (a missing column reads as
+# NULL) and treat an article without a story row as a story of its own.
+SCHEMAS["mentions"] = (
+    SCHEMAS["mentions"]
+    .append(pa.field("tone", pa.float32()))  # mean VADER compound of the mention sentences
+    .append(pa.field("story", pa.int64()))  # the article's story (denormalized, as published)
+)
+SCHEMAS["stories"] = pa.schema(
+    [("article_id", pa.int64()), ("story", pa.int64()), ("published", TS)]
+)
+SCHEMAS["names"] = pa.schema(
+    [("article_id", pa.int64()), ("name", pa.string()), ("form", pa.string()), ("published", TS)]
+)
+SORT_KEY.update(stories="published", names="published")
+DUCK_TYPES[pa.float32()] = "FLOAT"
+
+# A table added after the first layout requires every column it was created with; a column
+# added to an older table later is optional (a file written before it reads it as NULL).
+for _name, _schema in SCHEMAS.items():
+    REQUIRED_COLUMNS.setdefault(_name, tuple(_schema.names))
+
 # --------------------------------------------------------------------------------------------
 # Article pages (monitor.pages): what reading each article's page gave. Append-only like the
 # tables above: an article gets a row when its page is queued (status "pending", attempt 0) and
@@ -297,7 +322,7 @@ class Snapshot:
             cols = ", ".join(f"NULL::{DUCK_TYPES[f.type]} AS {f.name}" for f in SCHEMAS[name])
             return f"(SELECT {cols} WHERE false)"
         paths = ", ".join("'" + str(self.root / f.path).replace("'", "''") + "'" for f in infos)
-        return f"read_parquet([{paths}])"
+        return f"read_parquet([{paths}], union_by_name=true)"
 
     def sql(self, template: str) -> str:
         """Fill `{articles}`, `{mentions}`, `{sources}`, `{fetches}` in a query template."""
@@ -1381,26 +1406,30 @@ class Writer:
         # set when a commit took out a damaged articles or mentions file: the caller should
         # recount mentions (`replace_mentions`), as the manifest's empty fingerprint says
         self.needs_recount = False
+        self.damaged = False  # the last refresh met damaged files, for the next commit
         self._reset_buffers()
         self.refresh()
 
     def _reset_buffers(self) -> None:
         self.new_articles: list[Article] = []
         self.new_sources: list[tuple[int, str, datetime, int | None]] = []
-        self.new_mentions: list[tuple[int, str, int, datetime]] = []
+        self.new_mentions: list[tuple[int, str, int, datetime, float | None, int | None]] = []
+        self.new_stories: list[tuple[int, int, datetime]] = []
+        self.new_names: list[tuple[int, str, str, datetime]] = []
         self.new_fetches: list[dict[str, Any]] = []
         self.feed_states: dict[str, FeedState] = {}
         self.source_counts: dict[str, int] = {}
         self.new_pages: list[dict[str, Any]] = []
-        # article id -> (publication time, its mention rows): recounted from its page
-        self.recounted: dict[int, tuple[datetime, list[tuple[int, str, int, datetime]]]] = {}
+        # article id -> (publication time, mention rows, name rows): counted again on its page
+        self.recounted: dict[int, tuple[datetime, list[tuple[Any, ...]], list[tuple[Any, ...]]]]
+        self.recounted = {}
 
     def refresh(self) -> None:
         """Bring the dedup index up to date with files committed by anyone.
 
-        Damaged files are skipped here; the next commit quarantines them.
+        Damaged files are skipped here (`damaged` says so); the next commit quarantines them.
         """
-        self._index(self.store.snapshot())
+        self.damaged = bool(self._index(self.store.snapshot()))
 
     def _index(self, snap: Snapshot) -> list[tuple[str, DamagedFileError]]:
         """Add the ids of files not indexed yet; returns the damaged files met (table, error)."""
@@ -1494,11 +1523,27 @@ class Writer:
             return True
         return bool(article.date_flag) or utc_naive(article.published) > seen
 
-    def add_mentions(self, article: Article, counts: Mapping[str, int]) -> int:
+    def add_mentions(
+        self,
+        article: Article,
+        counts: Mapping[str, int],
+        tones: Mapping[str, float] | None = None,
+        story: int | None = None,
+    ) -> int:
         published = utc_naive(article.published)
+        tones = tones or {}
         for entity, n in counts.items():
-            self.new_mentions.append((article.id, entity, n, published))
+            self.new_mentions.append((article.id, entity, n, published, tones.get(entity), story))
         return len(counts)
+
+    def add_story_and_names(
+        self, article: Article, story: int, names: Iterable[tuple[str, str]]
+    ) -> None:
+        """Record an article's story and the names found in it (see stories.py, names.py)."""
+        published = utc_naive(article.published)
+        self.new_stories.append((article.id, story, published))
+        for key, form in names:
+            self.new_names.append((article.id, key, form, published))
 
     def add_fetch(self, row: Mapping[str, Any]) -> None:
         self.new_fetches.append(dict(row))
@@ -1512,27 +1557,39 @@ class Writer:
         self.new_pages.append(dict(row))
 
     def recount_article(
-        self, article_id: int, published: datetime, counts: Mapping[str, int]
+        self,
+        article_id: int,
+        published: datetime,
+        counts: Mapping[str, int],
+        tones: Mapping[str, float] | None = None,
+        story: int | None = None,
+        names: Iterable[tuple[str, str]] = (),
     ) -> int:
-        """Replace an article's mentions (its page was read): its rows, buffered or committed,
-        give way to these in the next commit, so an article is never counted twice."""
+        """Replace an article's mentions and names, counted again on its page's text: its rows,
+        buffered or committed, give way to these in the next commit, so nothing is counted
+        twice. (Its story stays: stories are grouped on what feeds carry.)"""
         when = utc_naive(published)
-        rows = [(article_id, entity, n, when) for entity, n in counts.items()]
-        self.recounted[article_id] = (when, rows)
-        return len(rows)
+        tones = tones or {}
+        self.recounted[article_id] = (
+            when,
+            [(article_id, e, n, when, tones.get(e), story) for e, n in counts.items()],
+            [(article_id, key, form, when) for key, form in names],
+        )
+        return len(counts)
 
-    def _mention_rows(self) -> list[tuple[int, str, int, datetime]]:
+    def _recounted_rows(self, name: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """A table's buffered rows (mentions, names), the recounted articles' replaced."""
         if not self.recounted:
-            return self.new_mentions
-        rows = [r for r in self.new_mentions if r[0] not in self.recounted]
-        for _, recounted in self.recounted.values():
-            rows.extend(recounted)
-        return rows
+            return rows
+        kept = [r for r in rows if r[0] not in self.recounted]
+        for _, mentions, names in self.recounted.values():
+            kept.extend(mentions if name == "mentions" else names)
+        return kept
 
     def _stored_recounts(self) -> dict[int, datetime]:
         """The recounted articles whose old rows are in committed files (not in the buffer)."""
         buffered = {a.id for a in self.new_articles}
-        return {aid: when for aid, (when, _) in self.recounted.items() if aid not in buffered}
+        return {aid: r[0] for aid, r in self.recounted.items() if aid not in buffered}
 
     @property
     def pending(self) -> int:
@@ -1580,8 +1637,14 @@ class Writer:
                 txn.quarantine(name, exc.path, exc.reason)
             txn.append("articles", self._articles_table())
             txn.append("sources", _table("sources", self.new_sources))
-            txn.drop_article_rows("mentions", self._stored_recounts())
-            txn.append("mentions", _table("mentions", self._mention_rows()))
+            stored = self._stored_recounts()
+            txn.drop_article_rows("mentions", stored)
+            txn.drop_article_rows("names", stored)
+            txn.append(
+                "mentions", _table("mentions", self._recounted_rows("mentions", self.new_mentions))
+            )
+            txn.append("stories", _table("stories", self.new_stories))
+            txn.append("names", _table("names", self._recounted_rows("names", self.new_names)))
             txn.append("pages", pa.Table.from_pylist(self.new_pages, SCHEMAS["pages"]))
             txn.append("fetches", pa.Table.from_pylist(self.new_fetches, SCHEMAS["fetches"]))
             for url, n in self.source_counts.items():
@@ -1635,9 +1698,8 @@ def replace_mentions(
     progress: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> int:
-    """Recount every mention from the stored text (after the watchlist changed): the title and
-    the page's text of articles read in full (`pages`), the title and the feed's text of the
-    others.
+    """Recount every mention from the stored article text (after the watchlist changed): an
+    article's page text when its page was read, else its feed's.
 
     Holds the commit lock for the whole run, so a poller's commits wait until it is done. A
     damaged articles or pages file is quarantined and the others recounted.
@@ -1645,8 +1707,8 @@ def replace_mentions(
     """
     with store.transaction(log=log) as txn:
         snap = _snapshot_from(store.root, txn.m)
-        read_in_full = _read_in_full(txn, snap)
         infos = snap.files.get("articles", ())
+        pages = _readable_pages(txn, snap)
         total = snap.rows("articles")
         done = rows = 0
         new: list[FileInfo] = []
@@ -1659,18 +1721,20 @@ def replace_mentions(
                 txn.quarantine("articles", exc.path, exc.reason)
                 total -= f.rows
                 continue
-            out: list[tuple[int, str, int, datetime]] = []
-            ids = t.column("id").to_numpy().astype(np.int64)
-            on_feed = ~_members(ids, read_in_full)
+            if pages and f.min_time and f.max_time:
+                lo = datetime.fromisoformat(f.min_time)
+                hi = datetime.fromisoformat(f.max_time) + timedelta(microseconds=1)
+                t = _with_page_text(store.root, pages, t, lo, hi)
+            out: list[tuple[int, str, int, datetime, float | None, int | None]] = []
             for aid, title, text, published in zip(
-                ids[on_feed].tolist(),
-                t.column("title").filter(on_feed).to_pylist(),
-                t.column("text").filter(on_feed).to_pylist(),
-                t.column("published").filter(on_feed).to_pylist(),
+                t.column("id").to_pylist(),
+                t.column("title").to_pylist(),
+                t.column("text").to_pylist(),
+                t.column("published").to_pylist(),
                 strict=True,
             ):
                 for entity, n in count(title or "", text or "").items():
-                    out.append((aid, entity, n, published))
+                    out.append((aid, entity, n, published, None, None))
             info = txn.write_table("mentions", _table("mentions", out))
             if info:
                 new.append(info)
@@ -1678,62 +1742,9 @@ def replace_mentions(
             done += f.rows
             if progress:
                 progress(done, total)
-        if len(read_in_full):
-            rows += _recount_pages(txn, count, new)
         txn.replace("mentions", [f.path for f in snap.files.get("mentions", ())], new)
         txn.recount = False  # every article left has just been counted
         txn.set_watchlist(watchlist, fingerprint)
-    return rows
-
-
-def _read_in_full(txn: _Txn, snap: Snapshot) -> np.ndarray:
-    """The ids of the articles whose page was read (a row with status ok), sorted."""
-    found = [np.empty(0, dtype=np.int64)]
-    for f in snap.files.get("pages", ()):
-        try:
-            t = read_data_file(txn.root, f.path, "pages", ["article_id", "status"])
-        except DamagedFileError as exc:
-            txn.quarantine("pages", exc.path, exc.reason)
-            continue
-        ok = pc.equal(t.column("status"), "ok")
-        found.append(t.column("article_id").filter(ok).to_numpy().astype(np.int64))
-    return np.unique(np.concatenate(found))
-
-
-def _recount_pages(
-    txn: _Txn, count: Callable[[str, str], Mapping[str, int]], new: list[FileInfo]
-) -> int:
-    """Count the articles read in full on their title and page text, a pages file at a time
-    (each joined to the articles' titles: articles that are gone are not counted)."""
-    snap = _snapshot_from(txn.root, txn.m)  # damaged files met so far are out of it
-    counted = np.empty(0, dtype=np.int64)
-    rows = 0
-    for f in snap.files.get("pages", ()):
-        path = "'" + str(txn.root / f.path).replace("'", "''") + "'"
-        try:
-            t = snap.query(
-                f"""SELECT p.article_id, a.title, p.text, a.published
-                FROM read_parquet([{path}]) p JOIN {{articles}} a ON a.id = p.article_id
-                WHERE p.status = 'ok'"""
-            )
-        except DamagedFileError as exc:
-            txn.quarantine(exc.path.split("/")[0], exc.path, exc.reason)
-            continue
-        ids = t["article_id"].to_numpy(dtype=np.int64)
-        first = ~_members(ids, counted)  # one page per article, whatever the files hold
-        first[np.setdiff1d(np.arange(len(ids)), np.unique(ids, return_index=True)[1])] = False
-        out: list[tuple[int, str, int, datetime]] = []
-        for aid, title, text, published, keep in zip(
-            ids.tolist(), t["title"], t["text"], t["published"], first, strict=True
-        ):
-            if keep:
-                for entity, n in count(title or "", text or "").items():
-                    out.append((aid, entity, n, published.to_pydatetime()))
-        counted = np.union1d(counted, ids)
-        info = txn.write_table("mentions", _table("mentions", out))
-        if info:
-            new.append(info)
-        rows += len(out)
     return rows
 
 
@@ -2138,24 +2149,34 @@ def _row_keys(table: pa.Table, name: str) -> np.ndarray:
         ids = pc.fill_null(table.column("article_id"), 0).to_numpy(zero_copy_only=False)
         attempts = pc.fill_null(table.column("attempt"), 0).to_numpy(zero_copy_only=False)
         attempts = np.clip(attempts.astype(np.int64), 0, None)
-        salt = np.array(
+        salts = np.array(
             [_feed_hash(f"attempt {n}") for n in range(int(attempts.max(initial=0)) + 1)]
         )
-        return ids.astype(np.int64) ^ salt[attempts]
-    num, text = {
-        "sources": ("article_id", "feed"),
-        "mentions": ("article_id", "entity"),
-        "fetches": ("time", "feed"),
-    }[name]
+        return np.asarray(ids.astype(np.int64) ^ salts[attempts])
+    num, texts = _ROW_KEY[name]
     col = table.column(num)
     if pa.types.is_timestamp(col.type):
         col = col.cast(pa.int64())
-    base = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    enc = pc.fill_null(table.column(text), "").dictionary_encode().combine_chunks()
-    hashes = np.array([_feed_hash(v) for v in enc.dictionary.to_pylist()], dtype=np.int64)
-    if not len(hashes):
-        return base
-    return base ^ hashes[enc.indices.to_numpy(zero_copy_only=False)]
+    keys = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    for salt, text in enumerate(texts):
+        enc = pc.fill_null(table.column(text), "").dictionary_encode().combine_chunks()
+        values = enc.dictionary.to_pylist()
+        hashes = np.array([_feed_hash(f"{salt}\x1f{v}") for v in values], dtype=np.int64)
+        if len(hashes):
+            keys = keys ^ hashes[enc.indices.to_numpy(zero_copy_only=False)]
+    return keys
+
+
+# what makes a row of a table (besides articles, keyed by id): a number and some text columns
+_ROW_KEY: dict[str, tuple[str, tuple[str, ...]]] = {
+    "sources": ("article_id", ("feed",)),
+    "mentions": ("article_id", ("entity",)),
+    "fetches": ("time", ("feed",)),
+    "stories": ("article_id", ()),
+    "names": ("article_id", ("name",)),
+    "firings": ("fired", ("alert", "entity")),
+    "deliveries": ("time", ("kind", "name", "entity", "target")),
+}
 
 
 def _rebuild_tables(txn: _Txn, found: Mapping[str, int], report: RepairReport) -> None:
@@ -2236,3 +2257,232 @@ def _recount_feed_articles(txn: _Txn, sources: list[str]) -> None:
     for url, n in counts.items():
         state = txn.m["feeds"].setdefault(url, {"url": url})
         state["articles"] = n
+
+
+# --------------------------------------------------------------------------------------------
+# Reanalysis (issue 13): mentions with their tone, stories and names, from the stored text
+
+# (id, published, title, text, feed, stored story) rows in -> (id, enrichment) out: see
+# monitor.enrich
+Analyse = Callable[
+    [Iterable[tuple[int, datetime, str, str, str, int | None]]], Iterable[tuple[int, Any]]
+]
+REANALYSE_CHUNK = 50_000  # articles read at once
+
+
+def replace_analyses(
+    store: Store,
+    analyse: Analyse,
+    watchlist: Iterable[Entity],
+    fingerprint: str,
+    progress: Callable[[int, int], None] | None = None,
+    chunk: int = REANALYSE_CHUNK,
+    *,
+    mentions_only: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> int:
+    """Recompute mentions (with tone), stories and names from every stored article.
+
+    `analyse` takes (id, published, title, text, feed, stored story or None) rows in
+    publication order and yields `(id, enrichment)` for each, in the same order (enrichment:
+    `counts`, `tones`, `story`, `names`, as monitor.enrich.Enrichment). With `mentions_only`
+    (the watchlist changed, nothing else), the stories and names tables are kept and only
+    the mentions are rewritten. Articles are read in slices of about `chunk` by publication
+    time, each from the files whose time range overlaps it, so memory stays bounded at any
+    size; stories need that order. Holds the commit lock for the whole run and swaps the
+    tables in one commit. Returns the number of mention rows written.
+    """
+    with store.transaction(log=log) as txn:
+        snap = _snapshot_from(store.root, txn.m)
+        infos = _readable_articles(txn, snap)  # a damaged file is quarantined, not fatal
+        pages = _readable_pages(txn, snap)
+        total = sum(f.rows for f in infos)
+        names = ("mentions",) if mentions_only else ("mentions", "stories", "names")
+        new: dict[str, list[FileInfo]] = {name: [] for name in names}
+        done = rows = 0
+        for lo, hi in _time_slices(store.root, infos, chunk):
+            t = _with_page_text(store.root, pages, _read_slice(store.root, infos, lo, hi), lo, hi)
+            ids = t.column("id").to_pylist()
+            published = t.column("published").to_pylist()
+            stored = _stored_stories(store.root, snap, lo, hi) if mentions_only else {}
+            source = zip(
+                ids,
+                published,
+                t.column("title").to_pylist(),
+                t.column("text").to_pylist(),
+                t.column("feed").to_pylist(),
+                [stored.get(i) for i in ids],
+                strict=True,
+            )
+            out: dict[str, list[tuple[Any, ...]]] = {
+                name: [] for name in ("mentions", "stories", "names")
+            }
+            for (aid, e), when in zip(analyse(source), published, strict=True):
+                for entity, n in e.counts.items():
+                    out["mentions"].append((aid, entity, n, when, e.tones.get(entity), e.story))
+                out["stories"].append((aid, e.story, when))
+                out["names"].extend((aid, key, form, when) for key, form in e.names)
+            for name in names:
+                info = txn.write_table(name, _table(name, out[name]))
+                if info:
+                    new[name].append(info)
+            rows += len(out["mentions"])
+            done += len(ids)
+            if progress:
+                progress(done, total)
+        for name, infos_new in new.items():
+            txn.replace(name, [f.path for f in snap.files.get(name, ())], infos_new)
+        txn.recount = False  # every article left has just been counted
+        txn.set_watchlist(watchlist, fingerprint)
+    return rows
+
+
+def _readable_articles(txn: _Txn, snap: Snapshot) -> list[FileInfo]:
+    """The snapshot's articles files that read in full; the others are quarantined."""
+    readable = []
+    for f in snap.files.get("articles", ()):
+        try:
+            _verify_data_file(txn.root, f.path, "articles")
+        except DamagedFileError as exc:
+            txn.quarantine("articles", exc.path, exc.reason)
+            continue
+        readable.append(f)
+    return readable
+
+
+def _stored_stories(
+    root: Path, snap: Snapshot, lo: datetime | None, hi: datetime | None
+) -> dict[int, int]:
+    """article id -> story, for the stories rows published in [lo, hi)."""
+    filters: list[tuple[str, str, Any]] = []
+    if lo is not None:
+        filters.append(("published", ">=", lo))
+    if hi is not None:
+        filters.append(("published", "<", hi))
+    out: dict[int, int] = {}
+    for f in snap.files.get("stories", ()):
+        if lo is not None and f.max_time and datetime.fromisoformat(f.max_time) < lo:
+            continue
+        if hi is not None and f.min_time and datetime.fromisoformat(f.min_time) >= hi:
+            continue
+        try:
+            t = pq.read_table(
+                root / f.path, columns=["article_id", "story"], filters=filters or None
+            )
+        except (OSError, pa.ArrowException):  # unreadable: its articles get a story afresh
+            continue
+        out.update(zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True))
+    return out
+
+
+def _time_slices(
+    root: Path, infos: Sequence[FileInfo], chunk: int
+) -> list[tuple[datetime | None, datetime | None]]:
+    """[lo, hi) publication-time ranges holding about `chunk` articles each (None: open)."""
+    if not infos:
+        return []
+    times = np.sort(
+        np.concatenate(
+            [
+                pq.read_table(root / f.path, columns=["published"]).column(0).to_numpy()
+                for f in infos
+            ]
+        )
+    )
+    cuts = np.unique(times[chunk::chunk])
+    edges: list[datetime | None] = [None, *(pd.Timestamp(c).to_pydatetime() for c in cuts), None]
+    return [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+
+
+def _read_slice(
+    root: Path, infos: Sequence[FileInfo], lo: datetime | None, hi: datetime | None
+) -> pa.Table:
+    """The articles published in [lo, hi), sorted by publication time then id."""
+    filters: list[tuple[str, str, Any]] = []
+    if lo is not None:
+        filters.append(("published", ">=", lo))
+    if hi is not None:
+        filters.append(("published", "<", hi))
+    columns = ["id", "published", "title", "text", "feed"]
+    parts = []
+    for f in infos:
+        if lo is not None and f.max_time and datetime.fromisoformat(f.max_time) < lo:
+            continue
+        if hi is not None and f.min_time and datetime.fromisoformat(f.min_time) >= hi:
+            continue
+        parts.append(pq.read_table(root / f.path, columns=columns, filters=filters or None))
+    if not parts:
+        return SCHEMAS["articles"].select(columns).empty_table()
+    table = pa.concat_tables(parts)
+    return table.sort_by([("published", "ascending"), ("id", "ascending")])
+
+
+# --- Article pages: reanalysis reads an article's page text when its page was read (store.py's
+# pages block above; monitor.pages).
+
+
+def _readable_pages(txn: _Txn, snap: Snapshot) -> list[FileInfo]:
+    """The snapshot's pages files that read in full; the others are quarantined."""
+    readable = []
+    for f in snap.files.get("pages", ()):
+        try:
+            _verify_data_file(txn.root, f.path, "pages")
+        except DamagedFileError as exc:
+            txn.quarantine("pages", exc.path, exc.reason)
+            continue
+        readable.append(f)
+    return readable
+
+
+def _with_page_text(
+    root: Path, pages: Sequence[FileInfo], table: pa.Table, lo: datetime | None, hi: datetime | None
+) -> pa.Table:
+    """A slice of articles (`_read_slice`) whose `text` is the page's for the articles whose
+    page was read (its `ok` row in `pages`, which are sorted by the same publication time)."""
+    filters: list[Any] = [("status", "=", "ok")]
+    if lo is not None:
+        filters.append(("published", ">=", lo))
+    if hi is not None:
+        filters.append(("published", "<", hi))
+    texts: dict[int, str] = {}
+    for f in pages:
+        if lo is not None and f.max_time and datetime.fromisoformat(f.max_time) < lo:
+            continue
+        if hi is not None and f.min_time and datetime.fromisoformat(f.min_time) >= hi:
+            continue
+        t = pq.read_table(root / f.path, columns=["article_id", "text"], filters=filters)
+        texts.update(zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True))
+    if not texts:
+        return table
+    ids = table.column("id").to_pylist()
+    merged = [
+        texts.get(i, text) for i, text in zip(ids, table.column("text").to_pylist(), strict=True)
+    ]
+    return table.set_column(
+        table.schema.get_field_index("text"), "text", pa.array(merged, pa.string())
+    )
+
+
+_COLUMNS: dict[str, frozenset[str]] = {}  # file path -> its columns (files never change)
+
+
+def table_columns(snap: Snapshot, name: str) -> frozenset[str]:
+    """The columns that a table's files hold in this snapshot (all of its schema when it has
+    no files). A store written before a column existed lacks it until a rematch rewrites the
+    table; queries use this to read such a column as NULL."""
+    want = set(SCHEMAS[name].names)
+    infos = snap.files.get(name, ())
+    if not infos:
+        return frozenset(want)
+    found: set[str] = set()
+    for f in reversed(infos):  # newest first: a file written by this version has them all
+        path = str(snap.root / f.path)
+        if path not in _COLUMNS:
+            try:
+                _COLUMNS[path] = frozenset(pq.read_schema(path).names)
+            except (OSError, pa.ArrowException) as exc:
+                raise _file_error(f.path, exc) from exc
+        found |= _COLUMNS[path]
+        if found >= want:
+            break
+    return frozenset(found)

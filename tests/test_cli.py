@@ -114,8 +114,8 @@ def test_poll_once_then_read_commands(world, capsys):
     assert main(["-c", str(world), "mentions", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows == [  # sorted by mentions, then name
-        {"entity": "CECOT", "kind": "topic", "mentions": 2, "articles": 2},
-        {"entity": "Nayib Bukele", "kind": "person", "mentions": 2, "articles": 2},
+        {"entity": "CECOT", "kind": "topic", "mentions": 2, "articles": 2, "stories": 2},
+        {"entity": "Nayib Bukele", "kind": "person", "mentions": 2, "articles": 2, "stories": 2},
     ]
     assert main(["-c", str(world), "mentions", "--by", "day", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -123,7 +123,7 @@ def test_poll_once_then_read_commands(world, capsys):
         (NOW - timedelta(days=d)).strftime("%Y-%m-%d") for d in (1, 2)
     }
     assert sum(r["mentions"] for r in rows if r["entity"] == "CECOT") == 2
-    assert set(rows[0]) == {"entity", "kind", "period", "mentions", "articles"}
+    assert set(rows[0]) == {"entity", "kind", "period", "mentions", "articles", "stories"}
 
     assert main(["-c", str(world), "articles", "--entity", "cecot", "--format", "json"]) == 0
     arts = json.loads(capsys.readouterr().out)
@@ -140,7 +140,7 @@ def test_poll_once_then_read_commands(world, capsys):
         main(["-c", str(world), "mentions", "--since", NOW.strftime("%Y-%m-%d"), "--format", "csv"])
         == 0
     )
-    assert capsys.readouterr().out.strip() == "entity,kind,mentions,articles"
+    assert capsys.readouterr().out.strip() == "entity,kind,mentions,articles,stories"
 
 
 def test_unknown_entity_is_a_clear_error(world):
@@ -329,3 +329,56 @@ def test_a_read_only_store_can_be_read_but_not_polled(readonly_world):
         result = run_ro("-c", str(config), *command)
         assert result.returncode == 0, (command, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_mentions_with_tone_and_rising_names(tmp_path, capsys):
+    """The tone of mentions and the names nobody watches, from a real poll."""
+    day = NOW - timedelta(days=1)
+    items = "".join(
+        item(title, f"http://n.example/{i}", day - timedelta(hours=i)).replace(
+            "<description>Body.</description>", f"<description>{text}</description>"
+        )
+        for i, (title, text) in enumerate(
+            [
+                ("Bukele praised", "Kristi Noem praised Bukele for a great, safe success."),
+                (
+                    "CECOT abuse",
+                    "Rights groups condemned horrific abuse at CECOT, Kristi Noem said.",
+                ),
+                ("Visit", "Marco Rubio visited CECOT."),
+            ]
+        )
+    )
+    with FeedServer() as server:
+        server.feed(
+            "/n", f"<rss version='2.0'><channel><title>N</title>{items}</channel></rss>".encode()
+        )
+        config = tmp_path / "feeds.yaml"
+        config.write_text(
+            f"store: store\nfeeds:\n  - name: N\n    url: {server.url('/n')}\nwatch:\n"
+            "  - name: Nayib Bukele\n    kind: person\n    aliases: [Bukele]\n"
+            "  - name: CECOT\n    kind: topic\n"
+        )
+        assert main(["-c", str(config), "poll", "--once"]) == 0
+    capsys.readouterr()
+    assert main(["-c", str(config), "mentions", "--with-tone", "--format", "json"]) == 0
+    tone = {r["entity"]: r["tone"] for r in json.loads(capsys.readouterr().out)}
+    assert tone["Nayib Bukele"] > 0.5 and -1 <= tone["CECOT"] < 0
+    assert main(["-c", str(config), "names", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0] == {
+        "name": "Kristi Noem", "articles": 2, "previous": 0, "growth": None,
+        "with": ["CECOT", "Nayib Bukele"],
+    }  # fmt: skip
+    assert [r["name"] for r in rows] == ["Kristi Noem", "Marco Rubio"]
+    assert main(["-c", str(config), "names", "--limit", "1", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "name,articles,previous,growth,with",
+        "Kristi Noem,2,0,,CECOT; Nayib Bukele",
+    ]
+    assert main(["-c", str(config), "names"]) == 0
+    assert "new" in capsys.readouterr().out
+    assert main(["-c", str(config), "rematch", "--no-tone"]) == 0
+    capsys.readouterr()
+    assert main(["-c", str(config), "mentions", "--with-tone", "--format", "json"]) == 0
+    assert all(r["tone"] is None for r in json.loads(capsys.readouterr().out))

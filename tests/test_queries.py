@@ -77,8 +77,8 @@ def test_counts_per_entity_and_period(make):
     snap = make.commit()
     total = queries.mention_counts(snap, Filters())
     assert total.to_dict("records") == [
-        {"entity": "Alpha", "kind": "person", "mentions": 6, "articles": 3},
-        {"entity": "Beta", "kind": "topic", "mentions": 1, "articles": 1},
+        {"entity": "Alpha", "kind": "person", "mentions": 6, "articles": 3, "stories": 3},
+        {"entity": "Beta", "kind": "topic", "mentions": 1, "articles": 1, "stories": 1},
     ]
     daily = queries.mention_counts(snap, Filters(entities=("Alpha",)), by="day")
     assert daily[["mentions", "articles"]].values.tolist() == [[3, 2], [3, 1]]
@@ -86,7 +86,7 @@ def test_counts_per_entity_and_period(make):
         snap, Filters(start=T0 + timedelta(hours=2), end=T0 + timedelta(days=1))
     )
     assert ranged.to_dict("records") == [
-        {"entity": "Alpha", "kind": "person", "mentions": 1, "articles": 1}
+        {"entity": "Alpha", "kind": "person", "mentions": 1, "articles": 1, "stories": 1}
     ]  # start inclusive, end exclusive
 
 

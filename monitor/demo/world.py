@@ -1912,7 +1912,7 @@ class _Generator:
         # an article is much longer than its one-sentence summary (2x, and 600 characters)
         chars = sum(len(x if isinstance(x, str) else pool[x]) + 1 for x in seq)
         first_chars = len(seq[0] if isinstance(seq[0], str) else pool[seq[0]])
-        while chars < max(600, 2 * first_chars):
+        while chars - 1 < max(600, 2 * first_chars):  # chars counts one space too many
             filler = int(rand() * size)
             seq.append(filler)
             chars += len(pool[filler]) + 1

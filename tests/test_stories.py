@@ -1,0 +1,188 @@
+"""Stories: syndicated copies grouped, different articles about the same event kept apart."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.stories import StoryAssigner, body_words, signature, title_key
+
+DATA = Path(__file__).parent / "data" / "stories"
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+WIRE = (
+    "El Salvador's Congress on Wednesday approved a constitutional reform that allows "
+    "indefinite presidential re-election and extends the presidential term to six years. The "
+    "reform, proposed by lawmakers from President Nayib Bukele's party, passed 57-3. Opponents "
+    "said the change dismantles the last checks on the president's power. Bukele, who won "
+    "re-election last year despite a constitutional ban, has enjoyed wide popularity for his "
+    "crackdown on gangs."
+)
+OTHER = (
+    "Salvadoran lawmakers loyal to President Nayib Bukele voted on Wednesday to scrap "
+    "presidential term limits, a move critics called the end of checks and balances. The "
+    "measure lengthens terms to six years and passed with 57 votes. Rights groups warned the "
+    "country was sliding toward one-man rule, while supporters credited Bukele with ending gang "
+    "violence."
+)
+
+
+def load_pairs() -> list[dict]:
+    pairs = [json.loads(line) for line in (DATA / "pairs.jsonl").read_text().splitlines()]
+    return pairs + json.loads((DATA / "hand_pairs.json").read_text())
+
+
+def when(side: dict) -> datetime:
+    return datetime.fromisoformat(side["published"].replace("Z", "+00:00"))
+
+
+def test_labelled_pairs_precision_and_recall():
+    pairs = load_pairs()
+    kinds = {p["kind"].split(":")[0] for p in pairs}
+    assert len(pairs) >= 300 and {"copy", "same-event", "hand"} <= kinds
+    tp = fp = fn = 0
+    for p in pairs:
+        assigner = StoryAssigner()
+        a, b = p["a"], p["b"]
+        sa = assigner.assign(1, when(a), a["title"], a["text"], a["feed"])
+        sb = assigner.assign(2, when(b), b["title"], b["text"], b["feed"])
+        same = sa == sb
+        tp += same and p["label"] == 1
+        fp += same and p["label"] == 0
+        fn += (not same) and p["label"] == 1
+    precision, recall = tp / (tp + fp), tp / (tp + fn)
+    assert precision >= 0.97, precision
+    assert recall >= 0.90, recall
+
+
+def test_same_event_by_other_outlets_stays_apart():
+    pairs = [p for p in load_pairs() if p["label"] == 0 and "same-event" in p["kind"]]
+    assert len(pairs) >= 50
+    merged = 0
+    for p in pairs:
+        assigner = StoryAssigner()
+        a, b = p["a"], p["b"]
+        merged += assigner.assign(1, when(a), a["title"], a["text"], a["feed"]) == 2 or (
+            assigner.assign(2, when(b), b["title"], b["text"], b["feed"]) == 1
+        )
+    assert merged == 0
+
+
+def test_labelled_pairs_are_what_the_script_makes():
+    spec = importlib.util.spec_from_file_location("make_pairs", DATA / "make_pairs.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_pairs"] = module  # dataclasses look their module up
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules["make_pairs"]
+    made = [json.dumps(p, ensure_ascii=False) for p in module.generate()]
+    assert made == (DATA / "pairs.jsonl").read_text().splitlines()
+
+
+def test_story_id_is_the_first_articles_id_across_feeds():
+    s = StoryAssigner()
+    first = s.assign(101, T0, "El Salvador approves indefinite re-election", WIRE, "https://a/rss")
+    copies = [
+        s.assign(
+            102,
+            T0 + timedelta(hours=2),
+            "Bukele allies clear way for indefinite rule | Reuters",
+            "SAN SALVADOR, El Salvador (AP) — " + WIRE + " Copyright 2026 The Associated Press. "
+            "All rights reserved.",
+            "https://b/rss",
+        ),
+        s.assign(
+            103,
+            T0 + timedelta(hours=5),
+            "El Salvador approves indefinite re-election",
+            WIRE.split(". ")[0] + "…",  # the feed's summary: its first sentence
+            "https://c/rss",
+        ),
+    ]
+    other = s.assign(104, T0 + timedelta(hours=1), "Term limits scrapped", OTHER, "https://d/rss")
+    assert first == 101 and copies == [101, 101]
+    assert other == 104
+
+
+def test_copies_further_apart_than_the_window_are_new_stories():
+    s = StoryAssigner(window=timedelta(days=3))
+    assert s.assign(1, T0, "A", WIRE) == 1
+    assert s.assign(2, T0 + timedelta(days=2), "B", WIRE) == 1
+    assert s.assign(3, T0 + timedelta(days=9), "C", WIRE) == 3
+    assert 1 not in s and 2 not in s  # evicted: older than the window before the newest
+
+
+def test_index_is_bounded():
+    s = StoryAssigner(max_articles=50)
+    for i in range(200):
+        s.assign(i, T0 + timedelta(minutes=i), f"story {i}", f"{WIRE} number {i} " * 2)
+    assert len(s) == 50
+
+
+def test_short_texts_group_by_long_headline_only():
+    s = StoryAssigner()
+    title = "Supreme Court lets Trump resume deportations under wartime law"
+    assert s.assign(1, T0, title, "") == 1
+    assert s.assign(2, T0 + timedelta(hours=1), title + " - The Hill", "Read more…") == 1
+    assert s.assign(3, T0, "Today in History", "") == 3
+    assert s.assign(4, T0 + timedelta(hours=2), "Today in History", "") == 4
+
+
+def test_a_feed_repeating_one_description_is_not_one_story():
+    s = StoryAssigner()
+    blurb = (
+        "Listen to the latest episode of our weekly podcast on politics and power in Latin America."
+    )
+    feed = "https://podcast/rss"
+    assert s.assign(1, T0, "Episode 212: Inside the mega-prison", blurb, feed) == 1
+    assert s.assign(2, T0 + timedelta(days=1), "Episode 213: Deportations", blurb, feed) == 2
+
+
+def test_rebuilt_index_keeps_known_stories():
+    s = StoryAssigner()
+    s.add(7, T0, "El Salvador approves indefinite re-election", WIRE, story=5)
+    assert s.assign(8, T0 + timedelta(hours=3), "Another headline entirely here", WIRE) == 5
+    assert s.assign(7, T0, "anything", "anything") == 5  # known: its story
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "WASHINGTON (AP) — " + WIRE,
+        "(AP) -- " + WIRE,
+        "SAN SALVADOR, March 3 (Reuters) - " + WIRE,
+        "By Jane Ortiz, Associated Press " + WIRE,
+        "SAN SALVADOR — " + WIRE,
+        WIRE + " Reporting by Ana Ruiz; Editing by Tom Hogue",
+        WIRE + " The post Reform passes appeared first on Latin Times.",
+        WIRE + " Sign up for our free newsletter.",
+    ],
+)
+def test_cleaning_drops_datelines_and_boilerplate(text):
+    assert body_words(text) == body_words(WIRE)
+
+
+def test_cleaning_keeps_a_leading_sentence_with_a_dash():
+    text = "Critics — including two former judges — said the vote was rushed."
+    assert body_words(text)[:2] == ["critics", "including"]
+
+
+def test_truncated_summary_drops_the_cut_word():
+    assert body_words("The reform passed with fifty-seven vot…") == [
+        "the", "reform", "passed", "with", "fifty", "seven",
+    ]  # fmt: skip
+
+
+def test_title_key():
+    assert title_key("Judge blocks deportations under wartime law | Reuters") == (
+        "judge blocks deportations under wartime law"
+    )
+    assert title_key("Letters to the editor") is None
+    assert signature("x", "").short
