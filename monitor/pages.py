@@ -312,6 +312,7 @@ class PageReader:
         self.executor = executor
         self._heap: list[PageJob] = []
         self._queued: set[int] = set()  # article ids in the heap or being read
+        self.attempts = 0  # pages tried since this reader was made
         self._wake: asyncio.Event | None = None
         self._idle: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -410,6 +411,7 @@ class PageReader:
                         job = reading.pop(task)  # type: ignore[arg-type]
                         outcome: PageOutcome = task.result()  # type: ignore[assignment]
                         self._queued.discard(job.article_id)
+                        self.attempts += 1
                         on_outcome(outcome)
                         if outcome.next_try is not None:  # tried again later
                             self.add(replace(job, due=outcome.next_try, attempts=outcome.attempt))

@@ -397,15 +397,23 @@ class Poller:
         summary.add(PollSummary(pages=await self.read_pages(stop)))
         return summary
 
-    async def read_pages(self, stop: asyncio.Event | None = None) -> dict[str, int]:
+    async def read_pages(
+        self,
+        stop: asyncio.Event | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, int]:
         """Read every page that is due now (retries due later wait), commit, and stop the
-        reader; the pages read, by outcome (since the last poll's summary)."""
+        reader; the pages read, by outcome (since the last poll's summary). `progress` gets
+        (pages tried so far, pages due) every second."""
         if self.writer is None:
             self.open()
         self.pages.start(self._page_read)
+        reporter = asyncio.ensure_future(self._report_pages(progress)) if progress else None
         try:
             await self.pages.drain(stop)
         finally:
+            if reporter is not None:
+                reporter.cancel()
             await self.pages.stop()
             self._commit()
         outcomes, self.page_outcomes = self.page_outcomes, {}
@@ -454,6 +462,11 @@ class Poller:
         if not times:
             return 60.0
         return min(max((min(times) - now).total_seconds(), 0.5), 60.0)
+
+    async def _report_pages(self, progress: Callable[[int, int], None]) -> None:
+        while True:
+            progress(self.pages.attempts, self.pages.due())
+            await asyncio.sleep(1.0)
 
     # one feed ----------------------------------------------------------------------------
     async def _fetch(self, fetcher: Fetcher, feed: FeedConfig) -> FetchResult:

@@ -297,6 +297,67 @@ def test_feeds_parse_with_our_parser(small: World) -> None:
             assert got == (a.title, a.feed_text, a.published), (path, a.url)
 
 
+# --- article pages ------------------------------------------------------------------------------
+
+
+def test_every_page_gives_exactly_what_the_truth_counts(small: World) -> None:
+    """Read by monitor.extract, each page gives the article's text (its mentions exactly) or,
+    behind the paywall, too little text; the boilerplate around it names watched entities
+    and counts for nothing."""
+    from monitor.extract import read_page
+    from monitor.match import Matcher
+
+    matcher = Matcher(small.entities)
+    site = "http://127.0.0.1:8765"
+    wrong, statuses, noisy = [], Counter(), 0
+    for a in small.articles:
+        outlet = small.outlet_of(a.feeds[0])
+        page = small.render_page(a, site)
+        got = read_page(page, "text/html; charset=utf-8", a.title, len(a.feed_text))
+        statuses[outlet.pages, got.status] += 1
+        everything = matcher.count(a.title, html_to_text(page.decode()))
+        noisy += sum(everything.values()) > sum(a.mentions.values())
+        if outlet.pages == "paywall":
+            continue
+        if got.status != "ok" or matcher.count(a.title, got.text) != a.mentions:
+            wrong.append((a.url, got.status, got.reason, a.mentions))
+    assert not wrong, f"{len(wrong)} pages disagree; first: {wrong[:3]}"
+    assert statuses["paywall", "short"] > 20 and not statuses["paywall", "ok"]
+    assert statuses["ok", "ok"] > 1000
+    assert noisy == len(small.articles)  # every page's boilerplate names watched entities
+
+
+def test_robots_txt_refuses_one_outlets_pages_to_media_monitor(small: World) -> None:
+    from protego import Protego
+
+    from monitor.fetch import DEFAULT_USER_AGENT
+
+    rules = Protego.parse(small.robots_txt())
+    site = "http://127.0.0.1:8765"
+    for a in small.articles[:3000]:
+        allowed = rules.can_fetch(a.link(site), DEFAULT_USER_AGENT)
+        assert allowed == (small.outlet_of(a.feeds[0]).pages != "robots"), a.url
+        assert rules.can_fetch(a.link(site), "SomeOtherBot/1.0")
+    refused = [o for o in small.outlets if o.pages == "robots"]
+    assert refused and all(not o.full_content for o in refused)
+    for o in small.outlets:  # feeds are not refused (feed readers do not read robots.txt)
+        assert all(rules.can_fetch(site + path, DEFAULT_USER_AGENT) for path in o.feeds)
+
+
+def test_feeds_link_to_the_pages_on_the_server(small: World) -> None:
+    from monitor.parse import parse_feed
+
+    site = "http://127.0.0.1:8765"
+    path = next(p for p in delivering_paths(small) if small.outlet_of(p).link_suffix)
+    feed = parse_feed(small.render_feed(path, NOW, site=site), site + path)
+    assert feed.link == site + f"/{small.outlet_of(path).slug}/"
+    for entry in feed.entries:
+        page_path = entry.link.removeprefix(site).partition("?")[0]
+        a = small.page(page_path)
+        assert a is not None and a.title == entry.title
+        assert canonical_url(a.link(site), fragment=True) == entry.link  # utm_* dropped
+
+
 def test_dates_in_several_formats_and_time_zones(world: World) -> None:
     styles = {(o.fmt, o.date_style) for o in world.outlets if o.delivers}
     for style in ("+0000", "-0600", "+0100", "GMT", "EST"):
@@ -537,6 +598,24 @@ def test_server_misbehaving_feeds(served) -> None:
         assert client.get(server.url("/nothing-here.xml")).status_code == 404
         index = client.get(server.base_url + "/")
         assert index.status_code == 200 and "Ostrelle" in index.text
+
+
+def test_server_pages_and_robots_txt(served) -> None:
+    w, server, clock = served
+    shown = next(a for a in w.articles if a.available <= NOW and a.full_feed)
+    later = next(a for a in w.articles if a.available > NOW)
+    with httpx.Client(timeout=10) as client:
+        r = client.get(shown.link(server.base_url))  # tracking parameters and all
+        assert r.status_code == 200 and r.headers["content-type"] == "text/html; charset=utf-8"
+        assert r.content == w.render_page(shown, server.base_url)
+        assert f"<h1>{shown.title}</h1>" in html_to_text(r.text) or shown.title in r.text
+        assert client.get(later.link(server.base_url)).status_code == 404  # not published yet
+        clock.now = later.available
+        assert client.get(later.link(server.base_url)).status_code == 200
+        assert client.get(server.url(shown.path + "-nope")).status_code == 404
+        robots = client.get(server.url("/robots.txt"))
+        assert robots.status_code == 200 and robots.text == w.robots_txt()
+        assert "User-agent: media-monitor" in robots.text
 
 
 def test_server_limit_and_concurrent_clients(small: World) -> None:
