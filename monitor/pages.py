@@ -328,6 +328,12 @@ class PageReader:
             assert self._idle is not None
             self._idle.clear()
 
+    def wake(self) -> None:
+        """Look at the queue again now (the clock moved: tests, a resumed machine)."""
+        if self._wake is not None and self._idle is not None:
+            self._idle.clear()
+            self._wake.set()
+
     def load(self, jobs: Iterable[PageJob]) -> None:
         for job in jobs:
             self.add(job)
@@ -370,6 +376,8 @@ class PageReader:
         finally:
             for w in waits:
                 w.cancel()
+        if self._task.done() and not self._task.cancelled():
+            self._task.result()  # the reader died of a bug: say so
 
     async def run(self, on_outcome: OnOutcome) -> None:
         if self._wake is None or self._idle is None:
