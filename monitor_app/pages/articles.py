@@ -129,6 +129,7 @@ def articles_csv(snap: Snapshot, f: queries.Filters, total: int) -> str:
             "mentions": df["mentions"],
             "entities": df["entities"].map("; ".join),
             "date_flag": df["date_flag"],
+            "text_source": df["text_source"],
         }
     )
     return out.to_csv(index=False)
