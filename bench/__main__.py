@@ -9,8 +9,8 @@ run) and writes it, with the machine it ran on, to docs/benchmarks.md (`--no-wri
 Progress goes to stderr. Large stores are built once through the production code path
 (bench/build_store.py) and cached under bench/out/ (git-ignored), keyed by their parameters.
 
-Sections (`--only`): match, ingest, queries, sustained, dashboard. Each measurement that must not
-share a process with another runs as a worker subprocess (`python -m bench.<module>`).
+Sections (`--only`): cli, match, ingest, queries, sustained, dashboard. Each measurement that
+must not share a process with another runs as a worker subprocess (`python -m bench.<module>`).
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ from bench.common import (
     secs,
 )
 
-SECTIONS = ("match", "ingest", "analyses", "queries", "sustained", "dashboard")
+SECTIONS = ("cli", "match", "ingest", "analyses", "queries", "sustained", "dashboard")
 # the sections of the table's rows, in table order, and the --only section that measures each
 ROW_SECTIONS = {
+    "cli": "cli",
     "match": "match",
     "ingest": "ingest",
     "analyses": "analyses",
@@ -820,6 +821,11 @@ def main(argv: list[str] | None = None) -> int:
         f"main store {count(args.articles)}, large {large}"
     )
     stores = None
+    if "cli" in args.sections:
+        from bench.bench_cli import section_cli
+
+        section_cli(args, res)
+        load.append(os.getloadavg()[0])
     if "match" in args.sections:
         section_match(args, res)
         load.append(os.getloadavg()[0])

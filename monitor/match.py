@@ -69,6 +69,8 @@ class Match(NamedTuple):
 
 def is_acronym(name: str) -> bool:
     """True for names written in capitals only with at least two letters (`ICE`, `MS-13`)."""
+    if not name.isupper():  # a lower-case letter, or no cased letter at all: most names
+        return False
     letters = [c for c in name if c.isalpha()]
     return len(letters) >= 2 and all(c.isupper() for c in letters)
 

@@ -38,7 +38,7 @@ from .enrich import fingerprint as analyses_fingerprint
 from .errors import ConfigError, MonitorError
 from .fetch import Fetcher
 from .match import Matcher
-from .models import Article, Entry, FeedState, FetchRequest, FetchResult
+from .models import Article, Entry, FeedState, FetchRequest, FetchResult, cap_title
 from .pages import (
     PageJob,
     PageOutcome,
@@ -89,7 +89,7 @@ def make_article(entry: Entry, feed: str, seen: datetime, *, home: str = "") -> 
     own home page (`home`, a placeholder, not the entry's address), is keyed by its feed and
     `entry_key` instead. The stored `url` keeps the fragment, so a comment's link opens the
     comment. (Which article an entry joins also depends on what its feed carried before:
-    `Writer.add_article`.)
+    `Writer.add_article`.) The title is capped (`models.cap_title`); the text is kept whole.
     """
     address = entry.link.partition("#")[0]  # entry.link is canonical: this is its canonical URL
     if address and entry.link != home:
@@ -104,7 +104,7 @@ def make_article(entry: Entry, feed: str, seen: datetime, *, home: str = "") -> 
     return Article(
         id=aid,
         url=entry.link,
-        title=entry.title,
+        title=cap_title(entry.title),  # at most TITLE_MAX_CHARS; the text is kept whole
         text=entry.text,
         published=published,
         first_seen=seen,
@@ -586,9 +586,7 @@ class Poller:
     def _full_text(self, feed: FeedConfig, entries: list[Entry], state: FeedState | None) -> bool:
         """Whether this poll's new articles of `feed` get their pages read (pages.py rule);
         the decision and what it rests on are kept in the feed's state."""
-        setting = getattr(feed, "full_text", None)
-        if setting is None:
-            setting = getattr(self.config.poll, "full_text", None)
+        setting = feed.full_text if feed.full_text is not None else self.config.poll.full_text
         median = median_chars(e.text for e in entries)
         on = wants_full_text(setting, median)
         if state is not None:

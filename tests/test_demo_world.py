@@ -522,6 +522,10 @@ def test_feeds_yaml_is_a_valid_config(world: World, tmp_path) -> None:
     ]
     assert {f.name for f in config.feeds} >= {o.name for o in world.outlets if len(o.feeds) == 1}
     assert list(config.watch) == world.entities
+    # the demo reads pages: of every feed but those whose entries carry whole articles
+    assert config.poll.full_text is True
+    for feed, path in zip(config.feeds, world.feed_paths(), strict=True):
+        assert feed.full_text is (False if world.outlet_of(path).full_content else None)
 
 
 # --- the server ---------------------------------------------------------------------------------

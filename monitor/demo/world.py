@@ -1596,6 +1596,7 @@ class World:
             f"store: {q(store)}",
             "poll:",
             f"  every: {q(every)}",
+            "  full_text: true  # read the page of every new article and count mentions there",
             "feeds:",
         ]
         for outlet in self.outlets:
@@ -1603,6 +1604,8 @@ class World:
                 lines.append(f"  - name: {q(outlet.feed_name(path))}")
                 lines.append(f"    url: {q(base + path)}")
                 lines.append(f"    tags: [{', '.join(q(t) for t in outlet.tags)}]")
+                if outlet.full_content:
+                    lines.append("    full_text: false  # its entries carry the whole article")
         lines.append("watch:")
         for e in self.entities:
             lines.append(f"  - name: {q(e.name)}")
