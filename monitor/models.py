@@ -126,3 +126,6 @@ class FeedState:
     entry_hash: str = ""  # hash of the feeds.yaml entry; a changed entry revives a gone feed
     full_text: bool | None = None  # whether its last poll's new articles got their pages read
     entry_chars: int | None = None  # median characters of text of its entries (last poll)
+    # publication time of the oldest of its articles whose page has not been tried yet: the
+    # counts are not complete from then on (alerts wait; see alerts.caught_up)
+    pages_pending: datetime | None = None

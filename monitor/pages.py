@@ -30,6 +30,7 @@ page (extract.py), the rows (store.py), counting (match.py).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import contextlib
 import heapq
@@ -112,6 +113,7 @@ class PageJob:
     feed_chars: int = field(compare=False)  # characters of the feed's own text
     published: datetime = field(compare=False)
     story: int | None = field(default=None, compare=False)  # the story it was given (enrich.py)
+    feed: str = field(default="", compare=False)  # the feed (key) whose poll queued it
     attempts: int = field(default=0, compare=False)  # attempts made so far
 
     def queued_row(self, now: datetime) -> dict[str, Any]:
@@ -268,9 +270,17 @@ def extraction_pool() -> concurrent.futures.Executor:
                 for ready in [pool.submit(worker_ready, 0.2) for _ in range(workers)]:
                     ready.result(timeout=60)
             _POOL = pool
+            atexit.register(_shutdown_pool)  # before the interpreter tears its modules down
         except (OSError, ValueError, NotImplementedError, concurrent.futures.BrokenExecutor):
             _POOL = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pages")
     return _POOL
+
+
+def _shutdown_pool() -> None:
+    global _POOL
+    if _POOL is not None:
+        _POOL.shutdown(wait=True, cancel_futures=True)
+    _POOL = None
 
 
 def _reset_pool() -> None:
@@ -474,7 +484,8 @@ class PageReader:
 
 def jobs_from_rows(rows: Sequence[dict[str, Any]], now: datetime) -> list[PageJob]:
     """Jobs for the articles whose latest `pages` row says they are to be tried (again):
-    rows with `article_id, url, title, feed_chars, published, story, attempt, next_try`."""
+    rows with `article_id, url, title, feed_chars, published, story, feed, attempt,
+    next_try`."""
     jobs = []
     for r in rows:
         due = r["next_try"]
@@ -492,6 +503,7 @@ def jobs_from_rows(rows: Sequence[dict[str, Any]], now: datetime) -> list[PageJo
                 feed_chars=int(r["feed_chars"] or 0),
                 published=published,
                 story=None if _missing(r.get("story")) else int(r["story"]),
+                feed=r.get("feed") or "",
                 attempts=int(r["attempt"] or 0),
             )
         )

@@ -247,6 +247,8 @@ class Poller:
         self.states: dict[str, FeedState] = {}
         self.pages = PageReader(config.poll, now=now)
         self.page_outcomes: dict[str, int] = {}  # since the last PollSummary that reported them
+        # feed -> {article id: published} of the pages not tried yet (FeedState.pages_pending)
+        self._unread: dict[str, dict[int, datetime]] = {}
         self._last_commit = time.monotonic()
 
     # set-up ------------------------------------------------------------------------------
@@ -275,7 +277,14 @@ class Poller:
         if not len(self.enricher.stories):  # the story index: the articles of the last days
             self.enricher.seed(queries.story_seeds(self.store.snapshot(), self.enricher.stories))
         if snap.rows("pages"):  # pages queued or to be tried again, from an earlier run
-            self.pages.load(jobs_from_rows(queries.pages_to_read(snap).to_dict("records"), now))
+            jobs = jobs_from_rows(queries.pages_to_read(snap).to_dict("records"), now)
+            self.pages.load(jobs)
+            for job in jobs:
+                if job.attempts == 0:
+                    self._unread.setdefault(job.feed, {})[job.article_id] = job.published
+        for key, st in self.states.items():  # what is still unread, as the store has it
+            if st.pages_pending is not None or key in self._unread:
+                self._note_unread(key)
 
     @property
     def fingerprint(self) -> str:
@@ -488,6 +497,7 @@ class Poller:
         assert self.writer is not None
         now = self.now()
         st = self.states.get(feed.key) or FeedState(url=feed.key)
+        self.states[feed.key] = st  # (its pages, queued while ingesting, note their time in it)
         st.name, st.tags, st.entry_hash = feed.name, list(feed.tags), feed.entry_hash
         new_articles = 0
         if result.outcome == "ok" and result.body is not None:
@@ -550,7 +560,7 @@ class Poller:
                 e = self._enrich(stored)
                 new_mentions += len(e.counts)
                 if full_text:
-                    self._queue_page(stored, now, e.story)
+                    self._queue_page(stored, now, e.story, feed.key)
         return new_articles, new_mentions
 
     def _enrich(self, article: Article) -> Enrichment:
@@ -595,7 +605,7 @@ class Poller:
                 state.entry_chars = median
         return on
 
-    def _queue_page(self, article: Article, now: datetime, story: int) -> None:
+    def _queue_page(self, article: Article, now: datetime, story: int, feed: str) -> None:
         assert self.writer is not None
         url = page_url(article.url)
         if url is None:
@@ -608,17 +618,35 @@ class Poller:
             feed_chars=len(article.text),
             published=article.published,
             story=story,
+            feed=feed,
         )
         self.writer.add_page(job.queued_row(now))
         self.pages.add(job)
+        self._unread.setdefault(feed, {})[article.id] = article.published
+        self._note_unread(feed)
+
+    def _note_unread(self, feed: str) -> None:
+        """Keep in the feed's state when its oldest article whose page is untried was
+        published: alerts do not read the hours after it yet (alerts.caught_up)."""
+        st = self.states.get(feed)
+        if st is None or self.writer is None:
+            return
+        unread = self._unread.get(feed)
+        oldest = min(unread.values()) if unread else None
+        if oldest != st.pages_pending:
+            st.pages_pending = oldest
+            self.writer.set_feed(st)
 
     def _page_read(self, outcome: PageOutcome) -> None:
         """Record an attempt at a page; a page read replaces the article's mentions."""
         if self.writer is None:
             return
         self.writer.add_page(outcome.row())
+        job = outcome.job
+        unread = self._unread.get(job.feed)
+        if outcome.attempt == 1 and unread and unread.pop(job.article_id, None) is not None:
+            self._note_unread(job.feed)
         if outcome.status == "ok":
-            job = outcome.job
             e = self.enricher.reread(
                 job.article_id, job.published, job.title, outcome.text, job.story
             )

@@ -494,7 +494,8 @@ def _with_pages(snap: Snapshot, page: pd.DataFrame, span: list[Any]) -> pd.DataF
 
 def pages_to_read(snap: Snapshot) -> pd.DataFrame:
     """The articles whose pages are queued or to be tried again (their latest `pages` row has a
-    next try): `article_id, url, title, feed_chars, published, story, attempt, next_try`."""
+    next try): `article_id, url, title, feed_chars, published, story, feed, attempt, next_try`
+    (`feed`: the one that first carried the article, whose poll queued its page)."""
     due = snap.query(
         """WITH last AS (SELECT article_id, url, published, attempt, status, next_try,
               row_number() OVER (PARTITION BY article_id ORDER BY attempt DESC) AS rn
@@ -502,13 +503,13 @@ def pages_to_read(snap: Snapshot) -> pd.DataFrame:
         SELECT article_id, url, published, attempt, next_try FROM last
         WHERE rn = 1 AND status <> 'ok' AND next_try IS NOT NULL"""
     )
-    cols = ["article_id", "url", "title", "feed_chars", "published", "story", "attempt"]
+    cols = ["article_id", "url", "title", "feed_chars", "published", "story", "feed", "attempt"]
     cols.append("next_try")
     if due.empty:
         return pd.DataFrame(columns=cols)
     span = [due["article_id"].tolist(), due["published"].min(), due["published"].max()]
     found = snap.query(
-        """SELECT a.id AS article_id, a.title, length(a.text) AS feed_chars, s.story
+        """SELECT a.id AS article_id, a.title, length(a.text) AS feed_chars, s.story, a.feed
         FROM {articles} a LEFT JOIN (SELECT article_id, story FROM {stories}
             WHERE article_id IN (SELECT unnest(?)) AND published BETWEEN ? AND ?) s
           ON s.article_id = a.id

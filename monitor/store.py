@@ -663,7 +663,7 @@ def _field_checks(cls: type) -> dict[str, tuple[object, Callable[[object], bool]
     return {name: (hint, _checker(hint)) for name, hint in typing.get_type_hints(cls).items()}
 
 
-_STATE_TIMES = ("last_poll", "last_success", "next_poll")
+_STATE_TIMES = ("last_poll", "last_success", "next_poll", "pages_pending")
 # a feed's times are read leniently (see _state_from_json): a bad one is not damage
 _STATE_CHECKS = {k: v for k, v in _field_checks(FeedState).items() if k not in _STATE_TIMES}
 _ENTITY_CHECKS = _field_checks(Entity)

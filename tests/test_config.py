@@ -300,7 +300,7 @@ def test_unknown_top_level_key(tmp_path):
 def test_unknown_key_without_a_close_match_lists_the_known_keys(tmp_path):
     issue = only_issue(write(tmp_path, "poll:\n  every: 5m\n  colour: blue\n"))
     assert (issue.line, issue.where) == (3, "poll")
-    assert issue.hint == "known keys: every, timeout, max_bytes, per_host, concurrency"
+    assert issue.hint == "known keys: every, timeout, max_bytes, per_host, concurrency, full_text"
 
 
 def test_missing_required_keys(tmp_path):

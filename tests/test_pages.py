@@ -460,6 +460,9 @@ def test_queued_pages_survive_a_poller_that_stopped(tmp_path, site: FeedServer) 
     assert mentions(config) == {"Nayib Bukele": 3, "CECOT": 1}  # the feed's text, for now
     snap = Store(config.store).snapshot()
     assert len(queries.pages_to_read(snap)) == snap.rows("pages") == 3  # queued, in the store
+    # alerts wait for the hours after the oldest article whose page is still to be read
+    key = config.feeds[0].key
+    assert snap.feeds[key].pages_pending == NOW - timedelta(hours=3)
     second = Poller(config)
     second.open()
     assert second.pages.queued == 3
@@ -467,6 +470,7 @@ def test_queued_pages_survive_a_poller_that_stopped(tmp_path, site: FeedServer) 
     assert pages == {"ok": 1, "short": 1, "robots": 1}
     assert mentions(config) == {"Nayib Bukele": 4, "CECOT": 2}
     assert mention_rows(config) == 4
+    assert Store(config.store).snapshot().feeds[key].pages_pending is None
 
 
 def test_a_page_read_after_its_article_was_committed_and_compacted(
