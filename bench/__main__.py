@@ -437,7 +437,7 @@ def section_pages(args: argparse.Namespace, res: Results) -> None:
     worker = median([r["cpu_ms_worker"] for r in runs])
     res.add(Row(
         "pages", figure, f"{runs[0]['pages']:,} demo pages, local server",
-        f"{rate:,} pages/s", "", None,
+        f"{rate:,.0f} pages/s", "", None,
         f"monitor.pages.PageReader (8 at once, 8 per host) against the demo server in a process "
         f"of its own on 127.0.0.1, {runs[0]['workers']} extraction worker(s); runs: "
         + ", ".join(f"{r['pages_per_s']} pages/s in {r['seconds']} s" for r in runs),

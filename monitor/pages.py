@@ -326,6 +326,7 @@ class PageReader:
         self._wake: asyncio.Event | None = None
         self._idle: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._on_outcome: OnOutcome | None = None  # set by start(): then add() runs the task
 
     # queue ----------------------------------------------------------------------------------
     def add(self, job: PageJob) -> None:
@@ -333,6 +334,8 @@ class PageReader:
             return
         self._queued.add(job.article_id)
         heapq.heappush(self._heap, job)
+        if self._on_outcome is not None:
+            self._run_here(self._on_outcome)
         if self._wake is not None:
             self._wake.set()
             assert self._idle is not None
@@ -359,8 +362,17 @@ class PageReader:
 
     # running --------------------------------------------------------------------------------
     def start(self, on_outcome: OnOutcome) -> None:
-        """Run the reader as a task of the running loop (once per loop)."""
-        loop = asyncio.get_running_loop()
+        """Read pages in a task of the running loop (one per loop), from when there is one to
+        read: polling feeds that read no pages costs nothing."""
+        self._on_outcome = on_outcome
+        if self._heap:
+            self._run_here(on_outcome)
+
+    def _run_here(self, on_outcome: OnOutcome) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # added outside a loop (Poller.open): run by the next start()
+            return
         if self._task is not None and not self._task.done() and self._task.get_loop() is loop:
             return
         self._wake, self._idle = asyncio.Event(), asyncio.Event()
