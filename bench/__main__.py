@@ -141,6 +141,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def section_match(args: argparse.Namespace, res: Results) -> None:
     size = f"{args.match_aliases:,} aliases, {count(args.match_articles)} articles"
     figure = "matching, ~600-char articles, one core"
+    target = ">= 80,000 articles/s, or within 1.3x of the bare scan"
     try:
         data = run_worker(
             "bench_match",
@@ -154,12 +155,18 @@ def section_match(args: argparse.Namespace, res: Results) -> None:
             cpus={0},
         )
     except RuntimeError as exc:
-        res.skip("match", figure, size, ">= 50,000 articles/s", str(exc).splitlines()[0])
+        res.skip("match", figure, size, target, str(exc).splitlines()[0])
         return
-    rate = data["articles_per_s"]
+    rate, scan = data["articles_per_s"], data["scan_articles_per_s"]
     res.add(Row(
-        "match", figure, size, f"{rate:,} articles/s", ">= 50,000 articles/s", rate >= 50_000,
-        f"Matcher.count(title, text) pinned to one CPU, median of 3 passes; "
+        "match", figure, size,
+        f"{rate:,} articles/s ({data['scan_ratio']}x the bare scan's {scan:,}/s)",
+        target, rate >= 80_000 or data["scan_ratio"] <= 1.3,
+        f"Matcher.count(title, text) pinned to one CPU, median of 3 passes; the bare scan is "
+        f"the matcher's own automaton over the same text folded beforehand, every overlapping "
+        f"occurrence, nothing else ({data['scan_hits'] / data['articles']:.1f} hits and "
+        f"{data['mentions'] / data['articles']:.1f} mentions per article); with the folding "
+        f"timed it makes {data['fold_scan_articles_per_s']:,}/s ({data['fold_scan_ratio']}x); "
         f"{data['mean_chars']} chars/article; automaton built in {data['build_seconds']} s",
         rate,
     ))  # fmt: skip
@@ -839,7 +846,8 @@ def report(args: argparse.Namespace, res: Results, mach: dict[str, str], load: l
   the ingest benchmark's articles; then the ingest section's cold pass (our poller only), with
   every analysis on, with and without tone.
 - **Matching**: `bench/bench_match.py` (generated 10,000-name watchlist and ~600-character
-  articles), pinned to one CPU.
+  articles), pinned to one CPU. The bare scan beside it is the matcher's own automaton over
+  the same text, folded beforehand: every overlapping occurrence, nothing else.
 - **Pages** (full text): `bench/bench_pages.py`: `monitor.extract.read_page` on demo-world
   article pages (~5 KB) and on the same pages inflated to a news site's size (~120 KB),
   pinned to one CPU; then `monitor.pages.PageReader` reading every page of a 3-day demo world

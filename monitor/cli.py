@@ -566,28 +566,27 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from .runner import start_dashboard, wait_child
+    from .runner import serving_address, start_dashboard, wait_child
 
     config = load(args)
-    out.print(f"dashboard: http://127.0.0.1:{args.port}/  (Ctrl-C to stop)")
-    proc = start_dashboard(config.path, args.port)
+    url = serving_address("dashboard", args.host, args.port, args.no_auth, config.dashboard.allow)
+    out.print(f"dashboard: {url}  (Ctrl-C to stop)")
+    proc = start_dashboard(config.path, args.port, args.host, args.no_auth)
     return wait_child(proc)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .runner import poll_forever, start_dashboard, stop_child
+    from .runner import poll_forever, serving_address, start_dashboard, stop_child
 
     config = load(args)
+    url = serving_address("run", args.host, args.port, args.no_auth, config.dashboard.allow)
     store = _store(config)
     with store.poller_lock():
         store.snapshot()  # a damaged store: one line, before anything starts
-        proc = start_dashboard(config.path, args.port)
-        out.print(
-            f"dashboard: http://127.0.0.1:{args.port}/ · "
-            f"polling {len(config.feeds)} feeds; Ctrl-C stops both"
-        )
+        proc = start_dashboard(config.path, args.port, args.host, args.no_auth)
+        out.print(f"dashboard: {url} · polling {len(config.feeds)} feeds; Ctrl-C stops both")
         try:
             with alerting(config, store) as dispatcher:
                 poller = _poller(
@@ -987,11 +986,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="an OPML file (a feed reader's export); feeds already in feeds.yaml, repeated "
         "or not http(s) are skipped and listed",
     )
-    port_help = "serve the dashboard on 127.0.0.1 at this port (default: %(default)s)"
+    from .access import add_serving_arguments
+
+    port_help = "serve the dashboard at this port (default: %(default)s)"
     sp = add("dashboard", cmd_dashboard, "start the dashboard (Streamlit)")
     sp.add_argument("--port", type=_port, default=8501, metavar="N", help=port_help)
+    add_serving_arguments(sp)
     sp = add("run", cmd_run, "poll the feeds and serve the dashboard together")
     sp.add_argument("--port", type=_port, default=8501, metavar="N", help=port_help)
+    add_serving_arguments(sp)
     no_tone(sp)
     _add_alert_commands(add)
     sp = add(

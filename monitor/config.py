@@ -1502,8 +1502,10 @@ def _write_atomic(path: Path, text: str) -> None:
 #
 # `notify:` names lists of apprise URLs; `alerts:` are rules that monitor.alerts evaluates;
 # `digests:` are scheduled emails that monitor.digest builds; `dashboard.url` is the base of
-# the links in messages. Checked here like the rest of the file (every problem at once, with
-# its line); what the rules mean is left to monitor/alerts.py, sending to monitor/notify.py.
+# the links in messages, `dashboard.allow` who may see the dashboard once signed in (what
+# matches is monitor/access.py's). Checked here like the rest of the file (every problem at
+# once, with its line); what the rules mean is left to monitor/alerts.py, sending to
+# monitor/notify.py.
 
 ALERT_KINDS = ("spike", "above", "first", "together", "feed-down")
 COUNT_ALERTS = ("spike", "above", "first", "together")  # rules on mention counts
@@ -1550,6 +1552,7 @@ class DigestConfig:
 @dataclass(frozen=True)
 class DashboardSettings:
     url: str | None = None  # base address of the dashboard, for links in messages
+    allow: tuple[str, ...] | None = None  # who may see it once signed in; None: not said
 
 
 _ALERT_SYNONYMS = {
@@ -1682,7 +1685,27 @@ _DigestModel = _Model(
         "to": _Field("list", _check_text, default=()),
     }
 )
-_DashboardModel = _Model({"url": _Field("str", _check_url, default=None)})
+
+
+def _check_allow(value: str) -> str:
+    """One entry of dashboard.allow: an email address, or a whole domain as @example.org."""
+    from monitor.access import allow_rule_hint, is_allow_rule
+
+    rule = value.strip()
+    if not rule:
+        raise ValueProblem("empty text", "write an address or a domain like @example.org")
+    if not is_allow_rule(rule):
+        what = f"expected an email address or a domain like @example.org, got {_show(value)}"
+        raise ValueProblem(what, allow_rule_hint(rule))
+    return rule
+
+
+_DashboardModel = _Model(
+    {
+        "url": _Field("str", _check_url, default=None),
+        "allow": _Field("list", _check_allow, default=None),
+    }
+)
 
 _ALERTING_MODELS: dict[str, _Model] = {
     "alerts": _AlertModel,
@@ -1703,6 +1726,7 @@ _EXPECTED.update(
         "alerts": "a list of alert rules",
         "digests": "a list of digests",
         "dashboard": "a mapping with url:",
+        "allow": "a list of email addresses and domains like @example.org",
         "entity": "a name",
         "entities": "a list of names",
         "window": "a duration like 24h",
@@ -1717,9 +1741,10 @@ _EXPECTED_ITEM.update(
         "digests": "a digest (a mapping with name: and every:)",
         "entities": "a name",
         "to": "a name from notify: or an apprise URL",
+        "allow": "an email address or a domain like @example.org",
     }
 )
-_COLLECTIONS.update({"notify", "alerts", "digests", "dashboard", "entities", "to"})
+_COLLECTIONS.update({"notify", "alerts", "digests", "dashboard", "entities", "to", "allow"})
 _SECTIONS.update({"alerts", "digests"})
 _MISSING_HINTS.update(
     {
@@ -1768,7 +1793,10 @@ def _check_alerting(
         else:
             values = checker.validate(_DashboardModel, data["dashboard"], ("dashboard",))
             if values is not None:
-                dashboard = DashboardSettings(url=values["url"])
+                allow = values["allow"]
+                dashboard = DashboardSettings(
+                    url=values["url"], allow=None if allow is None else tuple(allow)
+                )
     return {"notify": notify, "alerts": alerts, "digests": digests, "dashboard": dashboard}
 
 

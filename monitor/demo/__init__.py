@@ -72,8 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_int_in(1, 65535),
         default=8501,
         metavar="PORT",
-        help="the dashboard's port on 127.0.0.1; a busy port is replaced by a free one "
-        "(default: %(default)s)",
+        help="the dashboard's port; a busy port is replaced by a free one (default: %(default)s)",
     )
     parser.add_argument(
         "--dir",
@@ -82,6 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the demo's own folder (feeds.yaml, the store, the dashboard's log), emptied at "
         "each start; it refuses a folder it did not make (default: %(default)s)",
     )
+    from monitor.access import add_serving_arguments
+
+    add_serving_arguments(parser, demo=True)
     parser.add_argument(
         "--no-dashboard",
         action="store_true",

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
@@ -38,14 +37,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from monitor.access import plan_serving, serving_url
 from monitor.config import Config, FeedConfig, load_config
 from monitor.console import Output, err, out, print_summary
 from monitor.demo import check_size
 from monitor.demo.server import DemoServer, serve_world
 from monitor.demo.world import World
-from monitor.errors import MonitorError
+from monitor.errors import ConfigError, ConfigIssue, MonitorError
 from monitor.poll import Poller, PollSummary, install_signal_handlers
-from monitor.runner import DASHBOARD, dashboard_command, poll_forever, stop_child
+from monitor.runner import DASHBOARD, dashboard_command, dashboard_env, poll_forever, stop_child
 from monitor.store import Store
 
 MARKER = ".monitor-demo"
@@ -242,15 +242,18 @@ class Dashboard:
     proc: subprocess.Popen[bytes]
     port: int
     log: Path
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return serving_url(self.host, self.port, None)
 
     def answers(self) -> bool:
         """Whether Streamlit's health check says ok."""
+        here = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         try:
-            with urllib.request.urlopen(self.url + "_stcore/health", timeout=2) as r:
+            health = f"{serving_url(here, self.port, None)}_stcore/health"
+            with urllib.request.urlopen(health, timeout=2) as r:
                 return bool(r.read().strip() == b"ok")
         except OSError:  # refused, reset, timed out (URLError is an OSError)
             return False
@@ -282,6 +285,13 @@ def run_demo(args: argparse.Namespace) -> int:
     problem = check_size(args)
     if problem:
         raise MonitorError(problem)
+    if not args.no_dashboard:  # the demo never signs in: beyond this machine only with --no-auth
+        plan = plan_serving(args.host, args.no_auth, None, None)
+        if plan.error:
+            hint = "the demo never signs in: add --no-auth to make it public on purpose"
+            raise ConfigError([ConfigIssue("monitor demo", None, "", plan.error, hint)])
+        for note in plan.notes:
+            err.print(f"note: {note}")
     folder = Path(args.dir).absolute()
     prepare_folder(folder)
     started = time.monotonic()
@@ -310,14 +320,14 @@ def run_demo(args: argparse.Namespace) -> int:
             log = folder / "dashboard.log"
             with log.open("wb") as sink:
                 proc = subprocess.Popen(
-                    dashboard_command(config_path, port),
-                    env={**os.environ, "MONITOR_CONFIG": str(config_path)},
+                    dashboard_command(config_path, port, args.host),
+                    env=dashboard_env(config_path, no_auth=True),  # synthetic data, no sign-in
                     cwd=DASHBOARD.parent,  # where .streamlit/config.toml lives
                     stdin=subprocess.DEVNULL,
                     stdout=sink,
                     stderr=subprocess.STDOUT,
                 )
-            dashboard = Dashboard(proc, port, log)
+            dashboard = Dashboard(proc, port, log, args.host)
         try:
             with store.poller_lock():
                 poller = Poller(config, store, log=lambda msg: err.print(msg))
@@ -335,11 +345,14 @@ def run_demo(args: argparse.Namespace) -> int:
                 if not dashboard.answers():
                     err.print("waiting for the dashboard to start...")
                 dashboard.wait_ready()
-                out.print(
-                    f"\ndashboard: {dashboard.url}\n"
-                    "new articles keep arriving; Ctrl-C stops the demo"
-                )
-                asyncio.run(poll_forever(poller))
+                try:  # Ctrl-C from here on is the way to stop, even before the loop runs
+                    out.print(
+                        f"\ndashboard: {dashboard.url}\n"
+                        "new articles keep arriving; Ctrl-C stops the demo"
+                    )
+                    asyncio.run(poll_forever(poller))
+                except KeyboardInterrupt:
+                    err.print("stopped")
         finally:
             if dashboard is not None:
                 stop_child(dashboard.proc)
