@@ -503,3 +503,30 @@ def test_a_page_read_after_its_article_was_committed_and_compacted(
     # 33 others: title + summary (1 + 1) each; the page read: title + page (1 + 2)
     assert mentions(config) == {"Nayib Bukele": 33 * 2 + 3, "CECOT": 1}
     assert mention_rows(config) == 33 + 2
+
+
+def test_a_page_whose_reader_process_died_is_a_failure_tried_again(server: FeedServer) -> None:
+    """The extraction process dying (a page that crashes the parser, the OOM killer) fails
+    that page, not the poller."""
+    import concurrent.futures
+    from concurrent.futures.process import BrokenProcessPool
+
+    class Dead(concurrent.futures.Executor):
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            raise BrokenProcessPool("a worker died")
+
+    serve_page(server, "/story", html_page())
+
+    async def go() -> list[PageOutcome]:
+        reader = PageReader(PollSettings(timeout=timedelta(seconds=1)), now=Clock(NOW),
+                            executor=Dead())  # fmt: skip
+        reader.add(job(server.url("/story")))
+        outcomes: list[PageOutcome] = []
+        reader.start(outcomes.append)
+        await reader.drain()
+        await reader.stop()
+        return outcomes
+
+    (outcome,) = asyncio.run(go())
+    assert outcome.status == "failed" and "could not be read" in outcome.error
+    assert outcome.next_try == NOW + RETRY_AFTER[0]
