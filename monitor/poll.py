@@ -623,7 +623,10 @@ class Poller:
         self.writer.add_page(job.queued_row(now))
         self.pages.add(job)
         self._unread.setdefault(feed, {})[article.id] = article.published
-        self._note_unread(feed)
+        st = self.states.get(feed)  # pages_pending is the oldest of _unread[feed] (see open)
+        if st is not None and (st.pages_pending is None or article.published < st.pages_pending):
+            st.pages_pending = article.published  # the new oldest: no need to look further
+            self.writer.set_feed(st)
 
     def _note_unread(self, feed: str) -> None:
         """Keep in the feed's state when its oldest article whose page is untried was
@@ -644,8 +647,11 @@ class Poller:
         self.writer.add_page(outcome.row())
         job = outcome.job
         unread = self._unread.get(job.feed)
-        if outcome.attempt == 1 and unread and unread.pop(job.article_id, None) is not None:
-            self._note_unread(job.feed)
+        if outcome.attempt == 1 and unread and job.article_id in unread:
+            published = unread.pop(job.article_id)
+            st = self.states.get(job.feed)
+            if st is not None and (not unread or published == st.pages_pending):
+                self._note_unread(job.feed)  # it was the oldest: look for the next oldest
         if outcome.status == "ok":
             e = self.enricher.reread(
                 job.article_id, job.published, job.title, outcome.text, job.story

@@ -473,6 +473,43 @@ def test_queued_pages_survive_a_poller_that_stopped(tmp_path, site: FeedServer) 
     assert Store(config.store).snapshot().feeds[key].pages_pending is None
 
 
+def test_the_feeds_oldest_unread_page_follows_every_page_tried(
+    tmp_path, server: FeedServer
+) -> None:
+    """FeedState.pages_pending (what alerts wait for) is, after each page tried, the time of
+    the oldest article whose page is still untried, whatever order pages are read in."""
+    for i in range(6):
+        serve_page(server, f"/p{i}", html_page())
+    items = [(f"Story {i}", f"/p{i}", "Bukele spoke.") for i in range(6)]  # newest first
+    server.feed("/feed", summary_rss(server, items))
+    config = write_config(tmp_path, server)
+    key = config.feeds[0].key
+    first = Poller(config)
+    first.pages.start = lambda on_outcome: None  # type: ignore[method-assign]  # never reads
+    asyncio.run(first.poll_once())
+    assert Store(config.store).snapshot().feeds[key].pages_pending == NOW - timedelta(hours=6)
+
+    second = Poller(config)
+    second.open()
+    rows = queries.pages_to_read(Store(config.store).snapshot())
+    untried = {int(r.article_id): r.published.replace(tzinfo=UTC) for r in rows.itertuples()}
+    assert len(untried) == 6
+    seen: list[datetime | None] = []
+    read = second._page_read
+
+    def checked(outcome: PageOutcome) -> None:
+        read(outcome)
+        untried.pop(outcome.job.article_id)
+        oldest = min(untried.values()) if untried else None
+        assert second.states[key].pages_pending == oldest
+        seen.append(oldest)
+
+    second._page_read = checked  # type: ignore[method-assign]
+    assert asyncio.run(second.read_pages()) == {"ok": 6}
+    assert len(seen) == 6 and seen[-1] is None
+    assert Store(config.store).snapshot().feeds[key].pages_pending is None
+
+
 def test_a_page_read_after_its_article_was_committed_and_compacted(
     tmp_path, server: FeedServer
 ) -> None:
