@@ -14,7 +14,9 @@ import pyarrow as pa
 import pytest
 
 from monitor import queries
+from monitor.enrich import Enricher
 from monitor.errors import StoreError
+from monitor.match import Matcher
 from monitor.models import Article, Entity, FeedState
 from monitor.store import open_store, schema
 from monitor.store import postgres as pg
@@ -380,7 +382,7 @@ def test_copy_embedded_to_postgresql_and_back_gives_the_same_numbers(tmp_path, p
     seen: list[tuple[str, int, int]] = []
     report = copy_store(embedded, database, progress=lambda *p: seen.append(p), batch_rows=64)
     assert report.equal and not report.resumed and report.copied["articles"] > 64
-    assert seen[-1][0] == "names" and ("articles", 64, embedded.snapshot().rows("articles")) in seen
+    assert seen[-1][0] == "pages" and ("articles", 64, embedded.snapshot().rows("articles")) in seen
     back = open_store(tmp_path / "back")
     assert copy_store(database, back, batch_rows=50).equal
     f = queries.Filters(start=datetime(2026, 4, 1), end=datetime(2026, 5, 2))
@@ -523,3 +525,57 @@ def test_the_daily_sums_answer_as_the_rows_do(pg_url, monkeypatch):
     assert any(f.kind == "rollup" for f in store.check().problems)
     assert "recomputed the daily sums of mentions and articles" in store.repair().actions
     compare()
+
+
+# --- full text: pages and recounts ------------------------------------------------------------
+
+
+def page_row(n: int, attempt: int, status: str, text: str | None = None) -> dict[str, object]:
+    a = article(n)
+    return {"article_id": a.id, "url": a.url, "published": a.published, "attempt": attempt,
+            "status": status, "time": T0 + timedelta(hours=attempt), "next_try": None,
+            "http_status": 200, "bytes": 100, "error": "", "text": text}  # fmt: skip
+
+
+@pytest.mark.parametrize("where", ["embedded", "postgresql"])
+def test_an_article_counted_again_on_its_page_replaces_its_rows(where, tmp_path, request):
+    location = tmp_path / "s" if where == "embedded" else request.getfixturevalue("pg_url")
+    store = open_store(location)
+    w = store.writer()
+    for n in (1, 2):
+        add(w, n)  # each: Alpha once, a story, the name "alpha"
+    w.commit(watchlist=(WATCH, "fp"))
+    w.add_page(page_row(1, 0, "pending"))
+    w.add_page(page_row(1, 1, "ok", "Beta met Alpha; Beta again."))
+    w.recount_article(article(1).id, article(1).published, {"Alpha": 1, "Beta": 2},
+                      {"Beta": 0.1}, names=[("beta", "Beta")])  # fmt: skip
+    add(w, 3)  # a new article recounted before its first commit: its buffered rows replaced
+    w.recount_article(article(3).id, article(3).published, {"Beta": 4})
+    w.commit(watchlist=(WATCH, "fp"))
+    snap = store.snapshot()
+    got = snap.query("SELECT article_id, entity, count FROM {mentions} ORDER BY 1, 2")
+    assert sorted(map(tuple, got.values.tolist())) == sorted(
+        [(article(1).id, "Alpha", 1), (article(1).id, "Beta", 2),
+         (article(2).id, "Alpha", 1), (article(3).id, "Beta", 4)]
+    )  # fmt: skip
+    names = snap.query("SELECT article_id, name FROM {names}")
+    assert sorted(names["name"][names["article_id"] == article(1).id]) == ["beta"]
+    assert snap.rows("mentions") == 4 and snap.rows("pages") == 2
+    counts = queries.mention_counts(snap, queries.Filters()).set_index("entity")
+    assert counts.loc["Beta", "mentions"] == 6 and counts.loc["Alpha", "articles"] == 2
+    if where == "postgresql":  # the daily sums followed (check compares them with the rows)
+        assert not [p for p in store.check().problems if p.kind == "rollup"]
+        day = datetime(T0.year, T0.month, T0.day)
+        f = queries.Filters(start=day, end=day + timedelta(days=1))
+        tl = queries.overview(snap, f).set_index("entity")
+        assert tl.loc["Beta", "trend"] == [2] and tl.loc["Alpha", "trend"] == [2]
+    # a recount of everything reads the page's text where the page was read
+    enricher = Enricher(Matcher(WATCH), tone=False)
+    store.replace_analyses(enricher.batch, WATCH, "fp2")
+    counts = queries.mention_counts(store.snapshot(), queries.Filters()).set_index("entity")
+    assert counts.loc["Beta", "mentions"] == 2  # article 1's page; article 3's feed text has none
+    if where == "postgresql":  # the same attempt from a second poller is stored once
+        w = store.writer()
+        w.add_page(page_row(1, 1, "ok", "Beta met Alpha; Beta again."))
+        w.commit()
+        assert store.snapshot().rows("pages") == 2 == count(location, "SELECT count(*) FROM pages")

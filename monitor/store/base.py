@@ -134,6 +134,23 @@ class Writer(abc.ABC):
     @abc.abstractmethod
     def set_feed(self, state: FeedState) -> None: ...
 
+    @abc.abstractmethod
+    def add_page(self, row: Mapping[str, Any]) -> None:
+        """Record a row of `pages` (SCHEMAS["pages"]): an article's page queued or tried."""
+
+    @abc.abstractmethod
+    def recount_article(
+        self,
+        article_id: int,
+        published: datetime,
+        counts: Mapping[str, int],
+        tones: Mapping[str, float] | None = None,
+        story: int | None = None,
+        names: Iterable[tuple[str, str]] = (),
+    ) -> int:
+        """Replace an article's `mentions` and `names` rows (buffered or committed) with these,
+        counted again on its page's text, in the next commit."""
+
     @property
     @abc.abstractmethod
     def pending(self) -> int: ...

@@ -120,6 +120,10 @@ class BufferedWriter(Writer):
         self.new_fetches: list[dict[str, Any]] = []
         self.feed_states: dict[str, FeedState] = {}
         self.source_counts: dict[str, int] = {}
+        self.new_pages: list[dict[str, Any]] = []
+        # article id -> (publication time, mention rows, name rows): counted again on its page
+        self.recounted: dict[int, tuple[datetime, list[tuple[Any, ...]], list[tuple[Any, ...]]]]
+        self.recounted = {}
 
     def _forget(self) -> None:
         """Empty the dedup index (a commit failed: what it held may not be stored)."""
@@ -209,6 +213,52 @@ class BufferedWriter(Writer):
     def set_feed(self, state: FeedState) -> None:
         self.feed_states[state.url] = state
 
+    # article pages (monitor.pages) ------------------------------------------------------
+    def add_page(self, row: Mapping[str, Any]) -> None:
+        """Record a row of the `pages` table (see SCHEMAS["pages"]): a page queued or tried."""
+        self.new_pages.append(dict(row))
+
+    def recount_article(
+        self,
+        article_id: int,
+        published: datetime,
+        counts: Mapping[str, int],
+        tones: Mapping[str, float] | None = None,
+        story: int | None = None,
+        names: Iterable[tuple[str, str]] = (),
+    ) -> int:
+        """Replace an article's mentions and names, counted again on its page's text: its rows,
+        buffered or committed, give way to these in the next commit, so nothing is counted
+        twice. (Its story stays: stories are grouped on what feeds carry.)"""
+        when = utc_naive(published)
+        tones = tones or {}
+        self.recounted[article_id] = (
+            when,
+            [(article_id, e, n, when, tones.get(e), story) for e, n in counts.items()],
+            [(article_id, key, form, when) for key, form in names],
+        )
+        return len(counts)
+
+    def _recounted_rows(self, name: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """A table's buffered rows (mentions, names), the recounted articles' replaced."""
+        if not self.recounted:
+            return rows
+        kept = [r for r in rows if r[0] not in self.recounted]
+        for _, mentions, names in self.recounted.values():
+            kept.extend(mentions if name == "mentions" else names)
+        return kept
+
+    def _stored_recounts(self) -> dict[int, datetime]:
+        """The recounted articles whose old rows are in committed files (not in the buffer)."""
+        buffered = {a.id for a in self.new_articles}
+        return {aid: r[0] for aid, r in self.recounted.items() if aid not in buffered}
+
     @property
     def pending(self) -> int:
-        return len(self.new_articles) + len(self.new_sources) + len(self.new_fetches)
+        return (
+            len(self.new_articles)
+            + len(self.new_sources)
+            + len(self.new_fetches)
+            + len(self.new_pages)
+            + len(self.recounted)
+        )

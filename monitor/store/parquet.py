@@ -58,6 +58,7 @@ What it leaves to others: what the rows mean (poll.py builds them), the question
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import errno
@@ -74,7 +75,7 @@ import typing
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -1082,6 +1083,36 @@ class _Txn:
         now = time.time()
         self.m["garbage"].extend({"path": p, "since": now} for p in old)
 
+    def drop_article_rows(self, name: str, published: Mapping[int, datetime]) -> None:
+        """Take every row of these articles (id -> publication time) out of a table keyed by
+        `article_id` and sorted by publication time (mentions): each file holding any of them
+        is rewritten without them and the old one becomes garbage. Files whose time range
+        holds none of the times are not even opened."""
+        if not published:
+            return
+        times = sorted(utc_naive(t) for t in published.values())
+        ids = pa.array(list(published), pa.int64())
+        for f in list(self.m["tables"][name]):
+            lo, hi = f.get("min_time"), f.get("max_time")
+            if lo and hi:
+                i = bisect.bisect_left(times, datetime.fromisoformat(lo))
+                if i == len(times) or times[i] > datetime.fromisoformat(hi):
+                    continue
+            try:
+                hit = pc.is_in(
+                    read_data_file(self.root, f["path"], name, ["article_id"]).column(0),
+                    value_set=ids,
+                )
+                if not pc.any(hit).as_py():
+                    continue
+                table = _conform(read_data_file(self.root, f["path"], name), name)
+            except DamagedFileError as exc:
+                self.quarantine(name, exc.path, exc.reason)
+                continue
+            kept = table.filter(pc.invert(pc.is_in(table.column("article_id"), value_set=ids)))
+            info = self.write_table(name, kept)
+            self.replace(name, [f["path"]], [info] if info else [])
+
     def quarantine(self, name: str, rel: str, reason: str, rows_lost: int | None = None) -> None:
         """Take a damaged file out of the table: move it to quarantine/, record what was lost."""
         files = self.m["tables"].setdefault(name, [])
@@ -1103,7 +1134,7 @@ class _Txn:
             moved_to=moved_to,
         )
         self.m["quarantined"].append(_quarantined_to_json(record))
-        if name in ("articles", "mentions"):
+        if name in ("articles", "mentions", "pages"):
             self.recount = True
             self.m["fingerprint"] = ""
         lost = "an unknown number of" if rows_lost is None else f"{rows_lost:,}"
@@ -1357,9 +1388,15 @@ class ParquetWriter(BufferedWriter):
                 txn.quarantine(name, exc.path, exc.reason)
             txn.append("articles", self._articles_table())
             txn.append("sources", _table("sources", self.new_sources))
-            txn.append("mentions", _table("mentions", self.new_mentions))
+            stored = self._stored_recounts()
+            txn.drop_article_rows("mentions", stored)
+            txn.drop_article_rows("names", stored)
+            txn.append(
+                "mentions", _table("mentions", self._recounted_rows("mentions", self.new_mentions))
+            )
             txn.append("stories", _table("stories", self.new_stories))
-            txn.append("names", _table("names", self.new_names))
+            txn.append("names", _table("names", self._recounted_rows("names", self.new_names)))
+            txn.append("pages", pa.Table.from_pylist(self.new_pages, SCHEMAS["pages"]))
             txn.append("fetches", pa.Table.from_pylist(self.new_fetches, SCHEMAS["fetches"]))
             for url, n in self.source_counts.items():
                 state = self.feed_states.get(url) or self._stored_state(txn, url)
@@ -1414,11 +1451,12 @@ def replace_mentions(
     *,
     force: bool = True,
 ) -> int:
-    """Recount every mention from the stored article text (after the watchlist changed).
+    """Recount every mention from the stored article text (after the watchlist changed): an
+    article's page text when its page was read, else its feed's.
 
     Holds the commit lock for the whole run, so a poller's commits wait until it is done. A
-    damaged articles file is quarantined and the others recounted. Without `force`, nothing
-    is done when the manifest says the mentions were counted with `fingerprint` already.
+    damaged articles or pages file is quarantined and the others recounted. Without `force`,
+    nothing is done when the manifest says the mentions were counted with `fingerprint` already.
     Returns the number of mention rows written.
     """
     with store.transaction(log=log) as txn:
@@ -1426,6 +1464,7 @@ def replace_mentions(
             return 0
         snap = _snapshot_from(store.root, txn.m)
         infos = snap.files.get("articles", ())
+        pages = _readable_pages(txn, snap)
         total = snap.rows("articles")
         done = rows = 0
         new: list[FileInfo] = []
@@ -1438,6 +1477,10 @@ def replace_mentions(
                 txn.quarantine("articles", exc.path, exc.reason)
                 total -= f.rows
                 continue
+            if pages and f.min_time and f.max_time:
+                lo = datetime.fromisoformat(f.min_time)
+                hi = datetime.fromisoformat(f.max_time) + timedelta(microseconds=1)
+                t = _with_page_text(store.root, pages, t, lo, hi)
             out: list[tuple[int, str, int, datetime, float | None, int | None]] = []
             for aid, title, text, published in zip(
                 t.column("id").to_pylist(),
@@ -1812,6 +1855,14 @@ def _row_keys(table: pa.Table, name: str) -> np.ndarray:
     """One 64-bit key per row, the same for the same row in any file of the table."""
     if name == "articles":
         return table.column("id").to_numpy(zero_copy_only=False).astype(np.int64)
+    if name == "pages":  # one row per article and attempt
+        ids = pc.fill_null(table.column("article_id"), 0).to_numpy(zero_copy_only=False)
+        attempts = pc.fill_null(table.column("attempt"), 0).to_numpy(zero_copy_only=False)
+        attempts = np.clip(attempts.astype(np.int64), 0, None)
+        salts = np.array(
+            [feed_hash(f"attempt {n}") for n in range(int(attempts.max(initial=0)) + 1)]
+        )
+        return np.asarray(ids.astype(np.int64) ^ salts[attempts])
     num, texts = _ROW_KEY[name]
     col = table.column(num)
     if pa.types.is_timestamp(col.type):
@@ -1950,12 +2001,13 @@ def replace_analyses(
             return 0  # done already (by an earlier run that was not told to force it)
         snap = _snapshot_from(store.root, txn.m)
         infos = _readable_articles(txn, snap)  # a damaged file is quarantined, not fatal
+        pages = _readable_pages(txn, snap)
         total = sum(f.rows for f in infos)
         names = ("mentions",) if mentions_only else ("mentions", "stories", "names")
         new: dict[str, list[FileInfo]] = {name: [] for name in names}
         done = rows = 0
         for lo, hi in _time_slices(store.root, infos, chunk):
-            t = _read_slice(store.root, infos, lo, hi)
+            t = _with_page_text(store.root, pages, _read_slice(store.root, infos, lo, hi), lo, hi)
             ids = t.column("id").to_pylist()
             published = t.column("published").to_pylist()
             stored = _stored_stories(store.root, snap, lo, hi) if mentions_only else {}
@@ -2069,6 +2121,52 @@ def _read_slice(
         return SCHEMAS["articles"].select(columns).empty_table()
     table = pa.concat_tables(parts)
     return table.sort_by([("published", "ascending"), ("id", "ascending")])
+
+
+# --- Article pages: reanalysis reads an article's page text when its page was read (the
+# pages block above; monitor.pages).
+
+
+def _readable_pages(txn: _Txn, snap: ParquetSnapshot) -> list[FileInfo]:
+    """The snapshot's pages files that read in full; the others are quarantined."""
+    readable = []
+    for f in snap.files.get("pages", ()):
+        try:
+            _verify_data_file(txn.root, f.path, "pages")
+        except DamagedFileError as exc:
+            txn.quarantine("pages", exc.path, exc.reason)
+            continue
+        readable.append(f)
+    return readable
+
+
+def _with_page_text(
+    root: Path, pages: Sequence[FileInfo], table: pa.Table, lo: datetime | None, hi: datetime | None
+) -> pa.Table:
+    """A slice of articles (`_read_slice`) whose `text` is the page's for the articles whose
+    page was read (its `ok` row in `pages`, which are sorted by the same publication time)."""
+    filters: list[Any] = [("status", "=", "ok")]
+    if lo is not None:
+        filters.append(("published", ">=", lo))
+    if hi is not None:
+        filters.append(("published", "<", hi))
+    texts: dict[int, str] = {}
+    for f in pages:
+        if lo is not None and f.max_time and datetime.fromisoformat(f.max_time) < lo:
+            continue
+        if hi is not None and f.min_time and datetime.fromisoformat(f.min_time) >= hi:
+            continue
+        t = pq.read_table(root / f.path, columns=["article_id", "text"], filters=filters)
+        texts.update(zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True))
+    if not texts:
+        return table
+    ids = table.column("id").to_pylist()
+    merged = [
+        texts.get(i, text) for i, text in zip(ids, table.column("text").to_pylist(), strict=True)
+    ]
+    return table.set_column(
+        table.schema.get_field_index("text"), "text", pa.array(merged, pa.string())
+    )
 
 
 _COLUMNS: dict[str, frozenset[str]] = {}  # file path -> its columns (files never change)

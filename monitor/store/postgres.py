@@ -744,8 +744,12 @@ class PgStore(Store):
                     with con.cursor(name="reanalyse") as read:
                         read.itersize = chunk
                         read.execute(
-                            """SELECT a.id, a.published, a.title, a.text, a.feed, s.story
+                            """SELECT a.id, a.published, a.title, coalesce(p.text, a.text),
+                                a.feed, s.story
                             FROM articles a LEFT JOIN stories s ON s.article_id = a.id
+                            LEFT JOIN (SELECT DISTINCT ON (article_id) article_id, text
+                                FROM pages WHERE status = 'ok'
+                                ORDER BY article_id, attempt DESC) p ON p.article_id = a.id
                             ORDER BY a.published, a.id"""
                         )
                         while batch := read.fetchmany(chunk):
@@ -1027,7 +1031,7 @@ class PgWriter(BufferedWriter):
         if self.con is None or self.con.closed or self.con.broken:
             self.con = self.store._connect(autocommit=True)
             with self.con.cursor() as cur:
-                for name in ("articles", "sources", "mentions", "stories", "names"):
+                for name in ("articles", "sources", "mentions", "stories", "names", "pages"):
                     cols = pgsql.SQL(", ").join(
                         pgsql.SQL("{} {}").format(_ident(f.name), pgsql.SQL(PG_TYPES[f.type]))
                         for f in SCHEMAS[name]
@@ -1261,13 +1265,24 @@ class PgWriter(BufferedWriter):
             mentions = stories = names = 0
             if self.new_articles:
                 _copy_temp(cur, "articles", [_article_row(a) for a in self.new_articles])
-                _copy_temp(cur, "mentions", self.new_mentions)
+                _copy_temp(cur, "mentions", self._recounted_rows("mentions", self.new_mentions))
                 _copy_temp(cur, "stories", self.new_stories)
-                _copy_temp(cur, "names", self.new_names)
+                _copy_temp(cur, "names", self._recounted_rows("names", self.new_names))
                 cur.execute(_INSERT_ARTICLES)
                 ids, mentions, stories, names, _ = cur.fetchone()  # type: ignore[misc]
                 inserted = set(ids or ())
                 lost = {a.id for a in self.new_articles} - inserted
+            stored = self._stored_recounts()
+            if stored:  # articles counted again on their pages: their rows replaced
+                more_mentions, more_names = self._recount_stored(cur, sorted(stored))
+                mentions, names = mentions + more_mentions, names + more_names
+            pages = 0
+            if self.new_pages:
+                cols = SCHEMAS["pages"].names
+                _copy_temp(cur, "pages", [tuple(_naive(r.get(c)) for c in cols)
+                                          for r in self.new_pages])  # fmt: skip
+                cur.execute(_INSERT_PAGES)
+                pages = cur.rowcount
             if lost:  # stored by another poller meanwhile: not new after all
                 self._discount(lost, fetches)
             per_feed: dict[str, int] = {}
@@ -1299,6 +1314,7 @@ class PgWriter(BufferedWriter):
                 ("mentions", mentions),
                 ("stories", stories),
                 ("names", names),
+                ("pages", pages),
                 ("sources", sum(per_feed.values())),
                 ("fetches", len(fetches)),
             ):
@@ -1319,6 +1335,20 @@ class PgWriter(BufferedWriter):
             )
         self._versions.update(versions)
         self.new_fetches = fetches
+
+    def _recount_stored(self, cur: psycopg.Cursor[Any], ids: list[int]) -> tuple[int, int]:
+        """Replace the stored mention and name rows of these articles with their recounted
+        ones (and the daily sums with them); the change in the number of rows of each."""
+        cur.execute(_DELETE_RECOUNTED, (ids, ids))
+        gone_mentions, gone_names, _ = cur.fetchone()  # type: ignore[misc]
+        cur.execute("DELETE FROM mention_days WHERE articles <= 0")
+        cur.execute("DELETE FROM new_mentions")
+        cur.execute("DELETE FROM new_names")
+        _copy_temp(cur, "mentions", [r for i in ids for r in self.recounted[i][1]])
+        _copy_temp(cur, "names", [r for i in ids for r in self.recounted[i][2]])
+        cur.execute(_INSERT_RECOUNTED, (ids,))
+        mentions, names, _ = cur.fetchone()  # type: ignore[misc]
+        return int(mentions) - int(gone_mentions), int(names) - int(gone_names)
 
     def _discount(self, lost: set[int], fetches: list[dict[str, Any]]) -> None:
         """Articles another poller stored first: they are not new articles of this poll (its
@@ -1381,6 +1411,15 @@ def _insert_for_new(table: str, order: str, returning: str = "1") -> str:
     ON CONFLICT DO NOTHING RETURNING {returning}"""
 
 
+# The daily sums of mentions grown by the rows a CTE `men` inserted.
+_GROW_MENTION_DAYS = """
+    INSERT INTO mention_days AS r (entity, day, mentions, articles)
+    SELECT entity, date_trunc('day', published), sum("count"), count(*) FROM men
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (entity, day) DO UPDATE
+    SET mentions = r.mentions + excluded.mentions, articles = r.articles + excluded.articles
+    RETURNING 1"""
+
 # One statement: the articles not stored yet, then the mentions, stories and names of those
 # (and of no other: an article another poller stored keeps that poller's rows), and the daily
 # roll-ups grown by what was inserted (in key order, like every insert here).
@@ -1391,13 +1430,7 @@ WITH ins AS (
 men AS ({_insert_for_new("mentions", "t.article_id, t.entity", 'entity, "count", published')}),
 sto AS ({_insert_for_new("stories", "t.article_id")}),
 nam AS ({_insert_for_new("names", "t.article_id, t.name")}),
-md AS (
-    INSERT INTO mention_days AS r (entity, day, mentions, articles)
-    SELECT entity, date_trunc('day', published), sum("count"), count(*) FROM men
-    GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (entity, day) DO UPDATE
-    SET mentions = r.mentions + excluded.mentions, articles = r.articles + excluded.articles
-    RETURNING 1),
+md AS ({_GROW_MENTION_DAYS}),
 ad AS (
     INSERT INTO article_days AS r (day, articles)
     SELECT date_trunc('day', published), count(*) FROM ins GROUP BY 1 ORDER BY 1
@@ -1405,6 +1438,31 @@ ad AS (
     RETURNING 1)
 SELECT (SELECT array_agg(id) FROM ins), (SELECT count(*) FROM men), (SELECT count(*) FROM sto),
        (SELECT count(*) FROM nam), (SELECT count(*) FROM md) + (SELECT count(*) FROM ad)"""
+
+# An article counted again on its page (Writer.recount_article): its mention and name rows
+# deleted, the daily sums shrunk by them; then the new rows inserted from the temporary tables
+# (for articles still stored), the sums grown by them. Run in the commit's transaction.
+_DELETE_RECOUNTED = """
+WITH del AS (
+    DELETE FROM mentions WHERE article_id = ANY(%s::bigint[])
+    RETURNING entity, published, "count"),
+sums AS (
+    SELECT entity, date_trunc('day', published) AS day, sum("count") AS m, count(*) AS a
+    FROM del GROUP BY 1, 2),
+upd AS (
+    UPDATE mention_days r SET mentions = r.mentions - s.m, articles = r.articles - s.a
+    FROM sums s WHERE r.entity = s.entity AND r.day = s.day RETURNING 1),
+dn AS (DELETE FROM names WHERE article_id = ANY(%s::bigint[]) RETURNING 1)
+SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM dn), (SELECT count(*) FROM upd)"""
+_INSERT_RECOUNTED = f"""
+WITH ins AS (SELECT id FROM articles WHERE id = ANY(%s::bigint[])),
+men AS ({_insert_for_new("mentions", "t.article_id, t.entity", 'entity, "count", published')}),
+nam AS ({_insert_for_new("names", "t.article_id, t.name")}),
+md AS ({_GROW_MENTION_DAYS})
+SELECT (SELECT count(*) FROM men), (SELECT count(*) FROM nam), (SELECT count(*) FROM md)"""
+_PAGE_COLS = ", ".join(f'"{n}"' for n in SCHEMAS["pages"].names)
+_INSERT_PAGES = f"""INSERT INTO pages ({_PAGE_COLS}) SELECT {_PAGE_COLS} FROM new_pages
+ORDER BY article_id, attempt ON CONFLICT DO NOTHING"""
 
 # The daily roll-ups, from the tables they sum (after a recount, a copy, a repair).
 REBUILD_ROLLUPS = (
@@ -1421,6 +1479,10 @@ WITH ins AS (
     INSERT INTO sources ({_SOURCE_COLS}) SELECT {_SOURCE_COLS} FROM new_sources
     ORDER BY article_id, feed ON CONFLICT DO NOTHING RETURNING feed)
 SELECT feed, count(*) FROM ins GROUP BY feed"""
+
+
+def _naive(value: Any) -> Any:
+    return utc_naive(value) if isinstance(value, datetime) else value
 
 
 def _article_row(a: Article) -> tuple[Any, ...]:

@@ -100,6 +100,26 @@ SCHEMAS["stories"] = pa.schema(
 SCHEMAS["names"] = pa.schema(
     [("article_id", pa.int64()), ("name", pa.string()), ("form", pa.string()), ("published", TS)]
 )
+# Article pages (monitor.pages): what reading each article's page gave. Append-only like the
+# tables above: an article gets a row when its page is queued (status "pending", attempt 0) and
+# one per attempt; its row with the highest attempt says where it stands. At most one row per
+# article has status "ok": its `text` is what the article's mentions are counted on (with the
+# title), instead of the feed's text in `articles.text`. (Writer.add_page, recount_article.)
+SCHEMAS["pages"] = pa.schema(
+    [
+        ("article_id", pa.int64()),
+        ("url", pa.string()),  # the page fetched: the article's link without its fragment
+        ("published", TS),  # the article's, denormalized (files sorted by it, as mentions)
+        ("attempt", pa.int32()),  # 0: queued; then 1, 2, ... one per fetch
+        ("status", pa.string()),  # pending | ok | robots | short | failed
+        ("time", TS),  # when it was queued or tried
+        ("next_try", TS),  # when to try again; null: never (ok, or out of attempts)
+        ("http_status", pa.int32()),
+        ("bytes", pa.int64()),
+        ("error", pa.string()),  # why not ok, one line ("" when ok or pending)
+        ("text", pa.string()),  # ok: the article's text as extracted from the page; else null
+    ]
+)
 # The time column each table is sorted and ranged by.
 SORT_KEY = {
     "articles": "published",
@@ -110,6 +130,7 @@ SORT_KEY = {
     "deliveries": "time",
     "stories": "published",
     "names": "published",
+    "pages": "published",
 }
 # What makes a row unique. `KEYS` are enforced (PostgreSQL: primary keys; both: the writer's
 # dedup); `NATURAL_KEYS` identify a row of an append-only log well enough for `store copy` to
@@ -120,6 +141,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "mentions": ("article_id", "entity"),
     "stories": ("article_id",),
     "names": ("article_id", "name"),
+    "pages": ("article_id", "attempt"),  # one row per article and attempt
 }
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     **KEYS,
@@ -152,7 +174,7 @@ def schema_fingerprint() -> str:
 # Feed state, watchlist: as JSON (the manifest; PostgreSQL's jsonb columns)
 
 _STATE_FIELDS = dataclasses.fields(FeedState)
-STATE_TIMES = ("last_poll", "last_success", "next_poll")
+STATE_TIMES = ("last_poll", "last_success", "next_poll", "pages_pending")
 
 
 def state_to_json(state: FeedState) -> dict[str, Any]:
