@@ -84,7 +84,8 @@ def job(url: str, article_id: int = 1, feed_chars: int = 40, title: str = TITLE)
 
 
 def read(jobs: list[PageJob], clock: Clock | None = None, **settings) -> list[PageOutcome]:
-    """Read the pages of `jobs` with a fresh reader; the outcomes of their first attempts."""
+    """Read the pages of `jobs` with a fresh reader; the outcomes of their first attempts, in
+    the order of `jobs` (pages are read concurrently: they finish in any order)."""
     clock = clock or Clock(NOW)
 
     async def go() -> list[PageOutcome]:
@@ -96,7 +97,8 @@ def read(jobs: list[PageJob], clock: Clock | None = None, **settings) -> list[Pa
         reader.start(outcomes.append)
         await reader.drain()
         await reader.stop()
-        return outcomes
+        order = {j.article_id: i for i, j in enumerate(jobs)}
+        return sorted(outcomes, key=lambda o: order.get(o.job.article_id, len(jobs)))
 
     return asyncio.run(go())
 
