@@ -469,24 +469,26 @@ class Poller:
     ) -> tuple[int, int]:
         assert self.writer is not None
         parsed = parse_feed(body, base_url, content_type)
-        new_articles = new_mentions = 0
+        new: list[Article] = []
         for entry in parsed.entries:
             article = make_article(entry, feed.key, now, home=parsed.link)
             key = entry_key(entry, feed.key, home=parsed.link)
             stored = self.writer.add_article(article, feed.key, now, key)
             if stored is not None:
-                new_articles += 1
-                new_mentions += self._enrich(stored)
-        return new_articles, new_mentions
+                new.append(stored)
+        return len(new), self._enrich(new)
 
-    def _enrich(self, article: Article) -> int:
-        """Count, score and group a new article (see enrich.py); returns its mention rows."""
+    def _enrich(self, articles: list[Article]) -> int:
+        """Count, score and group a feed's new articles together (see enrich.py); they are
+        buffered with their analyses, so a commit has both or neither. Returns the mention
+        rows."""
         assert self.writer is not None
-        e = self.enricher.article(
-            article.id, article.published, article.title, article.text, article.feed
-        )
-        self.writer.add_story_and_names(article, e.story, e.names)
-        return self.writer.add_mentions(article, e.counts, e.tones, e.story)
+        rows = [(a.id, a.published, a.title, a.text, a.feed) for a in articles]
+        mentions = 0
+        for article, e in zip(articles, self.enricher.articles(rows), strict=True):
+            self.writer.add_story_and_names(article, e.story, e.names)
+            mentions += self.writer.add_mentions(article, e.counts, e.tones, e.story)
+        return mentions
 
     def _update_state(
         self, st: FeedState, feed: FeedConfig, result: FetchResult, now: datetime, new: int
