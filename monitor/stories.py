@@ -47,7 +47,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import NamedTuple
 
 import ahocorasick_rs
 import numpy as np
@@ -65,6 +65,7 @@ MIN_SHINGLES = 8  # fewer (a text under 12 words): the headline decides
 TITLE_MIN_WORDS = 5  # a headline shorter than this never groups on its own
 WINDOW = timedelta(days=3)  # copies are looked for this far apart in publication time
 BANDS, ROWS = 16, 2  # LSH: 32 MinHash values; a candidate shares one band of 2
+BLOOM_BITS = 2048  # bits of an article's filter (see `_bloom`)
 MAX_ARTICLES = 100_000  # the index never holds more (about 5 KB each)
 
 _AGENCIES = (
@@ -229,6 +230,8 @@ class Signature:
     bands: np.ndarray | None  # LSH band keys (BANDS uint64, each ROWS MinHash values); None: short
     title: str | None  # title_key
     short: bool  # too few shingles to judge by the text: the headline decides
+    bloom: np.ndarray  # BLOOM_BITS bits: those that `compare`'s hashes pick (see `_bloom`)
+    excess: int  # how many of `compare`'s hashes pick a bit that another one picked too
 
 
 def signatures(items: Sequence[tuple[str, str]]) -> list[Signature]:
@@ -243,16 +246,31 @@ def signatures(items: Sequence[tuple[str, str]]) -> list[Signature]:
         keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
     unique = (keys & _MASK).astype(np.uint32)
     bounds = np.searchsorted(keys, np.arange(len(items) + 1, dtype=np.uint64) << np.uint64(32))
-    short = np.diff(bounds) < MIN_SHINGLES
+    sizes = np.diff(bounds)
+    short = sizes < MIN_SHINGLES
     bands = _band_keys(hashes, starts, counts, ~short)
+    bloom = _bloom(unique, sizes)
+    excess = (sizes - np.bitwise_count(bloom).sum(axis=1)).tolist()
     out = []
     row = 0
     for i, (title, _) in enumerate(items):
         b = None
         if not short[i]:
             b, row = bands[row], row + 1
-        out.append(Signature(unique[bounds[i] : bounds[i + 1]], b, title_key(title), short[i]))
+        compare = unique[bounds[i] : bounds[i + 1]]
+        out.append(Signature(compare, b, title_key(title), bool(short[i]), bloom[i], excess[i]))
     return out
+
+
+def _bloom(unique: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """For each article (its hashes are `sizes[i]` consecutive values of `unique`), a row of
+    `BLOOM_BITS` bits as uint64 words: bit `h % BLOOM_BITS` is set for each of its hashes h.
+    Two articles share at most popcount(a & b) + min(excess of a, excess of b) hashes, which
+    rules out most candidates without comparing their hashes (`StoryAssigner._scores`)."""
+    owner = np.repeat(np.arange(len(sizes)), sizes)
+    bits = np.zeros((len(sizes), BLOOM_BITS), dtype=bool)
+    bits[owner, unique % BLOOM_BITS] = True
+    return np.packbits(bits, axis=1, bitorder="little").view(np.uint64)
 
 
 def signature(title: str, text: str) -> Signature:
@@ -310,8 +328,17 @@ def same_story(a: Signature, b: Signature) -> bool:
 # --------------------------------------------------------------------------------------------
 # The incremental index
 
-_NO_TITLE = -1
 _WIDTH = COMPARE_WORDS - SHINGLE + 1  # the most shingles an article compares
+_COLUMNS = np.arange(_WIDTH)
+_NONE = -1  # no headline / feed unknown
+
+
+class _Slot(NamedTuple):
+    """What eviction needs of an indexed article (the rest is in the arrays, at its slot)."""
+
+    article: int
+    title: str | None
+    bands: np.ndarray | None  # its LSH band keys, to take it out of the band dicts
 
 
 class StoryAssigner:
@@ -323,64 +350,69 @@ class StoryAssigner:
     Times may be naive (taken as UTC) or aware; `feed` (the URL of the feed that carried it)
     may be "" when unknown.
 
-    How it is kept: each indexed article has a slot in a few arrays (its shingle hashes
-    padded to one width, their number, time, story, feed, headline, LSH band keys), so the
-    candidates of a new article are judged in one numpy pass, however many they are. The LSH
-    index is a dict per band (band key -> the slot, or a list of slots when several share
-    it): what datasketch's MinHashLSH keeps, without its per-call overhead.
+    How it is kept: each indexed article has a slot, a row in a few arrays (its shingle hashes
+    padded to one width, their number, its time, story, feed, headline), so that the
+    candidates of a new article are judged in one numpy pass however many they are (text
+    that shares common phrases with many others can have hundreds). The LSH index is a dict
+    per band (band key -> the slot, or a list of slots when several share it): what
+    datasketch's MinHashLSH keeps, without its per-call overhead. Slots freed by eviction are
+    reused.
     """
-
-    # one row per slot (see `_grow`)
-    _compare: np.ndarray  # the article's compared shingle hashes, sorted, then padding
-    _sizes: np.ndarray  # how many of them there are
-    _times: np.ndarray  # publication time, POSIX seconds
-    _stories: np.ndarray
-    _feed: np.ndarray  # the number of its feed (see `_feeds`)
-    _title: np.ndarray  # the number of its headline (see `_title_codes`), or _NO_TITLE
-    _short: np.ndarray  # too short to judge by the text
-    _band: np.ndarray  # its LSH band keys (to take it out of the band dicts)
-    _capacity = 0
 
     def __init__(self, window: timedelta = WINDOW, max_articles: int = MAX_ARTICLES) -> None:
         self.window = window.total_seconds()
         self.max_articles = max_articles
         self._bands: list[dict[int, int | list[int]]] = [{} for _ in range(BANDS)]
-        self._slots: dict[int, int] = {}  # article id -> slot
+        self._ids: dict[int, int] = {}  # article id -> slot
+        self._meta: list[_Slot | None] = []  # slot -> what eviction needs; None: free
         self._free: list[int] = []
-        self._grow(256)
         self._titles: dict[str, list[int]] = {}  # headline -> slots, oldest first
         self._title_codes: dict[str, int] = {}  # headline -> its number while indexed
-        self._slot_titles: dict[int, str] = {}  # slot -> headline
-        self._next_title = 0
-        self._feeds: dict[str, int] = {"": -1}  # feed URL -> its number ("": unknown)
+        self._next_code = 0
+        self._feed_codes: dict[str, int] = {"": _NONE}
         self._by_time: list[tuple[float, int]] = []  # heap of (time, article id), to evict
         self._newest = float("-inf")
+        # slot -> ...
+        self._compare = np.zeros((0, _WIDTH), dtype=np.uint32)  # shingle hashes, sorted
+        self._bloom = np.zeros((0, BLOOM_BITS // 64), dtype=np.uint64)  # see `_bloom`
+        self._excess = np.zeros(0, dtype=np.int64)
+        self._sizes = np.zeros(0, dtype=np.int64)  # how many of them
+        self._times = np.zeros(0, dtype=np.float64)  # publication time, POSIX seconds
+        self._stories = np.zeros(0, dtype=np.int64)
+        self._feed = np.zeros(0, dtype=np.int64)  # the feed's code
+        self._title = np.zeros(0, dtype=np.int64)  # the headline's code, or _NONE
+        self._short = np.zeros(0, dtype=bool)  # too short to judge by the text
 
-    def _grow(self, capacity: int) -> None:
-        size = self._capacity
-        fields: dict[str, tuple[Any, Any]] = {
-            "_compare": ((capacity, _WIDTH), np.uint32),
-            "_sizes": (capacity, np.int64),
-            "_times": (capacity, np.float64),
-            "_stories": (capacity, np.int64),
-            "_feed": (capacity, np.int64),
-            "_title": (capacity, np.int64),
-            "_short": (capacity, np.bool_),
-            "_band": ((capacity, BANDS), np.uint64),
-        }
-        for name, (shape, dtype) in fields.items():
-            array = np.zeros(shape, dtype=dtype)
-            if size:
-                array[:size] = getattr(self, name)
-            setattr(self, name, array)
+    @property
+    def _capacity(self) -> int:
+        return len(self._meta)
+
+    def _grow(self) -> None:
+        size = len(self._meta)
+        capacity = max(256, 2 * size)
+        for name in (
+            "_compare",
+            "_bloom",
+            "_excess",
+            "_sizes",
+            "_times",
+            "_stories",
+            "_feed",
+            "_title",
+            "_short",
+        ):
+            old = getattr(self, name)
+            new = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)
+            new[:size] = old
+            setattr(self, name, new)
+        self._meta.extend([None] * (capacity - size))
         self._free.extend(range(capacity - 1, size - 1, -1))  # lowest slots first
-        self._capacity = capacity
 
     def __len__(self) -> int:
-        return len(self._slots)
+        return len(self._ids)
 
     def __contains__(self, article_id: int) -> bool:
-        return article_id in self._slots
+        return article_id in self._ids
 
     def assign(
         self, article_id: int, published: datetime, title: str, text: str, feed: str = ""
@@ -390,11 +422,11 @@ class StoryAssigner:
 
     def assign_many(self, rows: Sequence[tuple[int, datetime, str, str, str]]) -> list[int]:
         """`assign` for each (id, published, title, text, feed) row, in order."""
-        todo = [i for i, row in enumerate(rows) if row[0] not in self._slots]
+        todo = [i for i, row in enumerate(rows) if row[0] not in self._ids]
         sigs = dict(zip(todo, signatures([(rows[i][2], rows[i][3]) for i in todo]), strict=True))
         out = []
         for i, (article_id, published, _, _, feed) in enumerate(rows):
-            slot = self._slots.get(article_id)
+            slot = self._ids.get(article_id)
             if slot is not None:  # seen before (or earlier in this batch)
                 out.append(int(self._stories[slot]))
                 continue
@@ -419,10 +451,10 @@ class StoryAssigner:
 
     def add_many(self, rows: Sequence[tuple[int, datetime, str, str, int, str]]) -> None:
         """`add` for each (id, published, title, text, story, feed) row, in order."""
-        todo = [row for row in rows if row[0] not in self._slots]
+        todo = [row for row in rows if row[0] not in self._ids]
         for row, sig in zip(todo, signatures([(r[2], r[3]) for r in todo]), strict=True):
             article_id, published, _, _, story, feed = row
-            if article_id not in self._slots:
+            if article_id not in self._ids:
                 self._insert(article_id, story, _seconds(published), sig, feed)
 
     # ----------------------------------------------------------------------------------------
@@ -440,75 +472,90 @@ class StoryAssigner:
 
     def _find(self, sig: Signature, t: float, feed: str) -> int | None:
         """The story of the best earlier copy of `sig` in the window, if any: the highest
-        score, then the earliest, then the highest story id (1.0 for a short text's headline)."""
-        title, by_title = _NO_TITLE, []
-        if sig.title and sig.title in self._title_codes:
-            title = self._title_codes[sig.title]
-            by_title = self._titles[sig.title][-_TITLE_CANDIDATES:]
+        score (1.0 for a short text's headline), then the earliest, then the highest story."""
+        by_title = self._titles.get(sig.title) if sig.title else None
         if sig.short:  # any article with this headline (the latest ones, if many)
             if not by_title:
                 return None
-            slots = np.array(by_title, dtype=np.intp)
+            slots = np.array(by_title[-_TITLE_CANDIDATES:])
         else:
             assert sig.bands is not None
             found = self._candidates(sig.bands)
-            found.update(by_title)  # articles with this headline
+            if by_title:  # articles with this headline
+                found.update(by_title[-_TITLE_CANDIDATES:])
             if not found:
                 return None
             slots = np.fromiter(found, dtype=np.intp, count=len(found))
         times = self._times[slots]
+        title = self._title_codes[sig.title] if by_title else _NONE  # type: ignore[index]
+        titles = self._title[slots]
+        same_title = titles == title if title != _NONE else np.zeros(len(slots), dtype=bool)
         ok = np.abs(times - t) <= self.window
         if feed:  # one feed's two articles are copies only under the same headline
-            ok &= ~(
-                (self._feed[slots] == self._feeds.get(feed, -2))
-                & ((self._title[slots] != title) | (title == _NO_TITLE))
-            )
-        short = self._short[slots]
-        if sig.short:
-            short[:] = True
-        same_title = short & (self._title[slots] == title) & (title != _NO_TITLE)
-        scores = np.where(same_title, 1.0, 0.0)
-        texts = ok & ~short
-        if texts.any():
-            rows = self._compare[slots[texts]]
-            sizes = self._sizes[slots[texts]]
-            q = sig.compare  # sorted: membership by binary search
-            at = np.minimum(np.searchsorted(q, rows), len(q) - 1)
-            hits = (q[at] == rows) & (np.arange(_WIDTH) < sizes[:, None])
-            scores[texts] = hits.sum(axis=1) / np.minimum(sizes, len(q))
-        passed = ok & ((short & same_title) | (~short & (scores >= THRESHOLD)))
+            ok &= (self._feed[slots] != self._feed_codes.get(feed, -2)) | same_title
+        short = self._short[slots] | sig.short
+        scores = same_title.astype(np.float64)  # a short pair: its headline decides
+        text = ok & ~short
+        if text.any():
+            scores[text] = self._scores(sig, slots[text])
+        passed = ok & np.where(short, same_title, scores >= THRESHOLD)
         if not passed.any():
             return None
         stories = self._stories[slots[passed]]
         best = np.lexsort((stories, -times[passed], scores[passed]))[-1]
         return int(stories[best])
 
+    def _scores(self, sig: Signature, slots: np.ndarray) -> np.ndarray:
+        """The copy score of `sig` against each slot's article (shared hashes over the
+        smaller number), or 0 where it is below `THRESHOLD`.
+
+        The articles' bit filters bound the hashes shared (see `_bloom`): a slot whose bound
+        is below the threshold is out without more work (nearly all are, unless they are
+        copies), the others are compared exactly.
+        """
+        q = sig.compare
+        smaller = np.minimum(self._sizes[slots], len(q))
+        common = np.bitwise_count(self._bloom[slots] & sig.bloom).sum(axis=1, dtype=np.int64)
+        bound = (common + np.minimum(self._excess[slots], sig.excess)) / smaller
+        check = np.flatnonzero(bound >= THRESHOLD)
+        scores = np.zeros(len(slots))
+        if len(check):
+            rows = self._compare[slots[check]]
+            hits = q[np.minimum(q.searchsorted(rows), len(q) - 1)] == rows
+            shared = (hits & (self._sizes[slots[check], None] > _COLUMNS)).sum(axis=1)
+            scores[check] = shared / smaller[check]
+            scores[scores < THRESHOLD] = 0.0
+        return scores
+
     def _insert(self, article_id: int, story: int, t: float, sig: Signature, feed: str) -> None:
         if not self._free:
-            self._grow(self._capacity * 2)
+            self._grow()
         slot = self._free.pop()
-        self._slots[article_id] = slot
+        self._ids[article_id] = slot
+        self._meta[slot] = _Slot(article_id, sig.title, sig.bands)
         n = len(sig.compare)
         self._compare[slot, :n] = sig.compare
+        self._bloom[slot] = sig.bloom
+        self._excess[slot] = sig.excess
         self._sizes[slot] = n
         self._times[slot] = t
         self._stories[slot] = story
-        code = self._feeds.get(feed)
-        if code is None:
-            code = self._feeds[feed] = len(self._feeds)
-        self._feed[slot] = code
         self._short[slot] = sig.short
-        title = _NO_TITLE
+        code = self._feed_codes.get(feed)
+        if code is None:
+            code = self._feed_codes[feed] = len(self._feed_codes)
+        self._feed[slot] = code
+        code = _NONE
         if sig.title:
-            title = self._title_codes.get(sig.title, _NO_TITLE)
-            if title == _NO_TITLE:
-                title = self._title_codes[sig.title] = self._next_title
-                self._next_title += 1
-            self._titles.setdefault(sig.title, []).append(slot)
-            self._slot_titles[slot] = sig.title
-        self._title[slot] = title
+            slots = self._titles.get(sig.title)
+            if slots is None:
+                slots = self._titles[sig.title] = []
+                self._title_codes[sig.title] = self._next_code
+                self._next_code += 1
+            slots.append(slot)
+            code = self._title_codes[sig.title]
+        self._title[slot] = code
         if sig.bands is not None:
-            self._band[slot] = sig.bands
             for table, key in zip(self._bands, sig.bands.tolist(), strict=True):
                 hit = table.get(key)
                 if hit is None:
@@ -524,13 +571,15 @@ class StoryAssigner:
     def _evict(self) -> None:
         cutoff = self._newest - self.window
         heap = self._by_time
-        while heap and (heap[0][0] < cutoff or len(self._slots) > self.max_articles):
+        while heap and (heap[0][0] < cutoff or len(self._ids) > self.max_articles):
             _, article_id = heapq.heappop(heap)
-            slot = self._slots.pop(article_id, None)
+            slot = self._ids.pop(article_id, None)
             if slot is None:
                 continue
-            if not self._short[slot]:
-                for table, band in zip(self._bands, self._band[slot].tolist(), strict=True):
+            e = self._meta[slot]
+            assert e is not None
+            if e.bands is not None:
+                for table, band in zip(self._bands, e.bands.tolist(), strict=True):
                     hit = table[band]
                     if type(hit) is int:
                         del table[band]
@@ -538,12 +587,12 @@ class StoryAssigner:
                         hit.remove(slot)  # type: ignore[union-attr]
                         if len(hit) == 1:  # type: ignore[arg-type]
                             table[band] = hit[0]  # type: ignore[index]
-            title = self._slot_titles.pop(slot, None)
-            if title is not None:
-                slots = self._titles[title]
+            if e.title:
+                slots = self._titles[e.title]
                 slots.remove(slot)
                 if not slots:
-                    del self._titles[title], self._title_codes[title]
+                    del self._titles[e.title], self._title_codes[e.title]
+            self._meta[slot] = None
             self._free.append(slot)
 
 

@@ -242,3 +242,31 @@ def test_evicted_slots_are_reused_without_mixing_articles():
         copy = s.assign(2 * i + 1, when, "Another headline", "(AP) — " + text, "b")
         assert copy == 2 * i
     assert len(s) <= 24 and s._capacity == 256  # slots freed by eviction are reused
+
+
+@pytest.mark.parametrize("bits", [64, 2048])
+def test_the_bit_filter_never_hides_a_copy(monkeypatch, bits):
+    """The filter that rules out candidates only bounds the shared shingles from above: every
+    candidate at or above the threshold gets its exact score, even when the filter is so small
+    that most hashes collide (64 bits)."""
+    import monitor.stories as stories
+
+    monkeypatch.setattr(stories, "BLOOM_BITS", bits)
+    rng = np.random.default_rng(11)
+    vocabulary = [f"word{i}" for i in range(3000)]
+    base = list(rng.choice(vocabulary, size=110))
+    texts = []
+    for changed in range(0, 60, 2):  # copies from identical to well below the threshold
+        words = list(base)
+        for at in rng.choice(len(words), size=changed, replace=False):
+            words[at] = str(rng.choice(vocabulary))
+        texts.append(" ".join(words))
+    sigs = stories.signatures([(f"headline {i}", text) for i, text in enumerate(texts)])
+    s = stories.StoryAssigner()
+    s.add_many([(i, T0, f"headline {i}", text, i, f"feed{i}") for i, text in enumerate(texts)])
+    slots = np.array([s._ids[i] for i in range(len(texts))])
+    for sig in sigs:
+        exact = [stories.copy_score(sig, other) for other in sigs]
+        expected = [score if score >= stories.THRESHOLD else 0.0 for score in exact]
+        assert s._scores(sig, slots).tolist() == pytest.approx(expected)
+        assert 0 < sum(x > 0 for x in expected) < len(texts)  # copies and non-copies
