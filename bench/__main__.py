@@ -9,8 +9,8 @@ run) and writes it, with the machine it ran on, to docs/benchmarks.md (`--no-wri
 Progress goes to stderr. Large stores are built once through the production code path
 (bench/build_store.py) and cached under bench/out/ (git-ignored), keyed by their parameters.
 
-Sections (`--only`): match, ingest, queries, sustained, dashboard. Each measurement that must not
-share a process with another runs as a worker subprocess (`python -m bench.<module>`).
+Sections (`--only`): cli, match, ingest, queries, sustained, dashboard. Each measurement that
+must not share a process with another runs as a worker subprocess (`python -m bench.<module>`).
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ from bench.common import (
     secs,
 )
 
-SECTIONS = ("match", "ingest", "analyses", "queries", "sustained", "dashboard")
+SECTIONS = ("cli", "match", "ingest", "analyses", "queries", "sustained", "dashboard")
 # the sections of the table's rows, in table order, and the --only section that measures each
 ROW_SECTIONS = {
+    "cli": "cli",
     "match": "match",
     "ingest": "ingest",
     "analyses": "analyses",
@@ -136,6 +137,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def section_match(args: argparse.Namespace, res: Results) -> None:
     size = f"{args.match_aliases:,} aliases, {count(args.match_articles)} articles"
     figure = "matching, ~600-char articles, one core"
+    target = ">= 80,000 articles/s, or within 1.3x of the bare scan"
     try:
         data = run_worker(
             "bench_match",
@@ -149,12 +151,18 @@ def section_match(args: argparse.Namespace, res: Results) -> None:
             cpus={0},
         )
     except RuntimeError as exc:
-        res.skip("match", figure, size, ">= 50,000 articles/s", str(exc).splitlines()[0])
+        res.skip("match", figure, size, target, str(exc).splitlines()[0])
         return
-    rate = data["articles_per_s"]
+    rate, scan = data["articles_per_s"], data["scan_articles_per_s"]
     res.add(Row(
-        "match", figure, size, f"{rate:,} articles/s", ">= 50,000 articles/s", rate >= 50_000,
-        f"Matcher.count(title, text) pinned to one CPU, median of 3 passes; "
+        "match", figure, size,
+        f"{rate:,} articles/s ({data['scan_ratio']}x the bare scan's {scan:,}/s)",
+        target, rate >= 80_000 or data["scan_ratio"] <= 1.3,
+        f"Matcher.count(title, text) pinned to one CPU, median of 3 passes; the bare scan is "
+        f"the matcher's own automaton over the same text folded beforehand, every overlapping "
+        f"occurrence, nothing else ({data['scan_hits'] / data['articles']:.1f} hits and "
+        f"{data['mentions'] / data['articles']:.1f} mentions per article); with the folding "
+        f"timed it makes {data['fold_scan_articles_per_s']:,}/s ({data['fold_scan_ratio']}x); "
         f"{data['mean_chars']} chars/article; automaton built in {data['build_seconds']} s",
         rate,
     ))  # fmt: skip
@@ -768,7 +776,8 @@ def report(args: argparse.Namespace, res: Results, mach: dict[str, str], load: l
   the ingest benchmark's articles; then the ingest section's cold pass (our poller only), with
   every analysis on, with and without tone.
 - **Matching**: `bench/bench_match.py` (generated 10,000-name watchlist and ~600-character
-  articles), pinned to one CPU.
+  articles), pinned to one CPU. The bare scan beside it is the matcher's own automaton over
+  the same text, folded beforehand: every overlapping occurrence, nothing else.
 - **Stores**: `bench/build_store.py` generates {args.days} days of demo-world history (plus
   ~{args.entities:,} synthetic watched entities with a Zipf-like popularity, named in the text),
   renders each feed's new items as a feed document, parses it with `monitor.parse`, makes
@@ -820,6 +829,11 @@ def main(argv: list[str] | None = None) -> int:
         f"main store {count(args.articles)}, large {large}"
     )
     stores = None
+    if "cli" in args.sections:
+        from bench.bench_cli import section_cli
+
+        section_cli(args, res)
+        load.append(os.getloadavg()[0])
     if "match" in args.sections:
         section_match(args, res)
         load.append(os.getloadavg()[0])

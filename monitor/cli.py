@@ -1,48 +1,57 @@
 """The `monitor` command line. Thin: it parses arguments, calls the package, prints results.
 
-Every command reads feeds.yaml first (`-c PATH`, else $MONITOR_CONFIG, else ./feeds.yaml) and
-stops with the file's errors, one per line, and exit status 1 when it is not valid. Errors of
-the store or the network are printed as one line, never as a traceback.
+Every command reads feeds.yaml first (`-c PATH`, before or after the command, else
+$MONITOR_CONFIG, else ./feeds.yaml) and stops with the file's errors, one per line, and exit
+status 1 when it is not valid. Any other failure is one line on standard error and exit
+status 2, never a traceback (`MONITOR_DEBUG=1` shows the traceback as well); a reader that
+closes the pipe early (`monitor articles | head`) ends the command quietly with status 141, as
+other Unix tools do.
+
+Output goes through console.py, which shows text from feeds and feeds.yaml literally. The
+heavy libraries (pandas, DuckDB, aiohttp, rich's tables) are imported inside the commands that
+need them, so `--help`, `--version` and `validate` answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import difflib
 import json
 import os
-import signal
-import subprocess
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import pandas as pd
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
-
-from . import __version__, alerts, digest, notify, queries
-from .config import Config, import_opml, load_config, resolve_config_path
-from .delivery import Dispatcher, delivery_status, send_now, targets
-from .errors import ConfigError, MonitorError
-from .poll import Poller, PollSummary, install_signal_handlers
-from .secrets import redact_text, redact_url, url_secrets
-from .store import Store, update_alerts
+from . import __version__
+from .console import (
+    Output,
+    err,
+    out,
+    print_json,
+    print_summary,
+    print_table,
+    progress_bar,
+    write_data,
+)
+from .errors import ConfigError, MonitorError, OpmlError, OutputError
 
 if TYPE_CHECKING:
-    from .store import Finding, Health, Snapshot
+    import pandas as pd
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
-DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard.py"
+    from .config import Config
+    from .delivery import Dispatcher
+    from .notify import Answer
+    from .poll import Poller
+    from .queries import Filters
+    from .store import Finding, Health, Snapshot, Store
+
+DEBUG_ENV = "MONITOR_DEBUG"
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a Unix tool cut off by `head`
 
 
 # --------------------------------------------------------------------------------------------
@@ -50,31 +59,78 @@ DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard.py"
 
 
 def load(args: argparse.Namespace) -> Config:
+    from .config import load_config, resolve_config_path
+
     return load_config(resolve_config_path(args.config))
 
 
-def parse_when(value: str, *, end: bool = False) -> datetime:
-    """`2026-11-01`, `2026-11-01T12:00`, or relative `7d` / `24h` (ago). UTC.
+# Relative dates: the same whole periods as the dashboard's "last 24 hours" / "last 30 days"
+# (monitor_app/state.py, preset_range): `30d` starts at 00:00 UTC 29 days ago, so the 30 days
+# include today; `24h` starts at the top of the hour 23 hours ago, so the 24 hours include this
+# one.
+_RELATIVE = re.compile(r"(\d+)\s*([hdw])")
+_MIN = datetime.min.replace(tzinfo=UTC)
+_MAX = datetime.max.replace(tzinfo=UTC)
+_DATE_HELP = "use YYYY-MM-DD, an ISO time such as 2026-11-01T12:00, or 7d / 24h / 2w for a time ago"
 
-    With `end`, a bare date means the end of that day (the range includes it).
+
+def parse_when(value: str, *, end: bool = False, now: datetime | None = None) -> datetime | None:
+    """A `--since` / `--until` value as a UTC time; None means "no bound".
+
+    `2026-11-01` (with `end`, the end of that day, so the range includes it), an ISO time
+    (UTC unless it says otherwise), `now`, `today`, or `7d` / `24h` / `2w`: the start of the
+    calendar day (hour) that many days (hours) back counting the current one, as the
+    dashboard's ranges count. Times before year 1 or after 9999 are clamped to those ends:
+    an open bound (`--since 999999999d`, `--until 9999-12-31`) simply means no bound.
     """
-    value = value.strip()
-    now = datetime.now(UTC)
-    units = {"h": "hours", "d": "days", "w": "weeks"}
-    if value[:-1].isdigit() and value[-1:] in units:
-        return now - timedelta(**{units[value[-1]]: int(value[:-1])})
-    if value in ("now", "today"):
-        return now
+    text = value.strip().lower()
+    now = now or datetime.now(UTC)
+    if relative := _RELATIVE.fullmatch(text):
+        t = _ago(int(relative.group(1)), relative.group(2), now)
+    elif text == "now":
+        t = now
+    elif text == "today":
+        t = _midnight(now) + (timedelta(days=1) if end else timedelta(0))
+    else:
+        t = _absolute(value.strip(), end)
+    if (t == _MIN and not end) or (t == _MAX and end):
+        return None
+    return t
+
+
+def _midnight(t: datetime) -> datetime:
+    return t.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _ago(n: int, unit: str, now: datetime) -> datetime:
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}{unit}: count at least 1 (1d is today)")
+    try:
+        if unit == "h":
+            return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=n - 1)
+        days = n * 7 if unit == "w" else n
+        return _midnight(now) - timedelta(days=days - 1)
+    except OverflowError:  # before year 1, or more days than timedelta holds
+        return _MIN
+
+
+def _absolute(value: str, end: bool) -> datetime:
     try:
         t = datetime.fromisoformat(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a date: {value!r} (use YYYY-MM-DD, an ISO time, or 7d / 24h for a time ago)"
-        ) from None
+        raise argparse.ArgumentTypeError(f"not a date: {value!r} ({_DATE_HELP})") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
-    if end and len(value) == 10:
-        t += timedelta(days=1)
+    else:
+        try:
+            t = t.astimezone(UTC)
+        except OverflowError:  # the same instant in UTC falls before year 1 or after 9999
+            return _MIN if (t.utcoffset() or timedelta(0)) > timedelta(0) else _MAX
+    if end and re.fullmatch(r"\d{4}-?\d{2}-?\d{2}", value):
+        try:
+            t += timedelta(days=1)
+        except OverflowError:
+            return _MAX
     return t
 
 
@@ -92,215 +148,9 @@ def resolve_entities(names: Sequence[str], config: Config) -> tuple[str, ...]:
     return tuple(found)
 
 
-def print_frame(df: pd.DataFrame, fmt: str, title: str = "") -> None:
-    if fmt == "json":
-        out.print_json(data=json.loads(df.to_json(orient="records", date_format="iso")))
-    elif fmt == "csv":
-        sys.stdout.write(df.to_csv(index=False))
-    else:
-        table = Table(title=title or None, show_lines=False)
-        for col in df.columns:
-            table.add_column(str(col), justify="right" if df[col].dtype.kind in "iuf" else "left")
-        for row in df.itertuples(index=False):
-            table.add_row(*("" if pd.isna(v) else str(v) for v in row))
-        out.print(table)
-
-
-@contextlib.contextmanager
-def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress callback that draws a bar on a terminal and stays silent elsewhere."""
-    if not err.is_terminal:
-        yield lambda done, total: None
-        return
-    with Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
-
-
-def summary_line(s: PollSummary) -> str:
-    return (
-        f"{s.feeds} feeds: {s.ok} ok, {s.unchanged} unchanged, {s.failed} failed"
-        + (f", {s.gone} gone" if s.gone else "")
-        + f"; {s.new_articles} new articles, {s.new_mentions} new mentions ({s.seconds:.1f} s)"
-    )
-
-
-def print_summary(s: PollSummary) -> None:
-    out.print(summary_line(s))
-    for name, error in s.errors:
-        out.print(f"  failed: {name}: {error}")
-    for name, url in s.moved:
-        out.print(f"  moved: {name} now lives at {url} (update its url in feeds.yaml)")
-
-
-# --------------------------------------------------------------------------------------------
-# commands
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    config = load(args)
-    enabled = sum(f.enabled for f in config.feeds)
-    out.print(
-        f"{config.path.name}: ok ({len(config.feeds)} feeds, {enabled} enabled; "
-        f"{len(config.watch)} watched entities; store at {config.store})"
-    )
-    return 0
-
-
-def cmd_poll(args: argparse.Namespace) -> int:
-    config = load(args)
-    store = Store(config.store)
-    with store.poller_lock():
-        store.snapshot()  # a damaged store: one line, before any thread starts
-        with alerting(config, store) as dispatcher:
-            poller = Poller(
-                config,
-                store,
-                log=lambda msg: err.print(msg),
-                on_commit=dispatcher.on_commit,
-                tone=not args.no_tone,
-            )
-            with progress_bar("recounting mentions") as bar:
-                poller.open(progress=bar)
-            if args.once:
-                code = asyncio.run(_poll_once(poller))
-                dispatcher.wait_idle(timeout=120)  # the messages due now go out before exiting
-                return code
-            err.print(f"polling {len(config.feeds)} feeds into {store.root}; Ctrl-C to stop")
-            asyncio.run(_poll_forever(poller))
-    return 0
-
-
-async def _poll_once(poller: Poller) -> int:
-    stop = asyncio.Event()
-    install_signal_handlers(stop)
-    with progress_bar("polling feeds") as bar:
-        summary = await poller.poll_once(stop=stop, progress=bar)
-    print_summary(summary)
-    return 0
-
-
-async def _poll_forever(poller: Poller) -> None:
-    stop = asyncio.Event()
-    install_signal_handlers(stop)
-
-    def report(s: PollSummary) -> None:
-        if not (s.new_articles or s.errors or s.moved or s.gone):
-            return  # a round where every feed was unchanged: nothing to tell
-        stamp = datetime.now(UTC).strftime("%H:%M:%S")
-        err.print(f"[{stamp}] {summary_line(s)}")
-        for name, error in s.errors:
-            err.print(f"  failed: {name}: {error}")
-
-    await poller.run(stop, on_poll=report)
-    err.print("stopped")
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    config = load(args)
-    snap = Store(config.store).snapshot()
-    health = queries.feed_health(snap, datetime.now(UTC))
-    known = {row["url"]: row for row in health.to_dict("records")} if len(health) else {}
-    rows: list[dict[str, Any]] = []
-    for feed in config.feeds:
-        row = known.get(feed.key) or {"status": "never polled", "articles": 0, "error": ""}
-        hidden = [*url_secrets(feed.url), *feed.env_values()]  # also in stores of old versions
-        rows.append(
-            {
-                "name": feed.name,
-                "url": feed.key,
-                "enabled": feed.enabled,
-                "articles": int(row.get("articles") or 0),
-                "status": row.get("status") or "never polled",
-                "http_status": row.get("http_status"),
-                "last_poll": _iso(row.get("last_poll")),
-                "last_new": int(row.get("last_new") or 0),
-                "failures": int(row.get("failures") or 0),
-                "next_poll": _iso(row.get("next_poll")),
-                "moved_to": redact_text(row.get("moved_to") or "", hidden),
-                "error": redact_text(row.get("error") or "", hidden),
-            }
-        )
-    delivery = delivery_status(snap)  # alerts and digests not delivered: one line
-    if args.format == "json":
-        out.print_json(data=rows)
-        if delivery:
-            err.print(delivery, markup=False)
-        print_quarantine_notice(snap, err)  # stdout stays the documented list of feeds
-        return 0
-    table = Table(
-        title=f"{len(rows)} feeds · data as of {_iso(queries.data_as_of(snap)) or 'never'}"
-    )
-    for col in (
-        "name",
-        "status",
-        "http",
-        "last poll",
-        "new",
-        "articles",
-        "fails",
-        "next poll",
-        "note",
-    ):
-        table.add_column(
-            col, justify="right" if col in ("http", "new", "articles", "fails") else "left"
-        )
-    for r in rows:
-        note = r["error"] or (f"moved to {r['moved_to']}" if r["moved_to"] else "")
-        if not r["enabled"]:
-            note = "disabled"
-        table.add_row(
-            r["name"],
-            r["status"],
-            str(r["http_status"] or ""),
-            _short(r["last_poll"]),
-            str(r["last_new"]),
-            str(r["articles"]),
-            str(r["failures"]),
-            _short(r["next_poll"]),
-            note,
-        )
-    out.print(table)
-    if delivery:
-        out.print(delivery, markup=False)
-    print_quarantine_notice(snap, out)
-    return 0
-
-
-def print_quarantine_notice(snap: Snapshot, console: Console) -> None:
-    """One line per damaged store file taken out of the tables and not yet seen by repair."""
-    for q in snap.quarantined:
-        if not q.acknowledged:
-            lost = "an unknown number of" if q.rows_lost is None else f"{q.rows_lost:,}"
-            console.print(
-                f"store: {escape(q.path)} was damaged ({escape(q.reason)}) and was quarantined "
-                f"on {q.time:%Y-%m-%d %H:%M} UTC; {lost} rows lost. "
-                "See `monitor check`; `monitor repair` marks it as seen."
-            )
-
-
-def _iso(value: object) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
-        return ""
-    if isinstance(value, datetime | pd.Timestamp):
-        return value.isoformat(timespec="seconds")
-    return str(value)
-
-
-def _short(iso: str) -> str:
-    return iso.replace("T", " ")[:16] if iso else ""
-
-
 def resolve_feeds(names: Sequence[str], tags: Sequence[str], config: Config) -> tuple[str, ...]:
-    """Feed keys (URLs, secrets hidden) for feed names (or URLs) and tags; unknown ones are an
-    error."""
+    """Feed keys (URLs, secrets hidden) for feed names (or URLs, or keys) and tags; unknown
+    ones are an error."""
     by_name = {f.name.casefold(): f.key for f in config.feeds} | {
         u: f.key for f in config.feeds for u in (f.url, f.key)
     }
@@ -322,8 +172,10 @@ def resolve_feeds(names: Sequence[str], tags: Sequence[str], config: Config) -> 
     return tuple(dict.fromkeys(urls))
 
 
-def _filters(args: argparse.Namespace, config: Config) -> queries.Filters:
-    return queries.Filters(
+def _filters(args: argparse.Namespace, config: Config) -> Filters:
+    from .queries import Filters
+
+    return Filters(
         start=args.since,
         end=args.until,
         entities=resolve_entities(args.entity or [], config),
@@ -332,18 +184,207 @@ def _filters(args: argparse.Namespace, config: Config) -> queries.Filters:
     )
 
 
-def cmd_mentions(args: argparse.Namespace) -> int:
+def print_frame(df: pd.DataFrame, fmt: str, title: str = "") -> None:
+    import pandas as pd
+
+    if fmt == "json":  # through pandas' JSON: NaN becomes null, times ISO 8601
+        print_json(json.loads(df.to_json(orient="records", date_format="iso")))
+    elif fmt == "csv":
+        write_data(df.to_csv(index=False))
+    else:
+        right = [str(c) for c in df.columns if df[c].dtype.kind in "iuf"]
+        rows = [["" if pd.isna(v) else str(v) for v in row] for row in df.itertuples(index=False)]
+        print_table([str(c) for c in df.columns], rows, title=title, right=right)
+
+
+def _store(config: Config) -> Store:
+    from .store import Store
+
+    return Store(config.store)
+
+
+def _poller(
+    config: Config,
+    store: Store,
+    log: bool = True,
+    on_commit: Callable[..., Any] | None = None,
+    tone: bool = True,
+) -> Poller:
+    from .poll import Poller
+
+    log_to = err.print if log else None
+    return Poller(config, store, log=log_to, on_commit=on_commit, tone=tone)
+
+
+# --------------------------------------------------------------------------------------------
+# commands
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
     config = load(args)
-    snap = Store(config.store).snapshot()
+    enabled = sum(f.enabled for f in config.feeds)
+    out.print(
+        f"{config.path.name}: ok ({len(config.feeds)} feeds, {enabled} enabled; "
+        f"{len(config.watch)} watched entities; store at {config.store})"
+    )
+    return 0
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    import asyncio
+
+    config = load(args)
+    store = _store(config)
+    with store.poller_lock():
+        store.snapshot()  # a damaged store: one line, before any thread starts
+        with alerting(config, store) as dispatcher:
+            poller = _poller(config, store, on_commit=dispatcher.on_commit, tone=not args.no_tone)
+            with progress_bar("recounting mentions") as bar:
+                poller.open(progress=bar)
+            if args.once:
+                code = asyncio.run(_poll_once(poller))
+                dispatcher.wait_idle(timeout=120)  # the messages due now go out before exiting
+                return code
+            from .runner import poll_forever
+
+            err.print(f"polling {len(config.feeds)} feeds into {store.root}; Ctrl-C to stop")
+            asyncio.run(poll_forever(poller))
+    return 0
+
+
+async def _poll_once(poller: Poller) -> int:
+    import asyncio
+
+    from .poll import install_signal_handlers
+
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    with progress_bar("polling feeds") as bar:
+        summary = await poller.poll_once(stop=stop, progress=bar)
+    print_summary(summary)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from . import queries
+    from .delivery import delivery_status
+    from .secrets import redact_text, url_secrets
+
+    config = load(args)
+    snap = _store(config).snapshot()
+    health = queries.feed_health(snap, datetime.now(UTC))
+    known = {row["url"]: row for row in health.to_dict("records")} if len(health) else {}
+    rows: list[dict[str, Any]] = []
+    for feed in config.feeds:
+        row = known.get(feed.key) or {}
+        hidden = [*url_secrets(feed.url), *feed.env_values()]  # also in stores of old versions
+        rows.append(
+            {
+                "name": feed.name,
+                "url": feed.key,
+                "enabled": feed.enabled,
+                "articles": _int(row.get("articles")) or 0,
+                "status": _text(row.get("status")) or "never polled",
+                "http_status": _int(row.get("http_status")),
+                "last_poll": _iso(row.get("last_poll")),
+                "last_new": _int(row.get("last_new")) or 0,
+                "failures": _int(row.get("failures")) or 0,
+                "next_poll": _iso(row.get("next_poll")),
+                "moved_to": redact_text(_text(row.get("moved_to")), hidden),
+                "error": redact_text(_text(row.get("error")), hidden),
+            }
+        )
+    delivery = delivery_status(snap)  # alerts and digests not delivered: one line
+    if args.format == "json":
+        print_json(rows)
+        if delivery:
+            err.print(delivery)
+        print_quarantine_notice(snap, err)  # stdout stays the documented list of feeds
+        return 0
+    as_of = _iso(queries.data_as_of(snap))
+    title = f"{len(rows)} feeds · data as of {_short(as_of) + ' UTC' if as_of else 'never'}"
+    table = []
+    for r in rows:
+        note = r["error"] or (f"moved to {r['moved_to']}" if r["moved_to"] else "")
+        if not r["enabled"]:
+            note = "disabled"
+        table.append(
+            [
+                r["name"],
+                r["status"],
+                "" if r["http_status"] is None else str(r["http_status"]),
+                _short(r["last_poll"]),
+                str(r["last_new"]),
+                str(r["articles"]),
+                str(r["failures"]),
+                _short(r["next_poll"]),
+                note,
+            ]
+        )
+    columns = ["name", "status", "http", "last poll", "new", "articles", "fails", "next poll"]
+    print_table([*columns, "note"], table, title=title, right=["http", "new", "articles", "fails"])
+    if delivery:
+        out.print(delivery)
+    print_quarantine_notice(snap, out)
+    return 0
+
+
+def print_quarantine_notice(snap: Snapshot, stream: Output) -> None:
+    """One line per damaged store file taken out of the tables and not yet seen by repair."""
+    for q in snap.quarantined:
+        if not q.acknowledged:
+            lost = "an unknown number of" if q.rows_lost is None else f"{q.rows_lost:,}"
+            stream.print(
+                f"store: {q.path} was damaged ({q.reason}) and was quarantined "
+                f"on {q.time:%Y-%m-%d %H:%M} UTC; {lost} rows lost. "
+                "See `monitor check`; `monitor repair` marks it as seen."
+            )
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or str(value) == "NaT"
+
+
+def _int(value: object) -> int | None:
+    """A count or status code from a DataFrame row (NaN, None -> None; 200.0 -> 200)."""
+    return None if _missing(value) else int(value)  # type: ignore[call-overload]
+
+
+def _text(value: object) -> str:
+    return "" if _missing(value) else str(value)
+
+
+def _iso(value: object) -> str:
+    if _missing(value):
+        return ""
+    if isinstance(value, datetime):  # pandas' Timestamp is one too
+        return value.isoformat(timespec="seconds")
+    return str(value)
+
+
+def _short(iso: str) -> str:
+    return iso.replace("T", " ")[:16] if iso else ""
+
+
+def cmd_mentions(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from . import queries
+
+    config = load(args)
+    snap = _store(config).snapshot()
     with_tone = args.with_tone
     df = queries.mention_counts(snap, _filters(args, config), args.by, with_tone=with_tone)
     if args.by != "none":
-        df["period"] = pd.to_datetime(df["period"]).dt.strftime("%Y-%m-%d")
-        df = df.sort_values(["mentions", "period", "entity"], ascending=[False, True, True])
+        # a time series: in time order, entities alphabetical within a period
+        df = df.sort_values(["period", "entity"], ignore_index=True)
+        df["period"] = pd.to_datetime(df["period"]).dt.strftime(
+            "%Y-%m-%d %H:00" if args.by == "hour" else "%Y-%m-%d"
+        )
     df = df[mention_columns(args.by != "none", with_tone)]
     if with_tone:
         df = df.assign(tone=df["tone"].round(3))
-    print_frame(df.reset_index(drop=True), args.format, "mentions")
+    print_frame(df.reset_index(drop=True), args.format)
     return 0
 
 
@@ -355,8 +396,12 @@ def mention_columns(by_period: bool, with_tone: bool) -> list[str]:
 
 def cmd_names(args: argparse.Namespace) -> int:
     """`monitor names`: rising names the watchlist does not cover (see queries.rising_names)."""
+    import pandas as pd
+
+    from . import queries
+
     config = load(args)
-    snap = Store(config.store).snapshot()
+    snap = _store(config).snapshot()
     f = queries.Filters(start=args.since, end=args.until)
     df = queries.rising_names(snap, f, limit=args.limit)
     if args.format == "json":
@@ -366,15 +411,19 @@ def cmd_names(args: argparse.Namespace) -> int:
     else:
         df = df.assign(
             growth=["new" if pd.isna(g) else f"{g:+.0%}" for g in df["growth"]],
-            **{"with": [escape(", ".join(w)) for w in df["with"]]},
+            **{"with": [", ".join(w) for w in df["with"]]},
         )
-    print_frame(df, args.format, "names not on the watchlist")
+    print_frame(df, args.format)
     return 0
 
 
 def cmd_articles(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from . import queries
+
     config = load(args)
-    snap = Store(config.store).snapshot()
+    snap = _store(config).snapshot()
     page = queries.articles(snap, _filters(args, config), limit=args.limit)
     df = pd.DataFrame(
         {
@@ -389,14 +438,14 @@ def cmd_articles(args: argparse.Namespace) -> int:
         df["id"] = [f"{int(i) & (2**64 - 1):016x}" for i in page["id"]]
         df["entities"] = page["entities"]
         df["date_flag"] = page["date_flag"]
-    print_frame(df, args.format, "articles")
+    print_frame(df, args.format)
     return 0
 
 
 def cmd_rematch(args: argparse.Namespace) -> int:
     config = load(args)
-    store = Store(config.store)
-    poller = Poller(config, store, tone=not args.no_tone)
+    store = _store(config)
+    poller = _poller(config, store, log=False, tone=not args.no_tone)
     with progress_bar("recounting mentions") as bar:
         started = time.monotonic()
         rows = poller.rematch(bar)
@@ -409,14 +458,21 @@ def cmd_rematch(args: argparse.Namespace) -> int:
 
 
 def cmd_import_opml(args: argparse.Namespace) -> int:
+    from .config import import_opml, load_config, resolve_config_path
+    from .secrets import redact_url
+
     path = resolve_config_path(args.config)
     if path.exists():
         load_config(path)
     report = import_opml(Path(args.file), path)
-    out.print(f"added {len(report.added)} feeds to {path.name}; skipped {len(report.skipped)}")
-    for url in report.added:
-        out.print(f"  + {redact_url(url)}")
-    load_config(path)
+    out.print(
+        f"added {len(report.added)} feed{'s' if len(report.added) != 1 else ''} to {path}; "
+        f"skipped {len(report.skipped)}"
+    )
+    for name, url in zip(report.added_names, report.added, strict=True):
+        out.print(f"  + {name} <{redact_url(url)}>")
+    for url, why in zip(report.skipped, report.reasons, strict=True):
+        out.print(f"  skipped {redact_url(url)}: {why}")
     return 0
 
 
@@ -424,11 +480,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .store import check_store
 
     config = load(args)
-    health = check_store(Store(config.store))
+    health = check_store(_store(config))
     if args.format == "json":
-        out.print_json(data=health_json(health))
+        print_json(health_json(health))
         return 0 if health.healthy else 2
-    root = escape(str(health.root))
+    root = str(health.root)
     if not health.exists:
         out.print(f"no store at {root} yet (nothing polled): nothing to check")
         return 0
@@ -439,9 +495,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         n = len(health.problems)
         out.print(f"store {root}: {n} problem{'s' * (n != 1)}")
     for f in health.problems:
-        out.print(f"problem: {escape(f.path)}: {escape(f.message)}")
+        out.print(f"problem: {f.path}: {f.message}")
     for f in health.notes:
-        out.print(f"note: {escape(f.path)}: {escape(f.message)}")
+        out.print(f"note: {f.path}: {f.message}")
     if not health.healthy:
         out.print(
             "run `monitor repair` to fix them: it quarantines damaged files (never deletes them) "
@@ -482,119 +538,64 @@ def cmd_repair(args: argparse.Namespace) -> int:
     from .store import check_store, repair_store
 
     config = load(args)
-    store = Store(config.store)
+    store = _store(config)
     if not store.root.is_dir():
-        out.print(f"no store at {escape(str(store.root))} yet: nothing to repair")
+        out.print(f"no store at {store.root} yet: nothing to repair")
         return 0
     with store.poller_lock():
         report = repair_store(store)
         for line in report.actions:
-            out.print(escape(line))
+            out.print(line)
         for q in report.quarantined:
             lost = "an unknown number of" if q.rows_lost is None else f"{q.rows_lost:,}"
             where = f"kept as {q.moved_to}" if q.moved_to else "there was no file to keep"
-            out.print(
-                f"quarantined {escape(q.path)}: {escape(q.reason)}; {lost} rows lost "
-                f"({escape(where)})"
-            )
+            out.print(f"quarantined {q.path}: {q.reason}; {lost} rows lost ({where})")
         if report.recount:
             with progress_bar("recounting mentions") as bar:
-                rows = Poller(config, store).rematch(bar)
+                rows = _poller(config, store, log=False).rematch(bar)
             out.print(f"recounted mentions: {rows:,} article-entity rows")
     if not report.changed:
-        out.print(f"store {escape(str(store.root))}: nothing to repair")
+        out.print(f"store {store.root}: nothing to repair")
     health = check_store(store)
     for f in health.problems:
-        out.print(f"problem: {escape(f.path)}: {escape(f.message)}")
+        out.print(f"problem: {f.path}: {f.message}")
     if health.healthy:
-        out.print(f"store {escape(str(store.root))}: healthy")
+        out.print(f"store {store.root}: healthy")
     return 0 if health.healthy else 2
 
 
-def dashboard_command(config_path: Path, port: int, host: str = "127.0.0.1") -> list[str]:
-    if not DASHBOARD.is_file():
-        raise MonitorError(
-            f"dashboard.py not found at {DASHBOARD} (run from a clone of the project)"
-        )
-    return [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(DASHBOARD),
-        "--server.headless",
-        "true",
-        "--server.address",
-        host,
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-        "--client.toolbarMode",
-        "viewer",
-    ]
-
-
-def start_dashboard(config_path: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "MONITOR_CONFIG": str(config_path)}
-    # run from the project folder, where .streamlit/config.toml lives
-    return subprocess.Popen(dashboard_command(config_path, port), env=env, cwd=DASHBOARD.parent)
-
-
 def cmd_dashboard(args: argparse.Namespace) -> int:
+    from .runner import serving_address, start_dashboard, wait_child
+
     config = load(args)
-    out.print(f"dashboard: http://127.0.0.1:{args.port}/  (Ctrl-C to stop)")
-    proc = start_dashboard(config.path, args.port)
-    return _wait_child(proc)
-
-
-def _wait_child(proc: subprocess.Popen[bytes]) -> int:
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        return 0
+    url = serving_address("dashboard", args.host, args.port, args.no_auth, config.dashboard.allow)
+    out.print(f"dashboard: {url}  (Ctrl-C to stop)")
+    proc = start_dashboard(config.path, args.port, args.host, args.no_auth)
+    return wait_child(proc)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .runner import poll_forever, serving_address, start_dashboard, stop_child
+
     config = load(args)
-    store = Store(config.store)
+    url = serving_address("run", args.host, args.port, args.no_auth, config.dashboard.allow)
+    store = _store(config)
     with store.poller_lock():
         store.snapshot()  # a damaged store: one line, before anything starts
-        proc = start_dashboard(config.path, args.port)
-        out.print(
-            f"dashboard: http://127.0.0.1:{args.port}/ · "
-            f"polling {len(config.feeds)} feeds; Ctrl-C stops both"
-        )
+        proc = start_dashboard(config.path, args.port, args.host, args.no_auth)
+        out.print(f"dashboard: {url} · polling {len(config.feeds)} feeds; Ctrl-C stops both")
         try:
             with alerting(config, store) as dispatcher:
-                poller = Poller(
-                    config,
-                    store,
-                    log=lambda msg: err.print(msg),
-                    on_commit=dispatcher.on_commit,
-                    tone=not args.no_tone,
+                poller = _poller(
+                    config, store, on_commit=dispatcher.on_commit, tone=not args.no_tone
                 )
                 poller.open()
-                asyncio.run(_poll_forever(poller))
+                asyncio.run(poll_forever(poller))
         finally:
-            _stop_child(proc)
+            stop_child(proc)
     return 0
-
-
-def _stop_child(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -611,7 +612,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def alerting(config: Config, store: Store) -> Iterator[Dispatcher]:
     """The alert dispatcher beside a poller: rules read after each commit, messages sent in
     a background thread (see monitor/delivery.py)."""
-    dispatcher = Dispatcher(store, config, log=lambda msg: err.print(msg, markup=False))
+    from .delivery import Dispatcher
+
+    dispatcher = Dispatcher(store, config, log=err.print)
     dispatcher.start()
     try:
         yield dispatcher
@@ -646,8 +649,11 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         return cmd_alerts_backtest(args)
     if args.alerts_command == "send-test":
         return cmd_alerts_send_test(args)
+    from . import alerts
+    from .delivery import targets
+
     config = load(args)
-    snap = Store(config.store).snapshot()
+    snap = _store(config).snapshot()
     fired = alerts.last_fired(snap)
     states = alerts.rule_states(snap)
     rows: list[dict[str, Any]] = [
@@ -664,87 +670,89 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         for rule in config.alerts
     ]
     if args.list_format == "json":
-        out.print_json(data=rows)
+        print_json(rows)
         return 0
-    table = Table(title=f"{len(rows)} alert rules")
-    for col in ("name", "when", "watches", "to", "last fired", "firing now"):
-        table.add_column(col, no_wrap=col in ("name", "last fired"))
+    table = []
     for rule, row in zip(config.alerts, rows, strict=True):
         watches = rule.selector or ("every feed" if not rule.feeds else f"{len(rule.feeds)} feeds")
-        table.add_row(
-            *(
-                Text(v)
-                for v in (
-                    rule.name,
-                    f"{rule.when}, {row['window']}",
-                    watches,
-                    "\n".join(row["targets"]) or "(nobody: recorded only)",
-                    _short(row["last_fired"] or "") or "never",
-                    ", ".join(row["firing"]),
-                )
-            )
+        table.append(
+            [
+                rule.name,
+                f"{rule.when}, {row['window']}",
+                watches,
+                ", ".join(row["targets"]) or "(nobody: recorded only)",
+                _short(row["last_fired"] or "") or "never",
+                ", ".join(row["firing"]),
+            ]
         )
-    out.print(table)
+    columns = ["name", "when", "watches", "to", "last fired", "firing now"]
+    print_table(columns, table, title=f"{len(rows)} alert rules")
     if not config.alerts:
         out.print("No alert rules: add some under alerts: in feeds.yaml.")
     return 0
 
 
 def cmd_alerts_backtest(args: argparse.Namespace) -> int:
+    from . import alerts
+
     config = load(args)
     for name in args.name or []:
         _find_named(config.alerts, name, "alert rule")
     if not config.alerts:
         raise MonitorError("feeds.yaml has no alert rules (alerts:) to backtest")
-    snap = Store(config.store).snapshot()
+    snap = _store(config).snapshot()
     firings = alerts.backtest(snap, config, args.since, args.until, args.name or [])
     rows = [f.public() for f in firings]
+    columns = ["alert", "entity", "fired", "value", "baseline"]
     if args.format == "json":
-        out.print_json(data=rows)
+        print_json(rows)
         return 0
-    df = pd.DataFrame(rows, columns=["alert", "entity", "fired", "value", "baseline"])
     if args.format == "csv":
-        sys.stdout.write(df.to_csv(index=False))
+        import pandas as pd
+
+        write_data(pd.DataFrame(rows, columns=columns).to_csv(index=False))
         return 0
-    table = Table(title=f"{len(rows)} firings (backtest)")
-    for col in df.columns:
-        table.add_column(col, justify="right" if col in ("value", "baseline") else "left")
-    for f in firings:
-        table.add_row(
-            Text(f.alert),
-            Text(f.entity),
+    table = [
+        [
+            f.alert,
+            f.entity,
             f.fired.strftime("%Y-%m-%d %H:%M"),
             alerts.fmt(f.value),
             alerts.fmt(f.baseline),
-        )
-    out.print(table)
+        ]
+        for f in firings
+    ]
+    print_table(columns, table, title=f"{len(rows)} firings (backtest)", right=columns[3:])
     return 0
 
 
 def cmd_alerts_send_test(args: argparse.Namespace) -> int:
+    from . import alerts
+    from .delivery import send_now
+
     config = load(args)
     rule = _find_named(config.alerts, args.rule, "alert rule")
     if not rule.to:
         raise MonitorError(f'the alert rule "{rule.name}" has no targets (add to: [...])')
-    snap = Store(config.store).snapshot()
+    snap = _store(config).snapshot()
     firing = alerts.sample_firing(snap, config, rule, datetime.now(UTC))
     message = alerts.alert_message(rule, firing, snap, config, test=True)
-    answers = send_now(config, rule.to, message)
-    return _print_answers(answers)
+    return _print_answers(send_now(config, rule.to, message))
 
 
-def _print_answers(answers: Sequence[notify.Answer]) -> int:
+def _print_answers(answers: Sequence[Answer]) -> int:
     for a in answers:
-        line = Text(f"{a.target}: ")
-        line.append("sent", style="green") if a.ok else line.append(f"failed: {a.detail}", "red")
-        out.print(line)
+        out.print(f"{a.target}: sent" if a.ok else f"{a.target}: failed: {a.detail}")
     return 0 if all(a.ok for a in answers) else 2
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
+    from . import digest
+    from .delivery import send_now
+
     config = load(args)
     d = _find_named(config.digests, args.name, "digest")
-    store = Store(config.store)
+    store = _store(config)
     snap = store.snapshot()
     now = datetime.now(UTC)
     if args.now:
@@ -765,7 +773,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
             path.write_text(edition.standalone_html(), encoding="utf-8")
         except OSError as exc:
             raise MonitorError(f"cannot write {path}: {exc.strerror or exc}") from exc
-        out.print(Text(f"wrote {path} ({edition.message.title})"))
+        out.print(f"wrote {path} ({edition.message.title})")
         return 0
     answers = send_now(config, d.to, edition.message)
     if any(a.ok for a in answers):
@@ -775,6 +783,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 def record_edition(store: Store, name: str, end: datetime) -> None:
     """Remember that an edition up to `end` went out, so the next covers the time after it."""
+    from .store import update_alerts
 
     def change(state: dict[str, Any]) -> None:
         digests = state.setdefault("digests", {})
@@ -785,69 +794,64 @@ def record_edition(store: Store, name: str, end: datetime) -> None:
     update_alerts(store, change)
 
 
-def add_alert_commands(
-    add: Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser],
-) -> None:
-    sp = add("alerts", cmd_alerts, "list the alert rules, their targets, when each last fired")
-    sp.add_argument("--format", dest="list_format", choices=("table", "json"), default="table")
-    sp.set_defaults(alerts_command=None)
-    sub = sp.add_subparsers(dest="alerts_command", metavar="{backtest,send-test}")
-    bt = sub.add_parser(
-        "backtest",
-        help="when each rule would have fired on the stored history",
-        description="Evaluate the rules at every hour boundary of a range, as the poller "
-        "would have, and list each firing.",
-    )
-    bt.add_argument("--since", type=parse_when, metavar="DATE", help="from (default: the start)")
-    bt.add_argument(
-        "--until",
-        type=lambda v: parse_when(v, end=True),
-        metavar="DATE",
-        help="up to (default: now)",
-    )
-    bt.add_argument("--name", action="append", metavar="NAME", help="only this rule (repeatable)")
-    bt.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    st = sub.add_parser(
-        "send-test",
-        help="send a sample message through a rule's targets",
-        description="Send a sample message through a rule's targets and say what each answered.",
-    )
-    st.add_argument("rule", metavar="NAME")
-    sp = add("digest", cmd_digest, "render a digest now and send it, or write it with --out")
-    sp.add_argument("name", metavar="NAME")
-    sp.add_argument(
-        "--now",
-        action="store_true",
-        help="cover the time since the last edition up to now (default: the last scheduled one)",
-    )
-    sp.add_argument(
-        "--out", metavar="FILE.html", help="write the HTML to a file instead of sending"
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # argument parsing
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="monitor",
-        description="Poll news feeds, count mentions of a watchlist, and explore them.",
-    )
-    p.add_argument("--version", action="version", version=f"monitor {__version__}")
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (usage is one `--help` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        err.print(f"{self.prog}: error: {message} (see {self.prog} --help)")
+        raise SystemExit(2)
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def _port(value: str) -> int:
+    n = _positive(value)
+    if n > 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {n} (use 1-65535)")
+    return n
+
+
+def _add_config(p: argparse.ArgumentParser, *, top: bool) -> None:
     p.add_argument(
         "-c",
         "--config",
         metavar="PATH",
+        # under a command, an absent -c must not undo one given before the command
+        default=None if top else argparse.SUPPRESS,
         help="feeds.yaml to use (default: $MONITOR_CONFIG, else ./feeds.yaml)",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="monitor",
+        description="Poll news feeds, count mentions of a watchlist, and explore them.",
+        epilog="Exit status: 0 ok, 1 bad configuration, 2 any other error. "
+        "`monitor COMMAND --help` describes each command.",
+    )
+    p.add_argument("--version", action="version", version=f"monitor {__version__}")
+    _add_config(p, top=True)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
-        name: str, func: Callable[[argparse.Namespace], int], help: str
+        name: str, func: Callable[[argparse.Namespace], int], help: str, config: bool = True
     ) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         sp.set_defaults(func=func)
+        if config:  # the demo writes a feeds.yaml of its own
+            _add_config(sp, top=False)
         return sp
 
     add("validate", cmd_validate, "check feeds.yaml and report every error in it")
@@ -857,26 +861,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     no_tone(sp)
     sp = add("status", cmd_status, "show the health of every feed")
-    sp.add_argument("--format", choices=("table", "json"), default="table")
+    sp.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="table for people, json for programs (default: %(default)s)",
+    )
 
     def counting(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
             "--entity",
             action="append",
             metavar="NAME",
-            help="a watched entity (repeat for several)",
+            help="a watched entity (repeat for several; default: all)",
         )
         sp.add_argument(
             "--since",
             type=parse_when,
             metavar="DATE",
-            help="from this date (UTC), or 7d for a week ago",
+            help="from this date (UTC): YYYY-MM-DD, an ISO time, or 30d for the last 30 "
+            "calendar days including today (from 00:00 UTC 29 days ago, as the dashboard's "
+            "'30 days'), 24h for the last 24 whole hours, 2w for 14 days (default: no limit)",
         )
         sp.add_argument(
             "--until",
             type=lambda v: parse_when(v, end=True),
             metavar="DATE",
-            help="up to and including this date (UTC)",
+            help="up to and including this date (UTC); a count back such as 7d ends where "
+            "--since 7d would start (default: no limit)",
         )
         sp.add_argument(
             "--feed",
@@ -885,56 +897,112 @@ def build_parser() -> argparse.ArgumentParser:
             help="only articles from this feed (name or URL; repeat for several)",
         )
         sp.add_argument(
-            "--tag", action="append", metavar="TAG", help="only articles from feeds with this tag"
+            "--tag",
+            action="append",
+            metavar="TAG",
+            help="only articles from feeds with this tag (repeat for several)",
         )
         sp.add_argument(
             "--search",
             metavar="WORDS",
             help="only articles whose title or text contains these words",
         )
-        sp.add_argument("--format", choices=("table", "csv", "json"), default="table")
+        sp.add_argument(
+            "--format",
+            choices=("table", "csv", "json"),
+            default="table",
+            help="table for people (full values off a terminal), csv or json for programs "
+            "(default: %(default)s)",
+        )
 
     sp = add("mentions", cmd_mentions, "mentions, articles and stories per entity (and period)")
     counting(sp)
-    sp.add_argument("--by", choices=("none", "hour", "day", "week", "month"), default="none")
     sp.add_argument(
-        "--with-tone", action="store_true", help="add the mean tone of the mentions (-1..1)"
+        "--by",
+        choices=("none", "hour", "day", "week", "month"),
+        default="none",
+        help="one row per entity and period (UTC; weeks start on Monday), sorted by period, "
+        "then entity; none: one row per entity, most mentioned first (default: %(default)s)",
+    )
+    sp.add_argument(
+        "--with-tone",
+        action="store_true",
+        help="add the mean tone of the mentions, -1..1 (default: off)",
     )
     sp = add("names", cmd_names, "rising names in the articles that the watchlist does not cover")
-    sp.add_argument("--since", type=parse_when, metavar="DATE", help="from this date (UTC)")
+    sp.add_argument(
+        "--since",
+        type=parse_when,
+        metavar="DATE",
+        help=f"from this date (UTC); {_DATE_HELP} (default: 7 days before --until)",
+    )
     sp.add_argument(
         "--until",
         type=lambda v: parse_when(v, end=True),
         metavar="DATE",
-        help="up to and including this date (default: the newest article; 7 days before it "
-        "without --since)",
+        help="up to and including this date (UTC) (default: the newest article)",
     )
-    sp.add_argument("--limit", type=int, default=50, metavar="N")
-    sp.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sp.add_argument(
+        "--limit",
+        type=_positive,
+        default=50,
+        metavar="N",
+        help="show at most N names (default: %(default)s)",
+    )
+    sp.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="table for people, csv or json for programs (default: %(default)s)",
+    )
     sp = add("articles", cmd_articles, "the articles behind a count, newest first")
     counting(sp)
-    sp.add_argument("--limit", type=int, default=50, metavar="N")
+    sp.add_argument(
+        "--limit",
+        type=_positive,
+        default=50,
+        metavar="N",
+        help="show at most N articles, newest first (default: %(default)s)",
+    )
     sp = add("rematch", cmd_rematch, "recount every mention after the watchlist changed")
     no_tone(sp)
     sp = add("check", cmd_check, "check the store's health (exit 2 when it has problems)")
-    sp.add_argument("--format", choices=("table", "json"), default="table")
+    sp.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="table for people, json for programs (default: %(default)s)",
+    )
     add(
         "repair",
         cmd_repair,
         "repair a damaged store: rebuild its manifest, quarantine damaged files",
     )
     sp = add("import-opml", cmd_import_opml, "add the feeds of an OPML file to feeds.yaml")
-    sp.add_argument("file", metavar="FILE")
-    sp = add("dashboard", cmd_dashboard, "start the dashboard (Streamlit)")
-    sp.add_argument("--port", type=int, default=8501)
-    sp = add("run", cmd_run, "poll the feeds and serve the dashboard together")
-    sp.add_argument("--port", type=int, default=8501)
-    no_tone(sp)
-    add_alert_commands(add)
-    sp = add(
-        "demo", cmd_demo, "run an offline demo: a synthetic news world, the poller, the dashboard"
+    sp.add_argument(
+        "file",
+        metavar="FILE",
+        help="an OPML file (a feed reader's export); feeds already in feeds.yaml, repeated "
+        "or not http(s) are skipped and listed",
     )
-    from .demo import add_arguments as add_demo_arguments  # stdlib only: cheap
+    from .access import add_serving_arguments
+
+    port_help = "serve the dashboard at this port (default: %(default)s)"
+    sp = add("dashboard", cmd_dashboard, "start the dashboard (Streamlit)")
+    sp.add_argument("--port", type=_port, default=8501, metavar="N", help=port_help)
+    add_serving_arguments(sp)
+    sp = add("run", cmd_run, "poll the feeds and serve the dashboard together")
+    sp.add_argument("--port", type=_port, default=8501, metavar="N", help=port_help)
+    add_serving_arguments(sp)
+    no_tone(sp)
+    _add_alert_commands(add)
+    sp = add(
+        "demo",
+        cmd_demo,
+        "run an offline demo: a synthetic news world, the poller, the dashboard",
+        config=False,
+    )
+    from .demo import add_arguments as add_demo_arguments  # standard library only: cheap
 
     add_demo_arguments(sp)
     return p
@@ -944,25 +1012,155 @@ def no_tone(sp: argparse.ArgumentParser) -> None:
     sp.add_argument(
         "--no-tone",
         action="store_true",
-        help="skip scoring the tone of mentions (the slowest analysis; for bulk imports)",
+        help="skip scoring the tone of mentions, the slowest analysis; for bulk imports "
+        "(default: off)",
     )
 
 
+def _add_alert_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    sp = add("alerts", cmd_alerts, "list the alert rules, their targets, when each last fired")
+    sp.add_argument(
+        "--format",
+        dest="list_format",
+        choices=("table", "json"),
+        default="table",
+        help="table for people, json for programs (default: %(default)s)",
+    )
+    sp.set_defaults(alerts_command=None)
+    sub = sp.add_subparsers(
+        dest="alerts_command",
+        metavar="{backtest,send-test}",
+        help="what to do with the rules (default: list them)",
+    )
+    bt = sub.add_parser(
+        "backtest",
+        help="when each rule would have fired on the stored history",
+        description="Evaluate the rules at every hour boundary of a range, as the poller "
+        "would have, and list each firing.",
+    )
+    _add_config(bt, top=False)
+    bt.add_argument(
+        "--since",
+        type=parse_when,
+        metavar="DATE",
+        help=f"from this date (UTC); {_DATE_HELP} (default: the first stored article)",
+    )
+    bt.add_argument(
+        "--until",
+        type=lambda v: parse_when(v, end=True),
+        metavar="DATE",
+        help="up to and including this date (UTC) (default: now)",
+    )
+    bt.add_argument(
+        "--name",
+        action="append",
+        metavar="NAME",
+        help="only this rule (repeat for several; default: every rule)",
+    )
+    bt.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="table for people, csv or json for programs (default: %(default)s)",
+    )
+    st = sub.add_parser(
+        "send-test",
+        help="send a sample message through a rule's targets",
+        description="Send a sample message through a rule's targets and say what each answered.",
+    )
+    _add_config(st, top=False)
+    st.add_argument("rule", metavar="NAME", help="the alert rule's name (as in feeds.yaml)")
+    sp = add("digest", cmd_digest, "render a digest now and send it, or write it with --out")
+    sp.add_argument("name", metavar="NAME", help="the digest's name (as in feeds.yaml)")
+    sp.add_argument(
+        "--now",
+        action="store_true",
+        help="cover the time since the last edition up to now (default: the last scheduled one)",
+    )
+    sp.add_argument(
+        "--out",
+        metavar="FILE.html",
+        help="write the HTML to this file instead of sending it (default: send to its to:)",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the top: exit statuses, errors, output that cannot be written
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        try:
+            args = build_parser().parse_args(argv)
+            code = int(args.func(args))
+        except SystemExit as exc:  # argparse: --help, --version, usage errors
+            code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
+        _flush()
+        return code
     except ConfigError as exc:
-        for issue in exc.issues:
-            err.print(str(issue), markup=False)
-        n = len(exc.issues)
-        err.print(f"{n} error{'s' if n != 1 else ''} in the configuration", markup=False)
-        return 1
-    except MonitorError as exc:
-        err.print(f"error: {exc}", markup=False)
-        return 2
+        _print_issues(exc)
+        return 2 if isinstance(exc, OpmlError) else 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except OutputError as exc:
+        _silence_stdout()
+        _error_line(f"error: {exc}")
+        return 2
+    except MonitorError as exc:
+        _error_line(f"error: {exc}")
+        return 2
+    except Exception as exc:  # a bug, or a library error no module turned into ours
+        if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
+            import traceback
+
+            traceback.print_exc()
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        _error_line(f"error: unexpected {what} (set {DEBUG_ENV}=1 to see the traceback)")
+        return 2
+
+
+def _print_issues(exc: ConfigError) -> None:
+    for issue in exc.issues:
+        _error_line(str(issue))
+    n = len(exc.issues)
+    if isinstance(exc, OpmlError):
+        _error_line("the OPML file could not be imported; feeds.yaml is unchanged")
+    else:
+        _error_line(f"{n} error{'s' if n != 1 else ''} in the configuration")
+
+
+def _flush() -> None:
+    """Write what is still buffered now, so that a full disk or a closed pipe shows here."""
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write the output: {exc.strerror or exc}") from None
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so Python's own flush at exit has nowhere to fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
+def _error_line(text: str) -> None:
+    """One line on standard error; if even that cannot be written, stay silent."""
+    try:
+        err.print(text)
+        sys.stderr.flush()
+    except (OSError, AttributeError, ValueError, MonitorError):
+        pass
 
 
 if __name__ == "__main__":

@@ -38,6 +38,18 @@ class ConfigError(MonitorError):
         super().__init__("\n".join(str(issue) for issue in self.issues))
 
 
+class OpmlError(ConfigError):
+    """An OPML file to import could not be used (missing, unreadable, no feeds in it).
+
+    A ConfigError for its file-and-line issues, but the fault is the OPML file's, not
+    feeds.yaml's: the command line says so and exits with status 2, not 1.
+    """
+
+
+class OutputError(MonitorError):
+    """Standard output cannot be written (closed at start, a full disk, an I/O error)."""
+
+
 class FetchError(MonitorError):
     """A feed could not be fetched (network, HTTP status, size cap, bad redirect)."""
 

@@ -19,8 +19,11 @@ A mention is an occurrence of an entity's name or alias such that:
 Matching runs one Aho-Corasick automaton (ahocorasick_rs, every overlapping occurrence) over the
 folded text (see `monitor.text.fold`, which keeps positions), then checks word boundaries, case
 rules and exclude phrases per hit, and resolves overlaps. A leftmost-longest search is not used:
-a longer name that fails the boundary check would hide a shorter one that passes. (On 10,000
-names ahocorasick_rs's DFA made `count` 1.6x faster than pyahocorasick's `iter()`.)
+a longer name that fails the boundary check would hide a shorter one that passes. The scan is
+the largest cost (about 60% of `count` on 10,000 names, folding and the checks per hit the
+rest; bench/bench_match.py reports both), so the automaton is the kind that scans fastest for
+the watchlist's size: a DFA up to ~1,000 names, a contiguous NFA above, where the DFA outgrows
+the CPU's cache.
 
 Reading feeds, turning HTML into text and storing the counts are other modules' jobs; this one
 only takes text and a watchlist and returns mentions.
@@ -58,6 +61,10 @@ _CAPITALS = object()  # condition: the text has the name in capitals
 _SPACES = {chr(cp) for cp in range(0x3001) if chr(cp).isspace()}  # U+3000 is the last one
 _UNCOLLAPSED = ["  ", *sorted({fold(c) for c in _SPACES} - {" "})]
 
+# Above this many names a DFA scans slower than a contiguous NFA (measured with the match bench:
+# at 1,000 names the DFA is ~1.3x faster, at 2,000 ~1.2x slower, at 10,000 ~1.5x slower).
+_DFA_MAX_NAMES = 1000
+
 
 class Match(NamedTuple):
     """One counted mention: `start` and `end` in the white-space-collapsed text."""
@@ -69,6 +76,8 @@ class Match(NamedTuple):
 
 def is_acronym(name: str) -> bool:
     """True for names written in capitals only with at least two letters (`ICE`, `MS-13`)."""
+    if not name.isupper():  # a lower-case letter, or no cased letter at all: most names
+        return False
     letters = [c for c in name if c.isalpha()]
     return len(letters) >= 2 and all(c.isupper() for c in letters)
 
@@ -80,15 +89,19 @@ def _is_word_char(c: str) -> bool:
 def _fold_nfc(text: str) -> tuple[str, str]:
     """`text` in NFC, and its fold."""
     folded = fold(text)
-    if not folded.isascii():
-        # A fold within latin-1 has no combining marks left, so NFC would not change it; only
-        # other texts need the (slower) check.
-        try:
-            folded.encode("latin-1")
-        except UnicodeEncodeError:
-            if not unicodedata.is_normalized("NFC", text):
-                text = unicodedata.normalize("NFC", text)
-                folded = fold(text)
+    return (text, folded) if folded.isascii() else _nfc_fold(text, folded)
+
+
+def _nfc_fold(text: str, folded: str) -> tuple[str, str]:
+    """`_fold_nfc` for a text whose fold (`folded`) is not ASCII."""
+    # A fold within latin-1 has no combining marks left, so NFC would not change it; only other
+    # texts need the (slower) check.
+    try:
+        folded.encode("latin-1")
+    except UnicodeEncodeError:
+        if not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
+            folded = fold(text)
     return text, folded
 
 
@@ -128,31 +141,39 @@ class Matcher:
                     per_key[slot] = None
                 else:
                     per_key.setdefault(slot, []).append(cond)  # type: ignore[union-attr]
-        # the automaton's patterns, and for each (same index): entity for the fast path (or
-        # None) and all the rules; markers have None rules
-        keys: list[str] = []
-        self._values: list[tuple[str | None, tuple | None]] = []
+        # The automaton's patterns: first the white space markers, then the names. For each
+        # name (same index, less the markers): the entity when it is the name's only rule and
+        # matches in any case (most names: a fast path), else None and all the rules. Two flat
+        # lists, read only for hits that pass the word check: after a scan of a large automaton
+        # most objects touched are cache misses (a tuple per name cost ~0.5 us per hit).
+        keys: list[str] = list(_UNCOLLAPSED) if rules else []
+        self._markers = len(keys)
+        self._fast: list[str | None] = [None] * self._markers
+        self._specs: list[tuple[tuple[str, bool, tuple[object, ...] | None], ...]] = [
+            ()
+        ] * self._markers
         for key, per_key in rules.items():
             specs = tuple(
                 (entity_name, is_exclude, None if conds is None else tuple(conds))
                 for (entity_name, is_exclude), conds in per_key.items()
             )
-            # Most names belong to one entity and match in any case: give those a fast path.
             only = specs[0] if len(specs) == 1 else None
-            fast = only[0] if only and not only[1] and only[2] is None else None
             keys.append(key)
-            self._values.append((fast, specs))
+            self._fast.append(only[0] if only and not only[1] and only[2] is None else None)
+            self._specs.append(specs)
         self._automaton: ahocorasick_rs.AhoCorasick | None = None
         if rules:
-            for marker in _UNCOLLAPSED:
-                keys.append(marker)
-                self._values.append((None, None))
             # Standard match kind with overlapping=True reports every occurrence of every key,
             # as the rules need (see the module docstring).
+            Implementation = ahocorasick_rs.Implementation
             self._automaton = ahocorasick_rs.AhoCorasick(
                 keys,
                 matchkind=ahocorasick_rs.MatchKind.Standard,
-                implementation=ahocorasick_rs.Implementation.DFA,
+                implementation=(
+                    Implementation.DFA
+                    if len(rules) <= _DFA_MAX_NAMES
+                    else Implementation.ContiguousNFA
+                ),
             )
 
     @functools.cached_property
@@ -192,18 +213,24 @@ class Matcher:
         None when `text` is not `collapsed` and collapsing its white space would change it.
         (The negative end makes plain tuple order the leftmost-longest order.)
         """
-        if self._automaton is None:
+        automaton = self._automaton
+        if automaton is None:
             return []
-        text, folded = _fold_nfc(text)
+        folded = fold(text)
+        if not folded.isascii():
+            text, folded = _nfc_fold(text, folded)
         if not collapsed and (folded[:1] == " " or folded[-1:] == " "):
             return None
         size = len(folded)
+        markers = self._markers
+        fast_entity = self._fast
         found: list[tuple[int, int, str]] = []
         excluded: list[tuple[int, int, str]] = []
-        values = self._values
-        for index, start, end in self._automaton.find_matches_as_indexes(folded, overlapping=True):
-            fast, specs = values[index]
-            if specs is None:  # white space that collapsing would change
+        # Whether the names found so far are apart and in order, so that none hides another.
+        apart = True
+        last_end = 0
+        for index, start, end in automaton.find_matches_as_indexes(folded, overlapping=True):
+            if index < markers:  # white space that collapsing would change
                 if collapsed:
                     continue
                 return None
@@ -216,30 +243,37 @@ class Matcher:
                 c = folded[end]
                 if c != " " and (c.isalnum() or c == "_"):
                     continue
-            if fast is not None:
-                found.append((start, -end, fast))
+            fast = fast_entity[index]
+            if fast is None:  # several rules or a case condition: check each
+                for entity, is_exclude, conds in self._specs[index]:
+                    if conds is None or _meets(text[start:end], conds):
+                        (excluded if is_exclude else found).append((start, -end, entity))
+                apart = False  # (rare) let the resolution below order them
                 continue
-            for entity, is_exclude, conds in specs:
-                if conds is not None and not _meets(text[start:end], conds):
-                    continue
-                (excluded if is_exclude else found).append((start, -end, entity))
-        if not found:
-            return found
-        if excluded:
+            found.append((start, -end, fast))
+            if start < last_end:
+                apart = False
+            last_end = end
+        if excluded and found:
             found = [
                 m
                 for m in found
                 if not any(x[2] == m[2] and x[0] <= m[0] and x[1] <= m[1] for x in excluded)
             ]
-        if len(found) < 2:
-            return found
-        found.sort()
-        kept = [found[0]]
-        first_start, first_neg_end, _ = found[0]
-        for m in found[1:]:
-            if m[0] >= -first_neg_end:
-                kept.append(m)
-                first_start, first_neg_end = m[0], m[1]
-            elif m[0] == first_start and m[1] == first_neg_end:
-                kept.append(m)  # the same name, for another entity
-        return kept
+        if apart or len(found) < 2:
+            return found  # (removing excluded ones leaves the rest apart and in order)
+        return _leftmost_longest(found)
+
+
+def _leftmost_longest(found: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Resolve overlaps among (start, -end, entity): the leftmost, then longest, wins."""
+    found.sort()
+    kept = [found[0]]
+    first_start, first_neg_end, _ = found[0]
+    for m in found[1:]:
+        if m[0] >= -first_neg_end:
+            kept.append(m)
+            first_start, first_neg_end = m[0], m[1]
+        elif m[0] == first_start and m[1] == first_neg_end:
+            kept.append(m)  # the same name, for another entity
+    return kept

@@ -7,6 +7,16 @@ from datetime import datetime
 
 ENTITY_KINDS = ("person", "organization", "topic", "place")
 
+# Titles are stored at most this many characters long (real headlines stay under ~300; a feed
+# with 1 MB titles once made `monitor articles` print 20 MB). The poller caps each new
+# article's title with `cap_title`; its text is kept whole. Tables show up to the same length.
+TITLE_MAX_CHARS = 1000
+
+
+def cap_title(title: str) -> str:
+    """`title`, cut to TITLE_MAX_CHARS characters (the last one "…") when longer."""
+    return title if len(title) <= TITLE_MAX_CHARS else title[: TITLE_MAX_CHARS - 1] + "…"
+
 
 @dataclass(frozen=True)
 class Entity:

@@ -33,7 +33,7 @@ from .enrich import fingerprint as analyses_fingerprint
 from .errors import ConfigError, MonitorError
 from .fetch import Fetcher
 from .match import Matcher
-from .models import Article, Entry, FeedState, FetchRequest, FetchResult
+from .models import Article, Entry, FeedState, FetchRequest, FetchResult, cap_title
 from .parse import parse_feed
 from .secrets import redact_text, without_userinfo
 from .store import Snapshot, Store, Writer, article_key, replace_analyses
@@ -75,7 +75,7 @@ def make_article(entry: Entry, feed: str, seen: datetime, *, home: str = "") -> 
     own home page (`home`, a placeholder, not the entry's address), is keyed by its feed and
     `entry_key` instead. The stored `url` keeps the fragment, so a comment's link opens the
     comment. (Which article an entry joins also depends on what its feed carried before:
-    `Writer.add_article`.)
+    `Writer.add_article`.) The title is capped (`models.cap_title`); the text is kept whole.
     """
     address = entry.link.partition("#")[0]  # entry.link is canonical: this is its canonical URL
     if address and entry.link != home:
@@ -90,7 +90,7 @@ def make_article(entry: Entry, feed: str, seen: datetime, *, home: str = "") -> 
     return Article(
         id=aid,
         url=entry.link,
-        title=entry.title,
+        title=cap_title(entry.title),  # at most TITLE_MAX_CHARS; the text is kept whole
         text=entry.text,
         published=published,
         first_seen=seen,

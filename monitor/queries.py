@@ -410,8 +410,8 @@ def articles(
     """One page of the articles behind a count, newest first:
     `id, published, feed, feed_name, title, url, author, date_flag, text, mentions, entities`.
 
-    `mentions` counts the chosen entities' mentions in the article; `entities` lists every
-    watched entity it mentions.
+    `mentions` counts the chosen entities' mentions in the article (every watched entity's
+    when none is chosen); `entities` lists every watched entity it mentions.
     """
     f = f.normalized()
     hits, params = _hits_sql(snap, f)
@@ -435,13 +435,17 @@ def articles(
     ]
     page.insert(3, "feed_name", page["feed"].map(feed_names(snap)).fillna(page["feed"]))
     ents = snap.query(
-        """SELECT article_id AS id, list(entity ORDER BY entity) AS entities
+        """SELECT article_id AS id, list(entity ORDER BY entity) AS entities,
+          SUM(count)::BIGINT AS total
         FROM {mentions} WHERE article_id IN (SELECT unnest(?))
           AND published BETWEEN ? AND ? GROUP BY article_id""",
         span,
     )
     lookup = dict(zip(ents["id"], ents["entities"], strict=True))
     page["entities"] = [list(lookup.get(i, [])) for i in page["id"]]
+    if not f.entities:  # no entity chosen: the article's mentions of any watched entity
+        totals = dict(zip(ents["id"], ents["total"], strict=True))
+        page["mentions"] = [int(totals.get(i, 0)) for i in page["id"]]
     return page
 
 
@@ -545,8 +549,10 @@ def _cadence(snap: Snapshot) -> pd.Timedelta:
 
 
 def data_as_of(snap: Snapshot) -> datetime | None:
-    """Time of the last poll of any feed (UTC), or None before the first."""
-    times = [st.last_poll for st in snap.feeds.values() if st.last_poll]
+    """Time of the last successful poll of any feed (UTC: new articles, or the feed checked and
+    unchanged), or None before the first. A poll where every fetch failed brings no data, so
+    it does not move this time."""
+    times = [st.last_success for st in snap.feeds.values() if st.last_success]
     return max(times) if times else None
 
 

@@ -25,7 +25,7 @@ from monitor.config import Config
 from monitor.errors import MonitorError
 from monitor.store import Snapshot
 
-from . import state
+from . import access, state
 from .data import Context, get_store, load_or_stop, make_context
 from .pages import articles, co_mentions, compare, feeds, overview, sources, timeline
 from .state import Selection, cli_command
@@ -222,7 +222,12 @@ def page_style() -> None:
 def main() -> None:
     st.set_page_config(page_title="Media monitor", page_icon="📰", layout="wide")
     page_style()
-    config = load_or_stop()
+    setup = access.current_setup()
+    access.require_sign_in(setup)  # signed out: the sign-in page, before feeds.yaml is read
+    config = load_or_stop(detailed=not setup.signing_in)
+    viewer = access.admit(setup, config)  # not allowed: a refusal, before the store is read
+    access.return_to_link(setup)
+    access.show_viewer(viewer, setup)
     store = get_store(str(config.store))
     try:
         snap = store.snapshot()

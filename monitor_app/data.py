@@ -33,13 +33,24 @@ from .widgets import OTHER_COLOR, assign_colors
 # Config, store, matcher
 
 
-def load_or_stop() -> Config:
-    """feeds.yaml, or every problem in it shown with st.error and the page stopped."""
+def load_or_stop(detailed: bool = True) -> Config:
+    """feeds.yaml, or every problem in it shown with st.error and the page stopped. Not
+    `detailed` (sign-in is on and who may see the page is unknown until feeds.yaml is read):
+    only how many problems there are, since they quote names from the file."""
     path = resolve_config_path(None)
     try:
         return _load_config(str(path), file_stamp(path))
     except ConfigError as exc:
         st.title("Media monitor")
+        if not detailed:
+            n = len(exc.issues)
+            st.error(
+                f"The dashboard's configuration has {n} problem{'s' if n != 1 else ''}, so "
+                "it cannot tell who may see it. Whoever runs it can list them with "
+                "`monitor validate`.",
+                icon="⚠️",
+            )
+            st.stop()
         st.error(f"The configuration `{path}` cannot be used; fix these and reload:", icon="⚠️")
         for issue in exc.issues:
             st.error(str(issue))

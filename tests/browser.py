@@ -26,6 +26,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 # A Streamlit page whose script has finished and whose websocket is connected.
+# Read instead of the project's .streamlit/secrets.toml, where a team keeps its real sign-in
+# setup: the tests' dashboards sign in only where a test gives them a secrets.toml.
+NO_SECRETS = ROOT / "tests" / "data" / "no-such-secrets.toml"
 READY = (
     '[data-testid="stApp"][data-test-script-state="notRunning"]'
     '[data-test-connection-state="CONNECTED"]'
@@ -46,18 +49,24 @@ def streamlit_server(
     app: Path = ROOT / "dashboard.py",
     python: str = sys.executable,
     timeout: float = 90,
+    port: int | None = None,
+    secrets: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`streamlit run app` on a free port of 127.0.0.1 (with MONITOR_CONFIG=config when given)
-    until the block exits; yields the process and its URL once it answers its health check.
+    """`streamlit run app` on a free port of 127.0.0.1 (or `port`) (with MONITOR_CONFIG=config
+    when given, the secrets.toml `secrets` (by default none, whatever the project has), and
+    `env` added) until the block exits; yields the process and its URL once it answers its
+    health check.
     Raises RuntimeError when it does not start within `timeout` seconds."""
-    port = free_port()
+    port = port or free_port()
     cmd = [
         python, "-m", "streamlit", "run", str(app),
         "--server.headless", "true", "--server.address", "127.0.0.1",
         "--server.port", str(port), "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
+        "--secrets.files", str(secrets or NO_SECRETS),
     ]  # fmt: skip
-    env = {**os.environ, **({"MONITOR_CONFIG": str(config)} if config else {})}
+    env = {**os.environ, **({"MONITOR_CONFIG": str(config)} if config else {}), **(env or {})}
     out = log if log is not None else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

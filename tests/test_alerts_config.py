@@ -241,3 +241,24 @@ def test_a_notify_url_with_an_unset_variable_loads(tmp_path, monkeypatch):
         write(tmp_path, 'notify:\n  x: ["json://example.org/${NOT_SET_ANYWHERE}"]\n')
     )
     assert config.notify["x"] == ("json://example.org/${NOT_SET_ANYWHERE}",)
+
+
+def test_apprise_is_imported_only_to_check_delivery_urls(tmp_path):
+    """Checking an apprise URL loads apprise's ~100 services (~0.3 s): a feeds.yaml without
+    notify: or URL targets must not pay for it (issue 14: validate in well under 0.3 s)."""
+    import subprocess
+    import sys
+
+    without = write(tmp_path, "alerts:\n  - name: Down\n    when: feed-down\n")
+    (tmp_path / "with").mkdir()
+    with_urls = write(tmp_path / "with", 'notify:\n  team: ["json://hooks.example.org/in"]\n')
+    code = (
+        "import sys\nfrom monitor.config import load_config\n"
+        "config = load_config(sys.argv[1])\n"
+        "print(len(config.alerts), len(config.notify), 'apprise' in sys.modules)"
+    )
+    for path, expected in ((without, "1 0 False"), (with_urls, "0 1 True")):
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120
+        )
+        assert result.stdout.strip() == expected, result.stderr

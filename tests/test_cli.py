@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor import cli, console
 from monitor.cli import main
 from tests.feedserver import FeedServer
 
@@ -179,7 +182,12 @@ def test_import_opml_adds_feeds_and_keeps_comments(tmp_path, capsys):
         "</outline></body></opml>"
     )
     assert main(["-c", str(config), "import-opml", str(opml)]) == 0
-    assert "added 1 feeds" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"added 1 feed to {config}; skipped 1",
+        "  + B & C <http://b.example/rss?x=1&y=2>",
+        "  skipped http://a.example/rss: already in feeds.yaml",
+    ]
     text = config.read_text()
     assert text.startswith("# my feeds") and "http://b.example/rss?x=1&y=2" in text
 
@@ -194,6 +202,543 @@ def test_feed_tag_and_search_filters(world, capsys):
     assert main(["-c", str(world), "articles", "--search", "again", "--format", "json"]) == 0
     assert [a["title"] for a in json.loads(capsys.readouterr().out)] == ["Bukele again"]
     assert main(["-c", str(world), "mentions", "--tag", "nope"]) == 2
+
+
+# --- Text from feeds and feeds.yaml is shown literally (issue 9, §2) -------------------------
+
+MARKUP = "[/x] [/bold] [link=https://evil.example/]click[/link]"
+HOSTILE_TITLE = f"Bukele says {MARKUP} and \x1b[31mred\x1b[0m"
+
+
+def rss(*items: str) -> bytes:
+    channel = "<title>t</title>" + "".join(items)
+    return f"<rss version='2.0'><channel>{channel}</channel></rss>".encode()
+
+
+def answer_503_with_reason(reason: str):
+    def answer(ex) -> None:
+        ex._answered()
+        ex.send_response(503, reason)
+        ex.send_header("Content-Length", "0")
+        ex.end_headers()
+
+    return answer
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    """A feeds.yaml whose names, titles, errors and redirects carry rich markup."""
+    with FeedServer() as server:
+        title = HOSTILE_TITLE.replace("&", "&amp;").replace("\x1b", "&#27;")
+        server.feed("/a", rss(item(title, "http://a.example/1", NOW - timedelta(days=1))))
+        server.handle("/down", answer_503_with_reason(f"Down {MARKUP}"))
+        server.redirect("/old", "/a?x=[/x]", status=301)
+        config = tmp_path / "feeds.yaml"
+        config.write_text(
+            f"""store: store
+feeds:
+  - name: "Feed {MARKUP}"
+    url: {server.url("/a")}
+  - name: "Down [/x]"
+    url: {server.url("/down")}
+  - name: "Moved [/x]"
+    url: {server.url("/old")}
+watch:
+  - name: "Bukele [/x]"
+    kind: person
+    aliases: [Bukele]
+"""
+        )
+        yield config
+
+
+def assert_literal(text: str) -> None:
+    assert "Traceback" not in text and "MarkupError" not in text
+    assert "\x1b]8;" not in text  # no terminal hyperlink
+    assert "\x1b[31m" not in text  # no escape sequence from a feed reaches the terminal
+
+
+def test_poll_status_articles_mentions_show_hostile_text_literally(hostile):
+    result = run("-c", str(hostile), "poll", "--once")
+    assert result.returncode == 0, result.stderr
+    assert_literal(result.stdout + result.stderr)
+    assert f"failed: Down [/x]: HTTP 503 Down {MARKUP}" in result.stdout
+    assert "moved: Moved [/x] now lives at" in result.stdout
+
+    result = run("-c", str(hostile), "status")
+    assert result.returncode == 0, result.stderr
+    assert_literal(result.stdout + result.stderr)
+    assert f"Feed {MARKUP}" in result.stdout and f"HTTP 503 Down {MARKUP}" in result.stdout
+
+    result = run("-c", str(hostile), "articles")
+    assert result.returncode == 0, result.stderr
+    assert_literal(result.stdout + result.stderr)
+    assert f"Bukele says {MARKUP} and \\x1b[31mred\\x1b[0m" in result.stdout
+    assert f"Feed {MARKUP}" in result.stdout
+
+    result = run("-c", str(hostile), "mentions")
+    assert result.returncode == 0, result.stderr
+    assert "Bukele [/x]" in result.stdout
+
+    result = run("-c", str(hostile), "articles", "--format", "json")
+    [article] = json.loads(result.stdout)
+    assert article["title"] == HOSTILE_TITLE  # data for programs: exact (JSON escapes ESC)
+
+
+def test_tables_on_a_terminal_show_hostile_text_literally(hostile, capsys, monkeypatch):
+    assert run("-c", str(hostile), "poll", "--once").returncode == 0
+    monkeypatch.setattr(console.Output, "is_terminal", property(lambda self: True))
+    monkeypatch.setenv("COLUMNS", "400")  # wide enough that no cell wraps
+    assert main(["-c", str(hostile), "status"]) == 0
+    assert main(["-c", str(hostile), "articles"]) == 0
+    shown = capsys.readouterr().out
+    assert_literal(shown)
+    assert "[/x]" in shown and "[link=https://evil.example/]" in shown
+    assert "\\x1b[31mred" in shown
+    assert "┃" in shown  # it is rich's table, not the plain one
+
+
+def test_config_errors_and_poll_log_show_hostile_text_literally(hostile):
+    text = hostile.read_text()
+    hostile.write_text(text + f'  - name: "X"\n    kind: topic\n    "{MARKUP}": 1\n')
+    result = run("-c", str(hostile), "validate")
+    assert result.returncode == 1
+    assert f'unknown key "{MARKUP}"' in result.stderr
+    assert_literal(result.stderr)
+
+
+def test_long_running_poll_logs_hostile_text_literally(hostile):
+    """`monitor poll` reports failures and feeds.yaml errors through the Poller's log."""
+    hostile.write_text(
+        hostile.read_text().replace("store: store\n", "store: store\npoll:\n  every: 1s\n")
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "-c", str(hostile), "poll"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        assert proc.stderr is not None
+        while not any("failed: Down [/x]" in line for line in lines):
+            line = proc.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        # an edit with an error: reported through the log, the previous version kept
+        hostile.write_text(hostile.read_text() + f"extra {MARKUP}: 1\n")
+        while not any("still using the previous version" in line for line in lines):
+            line = proc.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        while not any(f'unknown key "extra {MARKUP}"' in line for line in lines):
+            line = proc.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest
+    assert_literal("".join(lines) + rest[1])
+
+
+def test_import_opml_with_hostile_titles_writes_once_and_reports_literally(tmp_path):
+    config = tmp_path / "feeds.yaml"
+    config.write_text("feeds: []\nwatch: []\n")
+    opml = tmp_path / "list.opml"
+    opml.write_text(
+        f'<opml version="1.0"><body><outline text="{MARKUP}">'
+        f'<outline text="News {MARKUP}" xmlUrl="http://b.example/rss"/>'
+        f'<outline text="Again" xmlUrl="http://b.example/rss/"/>'
+        f'<outline text="Gopher" xmlUrl="gopher://c.example/"/>'
+        "</outline></body></opml>"
+    )
+    result = run("-c", str(config), "import-opml", str(opml))
+    assert result.returncode == 0, result.stderr
+    assert_literal(result.stdout + result.stderr)
+    assert result.stdout.splitlines() == [
+        f"added 1 feed to {config}; skipped 2",
+        f"  + News {MARKUP} <http://b.example/rss>",
+        "  skipped http://b.example/rss/: repeated in the OPML file",
+        "  skipped gopher://c.example/: not an http(s) URL",
+    ]
+    assert run("-c", str(config), "validate").returncode == 0
+
+
+def test_a_missing_opml_file_is_the_opml_files_fault(tmp_path):
+    config = tmp_path / "feeds.yaml"
+    config.write_text("feeds: []\nwatch: []\n")
+    result = run("-c", str(config), "import-opml", str(tmp_path / "nope.opml"))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"{tmp_path / 'nope.opml'}: file not found",
+        "the OPML file could not be imported; feeds.yaml is unchanged",
+    ]
+
+
+# --- Dates (issue 9, §2 and §5) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--since", "999999999d"],
+        ["--since", "99999999999999999999999d"],
+        ["--until", "9999-12-31"],
+        ["--since", "0001-01-01T00:00+14:00"],
+        ["--since", "9999-12-31T23:00-05:00"],
+        ["--until", "0001-01-01"],
+        ["--since", "2w", "--until", "today"],
+    ],
+)
+def test_dates_at_the_ends_of_time_are_clamped(world, args):
+    assert run("-c", str(world), "poll", "--once").returncode == 0
+    for command in ("mentions", "articles"):
+        result = run("-c", str(world), command, *args, "--format", "json")
+        assert result.returncode == 0, result.stderr
+        json.loads(result.stdout)
+
+
+def test_open_ended_dates_mean_no_bound(world):
+    assert run("-c", str(world), "poll", "--once").returncode == 0
+    everything = run("-c", str(world), "mentions", "--format", "json").stdout
+    for args in (["--since", "999999999d"], ["--until", "9999-12-31"]):
+        assert run("-c", str(world), "mentions", *args, "--format", "json").stdout == everything
+    nothing = run("-c", str(world), "mentions", "--until", "0001-01-01", "--format", "json")
+    assert json.loads(nothing.stdout) == []
+
+
+@pytest.mark.parametrize("value", ["0d", "yesterday", "2026-13-01", "7 days"])
+def test_bad_dates_are_one_line_exit_2(world, value):
+    result = run("-c", str(world), "mentions", "--since", value)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "--since" in result.stderr and "Traceback" not in result.stderr
+
+
+def _dashboard_preset_range():
+    """The dashboard's preset_range (and its helpers), taken from the source of
+    monitor_app/state.py: importing it would import Streamlit."""
+    import ast
+    from datetime import date, time
+
+    path = Path(__file__).resolve().parent.parent / "monitor_app" / "state.py"
+    wanted = {"preset_range", "floor_hour", "midnight"}
+    nodes = [n for n in ast.parse(path.read_text()).body if getattr(n, "name", None) in wanted]
+    assert {n.name for n in nodes} == wanted, "state.preset_range moved: update this test"
+    namespace = {"datetime": datetime, "date": date, "time": time, "timedelta": timedelta}
+    exec(compile(ast.Module(body=nodes, type_ignores=[]), str(path), "exec"), namespace)
+    return namespace["preset_range"]
+
+
+@pytest.mark.parametrize("choice", ["24h", "7d", "30d", "90d"])
+def test_relative_dates_mean_what_the_dashboard_means(choice):
+    preset_range = _dashboard_preset_range()
+    for now in (
+        datetime(2026, 11, 5, 0, 0, 1, tzinfo=UTC),
+        datetime(2026, 11, 5, 23, 59, tzinfo=UTC),
+    ):
+        start, _ = preset_range(choice, now.replace(tzinfo=None))
+        assert cli.parse_when(choice, now=now) == start.replace(tzinfo=UTC), (choice, now)
+
+
+def test_since_help_says_which_days():
+    result = run("mentions", "--help")
+    assert "calendar days including today" in " ".join(result.stdout.split())
+
+
+# --- Output to pipes, files and full disks (issue 9, §2) ------------------------------------
+
+
+def test_a_closed_pipe_ends_quietly(world):
+    assert run("-c", str(world), "poll", "--once").returncode == 0
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the command writes anything
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "monitor.cli", "-c", str(world), "articles", "--format", "csv"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert result.returncode == 141 and result.stderr == ""
+
+
+def test_a_pipe_closed_by_true_in_a_shell(world):
+    assert run("-c", str(world), "poll", "--once").returncode == 0
+    command = f"{sys.executable} -m monitor.cli -c {world} articles --format csv | true"
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode in (0, 141) and result.stderr == ""
+
+
+def test_a_full_disk_is_one_line_exit_2(world):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "monitor.cli", "-c", str(world), "status"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 2
+    assert result.stderr == "error: cannot write the output: No space left on device\n"
+
+
+def test_a_closed_standard_output_is_one_line_exit_2(world):
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "-c", str(world), "validate"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert result.returncode == 2
+    assert result.stderr == "error: cannot write the output: standard output is closed\n"
+
+
+def test_an_unexpected_error_is_one_line_exit_2(world, capsys, monkeypatch):
+    from monitor import queries
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug [/x]")
+
+    monkeypatch.setattr(queries, "mention_counts", broken)
+    monkeypatch.delenv("MONITOR_DEBUG", raising=False)
+    assert main(["-c", str(world), "mentions"]) == 2
+    assert capsys.readouterr().err == (
+        "error: unexpected RuntimeError: a bug [/x] (set MONITOR_DEBUG=1 to see the traceback)\n"
+    )
+    monkeypatch.setenv("MONITOR_DEBUG", "1")
+    assert main(["-c", str(world), "mentions"]) == 2  # never 1, which means bad configuration
+    assert "Traceback" in capsys.readouterr().err
+
+
+# --- Resource limits (issue 9, §4) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "fifo", "folder"])
+def test_config_that_is_not_a_regular_file_is_refused_at_once(tmp_path, path):
+    if path == "fifo":
+        path = str(tmp_path / "feeds.yaml")
+        os.mkfifo(path)  # nobody writes: reading it would wait for ever
+    elif path == "folder":
+        path = str(tmp_path)
+    result = run("-c", path, "validate")
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 2 and "Traceback" not in result.stderr
+
+
+def test_huge_titles_are_cut_in_tables(tmp_path):
+    long_title = "Bukele " + "x" * 1_000_000
+    with FeedServer() as server:
+        items = [
+            item(long_title, f"http://a.example/{i}", NOW - timedelta(hours=i)) for i in range(3)
+        ]
+        server.feed("/a", rss(*items))
+        config = tmp_path / "feeds.yaml"
+        config.write_text(f"feeds:\n  - name: A\n    url: {server.url('/a')}\nwatch: []\n")
+        assert run("-c", str(config), "poll", "--once").returncode == 0
+    result = run("-c", str(config), "articles")
+    assert result.returncode == 0
+    assert len(result.stdout) < 5 * 1500  # 3 rows of at most 1,000 characters of title
+    assert "x" * 990 + "…" in result.stdout
+
+
+def test_the_title_cap_is_one_number_for_storing_and_showing():
+    from monitor.models import TITLE_MAX_CHARS, cap_title
+
+    assert cap_title("short") == "short"
+    capped = cap_title("x" * 1_000_000)
+    assert len(capped) == TITLE_MAX_CHARS and capped.endswith("…")
+    assert console.clean_cell("y" * 1_000_000) == "y" * (TITLE_MAX_CHARS - 1) + "…"
+
+
+def test_tables_off_a_terminal_keep_full_values_on_one_line(tmp_path):
+    url = "http://127.0.0.1:9/" + "very-long-path/" * 12 + "feed.xml"
+    name = "A feed with a long name " * 4
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"feeds:\n  - name: {name.strip()}\n    url: {url}\nwatch: []\n")
+    result = run("-c", str(config), "status", env={"COLUMNS": "80"})
+    assert result.returncode == 0
+    [row] = [line for line in result.stdout.splitlines() if line.startswith("A feed")]
+    assert name.strip() in row and len(row) > 80  # one line, nothing cut or wrapped
+
+
+def test_tables_on_a_terminal_fit_the_terminal(hostile, capsys, monkeypatch):
+    assert run("-c", str(hostile), "poll", "--once").returncode == 0
+    monkeypatch.setattr(console.Output, "is_terminal", property(lambda self: True))
+    monkeypatch.setenv("COLUMNS", "60")
+    assert main(["-c", str(hostile), "articles"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and max(len(line) for line in lines) <= 60
+    # long values fold onto more lines instead of being cut ("http://a.ex…")
+    urls = [line.split("│")[4].strip() for line in lines if line.startswith("│")]
+    assert "".join(urls) == "http://a.example/1"
+
+
+# --- What a new user hit (issue 9, §5) ------------------------------------------------------
+
+
+def test_config_option_before_or_after_the_command(world, tmp_path):
+    elsewhere = tmp_path / "other.yaml"
+    elsewhere.write_text("feeds: [")
+    for args in (["-c", str(world), "validate"], ["validate", "-c", str(world)],
+                 ["-c", str(elsewhere), "validate", "-c", str(world)]):  # fmt: skip
+        result = run(*args)
+        assert result.returncode == 0, (args, result.stderr)
+        assert "feeds.yaml: ok" in result.stdout
+    result = run("validate", env={"MONITOR_CONFIG": str(world)})
+    assert result.returncode == 0
+
+
+def test_every_option_has_help_and_shows_its_default():
+    def commands(parser, prefix=()):  # every command and sub-command (alerts backtest, ...)
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sp in action.choices.items():
+                    yield (*prefix, name), sp
+                    yield from commands(sp, (*prefix, name))
+
+    found = dict(commands(cli.build_parser()))
+    assert ("alerts", "backtest") in found and ("check",) in found and ("demo",) in found
+    for name, sp in found.items():
+        text = " ".join(sp.format_help().split())
+        for action in sp._actions:
+            if action.dest == "help":
+                continue
+            assert action.help, (name, action.dest)
+            default = action.default
+            if default not in (None, False, argparse.SUPPRESS):
+                assert f"(default: {default})" in text, (name, action.dest)
+
+
+def test_help_version_and_validate_import_nothing_heavy():
+    heavy = (
+        "pandas",
+        "duckdb",
+        "pyarrow",
+        "aiohttp",
+        "streamlit",
+        "rich.progress",
+        "pydantic",
+        "apprise",  # only for feeds.yaml with a notify: section (checking its URLs)
+        "numpy",
+    )
+    config = Path(__file__).resolve().parent.parent / "feeds.yaml"
+    for args in (["--version"], ["--help"], ["-c", str(config), "validate"]):
+        code = (
+            "import sys, contextlib, io\n"
+            "from monitor.cli import main\n"
+            f"with contextlib.redirect_stdout(io.StringIO()): main({args!r})\n"
+            f"print([m for m in {heavy!r} if m in sys.modules])"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+        )
+        assert result.stdout.strip().splitlines()[-1] == "[]", (args, result.stdout)
+
+
+def test_the_demo_does_not_import_the_command_line():
+    """cli.py imports the demo; the demo takes its output and process helpers from
+    console.py and runner.py, never from cli.py (no import cycle, not even in a function)."""
+    import ast
+
+    package = Path(__file__).resolve().parent.parent / "monitor"
+    sources = [*package.glob("demo*.py"), *package.glob("demo/**/*.py")]
+    assert sources
+    for source in sources:
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                module = ("." * node.level) + (node.module or "")
+                assert module not in (".cli", "..cli", "monitor.cli"), source
+
+
+def test_status_shows_whole_http_codes_and_blanks(world):
+    assert run("-c", str(world), "poll", "--once").returncode == 0
+    world.write_text(
+        world.read_text().replace(
+            "watch:", "  - name: Later\n    url: http://127.0.0.1:9/x\nwatch:"
+        )
+    )
+    result = run("-c", str(world), "status")
+    assert result.returncode == 0
+    rows = {line.split("  ")[0]: line for line in result.stdout.splitlines()[3:]}
+    assert " 200 " in rows["Feed A"] and "200.0" not in result.stdout
+    assert " 503 " in rows["Broken"] and "nan" not in result.stdout.lower().split()
+    assert "never polled" in rows["Later"]
+    status = {
+        s["name"]: s for s in json.loads(run("-c", str(world), "status", "--format", "json").stdout)
+    }
+    assert status["Feed A"]["http_status"] == 200 and status["Later"]["http_status"] is None
+
+
+def test_articles_without_an_entity_show_their_real_mention_counts(world, capsys):
+    assert run("-c", str(world), "poll", "--once").returncode == 0
+    assert main(["-c", str(world), "articles", "--format", "json"]) == 0
+    counts = {a["title"]: a["mentions"] for a in json.loads(capsys.readouterr().out)}
+    assert counts == {"Bukele and CECOT": 2, "Bukele again": 1, "CECOT only": 1}
+
+
+def test_a_poll_that_fetched_nothing_is_not_data(tmp_path):
+    config = tmp_path / "feeds.yaml"
+    feeds = "".join(f"  - name: F{i}\n    url: http://127.0.0.1:9/{i}\n" for i in range(4))
+    config.write_text(f"feeds:\n{feeds}watch: []\n")
+    result = run("-c", str(config), "poll", "--once")
+    assert result.returncode == 0
+    # every feed failed the same way: said once, not four times
+    assert "  failed: F" not in result.stdout
+    [line] = [line for line in result.stdout.splitlines() if "every feed failed" in line]
+    assert line.startswith("  every feed failed: connection refused (e.g. F")
+    status = run("-c", str(config), "status")
+    assert "4 feeds · data as of never" in status.stdout
+
+
+def test_every_feed_failing_to_resolve_suggests_no_network():
+    from monitor.poll import PollSummary
+
+    errors = [
+        (f"F{i}", f"could not resolve host h{i}.example (Name or service not known)")
+        for i in range(34)
+    ]
+    summary = PollSummary(failed=34, errors=errors)
+    lines = console.failure_lines(summary)
+    assert lines == [
+        "  every feed failed: could not resolve the host names "
+        "(e.g. F0: could not resolve host h0.example (Name or service not known)); no network?"
+    ]
+    mixed = PollSummary(failed=2, errors=[("A", "HTTP 503"), ("B", "HTTP 404")])
+    assert console.failure_lines(mixed) == ["  failed: A: HTTP 503", "  failed: B: HTTP 404"]
+
+
+def test_mentions_by_period_are_in_time_order(tmp_path, capsys):
+    with FeedServer() as server:
+        server.feed(
+            "/a",
+            rss(
+                item("Bukele", "http://a.example/1", NOW - timedelta(days=2)),
+                item("Bukele, Bukele, Bukele and CECOT", "http://a.example/2", NOW),
+            ),
+        )
+        config = tmp_path / "feeds.yaml"
+        config.write_text(
+            f"feeds:\n  - name: A\n    url: {server.url('/a')}\n"
+            "watch:\n  - name: Bukele\n    kind: person\n  - name: CECOT\n    kind: topic\n"
+        )
+        assert run("-c", str(config), "poll", "--once").returncode == 0
+    assert main(["-c", str(config), "mentions", "--by", "day", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    days = [(NOW - timedelta(days=d)).strftime("%Y-%m-%d") for d in (2, 0)]
+    assert [(r["period"], r["entity"], r["mentions"]) for r in rows] == [
+        (days[0], "Bukele", 1),
+        (days[1], "Bukele", 3),
+        (days[1], "CECOT", 1),
+    ]
 
 
 # --------------------------------------------------------------------------------------------

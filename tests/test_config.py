@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 from datetime import timedelta
@@ -18,7 +19,7 @@ from monitor.config import (
     parse_size,
     resolve_config_path,
 )
-from monitor.errors import ConfigError, ConfigIssue
+from monitor.errors import ConfigError, ConfigIssue, OpmlError
 from monitor.models import ENTITY_KINDS, Entity
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -757,3 +758,162 @@ def test_import_opml_refuses_a_broken_config_and_leaves_it_alone(tmp_path):
         import_opml(OPML / "malformed.opml", config_path)
     assert caught.value.issues[0].line == 4
     assert config_path.read_text() == before
+
+
+# --- Resource limits (issue 9, §4) ------------------------------------------------------------
+
+
+def billion_laughs(levels: int, width: int = 9) -> str:
+    lines = ['a0: &a0 "lol"']
+    for level in range(1, levels + 1):
+        refs = ", ".join([f"*a{level - 1}"] * width)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_bomb_is_refused_in_one_line_and_bounded_memory(tmp_path):
+    import tracemalloc
+
+    path = write(tmp_path, billion_laughs(9))
+    tracemalloc.start()
+    try:
+        issue = only_issue(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert issue.what == "YAML aliases repeat more than 100,000 values"
+    assert issue.line is not None and issue.hint
+    assert peak < 20 * 1024 * 1024
+
+
+def test_a_smaller_alias_bomb_that_would_still_expand_is_refused(tmp_path):
+    # 6 levels of 10: a million values; a loader that expands aliases accepts it slowly
+    issue = only_issue(write(tmp_path, billion_laughs(6, width=10)))
+    assert "aliases repeat more than" in issue.what
+
+
+def test_aliases_and_merge_keys_within_the_budget_work(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        poll: &defaults
+          every: 10m
+        feeds:
+          - name: A
+            url: https://a.example/
+            tags: &world [world, wire]
+          - name: B
+            url: https://b.example/
+            tags: *world
+        watch:
+          - &person
+            name: Nayib Bukele
+            kind: person
+          - <<: *person
+            name: Hillary Clinton
+        """,
+    )
+    config = load_config(path)
+    assert [f.tags for f in config.feeds] == [("world", "wire"), ("world", "wire")]
+    assert [(e.name, e.kind) for e in config.watch] == [
+        ("Nayib Bukele", "person"),
+        ("Hillary Clinton", "person"),
+    ]
+    assert config.poll.every == timedelta(minutes=10)
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("feeds: *nowhere\n", 'alias "*nowhere" refers to no anchor "&nowhere" above it'),
+        ("feeds: &loop [*loop]\n", 'alias "*loop" is inside the list or mapping it refers to'),
+        ("feeds: []\n---\nwatch: []\n", "more than one YAML document (a second --- line)"),
+    ],
+)
+def test_alias_and_document_mistakes_are_one_issue(tmp_path, text, what):
+    issue = only_issue(write(tmp_path, text))
+    assert issue.what == what and issue.line is not None
+
+
+def test_plain_words_stay_words_as_in_yaml_1_2(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        feeds:
+          - name: Norway
+            url: https://no.example/
+            tags: [no, off, yes, y, on]
+        """,
+    )
+    assert load_config(path).feeds[0].tags == ("no", "off", "yes", "y", "on")
+
+
+def test_a_config_larger_than_the_cap_is_refused_without_reading_it_all(tmp_path):
+    from monitor.config import MAX_CONFIG_BYTES
+
+    path = tmp_path / "feeds.yaml"
+    path.write_text("# padding\n" * (MAX_CONFIG_BYTES // 10 + 1))
+    issue = only_issue(path)
+    assert issue.what == "larger than 10 MB, the most this reads"
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "folder"])
+def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path, kind):
+    path = {"device": Path("/dev/zero"), "fifo": tmp_path / "fifo", "folder": tmp_path}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)  # nobody writes to it: a plain open would wait for ever
+    issue = only_issue(path)
+    expected = "is a folder, not a file" if kind == "folder" else "not a regular file"
+    assert issue.what.startswith(expected)
+
+
+def test_lines_are_right_for_problems_found_after_a_valid_start(tmp_path):
+    # lines are worked out only when there is a problem: check them deep in a list
+    feeds = "".join(f"  - name: F{i}\n    url: https://f{i}.example/\n" for i in range(500))
+    path = write(tmp_path, f"feeds:\n{feeds}  - name: Bad\n    url: ftp://x\n    every: often\n")
+    assert [(i.line, i.where) for i in issues_of(path)] == [
+        (1003, "feeds[500].url"),
+        (1004, "feeds[500].every"),
+    ]
+
+
+def test_an_opml_file_that_is_a_device_is_refused(tmp_path):
+    config_path = write(tmp_path, CONFIG_WITH_COMMENTS)
+    with pytest.raises(OpmlError) as caught:
+        import_opml(Path("/dev/zero"), config_path)
+    assert caught.value.issues[0].what.startswith("not a regular file")
+
+
+def test_import_opml_says_why_each_feed_was_skipped(tmp_path):
+    config_path = write(tmp_path, CONFIG_WITH_COMMENTS)
+    report = import_opml(OPML / "malformed.opml", config_path)
+    assert report.added_names[:2] == ["Example World", "Search & Rescue"]
+    assert list(zip(report.skipped, report.reasons, strict=True)) == [
+        ("HTTPS://EXISTING.example.com/rss/", "already in feeds.yaml"),
+        ("https://diario.example.sv/feed", "repeated in the OPML file"),
+        ("ftp://files.example.org/feed.xml", "not an http(s) URL"),
+    ]
+
+
+def test_a_missing_opml_file_is_an_opml_error_not_a_feeds_yaml_one(tmp_path):
+    config_path = write(tmp_path, CONFIG_WITH_COMMENTS)
+    with pytest.raises(OpmlError):
+        import_opml(OPML / "missing.opml", config_path)
+
+
+def test_a_duplicate_key_after_an_alias_is_reported_on_its_own_line(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        feeds:
+          - name: A
+            url: https://a.example/
+            tags: &t [world]
+          - name: B
+            url: https://b.example/
+            tags: *t
+            name: C
+        """,
+    )
+    issue = only_issue(path)
+    assert (issue.line, issue.what) == (8, 'found duplicate key "name"')

@@ -191,7 +191,7 @@ def test_scripts_demo_help(tmp_path: Path) -> None:
     assert "installing" not in result.stderr  # nothing to install: the stamp covers it
     for option in README_OPTIONS:
         assert option in result.stdout
-    assert "(default 7)" in result.stdout and "(default 8501)" in result.stdout
+    assert "(default: 7)" in result.stdout and "(default: 8501)" in result.stdout
 
 
 @needs_venv

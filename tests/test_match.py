@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import random
+import unicodedata
+from unittest import mock
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from monitor import match
 from monitor.match import Match, Matcher, is_acronym
 from monitor.models import Entity
 from monitor.text import fold
@@ -312,15 +317,18 @@ def test_fingerprint_changes_with_what_changes_counts(changed):
 
 
 def reference_find(entities, text):
-    """Obviously correct and slow: every occurrence of every folded name, then the rules."""
-    text = " ".join(text.split())
+    """Obviously correct and slow: every occurrence of every folded name, then the rules.
+
+    Text and names are read in Unicode NFC, as the matcher reads them.
+    """
+    text = unicodedata.normalize("NFC", " ".join(text.split()))
     folded = fold(text)
 
     def is_word(i):
         return 0 <= i < len(folded) and (folded[i].isalnum() or folded[i] == "_")
 
     def occurrences(phrase, entity):
-        name = " ".join(phrase.split())
+        name = unicodedata.normalize("NFC", " ".join(phrase.split()))
         key = fold(name)
         if not any(c.isalnum() or c == "_" for c in key):
             return
@@ -410,10 +418,16 @@ def _random_text(rng: random.Random, names: list[str]) -> str:
     return text if rng.random() < 0.5 else text.strip() + rng.choice(["", "", "", " ", "\n"])
 
 
-def test_matcher_agrees_with_the_reference_on_random_texts():
+# Both automata the matcher chooses between (by the watchlist's size) must count alike.
+BOTH_AUTOMATA = pytest.mark.parametrize("dfa_max_names", [0, 10**6], ids=["nfa", "dfa"])
+
+
+@BOTH_AUTOMATA
+def test_matcher_agrees_with_the_reference_on_random_texts(dfa_max_names):
     rng = random.Random(20240601)
     names = [n for e in CROSS_WATCH for n in (*e.names, *e.exclude)]
-    matcher = Matcher(CROSS_WATCH)
+    with mock.patch.object(match, "_DFA_MAX_NAMES", dfa_max_names):
+        matcher = Matcher(CROSS_WATCH)
     seen = 0
     for _ in range(400):
         text = _random_text(rng, names)
@@ -428,3 +442,87 @@ def test_matcher_agrees_with_the_reference_on_random_texts():
         assert matcher.count(title, text) == expected_counts, (title, text)
         seen += len(expected)
     assert seen > 1000  # the texts did exercise the rules
+
+
+# --- property: random watchlists and texts against the reference ------------------------------
+
+# Words names are made of: prefixes of one another (overlaps), acronyms, punctuation at either
+# end, digits and `_`, accents, other scripts (final sigma, ß, dotted İ, Cyrillic).
+NAME_WORDS = [
+    *("Ana", "Ana Bo", "Bo", "Bo Cal", "Cal", "ana", "Anab", "bo-cal"),
+    *("ICE", "MS-13", "U.S.", "#Ana", "Ana’s", "x_y", "13"),
+    *("José", "Jose", "Zoë", "Łódź", "Straße", "İzmir", "Σοφός", "Путин", "ñu"),
+]
+# What a text puts between and around names: white space of all kinds, punctuation that is a
+# word boundary, and glue ("" or word characters) that makes a name part of a longer word.
+GLUE = [""] * 12 + ["s", "x", "2024", "ño", "_", "é", "я"]
+SEPARATORS = [" ", " ", " ", "  ", "\n", "\u00a0", "\u2009", "-", "—", "’", "#", "(", ".", "\x00"]
+
+names_st = st.lists(st.sampled_from(NAME_WORDS), min_size=1, max_size=3).map(" ".join)
+
+
+@st.composite
+def watchlists(draw):
+    pool = draw(st.lists(names_st, min_size=1, max_size=6))  # shared among the entities
+    entities = []
+    for number in range(draw(st.integers(1, 5))):
+        names = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))
+        wrap = st.tuples(st.sampled_from(pool + NAME_WORDS), st.booleans())
+        exclude = tuple(
+            f"{word} {names[0]}" if before else f"{names[0]} {word}"
+            for word, before in draw(st.lists(wrap, max_size=2))
+        )
+        entities.append(
+            Entity(
+                f"{number}:{names[0]}",  # entity names are unique, their names need not be
+                aliases=tuple(names[1:]),
+                exclude=exclude,
+                case_sensitive=draw(st.sampled_from([None, None, True, False])),
+            )
+        )
+    return entities
+
+
+def _spelling(name: str, how: str) -> str:
+    return {
+        "as is": name,
+        "upper": name.upper(),
+        "lower": name.lower(),
+        "title": name.title(),
+        "folded": fold(name),
+        "decomposed": unicodedata.normalize("NFD", name),
+    }[how]
+
+
+@st.composite
+def texts(draw, entities):
+    phrases = [p for e in entities for p in (*e.names, *e.exclude)]
+    parts = []
+    for _ in range(draw(st.integers(0, 12))):
+        word = draw(st.sampled_from(phrases * 3 + NAME_WORDS))
+        how = draw(st.sampled_from(["as is", "as is", "upper", "lower", "title", "folded"]))
+        how = draw(st.sampled_from([how, "decomposed"])) if draw(st.booleans()) else how
+        glue = st.sampled_from(GLUE)
+        parts += [draw(glue), _spelling(word, how), draw(glue), draw(st.sampled_from(SEPARATORS))]
+    return draw(st.sampled_from(["", " ", "\n"])) + "".join(parts)
+
+
+@st.composite
+def cases(draw):
+    entities = draw(watchlists())
+    return entities, draw(texts(entities)), draw(texts(entities))
+
+
+@BOTH_AUTOMATA
+@settings(max_examples=200, deadline=None)
+@given(cases())
+def test_matcher_follows_the_rules_on_random_watchlists(dfa_max_names, case):
+    entities, title, text = case
+    with mock.patch.object(match, "_DFA_MAX_NAMES", dfa_max_names):
+        matcher = Matcher(entities)
+    assert [tuple(m) for m in matcher.find(text)] == reference_find(entities, text)
+    expected: dict[str, int] = {}
+    for part in (title, text):
+        for _, _, entity in reference_find(entities, part):
+            expected[entity] = expected.get(entity, 0) + 1
+    assert matcher.count(title, text) == expected

@@ -12,7 +12,7 @@ import pytest
 from monitor import queries
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.models import Entry, FeedState, FetchResult
+from monitor.models import TITLE_MAX_CHARS, Entry, FeedState, FetchResult
 from monitor.poll import Poller, make_article, next_poll
 from monitor.store import Store
 from tests.feedserver import FeedServer
@@ -298,3 +298,24 @@ def test_a_manifest_with_absurd_next_polls_loads_and_schedules(tmp_path, server,
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["Feed 0"]["next_poll"] == (NOW + timedelta(hours=24)).isoformat()  # stored back
     assert rows["Feed 1"]["next_poll"].startswith(NOW.date().isoformat())
+
+
+def test_stored_titles_are_capped_and_texts_kept_whole(tmp_path, server):
+    """A feed of 1 MB titles: the store keeps TITLE_MAX_CHARS of each title (the README's
+    limit), mentions in the title's first part still count, and the text is not cut."""
+    long_title = "Bukele " + "x" * 1_000_000
+    entry = Entry(guid="g", link="https://x.example/a", title=long_title, text="y" * 50_000,
+                  published=NOW)  # fmt: skip
+    article = make_article(entry, "f", NOW)
+    assert len(article.title) == TITLE_MAX_CHARS and article.title.endswith("x…")
+    assert article.text == entry.text
+    assert make_article(Entry("g", "https://x.example/a", "Short", "t", NOW), "f", NOW).title == (
+        "Short"
+    )
+
+    server.feed("/a", rss((long_title, "http://a.example/1", NOW - timedelta(hours=1))))
+    config = write_config(tmp_path, server, ["/a"])
+    assert poll(config).new_mentions == 1
+    stored = Store(config.store).snapshot().query("SELECT title FROM {articles}")["title"]
+    assert [len(t) for t in stored] == [TITLE_MAX_CHARS]
+    assert stored[0].startswith("Bukele xxx")

@@ -42,45 +42,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=7,
         metavar="N",
-        help="the world's random seed: the same seed gives the same world (default %(default)s)",
+        help="the world's random seed: the same seed gives the same world (default: %(default)s)",
     )
     parser.add_argument(
         "--days",
         type=_int_in(1, MAX_DAYS),
         default=90,
         metavar="N",
-        help="days of history before now (default %(default)s)",
+        help="days of history before now (default: %(default)s)",
     )
     parser.add_argument(
         "--outlets",
         type=_int_in(1, MAX_OUTLETS),
         default=40,
         metavar="N",
-        help=f"invented news outlets, one feed each (default %(default)s, at most {MAX_OUTLETS})",
+        help=f"invented news outlets, one feed each, at most {MAX_OUTLETS:,} "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--articles-per-day",
         type=_int_in(1, MAX_ARTICLES_PER_DAY),
         default=500,
         metavar="N",
-        help=f"articles a day over all outlets (default %(default)s); days x articles-per-day "
-        f"is at most {MAX_HISTORY:,}",
+        help=f"articles a day over all outlets; days x articles-per-day is at most "
+        f"{MAX_HISTORY:,} (default: %(default)s)",
     )
     parser.add_argument(
         "--port",
         type=_int_in(1, 65535),
         default=8501,
         metavar="PORT",
-        help="the dashboard's port on 127.0.0.1; a busy port is replaced by a free one "
-        "(default %(default)s)",
+        help="the dashboard's port; a busy port is replaced by a free one (default: %(default)s)",
     )
     parser.add_argument(
         "--dir",
         default=".monitor-demo",
         metavar="PATH",
         help="the demo's own folder (feeds.yaml, the store, the dashboard's log), emptied at "
-        "each start; it refuses a folder it did not make (default %(default)s)",
+        "each start; it refuses a folder it did not make (default: %(default)s)",
     )
+    from monitor.access import add_serving_arguments
+
+    add_serving_arguments(parser, demo=True)
     parser.add_argument(
         "--no-dashboard",
         action="store_true",

@@ -18,7 +18,8 @@ and the dashboard's URL once the history is in and the dashboard answers (Stream
 output goes to `dashboard.log` in the folder).
 
 What it leaves to others: the world (world.py), serving it (server.py), polling and storing
-(the product: `monitor.poll`, `monitor.store`), and the console helpers of the command line.
+(the product: `monitor.poll`, `monitor.store`), and writing to the terminal and running the
+dashboard's process (`monitor.console`, `monitor.runner`, shared with the command line).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
@@ -37,15 +37,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+from monitor.access import plan_serving, serving_url
 from monitor.config import Config, FeedConfig, load_config
+from monitor.console import Output, err, out, print_summary
 from monitor.demo import check_size
 from monitor.demo.server import DemoServer, serve_world
 from monitor.demo.world import World
-from monitor.errors import MonitorError
+from monitor.errors import ConfigError, ConfigIssue, MonitorError
 from monitor.poll import Poller, PollSummary, install_signal_handlers
+from monitor.runner import DASHBOARD, dashboard_command, dashboard_env, poll_forever, stop_child
 from monitor.store import Store
 
 MARKER = ".monitor-demo"
@@ -229,15 +229,18 @@ class Dashboard:
     proc: subprocess.Popen[bytes]
     port: int
     log: Path
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return serving_url(self.host, self.port, None)
 
     def answers(self) -> bool:
         """Whether Streamlit's health check says ok."""
+        here = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         try:
-            with urllib.request.urlopen(self.url + "_stcore/health", timeout=2) as r:
+            health = f"{serving_url(here, self.port, None)}_stcore/health"
+            with urllib.request.urlopen(health, timeout=2) as r:
                 return bool(r.read().strip() == b"ok")
         except OSError:  # refused, reset, timed out (URLError is an OSError)
             return False
@@ -266,20 +269,16 @@ class Dashboard:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    # The command line's console helpers, in one place (they may move to a module of their own).
-    from monitor.cli import (
-        DASHBOARD,
-        _poll_forever,
-        _stop_child,
-        dashboard_command,
-        err,
-        out,
-        print_summary,
-    )
-
     problem = check_size(args)
     if problem:
         raise MonitorError(problem)
+    if not args.no_dashboard:  # the demo never signs in: beyond this machine only with --no-auth
+        plan = plan_serving(args.host, args.no_auth, None, None)
+        if plan.error:
+            hint = "the demo never signs in: add --no-auth to make it public on purpose"
+            raise ConfigError([ConfigIssue("monitor demo", None, "", plan.error, hint)])
+        for note in plan.notes:
+            err.print(f"note: {note}")
     folder = Path(args.dir).absolute()
     prepare_folder(folder)
     started = time.monotonic()
@@ -294,8 +293,7 @@ def run_demo(args: argparse.Namespace) -> int:
     history = world.expected_articles(world.now)
     out.print(
         f"demo world: {len(world.outlets)} outlets, {len(world.entities)} watched entities, "
-        f"{history:,} articles over {args.days} days, more arriving (seed {args.seed})",
-        markup=False,
+        f"{history:,} articles over {args.days} days, more arriving (seed {args.seed})"
     )
     with serve_world(world, limit=FEED_ITEMS) as server:
         config_path = write_config(world, folder, server.base_url)
@@ -305,50 +303,46 @@ def run_demo(args: argparse.Namespace) -> int:
         if not args.no_dashboard:
             port = free_port(args.port)
             if port != args.port:
-                err.print(f"port {args.port} is busy; the dashboard will use {port}", markup=False)
+                err.print(f"port {args.port} is busy; the dashboard will use {port}")
             log = folder / "dashboard.log"
             with log.open("wb") as sink:
                 proc = subprocess.Popen(
-                    dashboard_command(config_path, port),
-                    env={**os.environ, "MONITOR_CONFIG": str(config_path)},
+                    dashboard_command(config_path, port, args.host),
+                    env=dashboard_env(config_path, no_auth=True),  # synthetic data, no sign-in
                     cwd=DASHBOARD.parent,  # where .streamlit/config.toml lives
                     stdin=subprocess.DEVNULL,
                     stdout=sink,
                     stderr=subprocess.STDOUT,
                 )
-            dashboard = Dashboard(proc, port, log)
+            dashboard = Dashboard(proc, port, log, args.host)
         try:
             with store.poller_lock():
-                poller = Poller(config, store, log=lambda msg: err.print(msg, markup=False))
+                poller = Poller(config, store, log=lambda msg: err.print(msg))
                 poller.open()
                 with _progress_display(err, world) as show:
                     result = asyncio.run(_catch_up_until_stopped(poller, server, show))
                 print_summary(result.summary)
                 if result.stopped:
-                    err.print("stopped before the whole history was in", markup=False)
+                    err.print("stopped before the whole history was in")
                     return 0
-                out.print(
-                    f"store: {store.root} · ready in {time.monotonic() - started:.1f} s",
-                    markup=False,
-                )
+                out.print(f"store: {store.root} · ready in {time.monotonic() - started:.1f} s")
                 if dashboard is None:
-                    out.print(
-                        f"config: {config_path}  (try: monitor -c {config_path} mentions)",
-                        markup=False,
-                    )
+                    out.print(f"config: {config_path}  (try: monitor -c {config_path} mentions)")
                     return 0
                 if not dashboard.answers():
-                    err.print("waiting for the dashboard to start...", markup=False)
+                    err.print("waiting for the dashboard to start...")
                 dashboard.wait_ready()
-                out.print(
-                    f"\ndashboard: {dashboard.url}\n"
-                    "new articles keep arriving; Ctrl-C stops the demo",
-                    markup=False,
-                )
-                asyncio.run(_poll_forever(poller))
+                try:  # Ctrl-C from here on is the way to stop, even before the loop runs
+                    out.print(
+                        f"\ndashboard: {dashboard.url}\n"
+                        "new articles keep arriving; Ctrl-C stops the demo"
+                    )
+                    asyncio.run(poll_forever(poller))
+                except KeyboardInterrupt:
+                    err.print("stopped")
         finally:
             if dashboard is not None:
-                _stop_child(dashboard.proc)
+                stop_child(dashboard.proc)
     return 0
 
 
@@ -361,7 +355,7 @@ async def _catch_up_until_stopped(
 
 
 @contextlib.contextmanager
-def _progress_display(console: Console, world: World) -> Iterator[CatchUpProgress]:
+def _progress_display(console: Output, world: World) -> Iterator[CatchUpProgress]:
     """Progress while the history comes in: a live bar on a terminal, else a line every 5 s."""
     label = f"ingesting {world.days} days of history"
     if not console.is_terminal:
@@ -375,18 +369,26 @@ def _progress_display(console: Console, world: World) -> Iterator[CatchUpProgres
             now = time.monotonic()
             when, last = printed[-1]
             if text != last and (done == total or now - when >= 5):
-                console.print(text, markup=False)
+                console.print(text)
                 printed.append((now, text))
 
         yield line
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(
         TextColumn(f"ingesting {world.days} days"),
         BarColumn(bar_width=20),
         MofNCompleteColumn(),
         TextColumn("feeds · {task.fields[articles]:,} articles"),
         TimeElapsedColumn(),
-        console=console,
+        console=console.rich(),
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=None, articles=0)

@@ -9,8 +9,18 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.browser import NO_SECRETS
 from tests.dashboard.helpers import NOW, run_app
 from tests.dashboard_store import build_store
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_project_secrets() -> None:
+    """AppTest reads the project's .streamlit/secrets.toml, where a team keeps its real sign-in
+    setup: the tests read none (a test that wants sign-in sets `at.secrets`)."""
+    from streamlit import config
+
+    config.set_option("secrets.files", [str(NO_SECRETS)])
 
 
 @pytest.fixture(scope="session")
