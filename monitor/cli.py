@@ -424,7 +424,9 @@ def cmd_articles(args: argparse.Namespace) -> int:
 
     config = load(args)
     snap = _store(config).snapshot()
-    page = queries.articles(snap, _filters(args, config), limit=args.limit)
+    page = queries.articles(
+        snap, _filters(args, config), limit=args.limit, one_per_story=args.one_per_story
+    )
     df = pd.DataFrame(
         {
             "time": pd.to_datetime(page["published"]).dt.strftime("%Y-%m-%d %H:%M"),
@@ -434,10 +436,13 @@ def cmd_articles(args: argparse.Namespace) -> int:
             "mentions": page["mentions"],
         }
     )
+    if args.one_per_story:  # the story's articles in the store (1: not syndicated)
+        df["copies"] = page["copies"]
     if args.format == "json":
         df["id"] = [f"{int(i) & (2**64 - 1):016x}" for i in page["id"]]
         df["entities"] = page["entities"]
         df["date_flag"] = page["date_flag"]
+        df["text_source"] = page["text_source"]  # page | feed: the text mentions were counted on
     print_frame(df, args.format)
     return 0
 
@@ -963,6 +968,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=50,
         metavar="N",
         help="show at most N articles, newest first (default: %(default)s)",
+    )
+    sp.add_argument(
+        "--one-per-story",
+        action="store_true",
+        help="list a story carried by several feeds once (its first article), with its copies",
     )
     sp = add("rematch", cmd_rematch, "recount every mention after the watchlist changed")
     no_tone(sp)

@@ -14,7 +14,8 @@ are ~20 keys, and importing pydantic alone cost more than the whole of `monitor 
 may take (issue 14: 0.25 s). YAML aliases may repeat at most MAX_ALIAS_VALUES values.
 
 `import_opml` appends the feeds of an OPML file to feeds.yaml, keeping its comments (it uses
-ruamel.yaml's round-trip writer and lxml, imported only there).
+ruamel.yaml's round-trip writer and lxml, imported only there); `watch_name` appends an
+entity to its watchlist with the same writer (the dashboard's Discover page).
 
 Left to others: polling, fetching and matching (this module only describes what to do), the
 store's layout (`Config.store` is only a folder path), and how errors are shown (the CLI prints
@@ -74,6 +75,9 @@ class PollSettings:
     max_bytes: int = 10 * 1024 * 1024  # response size cap
     per_host: int = 2  # concurrent fetches per host
     concurrency: int = 16  # concurrent fetches in all
+    # read each new article's page and count mentions on its text (None: when the feed's
+    # entries carry little text; see monitor.pages.wants_full_text)
+    full_text: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class FeedConfig:
     tags: tuple[str, ...] = ()
     every: timedelta | None = None
     enabled: bool = True
+    full_text: bool | None = None  # this feed's own `full_text` (None: the poll: setting)
 
     def interval(self, default: timedelta) -> timedelta:
         """Time between polls of this feed: its own `every`, else the default."""
@@ -193,6 +198,8 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
     if not parts or "".join(n + u for n, u in parts) != text or len(set(units)) != len(units):
         raise ValueProblem(f"{expected}, got {_show(value)}")
     seconds = sum(int(number) * _DURATION_UNITS[unit] for number, unit in parts)
+    if seconds > _MAX_DURATION:  # also keeps timedelta and the clock's arithmetic in range
+        raise ValueProblem(f"{expected}, got {_show(value)}: too long", "at most 3650d")
     return timedelta(seconds=seconds)
 
 
@@ -200,12 +207,19 @@ def parse_size(value: str | int) -> int:
     """`10MB`, `512KB`, `1GB`, `2048` -> bytes (binary units: 1KB = 1024 bytes)."""
     expected = "expected a size like 10MB or 512KB, or a number of bytes"
     if isinstance(value, int) and not isinstance(value, bool):
+        if value > _MAX_SIZE:
+            raise ValueProblem(f"{expected}, got {_show(value)}: too large", "at most 1024GB")
         return value
     match = _SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
     if not match:
         raise ValueProblem(f"{expected}, got {_show(value)}")
     number, unit = match.groups()
-    return int(float(number) * _SIZE_UNITS[(unit or "b").lower()[0]])
+    if len(number) > 20:  # float() of hundreds of digits is inf
+        raise ValueProblem(f"{expected}, got {_show(value)}: too large", "at most 1024GB")
+    size = int(float(number) * _SIZE_UNITS[(unit or "b").lower()[0]])
+    if size > _MAX_SIZE:
+        raise ValueProblem(f"{expected}, got {_show(value)}: too large", "at most 1024GB")
+    return size
 
 
 def import_opml(opml: Path | str, config: Path | str) -> OpmlReport:
@@ -259,6 +273,8 @@ _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION_PART = re.compile(r"(\d+)([smhd])")
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_MAX_DURATION = 3650 * 86400  # ten years: longer is a typo, and overflows date arithmetic
+_MAX_SIZE = 1024**4
 
 
 def _positive_duration(value: Any) -> timedelta:
@@ -493,6 +509,7 @@ _PollModel = _Model(
         "max_bytes": _Field("any", _positive_size, 10 * 1024 * 1024),
         "per_host": _Field("int", default=2, minimum=1),
         "concurrency": _Field("int", default=16, minimum=1),
+        "full_text": _Field("bool", default=None),
     }
 )
 _FeedModel = _Model(
@@ -502,6 +519,7 @@ _FeedModel = _Model(
         "tags": _Field("list", _check_text, default=()),
         "every": _Field("any", _positive_duration, default=None),
         "enabled": _Field("bool", default=True),
+        "full_text": _Field("bool", default=None),
     }
 )
 _EntityModel = _Model(
@@ -955,6 +973,7 @@ _EXPECTED = {
     "per_host": "a whole number",
     "concurrency": "a whole number",
     "enabled": "true or false",
+    "full_text": "true or false",
     "case_sensitive": "true or false",
 }
 _EXPECTED_ITEM = {
@@ -1237,7 +1256,9 @@ def _to_config(
         store=Path(os.path.abspath(store)),
         poll=poll,
         feeds=[
-            FeedConfig(f["name"], f["url"], tuple(f["tags"]), f["every"], f["enabled"])
+            FeedConfig(
+                f["name"], f["url"], tuple(f["tags"]), f["every"], f["enabled"], f["full_text"]
+            )
             for _, f in feeds
         ],
         watch=[
@@ -1378,6 +1399,76 @@ def _append_feeds(config: Path, feeds: list[_OpmlFeed]) -> None:
         _add_to_feed_list(doc, items)
         text = _dump(yaml, doc)
     _write_checked(config, text, original)
+
+
+def watch_name(config: Path | str, name: str, kind: str) -> Entity:
+    """Append an entity (`name`, `kind`) to the `watch:` list of feeds.yaml, keeping the
+    file's comments and layout (the writer of `import_opml`). The file must load before; it
+    is checked after writing and put back as it was if it no longer loads. Raises ConfigError
+    for a name or kind that is not valid, or a name already watched (as a name or an alias,
+    case and accents aside); MonitorError when the file cannot be written."""
+    config = Path(config)
+    current = load_config(config)
+    file = str(config)
+    try:
+        entity = Entity(_check_name(name), _check_kind(kind))
+    except ValueProblem as exc:
+        raise ConfigError([ConfigIssue(file, None, "watch", exc.what, exc.hint)]) from None
+    for e in current.watch:
+        if _fold_name(entity.name) in {_fold_name(n) for n in (e.name, *e.aliases)}:
+            what = f"{_show(entity.name)} is already watched"
+            as_ = (
+                "" if _fold_name(e.name) == _fold_name(entity.name) else f" (an alias of {e.name})"
+            )
+            raise ConfigError([ConfigIssue(file, None, "watch", what + as_)])
+    problem = writable_problem(config)
+    if problem:
+        raise MonitorError(f"{config}: {problem}")
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    original = config.read_text(encoding="utf-8-sig")
+    yaml = _new_yaml()
+    _match_indent(yaml, original)
+    doc = yaml.load(original)
+    if not isinstance(doc, CommentedMap):  # comments only: the list below them
+        text = original.rstrip("\n") + "\n" if original.strip() else ""
+        text += _dump(yaml, CommentedMap(watch=CommentedSeq([_entity_node(entity)])))
+    else:
+        watch = doc.get("watch")
+        if not isinstance(watch, CommentedSeq):
+            watch = CommentedSeq()
+            doc["watch"] = watch
+        watch.fa.set_block_style()
+        trailing = _detach_trailing_comment(watch) if watch else None
+        item = _entity_node(entity)
+        watch.append(item)
+        if trailing:
+            _attach_trailing_comment(item, trailing)
+        text = _dump(yaml, doc)
+    try:
+        _write_checked(config, text, original)
+    except OSError as exc:
+        raise MonitorError(f"cannot write {config}: {exc.strerror or exc}") from exc
+    return entity
+
+
+def writable_problem(config: Path | str) -> str:
+    """Why feeds.yaml cannot be edited in place (written to a temporary file beside it, then
+    renamed over it), or "" when it can."""
+    config = Path(config)
+    if not config.is_file():
+        return "the file does not exist"
+    if not os.access(config, os.W_OK):
+        return "the file is read-only for this process"
+    if not os.access(config.parent, os.W_OK | os.X_OK):
+        return f"its folder {config.parent} is read-only for this process"
+    return ""
+
+
+def _entity_node(entity: Entity) -> CommentedMap:
+    from ruamel.yaml.comments import CommentedMap
+
+    return CommentedMap(name=entity.name, kind=entity.kind)
 
 
 def _match_indent(yaml: YAML, text: str) -> None:

@@ -6,12 +6,17 @@ filters. The counting rules:
 
 - `mentions`: occurrences of an entity's names in title + text (see match.py);
 - `articles`: articles with at least one mention of the entity;
+- `stories`: distinct stories among those articles (syndicated copies count once; an article
+  stored without a story, by a version before stories, is a story of its own);
+- `tone`: the mean of the entity's tone per article (tone.py), where one was scored;
 - an article belongs to the period of its publication time (UTC); a missing or future date
   was replaced by the time it was first seen, and flagged (`date_flag`);
 - an article carried by several feeds counts once; a feed filter keeps the articles carried
   by any of the chosen feeds;
 - `share`: articles mentioning the entity / all articles stored for the period (same feed
-  filter), the normalized view.
+  filter), the normalized view;
+- an article's text is its page's when the page was read (`pages` row with status ok,
+  `text_source` "page"), else its feed's ("feed"); mentions were counted on that text.
 
 What it leaves to others: drawing (dashboard.py), formatting (cli.py).
 """
@@ -117,9 +122,12 @@ def _article_conditions(f: Filters, alias: str) -> tuple[str, list[Any]]:
         params.append(f.end)
     if f.search.strip():
         for word in f.search.split():
-            parts.append(f"({alias}.title ILIKE ? OR {alias}.text ILIKE ?)")
+            parts.append(
+                f"({alias}.title ILIKE ? OR {alias}.text ILIKE ? OR {alias}.id IN "
+                "(SELECT article_id FROM {pages} WHERE status = 'ok' AND text ILIKE ?))"
+            )
             pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            params += [pattern, pattern]
+            params += [pattern, pattern, pattern]
     if f.date_flags:
         parts.append(f"{alias}.date_flag IN (SELECT unnest(?))")
         params.append(list(f.date_flags))
@@ -220,14 +228,25 @@ def period_count(start: datetime, end: datetime, by: str) -> int:
     return int((end - start) / shortest) + 2
 
 
-def timeline(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
-    """Per entity and period, zero-filled: `entity, kind, period, mentions, articles, total, share`.
+def timeline(
+    snap: Snapshot, f: Filters, by: str = "day", *, story_share: bool = False
+) -> pd.DataFrame:
+    """Per entity and period, zero-filled: `entity, kind, period, mentions, articles, stories,
+    total, share, total_stories, story_share`.
 
-    `total` is every article stored for the period (same feed filter); `share` is
-    articles / total (0 where total is 0). Entities in the order given, else by name.
+    `stories` counts the distinct stories among the entity's articles (syndicated copies
+    once). `total` is every article stored for the period (same feed filter); `share` is
+    articles / total (0 where total is 0). With `story_share`, `total_stories` is every
+    story among those articles and `story_share` stories / total_stories: the normalized view
+    in stories, where a wire story carried by twenty outlets weighs as much as one outlet's
+    own (else both are 0: counting every story stored costs as much as the rest). Entities
+    in the order given, else by name.
     """
     f = f.normalized()
-    cols = ["entity", "kind", "period", "mentions", "articles", "total", "share"]
+    cols = [
+        "entity", "kind", "period", "mentions", "articles", "stories",
+        "total", "share", "total_stories", "story_share",
+    ]  # fmt: skip
     start, end = f.start, f.end
     if start is None or end is None:
         lo, hi = time_bounds(snap)
@@ -245,31 +264,58 @@ def timeline(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
     else:
         entities, order = "SELECT DISTINCT entity FROM c", "g.entity"
     grid = [p.to_pydatetime() for p in periods(start, end, by)]
+    counts = _counts_sql(snap, {"entity": "m.entity", "period": _period(by)}, w.sql)
+    totals, total_params = _story_totals(snap, f, by, wt, story_share)
     df = snap.query(
-        f"""WITH c AS (
-            SELECT m.entity, {_period(by)} AS period, SUM(m.count)::BIGINT AS mentions,
-                   COUNT(*)::BIGINT AS articles
-            FROM {{mentions}} m WHERE {w.sql} GROUP BY ALL),
-        t AS (
-            SELECT {_period(by, "a.published")} AS period, COUNT(*)::BIGINT AS total
-            FROM {{articles}} a WHERE {wt.sql} GROUP BY ALL),
+        f"""WITH c AS ({counts}),
+        t AS ({totals}),
         g AS (
             SELECT e.entity, p.period
             FROM ({entities}) e CROSS JOIN (SELECT unnest(?::TIMESTAMP[]) AS period) p)
         SELECT g.entity, g.period, coalesce(c.mentions, 0)::BIGINT AS mentions,
                coalesce(c.articles, 0)::BIGINT AS articles,
-               coalesce(t.total, 0)::BIGINT AS total
+               coalesce(c.stories, 0)::BIGINT AS stories,
+               coalesce(t.total, 0)::BIGINT AS total,
+               coalesce(t.total_stories, 0)::BIGINT AS total_stories
         FROM g LEFT JOIN c ON c.entity = g.entity AND c.period = g.period
         LEFT JOIN t ON t.period = g.period
         ORDER BY {order}, g.period""",
-        [*w.params, *wt.params, *([names] if names else []), grid, *([names] if names else [])],
+        [*w.params, *total_params, *([names] if names else []), grid, *([names] if names else [])],
     )
     if df.empty:
         return pd.DataFrame(columns=cols)
     df["period"] = df["period"].astype("datetime64[us]")
     df["share"] = (df["articles"] / df["total"].where(df["total"] > 0)).fillna(0.0)
+    stories = df["total_stories"].where(df["total_stories"] > 0)
+    df["story_share"] = (df["stories"] / stories).fillna(0.0)
     df.insert(1, "kind", df["entity"].map(kinds(snap)).fillna(""))
-    return df
+    return df[cols]
+
+
+def _story_totals(
+    snap: Snapshot, f: Filters, by: str, wt: _Where, stories: bool
+) -> tuple[str, list[Any]]:
+    """SQL of (period, total, total_stories) for all articles stored (`wt`: the range and the
+    feed filter on articles `a`): every article, and with `stories` every distinct story
+    among them (an article without a stored story is a story of its own), else 0."""
+    period = _period(by, "a.published")
+    if not stories or not snap.files.get("stories"):  # no stories known: each its own
+        n = "COUNT(*)" if stories else "0"
+        return (
+            f"SELECT {period} AS period, COUNT(*)::BIGINT AS total, "
+            f"{n}::BIGINT AS total_stories FROM {{articles}} a WHERE {wt.sql} GROUP BY 1",
+            wt.params,
+        )
+    ws = _Where(snap, Filters(start=f.start, end=f.end), "s.published")
+    return (
+        f"""SELECT {period} AS period, COUNT(*)::BIGINT AS total,
+               COUNT(DISTINCT coalesce(s.story, a.id))::BIGINT AS total_stories
+        FROM {{articles}} a LEFT JOIN
+            (SELECT s.article_id, s.story FROM {{stories}} s WHERE {ws.sql}) s
+            ON s.article_id = a.id
+        WHERE {wt.sql} GROUP BY 1""",
+        [*ws.params, *wt.params],
+    )
 
 
 def time_bounds(snap: Snapshot) -> tuple[datetime | None, datetime | None]:
@@ -286,10 +332,11 @@ def overview(
     snap: Snapshot, f: Filters, trend_by: str = "day", *, trend_periods: int = 400
 ) -> pd.DataFrame:
     """Every watched entity with its counts in the range and in the previous range of the
-    same length: `entity, kind, mentions, articles, prev_mentions, prev_articles, change`
-    (`change` = relative change of mentions; NaN when the previous range had none, or began
-    before the store's first article, so that a store's start is not read as growth), and
-    `trend`, a list of article counts per period of the range (its last `trend_periods`).
+    same length: `entity, kind, mentions, articles, stories, prev_mentions, prev_articles,
+    prev_stories, change, stories_change` (`change` = relative change of mentions,
+    `stories_change` of stories; NaN when the previous range had none, or began before the
+    store's first article, so that a store's start is not read as growth), and `trend`, a
+    list of article counts per period of the range (its last `trend_periods`).
     """
     f = f.normalized()
     start, end = f.start, f.end
@@ -299,11 +346,11 @@ def overview(
     names = list(f.entities) or [e.name for e in snap.watchlist]
     out = pd.DataFrame({"entity": names})
     out["kind"] = out["entity"].map(kinds(snap)).fillna("")
-    cols = ["mentions", "articles", "prev_mentions", "prev_articles"]
+    cols = ["mentions", "articles", "stories", "prev_mentions", "prev_articles", "prev_stories"]
     if start is None or end is None:
         for col in cols:
             out[col] = 0
-        out["change"] = float("nan")
+        out["change"] = out["stories_change"] = float("nan")
         out["trend"] = [[] for _ in names]
         return out
     span = end - start
@@ -321,20 +368,19 @@ def overview(
     cur = df[df["period"] >= pd.Timestamp(start).floor("D" if by != "hour" else "h")]
     # a period straddling `start` belongs to the current range; count exactly with a 2nd pass
     exact = snap.query(
-        f"""SELECT m.entity, (m.published >= ?) AS current,
-               SUM(m.count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
-        FROM {{mentions}} m WHERE {w.sql} GROUP BY ALL""",
+        _counts_sql(snap, {"entity": "m.entity", "current": "(m.published >= ?)"}, w.sql),
         [start, *w.params],
     )
     for current, prefix in ((True, ""), (False, "prev_")):
         part = exact[exact["current"] == current].set_index("entity")
-        out[prefix + "mentions"] = out["entity"].map(part["mentions"]).fillna(0).astype("int64")
-        out[prefix + "articles"] = out["entity"].map(part["articles"]).fillna(0).astype("int64")
-    prev = out["prev_mentions"].where(out["prev_mentions"] > 0)
+        for col in ("mentions", "articles", "stories"):
+            out[prefix + col] = out["entity"].map(part[col]).fillna(0).astype("int64")
     first, _ = time_bounds(snap)
     covered = first is not None and datetime.min < prev_start and first <= prev_start
     # a previous range that begins before the store's first article is not comparable
-    out["change"] = (out["mentions"] - prev) / prev if covered else float("nan")
+    for col, change in (("mentions", "change"), ("stories", "stories_change")):
+        prev = out["prev_" + col].where(out["prev_" + col] > 0)
+        out[change] = (out[col] - prev) / prev if covered else float("nan")
     recent = max(start, shift(end, -(trend_periods + 1) * STEP[by]))
     grid = periods(recent, end, by)[-trend_periods:]
     trends = cur.pivot_table(index="period", columns="entity", values="articles", aggfunc="sum")
@@ -378,48 +424,88 @@ def top_feeds(snap: Snapshot, f: Filters) -> pd.DataFrame:
 # The articles behind a count
 
 
-def _hits_sql(snap: Snapshot, f: Filters) -> tuple[str, list[Any]]:
-    """SQL of (id, published, mentions) for the articles matching the filters."""
+def _hits_sql(snap: Snapshot, f: Filters, *, story: bool = False) -> tuple[str, list[Any]]:
+    """SQL of (id, published, mentions) for the articles matching the filters, and `story`
+    with `story` (an article without a stored story is a story of its own)."""
     if f.entities:
         w = _Where(snap, f).entities().articles()
+        story_sql, _ = _story_and_tone(snap)
+        col = f", MAX({story_sql}) AS story" if story else ""
         return (
             f"SELECT m.article_id AS id, MAX(m.published) AS published, "
-            f"SUM(m.count)::BIGINT AS mentions "
+            f"SUM(m.count)::BIGINT AS mentions{col} "
             f"FROM {{mentions}} m WHERE {w.sql} GROUP BY m.article_id",
             w.params,
         )
     fn = f.normalized()
     cond, params = _article_conditions(fn, "a")
     w = _Where(snap, Filters(feeds=fn.feeds)).articles("a.id")
+    if not story:
+        return (
+            f"SELECT a.id, a.published, 0::BIGINT AS mentions FROM {{articles}} a "
+            f"WHERE {cond} AND {w.sql}",
+            params + w.params,
+        )
+    ws = _Where(snap, Filters(start=fn.start, end=fn.end), "s.published")
     return (
-        f"SELECT a.id, a.published, 0::BIGINT AS mentions FROM {{articles}} a "
-        f"WHERE {cond} AND {w.sql}",
-        params + w.params,
+        f"SELECT a.id, a.published, 0::BIGINT AS mentions, coalesce(s.story, a.id) AS story "
+        f"FROM {{articles}} a LEFT JOIN (SELECT s.article_id, s.story FROM {{stories}} s "
+        f"WHERE {ws.sql}) s ON s.article_id = a.id WHERE {cond} AND {w.sql}",
+        ws.params + params + w.params,
     )
 
 
 def count_articles(snap: Snapshot, f: Filters) -> int:
     sql, params = _hits_sql(snap, f)
-    df = snap.query(f"SELECT COUNT(*) AS n FROM ({sql})", params)
+    df = snap.query(f"SELECT COUNT(*) AS n FROM ({sql}) h", params)
+    return int(df["n"].iloc[0])
+
+
+def count_stories(snap: Snapshot, f: Filters) -> int:
+    """The distinct stories among the articles behind a count (syndicated copies once)."""
+    sql, params = _hits_sql(snap, f, story=True)
+    df = snap.query(f"SELECT COUNT(DISTINCT story) AS n FROM ({sql}) h", params)
     return int(df["n"].iloc[0])
 
 
 def articles(
-    snap: Snapshot, f: Filters, *, limit: int = 50, offset: int = 0, newest_first: bool = True
+    snap: Snapshot,
+    f: Filters,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    newest_first: bool = True,
+    one_per_story: bool = False,
 ) -> pd.DataFrame:
     """One page of the articles behind a count, newest first:
-    `id, published, feed, feed_name, title, url, author, date_flag, text, mentions, entities`.
+    `id, published, feed, feed_name, title, url, author, date_flag, text, mentions, entities,
+    tones, story, copies, text_source, page_status, summary, matching`.
 
     `mentions` counts the chosen entities' mentions in the article (every watched entity's
-    when none is chosen); `entities` lists every watched entity it mentions.
+    when none is chosen); `entities` lists every watched entity it mentions and `tones` their
+    tone in it (entity -> -1..1, None where none was scored). `story` is the article's story,
+    `copies` the articles of that story in the store (1: not syndicated). With
+    `one_per_story`, a story is listed once, as its first article among those matching the
+    filters, and `matching` says how many of its articles match them (else `matching` is 1).
+    `text` is the text the mentions were counted on: the page's when it was read
+    (`text_source` "page"), else the feed's ("feed"), which is also in `summary`;
+    `page_status` is where reading its page stands (see `PAGE_STATES`; None: not tried).
     """
     f = f.normalized()
-    hits, params = _hits_sql(snap, f)
+    hits, params = _hits_sql(snap, f, story=one_per_story)
     order = "DESC" if newest_first else "ASC"
+    if one_per_story:  # the story's first matching article stands for it
+        hits = f"""SELECT id, published, mentions, matching FROM (
+            SELECT id, published, mentions,
+                   ROW_NUMBER() OVER (PARTITION BY story ORDER BY published, id) AS rank,
+                   COUNT(*) OVER (PARTITION BY story) AS matching
+            FROM ({hits}) h) r WHERE rank = 1"""
+    else:
+        hits = f"SELECT id, published, mentions, 1 AS matching FROM ({hits}) h"
     # Two steps: choose the page from the narrow columns, then read the wide ones (text) for
     # those rows only, within the page's time span so that most files are skipped.
     page = snap.query(
-        f"SELECT id, published, mentions FROM ({hits}) "
+        f"SELECT id, published, mentions, matching FROM ({hits}) p "
         f"ORDER BY published {order}, id LIMIT ? OFFSET ?",
         [*params, int(limit), int(offset)],
     )
@@ -431,22 +517,176 @@ def articles(
         span,
     )
     page = page.merge(wide, on="id", how="left")[
-        ["id", "published", "feed", "title", "url", "author", "date_flag", "text", "mentions"]
-    ]
+        [
+            "id", "published", "feed", "title", "url", "author", "date_flag", "text",
+            "mentions", "matching",
+        ]
+    ]  # fmt: skip
     page.insert(3, "feed_name", page["feed"].map(feed_names(snap)).fillna(page["feed"]))
+    _, tone = _story_and_tone(snap)
     ents = snap.query(
-        """SELECT article_id AS id, list(entity ORDER BY entity) AS entities,
-          SUM(count)::BIGINT AS total
-        FROM {mentions} WHERE article_id IN (SELECT unnest(?))
-          AND published BETWEEN ? AND ? GROUP BY article_id""",
+        f"""SELECT m.article_id AS id, m.entity, {tone} AS tone, m.count FROM {{mentions}} m
+        WHERE m.article_id IN (SELECT unnest(?)) AND m.published BETWEEN ? AND ?
+        ORDER BY m.entity""",
         span,
     )
-    lookup = dict(zip(ents["id"], ents["entities"], strict=True))
-    page["entities"] = [list(lookup.get(i, [])) for i in page["id"]]
+    tones: dict[int, dict[str, float | None]] = {}
+    for aid, entity, value in zip(ents["id"], ents["entity"], ents["tone"], strict=True):
+        tones.setdefault(int(aid), {})[str(entity)] = None if pd.isna(value) else float(value)
+    page["entities"] = [list(tones.get(i, {})) for i in page["id"]]
+    page["tones"] = [tones.get(i, {}) for i in page["id"]]
     if not f.entities:  # no entity chosen: the article's mentions of any watched entity
-        totals = dict(zip(ents["id"], ents["total"], strict=True))
+        totals = ents.groupby("id")["count"].sum()
         page["mentions"] = [int(totals.get(i, 0)) for i in page["id"]]
-    return page
+    stories = article_stories(snap, ids, span[1], span[2])
+    page["story"] = [stories.get(i, (i, 1))[0] for i in page["id"]]
+    page["copies"] = [stories.get(i, (i, 1))[1] for i in page["id"]]
+    page["matching"] = page["matching"].astype("int64")
+    page = _with_pages(snap, page, span)
+    return page[[c for c in page.columns if c != "matching"] + ["matching"]]
+
+
+def article_stories(
+    snap: Snapshot, ids: list[int], lo: datetime | None = None, hi: datetime | None = None
+) -> dict[int, tuple[int, int]]:
+    """article id -> (its story, the articles of that story in the store). An article with no
+    stored story (written before stories existed) is absent: a story of its own. `lo` and
+    `hi`, when known, bound the articles' publication times (so most files are skipped)."""
+    if not ids or not snap.files.get("stories"):
+        return {}
+    span = "AND published BETWEEN ? AND ?" if lo is not None and hi is not None else ""
+    df = snap.query(
+        f"""WITH mine AS (
+            SELECT article_id, story FROM {{stories}}
+            WHERE article_id IN (SELECT unnest(?)) {span}),
+        sizes AS (
+            SELECT story, COUNT(*)::BIGINT AS copies FROM {{stories}}
+            WHERE story IN (SELECT story FROM mine) GROUP BY story)
+        SELECT mine.article_id, mine.story, sizes.copies
+        FROM mine JOIN sizes ON sizes.story = mine.story""",
+        [list(ids), *([lo, hi] if span else [])],
+    )
+    return {
+        int(a): (int(s), int(n))
+        for a, s, n in zip(df["article_id"], df["story"], df["copies"], strict=True)
+    }
+
+
+def story_members(snap: Snapshot, ids: list[int]) -> pd.DataFrame:
+    """For each article, the other articles of its story, oldest first:
+    `of, id, published, feed, feed_name, title, url, feeds` (`of`: the article asked about;
+    `feeds`: the names of every feed that carried the member)."""
+    cols = ["of", "id", "published", "feed", "feed_name", "title", "url", "feeds"]
+    if not ids or not snap.files.get("stories"):
+        return pd.DataFrame(columns=cols)
+    members = snap.query(
+        """WITH mine AS (
+            SELECT article_id, story FROM {stories} WHERE article_id IN (SELECT unnest(?)))
+        SELECT mine.article_id AS of, s.article_id AS id, s.published
+        FROM mine JOIN {stories} s ON s.story = mine.story
+        WHERE s.article_id <> mine.article_id""",
+        [list(ids)],
+    )
+    if members.empty:
+        return pd.DataFrame(columns=cols)
+    others = sorted({int(i) for i in members["id"]})
+    span = [others, members["published"].min(), members["published"].max()]
+    wide = snap.query(
+        """SELECT id, feed, title, url FROM {articles}
+        WHERE id IN (SELECT unnest(?)) AND published BETWEEN ? AND ?""",
+        span,
+    )
+    out = members.merge(wide, on="id", how="inner")
+    names = feed_names(snap)
+    out["feed_name"] = out["feed"].map(names).fillna(out["feed"])
+    carried = article_feeds(snap, others).groupby("id")["name"].agg(lambda n: sorted(set(n)))
+    out["feeds"] = [list(carried.get(i, [])) for i in out["id"]]
+    out = out.sort_values(["of", "published", "id"], ignore_index=True)
+    return out[cols]
+
+
+# --------------------------------------------------------------------------------------------
+# Full text (monitor.pages): where an article's text came from, and how reading pages goes
+
+# What the latest `pages` row of an article says: read (ok); refused by robots.txt; too little
+# text (short: paywall, consent page); failed; waiting (queued, or to be tried again).
+PAGE_STATES = ("ok", "robots", "short", "failed", "waiting")
+_LATEST_PAGE = """SELECT article_id, status, next_try, row_number() OVER
+    (PARTITION BY article_id ORDER BY attempt DESC) AS rn FROM {pages}"""
+_PAGE_STATE = """CASE WHEN l.status = 'pending' OR (l.status <> 'ok' AND l.next_try IS NOT NULL)
+    THEN 'waiting' ELSE l.status END"""
+
+
+def _with_pages(snap: Snapshot, page: pd.DataFrame, span: list[Any]) -> pd.DataFrame:
+    """The page of articles with their text source, page state and page text."""
+    pages = snap.query(
+        f"""WITH last AS ({_LATEST_PAGE} WHERE article_id IN (SELECT unnest(?))
+              AND published BETWEEN ? AND ?)
+        SELECT l.article_id AS id, {_PAGE_STATE} AS page_status, p.text AS page_text
+        FROM last l LEFT JOIN {{pages}} p
+          ON p.article_id = l.article_id AND p.status = 'ok'
+          AND p.published BETWEEN ? AND ?
+        WHERE l.rn = 1""",
+        [*span, *span[1:]],
+    )
+    page = page.merge(pages, on="id", how="left")
+    read = page["page_text"].notna()
+    page["text_source"] = read.map({True: "page", False: "feed"})
+    page["summary"] = page["text"]
+    page["text"] = page["page_text"].where(read, page["text"])
+    page["page_status"] = (
+        page["page_status"].astype(object).where(page["page_status"].notna(), None)
+    )
+    return page.drop(columns="page_text")
+
+
+def pages_to_read(snap: Snapshot) -> pd.DataFrame:
+    """The articles whose pages are queued or to be tried again (their latest `pages` row has a
+    next try): `article_id, url, title, feed_chars, published, story, feed, attempt, next_try`
+    (`feed`: the one that first carried the article, whose poll queued its page)."""
+    due = snap.query(
+        """WITH last AS (SELECT article_id, url, published, attempt, status, next_try,
+              row_number() OVER (PARTITION BY article_id ORDER BY attempt DESC) AS rn
+            FROM {pages})
+        SELECT article_id, url, published, attempt, next_try FROM last
+        WHERE rn = 1 AND status <> 'ok' AND next_try IS NOT NULL"""
+    )
+    cols = ["article_id", "url", "title", "feed_chars", "published", "story", "feed", "attempt"]
+    cols.append("next_try")
+    if due.empty:
+        return pd.DataFrame(columns=cols)
+    span = [due["article_id"].tolist(), due["published"].min(), due["published"].max()]
+    found = snap.query(
+        """SELECT a.id AS article_id, a.title, length(a.text) AS feed_chars, s.story, a.feed
+        FROM {articles} a LEFT JOIN (SELECT article_id, story FROM {stories}
+            WHERE article_id IN (SELECT unnest(?)) AND published BETWEEN ? AND ?) s
+          ON s.article_id = a.id
+        WHERE a.id IN (SELECT unnest(?)) AND a.published BETWEEN ? AND ?""",
+        [*span, *span],
+    )
+    return due.merge(found, on="article_id")[cols]  # an article that is gone is not read
+
+
+def full_text_by_feed(snap: Snapshot) -> pd.DataFrame:
+    """Per feed, its articles and where reading their pages stands: `feed, articles, tried`
+    and one count per state of `PAGE_STATES`; `read_in_full` = ok / articles. An article
+    carried by two feeds counts for both."""
+    counts = ", ".join(
+        f"SUM(CASE WHEN p.state = '{state}' THEN 1 ELSE 0 END)::BIGINT AS {state}"
+        for state in PAGE_STATES
+    )
+    df = snap.query(
+        f"""WITH last AS ({_LATEST_PAGE}),
+        p AS (SELECT l.article_id, {_PAGE_STATE} AS state FROM last l WHERE l.rn = 1)
+        SELECT s.feed, COUNT(*)::BIGINT AS articles, COUNT(p.article_id)::BIGINT AS tried,
+               {counts}
+        FROM {{sources}} s LEFT JOIN p ON p.article_id = s.article_id
+        GROUP BY s.feed ORDER BY s.feed"""
+    )
+    for state in PAGE_STATES:
+        df[state] = df[state].fillna(0).astype("int64")
+    df["read_in_full"] = (df["ok"] / df["articles"].where(df["articles"] > 0)).fillna(0.0)
+    return df
 
 
 def article_feeds(snap: Snapshot, ids: list[int]) -> pd.DataFrame:
@@ -548,6 +788,19 @@ def _cadence(snap: Snapshot) -> pd.Timedelta:
     return pd.Timedelta(hours=1) if value is None or pd.isna(value) else pd.Timedelta(value)
 
 
+def deliveries(snap: Snapshot, f: Filters, limit: int = 200) -> pd.DataFrame:
+    """The delivery log of alerts and digests (every attempt, the store's `deliveries`) in
+    the range, newest first: `time, kind, name, entity, fired, target, outcome, attempt,
+    error` (`target` as stored: redacted)."""
+    w = _Where(snap, Filters(start=f.start, end=f.end), "d.time")
+    return snap.query(
+        f"""SELECT d.time, d.kind, d.name, d.entity, d.fired, d.target, d.outcome, d.attempt,
+               d.error
+        FROM {{deliveries}} d WHERE {w.sql} ORDER BY d.time DESC, d.name LIMIT ?""",
+        [*w.params, int(limit)],
+    )
+
+
 def data_as_of(snap: Snapshot) -> datetime | None:
     """Time of the last successful poll of any feed (UTC: new articles, or the feed checked and
     unchanged), or None before the first. A poll where every fetch failed brings no data, so
@@ -591,14 +844,15 @@ def story_seeds(
 
 
 def tone_timeline(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
-    """Mean tone per entity and period: `entity, period, tone, toned` (`toned`: the scored
-    articles behind the mean). Periods without a scored article are absent."""
+    """Mean tone per entity and period: `entity, period, tone, toned, mentions` (`toned`: the
+    scored articles behind the mean; `mentions`: the mentions in them, each scored in its
+    sentence). Periods without a scored article are absent."""
     w = _Where(snap, f).entities().articles()
     _, tone = _story_and_tone(snap)
     w.add(f"{tone} IS NOT NULL")
     df = snap.query(
         f"""SELECT m.entity, {_period(by)} AS period, avg({tone})::DOUBLE AS tone,
-               COUNT(*)::BIGINT AS toned
+               COUNT(*)::BIGINT AS toned, SUM(m.count)::BIGINT AS mentions
         FROM {{mentions}} m WHERE {w.sql} GROUP BY ALL ORDER BY m.entity, period""",
         w.params,
     )
@@ -612,6 +866,35 @@ def _story_and_tone(snap: Snapshot) -> tuple[str, str]:
     cols = table_columns(snap, "mentions")
     story = "coalesce(m.story, m.article_id)" if "story" in cols else "m.article_id"
     return story, ("m.tone" if "tone" in cols else "NULL::DOUBLE")
+
+
+def _counts_sql(snap: Snapshot, keys: dict[str, str], where: str) -> str:
+    """SQL of `<keys>, mentions, articles, stories` per group of the mention rows (alias m)
+    matching `where`: the counts, and the distinct stories among the group's articles.
+
+    Counting distinct stories directly (COUNT(DISTINCT story)) made the timeline and the
+    overview half as slow again; here only the rows of syndicated stories (those with a
+    copy, a minority) are counted twice: a group's stories are its articles minus, for each
+    such story, its articles in the group but one. The result is the same.
+    """
+    story, _ = _story_and_tone(snap)
+    cols = ", ".join(f"{expr} AS {name}" for name, expr in keys.items())
+    names = ", ".join(keys)
+    on = " AND ".join(f"d.{k} = t.{k}" for k in keys)
+    numbers = ", ".join(str(i + 1) for i in range(len(keys)))
+    return f"""WITH r AS MATERIALIZED (
+            SELECT {cols}, m.count, m.article_id, {story} AS story
+            FROM {{mentions}} m WHERE {where}),
+        copied AS (SELECT DISTINCT story FROM r WHERE story <> article_id),
+        d AS (
+            SELECT {names}, COUNT(*) - COUNT(DISTINCT r.story) AS extra
+            FROM r JOIN copied ON copied.story = r.story GROUP BY {numbers}),
+        t AS (
+            SELECT {names}, SUM(count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
+            FROM r GROUP BY {numbers})
+        SELECT {", ".join(f"t.{k}" for k in keys)}, t.mentions, t.articles,
+               (t.articles - coalesce(d.extra, 0))::BIGINT AS stories
+        FROM t LEFT JOIN d ON {on}"""
 
 
 RISING_WITH = 3  # watched entities listed in `with`
@@ -637,16 +920,16 @@ def rising_names(snap: Snapshot, f: Filters, limit: int = 50) -> pd.DataFrame:
     end = f.end or last
     if end is None:
         return pd.DataFrame(columns=cols)
-    start = f.start or end - timedelta(days=7)
+    start = f.start or shift(end, -timedelta(days=7))
     span = end - start
-    w = _Where(snap, replace(f, start=start - span, end=end, entities=()), "n.published")
+    w = _Where(snap, replace(f, start=shift(start, -span), end=end, entities=()), "n.published")
     w.articles("n.article_id")
     if f.entities:
         w.add(
             "n.article_id IN (SELECT article_id FROM {mentions} WHERE entity IN "
             "(SELECT unnest(?)) AND published >= ? AND published < ?)",
             list(f.entities),
-            start - span,
+            shift(start, -span),
             end,
         )
     matcher = Matcher(snap.watchlist)
@@ -699,3 +982,42 @@ def _co_mentioned(
         if len(picked) < RISING_WITH:
             picked.append(entity)
     return [top.get(k, []) for k in keys]
+
+
+def name_articles(snap: Snapshot, f: Filters, names: list[str], per_name: int = 3) -> pd.DataFrame:
+    """Sample articles for names (as `rising_names` returns them), the newest first, at most
+    `per_name` each: `name, id, published, feed, feed_name, title, url, text`. The range and
+    the feed and search filters apply as in `rising_names` (default: the store's last 7
+    days)."""
+    cols = ["name", "id", "published", "feed", "feed_name", "title", "url", "text"]
+    keys = {name_key(n): n for n in names}
+    f = f.normalized()
+    _, last = time_bounds(snap)
+    end = f.end or last
+    if not keys or end is None:
+        return pd.DataFrame(columns=cols)
+    start = f.start or shift(end, -timedelta(days=7))
+    w = _Where(snap, replace(f, start=start, end=end, entities=()), "n.published")
+    w.articles("n.article_id")
+    w.add("n.name IN (SELECT unnest(?::VARCHAR[]))", list(keys))
+    hits = snap.query(
+        f"""SELECT name, article_id AS id, published FROM (
+            SELECT n.name, n.article_id, n.published,
+                   ROW_NUMBER() OVER (PARTITION BY n.name
+                                      ORDER BY n.published DESC, n.article_id) AS rank
+            FROM {{names}} n WHERE {w.sql}) r
+        WHERE rank <= ? ORDER BY name, published DESC, id""",
+        [*w.params, int(per_name)],
+    )
+    if hits.empty:
+        return pd.DataFrame(columns=cols)
+    ids = sorted({int(i) for i in hits["id"]})
+    wide = snap.query(
+        """SELECT id, feed, title, url, text FROM {articles}
+        WHERE id IN (SELECT unnest(?)) AND published BETWEEN ? AND ?""",
+        [ids, hits["published"].min(), hits["published"].max()],
+    )
+    out = hits.merge(wide, on="id", how="inner")
+    out["name"] = out["name"].map(keys)
+    out["feed_name"] = out["feed"].map(feed_names(snap)).fillna(out["feed"])
+    return out[cols]

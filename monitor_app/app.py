@@ -25,11 +25,21 @@ from monitor.config import Config
 from monitor.errors import MonitorError
 from monitor.store import Snapshot
 
-from . import access, state
+from . import access, actions, state
 from .data import Context, get_store, load_or_stop, make_context
-from .pages import articles, co_mentions, compare, feeds, overview, sources, timeline
+from .pages import (
+    alerts,
+    articles,
+    co_mentions,
+    compare,
+    discover,
+    feeds,
+    overview,
+    sources,
+    timeline,
+)
 from .state import Selection, cli_command
-from .widgets import assign_colors, fmt_count, fmt_time, store_damage
+from .widgets import assign_colors, fmt_count, fmt_time, md, store_damage
 
 REFRESH = "15s"
 PAGES: dict[str, Callable[[Context, Selection], None]] = {
@@ -39,6 +49,8 @@ PAGES: dict[str, Callable[[Context, Selection], None]] = {
     "co-mentions": co_mentions.render,
     "sources": sources.render,
     "articles": articles.render,
+    "discover": discover.render,
+    "alerts": alerts.render,
     "feeds": feeds.render,
 }
 assert tuple(PAGES) == state.VIEWS
@@ -73,6 +85,11 @@ def counting_text(ctx: Context, sel: Selection) -> str:
   nothing inside an entity's `exclude` phrases.
 - **Articles** count the articles with at least one mention. An article carried by several
   feeds counts once; a feed filter keeps the articles carried by any chosen feed.
+- **Stories** count those articles with syndicated copies counted once: the same wire story
+  carried by several feeds under other URLs (with a dateline, boilerplate, light edits or
+  another headline) is one story, however many outlets ran it.
+- **Tone** is the mean score (-1 to +1) of the sentences naming the entity, by a word list
+  (VADER): a reading of the words around a name, not the outlet's stance.
 - An article belongs to the hour, day or week of its **publication time (UTC)**. When a feed
   gave no date, or one in the future, the time it was first seen is used instead.
 - **Normalized** shows the share of all articles stored for the period (same feeds) that
@@ -110,6 +127,69 @@ def ingestion_note(ctx: Context) -> None:
             "The page updates by itself as articles arrive.",
             icon=":material/hourglass_top:",
         )
+
+
+def recount_note(ctx: Context) -> None:
+    """Entities in feeds.yaml that the store has not counted yet: say who will count them
+    (the running poller, by itself) or offer to count them now; while the dashboard counts,
+    its progress."""
+    job = actions.recount_job(ctx.config)
+    if job is not None and job.running:
+        recount_progress(ctx.config)
+        return
+    waiting = actions.not_counted(ctx.config, ctx.snap)
+    if not waiting:
+        return
+    names = ", ".join(f"“{md(n)}”" for n in waiting[:5]) + (" …" if len(waiting) > 5 else "")
+    text = (
+        f"feeds.yaml watches {names}, which the store has not counted yet, so "
+        f"{'they show' if len(waiting) > 1 else 'it shows'} no mentions."
+    )
+    if get_store(str(ctx.config.store)).poller_running():
+        st.info(
+            text + " The running poller rereads feeds.yaml between polls (at least once a "
+            "minute) and then counts them over the whole stored history.",
+            icon=":material/hourglass_top:",
+        )
+        return
+    if ctx.public:
+        st.info(
+            text + " Start the poller, or run `monitor rematch`, to count them.",
+            icon=":material/pending:",
+        )
+        return
+    failed = f" The last count failed: {md(job.error)}." if job is not None and job.error else ""
+    st.warning(
+        text + failed + " No poller is running: count them now (mentions and their tone, "
+        "from the stored text), or start the poller, which does it when it opens the store.",
+        icon=":material/pending:",
+    )
+    st.button(
+        "Count them now",
+        key="_recount",
+        icon=":material/calculate:",
+        on_click=start_recount,
+        args=(ctx.config,),
+    )
+
+
+def start_recount(config: Config) -> None:
+    actions.start_recount(config)
+
+
+@st.fragment(run_every="1s")
+def recount_progress(config: Config) -> None:
+    """The dashboard's recount, as it goes; the whole page reruns when it is done."""
+    job = actions.recount_job(config)
+    if job is None or not job.running:
+        st.rerun()
+        return
+    share = job.done / job.total if job.total else 0.0
+    st.progress(
+        min(share, 1.0),
+        text=f"Counting mentions for feeds.yaml's watchlist: {job.done:,} of {job.total:,} "
+        f"stored articles ({job.seconds:.0f} s). The pages update when it is done.",
+    )
 
 
 def first_poll_progress(config: Config, snap: Snapshot) -> tuple[int, int]:
@@ -240,18 +320,21 @@ def main() -> None:
         watch_for_new_data(str(config.store), snap.key)
         return
     try:
-        render(config, snap)
+        render(config, snap, public=viewer.public)
     except MonitorError as exc:  # a damaged store file met by a query: one line, no traceback
         st.error(str(exc), icon=":material/report:")
     watch_for_new_data(str(config.store), snap.key)
 
 
-def render(config: Config, snap: Snapshot) -> None:
-    """The sidebar, the header and the page the URL names."""
-    ctx = make_context(config, snap)
+def render(config: Config, snap: Snapshot, *, public: bool = False) -> None:
+    """The sidebar, the header and the page the URL names. `public`: the page is open to
+    anyone who can reach it (no sign-in), so it offers no edit."""
+    ctx = replace(make_context(config, snap), public=public)
     if "_notices" not in st.session_state:  # the session's first run: the link as opened
-        link = state.check_link(ctx, state.link_params())
+        params = state.link_params()
+        link = state.check_link(ctx, params)
         st.session_state["_notices"] = link.notes
+        st.session_state["_link"] = params
         st.session_state.update(link.state)
     st.session_state["_bounds"] = (ctx.first, ctx.last, ctx.now)
     sel = state.sidebar(ctx)
@@ -260,6 +343,7 @@ def render(config: Config, snap: Snapshot) -> None:
     header(ctx, sel)
     show_notices()
     ingestion_note(ctx)
+    recount_note(ctx)
     range_without_data(ctx, sel)
     tabs = st.tabs(list(state.VIEWS), key="view", bind="query-params")
     for tab, name in zip(tabs, state.VIEWS, strict=True):

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 import streamlit as st
 
-from monitor import queries
+from monitor import alerts, queries
 from monitor.config import Config, file_stamp, load_config, resolve_config_path
 from monitor.errors import ConfigError
 from monitor.match import Matcher
@@ -97,9 +97,36 @@ def q(name: str, snap: Snapshot, f: queries.Filters, *args: Any, **kwargs: Any) 
     return cached(name, snap.key, repr(f), args, tuple(sorted(kwargs.items())), snap, f)
 
 
+def q_ids(name: str, snap: Snapshot, ids: list[int]) -> Any:
+    """queries.<name>(snap, ids) for questions about given articles, cached the same way."""
+    return cached_ids(name, snap.key, tuple(ids), snap)
+
+
+@st.cache_data(max_entries=200, show_spinner=False)
+def cached_ids(name: str, snap_key: str, ids: tuple[int, ...], _snap: Snapshot) -> Any:
+    return getattr(queries, name)(_snap, list(ids))
+
+
+@st.cache_data(max_entries=50, show_spinner=False)
+def cached_backtest(
+    snap_key: str, rules: str, start: datetime, end: datetime, _snap: Snapshot, _config: Config
+) -> list[alerts.Firing]:
+    """alerts.backtest over [start, end], cached on the snapshot and the rules."""
+    return alerts.backtest(_snap, _config, start, end)
+
+
+def backtest(snap: Snapshot, config: Config, start: datetime, end: datetime) -> list[alerts.Firing]:
+    return cached_backtest(snap.key, repr(config.alerts), start, end, snap, config)
+
+
 @st.cache_data(max_entries=50, show_spinner=False)
 def cached_health(snap_key: str, minute: str, _snap: Snapshot) -> pd.DataFrame:
     return queries.feed_health(_snap, datetime.fromisoformat(minute))
+
+
+@st.cache_data(max_entries=20, show_spinner=False)
+def cached_full_text(snap_key: str, _snap: Snapshot) -> pd.DataFrame:
+    return queries.full_text_by_feed(_snap)
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,6 +145,7 @@ class Context:
     first: datetime | None  # first publication time in the store
     last: datetime | None  # end of the last (exclusive)
     colors: dict[str, str] = field(default_factory=dict)  # see widgets.assign_colors
+    public: bool = False  # reachable beyond this machine without sign-in: it edits nothing
 
     @property
     def kind_options(self) -> list[str]:

@@ -33,11 +33,19 @@ from monitor.queries import shift
 from .data import Context, q
 from .widgets import fmt_time, md
 
-VIEWS = ("overview", "timeline", "compare", "co-mentions", "sources", "articles", "feeds")
+VIEWS = (
+    "overview", "timeline", "compare", "co-mentions", "sources", "articles", "discover",
+    "alerts", "feeds",
+)  # fmt: skip
 RANGES = ("24h", "7d", "30d", "90d", "all", "custom")
 RANGE_LABELS = {"24h": "24 h", "7d": "7 days", "30d": "30 days", "90d": "90 days"}
 DEFAULT_RANGE = "30d"
-MEASURES = ("mentions", "articles")
+MEASURES = ("mentions", "articles", "stories", "tone")
+MEASURE_HELP = (
+    "Mentions: every occurrence of a name. Articles: articles with at least one. Stories: "
+    "those articles with syndicated copies counted once. Tone: the mean tone of the "
+    "sentences naming it, -1 to +1 (a word list's reading, not a stance)."
+)
 # Articles page, nothing chosen: those mentioning a watched entity, or all (the URL holds the label)
 SCOPES = ("mentioning a watched entity", "all articles")
 MAX_PERIODS = 2_400  # points per series of any chart; beyond, coarser (and the user told)
@@ -49,7 +57,7 @@ DATE_MIN, DATE_MAX = date(1990, 1, 1), date(2100, 12, 31)  # the date boxes' bou
 # to the data's own first and last day)
 PARAMS = {
     "view", "range", "from", "to", "e", "kind", "feed", "tag", "q",
-    "by", "measure", "norm", "roll", "page", "scope",
+    "by", "measure", "norm", "roll", "page", "scope", "name",
 }  # fmt: skip
 
 
@@ -253,7 +261,8 @@ def check_link(ctx: Context, params: dict[str, list[str]]) -> LinkCheck:
         )
     if (v := one("measure")) and v not in MEASURES:
         notes.append(
-            f"The link's measure “{md(v[:40])}” is not mentions or articles; showing mentions."
+            f"The link's measure “{md(v[:40])}” is not one of {', '.join(MEASURES)}; "
+            "showing mentions."
         )
     if (v := one("norm")) and v.lower() not in ("true", "false"):
         notes.append(f"The link's “norm={md(v[:40])}” is not true or false; showing raw counts.")
@@ -497,7 +506,7 @@ def chart_controls(
     """Granularity, measure, normalization and rolling window (kept while other views show)."""
     start, end = sel.span(ctx)
     default_by = default_granularity(start, end)
-    cols = st.columns([1.2, 1.6, 1.3, 1.2]) if with_norm else st.columns([1.2, 1.6, 1.2, 1.3])
+    cols = st.columns([1.1, 2.4, 1.1, 1.1])
     by = cols[0].selectbox(
         "Granularity",
         queries.GRANULARITIES,
@@ -506,22 +515,17 @@ def chart_controls(
         bind="query-params",
         persist_state="session",
     )
-    norm_on = with_norm and bool(
-        st.session_state.get("norm", st.query_params.get("norm") == "true")
-    )
     measure = cols[1].segmented_control(
-        "Count",
+        "Measure",
         MEASURES,
         default="mentions",
         required=True,
         key="measure",
         bind="query-params",
         persist_state="session",
-        disabled=norm_on,
-        help="Normalized always counts articles: the share of all articles that mention it."
-        if norm_on
-        else "Mentions: every occurrence of a name. Articles: articles with at least one.",
+        help=MEASURE_HELP,
     )
+    measure = measure or "mentions"
     norm = False
     if with_norm:
         with cols[2]:
@@ -531,7 +535,11 @@ def chart_controls(
                 key="norm",
                 bind="query-params",
                 persist_state="session",
-                help="Share of all articles stored in the period that mention the entity.",
+                disabled=measure == "tone",
+                help="Tone is a mean score, not a count: there is nothing to normalize."
+                if measure == "tone"
+                else "The share of all articles stored in the period that mention the entity "
+                "(counting stories: the share of all stories).",
             )
     roll = cols[-1 if with_norm else 2].number_input(
         "Rolling average",
@@ -545,7 +553,7 @@ def chart_controls(
         persist_state="session",
         help="Average over this many periods (0: off).",
     )
-    return by or default_by, measure or "mentions", bool(norm), whole(roll, 0)
+    return by or default_by, measure, bool(norm) and measure != "tone", whole(roll, 0)
 
 
 # --------------------------------------------------------------------------------------------

@@ -77,6 +77,11 @@ def md(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])", r"\\\1", text)
 
 
+def code(text: str) -> str:
+    """Text as inline code in st.markdown (where escapes would show): backticks dropped."""
+    return "`" + text.replace("`", "").replace("\n", " ") + "`"
+
+
 # --------------------------------------------------------------------------------------------
 # Widgets
 

@@ -4,8 +4,9 @@
     .venv/bin/python scripts/screenshots.py --config PATH     # uses an existing feeds.yaml
 
 Without --config it runs `monitor demo --no-dashboard` (30 days, 12 outlets) into a temporary
-folder. It then starts `streamlit run dashboard.py` on a free port and drives Debian's Chromium
-with Playwright (never `playwright install`). Needs /usr/bin/chromium.
+folder and adds a few alert rules (`DEMO_ALERTS`) to its feeds.yaml, for the Alerts page. It
+then starts `streamlit run dashboard.py` on a free port and drives Debian's Chromium with
+Playwright (never `playwright install`). Needs /usr/bin/chromium.
 """
 
 from __future__ import annotations
@@ -30,8 +31,26 @@ SHOTS = {
     "co-mentions": "view=co-mentions&range=30d",
     "sources": "view=sources&range=30d",
     "articles": "view=articles&range=30d&e=Talia+Brenwick",
+    "discover": "view=discover&range=7d",
+    "alerts": "view=alerts&range=30d",
     "feeds": "view=feeds&range=30d",
 }
+# rules for the Alerts page of the demo (the demo world has a known spike of Talia Brenwick)
+DEMO_ALERTS = """
+alerts:
+  - name: Brenwick spike
+    when: spike
+    entity: Talia Brenwick
+    window: 24h
+    baseline: 7d
+    factor: 2
+    min: 10
+  - name: Bank and minister together
+    when: together
+    entities: [Vellacourt Bank, Ramon Olaizabal]
+    window: 24h
+    min: 4
+"""
 
 
 def build_demo(folder: Path) -> Path:
@@ -54,7 +73,9 @@ def build_demo(folder: Path) -> Path:
         cwd=ROOT,
         check=True,
     )
-    return folder / "feeds.yaml"
+    config = folder / "feeds.yaml"
+    config.write_text(config.read_text() + DEMO_ALERTS)
+    return config
 
 
 def settle(page: Any) -> None:

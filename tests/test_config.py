@@ -18,8 +18,10 @@ from monitor.config import (
     parse_duration,
     parse_size,
     resolve_config_path,
+    watch_name,
+    writable_problem,
 )
-from monitor.errors import ConfigError, ConfigIssue, OpmlError
+from monitor.errors import ConfigError, ConfigIssue, MonitorError, OpmlError
 from monitor.models import ENTITY_KINDS, Entity
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,6 +118,53 @@ def test_absent_keys_take_defaults(tmp_path):
     assert (config.poll.per_host, config.poll.concurrency) == (2, 16)
     assert config.feeds[0].enabled is True
     assert config.watch == []
+
+
+def test_full_text_under_poll_and_per_feed(tmp_path):
+    config = load_config(
+        write(
+            tmp_path,
+            """
+            poll:
+              full_text: true
+            feeds:
+              - name: A
+                url: https://a.example/
+                full_text: false
+              - name: B
+                url: https://b.example/
+            """,
+        )
+    )
+    assert config.poll.full_text is True
+    assert [f.full_text for f in config.feeds] == [False, None]  # None: the poll: setting
+    assert load_config(write(tmp_path, "feeds: []\n")).poll.full_text is None  # the rule decides
+    # the setting is not part of a feed's identity (toggling it revives no gone feed)
+    a, b = (FeedConfig("A", "https://a.example/", full_text=v) for v in (True, None))
+    assert a.entry_hash == b.entry_hash
+
+
+def test_full_text_must_be_true_or_false(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        poll:
+          full_text: "yes"
+        feeds:
+          - name: A
+            url: https://a.example/
+            full_text: 1
+          - name: B
+            url: https://b.example/
+            fulltext: true
+        """,
+    )
+    shown = [str(i) for i in issues_of(path)]
+    assert shown[0].endswith(
+        'feeds.yaml:2: poll.full_text: expected true or false, got "yes" (write true or false)'
+    )
+    assert "feeds.yaml:6: feeds[0].full_text: expected true or false, got 1" in shown[1]
+    assert 'unknown key "fulltext" (did you mean "full_text"?)' in shown[2]
 
 
 def test_empty_values_mean_defaults(tmp_path):
@@ -253,7 +302,7 @@ def test_unknown_top_level_key(tmp_path):
 def test_unknown_key_without_a_close_match_lists_the_known_keys(tmp_path):
     issue = only_issue(write(tmp_path, "poll:\n  every: 5m\n  colour: blue\n"))
     assert (issue.line, issue.where) == (3, "poll")
-    assert issue.hint == "known keys: every, timeout, max_bytes, per_host, concurrency"
+    assert issue.hint == "known keys: every, timeout, max_bytes, per_host, concurrency, full_text"
 
 
 def test_missing_required_keys(tmp_path):
@@ -760,6 +809,99 @@ def test_import_opml_refuses_a_broken_config_and_leaves_it_alone(tmp_path):
     assert config_path.read_text() == before
 
 
+# --------------------------------------------------------------------------------------------
+# Watching a name from the dashboard (the Discover page's "watch this")
+
+WATCH_WITH_COMMENTS = """
+# My watchlist.
+watch:
+  - name: Nayib Bukele   # the president
+    kind: person
+    aliases: [Bukele]
+  # topics below
+  - name: CECOT
+    kind: topic
+
+# --- alerts ---
+alerts:
+  - name: Spike
+    when: spike
+    entity: CECOT
+"""
+
+
+def test_watch_name_appends_to_the_watchlist_and_keeps_comments(tmp_path):
+    config_path = write(tmp_path, WATCH_WITH_COMMENTS)
+    before = config_path.read_text()
+    entity = watch_name(config_path, "  José Raúl   Mulino ", "person")
+    assert entity == Entity("José Raúl Mulino", "person")
+    after = config_path.read_text()
+    head, _, _ = before.partition("\n# --- alerts ---")
+    assert after == head + (
+        "  - name: José Raúl Mulino\n    kind: person\n\n# --- alerts ---\n"
+        "alerts:\n  - name: Spike\n    when: spike\n    entity: CECOT\n"
+    )
+    watch_name(config_path, "MS-13: the gang", "organization")  # quoted where YAML needs it
+    names = [e.name for e in load_config(config_path).watch]
+    assert names == ["Nayib Bukele", "CECOT", "José Raúl Mulino", "MS-13: the gang"]
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "what"),
+    [
+        ("jose raul  MULINO", "person", '"jose raul MULINO" is already watched'),
+        ("bukele", "person", '"bukele" is already watched (an alias of Nayib Bukele)'),
+        ("   ", "person", "empty name"),
+        ("New One", "persn", "expected one of person, organization, topic, place"),
+    ],
+)
+def test_watch_name_refuses_what_cannot_be_watched(tmp_path, name, kind, what):
+    config_path = write(tmp_path, WATCH_WITH_COMMENTS + "  # x\n")
+    watch_name(config_path, "José Raúl Mulino", "person")
+    before = config_path.read_text()
+    with pytest.raises(ConfigError) as caught:
+        watch_name(config_path, name, kind)
+    assert what in str(caught.value)
+    assert config_path.read_text() == before
+
+
+def test_watch_name_puts_the_file_back_when_it_no_longer_loads(tmp_path, monkeypatch):
+    import monitor.config as config_module
+
+    config_path = write(tmp_path, WATCH_WITH_COMMENTS)
+    before = config_path.read_text()
+    real = config_module.load_config
+    calls = []
+
+    def load_then_fail(path):
+        calls.append(path)
+        if len(calls) > 1:  # the check after writing
+            raise ConfigError([ConfigIssue(str(path), 3, "watch[2]", "broken by the edit")])
+        return real(path)
+
+    monkeypatch.setattr(config_module, "load_config", load_then_fail)
+    with pytest.raises(ConfigError, match="broken by the edit"):
+        watch_name(config_path, "Kristi Noem", "person")
+    assert config_path.read_text() == before
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_watch_name_refuses_a_file_it_cannot_write(tmp_path, monkeypatch):
+    import os
+
+    config_path = write(tmp_path, WATCH_WITH_COMMENTS)
+    assert writable_problem(config_path) == ""
+    assert writable_problem(tmp_path / "nowhere.yaml") == "the file does not exist"
+    real = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if Path(p) == config_path else real(p, mode)
+    )
+    assert writable_problem(config_path) == "the file is read-only for this process"
+    with pytest.raises(MonitorError, match="read-only"):
+        watch_name(config_path, "Kristi Noem", "person")
+    assert "Kristi Noem" not in config_path.read_text()
+
+
 # --- Resource limits (issue 9, §4) ------------------------------------------------------------
 
 
@@ -917,3 +1059,21 @@ def test_a_duplicate_key_after_an_alias_is_reported_on_its_own_line(tmp_path):
     )
     issue = only_issue(path)
     assert (issue.line, issue.what) == (8, 'found duplicate key "name"')
+
+
+def test_huge_durations_and_sizes_are_one_message_each(tmp_path):
+    """Numbers past what dates and ints can hold (a typo, or an attack) are refused with a
+    hint, never an OverflowError."""
+    digits = "9" * 400
+    text = f"poll:\n  every: 99999999999d\n  timeout: {digits}s\n  max_bytes: {digits}\n"
+    issues = issues_of(write(tmp_path, text))
+    assert [(i.line, i.hint) for i in issues] == [
+        (2, "at most 3650d"),
+        (3, "at most 3650d"),
+        (4, "at most 1024GB"),
+    ]
+    assert only_issue(write(tmp_path, f'poll:\n  max_bytes: "{digits}KB"\n')).hint == (
+        "at most 1024GB"
+    )
+    assert parse_duration("3650d") == timedelta(days=3650)
+    assert parse_size("1024GB") == 1024**4

@@ -1,4 +1,10 @@
-"""The Articles page: the articles behind any number, newest first, paged in the URL."""
+"""The Articles page: the articles behind any number, newest first, paged in the URL.
+
+The page counts stories: a story carried by several feeds (syndicated copies under other URLs)
+is one card, under its first article among those behind the number, with the other copies
+expandable ("also carried by"); the number of articles is said beside. The CSV lists every
+article, copies included.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +19,18 @@ from monitor import queries
 from monitor.store import Snapshot
 
 from ..cards import PAGE_SIZE, render_articles
-from ..data import Context, q
+from ..data import Context, q, q_ids
 from ..state import MAX_PAGE, SCOPES, Selection, cli_command, on_filter_change, whole
 from ..widgets import csv_button, empty_state, fmt_count, md
 
 MAX_CSV_ARTICLES = 50_000  # rows in the "all as CSV" download
+STORIES_NOTE = (
+    "One card per story: copies of a story carried by several feeds under other URLs "
+    "(syndicated, see “How counting works”) are one card, under its first article here; "
+    "expand “also carried by” for the others. The CSV lists every article, with its story. "
+    "The number beside an entity is its tone in the article, -1 to +1: a word list's reading "
+    "of the sentences naming it, not the article's stance (see “Tone” on the Timeline)."
+)
 
 
 def render(ctx: Context, sel: Selection) -> None:
@@ -32,7 +45,8 @@ def render(ctx: Context, sel: Selection) -> None:
     if scope == SCOPES[0] and not sel.chosen and not watched:
         empty_state("No entity is watched: add some under `watch:` in feeds.yaml.")
         return
-    total = q("count_articles", ctx.snap, f)
+    total = q("count_stories", ctx.snap, f)
+    n_articles = q("count_articles", ctx.snap, f)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     if total == 0:
         st.caption(f"Articles{md(what)}, newest first.")
@@ -48,15 +62,28 @@ def render(ctx: Context, sel: Selection) -> None:
     with c2:
         first = (page - 1) * PAGE_SIZE
         st.markdown(
-            f"**{fmt_count(total)}** article{'s' if total != 1 else ''}{md(what)}, newest first · "
-            f"{first + 1:,}–{min(first + PAGE_SIZE, total):,}"
+            f"**{fmt_count(total)}** stor{'ies' if total != 1 else 'y'} "
+            f"({fmt_count(n_articles)} article{'s' if n_articles != 1 else ''}){md(what)}, "
+            f"newest first · {first + 1:,}–{min(first + PAGE_SIZE, total):,}"
         )
     with c3:
         csv_button(
-            functools.partial(articles_csv, ctx.snap, f, total), "articles", "art_csv", "all as CSV"
+            functools.partial(articles_csv, ctx.snap, f, n_articles),
+            "articles",
+            "art_csv",
+            "all as CSV",
         )
-    df = q("articles", ctx.snap, f, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    render_articles(ctx, df, sel.chosen, sel.search)
+    st.caption(STORIES_NOTE)
+    df = q(
+        "articles", ctx.snap, f, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, one_per_story=True
+    )
+    ids = [int(i) for i in df["id"]]
+    carriers = q_ids("article_feeds", ctx.snap, ids)
+    by_id = carriers.groupby("id")["name"].agg(lambda n: sorted(set(n))) if ids else {}
+    df = df.assign(carriers=[list(by_id.get(i, [])) for i in ids])
+    copied = [int(i) for i, n in zip(df["id"], df["copies"], strict=True) if n > 1]
+    members = q_ids("story_members", ctx.snap, copied)
+    render_articles(ctx, df, sel.chosen, sel.search, members)
     nav = st.columns([1, 1, 6])
     nav[0].button(
         "Previous",
@@ -74,7 +101,7 @@ def render(ctx: Context, sel: Selection) -> None:
         disabled=page >= pages,
         icon=":material/chevron_right:",
     )
-    cmd = cli_command(ctx, sel, "articles", entities)
+    cmd = cli_command(ctx, sel, "articles", entities) + " --one-per-story"
     st.caption(f"Same list in a terminal (paste it anywhere): `{cmd}`")
 
 
@@ -118,6 +145,7 @@ def set_page(page: int) -> None:
 
 
 def articles_csv(snap: Snapshot, f: queries.Filters, total: int) -> str:
+    """Every article behind the number (copies included), with its story and tones."""
     df = queries.articles(snap, f, limit=min(total, MAX_CSV_ARTICLES))
     out = pd.DataFrame(
         {
@@ -128,7 +156,13 @@ def articles_csv(snap: Snapshot, f: queries.Filters, total: int) -> str:
             "author": df["author"],
             "mentions": df["mentions"],
             "entities": df["entities"].map("; ".join),
+            "tone": df["tones"].map(
+                lambda t: "; ".join(f"{e}: {v:+.3f}" for e, v in t.items() if v is not None)
+            ),
+            "story": [f"{int(i) & (2**64 - 1):016x}" for i in df["story"]],
+            "copies": df["copies"],
             "date_flag": df["date_flag"],
+            "text_source": df["text_source"],
         }
     )
     return out.to_csv(index=False)

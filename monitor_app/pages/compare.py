@@ -26,6 +26,12 @@ from ..widgets import chart, csv_button, empty_state, style_figure
 def render(ctx: Context, sel: Selection) -> None:
     st.subheader("Compare: share of voice")
     by, measure, _, roll = chart_controls(ctx, sel, with_norm=False)
+    if measure == "tone":
+        st.caption(
+            "Share of voice divides a count; tone is a mean score (see it on the Timeline). "
+            "Showing mentions."
+        )
+        measure = "mentions"
     entities, top = top_entities(ctx, sel)
     if len(entities) < 2 and not top:
         st.caption("Choose two or more entities in the sidebar to compare them.")

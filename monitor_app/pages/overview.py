@@ -1,5 +1,5 @@
-"""The Overview page: every entity with its counts, the change against the previous range and
-a trend line; a row opens the entity's timeline.
+"""The Overview page: every entity with its counts (mentions, articles, stories), the change
+against the previous range and a trend line; a row opens the entity's timeline.
 """
 
 from __future__ import annotations
@@ -49,15 +49,17 @@ def render(ctx: Context, sel: Selection) -> None:
             "Entity": df["entity"],
             "Kind": df["kind"],
             "Mentions": df["mentions"],
-            "Articles": df["articles"],
-            "Share of articles": df["articles"] / total if total else 0.0,
             "Change": df["change"] * 100,
             "Previous": df["prev_mentions"],
+            "Articles": df["articles"],
+            "Stories": df["stories"],
+            "Stories change": df["stories_change"] * 100,
+            "Share of articles": df["articles"] / total if total else 0.0,
             "Trend": df["trend"],
         }
     )
     if not compared:
-        table = table.drop(columns=["Change", "Previous"])
+        table = table.drop(columns=["Change", "Previous", "Stories change"])
     n = st.session_state.get("_ov_n", 0)
     max_share = float(table["Share of articles"].max() or 0) or 1.0
     st.dataframe(
@@ -69,30 +71,45 @@ def render(ctx: Context, sel: Selection) -> None:
         height=min(38 + 35 * len(table), 640),
         placeholder="—",
         column_config={
-            "Entity": st.column_config.TextColumn(width="medium", pinned=True),
-            "Kind": st.column_config.TextColumn(),
-            "Mentions": st.column_config.NumberColumn(format="localized"),
+            "Entity": st.column_config.TextColumn(width=160, pinned=True),
+            "Kind": st.column_config.TextColumn(width=90),
+            "Mentions": st.column_config.NumberColumn(format="localized", width=75),
             "Articles": st.column_config.NumberColumn(
-                format="localized", help="Articles with at least one mention"
+                format="localized", help="Articles with at least one mention", width=65
+            ),
+            "Stories": st.column_config.NumberColumn(
+                format="localized",
+                help="Those articles with syndicated copies (one story carried by several "
+                "feeds under other URLs) counted once",
+                width=65,
             ),
             "Share of articles": st.column_config.ProgressColumn(
                 format="percent",
                 min_value=0.0,
                 max_value=max_share,
                 help="Articles mentioning the entity / all articles in the range (same feeds)",
+                width=110,
             ),
             "Change": st.column_config.NumberColumn(
                 format="%+.0f%%",
                 help="Mentions against the previous range of the same length (blank: that "
                 "range began before the first article, or held no mention)",
+                width=65,
             ),
             "Previous": st.column_config.NumberColumn(
                 "Mentions, previous range",
                 format="localized",
                 help="Mentions in the previous range of the same length",
+                width=95,
+            ),
+            "Stories change": st.column_config.NumberColumn(
+                format="%+.0f%%",
+                help="Stories against the previous range of the same length (blank: that "
+                "range began before the first article, or held no story)",
+                width=90,
             ),
             "Trend": st.column_config.LineChartColumn(
-                f"Articles per {trend_by}", y_min=0, width="medium"
+                f"Articles per {trend_by}", y_min=0, width=120
             ),
         },
     )

@@ -23,7 +23,10 @@ from monitor.store import Snapshot, Store
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 APP = str(ROOT / "dashboard.py")
-VIEWS = ("overview", "timeline", "compare", "co-mentions", "sources", "articles", "feeds")
+VIEWS = (
+    "overview", "timeline", "compare", "co-mentions", "sources", "articles", "discover",
+    "alerts", "feeds",
+)  # fmt: skip
 NOW = datetime.now(UTC)
 
 

@@ -1,6 +1,7 @@
-"""The Articles page, headless: the list equals `monitor articles` (and the command it shows
-works as pasted), "all watched entities" means articles with a mention and "all articles" is
-offered, paging and search in the URL, and a hostile article shown as text.
+"""The Articles page, headless: the list equals `monitor articles --one-per-story` (and the
+command it shows works as pasted), one card per story with its other copies and each entity's
+tone, "all watched entities" means articles with a mention and "all articles" is offered,
+paging and search in the URL, and a hostile article shown as text.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def test_page_past_the_end_shows_the_last(app, store_config: Path) -> None:
     at = app(view="articles", range="all", page="999")
     assert "showing the last" in notices(at)
     snap = snapshot(store_config)
-    n = queries.count_articles(snap, queries.Filters(entities=tuple(e.name for e in WATCH)))
+    n = queries.count_stories(snap, queries.Filters(entities=tuple(e.name for e in WATCH)))
     pages = -(-n // 50)
     assert f"{(pages - 1) * 50 + 1:,}–{n:,}" in markdown(at)
 
@@ -47,10 +48,12 @@ def test_all_watched_entities_means_a_mention(app, store_config: Path) -> None:
     """Nothing chosen: the articles with at least one watched mention, not every article."""
     at = app(view="articles", range="all")
     snap = snapshot(store_config)
-    watched = queries.count_articles(snap, queries.Filters(entities=tuple(e.name for e in WATCH)))
+    f = queries.Filters(entities=tuple(e.name for e in WATCH))
+    watched, stories = queries.count_articles(snap, f), queries.count_stories(snap, f)
     every = queries.count_articles(snap, queries.Filters())
     assert watched < every  # the store holds articles that mention nothing watched
-    assert f"**{watched:,}** articles mentioning a watched entity" in markdown(at)
+    assert stories < watched  # and syndicated copies
+    assert f"**{stories:,}** stories ({watched:,} articles) mentioning a watched" in markdown(at)
     cards = card_html(at).split('class="mm-card"')[1:]
     assert len(cards) == 50 and all('class="mm-chip"' in c for c in cards)
     assert widget(at, "button_group", "scope").value == "mentioning a watched entity"
@@ -59,7 +62,8 @@ def test_all_watched_entities_means_a_mention(app, store_config: Path) -> None:
 def test_all_articles_is_offered_explicitly(app, store_config: Path) -> None:
     at = app(view="articles", range="all", scope="all articles")
     every = queries.count_articles(snapshot(store_config), queries.Filters())
-    assert f"**{every:,}** articles, newest first" in markdown(at)
+    stories = queries.count_stories(snapshot(store_config), queries.Filters())
+    assert f"**{stories:,}** stories ({every:,} articles), newest first" in markdown(at)
     unwatched = "Weather and sports"  # the store's articles that mention nothing watched
     at = app(view="articles", range="all", scope="all articles", q="Weather")
     assert any(t.startswith(unwatched) for t in shown_titles(at))
@@ -80,7 +84,7 @@ def test_articles_equal_cli(app, store_config: Path, capsys) -> None:
     at = app(view="articles", range="custom", e="Lex Luthor", **{"from": d0, "to": d1})
     rows = cli_json(
         store_config, capsys, "articles", "--entity", "Lex Luthor", "--since", d0, "--until", d1,
-        "--limit", "50",
+        "--limit", "50", "--one-per-story",
     )  # fmt: skip
     assert shown_titles(at) == [collapse_ws(r["title"]) for r in rows]
     snap = snapshot(store_config)
@@ -89,8 +93,11 @@ def test_articles_equal_cli(app, store_config: Path, capsys) -> None:
         end=datetime.fromisoformat(d1) + timedelta(days=1),
         entities=("Lex Luthor",),
     )
-    total = queries.count_articles(snap, f)
-    assert any(m.value.startswith(f"**{total:,}** articles") for m in at.markdown)
+    total, stories = queries.count_articles(snap, f), queries.count_stories(snap, f)
+    assert stories < total  # the wire story's copies
+    assert any(
+        m.value.startswith(f"**{stories:,}** stories ({total:,} articles)") for m in at.markdown
+    )
 
 
 def test_the_terminal_command_works_as_pasted(app, tmp_path: Path) -> None:
@@ -139,3 +146,60 @@ def test_hostile_article_shows_as_text(app) -> None:
         if tag == "a":
             assert (attrs.get("href") or "").startswith(("http://", "https://"))
     assert "<a " not in cards  # its URL is javascript:, so the title is not a link
+
+
+# --------------------------------------------------------------------------------------------
+# Stories and tone on the cards (issue 13)
+
+
+def cards_of(at) -> list[str]:
+    return card_html(at).split('<div class="mm-card">')[1:]
+
+
+def test_a_syndicated_story_is_one_card_with_its_copies(app, store_config: Path) -> None:
+    at = app(view="articles", range="all", e="LexCorp")
+    wire = [c for c in cards_of(at) if "LexCorp to buy Metropolis newspaper" in c]
+    assert len(wire) == 1  # three copies, one card (the first copy's)
+    card = wire[0]
+    assert (
+        "Also carried by 2 other articles: Gotham Gazette, Smallville Ledger "
+        "(3 copies of this story in all)" in card
+    )
+    assert "<details" in card and "Luthor&#x27;s LexCorp buys the paper" in card
+    assert 'href="https://wire-1.news.example/story"' in card
+    assert 'href="https://wire-2.news.example/story"' in card
+    titles = shown_titles(at)
+    assert "Luthor's LexCorp buys the paper" not in titles  # a copy is not a card of its own
+    carried = [c for c in cards_of(at) if "(the same article)" in c]
+    assert carried  # an article two feeds carried under one URL says so too
+
+
+def test_cards_show_each_entitys_tone(app, store_config: Path) -> None:
+    at = app(view="articles", range="all", e="Nayib Bukele")
+    page = queries.articles(
+        snapshot(store_config), queries.Filters(entities=("Nayib Bukele",)), one_per_story=True
+    )
+    cards = cards_of(at)
+    assert len(cards) == len(page) == 50
+    for card, tones in zip(cards, page["tones"], strict=True):
+        shown = re.findall(r'class="mm-tone"[^>]*>([^<]*)</span>', card)
+        assert shown == [f"{v:+.2f}" for v in tones.values() if v is not None]
+    assert 'title="tone: the mean score of the sentences naming it' in cards[0]
+
+
+def test_the_copies_of_a_story_are_text() -> None:
+    from monitor_app.cards import copies_html
+
+    hostile = {
+        "published": "2026-01-01 10:00",
+        "feed_name": '<img src=x onerror="alert(1)">',
+        "feeds": ["<b onmouseover=alert(2)>Feed</b>"],
+        "title": "<script>alert(3)</script>",
+        "url": "javascript:alert(4)",
+    }
+    out = copies_html({"copies": 2, "feed_name": "Mine", "carriers": ["<i>x</i>"]}, [hostile])
+    parser = TagCollector()
+    parser.feed(out)
+    assert {tag for tag, _ in parser.tags} <= {"details", "summary", "ul", "li", "a"}
+    assert not [t for t, _ in parser.tags if t == "a"]  # javascript: is not a link
+    assert "&lt;script&gt;alert(3)&lt;/script&gt;" in out and "&lt;img src=x" in out

@@ -3,7 +3,9 @@
 - a shared link opened in a fresh browser restores the view (chart traces, chosen entities,
   range, granularity), drawn as SVG;
 - changing a filter updates the URL, and choosing an entity in the overview opens its timeline;
-- a feed item whose title, text, author and link carry script payloads executes nothing.
+- a feed item whose title, text, author and link carry script payloads executes nothing;
+- watching a rising name from the Discover page edits feeds.yaml and draws its whole history;
+- the Alerts page draws each rule's backtest as markers on the entities' timelines.
 
 Starts `streamlit run dashboard.py` on a free port against the store written by
 `tests/dashboard_store.py` and drives Debian's Chromium (/usr/bin/chromium) with Playwright's
@@ -22,6 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
+from monitor import alerts
 from monitor.config import load_config
 from monitor.models import Article
 from monitor.store import Store, article_key
@@ -304,3 +307,98 @@ def test_new_articles_appear_without_a_reload(
     settle(page)
     assert url_params(page)["view"] == ["timeline"]
     assert chips(page, "e") == ["LexCorp"]
+
+
+# --------------------------------------------------------------------------------------------
+# Discover: watch a rising name; Alerts: the backtest's markers (issues 13 and 12)
+
+ALL_CHARTS_JS = """() => [
+  ...document.querySelectorAll('[data-testid=stPlotlyChart] .js-plotly-plot')
+].map(gd => ({title: (gd.layout.title || {}).text || '',
+               traces: (gd.data || []).map(t => ({name: t.name, mode: t.mode,
+                                                  x: [...(t.x || [])].map(String)}))}))"""
+
+
+@pytest.fixture(scope="module")
+def watch_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """A store and dashboard of their own: watching a name edits feeds.yaml."""
+    config = build_store(tmp_path_factory.mktemp("watch") / "world", NOW, days=8, per_day=8)
+    log = tmp_path_factory.mktemp("watchlog") / "streamlit.log"
+    with open(log, "wb") as out:
+        try:
+            with streamlit_server(config, out, timeout=60) as (_, url):
+                yield config, url
+                return
+        except RuntimeError as exc:
+            failure = f"{exc}:\n{log.read_text()[-2000:]}"
+    pytest.fail(failure)
+
+
+def test_watch_a_rising_name_then_see_its_whole_history(
+    page: Any, watch_world: tuple[Path, str]
+) -> None:
+    """Discover -> "Add to the watchlist" (no poller: the dashboard counts the history) ->
+    "Open its timeline": the new entity's line over all the stored articles naming it."""
+    config, url = watch_world
+    open_link(page, url, view="discover", range="7d")
+    assert page.locator(".st-key-name input").input_value() == "Perry White"
+    assert page.locator(".mm-title").count() == 5  # its sample articles
+    page.get_by_role("button", name="Add to the watchlist").click()
+    page.get_by_text("Its mentions were counted in all").wait_for(timeout=60_000)
+    settle(page)
+    assert "- name: Perry White\n    kind: person\n" in config.read_text()
+    page.get_by_role("button", name="Open its timeline").click()
+    page.wait_for_function("() => location.search.includes('view=timeline')")
+    settle(page)
+    assert url_params(page)["e"] == ["Perry White"] and url_params(page)["range"] == ["all"]
+    (trace,) = chart_traces(page)
+    assert trace["name"] == "Perry White"
+    snap = Store(load_config(config).store).snapshot()
+    drawn = page.evaluate(
+        "() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot').data"
+        ".filter(t => t.name === 'Perry White')[0].y.reduce((a, b) => a + b, 0)"
+    )
+    mentions = snap.query("SELECT SUM(count) AS n FROM {mentions} WHERE entity = 'Perry White'")
+    assert drawn == int(mentions["n"].iloc[0]) > 0
+
+
+def test_alert_markers_are_drawn_on_the_entities_timelines(
+    page: Any, dashboard_url: str, store_config: Path
+) -> None:
+    open_link(page, dashboard_url, view="alerts", range="30d")
+    page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot .main-svg')
+    page.wait_for_function(f"({ALL_CHARTS_JS})().length >= 3")
+    charts = {re.sub("<[^>]+>", "", c["title"]): c["traces"] for c in page.evaluate(ALL_CHARTS_JS)}
+    assert set(charts) == {"Nayib Bukele", "Lex Luthor", "LexCorp"}
+    config = load_config(store_config)
+    snap = Store(config.store).snapshot()
+    fired = alerts.backtest(snap, config, NOW - timedelta(days=31), NOW)
+    want = {(f.alert, f.entity, f.fired.strftime("%Y-%m-%d %H:%M")) for f in fired}
+    drawn = {
+        (t["name"], title, x[:16].replace("T", " "))
+        for title, traces in charts.items()
+        for t in traces
+        if t["mode"] == "markers"
+        for x in t["x"]
+    }
+    escaped = {(a.replace("<", "&lt;").replace(">", "&gt;"), e, t) for a, e, t in want}
+    assert drawn and drawn <= escaped
+    spike_day = (NOW - timedelta(days=3)).strftime("%Y-%m-%d")
+    assert any(a == "LexCorp spike" and t.startswith(spike_day) for a, _, t in drawn)
+    # a rule's name from feeds.yaml is shown as text in the legend, never as markup
+    legend = page.locator(".legendtext", has_text="javascript:alert(7)").first
+    assert legend.text_content() == "Luthor [watch](javascript:alert(7)) <b>"
+
+
+def test_a_storys_copies_expand(page: Any, dashboard_url: str) -> None:
+    """st.html keeps the card's <details>: "also carried by" opens onto the other copies."""
+    open_link(page, dashboard_url, view="articles", range="all", e="LexCorp")
+    card = page.locator(".mm-card", has_text="LexCorp to buy Metropolis newspaper").first
+    summary = card.locator("details.mm-copies summary")
+    assert summary.inner_text().startswith("Also carried by 2 other articles")
+    copies = card.locator("details.mm-copies li")
+    assert not copies.first.is_visible()
+    summary.click()
+    copies.first.wait_for(state="visible")
+    assert copies.count() == 2
+    assert copies.nth(0).locator("a").get_attribute("href") == "https://wire-1.news.example/story"

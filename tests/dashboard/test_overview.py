@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from monitor import queries
 from monitor.config import load_config
 from monitor.store import Store
@@ -75,3 +77,24 @@ def test_previous_range_says_it_counts_mentions(app) -> None:
     assert "Mentions, previous range" in label
     start = (NOW - timedelta(days=13)).strftime("%-d %b %Y")
     assert f"compares mentions with the previous 7 days ({start} –" in captions(at)
+
+
+def test_overview_stories_equal_cli(app, store_config: Path, capsys) -> None:
+    at = app(range="all")
+    df = at.dataframe[0].value.set_index("Entity")
+    rows = cli_json(store_config, capsys, "mentions")
+    assert {r["entity"]: r["stories"] for r in rows} == df["Stories"].to_dict()
+    assert (df["Stories"] < df["Articles"]).any()  # the wire story's copies count once
+
+
+def test_overview_stories_change_against_the_previous_range(app, store_config: Path) -> None:
+    at = app(range="7d")
+    df = at.dataframe[0].value.set_index("Entity")
+    snap = Store(load_config(store_config).store).snapshot()
+    end = datetime.combine(NOW.date(), datetime.min.time()) + timedelta(days=1)
+    want = queries.overview(snap, queries.Filters(start=end - timedelta(days=7), end=end))
+    want = want.set_index("entity")
+    for entity, row in df.iterrows():
+        assert row["Stories"] == want.loc[entity, "stories"]
+        assert row["Stories change"] == pytest.approx(want.loc[entity, "stories_change"] * 100)
+    assert df["Stories change"].notna().all()

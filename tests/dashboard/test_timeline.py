@@ -19,6 +19,8 @@ from tests.dashboard.helpers import (
     captions,
     cli_json,
     days_ago,
+    figure,
+    snapshot,
     traces,
     widget,
 )
@@ -96,3 +98,82 @@ def test_hourly_over_a_long_range_is_drawn_by_day(app) -> None:
     (trace,) = [t for t in traces(at) if t["name"] == "LexCorp"]
     assert len(trace["x"]) == 14 * 24
     assert "shown by" not in captions(at)
+
+
+# --------------------------------------------------------------------------------------------
+# Stories and tone (issue 13)
+
+
+def test_stories_trace_equals_cli(app, store_config: Path, capsys) -> None:
+    d0, d1 = days_ago(14), days_ago(0)
+    at = app(
+        view="timeline", range="custom", e="Lex Luthor", by="day", measure="stories",
+        **{"from": d0, "to": d1},
+    )  # fmt: skip
+    (trace,) = [t for t in traces(at) if t["name"] == "Lex Luthor"]
+    drawn = {x[:10]: y for x, y in zip(trace["x"], trace["y"], strict=True) if y}
+    rows = cli_json(
+        store_config, capsys, "mentions", "--by", "day", "--entity", "Lex Luthor",
+        "--since", d0, "--until", d1,
+    )  # fmt: skip
+    assert drawn == {r["period"]: r["stories"] for r in rows}
+    assert any(r["stories"] < r["articles"] for r in rows)  # the day of the wire story
+    assert "Stories** count an entity's articles with syndicated copies" in captions(at)
+    assert "stories<extra>" in trace["hovertemplate"]
+
+
+def test_normalized_stories_are_the_share_of_all_stories(app, store_config: Path) -> None:
+    d0, d1 = days_ago(10), days_ago(0)
+    at = app(
+        view="timeline", range="custom", e="Metropolis", by="day", measure="stories",
+        norm="true", **{"from": d0, "to": d1},
+    )  # fmt: skip
+    (trace,) = [t for t in traces(at) if t["name"] == "Metropolis"]
+    f = queries.Filters(
+        start=datetime.fromisoformat(d0),
+        end=datetime.fromisoformat(d1) + timedelta(days=1),
+        entities=("Metropolis",),
+    )
+    want = queries.timeline(snapshot(store_config), f, "day", story_share=True)
+    assert trace["y"] == pytest.approx(want["story_share"].tolist())
+    assert want["total_stories"].sum() < want["total"].sum()  # copies count once
+    assert "as a share of all stories" in captions(at)
+
+
+def test_tone_is_the_mean_per_period_with_the_mentions_behind_it(app, store_config: Path) -> None:
+    d0, d1 = days_ago(14), days_ago(0)
+    at = app(
+        view="timeline", range="custom", e="Nayib Bukele", by="day", measure="tone",
+        **{"from": d0, "to": d1},
+    )  # fmt: skip
+    (trace,) = [t for t in traces(at) if t["name"] == "Nayib Bukele"]
+    f = queries.Filters(
+        start=datetime.fromisoformat(d0),
+        end=datetime.fromisoformat(d1) + timedelta(days=1),
+        entities=("Nayib Bukele",),
+    )
+    want = queries.tone_timeline(snapshot(store_config), f, "day").set_index("period")
+    points = zip(trace["x"], trace["y"], trace["customdata"], strict=True)
+    drawn = {x[:10]: (y, c) for x, y, c in points if y is not None}
+    assert len(drawn) == len(want) > 5
+    for period, row in want.iterrows():
+        y, (mentions, toned) = drawn[period.date().isoformat()]
+        assert y == pytest.approx(row["tone"])
+        assert (mentions, toned) == (row["mentions"], row["toned"])
+    faded = [o == 0.3 for o in trace["marker"]["opacity"]]
+    assert faded == [c[0] < 5 for c in trace["customdata"]] and any(faded)
+    assert "mentions in %{customdata[1]:,} scored articles" in trace["hovertemplate"]
+    assert "a lexicon's reading of the words around a name, **not** the outlet's stance" in (
+        " ".join(c.value for c in at.caption)
+    )
+    assert widget(at, "toggle", "norm").proto.disabled  # a mean score is not normalized
+
+
+def test_old_measure_links_open_the_same_view(app) -> None:
+    """measure=articles (and norm) links made before stories and tone draw what they drew."""
+    at = app(view="timeline", range="7d", e="LexCorp", measure="articles")
+    assert widget(at, "button_group", "measure").value == "articles"
+    assert [t["name"] for t in traces(at) if t["name"] != "Ingestion degraded"] == ["LexCorp"]
+    assert figure(at)["layout"]["yaxis"]["title"]["text"] == "Articles"
+    at = app(view="timeline", range="7d", e="LexCorp", norm="true")
+    assert figure(at)["layout"]["yaxis"]["title"]["text"] == "Share of all articles"

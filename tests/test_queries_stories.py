@@ -1,0 +1,154 @@
+"""The dashboard's questions about stories, tone and names (issue 13): stories beside mentions
+and articles in the timeline and the overview, one card per story on the Articles page with
+the other copies, tone per entity on a card and per period, sample articles of rising names;
+and stores written before stories still answer (each article a story of its own)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pyarrow.parquet as pq
+
+from monitor import queries
+from monitor.queries import Filters
+from monitor.store import Store
+from tests.test_analyses import T0, article, ingest, syndicated
+
+DAY = Filters(start=T0.replace(hour=0), end=T0.replace(hour=0) + timedelta(days=2))
+
+
+def wire_store(tmp_path, extra=()):
+    """The wire story carried by three outlets, another article on the event, and more."""
+    store = Store(tmp_path)
+    items = syndicated()
+    later = [
+        article(11, "CECOT again", "Bukele spoke at CECOT. " * 3, T0 + timedelta(days=1), "f"),
+        *extra,
+    ]
+    ingest(store, items + later)
+    return store, items
+
+
+def test_timeline_counts_stories_as_mention_counts_does(tmp_path):
+    store, _ = wire_store(tmp_path)
+    snap = store.snapshot()
+    f = Filters(start=DAY.start, end=DAY.end, entities=("Nayib Bukele", "CECOT"))
+    tl = queries.timeline(snap, f, "day", story_share=True)
+    counts = queries.mention_counts(snap, f, by="day")
+    want = {(r.entity, r.period.day): (r.articles, r.stories) for r in counts.itertuples()}
+    got = {(r.entity, r.period.day): (r.articles, r.stories) for r in tl.itertuples() if r.articles}
+    assert got == want
+    first = tl[
+        (tl["entity"] == "Nayib Bukele") & (tl["period"] == T0.replace(hour=0, tzinfo=None))
+    ].iloc[0]
+    assert (first["articles"], first["stories"]) == (4, 2)  # the wire story once
+    assert (first["total"], first["total_stories"]) == (4, 2)
+    assert first["story_share"] == 1.0 and first["share"] == 1.0
+    plain = queries.timeline(snap, f, "day")  # story totals only when asked
+    assert plain["stories"].tolist() == tl["stories"].tolist()
+    assert plain["total_stories"].eq(0).all()
+
+
+def test_overview_gives_stories_and_their_change(tmp_path):
+    store, _ = wire_store(tmp_path)
+    snap = store.snapshot()
+    day2 = T0.replace(hour=0) + timedelta(days=1)
+    f = Filters(start=day2, end=day2 + timedelta(days=1))
+    ov = queries.overview(snap, f).set_index("entity")
+    assert ov.loc["Nayib Bukele", ["articles", "stories"]].tolist() == [1, 1]
+    assert ov.loc["Nayib Bukele", ["prev_articles", "prev_stories"]].tolist() == [4, 2]
+    # the previous day began before the first article: not comparable, so no change
+    assert ov["stories_change"].isna().all()
+    f = Filters(start=day2 + timedelta(days=1), end=day2 + timedelta(days=2))
+    ov = queries.overview(snap, f).set_index("entity")
+    assert ov.loc["Nayib Bukele", "stories"] == 0
+    assert ov.loc["Nayib Bukele", "prev_stories"] == 1
+    assert ov.loc["Nayib Bukele", "stories_change"] == -1.0
+
+
+def test_a_story_is_listed_once_with_its_copies(tmp_path):
+    store, items = wire_store(tmp_path)
+    snap = store.snapshot()
+    f = Filters(entities=("Nayib Bukele",))
+    assert queries.count_articles(snap, f) == 5
+    assert queries.count_stories(snap, f) == 3
+    page = queries.articles(snap, f, one_per_story=True)
+    assert len(page) == 3
+    wire = page[page["id"] == items[0].id].iloc[0]  # the first copy stands for the story
+    assert wire["copies"] == 3 and wire["matching"] == 3 and wire["story"] == items[0].id
+    every = queries.articles(snap, f)
+    assert len(every) == 5 and every["matching"].eq(1).all()
+    assert every.set_index("id").loc[items[2].id, "copies"] == 3
+    members = queries.story_members(snap, [items[0].id, items[3].id])
+    assert set(members["of"]) == {items[0].id}  # the other article is a story of its own
+    assert members["id"].tolist() == [items[1].id, items[2].id]  # oldest first
+    assert members["feed"].tolist() == ["https://b/rss", "https://c/rss"]
+    assert members["feeds"].tolist() == [["https://b/rss"], ["https://c/rss"]]
+    assert members["url"].iloc[0] == items[1].url
+    # all articles, no entity: the same grouping through the stories table
+    assert queries.count_stories(snap, Filters()) == 3
+    assert len(queries.articles(snap, Filters(), one_per_story=True)) == 3
+
+
+def test_article_cards_carry_each_entitys_tone(tmp_path):
+    sad = article(
+        20,
+        "Grief",
+        "Bukele mourned. Rights groups condemned the horrific abuse at CECOT.",
+        T0,
+        "f",
+    )
+    store, _ = wire_store(tmp_path, [sad])
+    page = queries.articles(store.snapshot(), Filters(entities=("CECOT",)))
+    row = page.set_index("id").loc[sad.id]
+    assert row["entities"] == ["CECOT", "Nayib Bukele"]
+    assert set(row["tones"]) == {"CECOT", "Nayib Bukele"}
+    assert row["tones"]["CECOT"] < -0.5
+    per_day = queries.tone_timeline(store.snapshot(), Filters(entities=("CECOT",)))
+    assert (
+        per_day["mentions"].sum()
+        == queries.mention_counts(store.snapshot(), Filters(entities=("CECOT",)))["mentions"].sum()
+    )
+
+
+def test_sample_articles_of_rising_names(tmp_path):
+    noem = [
+        article(30 + k, f"Visit {k}", f"Kristi Noem met Bukele on day {k}.", at, "f")
+        for k in range(5)
+        for at in [T0 + timedelta(days=1, hours=k)]
+    ]
+    store, _ = wire_store(tmp_path, noem)
+    snap = store.snapshot()
+    f = Filters(start=T0 - timedelta(days=5), end=T0 + timedelta(days=2))
+    names = queries.rising_names(snap, f)["name"].tolist()
+    assert "Kristi Noem" in names
+    sample = queries.name_articles(snap, f, ["Kristi Noem", "Nobody Here"], per_name=3)
+    assert sample["name"].tolist() == ["Kristi Noem"] * 3
+    assert sample["title"].tolist() == ["Visit 4", "Visit 3", "Visit 2"]  # newest first
+    assert sample["feed_name"].tolist() == ["f"] * 3
+    assert queries.name_articles(snap, f, []).empty
+
+
+def test_a_store_written_before_stories_counts_each_article_as_a_story(tmp_path):
+    store, items = wire_store(tmp_path)
+    snap = store.snapshot()
+    for info in snap.files["mentions"]:
+        path = tmp_path / info.path
+        pq.write_table(pq.read_table(path).drop_columns(["tone", "story"]), path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    for name in ("stories", "names"):
+        for info in manifest["tables"].pop(name):
+            (tmp_path / info["path"]).unlink()
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    snap = Store(tmp_path).snapshot()
+    f = Filters(start=DAY.start, end=DAY.end, entities=("Nayib Bukele",))
+    tl = queries.timeline(snap, f, "day", story_share=True)
+    assert tl["stories"].tolist() == tl["articles"].tolist()
+    assert tl["total_stories"].tolist() == tl["total"].tolist()
+    assert queries.overview(snap, f)["stories"].tolist() == [5]
+    page = queries.articles(snap, f, one_per_story=True)
+    assert len(page) == 5 and page["copies"].eq(1).all()
+    assert all(v is None for tones in page["tones"] for v in tones.values())
+    assert queries.story_members(snap, [items[0].id]).empty
+    assert queries.count_stories(snap, f) == 5
