@@ -71,14 +71,23 @@ class Enricher:
         stories = self.stories.assign_many(rows)
         out = []
         for (_, _, title, text, _), story in zip(rows, stories, strict=True):
-            counts = self.matcher.count(title, text)
-            tones: dict[str, float] = {}
-            if counts and self.tone is not None:
-                tones = self.tone.entity_tones(
-                    title, text, self.matcher.find(title), self.matcher.find(text)
-                )
+            counts, tones = self._counts_and_tones(title, text)
             out.append(Enrichment(counts, tones, story, extract_names(title, text)))
         return out
+
+    def _counts_and_tones(self, title: str, text: str) -> tuple[dict[str, int], dict[str, float]]:
+        """The mentions per entity and, when tone is on, their tone. With tone, the mentions
+        found for it are counted instead of scanning the text a second time (the same counts
+        as `Matcher.count`: title and text are scanned apart either way)."""
+        if self.tone is None:
+            return self.matcher.count(title, text), {}
+        in_title, in_text = self.matcher.find(title), self.matcher.find(text)
+        counts: dict[str, int] = {}
+        for m in itertools.chain(in_title, in_text):
+            counts[m.entity] = counts.get(m.entity, 0) + 1
+        if not counts:
+            return counts, {}
+        return counts, self.tone.entity_tones(title, text, in_title, in_text)
 
     def batch(
         self, rows: Iterable[tuple[int, datetime, str, str, str, int | None]], size: int = BATCH
@@ -98,13 +107,7 @@ class Enricher:
         """Counts and tone only, keeping the stored story (the watchlist changed, nothing
         else); no names (they are kept too)."""
         for article_id, _, title, text, _, story in rows:
-            title, text = title or "", text or ""
-            counts = self.matcher.count(title, text)
-            tones: dict[str, float] = {}
-            if counts and self.tone is not None:
-                tones = self.tone.entity_tones(
-                    title, text, self.matcher.find(title), self.matcher.find(text)
-                )
+            counts, tones = self._counts_and_tones(title or "", text or "")
             yield article_id, Enrichment(counts, tones, article_id if story is None else story, [])
 
     def reread(
