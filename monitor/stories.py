@@ -42,6 +42,7 @@ What it leaves to others: storing the story ids (store.py), choosing which artic
 from __future__ import annotations
 
 import heapq
+import itertools
 import re
 import zlib
 from collections.abc import Sequence
@@ -191,10 +192,11 @@ def _shingle_hashes(words: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
     """32-bit hashes of the `SHINGLE`-word shingles of each word list, in text order, all in
     one array, and where each list's run starts (a list of n >= SHINGLE words has n - SHINGLE
     + 1 shingles; a shorter one none). One numpy pass for a batch of articles."""
-    get = _TOKEN_HASHES.get
-    tokens = np.array(
-        [get(w) or _token_hash(w) for ws in words for w in ws], dtype=np.uint64
-    )  # (a hash of 0 is looked up again: the same value)
+    flat = list(itertools.chain.from_iterable(words))
+    known = list(map(_TOKEN_HASHES.get, flat))  # nearly every word is in the cache
+    if None in known:
+        known = [_token_hash(w) if h is None else h for w, h in zip(flat, known, strict=True)]
+    tokens = np.array(known, dtype=np.uint64)
     counts = np.array([max(len(ws) - SHINGLE + 1, 0) for ws in words], dtype=np.int64)
     word_starts = np.cumsum([0] + [len(ws) for ws in words[:-1]], dtype=np.int64)
     n = len(tokens) - SHINGLE + 1
@@ -461,8 +463,7 @@ class StoryAssigner:
     def _candidates(self, bands: np.ndarray) -> set[int]:
         """The slots of the indexed articles that share a band with these band keys."""
         found: set[int] = set()
-        for table, key in zip(self._bands, bands.tolist(), strict=True):
-            hit = table.get(key)
+        for hit in map(dict.get, self._bands, bands.tolist()):
             if hit is not None:
                 if type(hit) is int:
                     found.add(hit)
