@@ -17,9 +17,11 @@ results (monitor/store/).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from .match import Matcher
 from .names import extract_names
@@ -30,6 +32,8 @@ __all__ = ["VERSION", "Enricher", "Enrichment", "fingerprint"]
 
 # Bump when the rules of stories, names or tone change, so that stored results are recomputed.
 VERSION = "1"
+BATCH = 500  # articles analysed together by a rematch or a rebuild (see `Enricher.articles`)
+_T = TypeVar("_T")
 
 
 def fingerprint(matcher: Matcher) -> str:
@@ -59,22 +63,43 @@ class Enricher:
     def article(
         self, article_id: int, published: datetime, title: str, text: str, feed: str = ""
     ) -> Enrichment:
-        counts = self.matcher.count(title, text)
-        tones: dict[str, float] = {}
-        if counts and self.tone is not None:
-            tones = self.tone.entity_tones(
-                title, text, self.matcher.find(title), self.matcher.find(text)
-            )
-        story = self.stories.assign(article_id, published, title, text, feed)
-        return Enrichment(counts, tones, story, extract_names(title, text))
+        return self.articles([(article_id, published, title, text, feed)])[0]
+
+    def articles(self, rows: Sequence[tuple[int, datetime, str, str, str]]) -> list[Enrichment]:
+        """`article()` for each (id, published, title, text, feed) row, in order: the same
+        results, cheaper by the batch (story signatures are computed together)."""
+        stories = self.stories.assign_many(rows)
+        out = []
+        for (_, _, title, text, _), story in zip(rows, stories, strict=True):
+            counts, tones = self._counts_and_tones(title, text)
+            out.append(Enrichment(counts, tones, story, extract_names(title, text)))
+        return out
+
+    def _counts_and_tones(self, title: str, text: str) -> tuple[dict[str, int], dict[str, float]]:
+        """The mentions per entity and, when tone is on, their tone. With tone, the mentions
+        found for it are counted instead of scanning the text a second time (the same counts
+        as `Matcher.count`: title and text are scanned apart either way)."""
+        if self.tone is None:
+            return self.matcher.count(title, text), {}
+        in_title, in_text = self.matcher.find(title), self.matcher.find(text)
+        counts: dict[str, int] = {}
+        for m in itertools.chain(in_title, in_text):
+            counts[m.entity] = counts.get(m.entity, 0) + 1
+        if not counts:
+            return counts, {}
+        return counts, self.tone.entity_tones(title, text, in_title, in_text)
 
     def batch(
-        self, rows: Iterable[tuple[int, datetime, str, str, str, int | None]]
+        self, rows: Iterable[tuple[int, datetime, str, str, str, int | None]], size: int = BATCH
     ) -> Iterator[tuple[int, Enrichment]]:
         """`article()` for (id, published, title, text, feed, stored story) rows in
         publication order (the stored story is ignored: stories are assigned afresh)."""
-        for article_id, published, title, text, feed, _ in rows:
-            yield article_id, self.article(article_id, published, title or "", text or "", feed)
+        for chunk in _chunks(rows, size):
+            work = [
+                (aid, when, title or "", text or "", feed)
+                for aid, when, title, text, feed, _ in chunk
+            ]
+            yield from zip([row[0] for row in work], self.articles(work), strict=True)
 
     def recount(
         self, rows: Iterable[tuple[int, datetime, str, str, str, int | None]]
@@ -82,13 +107,7 @@ class Enricher:
         """Counts and tone only, keeping the stored story (the watchlist changed, nothing
         else); no names (they are kept too)."""
         for article_id, _, title, text, _, story in rows:
-            title, text = title or "", text or ""
-            counts = self.matcher.count(title, text)
-            tones: dict[str, float] = {}
-            if counts and self.tone is not None:
-                tones = self.tone.entity_tones(
-                    title, text, self.matcher.find(title), self.matcher.find(text)
-                )
+            counts, tones = self._counts_and_tones(title or "", text or "")
             yield article_id, Enrichment(counts, tones, article_id if story is None else story, [])
 
     def reread(
@@ -103,14 +122,25 @@ class Enricher:
         """Put the store's recent articles (id, published, title, text, story, feed) back into
         the story index; an article without a stored story is its own. Returns how many."""
         n = 0
-        for article_id, published, title, text, story, feed in rows:
-            self.stories.add(
-                article_id,
-                published,
-                title or "",
-                text or "",
-                article_id if story is None else story,
-                feed or "",
+        for chunk in _chunks(rows, BATCH):
+            self.stories.add_many(
+                [
+                    (
+                        aid,
+                        when,
+                        title or "",
+                        text or "",
+                        aid if story is None else story,
+                        feed or "",
+                    )
+                    for aid, when, title, text, story, feed in chunk
+                ]
             )
-            n += 1
+            n += len(chunk)
         return n
+
+
+def _chunks(rows: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    it = iter(rows)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk

@@ -47,9 +47,13 @@ _CONNECTORS = (
     r"of the|of|for the|for|de la|de los|de las|de|del|da|das|do|dos|du|la|le|van|von|der|den|"
     r"al|bin|y"
 )
-_RUN = re.compile(rf"\b{_CAP}(?:\s+(?:(?:{_CONNECTORS})\s+)?{_CAP})+")
-_ACRONYM = re.compile(rf"\b[{_UPPER}][{_UPPER}0-9&-]{{1,6}}\b")
-_POSSESSIVE = re.compile(r"['’]s?$")
+# `(?<!\w.)` after the first capital is `\b` before it: written this way the pattern starts
+# with a character class, which Python's re looks for quickly (the scans take half the time)
+_FIRST = rf"[{_UPPER}](?<!\w.)"
+_RUN = re.compile(rf"{_FIRST}(?:[\w'’-]+|\.)(?:\s+(?:(?:{_CONNECTORS})\s+)?{_CAP})+")
+_ACRONYM = re.compile(rf"{_FIRST}[{_UPPER}0-9&-]{{1,6}}\b")
+_QUOTES = ("'", "’")
+_POSSESSIVES = ("'s", "’s")
 _HONORIFICS = frozenset(
     _words(
         """president vice prime minister secretary gov governor sen senator rep representative
@@ -111,9 +115,10 @@ def _clean_words(words: list[str]) -> list[list[str]]:
             cur = []
             continue
         end = False
-        stripped = _POSSESSIVE.sub("", word)
-        if stripped != word:
-            word, end = stripped, True
+        if word.endswith(_QUOTES):  # a possessive: Bukele's, Bukele', Bukeles'
+            word, end = word[:-1], True
+        elif word.endswith(_POSSESSIVES):
+            word, end = word[:-2], True
         if "-" in word:
             head, _, tail = word.partition("-")
             if tail[:1].islower():  # Bukele-led, ex-official
@@ -168,6 +173,8 @@ def _acronyms(text: str, found: dict[str, str]) -> None:
 
 
 def _is_caps(word: str) -> bool:
+    if word.isascii() and not word.isupper():  # most words: a lower-case letter, or none
+        return False
     letters = [c for c in word if c.isalpha()]
     return len(letters) >= 2 and all(c.isupper() for c in letters)
 

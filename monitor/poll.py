@@ -681,7 +681,6 @@ class Poller:
         assert self.writer is not None
         parsed = parse_feed(body, base_url, content_type)
         full_text = self._full_text(feed, parsed.entries, state)
-        new_articles = new_mentions = 0
         items = [
             (
                 make_article(entry, feed.key, now, home=parsed.link),
@@ -691,25 +690,28 @@ class Poller:
         ]
         # what the store holds of these already (a shared store: also what others stored)
         self.writer.prepare(feed.key, [k for article, key in items for k in (article.id, key)])
+        new: list[Article] = []
         for article, key in items:
             stored = self.writer.add_article(article, feed.key, now, key)
             if stored is not None:
-                new_articles += 1
-                e = self._enrich(stored)
-                new_mentions += len(e.counts)
-                if full_text:
-                    self._queue_page(stored, now, e.story, feed.key)
-        return new_articles, new_mentions
+                new.append(stored)
+        mentions = 0
+        for article, e in zip(new, self._enrich(new), strict=True):
+            mentions += len(e.counts)
+            if full_text:
+                self._queue_page(article, now, e.story, feed.key)
+        return len(new), mentions
 
-    def _enrich(self, article: Article) -> Enrichment:
-        """Count, score and group a new article (see enrich.py)."""
+    def _enrich(self, articles: list[Article]) -> list[Enrichment]:
+        """Count, score and group a feed's new articles together (see enrich.py); they are
+        buffered with their analyses, so a commit has both or neither."""
         assert self.writer is not None
-        e = self.enricher.article(
-            article.id, article.published, article.title, article.text, article.feed
-        )
-        self.writer.add_story_and_names(article, e.story, e.names)
-        self.writer.add_mentions(article, e.counts, e.tones, e.story)
-        return e
+        rows = [(a.id, a.published, a.title, a.text, a.feed) for a in articles]
+        out = self.enricher.articles(rows)
+        for article, e in zip(articles, out, strict=True):
+            self.writer.add_story_and_names(article, e.story, e.names)
+            self.writer.add_mentions(article, e.counts, e.tones, e.story)
+        return out
 
     def _update_state(
         self, st: FeedState, feed: FeedConfig, result: FetchResult, now: datetime, new: int

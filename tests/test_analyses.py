@@ -213,6 +213,35 @@ def test_counts_equal_the_matchers_find():
         assert dict(found) == m.count(title, text)
 
 
+def test_counts_are_the_same_with_tone_on_and_off():
+    """With tone on, the enricher counts the mentions found for tone instead of calling
+    Matcher.count: the same counts (exclude phrases, case rules, white space to collapse,
+    names at the end of the title and the start of the text)."""
+    watch = [
+        *WATCH,
+        Entity("ICE", "organization", aliases=("Immigration and Customs Enforcement",)),
+        Entity("Salvador", "place", exclude=("San Salvador",)),
+        Entity("Noem", "person", case_sensitive=True),
+    ]
+    rows = [
+        ("Bukele’s CECOT", "Nayib  Bukele visited the Terrorism\nConfinement Center; bukele-led."),
+        ("", "ex-Bukele CECOT. cecot #Bukele ice ICE Noem noem"),
+        ("CECOT CECOT", ""),
+        (
+            "In San Salvador, Bukele",
+            "Salvador and San Salvador. Immigration and Customs\tEnforcement",
+        ),
+        ("Nothing here", "Nothing to count at all."),
+        ("Bukele", "Bukele"),
+    ]
+    with_tone, without = Enricher(Matcher(watch), tone=True), Enricher(Matcher(watch), tone=False)
+    for title, text in rows:
+        expected = Matcher(watch).count(title, text)
+        assert with_tone._counts_and_tones(title, text)[0] == expected
+        assert without._counts_and_tones(title, text) == (expected, {})
+    assert any(Matcher(watch).count(t, x) for t, x in rows)
+
+
 def test_sentences():
     text = "Mr. Bukele met U.S. officials. “It works,” he said! Gen. Smith agreed… 5 died."
     assert [text[a:b] for a, b in sentence_spans(text)] == [

@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from monitor.stories import StoryAssigner, body_words, signature, title_key
@@ -186,3 +187,86 @@ def test_title_key():
     )
     assert title_key("Letters to the editor") is None
     assert signature("x", "").short
+
+
+def test_band_keys_are_datasketchs_minhash():
+    """The LSH band keys are datasketch's MinHash values (computed for a batch at once)."""
+    from datasketch import MinHash
+
+    from monitor.stories import BANDS, LSH_WORDS, ROWS, SHINGLE, shingle_hashes, signatures
+
+    rng = np.random.default_rng(7)
+    vocabulary = [f"w{i}" for i in range(300)]
+    texts = [WIRE, OTHER] + [
+        " ".join(rng.choice(vocabulary, size=n)) for n in (12, 13, 30, 59, 60, 61, 200)
+    ]
+    sigs = signatures([("a headline", text) for text in texts])
+    for text, sig in zip(texts, sigs, strict=True):
+        lsh = shingle_hashes(body_words(text))[: LSH_WORDS - SHINGLE + 1]
+        m = MinHash(num_perm=BANDS * ROWS, seed=1, hashfunc=lambda x: x, scheme="affine32")
+        m.update_batch(lsh.tolist())
+        assert sig.bands is not None
+        assert sig.bands.tolist() == m.hashvalues.astype(np.uint32).view(np.uint64).tolist()
+
+
+def test_a_batch_assigns_what_one_at_a_time_does():
+    rows = [
+        (i, T0 + timedelta(hours=i), title, text, f"https://f{i}/rss")
+        for i, (title, text) in enumerate(
+            [
+                ("El Salvador approves indefinite re-election", WIRE),
+                ("Term limits scrapped", OTHER),
+                ("Bukele allies clear the way", "(AP) — " + WIRE),
+                ("El Salvador approves indefinite re-election", WIRE.split(". ")[0] + "…"),
+                ("Term limits scrapped", OTHER + " Sign up for our newsletter."),
+                ("Supreme Court lets Trump resume deportations under law", ""),
+                ("Supreme Court lets Trump resume deportations under law", "Read more…"),
+            ]
+        )
+    ]
+    one = StoryAssigner()
+    singly = [one.assign(*row) for row in rows]
+    assert singly == [0, 1, 0, 0, 1, 5, 5]
+    assert StoryAssigner().assign_many(rows) == singly
+    assert StoryAssigner().assign_many(rows + rows[:2]) == singly + singly[:2]  # known ids
+
+
+def test_evicted_slots_are_reused_without_mixing_articles():
+    rng = np.random.default_rng(3)
+    vocabulary = [f"word{i}" for i in range(5000)]
+    s = StoryAssigner(window=timedelta(hours=10))
+    for i in range(60):  # each hour a new story and a copy of it: the index keeps ~10 hours
+        when = T0 + timedelta(hours=i)
+        text = " ".join(rng.choice(vocabulary, size=80))
+        assert s.assign(2 * i, when, f"Story {i} in the news today", text, "a") == 2 * i
+        copy = s.assign(2 * i + 1, when, "Another headline", "(AP) — " + text, "b")
+        assert copy == 2 * i
+    assert len(s) <= 24 and s._capacity == 256  # slots freed by eviction are reused
+
+
+@pytest.mark.parametrize("bits", [64, 2048])
+def test_the_bit_filter_never_hides_a_copy(monkeypatch, bits):
+    """The filter that rules out candidates only bounds the shared shingles from above: every
+    candidate at or above the threshold gets its exact score, even when the filter is so small
+    that most hashes collide (64 bits)."""
+    import monitor.stories as stories
+
+    monkeypatch.setattr(stories, "BLOOM_BITS", bits)
+    rng = np.random.default_rng(11)
+    vocabulary = [f"word{i}" for i in range(3000)]
+    base = list(rng.choice(vocabulary, size=110))
+    texts = []
+    for changed in range(0, 60, 2):  # copies from identical to well below the threshold
+        words = list(base)
+        for at in rng.choice(len(words), size=changed, replace=False):
+            words[at] = str(rng.choice(vocabulary))
+        texts.append(" ".join(words))
+    sigs = stories.signatures([(f"headline {i}", text) for i, text in enumerate(texts)])
+    s = stories.StoryAssigner()
+    s.add_many([(i, T0, f"headline {i}", text, i, f"feed{i}") for i, text in enumerate(texts)])
+    slots = np.array([s._ids[i] for i in range(len(texts))])
+    for sig in sigs:
+        exact = [stories.copy_score(sig, other) for other in sigs]
+        expected = [score if score >= stories.THRESHOLD else 0.0 for score in exact]
+        assert s._scores(sig, slots).tolist() == pytest.approx(expected)
+        assert 0 < sum(x > 0 for x in expected) < len(texts)  # copies and non-copies
