@@ -83,6 +83,7 @@ QUERY_TARGETS = {
     "co_mentions": ("co-mention matrix of 20 entities, 90 days", 0.300),
     "overview": ("overview of {entities} entities, change vs previous 90 days", 0.300),
     "article_page": ("one page of the article list behind a count", 0.100),
+    "names": ("rising names, 30 days (issue 13)", 2.0),
 }
 
 

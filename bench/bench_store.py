@@ -34,6 +34,7 @@ QUERIES: dict[str, str] = {
     "overview": "overview of every watched entity, change vs previous 90 days",
     "article_page": "one page (50) of the articles behind a count (top entity, 90 days)",
     "article_count": "count of the articles behind that count",
+    "names": "rising names of the last 30 days (queries.rising_names, `monitor names`)",
 }
 
 
@@ -64,6 +65,9 @@ def run_query(name: str, snap: Any, plan: dict[str, Any]) -> Any:
         return q.articles(snap, _filters(plan, plan["one"]), limit=50)
     if name == "article_count":
         return q.count_articles(snap, _filters(plan, plan["one"]))
+    if name == "names":
+        end = datetime.fromisoformat(plan["end"])
+        return q.rising_names(snap, q.Filters(start=end - timedelta(days=30), end=end))
     raise ValueError(name)
 
 
