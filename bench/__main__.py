@@ -43,7 +43,8 @@ from bench.common import (
 )
 
 SECTIONS = (
-    "cli", "match", "ingest", "analyses", "pages", "queries", "sustained", "dashboard",
+    "cli", "match", "ingest", "analyses", "pages", "queries", "sustained", "postgres",
+    "dashboard",
 )  # fmt: skip
 # the sections of the table's rows, in table order, and the --only section that measures each
 ROW_SECTIONS = {
@@ -56,6 +57,7 @@ ROW_SECTIONS = {
     "queries": "queries",
     "large": "queries",
     "sustained": "sustained",
+    "postgres": "postgres",
     "dashboard": "dashboard",
 }
 QUICK = {
@@ -662,6 +664,150 @@ def section_sustained(args: argparse.Namespace, res: Results, meta: dict[str, An
 
 
 # --------------------------------------------------------------------------------------------
+# The PostgreSQL store, beside the embedded one
+
+# A throwaway cluster (tests/pgcluster.py) with the settings docs/deploy.md recommends for a
+# small server: durable commits (fsync, synchronous_commit as default), memory for the
+# dashboard's working set, no JIT (it adds ~50-100 ms of compiling to the dashboard's queries).
+PG_SETTINGS = {
+    "shared_buffers": "'1GB'",
+    "effective_cache_size": "'8GB'",
+    "work_mem": "'64MB'",
+    "maintenance_work_mem": "'512MB'",
+    "max_wal_size": "'4GB'",
+    "random_page_cost": "1.1",
+    "jit": "off",
+}
+# the targets of issue 11 at 2M articles, warm: query name -> (figure, target seconds)
+PG_TARGETS = {
+    "timeline": ("timeline: 5 entities x 90 days, daily", 0.100),
+    "overview": ("overview of {entities} entities, change vs previous 90 days", 0.500),
+    "article_page": ("one page of the article list behind a count", 0.100),
+}
+PG_INFO = {
+    "normalized": "normalized timeline (share of all articles)",
+    "co_mentions": "co-mention matrix of 20 entities, 90 days",
+    "article_count": "count of the articles behind a count",
+}
+
+
+def section_postgres(args: argparse.Namespace, res: Results, stores: dict[str, Any] | None) -> None:
+    from bench.build_store import watchlist
+    from tests.pgcluster import Cluster
+
+    figure = "PostgreSQL store"
+    try:
+        meta = stores["meta"] if stores else build(args, args.articles)
+        embedded = stores["figures"] if stores else query_figures(meta, args.runs)
+    except RuntimeError as exc:
+        res.skip("postgres", figure, count(args.articles), "", str(exc)[:200])
+        return
+    label = store_label(meta)
+    try:
+        cluster = Cluster.start(settings=PG_SETTINGS, fast=False)
+    except Exception as exc:  # no PostgreSQL installed here
+        res.skip("postgres", figure, label, "", str(exc).splitlines()[0][:200])
+        return
+    try:
+        url = cluster.create_database("bench")
+        log(f"postgres: copying the {count(meta['articles'])}-article store into PostgreSQL")
+        loaded = run_worker(
+            "bench_pg",
+            ["load", "--source", str(Path(meta["folder"]) / "data"), "--url", url],
+            timeout=6 * 3600,
+        )
+        size = sum(loaded["bytes"].values())
+        res.add(Row(
+            "postgres", "load the store into PostgreSQL (monitor store copy)", label,
+            f"{secs(loaded['copy_seconds'])} ({meta['articles'] / loaded['copy_seconds']:,.0f} "
+            "articles/s)", "", None,
+            f"counts equal: {loaded['equal']}; per table: "
+            + ", ".join(f"{t} {secs(v)}" for t, v in loaded["tables_seconds"].items())
+            + f"; then VACUUM ANALYZE {secs(loaded['vacuum_seconds'])}; "
+            f"{size / 2**20:,.0f} MB in the database (tables and indexes) against "
+            f"{meta['disk_mb']:,} MB of Parquet",
+            loaded["copy_seconds"],
+        ))  # fmt: skip
+        warm = run_worker("bench_store", ["warm", "--store", url, "--runs", str(max(args.runs, 5))])
+        s, e = warm["seconds"], embedded["seconds"]
+        for name, (what, target) in PG_TARGETS.items():
+            res.add(Row(
+                "postgres", "PostgreSQL: " + what.format(entities=f"{meta['entities']:,}")
+                + ", warm", label, secs(s[name]), f"< {secs(target)}", s[name] < target,
+                f"embedded store: {secs(e[name])}; runs: "
+                + ", ".join(secs(t) for t in warm["all"][name])
+                + f"; {warm['rows'][name]:,} rows",
+                s[name],
+            ))  # fmt: skip
+        for name, what in PG_INFO.items():
+            res.add(Row(
+                "postgres", f"PostgreSQL: {what}, warm", label, secs(s[name]), "", None,
+                f"embedded store: {secs(e[name])}", s[name],
+            ))  # fmt: skip
+        watch, _ = watchlist(meta["entities"], 1)
+        for pollers in (1, 2):
+            copy = f"bench_sustained_{pollers}"
+            cluster.sql(f'CREATE DATABASE "{copy}" TEMPLATE "bench"')
+            _pg_sustained(args, res, cluster.url(copy), pollers, watch, label)
+    except RuntimeError as exc:
+        res.skip("postgres", figure, label, "", " ".join(str(exc).split())[:300])
+    finally:
+        cluster.stop()
+
+
+def _pg_sustained(
+    args: argparse.Namespace, res: Results, url: str, pollers: int, watch: Any, label: str
+) -> None:
+    from bench.world import write_feeds_yaml
+
+    rounds = args.sustained_rounds
+    figure = f"PostgreSQL: sustained ingest, {pollers} poller{'s' * (pollers > 1)} (HTTP)"
+    target = ">= 2,000 articles/s" if pollers == 2 else ""
+    folder = OUT / "scratch" / f"pg-sustained-{pollers}"
+    server = FeedServer(
+        "--outlets", str(args.feeds), "--limit", str(args.items), "--rounds", str(rounds),
+        "--step-hours", "96", "--days", str(4 * rounds + 14), "--per-day", "3000",
+        "--seed", "23",
+    )  # fmt: skip
+    try:
+        feeds = [(f"feed {i}", server.base_url + p, []) for i, p in enumerate(server.paths)]
+        cfg = write_feeds_yaml(
+            folder / "feeds.yaml",
+            store=url,
+            feeds=feeds,
+            entities=watch,  # type: ignore[arg-type]
+        )
+        data = run_worker(
+            "bench_pg",
+            ["sustained", "--config", str(cfg), "--server", server.base_url,
+             "--rounds", str(rounds), "--pollers", str(pollers)],
+            timeout=3600,
+        )  # fmt: skip
+    except RuntimeError as exc:
+        res.skip("postgres", figure, label, target, " ".join(str(exc).split())[:300])
+        return
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    rounds_ = data["rounds"]
+    new = sum(p["new"] for r in rounds_ for p in r["pollers"])
+    wall = sum(r["wall"] for r in rounds_)
+    rate = new / wall
+    cpu = sum(p["cpu"] for r in rounds_ for p in r["pollers"])
+    shares = [sum(r["pollers"][i]["feeds"] for r in rounds_) for i in range(pollers)]
+    res.add(Row(
+        "postgres", figure, f"into {label}, {rounds} rounds of {args.feeds} feeds",
+        f"{rate:,.0f} articles/s", target, (rate >= 2000) if target else None,
+        f"{new:,} new articles in {secs(wall)} of wall time (pollers' CPU {cpu:.1f} s); per "
+        "round: " + ", ".join(f"{sum(p['new'] for p in r['pollers']):,} in {secs(r['wall'])}"
+                              for r in rounds_)
+        + f"; feeds polled by each poller: {shares}; Poller.open(): "
+        + ", ".join(secs(t) for t in data["open"]),
+        rate,
+    ))  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
 # The dashboard
 
 
@@ -928,6 +1074,9 @@ def main(argv: list[str] | None = None) -> int:
         load.append(os.getloadavg()[0])
     if "sustained" in args.sections:
         section_sustained(args, res, stores["meta"] if stores else None)
+        load.append(os.getloadavg()[0])
+    if "postgres" in args.sections:
+        section_postgres(args, res, stores)
         load.append(os.getloadavg()[0])
     if "dashboard" in args.sections:
         section_dashboard(args, res, stores)

@@ -80,10 +80,10 @@ def run_sustained(config_path: Path, server: str, rounds: int) -> dict[str, Any]
     from monitor.enrich import fingerprint as analyses_fingerprint
     from monitor.match import Matcher
     from monitor.poll import Poller
-    from monitor.store import Store
+    from monitor.store import open_store
 
     config = load_config(config_path)
-    before = Store(config.store).snapshot()
+    before = open_store(config.store).snapshot()
     if before.fingerprint != analyses_fingerprint(Matcher(config.watch)):
         raise SystemExit("the watchlist differs from the store's: opening would recount mentions")
     t0 = time.perf_counter()

@@ -89,16 +89,16 @@ def make_plan(snap: Any, days: int) -> dict[str, Any]:
         "articles": snap.rows("articles"),
         "mentions": snap.rows("mentions"),
         "entities": len(snap.watchlist),
-        "files": {t: len(f) for t, f in snap.files.items()},
+        "layout": snap.details(),
     }
 
 
 def warm(store: str, runs: int, days: int) -> dict[str, Any]:
     import statistics
 
-    from monitor.store import Store
+    from monitor.store import open_store
 
-    snap = Store(store).snapshot()
+    snap = open_store(store).snapshot()
     plan = make_plan(snap, days)
     out: dict[str, Any] = {"plan": plan, "seconds": {}, "all": {}, "rows": {}}
     for name in QUERIES:
@@ -117,10 +117,10 @@ def warm(store: str, runs: int, days: int) -> dict[str, Any]:
 def fresh(store: str, plan: dict[str, Any]) -> dict[str, Any]:
     before_import = time.perf_counter()
     import monitor.queries  # noqa: F401
-    from monitor.store import Store
+    from monitor.store import open_store
 
     imported = time.perf_counter()
-    snap = Store(store).snapshot()
+    snap = open_store(store).snapshot()
     df = run_query("timeline", snap, plan)
     answered = time.perf_counter()
     df2 = run_query("normalized", snap, plan)

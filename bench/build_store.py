@@ -43,7 +43,7 @@ from monitor.models import FeedState
 from monitor.names import extract_names
 from monitor.parse import parse_feed
 from monitor.poll import make_article
-from monitor.store import Store
+from monitor.store import open_store
 
 BUILD_VERSION = 5  # bump when the way stores are built changes (invalidates the cache)
 WINDOW = 30  # days of history per generated world
@@ -177,7 +177,7 @@ def build(
     fingerprint = analyses_fingerprint(Matcher(watch))
     # the world's entities make ~1.1 mention rows per article; the synthetic ones add the rest
     mean = max(mentions_per_article - 1.1, 0.0) * 1.08
-    store = Store(folder / "data")
+    store = open_store(folder / "data")
     writer = store.writer()
     per_day = max(1, round(articles / days))
     window = max(3, min(WINDOW, round(WINDOW * 80_000 / max(per_day * WINDOW, 1))))

@@ -30,7 +30,7 @@ did not yet.
 Messages (`alert_message`) say what fired, the number against its baseline, the top three
 articles (title, outlet, link) and a link to the dashboard view that shows it.
 
-What it leaves to others: sending and retrying (delivery.py, notify.py), storing (store.py:
+What it leaves to others: sending and retrying (delivery.py, notify.py), storing (monitor/store/:
 `update_alerts`), the feeds.yaml keys (config.py).
 """
 
@@ -216,11 +216,9 @@ def load_history(
     start = first - back
     hours = max(int((last - start) / HOUR), 0)
     h = History(start=start, hours=hours, feed_names={f.key: f.name for f in config.feeds})
-    lo_pub = [f.min_time for f in snap.files.get("articles", ()) if f.min_time]
-    if lo_pub:
-        h.data_start = datetime.fromisoformat(min(lo_pub)).replace(
-            minute=0, second=0, microsecond=0
-        )
+    lo_pub, _ = snap.time_bounds()
+    if lo_pub is not None:
+        h.data_start = lo_pub.replace(minute=0, second=0, microsecond=0)
     entities = sorted({e for r in counting for e in r.entities})
     if entities:
         _load_counts(snap, h, entities, start, last)
@@ -241,9 +239,9 @@ def _load_counts(
     snap: Snapshot, h: History, entities: list[str], start: datetime, end: datetime
 ) -> None:
     df = snap.query(
-        """SELECT entity, date_trunc('hour', published) AS h, SUM(count)::DOUBLE AS n
+        """SELECT entity, date_trunc('hour', published) AS h, SUM(count)::DOUBLE PRECISION AS n
         FROM {mentions} WHERE published >= ? AND published < ?
-          AND entity IN (SELECT unnest(?)) GROUP BY ALL""",
+          AND entity IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1, 2""",
         [start, end, entities],
     )
     for entity, part in df.groupby("entity"):
@@ -256,11 +254,11 @@ def _load_pairs(
     entities = sorted({e for pair in pairs for e in pair})
     df = snap.query(
         """WITH m AS (SELECT article_id, entity, published FROM {mentions}
-            WHERE published >= ? AND published < ? AND entity IN (SELECT unnest(?)))
+            WHERE published >= ? AND published < ? AND entity IN (SELECT unnest(?::VARCHAR[])))
         SELECT a.entity AS a, b.entity AS b, date_trunc('hour', a.published) AS h,
-               COUNT(*)::DOUBLE AS n
+               COUNT(*)::DOUBLE PRECISION AS n
         FROM m a JOIN m b ON a.article_id = b.article_id AND a.entity < b.entity
-        GROUP BY ALL""",
+        GROUP BY 1, 2, 3""",
         [start, end, entities],
     )
     for (a, b), part in df.groupby(["a", "b"]):
@@ -271,7 +269,7 @@ def _load_firsts(snap: Snapshot, h: History, rules: list[AlertRule]) -> None:
     entities = sorted({e for r in rules for e in r.entities})
     df = snap.query(
         """SELECT entity, min(published) AS t FROM {mentions}
-        WHERE entity IN (SELECT unnest(?)) GROUP BY entity""",
+        WHERE entity IN (SELECT unnest(?::VARCHAR[])) GROUP BY entity""",
         [entities],
     )
     h.first = {str(e): t.to_pydatetime() for e, t in zip(df["entity"], df["t"], strict=True)}
@@ -279,7 +277,7 @@ def _load_firsts(snap: Snapshot, h: History, rules: list[AlertRule]) -> None:
         df = snap.query(
             """SELECT m.entity, s.feed, min(m.published) AS t
             FROM {mentions} m JOIN {sources} s ON s.article_id = m.article_id
-            WHERE m.entity IN (SELECT unnest(?)) GROUP BY ALL""",
+            WHERE m.entity IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1, 2""",
             [entities],
         )
         h.first_in_feed = {
@@ -304,7 +302,7 @@ def _load_fetches(
             WHERE time < ? AND outcome IN ('ok', 'unchanged') GROUP BY feed)
         SELECT f.feed, f.time, f.outcome IN ('ok', 'unchanged') AS ok
         FROM {fetches} f LEFT JOIN last_ok USING (feed)
-        WHERE f.time < ? AND f.feed IN (SELECT unnest(?))
+        WHERE f.time < ? AND f.feed IN (SELECT unnest(?::VARCHAR[]))
           AND (last_ok.t IS NULL OR f.time >= last_ok.t)
         ORDER BY f.feed, f.time, ok  -- a failure and a success at the same time: success last
         """,
@@ -545,10 +543,9 @@ def backtest(
     if not rules:
         return []
     if since is None:
-        lo = [f.min_time for f in snap.files.get("articles", ()) if f.min_time]
-        if not lo:
+        since, _ = snap.time_bounds()
+        if since is None:
             return []
-        since = datetime.fromisoformat(min(lo))
     until = until or now or datetime.now(UTC)
     # no article is dated before 1900 (such dates count as missing); reading a rule there
     # would reach back before year 1
@@ -741,9 +738,11 @@ def articles_about(
     params.append(len(set(entities)) if together else 1)
     df = snap.query(
         f"""WITH hits AS (
-            SELECT m.article_id AS id, SUM(m.count) AS mentions, MAX(m.published) AS published
+            SELECT m.article_id AS id, SUM(m.count)::BIGINT AS mentions,
+                   MAX(m.published) AS published
             FROM {{mentions}} m
-            WHERE m.published >= ? AND m.published < ? AND m.entity IN (SELECT unnest(?))
+            WHERE m.published >= ? AND m.published < ?
+              AND m.entity IN (SELECT unnest(?::VARCHAR[]))
               {feed_cond}
             GROUP BY m.article_id HAVING COUNT(DISTINCT m.entity) >= ?)
         SELECT h.id, h.mentions, a.title, a.url, a.feed

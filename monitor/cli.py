@@ -198,9 +198,9 @@ def print_frame(df: pd.DataFrame, fmt: str, title: str = "") -> None:
 
 
 def _store(config: Config) -> Store:
-    from .store import Store
+    from .store import open_store
 
-    return Store(config.store)
+    return open_store(config.store)
 
 
 def _poller(
@@ -209,11 +209,12 @@ def _poller(
     log: bool = True,
     on_commit: Callable[..., Any] | None = None,
     tone: bool = True,
+    name: str = "",
 ) -> Poller:
     from .poll import Poller
 
     log_to = err.print if log else None
-    return Poller(config, store, log=log_to, on_commit=on_commit, tone=tone)
+    return Poller(config, store, log=log_to, on_commit=on_commit, tone=tone, name=name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,7 +226,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     enabled = sum(f.enabled for f in config.feeds)
     out.print(
         f"{config.path.name}: ok ({len(config.feeds)} feeds, {enabled} enabled; "
-        f"{len(config.watch)} watched entities; store at {config.store})"
+        f"{len(config.watch)} watched entities; store at {config.store_label})"
     )
     return 0
 
@@ -233,12 +234,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_poll(args: argparse.Namespace) -> int:
     import asyncio
 
+    from .poll import poller_name
+
     config = load(args)
     store = _store(config)
-    with store.poller_lock():
+    name = poller_name(args.name or "")
+    with store.poller_lock(name):
         store.snapshot()  # a damaged store: one line, before any thread starts
         with alerting(config, store) as dispatcher:
-            poller = _poller(config, store, on_commit=dispatcher.on_commit, tone=not args.no_tone)
+            poller = _poller(
+                config, store, on_commit=dispatcher.on_commit, tone=not args.no_tone, name=name
+            )
             with progress_bar("recounting mentions") as bar:
                 poller.open(progress=bar)
             if args.once:
@@ -247,7 +253,10 @@ def cmd_poll(args: argparse.Namespace) -> int:
                 return code
             from .runner import poll_forever
 
-            err.print(f"polling {len(config.feeds)} feeds into {store.root}; Ctrl-C to stop")
+            shared = f" as {name}, sharing it with other pollers" if store.shared else ""
+            err.print(
+                f"polling {len(config.feeds)} feeds into {store.location}{shared}; Ctrl-C to stop"
+            )
             asyncio.run(poll_forever(poller))
     return 0
 
@@ -271,7 +280,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from .secrets import redact_text, url_secrets
 
     config = load(args)
-    snap = _store(config).snapshot()
+    store = _store(config)
+    snap = store.snapshot()
     health = queries.feed_health(snap, datetime.now(UTC))
     known = {row["url"]: row for row in health.to_dict("records")} if len(health) else {}
     rows: list[dict[str, Any]] = []
@@ -290,6 +300,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "last_new": _int(row.get("last_new")) or 0,
                 "failures": _int(row.get("failures")) or 0,
                 "next_poll": _iso(row.get("next_poll")),
+                "poller": _text(row.get("poller")),
                 "moved_to": redact_text(_text(row.get("moved_to")), hidden),
                 "error": redact_text(_text(row.get("error")), hidden),
             }
@@ -314,6 +325,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 r["status"],
                 "" if r["http_status"] is None else str(r["http_status"]),
                 _short(r["last_poll"]),
+                *([r["poller"]] if store.shared else []),
                 str(r["last_new"]),
                 str(r["articles"]),
                 str(r["failures"]),
@@ -322,6 +334,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             ]
         )
     columns = ["name", "status", "http", "last poll", "new", "articles", "fails", "next poll"]
+    if store.shared:  # several pollers may share it: which one polled each feed last
+        columns.insert(4, "by")
     print_table([*columns, "note"], table, title=title, right=["http", "new", "articles", "fails"])
     if delivery:
         out.print(delivery)
@@ -495,7 +509,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 0
     if health.healthy:
         rows = ", ".join(f"{n:,} {t}" for t, n in health.rows.items())
-        out.print(f"store {root}: healthy · seq {health.seq} · {health.files} files · {rows}")
+        layout = f"schema {health.schema}" if health.schema else f"{health.files} files"
+        out.print(f"store {root}: healthy · seq {health.seq} · {layout} · {rows}")
     else:
         n = len(health.problems)
         out.print(f"store {root}: {n} problem{'s' * (n != 1)}")
@@ -504,10 +519,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for f in health.notes:
         out.print(f"note: {f.path}: {f.message}")
     if not health.healthy:
-        out.print(
-            "run `monitor repair` to fix them: it quarantines damaged files (never deletes them) "
-            "and says which rows were lost"
-        )
+        out.print(health.hint or "run `monitor repair` to fix them")
     return 0 if health.healthy else 2
 
 
@@ -521,6 +533,7 @@ def health_json(health: Health) -> dict[str, Any]:
         "healthy": health.healthy,
         "seq": health.seq,
         "files": health.files,
+        "schema": health.schema or None,
         "rows": health.rows,
         "problems": [finding(f) for f in health.problems],
         "notes": [finding(f) for f in health.notes],
@@ -544,8 +557,8 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
     config = load(args)
     store = _store(config)
-    if not store.root.is_dir():
-        out.print(f"no store at {store.root} yet: nothing to repair")
+    if not store.exists():
+        out.print(f"no store at {store.location} yet: nothing to repair")
         return 0
     with store.poller_lock():
         report = repair_store(store)
@@ -560,12 +573,12 @@ def cmd_repair(args: argparse.Namespace) -> int:
                 rows = _poller(config, store, log=False).rematch(bar)
             out.print(f"recounted mentions: {rows:,} article-entity rows")
     if not report.changed:
-        out.print(f"store {store.root}: nothing to repair")
+        out.print(f"store {store.location}: nothing to repair")
     health = check_store(store)
     for f in health.problems:
         out.print(f"problem: {f.path}: {f.message}")
     if health.healthy:
-        out.print(f"store {store.root}: healthy")
+        out.print(f"store {store.location}: healthy")
     return 0 if health.healthy else 2
 
 
@@ -582,24 +595,92 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
+    from .poll import poller_name
     from .runner import poll_forever, serving_address, start_dashboard, stop_child
 
     config = load(args)
     url = serving_address("run", args.host, args.port, args.no_auth, config.dashboard.allow)
     store = _store(config)
-    with store.poller_lock():
+    name = poller_name(args.name or "")
+    with store.poller_lock(name):
         store.snapshot()  # a damaged store: one line, before anything starts
         proc = start_dashboard(config.path, args.port, args.host, args.no_auth)
         out.print(f"dashboard: {url} · polling {len(config.feeds)} feeds; Ctrl-C stops both")
         try:
             with alerting(config, store) as dispatcher:
                 poller = _poller(
-                    config, store, on_commit=dispatcher.on_commit, tone=not args.no_tone
+                    config, store, on_commit=dispatcher.on_commit, tone=not args.no_tone, name=name
                 )
                 poller.open()
                 asyncio.run(poll_forever(poller))
         finally:
             stop_child(proc)
+    return 0
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    if args.store_command == "copy":
+        return cmd_store_copy(args)
+    config = load(args)
+    store = _store(config)
+    done = store.migrate()
+    for line in done:
+        out.print(line)
+    health = store.check()
+    if not done:
+        what = f"schema {health.schema}" if health.schema else "nothing to migrate"
+        out.print(f"store {store.location}: {what}")
+    return 0
+
+
+def _store_at(where: str, args: argparse.Namespace) -> Store:
+    """A store named on the command line: `config` (feeds.yaml's, or $MONITOR_STORE's), a
+    postgresql:// URL, or a folder."""
+    from .store import open_store
+
+    if where == "config":
+        return _store(load(args))
+    if "://" in where and not where.lower().startswith(("postgresql://", "postgres://")):
+        raise MonitorError(f"{where.split('://')[0]}:// is not a store: give a folder or a "
+                           "postgresql:// URL")  # fmt: skip
+    return open_store(Path(where) if "://" not in where else where)
+
+
+def cmd_store_copy(args: argparse.Namespace) -> int:
+    from .store.copy import copy_store
+
+    source, target = _store_at(args.source, args), _store_at(args.target, args)
+    started = time.monotonic()
+    current: dict[str, Callable[[int, int], None]] = {}
+    with contextlib.ExitStack() as stack:
+
+        def progress(table: str, done: int, total: int) -> None:
+            if table not in current:
+                stack.close()
+                current.clear()
+                current[table] = stack.enter_context(progress_bar(f"copying {table}"))
+            current[table](done, total)
+
+        report = copy_store(source, target, progress=progress)
+    if report.already:
+        out.print(f"{target.location} already holds a finished copy of {source.location}")
+    elif report.resumed:
+        out.print(f"resumed the copy of {source.location} into {target.location}")
+    rows = []
+    for table, n in report.source_rows.items():
+        got = report.destination_rows.get(table, 0)
+        rows.append([table, f"{n:,}", f"{got:,}", f"{report.copied.get(table, 0):,}",
+                     "equal" if got == n else "DIFFERENT"])  # fmt: skip
+    print_table(["table", "source rows", "copied rows", "written now", ""], rows,
+                title=f"{source.location} -> {target.location}",
+                right=["source rows", "copied rows", "written now"])  # fmt: skip
+    seconds = time.monotonic() - started
+    if not report.equal:
+        raise MonitorError(
+            "the counts differ after the copy (was a poller writing to the source?): "
+            "run the copy again"
+        )
+    out.print(f"copied in {seconds:.1f} s; every count is equal")
     return 0
 
 
@@ -865,6 +946,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--once", action="store_true", help="poll every enabled feed once, now, and exit"
     )
     no_tone(sp)
+    poller_option(sp)
     sp = add("status", cmd_status, "show the health of every feed")
     sp.add_argument(
         "--format",
@@ -1005,6 +1087,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--port", type=_port, default=8501, metavar="N", help=port_help)
     add_serving_arguments(sp)
     no_tone(sp)
+    poller_option(sp)
+    _add_store_commands(add)
     _add_alert_commands(add)
     sp = add(
         "demo",
@@ -1016,6 +1100,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_demo_arguments(sp)
     return p
+
+
+def poller_option(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument(
+        "--name",
+        metavar="NAME",
+        help="how this poller is known in the store, e.g. in `monitor status` when several "
+        "pollers share a PostgreSQL store (default: host:pid)",
+    )
+
+
+def _add_store_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    sp = add("store", cmd_store, "manage the store: migrate its schema, copy it elsewhere")
+    sub = sp.add_subparsers(
+        dest="store_command",
+        metavar="{migrate,copy}",
+        required=True,
+        help="what to do with the store",
+    )
+    mg = sub.add_parser(
+        "migrate",
+        help="bring a PostgreSQL store's schema up to this version (pollers do it when they start)",
+        description="Apply the schema migrations this version of monitor has and the database "
+        "lacks; say what was done. The embedded store needs none.",
+    )
+    _add_config(mg, top=False)
+    cp = sub.add_parser(
+        "copy",
+        help="copy a store into another: embedded <-> PostgreSQL (resumable)",
+        description="Copy every table, the feed state, the watchlist and the alert state of "
+        "the store FROM into the store TO, which must be empty or hold an unfinished copy of "
+        "FROM (run the same command again to resume it: nothing is copied twice). Each is a "
+        "folder (the embedded store) or a postgresql:// URL; `config` means the store of "
+        "feeds.yaml (or $MONITOR_STORE), so a password need not be typed. Stop the poller of "
+        "FROM first.",
+    )
+    _add_config(cp, top=False)
+    cp.add_argument("source", metavar="FROM", help="a folder, a postgresql:// URL, or config")
+    cp.add_argument("target", metavar="TO", help="a folder, a postgresql:// URL, or config")
 
 
 def no_tone(sp: argparse.ArgumentParser) -> None:

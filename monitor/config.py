@@ -18,8 +18,8 @@ ruamel.yaml's round-trip writer and lxml, imported only there); `watch_name` app
 entity to its watchlist with the same writer (the dashboard's Discover page).
 
 Left to others: polling, fetching and matching (this module only describes what to do), the
-store's layout (`Config.store` is only a folder path), and how errors are shown (the CLI prints
-`str(issue)`, the dashboard shows them).
+store's layout (`Config.store` is only a folder path or a database URL: `$MONITOR_STORE` when
+set), and how errors are shown (the CLI prints `str(issue)`, the dashboard shows them).
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ if TYPE_CHECKING:
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 CONFIG_ENV = "MONITOR_CONFIG"
+STORE_ENV = "MONITOR_STORE"  # overrides `store:`, so that a database password stays out of the file
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
 DEFAULT_CONFIG = "feeds.yaml"
 
 # --------------------------------------------------------------------------------------------
@@ -133,7 +135,9 @@ class FeedConfig:
 @dataclass(frozen=True)
 class Config:
     path: Path  # the config file, absolute
-    store: Path  # absolute
+    # an absolute folder (the embedded store) or a postgresql:// URL, from $MONITOR_STORE when
+    # set (then it may hold a password: show `store_label`, never this)
+    store: Path | str
     poll: PollSettings = field(default_factory=PollSettings)
     feeds: list[FeedConfig] = field(default_factory=list)
     watch: list[Entity] = field(default_factory=list)
@@ -142,6 +146,11 @@ class Config:
     alerts: list[AlertRule] = field(default_factory=list)
     digests: list[DigestConfig] = field(default_factory=list)
     dashboard: DashboardSettings = field(default_factory=lambda: DashboardSettings())
+
+    @property
+    def store_label(self) -> str:
+        """How to show the store to people: its folder, or its URL with any password hidden."""
+        return redact_url(self.store) if isinstance(self.store, str) else str(self.store)
 
 
 @dataclass
@@ -399,7 +408,36 @@ def _check_text(value: str) -> str:
 def _check_store(value: str) -> str:
     if not value.strip():
         raise ValueProblem("empty folder path", "write a folder such as data, or remove the key")
-    return value.strip()
+    return _check_store_value(value.strip(), in_file=True)
+
+
+def _check_store_value(value: str, *, in_file: bool) -> str:
+    """A folder path, or a PostgreSQL URL (with no password when written in feeds.yaml)."""
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", value)
+    if scheme is None:
+        return value
+    if not value.lower().startswith(DATABASE_SCHEMES):
+        raise ValueProblem(
+            f"{_show(scheme.group(1) + '://')} is not a store: expected a folder path or a "
+            "postgresql:// URL",
+            "postgresql://user@host:5432/dbname",
+        )
+    if value.lower().startswith("postgres://"):
+        value = "postgresql://" + value[len("postgres://") :]
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise ValueProblem("the port of this database URL is not a number") from None
+    if not parts.hostname and "host=" not in parts.query:
+        raise ValueProblem("this database URL names no host", "postgresql://user@host:5432/dbname")
+    if in_file and (parts.password or re.search(r"(^|&)password=", parts.query)):
+        raise ValueProblem(
+            "a password in feeds.yaml (a file meant to be shared)",
+            f"put the URL with its password in ${STORE_ENV} instead, or use PGPASSWORD or "
+            "~/.pgpass",
+        )
+    return value
 
 
 _KIND_SYNONYMS = {
@@ -957,7 +995,7 @@ def _char_at(text: str, line: int, column: int) -> str:
 # What a key holds, in words, for "expected ..., got ..." messages. Collections describe the
 # value found by its sort ("got a string"); scalars quote it ("got "often"").
 _EXPECTED = {
-    "store": "a folder path",
+    "store": "a folder path or a postgresql:// URL",
     "poll": "a mapping of poll settings (every:, timeout:, ...)",
     "feeds": "a list of feeds",
     "watch": "a list of names to watch",
@@ -1011,6 +1049,12 @@ class _Checker:
             )
             raise ConfigError([ConfigIssue(self.file, 1, "", what)])
         top = self.validate(_FileModel, data, ())
+        env_store = os.environ.get(STORE_ENV, "").strip()
+        if env_store:
+            try:
+                _check_store_value(env_store, in_file=False)
+            except ValueProblem as exc:
+                self.issues.append(ConfigIssue(f"${STORE_ENV}", None, "", exc.what, exc.hint))
         feeds = self.check_items(_FeedModel, data.get("feeds"), "feeds")
         watch = self.check_items(_EntityModel, data.get("watch"), "watch")
         self.check_feed_urls(feeds)
@@ -1240,6 +1284,20 @@ def _where(loc: Loc) -> str:
     return text
 
 
+def _store_location(written: str, folder: Path) -> Path | str:
+    """The store: $MONITOR_STORE when set (a folder there is relative to the current
+    folder), else `store:` (relative to feeds.yaml's folder); a database URL as it is."""
+    value, base = os.environ.get(STORE_ENV, "").strip(), Path.cwd()
+    if not value:
+        value, base = written, folder
+    if value.lower().startswith(DATABASE_SCHEMES):
+        return _check_store_value(value, in_file=False)
+    store = Path(value).expanduser()
+    if not store.is_absolute():
+        store = base / store
+    return Path(os.path.abspath(store))
+
+
 def _to_config(
     path: Path,
     top: dict[str, Any],
@@ -1247,13 +1305,10 @@ def _to_config(
     watch: list[tuple[int, dict[str, Any]]],
 ) -> Config:
     absolute = Path(os.path.abspath(path))
-    store = Path(top["store"]).expanduser()
-    if not store.is_absolute():
-        store = absolute.parent / store
     poll = PollSettings(**(top["poll"] or {}))
     return Config(
         path=absolute,
-        store=Path(os.path.abspath(store)),
+        store=_store_location(top["store"], absolute.parent),
         poll=poll,
         feeds=[
             FeedConfig(

@@ -11,8 +11,10 @@ a mail server or a webhook.
   attempt is logged in the store's `deliveries` table. Failures show in `monitor status`
   (`delivery_status`) and are mentioned in the next message that goes through.
 - Everything that must survive a restart (rule state, outbox, failures not yet reported, the
-  last edition of each digest) is in the store's manifest (`store.update_alerts`), so a
-  restarted poller neither sends twice nor forgets what it owes. (A message sent by a poller
+  last edition of each digest) is in the store (`Store.update_alerts`), so a restarted
+  poller neither sends twice nor forgets what it owes. Several pollers sharing a store
+  (PostgreSQL) leave alerts to one of them at a time (`Store.lead("alerts")`); another takes
+  over when it stops. (A message sent by a poller
   killed before it could record the success is sent again: at least once, never lost.)
 
 Outbox items name their target by a key (a name of `notify:` and an index, or a hash of a
@@ -35,7 +37,7 @@ from typing import Any
 from . import alerts, digest, notify
 from .config import Config
 from .errors import MonitorError
-from .store import Snapshot, Store, update_alerts, utc_naive
+from .store import Snapshot, Store, utc_naive
 
 RETRY_DELAYS = tuple(
     timedelta(seconds=s) for s in (30, 120, 600, 1800, 3600, 7200, 14400)
@@ -79,7 +81,7 @@ def find_target(config: Config, key: str) -> Target | None:
 
 
 # --------------------------------------------------------------------------------------------
-# The state in the manifest (a JSON dict; see store.update_alerts)
+# The alert state in the store (a JSON dict; see Store.update_alerts)
 
 
 def _iso(t: datetime) -> str:
@@ -211,9 +213,12 @@ class Dispatcher:
         """Read the rules at the hours that became ready; record what fired; wake the thread.
 
         Called by the poller after each commit, in its own thread; errors are logged, never
-        raised, so alerts can never stop polling."""
+        raised, so alerts can never stop polling. With several pollers sharing the store, the
+        one leading "alerts" evaluates (`Store.lead`), so a rule fires once."""
         self.config = config
         try:
+            if not self.store.lead("alerts"):
+                return
             self.evaluate(snap, config, now)
         except Exception as exc:  # alerts must never stop polling; the next commit retries
             self.log(f"alerts could not be evaluated: {exc}")
@@ -234,7 +239,7 @@ class Dispatcher:
                     "alert", f.alert, rules[f.alert].to, config, now, firing=f.to_json()
                 )
 
-        update_alerts(self.store, change, firings=[f.row(now) for f in firings])
+        self.store.update_alerts(change, firings=[f.row(now) for f in firings])
         for f in firings:
             at = f.fired.strftime("%Y-%m-%d %H:%M UTC")
             self.log(f"alert: {f.alert}: {f.entity} ({alerts.fmt(f.value)}) at {at}")
@@ -296,7 +301,10 @@ class Dispatcher:
     # one pass ----------------------------------------------------------------------------
     def run_once(self) -> int:
         """Queue the digests that are due and send every outbox item that is due; returns
-        the number of attempts made."""
+        the number of attempts made. With several pollers sharing the store, only the one
+        leading "alerts" sends (see `Store.lead`)."""
+        if not self.store.lead("alerts"):
+            return 0
         with self._lock:
             self.schedule_digests(self.now())
             attempts = 0
@@ -335,7 +343,7 @@ class Dispatcher:
                     )
                 )
 
-        update_alerts(self.store, change)
+        self.store.update_alerts(change)
 
     def _attempt(
         self, item: dict[str, Any], editions: dict[tuple[str, str, str], digest.Digest]
@@ -447,7 +455,7 @@ class Dispatcher:
             if answer.ok:
                 state["last_sent"] = _iso(now)
 
-        update_alerts(self.store, change, deliveries=[row])
+        self.store.update_alerts(change, deliveries=[row])
         if answer.ok:
             self.log(f"sent: {_what(item)} to {item['label']}")
         else:

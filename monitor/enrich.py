@@ -12,7 +12,7 @@ fingerprint and `VERSION`. A store whose fingerprint differs (another watchlist,
 written before an analysis existed or changed) is reanalysed by the poller when it opens.
 
 What it leaves to others: each analysis (match.py, tone.py, stories.py, names.py), storing the
-results (store.py).
+results (monitor/store/).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ aiohttp rather than httpx: on these machines it spends ~15x less CPU per request
 most of a poll where every feed answers 304 (docs/benchmarks.md).
 
 Left to others: what the body means (parse.py), when to poll next and what to remember
-about a feed between polls (poll.py), where results are kept (store.py).
+about a feed between polls (poll.py), where results are kept (monitor/store/).
 """
 
 from __future__ import annotations

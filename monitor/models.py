@@ -124,6 +124,7 @@ class FeedState:
     moved_to: str | None = None
     gone: bool = False
     entry_hash: str = ""  # hash of the feeds.yaml entry; a changed entry revives a gone feed
+    poller: str = ""  # the poller that polled it last (host:pid, or the name it was given)
     full_text: bool | None = None  # whether its last poll's new articles got their pages read
     entry_chars: int | None = None  # median characters of text of its entries (last poll)
     # publication time of the oldest of its articles whose page has not been tried yet: the

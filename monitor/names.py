@@ -21,7 +21,7 @@ accents) and used to count; `form` as written, for display. What counts as a nam
 Which names the watchlist covers is decided when names are ranked (queries.py), so that
 editing the watchlist needs no recount.
 
-What it leaves to others: storing the names (store.py), ranking them (queries.py).
+What it leaves to others: storing the names (monitor/store/), ranking them (queries.py).
 """
 
 from __future__ import annotations

@@ -5,6 +5,12 @@ its error recorded in its state and in the fetch log, and the others carry on. R
 committed in small atomic batches while a poll runs, so readers see new articles quickly and
 a stop (Ctrl-C, SIGTERM, kill -9) loses at most the batch in flight.
 
+Several pollers may share a store (PostgreSQL): before fetching, a poller claims the due feeds
+from the store (`Writer.claim`), which gives each to one poller at a time (a lease, kept
+alive while the poll runs and released by the commit of the feed's new state); the store's
+keys keep every article and mention unique whatever the race. With the embedded store the one
+poller claims everything. `FeedState.poller` records who polled a feed last.
+
 Feeds are known by `FeedConfig.key` (their URL with secrets hidden) in the feed state, the
 fetch log and the articles' and sources' `feed` column; only the request handed to the
 fetcher carries the real URL (`FeedConfig.fetch_url`, `${VAR}` filled in).
@@ -15,7 +21,7 @@ background while feeds are polled on schedule; each page read replaces the artic
 (see "Full text" below).
 
 What it leaves to others: HTTP (fetch.py), parsing (parse.py), counting (match.py), the
-store's layout (store.py), reading pages (pages.py, extract.py).
+store's layout (monitor/store/), reading pages (pages.py, extract.py).
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ import asyncio
 import contextlib
 import hashlib
 import math
+import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -50,13 +58,21 @@ from .pages import (
 )
 from .parse import parse_feed
 from .secrets import redact_text, without_userinfo
-from .store import Snapshot, Store, Writer, article_key, replace_analyses
+from .store import Snapshot, Store, Writer, article_key, open_store
 
 # A feed holds only its latest items, so every wait is bounded: a longer silence loses articles.
 MAX_BACKOFF = timedelta(hours=24)  # after failures, and the most a Retry-After delays a feed
 MAX_CACHE_HINT = timedelta(hours=6)  # a server's max-age / Expires never delays a feed longer
 FUTURE_SLACK = timedelta(days=1)
 COMMIT_EVERY = 2.0  # seconds between commits while a poll is running
+# a poller sharing the store takes in the articles others stored since it last looked, minus
+# this much (their clocks may differ a little from its own)
+STORY_REFRESH_SLACK = timedelta(minutes=10)
+
+
+def poller_name(name: str = "") -> str:
+    """How a poller is known in the store and in `monitor status`: its name, else host:pid."""
+    return name or f"{socket.gethostname()}:{os.getpid()}"
 
 
 def utc_now() -> datetime:
@@ -233,18 +249,24 @@ class Poller:
         log: Callable[[str], None] | None = None,
         on_commit: Callable[[Snapshot, Config, datetime], None] | None = None,
         tone: bool = True,
+        name: str = "",
     ):
         self.config = config
         self.on_commit = on_commit  # after each commit, e.g. delivery.Dispatcher.on_commit
         self._config_stamp = file_stamp(config.path)
-        self.store = store or Store(config.store)
+        self.store = store or open_store(config.store)
         self.now = now
         self.log = log or (lambda msg: None)
+        self.name = poller_name(name)
         self.matcher = Matcher(config.watch)
         self.tone = tone  # score the tone of mentions (the slowest analysis; see tone.py)
         self.enricher = Enricher(self.matcher, tone=tone)
         self.writer: Writer | None = None
         self.states: dict[str, FeedState] = {}
+        self._busy: dict[str, datetime] = {}  # feeds another poller is fetching: until when
+        self._recounted_for = ""  # the watchlist fingerprint of this poller's last recount
+        self._warned_for = ""  # the store's fingerprint this poller warned about
+        self._stories_seen = now()  # when the story index last took in the store's articles
         self.pages = PageReader(config.poll, now=now)
         self.page_outcomes: dict[str, int] = {}  # since the last PollSummary that reported them
         # feed -> {article id: published} of the pages not tried yet (FeedState.pages_pending)
@@ -254,11 +276,11 @@ class Poller:
     # set-up ------------------------------------------------------------------------------
     def open(self, progress: Progress | None = None) -> None:
         """Load the dedup index and feed state; recount mentions if the watchlist changed."""
-        self.writer = self.store.writer(log=self.log)
+        self.writer = self.store.writer(log=self.log, poller=self.name)
         if self.writer.damaged:  # quarantined by a commit now, before anything reads them
             self.writer.commit()
         snap = self.store.snapshot()
-        self.states = {key: replace(st) for key, st in snap.feeds.items()}
+        self.states = {key: replace(st) for key, st in self.writer.current_states(None).items()}
         now, every = self.now(), self.config.poll.every
         intervals = {f.key: f.interval(every) for f in self.config.feeds}
         for key, st in self.states.items():
@@ -273,9 +295,10 @@ class Poller:
             full = not snap.fingerprint.endswith(self.fingerprint[len(self.matcher.fingerprint) :])
             what = "the analyses changed: reanalysing" if full else "the watchlist changed"
             self.log(f"{what}: recounting mentions in {snap.rows('articles'):,} articles")
-            self.rematch(progress, full=full)
+            self.rematch(progress, full=full, force=False)
         if not len(self.enricher.stories):  # the story index: the articles of the last days
             self.enricher.seed(queries.story_seeds(self.store.snapshot(), self.enricher.stories))
+        self._stories_seen = self.now()
         if snap.rows("pages"):  # pages queued or to be tried again, from an earlier run
             jobs = jobs_from_rows(queries.pages_to_read(snap).to_dict("records"), now)
             self.pages.load(jobs)
@@ -291,25 +314,46 @@ class Poller:
         """The watchlist's and the analyses' fingerprint, as recorded in the store."""
         return analyses_fingerprint(self.matcher)
 
-    def rematch(self, progress: Progress | None = None, *, full: bool = True) -> int:
+    def rematch(
+        self, progress: Progress | None = None, *, full: bool = True, force: bool = True
+    ) -> int:
         """Recount mentions and their tone from all the stored text; with `full`, also the
-        stories and names (else those stored are kept: only the watchlist changed)."""
+        stories and names (else those stored are kept: only the watchlist changed). Without
+        `force`, nothing is done when the store's analyses are this poller's already
+        (another poller sharing the store just did them)."""
+        self._recounted_for = self.fingerprint
         if not full:
-            return replace_analyses(
-                self.store,
+            return self.store.replace_analyses(
                 self.enricher.recount,
                 self.config.watch,
                 self.fingerprint,
                 progress,
                 mentions_only=True,
                 log=self.log,
+                force=force,
             )
         enricher = Enricher(self.matcher, tone=self.tone)  # stories afresh, in time order
-        rows = replace_analyses(
-            self.store, enricher.batch, self.config.watch, self.fingerprint, progress, log=self.log
+        rows = self.store.replace_analyses(
+            enricher.batch,
+            self.config.watch,
+            self.fingerprint,
+            progress,
+            log=self.log,
+            force=force,
         )
+        if not len(enricher.stories):  # nothing recomputed here (another poller did it)
+            enricher.seed(queries.story_seeds(self.store.snapshot(), enricher.stories))
         self.enricher = enricher  # its story index now holds the latest articles
+        self._stories_seen = self.now()
         return rows
+
+    def refresh_stories(self) -> None:
+        """Add to the story index the articles other pollers sharing the store stored since
+        the last look, so that a copy this poller meets joins their story."""
+        since = self._stories_seen - STORY_REFRESH_SLACK
+        self._stories_seen = self.now()
+        rows = queries.story_seeds(self.store.snapshot(), self.enricher.stories, seen_since=since)
+        self.enricher.seed(r for r in rows if r[0] not in self.enricher.stories)
 
     def reload_config(self) -> None:
         """Pick up edits to feeds.yaml between polls; a broken file keeps the old config."""
@@ -332,10 +376,11 @@ class Poller:
             self.matcher = Matcher(config.watch)
             self.enricher.matcher = self.matcher
             self.log("the watchlist changed: recounting mentions")
-            self.rematch(full=False)
+            self.rematch(full=False, force=False)
 
     # polling -----------------------------------------------------------------------------
     def due_feeds(self, *, all_enabled: bool = False) -> list[FeedConfig]:
+        """The feeds to poll now, as far as this poller knows (`poll` then claims them)."""
         now = self.now()
         return [
             f
@@ -343,7 +388,47 @@ class Poller:
             if f.enabled
             and (all_enabled or is_due(f, self.states.get(f.key), now))
             and not (all_enabled and self._gone(f))
+            and not self._is_busy(f.key)
         ]
+
+    def _is_busy(self, key: str) -> bool:
+        until = self._busy.get(key)
+        if until is None:
+            return False
+        if until <= datetime.now(UTC):  # leases are on the real clock, whatever `now` says
+            del self._busy[key]
+            return False
+        return True
+
+    def refresh_states(self) -> None:
+        """Take in the feed state other pollers sharing the store committed."""
+        if self.writer is None:
+            return
+        for key, st in self.writer.current_states(None).items():
+            self.states[key] = replace(st)
+
+    def _claim(self, feeds: list[FeedConfig], when: str) -> list[FeedConfig]:
+        """Of `feeds`, those this poller is to fetch now: the store gives each feed to one
+        poller at a time (see `Writer.claim`), judged on its latest state: `when` is "due"
+        (due now), "enabled" (not gone) or "given" (whatever its state)."""
+        assert self.writer is not None
+        by_key = {f.key: f for f in feeds}
+        now = self.now()
+
+        def due(st: FeedState | None) -> bool:
+            if st is None or when == "given":
+                return True
+            feed = by_key[st.url]
+            if when == "enabled":
+                return not (st.gone and st.entry_hash == feed.entry_hash)
+            return is_due(feed, st, now)
+
+        claim = self.writer.claim(list(by_key), due, now)
+        for key, st in claim.won.items():
+            if st is not None:
+                self.states[key] = replace(st)
+        self._busy.update(claim.busy)
+        return [f for f in feeds if f.key in claim.won]
 
     def _gone(self, feed: FeedConfig) -> bool:
         st = self.states.get(feed.key)
@@ -355,20 +440,43 @@ class Poller:
         *,
         stop: asyncio.Event | None = None,
         progress: Progress | None = None,
+        when: str = "given",
     ) -> PollSummary:
-        """Fetch the given feeds concurrently and store what they carry."""
+        """Fetch the given feeds concurrently and store what they carry: those of them this
+        poller claims, every one unless another poller sharing the store polls it now (or
+        has just polled it, `when` being "due" or "enabled": see `_claim`)."""
         if self.writer is None:
             self.open()
         summary = PollSummary()
         started = time.monotonic()
         self.pages.start(self._page_read)
+        # Feeds are claimed a batch at a time as fetches finish, so that pollers sharing a
+        # store share the work (one claiming every due feed at once would leave the others
+        # idle); with the embedded store every claim is won.
+        pending = list(feeds)
+        batch = max(self.config.poll.concurrency, 1)
+        claimed = self._claim(pending[:batch], when)
+        del pending[:batch]
+        if not claimed and not pending:
+            return summary
+        if self.store.shared:
+            self.refresh_stories()
+        total = len(feeds) - (min(batch, len(feeds)) - len(claimed))
         async with Fetcher.from_settings(self.config.poll, now=self.now) as fetcher:
-            tasks = {asyncio.create_task(self._fetch(fetcher, f)): f for f in feeds}
+            tasks = {asyncio.create_task(self._fetch(fetcher, f)): f for f in claimed}
             waiter = asyncio.create_task(stop.wait()) if stop else None
             last_commit = time.monotonic()
             done_count = 0
             try:
-                while tasks:
+                while tasks or pending:
+                    while pending and len(tasks) <= batch // 2:
+                        take = pending[: batch - len(tasks)]
+                        del pending[: len(take)]
+                        won = self._claim(take, when)
+                        total -= len(take) - len(won)  # polled by another poller
+                        tasks.update({asyncio.create_task(self._fetch(fetcher, f)): f for f in won})
+                    if not tasks:
+                        break
                     waiting = set(tasks) | ({waiter} if waiter else set())
                     done, _ = await asyncio.wait(
                         waiting, timeout=COMMIT_EVERY, return_when=asyncio.FIRST_COMPLETED
@@ -378,11 +486,13 @@ class Poller:
                         self._handle(feed, cast(FetchResult, task.result()), summary)
                         done_count += 1
                     if progress:
-                        progress(done_count, len(feeds))
+                        progress(done_count, total)
                     if waiter in done:
                         break
                     if time.monotonic() - last_commit > COMMIT_EVERY:
                         self._commit()
+                        assert self.writer is not None
+                        self.writer.heartbeat()
                         last_commit = time.monotonic()
             finally:
                 for task in tasks:
@@ -391,6 +501,8 @@ class Poller:
                     waiter.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 self._commit()
+                assert self.writer is not None
+                self.writer.release()
         summary.seconds = time.monotonic() - started
         summary.pages, self.page_outcomes = self.page_outcomes, {}
         return summary
@@ -402,7 +514,9 @@ class Poller:
         that are due (first tries, and retries whose time has come)."""
         if self.writer is None:
             self.open(progress=None)
-        summary = await self.poll(self.due_feeds(all_enabled=True), stop=stop, progress=progress)
+        self.refresh_states()
+        feeds = self.due_feeds(all_enabled=True)
+        summary = await self.poll(feeds, stop=stop, progress=progress, when="enabled")
         summary.add(PollSummary(pages=await self.read_pages(stop)))
         return summary
 
@@ -443,9 +557,10 @@ class Poller:
             while not stop.is_set():
                 if reload:
                     self.reload_config()
+                self.refresh_states()
                 feeds = self.due_feeds()
                 if feeds:
-                    summary = await self.poll(feeds, stop=stop)
+                    summary = await self.poll(feeds, stop=stop, when="due")
                     if on_poll:
                         on_poll(summary)
                 elif self.writer is not None and self.writer.pending:
@@ -464,13 +579,28 @@ class Poller:
         times = [
             st.next_poll
             for f in self.config.feeds
-            if f.enabled and (st := self.states.get(f.key)) and st.next_poll and not self._gone(f)
+            if f.enabled
+            and (st := self.states.get(f.key))
+            and st.next_poll
+            and not self._gone(f)
+            and not self._is_busy(f.key)
         ]
-        if any(f.enabled and f.key not in self.states for f in self.config.feeds):
+        # a feed another poller is fetching: look again when its lease ends
+        busy = [until for key, until in self._busy.items() if key in self._keys()]
+        if busy:
+            wake = min(busy) - datetime.now(UTC)
+            times.append(now + max(wake, timedelta(seconds=0)))
+        if any(
+            f.enabled and f.key not in self.states and not self._is_busy(f.key)
+            for f in self.config.feeds
+        ):
             return 0.0
         if not times:
             return 60.0
         return min(max((min(times) - now).total_seconds(), 0.5), 60.0)
+
+    def _keys(self) -> set[str]:
+        return {f.key for f in self.config.feeds if f.enabled}
 
     async def _report_pages(self, progress: Callable[[int, int], None]) -> None:
         while True:
@@ -499,6 +629,7 @@ class Poller:
         st = self.states.get(feed.key) or FeedState(url=feed.key)
         self.states[feed.key] = st  # (its pages, queued while ingesting, note their time in it)
         st.name, st.tags, st.entry_hash = feed.name, list(feed.tags), feed.entry_hash
+        st.poller = self.name
         new_articles = 0
         if result.outcome == "ok" and result.body is not None:
             body_hash = hashlib.blake2b(result.body, digest_size=16).hexdigest()
@@ -550,10 +681,17 @@ class Poller:
         assert self.writer is not None
         parsed = parse_feed(body, base_url, content_type)
         full_text = self._full_text(feed, parsed.entries, state)
+        items = [
+            (
+                make_article(entry, feed.key, now, home=parsed.link),
+                entry_key(entry, feed.key, home=parsed.link),
+            )
+            for entry in parsed.entries
+        ]
+        # what the store holds of these already (a shared store: also what others stored)
+        self.writer.prepare(feed.key, [k for article, key in items for k in (article.id, key)])
         new: list[Article] = []
-        for entry in parsed.entries:
-            article = make_article(entry, feed.key, now, home=parsed.link)
-            key = entry_key(entry, feed.key, home=parsed.link)
+        for article, key in items:
             stored = self.writer.add_article(article, feed.key, now, key)
             if stored is not None:
                 new.append(stored)
@@ -670,10 +808,24 @@ class Poller:
         self._last_commit = time.monotonic()
         if self.writer.pending or self.writer.feed_states:
             snap = self.writer.commit(watchlist=(self.config.watch, self.fingerprint))
-            if self.writer.needs_recount:  # a damaged file was quarantined (see store.py)
+            if self.writer.needs_recount:  # a damaged file was quarantined (see store/parquet.py)
                 self.writer.needs_recount = False
                 self.rematch()
                 snap = self.store.snapshot()
+            elif self.writer.other_analyses:
+                # another poller sharing the store counted with another watchlist
+                self.writer.other_analyses = False
+                if self._recounted_for != self.fingerprint:
+                    suffix = self.fingerprint[len(self.matcher.fingerprint) :]
+                    self.rematch(full=not snap.fingerprint.endswith(suffix), force=False)
+                    snap = self.store.snapshot()
+                elif self._warned_for != snap.fingerprint:
+                    self._warned_for = snap.fingerprint
+                    self.log(
+                        "the store's mentions were counted with another watchlist by another "
+                        "poller: feeds.yaml differs between the pollers sharing this store; "
+                        "this poller recounts again when its feeds.yaml changes"
+                    )
             if self.on_commit:
                 self.on_commit(snap, self.config, self.now())
 

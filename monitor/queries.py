@@ -18,6 +18,13 @@ filters. The counting rules:
 - an article's text is its page's when the page was read (`pages` row with status ok,
   `text_source` "page"), else its feed's ("feed"); mentions were counted on that text.
 
+The SQL is written in the dialect that DuckDB (the embedded store) and PostgreSQL both run:
+explicit GROUP BY (by position for expressions), `array_agg`, `percentile_cont(...) WITHIN
+GROUP`, lists as typed array parameters (`IN (SELECT unnest(?::VARCHAR[]))`), LIKE with an
+explicit `ESCAPE`, subqueries with aliases, casts that both know (BIGINT, DOUBLE PRECISION).
+A store only fills in its tables and its placeholder style, so these functions, and their
+tests, give the same numbers on both.
+
 What it leaves to others: drawing (dashboard.py), formatting (cli.py).
 """
 
@@ -30,7 +37,7 @@ from typing import Any
 import pandas as pd
 
 from .names import name_key
-from .store import Snapshot, table_columns, utc_naive
+from .store import Snapshot, utc_naive
 from .stories import StoryAssigner
 
 GRANULARITIES = ("hour", "day", "week", "month")
@@ -83,11 +90,12 @@ class _Where:
 
     def entities(self, col: str = "m.entity") -> _Where:
         if self.f.entities:
-            self.add(f"{col} IN (SELECT unnest(?))", list(self.f.entities))
+            self.add(f"{col} IN (SELECT unnest(?::VARCHAR[]))", list(self.f.entities))
         if self.f.together and len(self.f.entities) > 1:
             self.add(
                 "m.article_id IN (SELECT article_id FROM {mentions} "
-                "WHERE entity IN (SELECT unnest(?)) GROUP BY article_id HAVING COUNT(*) = ?)",
+                "WHERE entity IN (SELECT unnest(?::VARCHAR[])) GROUP BY article_id "
+                "HAVING COUNT(*) = ?)",
                 list(self.f.entities),
                 len(set(self.f.entities)),
             )
@@ -98,7 +106,7 @@ class _Where:
         if self.f.feeds:
             self.add(
                 f"{id_col} IN (SELECT article_id FROM {{sources}} "
-                "WHERE feed IN (SELECT unnest(?)))",
+                "WHERE feed IN (SELECT unnest(?::VARCHAR[])))",
                 list(self.f.feeds),
             )
         if self.f.search or self.f.date_flags:
@@ -123,15 +131,34 @@ def _article_conditions(f: Filters, alias: str) -> tuple[str, list[Any]]:
     if f.search.strip():
         for word in f.search.split():
             parts.append(
-                f"({alias}.title ILIKE ? OR {alias}.text ILIKE ? OR {alias}.id IN "
-                "(SELECT article_id FROM {pages} WHERE status = 'ok' AND text ILIKE ?))"
+                f"({alias}.title ILIKE ? ESCAPE '\\' OR {alias}.text ILIKE ? ESCAPE '\\' OR "
+                f"{alias}.id IN (SELECT article_id FROM {{pages}} WHERE status = 'ok' "
+                "AND text ILIKE ? ESCAPE '\\'))"
             )
             pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             params += [pattern, pattern, pattern]
     if f.date_flags:
-        parts.append(f"{alias}.date_flag IN (SELECT unnest(?))")
+        parts.append(f"{alias}.date_flag IN (SELECT unnest(?::VARCHAR[]))")
         params.append(list(f.date_flags))
     return " AND ".join(parts) or "true", params
+
+
+def _rollup_ok(snap: Snapshot, f: Filters, by: str) -> bool:
+    """Whether daily sums can answer: the store keeps them (PostgreSQL), periods are whole
+    days, and no filter needs the articles themselves (feeds, words, date flags, together)."""
+    return (
+        snap.rollups
+        and by in ("day", "week", "month")
+        and not f.feeds
+        and not f.search.strip()
+        and not f.date_flags
+        and not (f.together and len(set(f.entities)) > 1)
+        and all(t is None or t == _midnight(t) for t in (f.start, f.end))
+    )
+
+
+def _midnight(t: datetime) -> datetime:
+    return t.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _period(by: str, col: str = "m.published") -> str:
@@ -155,6 +182,12 @@ def kinds(snap: Snapshot) -> dict[str, str]:
 
 def feed_names(snap: Snapshot) -> dict[str, str]:
     return {url: (st.name or url) for url, st in snap.feeds.items()}
+
+
+def _names_of(snap: Snapshot, feeds: pd.Series) -> list[str]:
+    """Each feed's name, else its URL (a feed no longer in the store's feed state)."""
+    names = feed_names(snap)
+    return [names.get(url, url) for url in feeds]
 
 
 def feeds_for_tags(snap: Snapshot, tags: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -181,13 +214,14 @@ def mention_counts(
     """
     w = _Where(snap, f).entities().articles()
     period = "" if by == "none" else f"{_period(by)} AS period,"
+    group = "1" if by == "none" else "1, 2"
     story, tone_col = _story_and_tone(snap)
-    tone = f", avg({tone_col})::DOUBLE AS tone, COUNT({tone_col})::BIGINT AS toned"
+    tone = f", avg({tone_col})::DOUBLE PRECISION AS tone, COUNT({tone_col})::BIGINT AS toned"
     df = snap.query(
         f"""SELECT m.entity, {period} SUM(m.count)::BIGINT AS mentions,
             COUNT(*)::BIGINT AS articles,
             COUNT(DISTINCT {story})::BIGINT AS stories {tone if with_tone else ""}
-        FROM {{mentions}} m WHERE {w.sql} GROUP BY ALL""",
+        FROM {{mentions}} m WHERE {w.sql} GROUP BY {group}""",
         w.params,
     )
     df.insert(1, "kind", df["entity"].map(kinds(snap)).fillna(""))
@@ -199,13 +233,28 @@ def mention_counts(
 def article_totals(snap: Snapshot, f: Filters, by: str) -> pd.DataFrame:
     """All articles stored per period (any mention or none): `period, total`."""
     f = f.normalized()
-    w = _Where(snap, Filters(start=f.start, end=f.end, feeds=f.feeds), "a.published")
-    w.articles("a.id")
+    table, w = _totals(snap, f, by)
     return snap.query(
-        f"""SELECT {_period(by, "a.published")} AS period, COUNT(*)::BIGINT AS total
-        FROM {{articles}} a WHERE {w.sql} GROUP BY ALL ORDER BY period""",
+        f"""SELECT {table.format(w=w.sql)} GROUP BY 1 ORDER BY period""",
         w.params,
     )
+
+
+def _totals(snap: Snapshot, f: Filters, by: str) -> tuple[str, _Where]:
+    """SQL of (period, total) rows before their GROUP BY (`{w}` for the WHERE), and its
+    conditions: all articles per period, from the daily sums when they can answer."""
+    if _rollup_ok(snap, replace(f, entities=()), by):
+        w = _Where(snap, Filters(start=f.start, end=f.end), "d.day")
+        return (
+            f"{_period(by, 'd.day')} AS period, SUM(d.articles)::BIGINT AS total "
+            "FROM {{article_days}} d WHERE {w}"
+        ), w
+    w = _Where(snap, Filters(start=f.start, end=f.end, feeds=f.feeds), "a.published")
+    w.articles("a.id")
+    return (
+        f"{_period(by, 'a.published')} AS period, COUNT(*)::BIGINT AS total "
+        "FROM {{articles}} a WHERE {w}"
+    ), w
 
 
 def periods(start: datetime, end: datetime, by: str) -> pd.DatetimeIndex:
@@ -253,19 +302,19 @@ def timeline(
         start, end = start or lo, end or hi
     if start is None or end is None:
         return pd.DataFrame(columns=cols)
-    # One query: the counts, the totals and the zero-filled grid joined in DuckDB (joining
-    # them in pandas cost as much as the counting).
+    # One query: the counts, the totals and the zero-filled grid joined in the database
+    # (joining them in pandas cost as much as the counting). The counts read the rows (the
+    # daily sums cannot count distinct stories); the totals read the daily sums when they can.
     w = _Where(snap, f).entities().articles()
-    wt = _Where(snap, Filters(start=f.start, end=f.end, feeds=f.feeds), "a.published")
-    wt.articles("a.id")
     names = list(dict.fromkeys(f.entities))
     if names:
-        entities, order = "SELECT unnest(?::VARCHAR[]) AS entity", "list_position(?, g.entity)"
+        entities = "SELECT unnest(?::VARCHAR[]) AS entity"
+        order = "array_position(?::VARCHAR[], g.entity)"
     else:
         entities, order = "SELECT DISTINCT entity FROM c", "g.entity"
     grid = [p.to_pydatetime() for p in periods(start, end, by)]
     counts = _counts_sql(snap, {"entity": "m.entity", "period": _period(by)}, w.sql)
-    totals, total_params = _story_totals(snap, f, by, wt, story_share)
+    totals, total_params = _story_totals(snap, f, by, story_share)
     df = snap.query(
         f"""WITH c AS ({counts}),
         t AS ({totals}),
@@ -292,20 +341,22 @@ def timeline(
     return df[cols]
 
 
-def _story_totals(
-    snap: Snapshot, f: Filters, by: str, wt: _Where, stories: bool
-) -> tuple[str, list[Any]]:
-    """SQL of (period, total, total_stories) for all articles stored (`wt`: the range and the
-    feed filter on articles `a`): every article, and with `stories` every distinct story
-    among them (an article without a stored story is a story of its own), else 0."""
-    period = _period(by, "a.published")
-    if not stories or not snap.files.get("stories"):  # no stories known: each its own
-        n = "COUNT(*)" if stories else "0"
+def _story_totals(snap: Snapshot, f: Filters, by: str, stories: bool) -> tuple[str, list[Any]]:
+    """SQL of (period, total, total_stories) for all articles stored (the range and the feed
+    filter of `f`): every article (from the daily sums when they can answer), and with
+    `stories` every distinct story among them (an article without a stored story is a story
+    of its own), else 0."""
+    if not stories or not snap.rows("stories"):  # no stories known: each its own
+        table, w = _totals(snap, f, by)
+        n = "total" if stories else "0"
         return (
-            f"SELECT {period} AS period, COUNT(*)::BIGINT AS total, "
-            f"{n}::BIGINT AS total_stories FROM {{articles}} a WHERE {wt.sql} GROUP BY 1",
-            wt.params,
+            f"SELECT period, total, {n}::BIGINT AS total_stories "
+            f"FROM (SELECT {table.format(w=w.sql)} GROUP BY 1) AS totals",
+            w.params,
         )
+    period = _period(by, "a.published")
+    wt = _Where(snap, Filters(start=f.start, end=f.end, feeds=f.feeds), "a.published")
+    wt.articles("a.id")
     ws = _Where(snap, Filters(start=f.start, end=f.end), "s.published")
     return (
         f"""SELECT {period} AS period, COUNT(*)::BIGINT AS total,
@@ -320,12 +371,10 @@ def _story_totals(
 
 def time_bounds(snap: Snapshot) -> tuple[datetime | None, datetime | None]:
     """First and last publication time in the store (end exclusive: last + 1 µs)."""
-    lo = [f.min_time for f in snap.files.get("articles", ()) if f.min_time]
-    hi = [f.max_time for f in snap.files.get("articles", ()) if f.max_time]
-    if not lo or not hi:
+    first, last = snap.time_bounds()
+    if first is None or last is None:
         return None, None
-    last = datetime.fromisoformat(max(hi))
-    return datetime.fromisoformat(min(lo)), shift(last, timedelta(microseconds=1))
+    return first, shift(last, timedelta(microseconds=1))
 
 
 def overview(
@@ -356,20 +405,26 @@ def overview(
     span = end - start
     prev_start = shift(start, -span)  # datetime.min when the previous range cannot be held
     wide = replace(f, start=prev_start, end=end, entities=tuple(names))
-    w = _Where(snap, wide).entities().articles()
     by = trend_by
-    df = snap.query(
-        f"""SELECT m.entity, {_period(by)} AS period,
+    # The trend: per entity and period, from the daily sums when they can answer.
+    if _rollup_ok(snap, replace(wide, start=start), by) and _rollup_ok(snap, wide, by):
+        w = _Where(snap, wide, "r.day").entities("r.entity")
+        query = f"""SELECT r.entity, {_period(by, "r.day")} AS period, (r.day >= ?) AS current,
+               SUM(r.mentions)::BIGINT AS mentions, SUM(r.articles)::BIGINT AS articles
+        FROM {{mention_days}} r WHERE {w.sql} GROUP BY 1, 2, 3"""
+    else:
+        w = _Where(snap, wide).entities().articles()
+        query = f"""SELECT m.entity, {_period(by)} AS period, (m.published >= ?) AS current,
                SUM(m.count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
-        FROM {{mentions}} m WHERE {w.sql} GROUP BY ALL""",
-        w.params,
-    )
+        FROM {{mentions}} m WHERE {w.sql} GROUP BY 1, 2, 3"""
+    df = snap.query(query, [start, *w.params])
     df["period"] = pd.to_datetime(df["period"])
     cur = df[df["period"] >= pd.Timestamp(start).floor("D" if by != "hour" else "h")]
-    # a period straddling `start` belongs to the current range; count exactly with a 2nd pass
+    # the counts of each range, with its distinct stories, from the rows
+    wr = _Where(snap, wide).entities().articles()
     exact = snap.query(
-        _counts_sql(snap, {"entity": "m.entity", "current": "(m.published >= ?)"}, w.sql),
-        [start, *w.params],
+        _counts_sql(snap, {"entity": "m.entity", "current": "(m.published >= ?)"}, wr.sql),
+        [start, *wr.params],
     )
     for current, prefix in ((True, ""), (False, "prev_")):
         part = exact[exact["current"] == current].set_index("entity")
@@ -396,7 +451,7 @@ def co_mentions(snap: Snapshot, f: Filters) -> pd.DataFrame:
         f"""WITH m AS (SELECT m.article_id, m.entity FROM {{mentions}} m WHERE {w.sql})
         SELECT a.entity AS entity_a, b.entity AS entity_b, COUNT(*)::BIGINT AS articles
         FROM m a JOIN m b ON a.article_id = b.article_id AND a.entity < b.entity
-        GROUP BY ALL ORDER BY articles DESC, entity_a, entity_b""",
+        GROUP BY 1, 2 ORDER BY articles DESC, entity_a, entity_b""",
         w.params,
     )
 
@@ -407,16 +462,16 @@ def top_feeds(snap: Snapshot, f: Filters) -> pd.DataFrame:
     An article carried by two feeds counts for both here (each feed did carry it).
     """
     w = _Where(snap, f).entities().articles()
-    feed_cond = "s.feed IN (SELECT unnest(?))" if f.feeds else "true"
+    feed_cond = "s.feed IN (SELECT unnest(?::VARCHAR[]))" if f.feeds else "true"
     params = [*w.params, list(f.feeds)] if f.feeds else w.params
     df = snap.query(
         f"""SELECT m.entity, s.feed, COUNT(*)::BIGINT AS articles, SUM(m.count)::BIGINT AS mentions
         FROM {{mentions}} m JOIN {{sources}} s ON s.article_id = m.article_id
         WHERE {w.sql} AND {feed_cond}
-        GROUP BY ALL ORDER BY articles DESC, m.entity, s.feed""",
+        GROUP BY 1, 2 ORDER BY articles DESC, m.entity, s.feed""",
         params,
     )
-    df.insert(2, "name", df["feed"].map(feed_names(snap)).fillna(df["feed"]))
+    df.insert(2, "name", _names_of(snap, df["feed"]))
     return df
 
 
@@ -427,9 +482,18 @@ def top_feeds(snap: Snapshot, f: Filters) -> pd.DataFrame:
 def _hits_sql(snap: Snapshot, f: Filters, *, story: bool = False) -> tuple[str, list[Any]]:
     """SQL of (id, published, mentions) for the articles matching the filters, and `story`
     with `story` (an article without a stored story is a story of its own)."""
+    story_sql, _ = _story_and_tone(snap)
+    if len(set(f.entities)) == 1:  # one mention row per article: no grouping, so the
+        # newest page can be read off the (entity, published) order without counting them all
+        w = _Where(snap, f).entities().articles()
+        col = f", {story_sql} AS story" if story else ""
+        return (
+            f"SELECT m.article_id AS id, m.published, m.count::BIGINT AS mentions{col} "
+            f"FROM {{mentions}} m WHERE {w.sql}",
+            w.params,
+        )
     if f.entities:
         w = _Where(snap, f).entities().articles()
-        story_sql, _ = _story_and_tone(snap)
         col = f", MAX({story_sql}) AS story" if story else ""
         return (
             f"SELECT m.article_id AS id, MAX(m.published) AS published, "
@@ -513,7 +577,7 @@ def articles(
     span = [ids, page["published"].min(), page["published"].max()] if ids else [[], None, None]
     wide = snap.query(
         """SELECT id, feed, title, url, author, date_flag, text FROM {articles}
-        WHERE id IN (SELECT unnest(?)) AND published BETWEEN ? AND ?""",
+        WHERE id IN (SELECT unnest(?::BIGINT[])) AND published BETWEEN ? AND ?""",
         span,
     )
     page = page.merge(wide, on="id", how="left")[
@@ -522,11 +586,11 @@ def articles(
             "mentions", "matching",
         ]
     ]  # fmt: skip
-    page.insert(3, "feed_name", page["feed"].map(feed_names(snap)).fillna(page["feed"]))
+    page.insert(3, "feed_name", _names_of(snap, page["feed"]))
     _, tone = _story_and_tone(snap)
     ents = snap.query(
         f"""SELECT m.article_id AS id, m.entity, {tone} AS tone, m.count FROM {{mentions}} m
-        WHERE m.article_id IN (SELECT unnest(?)) AND m.published BETWEEN ? AND ?
+        WHERE m.article_id IN (SELECT unnest(?::BIGINT[])) AND m.published BETWEEN ? AND ?
         ORDER BY m.entity""",
         span,
     )
@@ -552,13 +616,13 @@ def article_stories(
     """article id -> (its story, the articles of that story in the store). An article with no
     stored story (written before stories existed) is absent: a story of its own. `lo` and
     `hi`, when known, bound the articles' publication times (so most files are skipped)."""
-    if not ids or not snap.files.get("stories"):
+    if not ids or not snap.rows("stories"):
         return {}
     span = "AND published BETWEEN ? AND ?" if lo is not None and hi is not None else ""
     df = snap.query(
         f"""WITH mine AS (
             SELECT article_id, story FROM {{stories}}
-            WHERE article_id IN (SELECT unnest(?)) {span}),
+            WHERE article_id IN (SELECT unnest(?::BIGINT[])) {span}),
         sizes AS (
             SELECT story, COUNT(*)::BIGINT AS copies FROM {{stories}}
             WHERE story IN (SELECT story FROM mine) GROUP BY story)
@@ -577,11 +641,12 @@ def story_members(snap: Snapshot, ids: list[int]) -> pd.DataFrame:
     `of, id, published, feed, feed_name, title, url, feeds` (`of`: the article asked about;
     `feeds`: the names of every feed that carried the member)."""
     cols = ["of", "id", "published", "feed", "feed_name", "title", "url", "feeds"]
-    if not ids or not snap.files.get("stories"):
+    if not ids or not snap.rows("stories"):
         return pd.DataFrame(columns=cols)
     members = snap.query(
         """WITH mine AS (
-            SELECT article_id, story FROM {stories} WHERE article_id IN (SELECT unnest(?)))
+            SELECT article_id, story FROM {stories}
+            WHERE article_id IN (SELECT unnest(?::BIGINT[])))
         SELECT mine.article_id AS of, s.article_id AS id, s.published
         FROM mine JOIN {stories} s ON s.story = mine.story
         WHERE s.article_id <> mine.article_id""",
@@ -593,12 +658,11 @@ def story_members(snap: Snapshot, ids: list[int]) -> pd.DataFrame:
     span = [others, members["published"].min(), members["published"].max()]
     wide = snap.query(
         """SELECT id, feed, title, url FROM {articles}
-        WHERE id IN (SELECT unnest(?)) AND published BETWEEN ? AND ?""",
+        WHERE id IN (SELECT unnest(?::BIGINT[])) AND published BETWEEN ? AND ?""",
         span,
     )
     out = members.merge(wide, on="id", how="inner")
-    names = feed_names(snap)
-    out["feed_name"] = out["feed"].map(names).fillna(out["feed"])
+    out["feed_name"] = _names_of(snap, out["feed"])
     carried = article_feeds(snap, others).groupby("id")["name"].agg(lambda n: sorted(set(n)))
     out["feeds"] = [list(carried.get(i, [])) for i in out["id"]]
     out = out.sort_values(["of", "published", "id"], ignore_index=True)
@@ -620,7 +684,7 @@ _PAGE_STATE = """CASE WHEN l.status = 'pending' OR (l.status <> 'ok' AND l.next_
 def _with_pages(snap: Snapshot, page: pd.DataFrame, span: list[Any]) -> pd.DataFrame:
     """The page of articles with their text source, page state and page text."""
     pages = snap.query(
-        f"""WITH last AS ({_LATEST_PAGE} WHERE article_id IN (SELECT unnest(?))
+        f"""WITH last AS ({_LATEST_PAGE} WHERE article_id IN (SELECT unnest(?::BIGINT[]))
               AND published BETWEEN ? AND ?)
         SELECT l.article_id AS id, {_PAGE_STATE} AS page_status, p.text AS page_text
         FROM last l LEFT JOIN {{pages}} p
@@ -659,9 +723,9 @@ def pages_to_read(snap: Snapshot) -> pd.DataFrame:
     found = snap.query(
         """SELECT a.id AS article_id, a.title, length(a.text) AS feed_chars, s.story, a.feed
         FROM {articles} a LEFT JOIN (SELECT article_id, story FROM {stories}
-            WHERE article_id IN (SELECT unnest(?)) AND published BETWEEN ? AND ?) s
+            WHERE article_id IN (SELECT unnest(?::BIGINT[])) AND published BETWEEN ? AND ?) s
           ON s.article_id = a.id
-        WHERE a.id IN (SELECT unnest(?)) AND a.published BETWEEN ? AND ?""",
+        WHERE a.id IN (SELECT unnest(?::BIGINT[])) AND a.published BETWEEN ? AND ?""",
         [*span, *span],
     )
     return due.merge(found, on="article_id")[cols]  # an article that is gone is not read
@@ -692,10 +756,11 @@ def full_text_by_feed(snap: Snapshot) -> pd.DataFrame:
 def article_feeds(snap: Snapshot, ids: list[int]) -> pd.DataFrame:
     """Every feed that carried each article: `id, feed, name`."""
     df = snap.query(
-        "SELECT article_id AS id, feed FROM {sources} WHERE article_id IN (SELECT unnest(?))",
+        "SELECT article_id AS id, feed FROM {sources} "
+        "WHERE article_id IN (SELECT unnest(?::BIGINT[]))",
         [list(ids)],
     )
-    df["name"] = df["feed"].map(feed_names(snap)).fillna(df["feed"])
+    df["name"] = _names_of(snap, df["feed"])
     return df
 
 
@@ -733,6 +798,7 @@ def feed_health(snap: Snapshot, now: datetime, days: int = 7) -> pd.DataFrame:
                 "error": st.last_error,
                 "next_poll": st.next_poll,
                 "moved_to": st.moved_to or "",
+                "poller": st.poller,
             }
         )
     return pd.DataFrame(rows)
@@ -750,13 +816,13 @@ def ingestion(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
     fn = f.normalized()
     w = _Where(snap, Filters(start=fn.start, end=fn.end), "x.time")
     if fn.feeds:
-        w.add("x.feed IN (SELECT unnest(?))", list(fn.feeds))
+        w.add("x.feed IN (SELECT unnest(?::VARCHAR[]))", list(fn.feeds))
     df = snap.query(
         f"""WITH per_feed AS (
             SELECT {_period(by, "x.time")} AS period, x.feed,
                    bool_and(x.outcome IN ('failed', 'gone')) AS failed,
                    min(x.time) AS first, max(x.time) AS last
-            FROM {{fetches}} x WHERE {w.sql} GROUP BY ALL)
+            FROM {{fetches}} x WHERE {w.sql} GROUP BY 1, 2)
         SELECT period, COUNT(*)::BIGINT AS polled, SUM(failed::INT)::BIGINT AS failed,
                min(first) AS first, max(last) AS last
         FROM per_feed GROUP BY period ORDER BY period""",
@@ -780,12 +846,15 @@ def ingestion(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
 def _cadence(snap: Snapshot) -> pd.Timedelta:
     """The usual time between two polls of one feed (1 hour when there is no history)."""
     df = snap.query(
-        """SELECT median(gap) AS cadence FROM (
-            SELECT time - lag(time) OVER (PARTITION BY feed ORDER BY time) AS gap
-            FROM {fetches}) WHERE gap IS NOT NULL"""
+        """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS cadence FROM (
+            SELECT extract(epoch FROM time - lag(time) OVER (PARTITION BY feed ORDER BY time))
+                   ::DOUBLE PRECISION AS gap
+            FROM {fetches}) AS gaps WHERE gap IS NOT NULL"""
     )
     value = df["cadence"].iloc[0] if len(df) else None
-    return pd.Timedelta(hours=1) if value is None or pd.isna(value) else pd.Timedelta(value)
+    if value is None or pd.isna(value):
+        return pd.Timedelta(hours=1)
+    return pd.Timedelta(seconds=float(value))
 
 
 def deliveries(snap: Snapshot, f: Filters, limit: int = 200) -> pd.DataFrame:
@@ -814,21 +883,28 @@ def data_as_of(snap: Snapshot) -> datetime | None:
 
 
 def story_seeds(
-    snap: Snapshot, assigner: StoryAssigner
+    snap: Snapshot, assigner: StoryAssigner, seen_since: datetime | None = None
 ) -> list[tuple[int, datetime, str, str, int | None, str]]:
     """The store's articles within the story window of its newest one, oldest first (at most
-    the index's size): `(id, published, title, text, story, feed)` to seed `assigner`."""
+    the index's size): `(id, published, title, text, story, feed)` to seed `assigner`; with
+    `seen_since`, only those first seen since then (what other pollers stored meanwhile)."""
     _, hi = time_bounds(snap)
     if hi is None:
         return []
     since = hi - timedelta(seconds=assigner.window)
+    seen = "AND a.first_seen >= ?" if seen_since is not None else ""
     df = snap.query(
-        """SELECT a.id, a.published, a.title, a.text, s.story, a.feed
-        FROM {articles} a LEFT JOIN
-            (SELECT article_id, story FROM {stories} WHERE published >= ?) s
+        f"""SELECT a.id, a.published, a.title, a.text, s.story, a.feed
+        FROM {{articles}} a LEFT JOIN
+            (SELECT article_id, story FROM {{stories}} WHERE published >= ?) s
             ON s.article_id = a.id
-        WHERE a.published >= ? ORDER BY a.published DESC, a.id LIMIT ?""",
-        [since, since, assigner.max_articles],
+        WHERE a.published >= ? {seen} ORDER BY a.published DESC, a.id LIMIT ?""",
+        [
+            since,
+            since,
+            *([utc_naive(seen_since)] if seen_since is not None else []),
+            assigner.max_articles,
+        ],
     )
     stories = [None if pd.isna(v) else int(v) for v in df["story"]]
     rows = zip(
@@ -851,9 +927,9 @@ def tone_timeline(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
     _, tone = _story_and_tone(snap)
     w.add(f"{tone} IS NOT NULL")
     df = snap.query(
-        f"""SELECT m.entity, {_period(by)} AS period, avg({tone})::DOUBLE AS tone,
+        f"""SELECT m.entity, {_period(by)} AS period, avg({tone})::DOUBLE PRECISION AS tone,
                COUNT(*)::BIGINT AS toned, SUM(m.count)::BIGINT AS mentions
-        FROM {{mentions}} m WHERE {w.sql} GROUP BY ALL ORDER BY m.entity, period""",
+        FROM {{mentions}} m WHERE {w.sql} GROUP BY 1, 2 ORDER BY m.entity, period""",
         w.params,
     )
     df["period"] = pd.to_datetime(df["period"]).astype("datetime64[us]")
@@ -863,9 +939,9 @@ def tone_timeline(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
 def _story_and_tone(snap: Snapshot) -> tuple[str, str]:
     """SQL for a mention row's story and tone (stores written before them lack the columns:
     an article is then a story of its own, and has no tone)."""
-    cols = table_columns(snap, "mentions")
+    cols = snap.columns("mentions")
     story = "coalesce(m.story, m.article_id)" if "story" in cols else "m.article_id"
-    return story, ("m.tone" if "tone" in cols else "NULL::DOUBLE")
+    return story, ("m.tone" if "tone" in cols else "NULL::DOUBLE PRECISION")
 
 
 def _counts_sql(snap: Snapshot, keys: dict[str, str], where: str) -> str:
@@ -927,7 +1003,7 @@ def rising_names(snap: Snapshot, f: Filters, limit: int = 50) -> pd.DataFrame:
     if f.entities:
         w.add(
             "n.article_id IN (SELECT article_id FROM {mentions} WHERE entity IN "
-            "(SELECT unnest(?)) AND published >= ? AND published < ?)",
+            "(SELECT unnest(?::VARCHAR[])) AND published >= ? AND published < ?)",
             list(f.entities),
             shift(start, -span),
             end,
@@ -939,14 +1015,15 @@ def rising_names(snap: Snapshot, f: Filters, limit: int = 50) -> pd.DataFrame:
     offset, page = 0, max(limit * 2, 100)
     while len(rows) < limit:
         df = snap.query(
-            f"""SELECT n.name, arg_max(n.form, n.published) AS form,
+            f"""SELECT * FROM (
+                SELECT n.name, (array_agg(n.form ORDER BY n.published DESC))[1] AS form,
                    COUNT(DISTINCT n.article_id) FILTER (WHERE n.published >= ?)::BIGINT
                        AS articles,
                    COUNT(DISTINCT n.article_id) FILTER (WHERE n.published < ?)::BIGINT
                        AS previous
-            FROM {{names}} n WHERE {w.sql} GROUP BY n.name
-            HAVING articles > 0
-            ORDER BY articles DESC, previous = 0 DESC, n.name LIMIT ? OFFSET ?""",
+                FROM {{names}} n WHERE {w.sql} GROUP BY n.name) AS counted
+            WHERE articles > 0
+            ORDER BY articles DESC, previous = 0 DESC, name LIMIT ? OFFSET ?""",
             [start, start, *w.params, page, offset],
         )
         for r in df.itertuples(index=False):
@@ -971,9 +1048,9 @@ def _co_mentioned(
     df = snap.query(
         """SELECT n.name, m.entity, COUNT(DISTINCT n.article_id)::BIGINT AS together
         FROM {names} n JOIN {mentions} m ON m.article_id = n.article_id
-        WHERE n.name IN (SELECT unnest(?)) AND n.published >= ? AND n.published < ?
+        WHERE n.name IN (SELECT unnest(?::VARCHAR[])) AND n.published >= ? AND n.published < ?
           AND m.published >= ? AND m.published < ?
-        GROUP BY ALL ORDER BY together DESC, m.entity""",
+        GROUP BY 1, 2 ORDER BY together DESC, m.entity""",
         [keys, start, end, start, end],
     )
     top: dict[str, list[str]] = {}
@@ -1014,10 +1091,10 @@ def name_articles(snap: Snapshot, f: Filters, names: list[str], per_name: int = 
     ids = sorted({int(i) for i in hits["id"]})
     wide = snap.query(
         """SELECT id, feed, title, url, text FROM {articles}
-        WHERE id IN (SELECT unnest(?)) AND published BETWEEN ? AND ?""",
+        WHERE id IN (SELECT unnest(?::BIGINT[])) AND published BETWEEN ? AND ?""",
         [ids, hits["published"].min(), hits["published"].max()],
     )
     out = hits.merge(wide, on="id", how="inner")
     out["name"] = out["name"].map(keys)
-    out["feed_name"] = out["feed"].map(feed_names(snap)).fillna(out["feed"])
+    out["feed_name"] = _names_of(snap, out["feed"])
     return out[cols]

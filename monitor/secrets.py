@@ -22,7 +22,7 @@ Location) and also hides given secret values wherever they appear (a server echo
 its reason phrase).
 
 Pure: the environment is passed in as a mapping. Left to others: where URLs are checked
-(config.py), fetched (fetch.py) and stored (poll.py, store.py).
+(config.py), fetched (fetch.py) and stored (poll.py, monitor/store/).
 """
 
 from __future__ import annotations

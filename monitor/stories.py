@@ -35,7 +35,7 @@ The index holds the articles published within `WINDOW` of the newest one seen (a
 is already known back into the index, which is how the poller rebuilds it from the store's
 recent articles when it starts.
 
-What it leaves to others: storing the story ids (store.py), choosing which articles to feed it
+What it leaves to others: storing the story ids (monitor/store/), choosing which articles to feed it
 (poll.py), counting distinct stories (queries.py).
 """
 

@@ -17,7 +17,7 @@ or an opening quote, except after common abbreviations ("Mr.", "U.S.", "Gen.", i
 Scores are cached per sentence, so syndicated copies cost little.
 
 What it leaves to others: finding the mentions (match.py gives their positions), storing the
-scores (store.py), averaging them over periods (queries.py).
+scores (monitor/store/), averaging them over periods (queries.py).
 """
 
 from __future__ import annotations

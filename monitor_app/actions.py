@@ -34,7 +34,7 @@ from monitor.errors import MonitorError
 from monitor.match import Matcher
 from monitor.models import Entity
 from monitor.poll import Poller
-from monitor.store import Snapshot, Store
+from monitor.store import Snapshot, open_store
 
 _EDIT = threading.Lock()  # sessions are threads of one process: one edit of feeds.yaml at once
 
@@ -79,7 +79,7 @@ class Recount:
 def recount(config: Config, progress: Callable[[int, int], None] | None = None) -> Recount:
     """Recount the store's mentions for the watchlist of `config`, as a poller opening the
     store would. Call only when no poller runs (`Store.poller_running`)."""
-    store = Store(config.store)
+    store = open_store(config.store)
     poller = Poller(config, store)
     snap = store.snapshot()
     if snap.fingerprint == poller.fingerprint:

@@ -257,7 +257,7 @@ def empty_page(config: Config, snap: Snapshot) -> None:
     n_feeds, n_watch = len(config.feeds), len(config.watch)
     st.markdown(
         f"""
-This dashboard reads the store at `{config.store}`, which the poller fills from the
+This dashboard reads the store at `{config.store_label}`, which the poller fills from the
 {n_feeds} feed{"s" if n_feeds != 1 else ""} in `{config.path}`
 (watching {n_watch} entit{"ies" if n_watch != 1 else "y"}).
 

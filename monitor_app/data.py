@@ -12,6 +12,7 @@ What it leaves to others: the counting (monitor/queries.py), the URL (state.py),
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,11 +22,11 @@ import pandas as pd
 import streamlit as st
 
 from monitor import alerts, queries
-from monitor.config import Config, file_stamp, load_config, resolve_config_path
+from monitor.config import STORE_ENV, Config, file_stamp, load_config, resolve_config_path
 from monitor.errors import ConfigError
 from monitor.match import Matcher
 from monitor.models import ENTITY_KINDS
-from monitor.store import Snapshot, Store
+from monitor.store import Snapshot, Store, open_store
 
 from .widgets import OTHER_COLOR, assign_colors
 
@@ -39,7 +40,7 @@ def load_or_stop(detailed: bool = True) -> Config:
     only how many problems there are, since they quote names from the file."""
     path = resolve_config_path(None)
     try:
-        return _load_config(str(path), file_stamp(path))
+        return _load_config(str(path), file_stamp(path), os.environ.get(STORE_ENV, ""))
     except ConfigError as exc:
         st.title("Media monitor")
         if not detailed:
@@ -60,15 +61,16 @@ def load_or_stop(detailed: bool = True) -> Config:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _load_config(path: str, stamp: tuple[int, int] | None) -> Config:
-    """feeds.yaml, read again only when its modification time or size changes. A ConfigError
-    is not cached, so a broken file is read (and reported) on every run until it is fixed."""
+def _load_config(path: str, stamp: tuple[int, int] | None, store_env: str) -> Config:
+    """feeds.yaml, read again only when its modification time or size changes (or
+    $MONITOR_STORE, which overrides its store). A ConfigError is not cached, so a broken file
+    is read (and reported) on every run until it is fixed."""
     return load_config(path)
 
 
 @st.cache_resource(show_spinner=False)
 def get_store(root: str) -> Store:
-    return Store(root)
+    return open_store(root)
 
 
 @st.cache_resource(show_spinner=False)

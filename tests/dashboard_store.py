@@ -32,7 +32,7 @@ from monitor.enrich import Enricher
 from monitor.match import Matcher
 from monitor.models import Article, Entity, FeedState
 from monitor.notify import Answer
-from monitor.store import Store, Writer, article_key, update_alerts
+from monitor.store import Store, Writer, article_key, open_store, update_alerts
 
 FEEDS = [
     ("Daily Planet", "http://127.0.0.1:9/planet.xml", ("national",)),
@@ -131,7 +131,7 @@ def build_store(folder: Path, now: datetime, days: int = 20, per_day: int = 12) 
     config = folder / "feeds.yaml"
     config.write_text(feeds_yaml())
     config.write_text(feeds_yaml() + ALERTS)
-    store = Store(folder / "data")
+    store = open_store(folder / "data")
     matcher = Matcher(WATCH)
     enricher = Enricher(matcher)
     writer = store.writer()
@@ -270,7 +270,7 @@ EXTREME_DATES = (datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59, 999999))
 def add_extreme_dates(config: Path, seen: datetime) -> None:
     """Two more articles, dated the first and the last instant Python can hold (a feed said
     `Mon, 01 Jan 0001`), each mentioning a watched entity."""
-    store = Store(config.parent / "data")
+    store = open_store(config.parent / "data")
     matcher = Matcher(WATCH)
     writer = store.writer()
     for i, published in enumerate(EXTREME_DATES):

@@ -17,7 +17,7 @@ from monitor.cli import main
 from monitor.config import load_config
 from monitor.delivery import Dispatcher, delivery_status
 from monitor.poll import Poller
-from monitor.store import Store
+from monitor.store import open_store
 from tests.feedserver import FeedServer
 from tests.receivers import Mailbox, Webhook, wait_for
 
@@ -116,7 +116,7 @@ def test_real_poll_rounds_deliver_each_episode_once_to_mail_and_webhook(tmp_path
     items = stories(T0 - timedelta(minutes=50), 3)
     feeds.feed("/a", rss(*items))
     config = write_config(tmp_path, feeds, mailbox, hook)
-    store = Store(config.store)
+    store = open_store(config.store)
     clock = Clock(T0)
 
     def start() -> tuple[Poller, Dispatcher]:
@@ -197,7 +197,7 @@ def test_failed_delivery_is_retried_shown_in_status_and_reported_in_the_next_mes
     config = write_config(tmp_path, feeds, mailbox, hook, to="[mail, hook, dead]", extra="")
     config.path.write_text(config.path.read_text().replace("dashboard:", extra + "dashboard:"))
     config = load_config(config.path)
-    store = Store(config.store)
+    store = open_store(config.store)
     clock = Clock(T0)
     dispatcher = Dispatcher(store, config, now=clock, retry_delays=QUICK)  # no thread: by hand
     poller = Poller(config, store, now=clock, on_commit=dispatcher.on_commit)
@@ -276,7 +276,7 @@ def test_alerts_command_lists_rules_targets_and_last_firing(tmp_path, env, recei
     feeds, mailbox, hook = receivers
     feeds.feed("/a", rss(*stories(T0 - timedelta(minutes=50), 3)))
     config = write_config(tmp_path, feeds, mailbox, hook, to="[mail, hook]")
-    store = Store(config.store)
+    store = open_store(config.store)
     clock = Clock(T0)
     dispatcher = Dispatcher(store, config, now=clock, send=lambda url, m: pytest.fail("sent"))
     poll(Poller(config, store, now=clock, on_commit=dispatcher.on_commit))

@@ -12,7 +12,7 @@ from monitor.alerts import RuleState
 from monitor.config import load_config
 from monitor.delivery import Dispatcher, delivery_status
 from monitor.models import Article, FeedState
-from monitor.store import Store, article_key, update_alerts
+from monitor.store import Store, article_key, open_store, update_alerts
 
 S = datetime(2026, 11, 1, tzinfo=UTC)  # the store's first hour
 H = timedelta(hours=1)
@@ -96,7 +96,7 @@ def test_a_spike_fires_once_per_episode_and_re_arms_below_the_threshold(tmp_path
     min: 5
 """,
     )
-    w = World(Store(config.store))
+    w = World(open_store(config.store))
     for hour in range(100):
         w.add(hour, {"Alpha": 1})  # one mention an hour: 6 per window
     w.add(80.5, {"Alpha": 1}, n=30)  # a burst in the hour 80-81
@@ -129,7 +129,7 @@ def test_a_baseline_needs_one_window_of_history(tmp_path):
     baseline: 2d
 """,
     )
-    w = World(Store(config.store))
+    w = World(open_store(config.store))
     w.add(0, {"Alpha": 1})
     w.add(3, {"Alpha": 1}, n=20)  # a burst before the store covers a window of baseline
     w.add(14, {"Alpha": 1}, n=50)  # one after it: baseline [0, 9) holds 21 -> 14 per window
@@ -165,7 +165,7 @@ def test_above_together_and_first(tmp_path):
     scope: feed
 """,
     )
-    w = World(Store(config.store))
+    w = World(open_store(config.store))
     w.add(0, {"Alpha": 1})
     w.add(10.2, {"Alpha": 2, "Beta": 1})
     w.add(10.6, {"Alpha": 1, "Beta": 1})
@@ -192,7 +192,7 @@ def test_feed_down_fires_after_the_window_and_re_arms_when_the_feed_recovers(tmp
     window: 2h
 """,
     )
-    w = World(Store(config.store))
+    w = World(open_store(config.store))
     for q in range(40):  # every 15 minutes: ok, then failing from 1:00, ok again at 5:00
         hour = q / 4
         w.fetch(hour, "ok" if hour < 1 or 5 <= hour < 7 else "failed")
@@ -251,7 +251,7 @@ def test_live_evaluation_moves_on_hour_by_hour_and_keeps_its_state_in_the_store(
     min: 3
 """,
     )
-    store = Store(config.store)
+    store = open_store(config.store)
     w = World(store)
     w.add(5.5, {"Alpha": 3})
     for url in (FEED1, FEED2):
@@ -288,7 +288,7 @@ def test_live_evaluation_moves_on_hour_by_hour_and_keeps_its_state_in_the_store(
 
 
 def test_alert_state_survives_the_writers_commits_and_old_stores_take_the_new_tables(tmp_path):
-    store = Store(tmp_path / "s")
+    store = open_store(tmp_path / "s")
     w = World(store)
     w.add(1, {"Alpha": 1})
     w.commit()
@@ -342,7 +342,7 @@ dashboard:
 
 
 def test_status_says_when_messages_wait_with_no_poller_to_send_them(tmp_path):
-    store = Store(tmp_path / "s")
+    store = open_store(tmp_path / "s")
     t = S.isoformat()
     item = {"id": "x", "kind": "alert", "name": "r", "target": "team#0", "label": "team",
             "attempts": 0, "created": t, "next_try": t, "error": ""}  # fmt: skip

@@ -14,7 +14,7 @@ from monitor.delivery import Dispatcher
 from monitor.demo.server import serve_world
 from monitor.demo.world import World  # the one import of the demo world in these tests
 from monitor.poll import Poller
-from monitor.store import Store
+from monitor.store import open_store
 
 END = datetime(2026, 10, 30, 6, 0, tzinfo=UTC)
 DAYS = 8  # replayed day by day, after a first poll that back-fills the history before
@@ -49,7 +49,7 @@ def test_live_firings_equal_the_backtest_of_the_same_hours(tmp_path):
         path = tmp_path / "feeds.yaml"
         path.write_text(world.feeds_yaml(server.base_url, store="data", every="30s") + RULES)
         config = load_config(path)
-        store = Store(config.store)
+        store = open_store(config.store)
         dispatcher = Dispatcher(store, config, now=lambda: clock[0])
         poller = Poller(config, store, now=lambda: clock[0], on_commit=dispatcher.on_commit)
         while clock[0] <= END:

@@ -17,7 +17,7 @@ from monitor.models import Article, Entity
 from monitor.names import extract_names
 from monitor.poll import Poller
 from monitor.queries import Filters
-from monitor.store import Store, article_key
+from monitor.store import Store, article_key, open_store
 from monitor.tone import ToneScorer, sentence_spans
 
 T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
@@ -82,7 +82,7 @@ def syndicated(n0: int = 0) -> list[Article]:
 
 
 def test_a_story_syndicated_by_three_outlets_counts_once(tmp_path):
-    store = Store(tmp_path)
+    store = open_store(tmp_path)
     items = syndicated()
     ingest(store, items)
     snap = store.snapshot()
@@ -96,7 +96,7 @@ def test_a_story_syndicated_by_three_outlets_counts_once(tmp_path):
 
 
 def test_tone_is_stored_per_article_and_entity(tmp_path):
-    store = Store(tmp_path)
+    store = open_store(tmp_path)
     items = [
         article(1, "Bukele wins praise", "Bukele was praised for a great, safe recovery.", T0, "f"),
         article(
@@ -118,14 +118,14 @@ def test_tone_is_stored_per_article_and_entity(tmp_path):
 
 
 def test_tone_off_leaves_it_empty(tmp_path):
-    store = Store(tmp_path)
+    store = open_store(tmp_path)
     ingest(store, syndicated(), tone=False)
     df = queries.mention_counts(store.snapshot(), Filters(), with_tone=True)
     assert df["toned"].eq(0).all() and df["tone"].isna().all()
 
 
 def test_rising_names_rank_new_names_and_skip_the_watchlist(tmp_path):
-    store = Store(tmp_path)
+    store = open_store(tmp_path)
     items = []
     n = 0
     for day, names in ((-8, ["Kristi Noem"]), (-2, ["Kristi Noem", "Marco Rubio"])):
@@ -149,7 +149,7 @@ def test_rising_names_rank_new_names_and_skip_the_watchlist(tmp_path):
 
 
 def test_rematch_recomputes_stories_names_and_tone(tmp_path):
-    store = Store(tmp_path / "data")
+    store = open_store(tmp_path / "data")
     items = syndicated()
     ingest(store, items, tone=False)
     cfg = tmp_path / "feeds.yaml"
@@ -176,7 +176,7 @@ def test_rematch_recomputes_stories_names_and_tone(tmp_path):
 
 def test_a_store_written_before_stories_still_reads(tmp_path):
     """Old mention files lack tone/story and there are no stories/names tables."""
-    store = Store(tmp_path)
+    store = open_store(tmp_path)
     ingest(store, syndicated())
     snap = store.snapshot()
     for info in snap.files["mentions"]:
@@ -188,14 +188,14 @@ def test_a_store_written_before_stories_still_reads(tmp_path):
         for info in manifest["tables"].pop(name):
             (tmp_path / info["path"]).unlink()
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    snap = Store(tmp_path).snapshot()
+    snap = open_store(tmp_path).snapshot()
     df = queries.mention_counts(snap, Filters(), with_tone=True).set_index("entity")
     assert df.loc["Nayib Bukele", "stories"] == 4  # no stories known: each its own
     assert df["tone"].isna().all()
     assert queries.rising_names(snap, Filters()).empty
     # new rows (with the new columns) beside the old files, and a commit on the old manifest
-    ingest(Store(tmp_path), [article(9, "New", "Bukele spoke. " * 3, T0, "https://x/rss")])
-    snap = Store(tmp_path).snapshot()
+    ingest(open_store(tmp_path), [article(9, "New", "Bukele spoke. " * 3, T0, "https://x/rss")])
+    snap = open_store(tmp_path).snapshot()
     df = queries.mention_counts(snap, Filters(), with_tone=True).set_index("entity")
     assert df.loc["Nayib Bukele", "articles"] == 5 and df.loc["Nayib Bukele", "toned"] == 1
 
@@ -301,7 +301,7 @@ def test_reanalysis_reads_in_time_order_across_files_and_slices(tmp_path):
     """Articles stored newest first, over several commits, then reanalysed in slices of 2."""
     from monitor.store import replace_analyses
 
-    store = Store(tmp_path)
+    store = open_store(tmp_path)
     items = syndicated()
     for a in reversed(items):  # one file per commit, in reverse time order
         ingest(store, [a])
@@ -319,7 +319,7 @@ def test_reanalysis_reads_in_time_order_across_files_and_slices(tmp_path):
 def test_a_watchlist_change_recounts_mentions_and_keeps_stories_and_names(tmp_path):
     from monitor.config import load_config
 
-    store = Store(tmp_path / "data")
+    store = open_store(tmp_path / "data")
     items = syndicated()
     ingest(store, items)
     cfg = tmp_path / "feeds.yaml"

@@ -477,10 +477,47 @@ def test_number_where_text_is_expected(tmp_path):
 def test_store_must_be_a_string_path(tmp_path):
     issues = issues_of(write(tmp_path, "store: [a, b]\n"))
     assert [(i.line, i.where, i.what) for i in issues] == [
-        (1, "store", "expected a folder path, got a list")
+        (1, "store", "expected a folder path or a postgresql:// URL, got a list")
     ]
     issue = only_issue(write(tmp_path, "store: 12\n"))
-    assert (issue.what, issue.hint) == ("expected a folder path, got 12", 'put it in quotes: "12"')
+    assert (issue.what, issue.hint) == (
+        "expected a folder path or a postgresql:// URL, got 12",
+        'put it in quotes: "12"',
+    )
+
+
+def test_store_may_be_a_postgresql_url_without_a_password(tmp_path, monkeypatch):
+    monkeypatch.delenv("MONITOR_STORE", raising=False)
+    config = load_config(write(tmp_path, "store: postgres://monitor@db.example:5432/news\n"))
+    assert config.store == "postgresql://monitor@db.example:5432/news"
+    assert config.store_label == "postgresql://***@db.example:5432/news"
+    for text, what in (
+        ("store: postgresql://monitor:s3cret@db/news\n", "a password in feeds.yaml"),
+        ("store: postgresql://monitor@db/news?password=s3cret\n", "a password in feeds.yaml"),
+        ("store: mysql://db/news\n", '"mysql://" is not a store'),
+        ("store: postgresql:///news\n", "names no host"),
+        ("store: postgresql://db:port/news\n", "port of this database URL"),
+    ):
+        [issue] = issues_of(write(tmp_path, text))
+        assert (issue.line, issue.where) == (1, "store") and what in issue.what, issue
+        assert "s3cret" not in str(issue)
+    assert "MONITOR_STORE" in issues_of(write(tmp_path, "store: postgresql://a:b@db/x\n"))[0].hint
+
+
+def test_monitor_store_overrides_store(tmp_path, monkeypatch):
+    path = write(tmp_path, "store: data\n")
+    monkeypatch.setenv("MONITOR_STORE", "postgresql://monitor:s3cret@db.example/news")
+    config = load_config(path)
+    assert config.store == "postgresql://monitor:s3cret@db.example/news"  # for connecting only
+    assert "s3cret" not in config.store_label
+    monkeypatch.setenv("MONITOR_STORE", "elsewhere")  # a folder: relative to the current one
+    monkeypatch.chdir(tmp_path / "..")
+    assert load_config(path).store == (tmp_path / ".." / "elsewhere").resolve()
+    monkeypatch.setenv("MONITOR_STORE", "redis://cache/0")
+    [issue] = issues_of(path)
+    assert str(issue).startswith("$MONITOR_STORE: ") and "is not a store" in issue.what
+    monkeypatch.setenv("MONITOR_STORE", "  ")  # empty: feeds.yaml's store
+    assert load_config(path).store == tmp_path / "data"
 
 
 # --- URLs and names ------------------------------------------------------------------------

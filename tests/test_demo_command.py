@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from monitor.demo.command import free_port
-from monitor.store import Store
+from monitor.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,7 +71,7 @@ def test_demo_prints_the_url_when_the_dashboard_is_ready(tmp_path: Path) -> None
         with urllib.request.urlopen(url + "_stcore/health", timeout=5) as r:
             assert r.read() == b"ok"
         history = int(re.search(r"([\d,]+) articles over 3 days", seen[0])[1].replace(",", ""))
-        assert Store(folder / "data").snapshot().rows("articles") >= history > 500
+        assert open_store(folder / "data").snapshot().rows("articles") >= history > 500
         assert any(line.startswith("5 feeds: 5 ok") for line in seen)
         assert any(line.startswith("store: ") for line in seen[:-1])
         assert not any("Streamlit" in line or "You can now view" in line for line in seen)

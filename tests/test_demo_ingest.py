@@ -3,7 +3,9 @@ from feeds carrying their whole history, from feeds carrying only their newest i
 demo's catch-up), at a size where whole-history feeds exceed the size cap, and when the poller
 is killed with SIGKILL halfway through and started again. Pages are in the loop: the articles
 of summary feeds are counted on their pages (but those robots.txt refuses and those behind
-the paywall, counted on their summaries), never on the boilerplate around them."""
+the paywall, counted on their summaries), never on the boilerplate around them. The first two
+run on both stores (`store_location`: the embedded one and PostgreSQL): every entity x day
+count equals the ground truth on each."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from monitor.demo.command import FEED_ITEMS, catch_up
 from monitor.demo.server import serve_world
 from monitor.demo.world import World
 from monitor.poll import Poller
-from monitor.store import Store
+from monitor.store import open_store
 
 # The world ends two minutes ago and is served as it was one minute ago; the pollers (one of
 # them a subprocess) run on the real clock, which dates the undated articles as first seen.
@@ -45,18 +47,18 @@ def served(world, tmp_path):
         yield load_config(config)
 
 
-def poll_until_complete(config, rounds: int = 4) -> None:
+def poll_until_complete(config, rounds: int = 4, store=None) -> None:
     """Poll once, then again while the flaky feed (500 now and then) still owes articles."""
     for _ in range(rounds):
-        poller = Poller(config)
+        poller = Poller(config, open_store(store or config.store))
         summary = asyncio.run(poller.poll_once())
         # the HTML-serving feed always fails; anything else failing gets another round
         if summary.failed <= 1:
             return
 
 
-def store_counts(config) -> pd.DataFrame:
-    snap = Store(config.store).snapshot()
+def store_counts(location) -> pd.DataFrame:
+    snap = open_store(location).snapshot()
     df = queries.mention_counts(snap, queries.Filters(), by="day")
     df["day"] = pd.to_datetime(df["period"]).dt.date
     df = df[["entity", "day", "mentions", "articles"]]
@@ -65,11 +67,11 @@ def store_counts(config) -> pd.DataFrame:
     )
 
 
-def assert_equals_truth(world, config) -> None:
+def assert_equals_truth(world, config, store=None) -> None:
     truth = world.truth(until=POLL_TIME, undated_seen=datetime.now(UTC))
-    got = store_counts(config)
+    got = store_counts(store or config.store)
     pd.testing.assert_frame_equal(got, truth.reset_index(drop=True), check_dtype=False)
-    snap = Store(config.store).snapshot()
+    snap = open_store(store or config.store).snapshot()
     dup = snap.query("SELECT COUNT(*) - COUNT(DISTINCT id) AS d FROM {articles}")["d"].iloc[0]
     assert dup == 0
     assert snap.rows("articles") == world.expected_articles(POLL_TIME)
@@ -77,7 +79,7 @@ def assert_equals_truth(world, config) -> None:
     shown = [a for a in world.articles if a.available <= POLL_TIME]
     last = snap.query(
         """SELECT status, COUNT(*) AS n FROM (SELECT status, row_number() OVER
-            (PARTITION BY article_id ORDER BY attempt DESC) AS rn FROM {pages}) WHERE rn = 1
+            (PARTITION BY article_id ORDER BY attempt DESC) AS rn FROM {pages}) AS last WHERE rn = 1
         GROUP BY status"""
     )
     pages = dict(zip(last["status"], last["n"], strict=True))
@@ -90,12 +92,12 @@ def assert_equals_truth(world, config) -> None:
     assert expected["ok"] == sum(a.read_in_full for a in shown) > 100
 
 
-def test_store_equals_ground_truth_for_every_entity_and_day(world, served):
-    poll_until_complete(served)
-    assert_equals_truth(world, served)
+def test_store_equals_ground_truth_for_every_entity_and_day(world, served, store_location):
+    poll_until_complete(served, store=store_location)
+    assert_equals_truth(world, served, store_location)
     # and polling again changes nothing
-    poll_until_complete(served)
-    assert_equals_truth(world, served)
+    poll_until_complete(served, store=store_location)
+    assert_equals_truth(world, served, store_location)
 
 
 def write_config(world, server, path, poll: str = "") -> object:
@@ -108,10 +110,12 @@ def served_paths(world) -> list[str]:
     return [world.outlet_of(p).moved_to or p for p in world.feed_paths()]
 
 
-def test_catch_up_through_feeds_of_newest_items_equals_ground_truth(world, tmp_path):
+def test_catch_up_through_feeds_of_newest_items_equals_ground_truth(
+    world, tmp_path, store_location
+):
     with serve_world(world, clock=lambda: POLL_TIME, slow_delay=0.2, limit=60) as server:
         config = write_config(world, server, tmp_path / "feeds.yaml")
-        result = asyncio.run(catch_up(Poller(config), server))
+        result = asyncio.run(catch_up(Poller(config, open_store(store_location)), server))
         assert server.clock() == POLL_TIME  # its own clock again
         refused = [o.slug for o in world.outlets if o.pages == "robots"]
         assert refused and server.requests["/robots.txt"] == 1
@@ -128,7 +132,7 @@ def test_catch_up_through_feeds_of_newest_items_equals_ground_truth(world, tmp_p
     # the flaky feed answered 500 at some moments and was tried again before the clock moved on
     flaky = next(o for o in world.outlets if o.health == "flaky").feeds[0]
     assert server.requests[flaky] > result.moments
-    assert_equals_truth(world, config)
+    assert_equals_truth(world, config, store_location)
 
 
 def test_demo_feeds_stay_far_under_the_default_size_cap():
@@ -184,7 +188,7 @@ def test_kill_9_during_ingestion_then_resume_equals_truth(world, served_slowly):
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    partial = Store(served.store).snapshot().rows("articles")
+    partial = open_store(served.store).snapshot().rows("articles")
     assert partial < world.expected_articles(POLL_TIME)  # it really was cut short
     poll_until_complete(served)
     assert_equals_truth(world, served)

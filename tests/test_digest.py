@@ -15,7 +15,7 @@ from monitor.config import DigestConfig, load_config
 from monitor.delivery import Dispatcher
 from monitor.digest import last_slot
 from monitor.models import Article
-from monitor.store import Store, article_key
+from monitor.store import Store, article_key, open_store
 from tests.receivers import Mailbox
 
 FEED = "http://feeds.example/desk"
@@ -37,7 +37,7 @@ dashboard:
 {extra}"""
     )
     config = load_config(tmp_path / "feeds.yaml")
-    store = Store(config.store)
+    store = open_store(config.store)
     w = store.writer()
     stories = [
         ("Alpha wins the vote", "https://news.example/1", {"Alpha": 3}),

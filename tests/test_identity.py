@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from monitor import queries
-from monitor import store as store_mod
 from monitor.config import load_config
 from monitor.models import Entry
 from monitor.poll import Poller, entry_key, make_article
-from monitor.store import Store
+from monitor.store import open_store
+from monitor.store import parquet as store_mod
 from tests.feedserver import FeedServer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -69,7 +69,7 @@ def poll(config):
 
 
 def stored(config):
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     return snap, snap.query("SELECT id, url, title FROM {articles} ORDER BY title")
 
 
@@ -105,7 +105,7 @@ def test_comment_feed_keeps_every_comment(tmp_path, server):
     # a new comment arrives, the oldest drops off: one new article, nothing duplicated
     server.feed("/comments", comment_feed([210350, *comments[:-1]]))
     assert poll(config).new_articles == 1
-    assert Store(config.store).snapshot().rows("articles") == 11
+    assert open_store(config.store).snapshot().rows("articles") == 11
 
 
 def test_one_page_site_without_guids_keeps_every_entry(tmp_path, server):
@@ -122,7 +122,7 @@ def test_one_page_site_without_guids_keeps_every_entry(tmp_path, server):
     # the same body again (a changed byte defeats the unchanged-body shortcut): no duplicates
     server.feed("/awesome", body + b"\n")
     assert poll(config).new_articles == 0
-    assert Store(config.store).snapshot().rows("articles") == len(anchors)
+    assert open_store(config.store).snapshot().rows("articles") == len(anchors)
 
 
 def test_same_article_in_two_feeds_is_stored_once_with_both_feeds(tmp_path, server):
@@ -234,7 +234,7 @@ def test_a_store_from_before_entry_keys_is_neither_duplicated_nor_merged(tmp_pat
     server.feed("/comments", rss(*old, undated, home=page))
     config = config_for(tmp_path, server, ["/comments"])
     # the old version: articles keyed by canonical URL only, so the comments were merged
-    writer = Store(config.store).writer()
+    writer = open_store(config.store).writer()
     first_seen = NOW - timedelta(hours=2)
     for body_item in (*old, undated):
         entry = _parse_one(body_item, page)
@@ -245,7 +245,7 @@ def test_a_store_from_before_entry_keys_is_neither_duplicated_nor_merged(tmp_pat
         )
     writer.commit()
     drop_entry_column(config.store)
-    assert Store(config.store).snapshot().rows("articles") == 2
+    assert open_store(config.store).snapshot().rows("articles") == 2
 
     # the new version polls the same feed, plus one comment posted after the upgrade
     new = item("CECOT comment 4", f"{page}#comment-4", "c-4", NOW - timedelta(minutes=5))
@@ -264,11 +264,11 @@ def test_a_store_from_before_entry_keys_is_neither_duplicated_nor_merged(tmp_pat
     feeds = queries.article_feeds(snap, df["id"].tolist())
     assert set(feeds["feed"]) == {server.url("/comments")}
     flt = queries.Filters(feeds=(server.url("/comments"),))
-    assert queries.count_articles(Store(config.store).snapshot(), flt) == 4
+    assert queries.count_articles(open_store(config.store).snapshot(), flt) == 4
 
 
 def test_compaction_merges_old_and_new_sources_files(tmp_path, monkeypatch):
-    store = Store(tmp_path / "s")
+    store = open_store(tmp_path / "s")
     writer = store.writer()
     for n in range(3):
         e = Entry(guid=f"g{n}", link=f"https://x.example/{n}", title="t", text="x", published=NOW)

@@ -23,7 +23,7 @@ from monitor.pages import (
     wants_full_text,
 )
 from monitor.poll import Poller
-from monitor.store import Store
+from monitor.store import open_store
 from tests.feedserver import Exchange, FeedServer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -364,13 +364,13 @@ def write_config(tmp_path, server: FeedServer, extra: str = ""):
 
 
 def mentions(config) -> dict[str, int]:
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     df = queries.mention_counts(snap, queries.Filters())
     return dict(zip(df["entity"], df["mentions"], strict=True))
 
 
 def mention_rows(config) -> int:
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     df = snap.query("SELECT article_id, entity, COUNT(*) AS n FROM {mentions} GROUP BY ALL")
     assert (df["n"] == 1).all()  # one row per article and entity: nothing counted twice
     return len(df)
@@ -402,7 +402,7 @@ def test_the_poller_counts_mentions_in_the_pages_it_reads(tmp_path, site: FeedSe
     assert mentions(config) == {"Nayib Bukele": 3 + 1, "CECOT": 1 + 1}
     assert mention_rows(config) == 4
     assert not site.requests_to("/private/story")
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     page = queries.articles(snap, queries.Filters())
     by_title = {row["title"]: row for row in page.to_dict("records")}
     read_row = by_title["Bukele opens a second prison"]
@@ -449,7 +449,7 @@ def test_a_feed_with_whole_articles_reads_no_pages(tmp_path, server: FeedServer)
     summary = asyncio.run(Poller(config).poll_once())
     assert summary.new_articles == 1 and summary.pages == {}
     assert not server.requests_to("/read") and not server.requests_to("/robots.txt")
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     assert snap.rows("pages") == 0 and snap.feeds[config.feeds[0].key].full_text is False
 
 
@@ -460,7 +460,7 @@ def test_queued_pages_survive_a_poller_that_stopped(tmp_path, site: FeedServer) 
     summary = asyncio.run(first.poll_once())
     assert summary.new_articles == 3 and summary.pages == {}
     assert mentions(config) == {"Nayib Bukele": 3, "CECOT": 1}  # the feed's text, for now
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     assert len(queries.pages_to_read(snap)) == snap.rows("pages") == 3  # queued, in the store
     # alerts wait for the hours after the oldest article whose page is still to be read
     key = config.feeds[0].key
@@ -472,7 +472,7 @@ def test_queued_pages_survive_a_poller_that_stopped(tmp_path, site: FeedServer) 
     assert pages == {"ok": 1, "short": 1, "robots": 1}
     assert mentions(config) == {"Nayib Bukele": 4, "CECOT": 2}
     assert mention_rows(config) == 4
-    assert Store(config.store).snapshot().feeds[key].pages_pending is None
+    assert open_store(config.store).snapshot().feeds[key].pages_pending is None
 
 
 def test_the_feeds_oldest_unread_page_follows_every_page_tried(
@@ -489,11 +489,11 @@ def test_the_feeds_oldest_unread_page_follows_every_page_tried(
     first = Poller(config)
     first.pages.start = lambda on_outcome: None  # type: ignore[method-assign]  # never reads
     asyncio.run(first.poll_once())
-    assert Store(config.store).snapshot().feeds[key].pages_pending == NOW - timedelta(hours=6)
+    assert open_store(config.store).snapshot().feeds[key].pages_pending == NOW - timedelta(hours=6)
 
     second = Poller(config)
     second.open()
-    rows = queries.pages_to_read(Store(config.store).snapshot())
+    rows = queries.pages_to_read(open_store(config.store).snapshot())
     untried = {int(r.article_id): r.published.replace(tzinfo=UTC) for r in rows.itertuples()}
     assert len(untried) == 6
     seen: list[datetime | None] = []
@@ -509,7 +509,7 @@ def test_the_feeds_oldest_unread_page_follows_every_page_tried(
     second._page_read = checked  # type: ignore[method-assign]
     assert asyncio.run(second.read_pages()) == {"ok": 6}
     assert len(seen) == 6 and seen[-1] is None
-    assert Store(config.store).snapshot().feeds[key].pages_pending is None
+    assert open_store(config.store).snapshot().feeds[key].pages_pending is None
 
 
 def test_a_page_read_after_its_article_was_committed_and_compacted(
@@ -537,7 +537,7 @@ def test_a_page_read_after_its_article_was_committed_and_compacted(
 
     pages = asyncio.run(go())
     assert pages == {"ok": 1, "failed": 33}  # 11 rounds of 3 others, whose pages are missing
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     assert len(snap.files["mentions"]) < 12  # merged: the first rows are in a compacted file
     # 33 others: title + summary (1 + 1) each; the page read: title + page (1 + 2)
     assert mentions(config) == {"Nayib Bukele": 33 * 2 + 3, "CECOT": 1}

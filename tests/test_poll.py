@@ -14,7 +14,7 @@ from monitor.cli import main
 from monitor.config import load_config
 from monitor.models import TITLE_MAX_CHARS, Entry, FeedState, FetchResult
 from monitor.poll import Poller, make_article, next_poll
-from monitor.store import Store
+from monitor.store import open_store
 from tests.feedserver import FeedServer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -74,7 +74,7 @@ def test_poll_stores_articles_and_mentions_and_sends_validators_back(tmp_path, s
     config = write_config(tmp_path, server, ["/a"])
     first = poll(config)
     assert (first.ok, first.new_articles, first.new_mentions) == (1, 2, 3)
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     counts = queries.mention_counts(snap, queries.Filters())
     assert dict(zip(counts["entity"], counts["mentions"], strict=True)) == {
         "Nayib Bukele": 2,
@@ -86,7 +86,7 @@ def test_poll_stores_articles_and_mentions_and_sends_validators_back(tmp_path, s
     assert last.headers["if-none-match"] == '"v1"'
     assert last.headers["if-modified-since"] == "Mon, 02 Nov 2026 10:00:00 GMT"
     assert "media-monitor/" in last.headers["user-agent"]
-    assert Store(config.store).snapshot().rows("articles") == 2
+    assert open_store(config.store).snapshot().rows("articles") == 2
 
 
 def test_a_failing_feed_is_recorded_and_the_others_carry_on(tmp_path, server):
@@ -96,7 +96,7 @@ def test_a_failing_feed_is_recorded_and_the_others_carry_on(tmp_path, server):
     config = write_config(tmp_path, server, ["/good", "/bad", "/html"])
     summary = poll(config)
     assert (summary.ok, summary.failed, summary.new_articles) == (1, 2, 1)
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     bad = snap.feeds[server.url("/bad")]
     assert bad.last_status == 500 and "500" in bad.last_error and bad.failures == 1
     assert "HTML page" in snap.feeds[server.url("/html")].last_error
@@ -110,7 +110,7 @@ def test_same_url_in_two_feeds_is_one_article_with_both_feeds(tmp_path, server):
     server.feed("/two", rss(item, ("Other", "http://a.example/other", NOW)))
     config = write_config(tmp_path, server, ["/one", "/two"])
     poll(config)
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     assert snap.rows("articles") == 2
     page = queries.articles(snap, queries.Filters(entities=("CECOT",)))
     assert page["url"].tolist() == ["http://a.example/shared"]
@@ -132,7 +132,7 @@ def test_missing_and_future_dates_fall_back_to_first_seen_and_are_flagged(tmp_pa
     )
     config = write_config(tmp_path, server, ["/d"])
     poll(config)
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     df = snap.query("SELECT title, date_flag, published, first_seen FROM {articles} ORDER BY title")
     flags = dict(zip(df["title"], df["date_flag"], strict=True))
     assert flags == {"fine": "", "future": "future", "no date": "missing"}
@@ -148,7 +148,7 @@ def test_gone_feed_is_not_polled_again_until_its_entry_changes(tmp_path, server)
     assert poll(config).gone == 1
     assert poll(config).feeds == 0  # skipped
     assert len(server.requests_to("/gone")) == 1
-    st = Store(config.store).snapshot().feeds[server.url("/gone")]
+    st = open_store(config.store).snapshot().feeds[server.url("/gone")]
     assert st.gone
     text = config.path.read_text().replace("name: Feed 0", "name: Feed zero")
     config.path.write_text(text)
@@ -163,7 +163,9 @@ def test_permanent_redirect_is_followed_and_reported(tmp_path, server):
     summary = poll(config)
     assert summary.new_articles == 1
     assert summary.moved == [("Feed 0", server.url("/new"))]
-    assert Store(config.store).snapshot().feeds[server.url("/old")].moved_to == server.url("/new")
+    assert open_store(config.store).snapshot().feeds[server.url("/old")].moved_to == server.url(
+        "/new"
+    )
 
 
 def test_identical_body_without_validators_is_skipped(tmp_path, server):
@@ -181,7 +183,7 @@ def test_new_entity_gets_its_full_history_after_the_watchlist_changes(tmp_path, 
     config.path.write_text(config.path.read_text() + extra)
     poller = Poller(load_config(config.path))
     poller.open()  # notices the new watchlist and recounts
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     counts = queries.mention_counts(snap, queries.Filters())
     assert set(counts["entity"]) == {"CECOT", "El Faro"}
 
@@ -255,7 +257,7 @@ def test_absurd_server_delays_schedule_and_survive_a_restart(tmp_path, server):
     poller = Poller(config, now=lambda: clock[0])
     summary = asyncio.run(poller.poll_once())
     assert (summary.ok, summary.failed) == (1, 1)
-    states = Store(config.store).snapshot().feeds
+    states = open_store(config.store).snapshot().feeds
     assert states[server.url("/limited")].next_poll == NOW + timedelta(hours=24)
     assert states[server.url("/cached")].next_poll == NOW + timedelta(hours=6)
     restarted = Poller(load_config(config.path), now=lambda: clock[0])
@@ -318,6 +320,6 @@ def test_stored_titles_are_capped_and_texts_kept_whole(tmp_path, server):
     server.feed("/a", rss((long_title, "http://a.example/1", NOW - timedelta(hours=1))))
     config = write_config(tmp_path, server, ["/a"])
     assert poll(config).new_mentions == 1
-    stored = Store(config.store).snapshot().query("SELECT title FROM {articles}")["title"]
+    stored = open_store(config.store).snapshot().query("SELECT title FROM {articles}")["title"]
     assert [len(t) for t in stored] == [TITLE_MAX_CHARS]
     assert stored[0].startswith("Bukele xxx")

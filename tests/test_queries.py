@@ -1,4 +1,5 @@
-"""The dashboard's and CLI's questions, on small stores built in tmp_path by a factory."""
+"""The dashboard's and CLI's questions, on small stores built by a factory: every test runs on
+the embedded store and on PostgreSQL (`store_location`), with the same expected numbers."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from monitor import queries
 from monitor.models import Article, Entity, FeedState
 from monitor.queries import Filters
-from monitor.store import Store, article_key
+from monitor.store import article_key, open_store
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
 WATCH = [Entity("Alpha", "person"), Entity("Beta", "topic"), Entity("Gamma", "place")]
@@ -20,7 +21,7 @@ F1, F2 = "http://f/1", "http://f/2"
 
 class StoreFactory:
     def __init__(self, path):
-        self.store = Store(path)
+        self.store = open_store(path)
         self.writer = self.store.writer()
         self.n = 0
 
@@ -66,8 +67,9 @@ class StoreFactory:
 
 
 @pytest.fixture
-def make(tmp_path):
-    return StoreFactory(tmp_path / "store")
+def make(store_location):
+    """A store factory, on the embedded store and on PostgreSQL (every test runs on both)."""
+    return StoreFactory(store_location)
 
 
 def test_counts_per_entity_and_period(make):
@@ -173,7 +175,10 @@ def test_overview_change_against_the_previous_range(make):
     assert ov.loc["Alpha", "change"] == pytest.approx(0.5)
     assert math.isnan(ov.loc["Beta", "change"])  # nothing before: no ratio
     assert ov.loc["Gamma", "mentions"] == 0  # every watched entity is listed
-    assert len(ov.loc["Alpha", "trend"]) == 7
+    assert ov.loc["Alpha", "trend"] == [0, 1, 0, 0, 0, 0, 0]  # articles per day of the range
+    assert ov.loc["Gamma", "trend"] == [0] * 7
+    hourly = queries.overview(snap, Filters(start=T0, end=T0 + timedelta(days=2)), "hour")
+    assert hourly.set_index("entity").loc["Beta", "trend"] == [0] * 24 + [1] + [0] * 23
 
 
 def test_overview_change_is_blank_when_the_store_starts_inside_the_previous_range(make):
@@ -204,8 +209,8 @@ def test_date_flags_are_queryable(make):
     assert queries.mention_counts(snap, Filters(date_flags=("",)))["articles"].tolist() == [1]
 
 
-def test_empty_store_gives_empty_frames(tmp_path):
-    snap = Store(tmp_path / "none").snapshot()
+def test_empty_store_gives_empty_frames(store_location):
+    snap = open_store(store_location).snapshot()
     assert queries.mention_counts(snap, Filters()).empty
     assert queries.timeline(snap, Filters(), "day").empty
     assert queries.co_mentions(snap, Filters()).empty

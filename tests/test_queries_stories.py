@@ -1,7 +1,9 @@
 """The dashboard's questions about stories, tone and names (issue 13): stories beside mentions
 and articles in the timeline and the overview, one card per story on the Articles page with
 the other copies, tone per entity on a card and per period, sample articles of rising names;
-and stores written before stories still answer (each article a story of its own)."""
+and stores written before stories still answer (each article a story of its own). Each runs
+on the embedded store and on PostgreSQL (`store_location`), but the last (it damages Parquet
+files on purpose)."""
 
 from __future__ import annotations
 
@@ -12,15 +14,15 @@ import pyarrow.parquet as pq
 
 from monitor import queries
 from monitor.queries import Filters
-from monitor.store import Store
+from monitor.store import open_store
 from tests.test_analyses import T0, article, ingest, syndicated
 
 DAY = Filters(start=T0.replace(hour=0), end=T0.replace(hour=0) + timedelta(days=2))
 
 
-def wire_store(tmp_path, extra=()):
+def wire_store(location, extra=()):
     """The wire story carried by three outlets, another article on the event, and more."""
-    store = Store(tmp_path)
+    store = open_store(location)
     items = syndicated()
     later = [
         article(11, "CECOT again", "Bukele spoke at CECOT. " * 3, T0 + timedelta(days=1), "f"),
@@ -30,8 +32,8 @@ def wire_store(tmp_path, extra=()):
     return store, items
 
 
-def test_timeline_counts_stories_as_mention_counts_does(tmp_path):
-    store, _ = wire_store(tmp_path)
+def test_timeline_counts_stories_as_mention_counts_does(store_location):
+    store, _ = wire_store(store_location)
     snap = store.snapshot()
     f = Filters(start=DAY.start, end=DAY.end, entities=("Nayib Bukele", "CECOT"))
     tl = queries.timeline(snap, f, "day", story_share=True)
@@ -50,8 +52,8 @@ def test_timeline_counts_stories_as_mention_counts_does(tmp_path):
     assert plain["total_stories"].eq(0).all()
 
 
-def test_overview_gives_stories_and_their_change(tmp_path):
-    store, _ = wire_store(tmp_path)
+def test_overview_gives_stories_and_their_change(store_location):
+    store, _ = wire_store(store_location)
     snap = store.snapshot()
     day2 = T0.replace(hour=0) + timedelta(days=1)
     f = Filters(start=day2, end=day2 + timedelta(days=1))
@@ -67,8 +69,8 @@ def test_overview_gives_stories_and_their_change(tmp_path):
     assert ov.loc["Nayib Bukele", "stories_change"] == -1.0
 
 
-def test_a_story_is_listed_once_with_its_copies(tmp_path):
-    store, items = wire_store(tmp_path)
+def test_a_story_is_listed_once_with_its_copies(store_location):
+    store, items = wire_store(store_location)
     snap = store.snapshot()
     f = Filters(entities=("Nayib Bukele",))
     assert queries.count_articles(snap, f) == 5
@@ -91,7 +93,7 @@ def test_a_story_is_listed_once_with_its_copies(tmp_path):
     assert len(queries.articles(snap, Filters(), one_per_story=True)) == 3
 
 
-def test_article_cards_carry_each_entitys_tone(tmp_path):
+def test_article_cards_carry_each_entitys_tone(store_location):
     sad = article(
         20,
         "Grief",
@@ -99,7 +101,7 @@ def test_article_cards_carry_each_entitys_tone(tmp_path):
         T0,
         "f",
     )
-    store, _ = wire_store(tmp_path, [sad])
+    store, _ = wire_store(store_location, [sad])
     page = queries.articles(store.snapshot(), Filters(entities=("CECOT",)))
     row = page.set_index("id").loc[sad.id]
     assert row["entities"] == ["CECOT", "Nayib Bukele"]
@@ -112,13 +114,13 @@ def test_article_cards_carry_each_entitys_tone(tmp_path):
     )
 
 
-def test_sample_articles_of_rising_names(tmp_path):
+def test_sample_articles_of_rising_names(store_location):
     noem = [
         article(30 + k, f"Visit {k}", f"Kristi Noem met Bukele on day {k}.", at, "f")
         for k in range(5)
         for at in [T0 + timedelta(days=1, hours=k)]
     ]
-    store, _ = wire_store(tmp_path, noem)
+    store, _ = wire_store(store_location, noem)
     snap = store.snapshot()
     f = Filters(start=T0 - timedelta(days=5), end=T0 + timedelta(days=2))
     names = queries.rising_names(snap, f)["name"].tolist()
@@ -141,7 +143,7 @@ def test_a_store_written_before_stories_counts_each_article_as_a_story(tmp_path)
         for info in manifest["tables"].pop(name):
             (tmp_path / info["path"]).unlink()
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    snap = Store(tmp_path).snapshot()
+    snap = open_store(tmp_path).snapshot()
     f = Filters(start=DAY.start, end=DAY.end, entities=("Nayib Bukele",))
     tl = queries.timeline(snap, f, "day", story_share=True)
     assert tl["stories"].tolist() == tl["articles"].tolist()

@@ -38,7 +38,7 @@ from monitor.secrets import (
     url_secrets,
     without_userinfo,
 )
-from monitor.store import Store
+from monitor.store import open_store
 from tests.feedserver import Exchange, FeedServer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -475,7 +475,7 @@ def test_no_secret_reaches_the_store_or_the_output(tmp_path, server, monkeypatch
     assert status["Token from env"]["error"] == "HTTP 401 invalid request format=rss&token=***"
     assert status["Literal password"]["articles"] == 2
 
-    snap = Store(load_config(config).store).snapshot()
+    snap = open_store(load_config(config).store).snapshot()
     assert set(snap.feeds) == {row["url"] for row in status.values()}
     urls = set(snap.query("SELECT url FROM {articles}")["url"])
     # relative links resolve against the feed's URL without its user info
@@ -497,7 +497,7 @@ def test_the_poller_stores_keys_and_a_lost_variable_is_that_feeds_error(
         "environment variable MM_FEED_PASSWORD is not set (the url of this feed uses it)"
     )
     assert summary.ok == 3  # the feeds with a literal password or token still work
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     assert set(snap.feeds) == {f.key for f in config.feeds}
     for name, text in store_texts(config.store).items():
         assert_hidden(name, text)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor import store as store_mod
 from monitor.errors import StoreBusyError, StoreError
 from monitor.models import Article, Entity
-from monitor.store import Store, article_key
+from monitor.store import Store, article_key, open_store
+from monitor.store import parquet as store_mod
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
@@ -49,7 +49,7 @@ def add(writer, n: int, feed: str = "http://f/1", counts=None) -> bool:
 
 
 def test_empty_store_reads_as_empty(tmp_path):
-    snap = Store(tmp_path / "nothing").snapshot()
+    snap = open_store(tmp_path / "nothing").snapshot()
     assert snap.seq == 0 and snap.rows("articles") == 0
     df = snap.query("SELECT COUNT(*) AS n FROM {articles}")
     assert df["n"].iloc[0] == 0
@@ -57,7 +57,7 @@ def test_empty_store_reads_as_empty(tmp_path):
 
 
 def test_commit_and_dedup_across_feeds(tmp_path):
-    store = Store(tmp_path / "s")
+    store = open_store(tmp_path / "s")
     w = store.writer()
     assert add(w, 1) and add(w, 2)
     assert not add(w, 1)  # same feed again: nothing new
@@ -76,7 +76,7 @@ def test_commit_and_dedup_across_feeds(tmp_path):
 
 
 def test_readers_see_whole_commits_only(tmp_path):
-    store = Store(tmp_path / "s")
+    store = open_store(tmp_path / "s")
     w = store.writer()
     old = store.snapshot()
     for n in range(10):
@@ -87,7 +87,7 @@ def test_readers_see_whole_commits_only(tmp_path):
 
 
 def test_compaction_merges_files_and_keeps_every_row(tmp_path, monkeypatch):
-    store = Store(tmp_path / "s")
+    store = open_store(tmp_path / "s")
     w = store.writer()
     for batch in range(20):
         for n in range(batch * 5, batch * 5 + 5):
@@ -101,7 +101,7 @@ def test_compaction_merges_files_and_keeps_every_row(tmp_path, monkeypatch):
 
 
 def test_replaced_files_survive_their_grace_period(tmp_path, monkeypatch):
-    store = Store(tmp_path / "s")
+    store = open_store(tmp_path / "s")
     w = store.writer()
     old = None
     for batch in range(9):
@@ -120,11 +120,11 @@ def test_replaced_files_survive_their_grace_period(tmp_path, monkeypatch):
 
 
 def test_second_poller_is_refused(tmp_path):
-    store = Store(tmp_path / "s")
+    store = open_store(tmp_path / "s")
     with (
         store.poller_lock(),
         pytest.raises(StoreBusyError, match="in use"),
-        Store(tmp_path / "s").poller_lock(),
+        open_store(tmp_path / "s").poller_lock(),
     ):
         pass
 
@@ -133,11 +133,11 @@ def test_corrupt_manifest_is_a_clear_error(tmp_path):
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "manifest.json").write_text("{not json")
     with pytest.raises(StoreError, match="manifest"):
-        Store(tmp_path / "s").snapshot()
+        open_store(tmp_path / "s").snapshot()
 
 
 def test_rematch_recounts_from_stored_text(tmp_path):
-    store = Store(tmp_path / "s")
+    store = open_store(tmp_path / "s")
     w = store.writer()
     add(w, 1, counts={"Alpha": 1})
     w.commit()
@@ -154,14 +154,14 @@ def test_rematch_recounts_from_stored_text(tmp_path):
 
 
 def test_reader_beside_writer_never_errs_nor_sees_partial_rows(tmp_path):
-    store = Store(tmp_path / "s")
+    store = open_store(tmp_path / "s")
     w = store.writer()
     stop = threading.Event()
     errors: list[Exception] = []
     seen: list[int] = []
 
     def read():
-        reader = Store(tmp_path / "s")
+        reader = open_store(tmp_path / "s")
         while not stop.is_set():
             try:
                 snap = reader.snapshot()
@@ -192,8 +192,8 @@ WRITER_SCRIPT = textwrap.dedent(
     import sys
     from datetime import UTC, datetime, timedelta
     from monitor.models import Article
-    from monitor.store import Store, article_key
-    store = Store(sys.argv[1])
+    from monitor.store import Store, article_key, open_store
+    store = open_store(sys.argv[1])
     w = store.writer()
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     n = 0
@@ -224,7 +224,7 @@ def test_kill_9_leaves_a_consistent_store(tmp_path):
         time.sleep(0.01 * round_)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        snap = Store(path).snapshot()
+        snap = open_store(path).snapshot()
         df = snap.query(
             "SELECT (SELECT COUNT(*) FROM {articles}) AS a,"
             " (SELECT COUNT(DISTINCT id) FROM {articles}) AS d,"
@@ -289,13 +289,13 @@ def one_line(exc: pytest.ExceptionInfo) -> str:
 @pytest.mark.parametrize("manifest", ["missing", "unreadable"])
 def test_a_store_without_a_usable_manifest_is_damaged_not_empty(tmp_path, manifest):
     root = tmp_path / "s"
-    commit_batches(Store(root), 3)
+    commit_batches(open_store(root), 3)
     before = files_on_disk(root)
     if manifest == "missing":
         (root / "manifest.json").unlink()
     else:
         (root / "manifest.json").write_text('{"format": 1, "seq": 3, "tab')
-    store = Store(root)
+    store = open_store(root)
     with pytest.raises(StoreError) as exc:
         store.snapshot()
     assert "damaged" in one_line(exc) and "monitor repair" in str(exc.value)
@@ -328,7 +328,7 @@ def test_files_the_store_did_not_write_are_never_deleted(tmp_path, monkeypatch):
     os.utime(root / "articles/.foo.parquet.tmp", (old, old))
     monkeypatch.setattr(store_mod, "GRACE_SECONDS", -1)
     monkeypatch.setattr(store_mod, "TMP_GRACE_SECONDS", -1)
-    store = Store(root)
+    store = open_store(root)
     commit_batches(store, 20)  # commits, compactions, garbage deleted past its grace period
     on_disk = files_on_disk(root)
     for rel, data in foreign.items():
@@ -338,7 +338,7 @@ def test_files_the_store_did_not_write_are_never_deleted(tmp_path, monkeypatch):
 
 def test_only_provable_orphans_of_a_dead_writer_are_deleted(tmp_path, monkeypatch):
     root = tmp_path / "s"
-    store = Store(root)
+    store = open_store(root)
     commit_batches(store, 1)  # seq 1
     listed = store.snapshot().files["articles"][0].path
     parquet = (root / listed).read_bytes()
@@ -371,14 +371,14 @@ def test_only_provable_orphans_of_a_dead_writer_are_deleted(tmp_path, monkeypatc
 
 def test_a_manifest_older_than_its_files_stops_writers_and_deletes_nothing(tmp_path):
     root = tmp_path / "s"
-    store = Store(root)
+    store = open_store(root)
     commit_batches(store, 1)
     old_manifest = (root / "manifest.json").read_bytes()
     commit_batches(store, 3)
     (root / "manifest.json").write_bytes(old_manifest)  # "restored from a backup"
     before = data_files(root)
     with pytest.raises(StoreError) as exc:
-        commit_batches(Store(root), 1)
+        commit_batches(open_store(root), 1)
     assert "newer than its manifest" in one_line(exc) and "monitor repair" in str(exc.value)
     assert data_files(root) == before
 
@@ -397,7 +397,7 @@ def test_manifest_paths_never_leave_the_store(tmp_path, monkeypatch, where):
     root = tmp_path / "s"
     canary = tmp_path / "canary.txt"
     canary.write_text("keep me")
-    store = Store(root)
+    store = open_store(root)
     commit_batches(store, 1)
     monkeypatch.setattr(store_mod, "GRACE_SECONDS", -1)
     if where == "garbage-relative":
@@ -423,7 +423,7 @@ def test_manifest_paths_never_leave_the_store(tmp_path, monkeypatch, where):
         elsewhere = tmp_path / "elsewhere"
         (root / "articles").rename(elsewhere)
         (root / "articles").symlink_to(elsewhere)
-    fresh = Store(root)
+    fresh = open_store(root)
     with pytest.raises(StoreError) as exc:
         fresh.snapshot()
     assert "monitor repair" in one_line(exc)
@@ -455,10 +455,13 @@ def test_manifest_paths_never_leave_the_store(tmp_path, monkeypatch, where):
 )
 def test_a_manifest_of_the_wrong_shape_is_one_clear_error(tmp_path, change):
     root = tmp_path / "s"
-    commit_batches(Store(root), 1)
+    commit_batches(open_store(root), 1)
     m = json.loads((root / "manifest.json").read_text())
     (root / "manifest.json").write_text(json.dumps(change(m)))
-    for attempt in (lambda: Store(root).snapshot(), lambda: commit_batches(Store(root), 1)):
+    for attempt in (
+        lambda: open_store(root).snapshot(),
+        lambda: commit_batches(open_store(root), 1),
+    ):
         with pytest.raises(StoreError) as exc:
             attempt()
         assert "damaged" in one_line(exc) and "monitor repair" in str(exc.value)
@@ -468,19 +471,19 @@ def test_a_manifest_of_the_wrong_shape_is_one_clear_error(tmp_path, change):
 def test_an_unreadable_feed_time_reads_as_no_time(tmp_path, value):
     # a feed's times only schedule it: a bad one means "poll now", not a damaged store
     root = tmp_path / "s"
-    commit_batches(Store(root), 1)
+    commit_batches(open_store(root), 1)
     m = json.loads((root / "manifest.json").read_text())
     m["feeds"] = {"http://f/1": {"url": "http://f/1", "last_poll": value, "next_poll": value}}
     (root / "manifest.json").write_text(json.dumps(m))
-    state = Store(root).snapshot().feeds["http://f/1"]
+    state = open_store(root).snapshot().feeds["http://f/1"]
     assert state.last_poll is None and state.next_poll is None
-    commit_batches(Store(root), 1)  # and writers carry on
+    commit_batches(open_store(root), 1)  # and writers carry on
 
 
 @pytest.mark.parametrize("how", ["truncated", "corrupted", "missing"])
 def test_a_damaged_file_is_quarantined_and_the_writer_carries_on(tmp_path, how):
     root = tmp_path / "s"
-    store = Store(root)
+    store = open_store(root)
     commit_batches(store, 2, per=10)  # two articles files of 10 rows
     bad = store.snapshot().files["articles"][0].path
     damage(root / bad, how)
@@ -516,7 +519,7 @@ def test_a_damaged_file_is_quarantined_and_the_writer_carries_on(tmp_path, how):
 
 def test_compaction_quarantines_a_damaged_file_and_merges_the_rest(tmp_path):
     root = tmp_path / "s"
-    store = Store(root)
+    store = open_store(root)
     commit_batches(store, 7)  # 7 small files per table; an 8th makes compaction due
     bad = store.snapshot().files["mentions"][2].path  # the writer never reads mentions otherwise
     truncate(root / bad)
@@ -532,7 +535,7 @@ def test_compaction_quarantines_a_damaged_file_and_merges_the_rest(tmp_path):
 
 def test_rematch_survives_a_damaged_file(tmp_path):
     root = tmp_path / "s"
-    store = Store(root)
+    store = open_store(root)
     commit_batches(store, 2)
     bad = store.snapshot().files["articles"][1].path
     corrupt(root / bad)
@@ -548,18 +551,18 @@ def test_rematch_survives_a_damaged_file(tmp_path):
 @pytest.mark.parametrize("how", ["truncated", "missing"])
 def test_a_reader_names_the_damaged_file_in_one_line(tmp_path, how):
     root = tmp_path / "s"
-    store = Store(root)
+    store = open_store(root)
     commit_batches(store, 2)
     bad = store.snapshot().files["articles"][0].path
     damage(root / bad, how)
     with pytest.raises(StoreError) as exc:
-        count(Store(root).snapshot())
+        count(open_store(root).snapshot())
     assert bad in one_line(exc) and "monitor check" in str(exc.value)
 
 
 def test_check_reports_problems_and_notes(tmp_path):
     root = tmp_path / "s"
-    store = Store(root)
+    store = open_store(root)
     assert not store_mod.check_store(store).exists
     commit_batches(store, 3)
     health = store_mod.check_store(store)
@@ -592,7 +595,7 @@ def test_check_reports_problems_and_notes(tmp_path):
 
 def _store_with_history(root: Path, monkeypatch) -> Store:
     """Commits, compactions with garbage still in its grace period, a rematch, two feeds."""
-    store = Store(root)
+    store = open_store(root)
     w = store.writer()
     for batch in range(12):
         for n in range(batch * 5, batch * 5 + 5):
@@ -690,7 +693,7 @@ def test_repair_quarantines_damaged_files_and_keeps_what_is_readable(tmp_path, m
 
 def test_repair_marks_quarantined_files_as_seen_and_leaves_a_healthy_store_alone(tmp_path):
     root = tmp_path / "s"
-    store = Store(root)
+    store = open_store(root)
     commit_batches(store, 2)
     report = store_mod.repair_store(store)
     assert not report.changed and not report.actions
@@ -752,7 +755,7 @@ def mention_totals(store: Store) -> dict[int, dict[str, int]]:
 
 
 def test_recounting_an_article_in_the_buffer_replaces_its_rows(tmp_path):
-    store = Store(tmp_path / "s")
+    store = open_store(tmp_path / "s")
     w = store.writer()
     add(w, 1, counts={"Alpha": 1})
     add(w, 2, counts={"Alpha": 1})
@@ -772,7 +775,7 @@ def test_recounting_a_committed_and_compacted_article_rewrites_only_its_files(
     tmp_path, monkeypatch
 ):
     monkeypatch.setattr(store_mod, "TIER_BASE", 2)
-    store = Store(tmp_path / "s")
+    store = open_store(tmp_path / "s")
     w = store.writer()
     for n in range(1, 9):  # one commit each: compaction merges them into larger files
         add(w, n, counts={"Alpha": n})
@@ -800,7 +803,7 @@ def test_recounting_a_committed_and_compacted_article_rewrites_only_its_files(
 
 
 def test_rematch_counts_page_text_where_a_page_was_read(tmp_path):
-    store = Store(tmp_path / "s")
+    store = open_store(tmp_path / "s")
     w = store.writer()
     for n in (1, 2, 3):
         add(w, n)
@@ -825,7 +828,7 @@ def test_rematch_counts_page_text_where_a_page_was_read(tmp_path):
 
 def test_repair_keeps_every_page_attempt(tmp_path, monkeypatch):
     monkeypatch.setattr(store_mod, "TIER_BASE", 2)
-    store = Store(tmp_path / "s")
+    store = open_store(tmp_path / "s")
     w = store.writer()
     for n in range(1, 5):
         add(w, n)

@@ -85,6 +85,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_serving_arguments(parser, demo=True)
     parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="keep the demo's store in this PostgreSQL database (postgresql://user@host/db) "
+        "instead of --dir; it must be empty or hold an earlier demo's store, which is "
+        "replaced (default: a folder in --dir)",
+    )
+    parser.add_argument(
         "--no-dashboard",
         action="store_true",
         help="ingest the world's history once, print a summary and exit (default: also serve "

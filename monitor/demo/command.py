@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -38,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.access import plan_serving, serving_url
-from monitor.config import Config, FeedConfig, load_config
+from monitor.config import STORE_ENV, Config, FeedConfig, load_config
 from monitor.console import Output, err, out, print_summary
 from monitor.demo import check_size
 from monitor.demo.server import DemoServer, serve_world
@@ -46,7 +47,8 @@ from monitor.demo.world import World
 from monitor.errors import ConfigError, ConfigIssue, MonitorError
 from monitor.poll import Poller, PollSummary, install_signal_handlers
 from monitor.runner import DASHBOARD, dashboard_command, dashboard_env, poll_forever, stop_child
-from monitor.store import Store
+from monitor.secrets import redact_url
+from monitor.store import open_store
 
 MARKER = ".monitor-demo"
 FEED_ITEMS = 1500  # items a demo feed carries: at most ~4 MB (the largest item is ~2.7 KB)
@@ -293,7 +295,15 @@ def run_demo(args: argparse.Namespace) -> int:
         for note in plan.notes:
             err.print(f"note: {note}")
     folder = Path(args.dir).absolute()
+    database = _prepare_database(args.store) if getattr(args, "store", None) else None
     prepare_folder(folder)
+    # feeds.yaml says `store: data` (in the demo's folder); $MONITOR_STORE, which the dashboard
+    # inherits, says otherwise: the database of --store, else nothing (never a store of the
+    # user's that happens to be set in the environment)
+    if database:
+        os.environ[STORE_ENV] = database
+    else:
+        os.environ.pop(STORE_ENV, None)
     started = time.monotonic()
     world = World.generate(
         seed=args.seed,
@@ -311,7 +321,7 @@ def run_demo(args: argparse.Namespace) -> int:
     with serve_world(world, limit=FEED_ITEMS) as server:
         config_path = write_config(world, folder, server.base_url)
         config = load_config(config_path)
-        store = Store(config.store)
+        store = open_store(config.store)
         dashboard = None
         if not args.no_dashboard:
             port = free_port(args.port)
@@ -338,7 +348,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 if result.stopped:
                     err.print("stopped before the whole history was in")
                     return 0
-                out.print(f"store: {store.root} · ready in {time.monotonic() - started:.1f} s")
+                out.print(f"store: {store.location} · ready in {time.monotonic() - started:.1f} s")
                 if dashboard is None:
                     out.print(f"config: {config_path}  (try: monitor -c {config_path} mentions)")
                     return 0
@@ -357,6 +367,27 @@ def run_demo(args: argparse.Namespace) -> int:
             if dashboard is not None:
                 stop_child(dashboard.proc)
     return 0
+
+
+def _prepare_database(url: str) -> str:
+    """The database for `--store`: empty, or filled by an earlier demo (then emptied)."""
+    from monitor.store.postgres import PgStore
+
+    if not url.lower().startswith(("postgresql://", "postgres://")):
+        raise MonitorError(f"--store takes a postgresql:// URL, not {redact_url(url)}")
+    store = open_store(url)
+    assert isinstance(store, PgStore)
+    if store.exists():
+        snap = store.snapshot()
+        filled = snap.feeds or any(snap.rows(t) for t in ("articles", "fetches"))
+        if filled and not store.labels().get("demo"):
+            raise MonitorError(
+                f"the database {store.location} holds a store the demo did not make: give the "
+                "demo an empty database (it never deletes data it did not write)"
+            )
+    store.erase({"demo": True})
+    store.close()
+    return url
 
 
 async def _catch_up_until_stopped(

@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from monitor import cli
 from monitor.config import load_config
-from monitor.store import Snapshot, Store
+from monitor.store import Snapshot, open_store
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 APP = str(ROOT / "dashboard.py")
@@ -122,7 +122,7 @@ def run_pasted(argv: list[str], cwd: Path) -> Any:
 
 
 def snapshot(config: Path) -> Snapshot:
-    return Store(load_config(config).store).snapshot()
+    return open_store(load_config(config).store).snapshot()
 
 
 def flat(at: AppTest) -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ from monitor import queries
 from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.models import Article
-from monitor.store import Store, article_key
+from monitor.store import article_key, open_store
 from monitor_app.widgets import PALETTE, assign_colors
 from tests.dashboard.helpers import (
     APP,
@@ -65,7 +65,7 @@ def test_views_render_on_the_demo_store(demo_config: Path, monkeypatch) -> None:
 
 def test_header_line(app, store_config: Path) -> None:
     at = app()
-    snap = Store(load_config(store_config).store).snapshot()
+    snap = open_store(load_config(store_config).store).snapshot()
     header = at.markdown[0].value
     as_of = queries.data_as_of(snap)
     assert header.startswith(f"Data as of **{as_of:%-d %b %Y %H:%M} UTC**")
@@ -176,7 +176,7 @@ def test_new_data_shows_on_the_next_run(tmp_path: Path, monkeypatch) -> None:
     at.query_params["range"] = "all"
     at.run()
     before = overview_numbers(at)["LexCorp"]
-    store = Store(load_config(config).store)
+    store = open_store(load_config(config).store)
     writer = store.writer()
     t = NOW.replace(tzinfo=None) - timedelta(minutes=5)
     article = Article(
@@ -310,7 +310,7 @@ def test_first_poll_in_progress_is_said(tmp_path: Path, monkeypatch) -> None:
     new_feed = "  - name: Not Polled Yet\n    url: http://127.0.0.1:9/later.xml\n"
     config.write_text(config.read_text().replace("watch:\n", new_feed + "watch:\n", 1))
     monkeypatch.setenv("MONITOR_CONFIG", str(config))
-    store = Store(load_config(config).store)
+    store = open_store(load_config(config).store)
     assert not any(i.value.startswith("**Ingestion in progress**") for i in run_app().info)
     with store.poller_lock():
         assert store.poller_running()
@@ -324,7 +324,7 @@ def test_empty_store_while_the_first_poll_runs(tmp_path: Path, monkeypatch) -> N
     config = tmp_path / "feeds.yaml"
     config.write_text(feeds_yaml())
     monkeypatch.setenv("MONITOR_CONFIG", str(config))
-    store = Store(load_config(config).store)
+    store = open_store(load_config(config).store)
     with store.poller_lock():
         at = run_app()
     assert not at.exception

@@ -27,7 +27,7 @@ import pytest
 from monitor import alerts
 from monitor.config import load_config
 from monitor.models import Article
-from monitor.store import Store, article_key
+from monitor.store import article_key, open_store
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, READY, streamlit_server
 from tests.dashboard_store import FEEDS, build_store
 
@@ -282,7 +282,7 @@ def test_new_articles_appear_without_a_reload(
     open_link(page, dashboard_url, view="timeline", e="LexCorp", range="30d")
     header = page.locator('[data-testid="stMarkdownContainer"]', has_text="Data as of").first
     before = int(re.search(r"([\d,]+) articles", header.inner_text()).group(1).replace(",", ""))
-    store = Store(load_config(store_config).store)
+    store = open_store(load_config(store_config).store)
     writer = store.writer()
     t = NOW.replace(tzinfo=None) - timedelta(minutes=1)
     article = Article(
@@ -353,7 +353,7 @@ def test_watch_a_rising_name_then_see_its_whole_history(
     assert url_params(page)["e"] == ["Perry White"] and url_params(page)["range"] == ["all"]
     (trace,) = chart_traces(page)
     assert trace["name"] == "Perry White"
-    snap = Store(load_config(config).store).snapshot()
+    snap = open_store(load_config(config).store).snapshot()
     drawn = page.evaluate(
         "() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot').data"
         ".filter(t => t.name === 'Perry White')[0].y.reduce((a, b) => a + b, 0)"
@@ -371,7 +371,7 @@ def test_alert_markers_are_drawn_on_the_entities_timelines(
     charts = {re.sub("<[^>]+>", "", c["title"]): c["traces"] for c in page.evaluate(ALL_CHARTS_JS)}
     assert set(charts) == {"Nayib Bukele", "Lex Luthor", "LexCorp"}
     config = load_config(store_config)
-    snap = Store(config.store).snapshot()
+    snap = open_store(config.store).snapshot()
     fired = alerts.backtest(snap, config, NOW - timedelta(days=31), NOW)
     want = {(f.alert, f.entity, f.fired.strftime("%Y-%m-%d %H:%M")) for f in fired}
     drawn = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from monitor import queries
 from monitor.config import load_config
-from monitor.store import Store
+from monitor.store import open_store
 from tests.dashboard.helpers import (
     array,
     captions,
@@ -22,7 +22,7 @@ from tests.dashboard.helpers import (
 
 def test_pairs_equal_the_queries(app, store_config: Path) -> None:
     at = app(view="co-mentions", range="all")
-    snap = Store(load_config(store_config).store).snapshot()
+    snap = open_store(load_config(store_config).store).snapshot()
     entities = tuple(queries.mention_counts(snap, queries.Filters())["entity"])
     want = queries.co_mentions(snap, queries.Filters(entities=entities))
     shown = at.dataframe[0].value

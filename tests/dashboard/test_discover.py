@@ -15,7 +15,7 @@ import pytest
 
 from monitor import queries
 from monitor.config import load_config
-from monitor.store import Store
+from monitor.store import open_store
 from monitor_app import actions
 from tests.dashboard.helpers import (
     NOW,
@@ -98,7 +98,7 @@ def test_watch_this_adds_the_name_and_counts_its_whole_history(own_store: Path, 
     done = " ".join(s.value for s in at.success)
     assert f"Added **{NAME}** (person)" in done and "were counted in all" in done
     # counted over the whole stored history: every stored article naming him, from the first
-    snap = Store(load_config(own_store).store).snapshot()
+    snap = open_store(load_config(own_store).store).snapshot()
     naming = snap.query(
         "SELECT COUNT(*) AS n, min(published) AS first FROM {articles} WHERE text LIKE ?",
         [f"%{NAME}%"],
@@ -116,7 +116,7 @@ def test_watch_this_adds_the_name_and_counts_its_whole_history(own_store: Path, 
 
 
 def test_watch_this_leaves_the_recount_to_a_running_poller(own_store: Path) -> None:
-    store = Store(load_config(own_store).store)
+    store = open_store(load_config(own_store).store)
     before = store.snapshot()
     with store.poller_lock():
         at = run_app(view="discover", range="7d")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from monitor.config import load_config
-from monitor.store import Store
+from monitor.store import open_store
 from tests.dashboard.helpers import NOW, array, figure, notices, run_app
 from tests.dashboard_store import FEEDS, build_store
 
@@ -42,7 +42,7 @@ def test_errors_and_new_addresses_are_shown_whole(app) -> None:
 
 def test_feed_errors_are_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = build_store(tmp_path / "w", NOW, days=1, per_day=2)
-    store = Store(load_config(config).store)
+    store = open_store(load_config(config).store)
     writer = store.writer()
     state = store.snapshot().feeds[FEEDS[0][1]]
     state.last_outcome, state.last_error = "failed", '<img src=x onerror="alert(1)"> [/x] 500'
@@ -74,7 +74,7 @@ def test_quarantined_files_are_reported(tmp_path: Path, monkeypatch: pytest.Monk
     """A damaged data file the poller took out of the store is named on the Feeds page, with
     the rows it held, until `monitor repair` marks it as seen."""
     config = build_store(tmp_path / "w", NOW, days=2, per_day=3)
-    store = Store(load_config(config).store)
+    store = open_store(load_config(config).store)
     bad = store.snapshot().files["articles"][0]
     (store.root / bad.path).write_bytes(b"PAR1 not parquet at all")
     writer = store.writer(log=lambda msg: None)  # its dedup index meets it: quarantined
@@ -93,7 +93,7 @@ def test_a_damaged_file_not_yet_quarantined_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = build_store(tmp_path / "w", NOW, days=2, per_day=3)
-    store = Store(load_config(config).store)
+    store = open_store(load_config(config).store)
     bad = store.snapshot().files["mentions"][0]
     (store.root / bad.path).write_bytes(b"PAR1 not parquet at all")
     monkeypatch.setenv("MONITOR_CONFIG", str(config))

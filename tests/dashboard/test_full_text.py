@@ -13,7 +13,7 @@ import pytest
 
 from monitor import queries
 from monitor.config import load_config
-from monitor.store import Store
+from monitor.store import open_store
 from tests.dashboard.helpers import NOW, card_html, run_app
 from tests.dashboard_store import FEEDS, build_store
 
@@ -22,7 +22,7 @@ from tests.dashboard_store import FEEDS, build_store
 def full_text_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small store whose first feed reads pages: one page read, one refused, one waiting."""
     config = build_store(tmp_path_factory.mktemp("full-text"), NOW, days=2, per_day=6)
-    store = Store(load_config(config).store)
+    store = open_store(load_config(config).store)
     snap = store.snapshot()
     feed = FEEDS[0][1]
     rows = snap.query(
@@ -72,7 +72,7 @@ def test_cards_say_where_the_text_came_from(
     monkeypatch.setenv("MONITOR_CONFIG", str(full_text_config))
     at = run_app(view="articles", range="all", scope="all articles", f=FEEDS[0][0])
     shown = cards(at)
-    snap = Store(load_config(full_text_config).store).snapshot()
+    snap = open_store(load_config(full_text_config).store).snapshot()
     page = queries.articles(snap, queries.Filters(feeds=(FEEDS[0][1],)), limit=3)
     pairs = zip(page["text_source"], page["page_status"], strict=True)
     sources = dict(zip(page["title"], pairs, strict=True))
@@ -99,7 +99,7 @@ def test_feeds_page_shows_the_share_read_in_full(
     at = run_app(view="feeds")
     table = at.dataframe[0].value
     by_name = dict(zip(table["name"], table["read_in_full"], strict=True))
-    snap = Store(load_config(full_text_config).store).snapshot()
+    snap = open_store(load_config(full_text_config).store).snapshot()
     articles = snap.feeds[FEEDS[0][1]].articles
     assert by_name[FEEDS[0][0]] == pytest.approx(1 / articles)
     assert all(pd.isna(by_name[name]) for name, _, _ in FEEDS[1:])  # they read no pages

@@ -9,7 +9,7 @@ import pytest
 
 from monitor import queries
 from monitor.config import load_config
-from monitor.store import Store
+from monitor.store import open_store
 from tests.dashboard.helpers import (
     NOW,
     captions,
@@ -38,7 +38,7 @@ def test_overview_with_entities_and_previous_range(app, store_config: Path) -> N
     at = app(range="custom", e=["LexCorp", "Metropolis"], **{"from": d0, "to": d1})
     df = at.dataframe[0].value
     assert set(df["Entity"]) == {"LexCorp", "Metropolis"}
-    snap = Store(load_config(store_config).store).snapshot()
+    snap = open_store(load_config(store_config).store).snapshot()
     start = datetime.fromisoformat(d0)
     end = datetime.fromisoformat(d1) + timedelta(days=1)
     f = queries.Filters(start=start, end=end, entities=("LexCorp", "Metropolis"))
@@ -50,7 +50,7 @@ def test_overview_with_entities_and_previous_range(app, store_config: Path) -> N
 
 def test_kind_and_tag_filters_equal_the_queries(app, store_config: Path) -> None:
     at = app(range="all", kind="person", tag="local")
-    snap = Store(load_config(store_config).store).snapshot()
+    snap = open_store(load_config(store_config).store).snapshot()
     f = queries.Filters(
         entities=("Nayib Bukele", "Lex Luthor"), feeds=queries.feeds_for_tags(snap, ["local"])
     )
@@ -90,7 +90,7 @@ def test_overview_stories_equal_cli(app, store_config: Path, capsys) -> None:
 def test_overview_stories_change_against_the_previous_range(app, store_config: Path) -> None:
     at = app(range="7d")
     df = at.dataframe[0].value.set_index("Entity")
-    snap = Store(load_config(store_config).store).snapshot()
+    snap = open_store(load_config(store_config).store).snapshot()
     end = datetime.combine(NOW.date(), datetime.min.time()) + timedelta(days=1)
     want = queries.overview(snap, queries.Filters(start=end - timedelta(days=7), end=end))
     want = want.set_index("entity")

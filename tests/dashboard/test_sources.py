@@ -6,13 +6,13 @@ from pathlib import Path
 
 from monitor import queries
 from monitor.config import load_config
-from monitor.store import Store
+from monitor.store import open_store
 from tests.dashboard.helpers import flat, traces
 
 
 def test_sources_table_equals_top_feeds(app, store_config: Path) -> None:
     at = app(view="sources", range="all")
-    snap = Store(load_config(store_config).store).snapshot()
+    snap = open_store(load_config(store_config).store).snapshot()
     want = queries.top_feeds(snap, queries.Filters())
     shown = at.dataframe[0].value
     assert shown["Articles"].tolist() == want["articles"].tolist()

@@ -12,7 +12,7 @@ import pytest
 
 from monitor import queries
 from monitor.config import load_config
-from monitor.store import Store
+from monitor.store import open_store
 from monitor_app.widgets import DEGRADED_FILL
 from tests.dashboard.helpers import (
     NOW,
@@ -61,7 +61,7 @@ def test_timeline_normalized_is_the_share(app, store_config: Path) -> None:
         **{"from": d0, "to": d1},
     )  # fmt: skip
     (trace,) = [t for t in traces(at) if t["name"] == "LexCorp"]
-    snap = Store(load_config(store_config).store).snapshot()
+    snap = open_store(load_config(store_config).store).snapshot()
     f = queries.Filters(
         start=datetime.fromisoformat(d0),
         end=datetime.fromisoformat(d1) + timedelta(days=1),

@@ -63,7 +63,6 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
-import hashlib
 import json
 import math
 import os
@@ -87,8 +86,32 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .errors import DamagedFileError, StoreBusyError, StoreError
-from .models import Article, Entity, FeedState
+from ..errors import DamagedFileError, StoreBusyError, StoreError
+from ..models import Entity, FeedState
+from .base import (
+    Analyse,
+    BulkTarget,
+    Count,
+    Health,
+    Log,
+    Progress,
+    RepairReport,
+    Snapshot,
+    Store,
+)
+from .buffer import BufferedWriter, feed_hash
+from .schema import (
+    SCHEMAS,
+    SORT_KEY,
+    STATE_TIMES,
+    TS,
+    Quarantined,
+    entity_from_json,
+    entity_to_json,
+    state_from_json,
+    state_to_json,
+    utc_naive,
+)
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -96,54 +119,13 @@ QUARANTINE = "quarantine"
 GRACE_SECONDS = 600  # replaced files stay on disk this long for readers of older manifests
 TMP_GRACE_SECONDS = 600  # a temporary file this old, seen under the commit lock, is a dead writer's
 TIER_BASE = 8  # compaction merges this many files of the same size tier into one
+REANALYSE_CHUNK = 50_000  # articles read at once by `replace_analyses`
 
 # The names the store generates (see the module docstring): the only names it ever deletes.
 DATA_FILE = re.compile(r"(\d{8,})-[0-9a-f]{8}\.parquet")
 DATA_TMP = re.compile(r"\.(\d{8,})-[0-9a-f]{8}\.parquet\.tmp")
 MANIFEST_TMP = re.compile(r"\.manifest\.json\.[0-9a-f]{8}\.tmp")
 
-TS = pa.timestamp("us")
-_EPOCH = datetime(1970, 1, 1)
-SCHEMAS: dict[str, pa.Schema] = {
-    "articles": pa.schema(
-        [
-            ("id", pa.int64()),
-            ("url", pa.string()),
-            ("title", pa.string()),
-            ("text", pa.string()),
-            ("published", TS),
-            ("first_seen", TS),
-            ("author", pa.string()),
-            ("feed", pa.string()),
-            ("date_flag", pa.string()),
-        ]
-    ),
-    # `entry`: a 64-bit key of the feed's entry (feed + guid, else link, else title + text);
-    # null in rows written before it existed (files without the column read it as null)
-    "sources": pa.schema(
-        [("article_id", pa.int64()), ("feed", pa.string()), ("seen", TS), ("entry", pa.int64())]
-    ),
-    "mentions": pa.schema(
-        [
-            ("article_id", pa.int64()),
-            ("entity", pa.string()),
-            ("count", pa.int32()),
-            ("published", TS),
-        ]
-    ),
-    "fetches": pa.schema(
-        [
-            ("feed", pa.string()),
-            ("time", TS),
-            ("status", pa.int32()),
-            ("outcome", pa.string()),
-            ("bytes", pa.int64()),
-            ("new_articles", pa.int32()),
-            ("duration", pa.float64()),
-            ("error", pa.string()),
-        ]
-    ),
-}
 # The columns a data file must have to be usable. A table may gain columns in a later version
 # (its older files then lack them and read as NULL), so this is not simply SCHEMAS.
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -162,108 +144,25 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "mentions": ("article_id", "entity", "count", "published"),
     "fetches": ("feed", "time", "status", "outcome", "bytes", "new_articles", "duration", "error"),
 }
-SORT_KEY = {"articles": "published", "mentions": "published", "sources": "seen", "fetches": "time"}
 DUCK_TYPES = {
     pa.int64(): "BIGINT",
     pa.int32(): "INTEGER",
     pa.string(): "VARCHAR",
     TS: "TIMESTAMP",
     pa.float64(): "DOUBLE",
+    pa.float32(): "FLOAT",
+    pa.bool_(): "BOOLEAN",
 }
 
-# Alerts (monitor.alerts, monitor.delivery): what fired and each delivery attempt, append-only
-# like the tables above. The state that lets a restarted poller carry on (each rule's last
+# Alerts (monitor.alerts, monitor.delivery): `firings` and `deliveries` are append-only like
+# the tables above. The state that lets a restarted poller carry on (each rule's last
 # evaluated hour and open episodes, each digest's last period, the outbox, failures not yet
 # reported) is plain JSON in the manifest's "alerts" entry: see `update_alerts`.
-SCHEMAS["firings"] = pa.schema(
-    [
-        ("alert", pa.string()),  # the rule's name
-        ("entity", pa.string()),  # what it fired for: an entity, "A + B", a feed's name
-        ("fired", TS),  # the hour boundary at which the rule held
-        ("value", pa.float64()),
-        ("baseline", pa.float64()),
-        ("threshold", pa.float64()),
-        ("kind", pa.string()),  # spike | above | first | together | feed-down
-        ("noticed", TS),  # when the poller evaluated it
-    ]
-)
-SCHEMAS["deliveries"] = pa.schema(
-    [
-        ("time", TS),
-        ("kind", pa.string()),  # alert | digest
-        ("name", pa.string()),  # the rule's or digest's name
-        ("entity", pa.string()),  # alert: what it fired for; digest: ""
-        ("fired", TS),  # alert: when it fired; digest: the end of its period
-        ("target", pa.string()),  # redacted: never a secret
-        ("outcome", pa.string()),  # sent | failed | gave up
-        ("attempt", pa.int32()),
-        ("error", pa.string()),
-    ]
-)
-SORT_KEY.update(firings="fired", deliveries="time")
-
-# --- Stories, tone and names (issue 13): added to the first layout. Files written before
-# them lack these columns and tables; readers use union_by_name (a missing column reads as
-# NULL) and treat an article without a story row as a story of its own.
-SCHEMAS["mentions"] = (
-    SCHEMAS["mentions"]
-    .append(pa.field("tone", pa.float32()))  # mean VADER compound of the mention sentences
-    .append(pa.field("story", pa.int64()))  # the article's story (denormalized, as published)
-)
-SCHEMAS["stories"] = pa.schema(
-    [("article_id", pa.int64()), ("story", pa.int64()), ("published", TS)]
-)
-SCHEMAS["names"] = pa.schema(
-    [("article_id", pa.int64()), ("name", pa.string()), ("form", pa.string()), ("published", TS)]
-)
-SORT_KEY.update(stories="published", names="published")
-DUCK_TYPES[pa.float32()] = "FLOAT"
 
 # A table added after the first layout requires every column it was created with; a column
 # added to an older table later is optional (a file written before it reads it as NULL).
 for _name, _schema in SCHEMAS.items():
     REQUIRED_COLUMNS.setdefault(_name, tuple(_schema.names))
-
-# --------------------------------------------------------------------------------------------
-# Article pages (monitor.pages): what reading each article's page gave. Append-only like the
-# tables above: an article gets a row when its page is queued (status "pending", attempt 0) and
-# one per attempt; its row with the highest attempt says where it stands. At most one row per
-# article has status "ok": its `text` is what the article's mentions are counted on (with the
-# title), instead of the feed's text in `articles.text`. (Writer.add_page, recount_article.)
-SCHEMAS["pages"] = pa.schema(
-    [
-        ("article_id", pa.int64()),
-        ("url", pa.string()),  # the page fetched: the article's link without its fragment
-        ("published", TS),  # the article's, denormalized (files sorted by it, as mentions)
-        ("attempt", pa.int32()),  # 0: queued; then 1, 2, ... one per fetch
-        ("status", pa.string()),  # pending | ok | robots | short | failed
-        ("time", TS),  # when it was queued or tried
-        ("next_try", TS),  # when to try again; null: never (ok, or out of attempts)
-        ("http_status", pa.int32()),
-        ("bytes", pa.int64()),
-        ("error", pa.string()),  # why not ok, one line ("" when ok or pending)
-        ("text", pa.string()),  # ok: the article's text as extracted from the page; else null
-    ]
-)
-REQUIRED_COLUMNS["pages"] = tuple(SCHEMAS["pages"].names)
-SORT_KEY["pages"] = "published"
-
-
-def utc_naive(t: datetime) -> datetime:
-    """The store's time representation: naive UTC."""
-    if t.tzinfo is not None:
-        t = t.astimezone(UTC).replace(tzinfo=None)
-    return t
-
-
-def article_key(*parts: str) -> int:
-    """A stable signed 64-bit id from the parts of a dedup key."""
-    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def _feed_hash(feed: str) -> np.int64:
-    return np.int64(article_key("feed", feed))
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,21 +178,8 @@ class FileInfo:
 
 
 @dataclass(frozen=True)
-class Quarantined:
-    """A damaged data file taken out of the store's tables (kept in quarantine/, never deleted)."""
-
-    path: str  # where it was, relative to the store root: articles/00000012-0a1b2c3d.parquet
-    table: str
-    reason: str  # "missing: ...", "unreadable: ...", "wrong schema: ..."
-    rows_lost: int | None  # rows the manifest listed for it (None: unknown)
-    time: datetime  # when it was taken out (UTC)
-    moved_to: str = ""  # its place under quarantine/, "" when there was no file to move
-    acknowledged: bool = False  # `monitor repair` marks the ones it has reported as seen
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One committed state of the store. Immutable; cheap to pass around and to cache on."""
+class ParquetSnapshot(Snapshot):
+    """One committed state of the store (a manifest). Immutable; cheap to pass around."""
 
     root: Path
     seq: int = 0
@@ -314,6 +200,38 @@ class Snapshot:
 
     def rows(self, table: str) -> int:
         return sum(f.rows for f in self.files.get(table, ()))
+
+    def time_bounds(self) -> tuple[datetime | None, datetime | None]:
+        lo = [f.min_time for f in self.files.get("articles", ()) if f.min_time]
+        hi = [f.max_time for f in self.files.get("articles", ()) if f.max_time]
+        if not lo or not hi:
+            return None, None
+        return datetime.fromisoformat(min(lo)), datetime.fromisoformat(max(hi))
+
+    def scan(self, table: str, start: int = 0, batch_rows: int = 50_000) -> Iterator[pa.Table]:
+        """The rows of a table file by file, in the manifest's order (see `Snapshot.scan`)."""
+        skip = start
+        for f in self.files.get(table, ()):
+            if skip >= f.rows:
+                skip -= f.rows
+                continue
+            with pq.ParquetFile(self.root / f.path, page_checksum_verification=True) as pf:
+                try:
+                    for batch in pf.iter_batches(batch_size=batch_rows):
+                        if skip >= batch.num_rows:
+                            skip -= batch.num_rows
+                            continue
+                        part = _conform(pa.Table.from_batches([batch]), table)
+                        yield part.slice(skip)
+                        skip = 0
+                except (OSError, pa.ArrowException) as exc:
+                    raise _file_error(f.path, exc) from exc
+
+    def details(self) -> dict[str, Any]:
+        return {"files": {t: len(f) for t, f in self.files.items()}}
+
+    def columns(self, table: str) -> frozenset[str]:
+        return table_columns(self, table)
 
     def table(self, name: str) -> str:
         """A DuckDB FROM-clause expression reading this snapshot's files of a table."""
@@ -482,52 +400,10 @@ def _conform(table: pa.Table, name: str) -> pa.Table:
 # Manifest (de)serialization
 
 
-def _state_to_json(state: FeedState) -> dict[str, Any]:
-    # by hand rather than dataclasses.asdict, whose deep copies cost a poll of hundreds of feeds
-    out: dict[str, Any] = {}
-    for f in _STATE_FIELDS:
-        v = getattr(state, f.name)
-        if isinstance(v, datetime):
-            v = v.isoformat()
-        elif isinstance(v, list):
-            v = list(v)
-        out[f.name] = v
-    return out
-
-
-_STATE_FIELDS = dataclasses.fields(FeedState)
-
-
-def _state_from_json(data: Mapping[str, Any]) -> FeedState:
-    known = {f.name: f for f in _STATE_FIELDS}
-    kwargs: dict[str, Any] = {}
-    for k, v in data.items():
-        if k not in known:
-            continue
-        if k in _STATE_TIMES:  # an unreadable time is no time: the feed is polled now
-            v = datetime.fromisoformat(v) if _is_iso(v) else None
-        kwargs[k] = v
-    return FeedState(**kwargs)
-
-
-def _entity_to_json(e: Entity) -> dict[str, Any]:
-    return {
-        "name": e.name,
-        "kind": e.kind,
-        "aliases": list(e.aliases),
-        "exclude": list(e.exclude),
-        "case_sensitive": e.case_sensitive,
-    }
-
-
-def _entity_from_json(d: Mapping[str, Any]) -> Entity:
-    return Entity(
-        name=d["name"],
-        kind=d.get("kind", "topic"),
-        aliases=tuple(d.get("aliases", ())),
-        exclude=tuple(d.get("exclude", ())),
-        case_sensitive=d.get("case_sensitive"),
-    )
+_state_to_json = state_to_json
+_state_from_json = state_from_json
+_entity_to_json = entity_to_json
+_entity_from_json = entity_from_json
 
 
 def _quarantined_to_json(q: Quarantined) -> dict[str, Any]:
@@ -573,13 +449,13 @@ def _file_info(d: Mapping[str, Any]) -> FileInfo:
     return FileInfo(d["path"], d["rows"], d.get("min_time"), d.get("max_time"))
 
 
-def _snapshot_from(root: Path, data: Mapping[str, Any]) -> Snapshot:
+def _snapshot_from(root: Path, data: Mapping[str, Any]) -> ParquetSnapshot:
     """The snapshot of a manifest that passed `manifest_problems`."""
     files = {
         name: tuple(_file_info(info) for info in data["tables"].get(name, [])) for name in SCHEMAS
     }
     updated = data.get("updated")
-    return Snapshot(
+    return ParquetSnapshot(
         root=root,
         seq=data["seq"],
         store_id=data.get("id", ""),
@@ -663,7 +539,7 @@ def _field_checks(cls: type) -> dict[str, tuple[object, Callable[[object], bool]
     return {name: (hint, _checker(hint)) for name, hint in typing.get_type_hints(cls).items()}
 
 
-_STATE_TIMES = ("last_poll", "last_success", "next_poll", "pages_pending")
+_STATE_TIMES = STATE_TIMES
 # a feed's times are read leniently (see _state_from_json): a bad one is not damage
 _STATE_CHECKS = {k: v for k, v in _field_checks(FeedState).items() if k not in _STATE_TIMES}
 _ENTITY_CHECKS = _field_checks(Entity)
@@ -847,12 +723,19 @@ def _write_atomic(path: Path, data: bytes) -> None:
 # The store
 
 
-class Store:
-    """A store folder. Reading needs nothing; writing goes through `Store.writer()`."""
+class ParquetStore(Store):
+    """A store folder. Reading needs nothing; writing goes through `writer()`."""
+
+    kind = "embedded"
+    shared = False
 
     def __init__(self, root: Path | str):
         self.root = Path(root).absolute()
-        self._cache: tuple[tuple[int, int], Snapshot] | None = None
+        self._cache: tuple[tuple[int, int], ParquetSnapshot] | None = None
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
 
     @property
     def real_root(self) -> Path:
@@ -860,16 +743,17 @@ class Store:
         return Path(os.path.realpath(self.root))
 
     def exists(self) -> bool:
-        return (self.root / MANIFEST).is_file()
+        """Whether the store was created here: a manifest, or data files (a damaged store)."""
+        return (self.root / MANIFEST).is_file() or bool(self.root.is_dir() and self.data_files())
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self) -> ParquetSnapshot:
         """The latest committed state (an empty one when the store does not exist yet)."""
         path = self.root / MANIFEST
         try:
             st = path.stat()
         except FileNotFoundError:
             self._refuse_data_without_manifest()
-            return Snapshot(root=self.root)
+            return ParquetSnapshot(root=self.root)
         except OSError as exc:
             raise StoreError(f"cannot read the store at {self.root}: {exc.strerror}") from exc
         stamp = (st.st_mtime_ns, st.st_size)
@@ -924,7 +808,7 @@ class Store:
             )
 
     @contextlib.contextmanager
-    def poller_lock(self) -> Iterator[None]:
+    def poller_lock(self, poller: str = "") -> Iterator[None]:
         """Held by a running poller, so that only one polls a store at a time."""
         with _file_lock(self._lock_path("poller.lock"), blocking=False, what="a poller"):
             yield
@@ -952,8 +836,50 @@ class Store:
             raise StoreError(f"cannot create the store folder {self.root}: {exc.strerror}") from exc
         return self.root / name
 
-    def writer(self, log: Callable[[str], None] | None = None) -> Writer:
-        return Writer(self, log=log)
+    def writer(self, log: Log | None = None, poller: str = "") -> ParquetWriter:
+        return ParquetWriter(self, log=log)
+
+    def replace_analyses(
+        self,
+        analyse: Analyse,
+        watchlist: Iterable[Entity],
+        fingerprint: str,
+        progress: Progress | None = None,
+        *,
+        mentions_only: bool = False,
+        log: Log | None = None,
+        force: bool = True,
+        chunk: int = REANALYSE_CHUNK,
+    ) -> int:
+        return replace_analyses(
+            self,
+            analyse,
+            watchlist,
+            fingerprint,
+            progress,
+            chunk,
+            mentions_only=mentions_only,
+            log=log,
+            force=force,
+        )
+
+    def update_alerts(
+        self,
+        change: Callable[[dict[str, Any]], None],
+        *,
+        firings: Sequence[Mapping[str, Any]] = (),
+        deliveries: Sequence[Mapping[str, Any]] = (),
+    ) -> ParquetSnapshot:
+        return update_alerts(self, change, firings=firings, deliveries=deliveries)
+
+    def check(self) -> Health:
+        return check_store(self)
+
+    def bulk(self) -> ParquetBulk:
+        return ParquetBulk(self)
+
+    def repair(self, log: Log | None = None) -> RepairReport:
+        return repair_store(self, log)
 
     @contextlib.contextmanager
     def transaction(
@@ -1099,9 +1025,7 @@ def _lock_held(path: Path) -> bool:
 class _Txn:
     """A commit being prepared under the commit lock."""
 
-    def __init__(
-        self, store: Store, manifest: dict[str, Any], log: Callable[[str], None] | None = None
-    ):
+    def __init__(self, store: ParquetStore, manifest: dict[str, Any], log: Log | None = None):
         self.store = store
         self.root = store.root
         self.m = manifest
@@ -1317,112 +1241,62 @@ class _Txn:
 
 
 # --------------------------------------------------------------------------------------------
+# `store copy` into this store
+
+
+class ParquetBulk(BulkTarget):
+    """Each batch is a commit of its own (compaction included), with the copy's progress in
+    the manifest's "copy" entry."""
+
+    def __init__(self, store: ParquetStore):
+        self.store = store
+
+    def progress(self) -> dict[str, Any] | None:
+        if not self.store.exists():
+            return None
+        copy = self.store._read_manifest().get("copy")
+        return dict(copy) if isinstance(copy, dict) else None
+
+    def is_empty(self) -> bool:
+        snap = self.store.snapshot()
+        return not snap.feeds and not any(snap.rows(t) for t in SCHEMAS)
+
+    def begin(self, source: str) -> None:
+        with self.store.transaction() as txn:
+            txn.m["copy"] = {"source": source, "tables": {}, "done": False}
+
+    def append(self, table: str, rows: pa.Table, done: int) -> None:
+        with self.store.transaction() as txn:
+            txn.append(table, rows)
+            txn.m["copy"]["tables"][table] = done
+            while txn.compact(table):
+                pass
+
+    def finish(self, snap: Snapshot) -> None:
+        with self.store.transaction() as txn:
+            txn.set_feeds(snap.feeds)
+            txn.m["watchlist"] = [_entity_to_json(e) for e in snap.watchlist]
+            txn.m["fingerprint"] = snap.fingerprint
+            txn.m["alerts"] = json.loads(json.dumps(dict(snap.alerts), default=str))
+            txn.m["copy"]["done"] = True
+
+
+# --------------------------------------------------------------------------------------------
 # Writing
 
 
-class _IdSet:
-    """Membership of 64-bit keys: a sorted numpy array plus a set of recent additions."""
+class ParquetWriter(BufferedWriter):
+    """Buffers new rows, knows what is stored already (its dedup index holds every key of the
+    store's files), and commits atomically (see `BufferedWriter`)."""
 
-    def __init__(self) -> None:
-        self.sorted = np.empty(0, dtype=np.int64)
-        self.recent: set[int] = set()
-
-    def add_array(self, keys: np.ndarray) -> None:
-        # Sort and drop repeats by hand: np.unique took 4.3 s on 4M keys here, this 0.13 s.
-        merged = np.sort(np.concatenate([self.sorted, keys.astype(np.int64)]))
-        keep = np.ones(len(merged), dtype=bool)
-        keep[1:] = merged[1:] != merged[:-1]
-        self.sorted = merged[keep]
-
-    def __contains__(self, key: int) -> bool:
-        if key in self.recent:
-            return True
-        i = np.searchsorted(self.sorted, key)
-        return bool(i < len(self.sorted) and self.sorted[i] == key)
-
-    def add(self, key: int) -> None:
-        self.recent.add(key)
-        if len(self.recent) > 200_000:
-            self.add_array(np.fromiter(self.recent, dtype=np.int64))
-            self.recent.clear()
-
-    def __len__(self) -> int:
-        return len(self.sorted) + len(self.recent)
-
-
-def _source_key(article_id: int, feed: str) -> int:
-    return int(np.int64(article_id) ^ _feed_hash(feed))
-
-
-class _LegacySources:
-    """(article, feed) pairs of `sources` rows without an entry key, with when they were seen.
-
-    Only stores written before the `entry` column have them; a pair that also has a row with
-    an entry key is not legacy (that row says which entry it was).
-    """
-
-    def __init__(self) -> None:
-        self.keys = np.empty(0, dtype=np.int64)
-        self.seen_us = np.empty(0, dtype=np.int64)
-
-    def add(self, pairs: np.ndarray, seen_us: np.ndarray, keyed: np.ndarray) -> None:
-        if not len(pairs) and not (len(keyed) and len(self.keys)):
-            return
-        keys = np.concatenate([self.keys, pairs.astype(np.int64)])
-        seen = np.concatenate([self.seen_us, seen_us.astype(np.int64)])
-        order = np.lexsort((seen, keys))  # by pair, earliest sighting first
-        keys, seen = keys[order], seen[order]
-        first = np.ones(len(keys), dtype=bool)
-        first[1:] = keys[1:] != keys[:-1]
-        keys, seen = keys[first], seen[first]
-        drop = np.isin(keys, keyed)
-        self.keys, self.seen_us = keys[~drop], seen[~drop]
-
-    def seen(self, pair: int) -> datetime | None:
-        """When the pair was first seen (naive UTC), if it is a legacy pair."""
-        i = int(np.searchsorted(self.keys, pair))
-        if i < len(self.keys) and self.keys[i] == pair:
-            return _EPOCH + timedelta(microseconds=int(self.seen_us[i]))
-        return None
-
-
-class Writer:
-    """Buffers new rows, knows what is stored already, and commits atomically.
-
-    Dedup: an article is known by its id; the pair (article, feed) by a hash of both, so an
-    article carried by a second feed adds a `sources` row and nothing else; and an entry of a
-    feed by its key (the `entry` column of `sources`), so an entry seen again is recognised
-    even when its link changed.
-    """
-
-    def __init__(self, store: Store, log: Callable[[str], None] | None = None):
+    def __init__(self, store: ParquetStore, log: Log | None = None):
+        super().__init__(log)
         self.store = store
-        self.log = log or (lambda msg: None)
-        self.articles = _IdSet()
-        self.sources = _IdSet()
-        self.entries = _IdSet()
-        self.legacy = _LegacySources()
         self._loaded: set[str] = set()  # files already in the dedup index
-        # set when a commit took out a damaged articles or mentions file: the caller should
-        # recount mentions (`replace_mentions`), as the manifest's empty fingerprint says
-        self.needs_recount = False
+        # needs_recount is set when a commit took out a damaged articles or mentions file:
+        # the caller should recount mentions, as the manifest's empty fingerprint says
         self.damaged = False  # the last refresh met damaged files, for the next commit
-        self._reset_buffers()
         self.refresh()
-
-    def _reset_buffers(self) -> None:
-        self.new_articles: list[Article] = []
-        self.new_sources: list[tuple[int, str, datetime, int | None]] = []
-        self.new_mentions: list[tuple[int, str, int, datetime, float | None, int | None]] = []
-        self.new_stories: list[tuple[int, int, datetime]] = []
-        self.new_names: list[tuple[int, str, str, datetime]] = []
-        self.new_fetches: list[dict[str, Any]] = []
-        self.feed_states: dict[str, FeedState] = {}
-        self.source_counts: dict[str, int] = {}
-        self.new_pages: list[dict[str, Any]] = []
-        # article id -> (publication time, mention rows, name rows): counted again on its page
-        self.recounted: dict[int, tuple[datetime, list[tuple[Any, ...]], list[tuple[Any, ...]]]]
-        self.recounted = {}
 
     def refresh(self) -> None:
         """Bring the dedup index up to date with files committed by anyone.
@@ -1431,7 +1305,7 @@ class Writer:
         """
         self.damaged = bool(self._index(self.store.snapshot()))
 
-    def _index(self, snap: Snapshot) -> list[tuple[str, DamagedFileError]]:
+    def _index(self, snap: ParquetSnapshot) -> list[tuple[str, DamagedFileError]]:
         """Add the ids of files not indexed yet; returns the damaged files met (table, error)."""
         damaged: list[tuple[str, DamagedFileError]] = []
         articles: list[np.ndarray] = []
@@ -1455,7 +1329,7 @@ class Writer:
                     continue
                 ids = t.column("article_id").to_numpy().astype(np.int64)
                 feeds = t.column("feed").dictionary_encode().combine_chunks()
-                hashes = np.array([_feed_hash(s) for s in feeds.dictionary.to_pylist()])
+                hashes = np.array([feed_hash(s) for s in feeds.dictionary.to_pylist()])
                 idx = feeds.indices.to_numpy(zero_copy_only=False)
                 pairs = ids ^ hashes[idx] if len(hashes) else ids
                 sources.append(pairs)
@@ -1477,129 +1351,11 @@ class Writer:
             self.entries.add_array(np.concatenate(entries))
         return damaged
 
-    # buffering ---------------------------------------------------------------------------
-    def add_article(
-        self, article: Article, feed: str, seen: datetime, entry: int | None = None
-    ) -> Article | None:
-        """Record that `feed` carried `article`; return the article if it is new, else None.
-
-        `entry` is the key of the feed's entry (`article.id` when the entry has no URL to be
-        known by). With it, an entry of this feed stored before is recognised whatever its
-        link now, and an entry whose URL this feed already carried as another entry becomes
-        an article of its own, keyed by `entry` (two entries a feed tells apart are never
-        merged). Without it, `article.id` alone decides, as for articles of other feeds.
-        """
-        if entry is not None:
-            if entry in self.entries:
-                return None
-            if article.id != entry and self._carried_as_other_entry(article, feed):
-                article = dataclasses.replace(article, id=entry)
-            self.entries.add(entry)
-        skey = _source_key(article.id, feed)
-        if skey not in self.sources:
-            self.sources.add(skey)
-            self.new_sources.append((article.id, feed, utc_naive(seen), entry))
-            self.source_counts[feed] = self.source_counts.get(feed, 0) + 1
-        if article.id in self.articles:
-            return None
-        self.articles.add(article.id)
-        self.new_articles.append(article)
-        return article
-
-    def _carried_as_other_entry(self, article: Article, feed: str) -> bool:
-        """Whether `feed` carried the article of this URL as an entry other than this new one.
-
-        Rows written before entries were recorded (`entry` null) cannot say which entry they
-        were. Such a row is taken for this entry when the entry is dated no later than the
-        row was seen (it existed then); an undated entry, or one published afterwards (a new
-        comment on the same page), is another entry. So nothing stored before is duplicated
-        by a dated entry, and no entry that came later is merged into an old one.
-        """
-        skey = _source_key(article.id, feed)
-        if skey not in self.sources:
-            return False
-        seen = self.legacy.seen(skey)
-        if seen is None:
-            return True
-        return bool(article.date_flag) or utc_naive(article.published) > seen
-
-    def add_mentions(
-        self,
-        article: Article,
-        counts: Mapping[str, int],
-        tones: Mapping[str, float] | None = None,
-        story: int | None = None,
-    ) -> int:
-        published = utc_naive(article.published)
-        tones = tones or {}
-        for entity, n in counts.items():
-            self.new_mentions.append((article.id, entity, n, published, tones.get(entity), story))
-        return len(counts)
-
-    def add_story_and_names(
-        self, article: Article, story: int, names: Iterable[tuple[str, str]]
-    ) -> None:
-        """Record an article's story and the names found in it (see stories.py, names.py)."""
-        published = utc_naive(article.published)
-        self.new_stories.append((article.id, story, published))
-        for key, form in names:
-            self.new_names.append((article.id, key, form, published))
-
-    def add_fetch(self, row: Mapping[str, Any]) -> None:
-        self.new_fetches.append(dict(row))
-
-    def set_feed(self, state: FeedState) -> None:
-        self.feed_states[state.url] = state
-
-    # article pages (monitor.pages) ------------------------------------------------------
-    def add_page(self, row: Mapping[str, Any]) -> None:
-        """Record a row of the `pages` table (see SCHEMAS["pages"]): a page queued or tried."""
-        self.new_pages.append(dict(row))
-
-    def recount_article(
-        self,
-        article_id: int,
-        published: datetime,
-        counts: Mapping[str, int],
-        tones: Mapping[str, float] | None = None,
-        story: int | None = None,
-        names: Iterable[tuple[str, str]] = (),
-    ) -> int:
-        """Replace an article's mentions and names, counted again on its page's text: its rows,
-        buffered or committed, give way to these in the next commit, so nothing is counted
-        twice. (Its story stays: stories are grouped on what feeds carry.)"""
-        when = utc_naive(published)
-        tones = tones or {}
-        self.recounted[article_id] = (
-            when,
-            [(article_id, e, n, when, tones.get(e), story) for e, n in counts.items()],
-            [(article_id, key, form, when) for key, form in names],
-        )
-        return len(counts)
-
-    def _recounted_rows(self, name: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """A table's buffered rows (mentions, names), the recounted articles' replaced."""
-        if not self.recounted:
-            return rows
-        kept = [r for r in rows if r[0] not in self.recounted]
-        for _, mentions, names in self.recounted.values():
-            kept.extend(mentions if name == "mentions" else names)
-        return kept
-
-    def _stored_recounts(self) -> dict[int, datetime]:
-        """The recounted articles whose old rows are in committed files (not in the buffer)."""
-        buffered = {a.id for a in self.new_articles}
-        return {aid: r[0] for aid, r in self.recounted.items() if aid not in buffered}
-
-    @property
-    def pending(self) -> int:
-        return (
-            len(self.new_articles)
-            + len(self.new_sources)
-            + len(self.new_fetches)
-            + len(self.new_pages)
-            + len(self.recounted)
-        )
+    def current_states(self, feeds: Sequence[str] | None) -> dict[str, FeedState]:
+        stored = self.store.snapshot().feeds
+        keys = list(feeds) if feeds is not None else list({**stored, **self.feed_states})
+        out = {k: self.feed_states.get(k) or stored.get(k) for k in keys}
+        return {k: v for k, v in out.items() if v is not None}
 
     # committing --------------------------------------------------------------------------
     def commit(
@@ -1607,7 +1363,7 @@ class Writer:
         *,
         watchlist: tuple[Iterable[Entity], str] | None = None,
         on_commit: Callable[[Snapshot], None] | None = None,
-    ) -> Snapshot:
+    ) -> ParquetSnapshot:
         """Write everything buffered as one atomic commit; then compact if it is due.
 
         If the commit fails, the buffers are kept (the caller may retry) and the dedup index
@@ -1616,22 +1372,17 @@ class Writer:
         try:
             snap = self._commit(watchlist)
         except BaseException:
-            self.articles, self.sources, self._loaded = _IdSet(), _IdSet(), set()
-            self.entries, self.legacy = _IdSet(), _LegacySources()
+            self._forget()
+            self._loaded = set()
             self.refresh()
-            for a in self.new_articles:
-                self.articles.add(a.id)
-            for aid, feed, _, entry in self.new_sources:
-                self.sources.add(_source_key(aid, feed))
-                if entry is not None:
-                    self.entries.add(entry)
+            self._remember_buffered()
             raise
         self._reset_buffers()
         if on_commit:
             on_commit(snap)
         return snap
 
-    def _commit(self, watchlist: tuple[Iterable[Entity], str] | None) -> Snapshot:
+    def _commit(self, watchlist: tuple[Iterable[Entity], str] | None) -> ParquetSnapshot:
         with self.store.transaction(log=self.log) as txn:
             for name, exc in self._index(_snapshot_from(self.store.root, txn.m)):
                 txn.quarantine(name, exc.path, exc.reason)
@@ -1691,21 +1442,26 @@ def _table(name: str, rows: list[tuple[Any, ...]]) -> pa.Table:
 
 
 def replace_mentions(
-    store: Store,
-    count: Callable[[str, str], Mapping[str, int]],
+    store: ParquetStore,
+    count: Count,
     watchlist: Iterable[Entity],
     fingerprint: str,
-    progress: Callable[[int, int], None] | None = None,
-    log: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
+    log: Log | None = None,
+    *,
+    force: bool = True,
 ) -> int:
     """Recount every mention from the stored article text (after the watchlist changed): an
     article's page text when its page was read, else its feed's.
 
     Holds the commit lock for the whole run, so a poller's commits wait until it is done. A
-    damaged articles or pages file is quarantined and the others recounted.
+    damaged articles or pages file is quarantined and the others recounted. Without `force`,
+    nothing is done when the manifest says the mentions were counted with `fingerprint` already.
     Returns the number of mention rows written.
     """
     with store.transaction(log=log) as txn:
+        if not force and fingerprint and txn.m.get("fingerprint") == fingerprint:
+            return 0
         snap = _snapshot_from(store.root, txn.m)
         infos = snap.files.get("articles", ())
         pages = _readable_pages(txn, snap)
@@ -1749,12 +1505,12 @@ def replace_mentions(
 
 
 def update_alerts(
-    store: Store,
+    store: ParquetStore,
     change: Callable[[dict[str, Any]], None],
     *,
     firings: Sequence[Mapping[str, Any]] = (),
     deliveries: Sequence[Mapping[str, Any]] = (),
-) -> Snapshot:
+) -> ParquetSnapshot:
     """Append rows to `firings` and `deliveries` and change the manifest's alert state, in
     one commit. `change` gets the state (a JSON-able dict) to modify in place, under the
     commit lock, so writers in two threads or processes never lose each other's changes."""
@@ -1770,45 +1526,6 @@ def update_alerts(
 # Health and repair
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One thing `check_store` found: a problem (the store is not healthy) or a note."""
-
-    kind: str  # manifest | missing | damaged | rows | unlisted | newer | orphan | tmp | foreign
-    #            | quarantined
-    path: str  # relative to the store root ("manifest.json" for the manifest itself)
-    message: str
-    problem: bool = True
-
-
-@dataclass
-class Health:
-    """The health of a store folder, as `monitor check` reports it."""
-
-    root: Path
-    exists: bool = True
-    seq: int | None = None
-    files: int = 0
-    rows: dict[str, int] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
-    quarantined: list[Quarantined] = field(default_factory=list)
-
-    @property
-    def problems(self) -> list[Finding]:
-        return [f for f in self.findings if f.problem]
-
-    @property
-    def notes(self) -> list[Finding]:
-        return [f for f in self.findings if not f.problem]
-
-    @property
-    def healthy(self) -> bool:
-        return not self.problems
-
-    def add(self, kind: str, path: str, message: str, problem: bool = True) -> None:
-        self.findings.append(Finding(kind, path, message, problem))
-
-
 def _manifest_stamp(root: Path) -> tuple[int, int] | None:
     try:
         st = (root / MANIFEST).stat()
@@ -1817,7 +1534,7 @@ def _manifest_stamp(root: Path) -> tuple[int, int] | None:
     return (st.st_mtime_ns, st.st_size)
 
 
-def check_store(store: Store) -> Health:
+def check_store(store: ParquetStore) -> Health:
     """Look at every file of the store and say what is wrong; changes nothing.
 
     Reads every page of every listed data file (checksums verified where the file has them).
@@ -1829,10 +1546,14 @@ def check_store(store: Store) -> Health:
         health = _check_once(store)
         if _manifest_stamp(store.root) == before:
             break
+    health.hint = (
+        "run `monitor repair` to fix them: it quarantines damaged files (never deletes them) "
+        "and says which rows were lost"
+    )
     return health
 
 
-def _read_raw_manifest(store: Store) -> bytes | None:
+def _read_raw_manifest(store: ParquetStore) -> bytes | None:
     try:
         return (store.root / MANIFEST).read_bytes()
     except FileNotFoundError:
@@ -1841,7 +1562,7 @@ def _read_raw_manifest(store: Store) -> bytes | None:
         raise StoreError(f"cannot read the store at {store.root}: {exc.strerror}") from exc
 
 
-def _check_once(store: Store) -> Health:
+def _check_once(store: ParquetStore) -> Health:
     root = store.root
     h = Health(root=root)
     if not root.is_dir():
@@ -1913,7 +1634,7 @@ def _check_once(store: Store) -> Health:
     return h
 
 
-def _note_loose_files(store: Store, h: Health) -> None:
+def _note_loose_files(store: ParquetStore, h: Health) -> None:
     """Notes on files that are not data: temporary files, and files the store did not write."""
     for name in SCHEMAS:
         for e in _scan(store.root / name):
@@ -1925,17 +1646,6 @@ def _note_loose_files(store: Store, h: Health) -> None:
     for e in _scan(store.root):
         if MANIFEST_TMP.fullmatch(e.name):
             h.add("tmp", e.name, "temporary file of an interrupted write (removed later)", False)
-
-
-@dataclass
-class RepairReport:
-    """What `repair_store` did, in sentences, and what is left to do."""
-
-    actions: list[str] = field(default_factory=list)
-    quarantined: list[Quarantined] = field(default_factory=list)
-    rebuilt: bool = False  # the manifest's tables were rebuilt from the files found
-    recount: bool = False  # mentions must be recounted (`monitor repair` does it)
-    changed: bool = False  # a new manifest was written
 
 
 @dataclass
@@ -1998,7 +1708,7 @@ def _salvage(data: object, real_root: Path) -> _Salvage:
     return s
 
 
-def repair_store(store: Store, log: Callable[[str], None] | None = None) -> RepairReport:
+def repair_store(store: ParquetStore, log: Log | None = None) -> RepairReport:
     """Make a damaged store usable again, losing at most the rows of damaged files.
 
     Never deletes a data file that holds rows found nowhere else: damaged files go to
@@ -2150,7 +1860,7 @@ def _row_keys(table: pa.Table, name: str) -> np.ndarray:
         attempts = pc.fill_null(table.column("attempt"), 0).to_numpy(zero_copy_only=False)
         attempts = np.clip(attempts.astype(np.int64), 0, None)
         salts = np.array(
-            [_feed_hash(f"attempt {n}") for n in range(int(attempts.max(initial=0)) + 1)]
+            [feed_hash(f"attempt {n}") for n in range(int(attempts.max(initial=0)) + 1)]
         )
         return np.asarray(ids.astype(np.int64) ^ salts[attempts])
     num, texts = _ROW_KEY[name]
@@ -2161,7 +1871,7 @@ def _row_keys(table: pa.Table, name: str) -> np.ndarray:
     for salt, text in enumerate(texts):
         enc = pc.fill_null(table.column(text), "").dictionary_encode().combine_chunks()
         values = enc.dictionary.to_pylist()
-        hashes = np.array([_feed_hash(f"{salt}\x1f{v}") for v in values], dtype=np.int64)
+        hashes = np.array([feed_hash(f"{salt}\x1f{v}") for v in values], dtype=np.int64)
         if len(hashes):
             keys = keys ^ hashes[enc.indices.to_numpy(zero_copy_only=False)]
     return keys
@@ -2262,24 +1972,18 @@ def _recount_feed_articles(txn: _Txn, sources: list[str]) -> None:
 # --------------------------------------------------------------------------------------------
 # Reanalysis (issue 13): mentions with their tone, stories and names, from the stored text
 
-# (id, published, title, text, feed, stored story) rows in -> (id, enrichment) out: see
-# monitor.enrich
-Analyse = Callable[
-    [Iterable[tuple[int, datetime, str, str, str, int | None]]], Iterable[tuple[int, Any]]
-]
-REANALYSE_CHUNK = 50_000  # articles read at once
-
 
 def replace_analyses(
-    store: Store,
+    store: ParquetStore,
     analyse: Analyse,
     watchlist: Iterable[Entity],
     fingerprint: str,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     chunk: int = REANALYSE_CHUNK,
     *,
     mentions_only: bool = False,
-    log: Callable[[str], None] | None = None,
+    log: Log | None = None,
+    force: bool = True,
 ) -> int:
     """Recompute mentions (with tone), stories and names from every stored article.
 
@@ -2293,6 +1997,8 @@ def replace_analyses(
     tables in one commit. Returns the number of mention rows written.
     """
     with store.transaction(log=log) as txn:
+        if not force and fingerprint and txn.m.get("fingerprint") == fingerprint:
+            return 0  # done already (by an earlier run that was not told to force it)
         snap = _snapshot_from(store.root, txn.m)
         infos = _readable_articles(txn, snap)  # a damaged file is quarantined, not fatal
         pages = _readable_pages(txn, snap)
@@ -2337,7 +2043,7 @@ def replace_analyses(
     return rows
 
 
-def _readable_articles(txn: _Txn, snap: Snapshot) -> list[FileInfo]:
+def _readable_articles(txn: _Txn, snap: ParquetSnapshot) -> list[FileInfo]:
     """The snapshot's articles files that read in full; the others are quarantined."""
     readable = []
     for f in snap.files.get("articles", ()):
@@ -2351,7 +2057,7 @@ def _readable_articles(txn: _Txn, snap: Snapshot) -> list[FileInfo]:
 
 
 def _stored_stories(
-    root: Path, snap: Snapshot, lo: datetime | None, hi: datetime | None
+    root: Path, snap: ParquetSnapshot, lo: datetime | None, hi: datetime | None
 ) -> dict[int, int]:
     """article id -> story, for the stories rows published in [lo, hi)."""
     filters: list[tuple[str, str, Any]] = []
@@ -2417,11 +2123,11 @@ def _read_slice(
     return table.sort_by([("published", "ascending"), ("id", "ascending")])
 
 
-# --- Article pages: reanalysis reads an article's page text when its page was read (store.py's
+# --- Article pages: reanalysis reads an article's page text when its page was read (the
 # pages block above; monitor.pages).
 
 
-def _readable_pages(txn: _Txn, snap: Snapshot) -> list[FileInfo]:
+def _readable_pages(txn: _Txn, snap: ParquetSnapshot) -> list[FileInfo]:
     """The snapshot's pages files that read in full; the others are quarantined."""
     readable = []
     for f in snap.files.get("pages", ()):
@@ -2466,7 +2172,7 @@ def _with_page_text(
 _COLUMNS: dict[str, frozenset[str]] = {}  # file path -> its columns (files never change)
 
 
-def table_columns(snap: Snapshot, name: str) -> frozenset[str]:
+def table_columns(snap: ParquetSnapshot, name: str) -> frozenset[str]:
     """The columns that a table's files hold in this snapshot (all of its schema when it has
     no files). A store written before a column existed lacks it until a rematch rewrites the
     table; queries use this to read such a column as NULL."""

@@ -1,0 +1,250 @@
+"""What both backends store, defined once: the tables (as Arrow schemas), their keys, the feed
+state and watchlist as JSON, and the time representation (naive UTC).
+
+A column added to `SCHEMAS` reaches both backends: Parquet files gain it (older files read it
+as NULL) and PostgreSQL gets it at the next migration (`monitor store migrate`, or any poller
+starting), as a nullable column. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from ..models import Entity, FeedState
+
+TS = pa.timestamp("us")
+SCHEMAS: dict[str, pa.Schema] = {
+    "articles": pa.schema(
+        [
+            ("id", pa.int64()),
+            ("url", pa.string()),
+            ("title", pa.string()),
+            ("text", pa.string()),
+            ("published", TS),
+            ("first_seen", TS),
+            ("author", pa.string()),
+            ("feed", pa.string()),
+            ("date_flag", pa.string()),
+        ]
+    ),
+    # `entry`: a 64-bit key of the feed's entry (feed + guid, else link, else title + text);
+    # null in rows written before it existed (files without the column read it as null)
+    "sources": pa.schema(
+        [("article_id", pa.int64()), ("feed", pa.string()), ("seen", TS), ("entry", pa.int64())]
+    ),
+    "mentions": pa.schema(
+        [
+            ("article_id", pa.int64()),
+            ("entity", pa.string()),
+            ("count", pa.int32()),
+            ("published", TS),
+        ]
+    ),
+    "fetches": pa.schema(
+        [
+            ("feed", pa.string()),
+            ("time", TS),
+            ("status", pa.int32()),
+            ("outcome", pa.string()),
+            ("bytes", pa.int64()),
+            ("new_articles", pa.int32()),
+            ("duration", pa.float64()),
+            ("error", pa.string()),
+        ]
+    ),
+    # Alerts (monitor.alerts, monitor.delivery): what fired and each delivery attempt.
+    "firings": pa.schema(
+        [
+            ("alert", pa.string()),  # the rule's name
+            ("entity", pa.string()),  # what it fired for: an entity, "A + B", a feed's name
+            ("fired", TS),  # the hour boundary at which the rule held
+            ("value", pa.float64()),
+            ("baseline", pa.float64()),
+            ("threshold", pa.float64()),
+            ("kind", pa.string()),  # spike | above | first | together | feed-down
+            ("noticed", TS),  # when the poller evaluated it
+        ]
+    ),
+    "deliveries": pa.schema(
+        [
+            ("time", TS),
+            ("kind", pa.string()),  # alert | digest
+            ("name", pa.string()),  # the rule's or digest's name
+            ("entity", pa.string()),  # alert: what it fired for; digest: ""
+            ("fired", TS),  # alert: when it fired; digest: the end of its period
+            ("target", pa.string()),  # redacted: never a secret
+            ("outcome", pa.string()),  # sent | failed | gave up
+            ("attempt", pa.int32()),
+            ("error", pa.string()),
+        ]
+    ),
+}
+# Stories, tone and names (issue 13), added to the first layout. Rows written before them lack
+# these columns (they read as NULL) and tables (an article without a story row is a story of
+# its own).
+SCHEMAS["mentions"] = (
+    SCHEMAS["mentions"]
+    .append(pa.field("tone", pa.float32()))  # mean VADER compound of the mention sentences
+    .append(pa.field("story", pa.int64()))  # the article's story (denormalized, as published)
+)
+SCHEMAS["stories"] = pa.schema(
+    [("article_id", pa.int64()), ("story", pa.int64()), ("published", TS)]
+)
+SCHEMAS["names"] = pa.schema(
+    [("article_id", pa.int64()), ("name", pa.string()), ("form", pa.string()), ("published", TS)]
+)
+# Article pages (monitor.pages): what reading each article's page gave. Append-only like the
+# tables above: an article gets a row when its page is queued (status "pending", attempt 0) and
+# one per attempt; its row with the highest attempt says where it stands. At most one row per
+# article has status "ok": its `text` is what the article's mentions are counted on (with the
+# title), instead of the feed's text in `articles.text`. (Writer.add_page, recount_article.)
+SCHEMAS["pages"] = pa.schema(
+    [
+        ("article_id", pa.int64()),
+        ("url", pa.string()),  # the page fetched: the article's link without its fragment
+        ("published", TS),  # the article's, denormalized (files sorted by it, as mentions)
+        ("attempt", pa.int32()),  # 0: queued; then 1, 2, ... one per fetch
+        ("status", pa.string()),  # pending | ok | robots | short | failed
+        ("time", TS),  # when it was queued or tried
+        ("next_try", TS),  # when to try again; null: never (ok, or out of attempts)
+        ("http_status", pa.int32()),
+        ("bytes", pa.int64()),
+        ("error", pa.string()),  # why not ok, one line ("" when ok or pending)
+        ("text", pa.string()),  # ok: the article's text as extracted from the page; else null
+    ]
+)
+# The time column each table is sorted and ranged by.
+SORT_KEY = {
+    "articles": "published",
+    "mentions": "published",
+    "sources": "seen",
+    "fetches": "time",
+    "firings": "fired",
+    "deliveries": "time",
+    "stories": "published",
+    "names": "published",
+    "pages": "published",
+}
+# What makes a row unique. `KEYS` are enforced (PostgreSQL: primary keys; both: the writer's
+# dedup); `NATURAL_KEYS` identify a row of an append-only log well enough for `store copy` to
+# never copy it twice.
+KEYS: dict[str, tuple[str, ...]] = {
+    "articles": ("id",),
+    "sources": ("article_id", "feed"),
+    "mentions": ("article_id", "entity"),
+    "stories": ("article_id",),
+    "names": ("article_id", "name"),
+    "pages": ("article_id", "attempt"),  # one row per article and attempt
+}
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {
+    **KEYS,
+    "fetches": ("feed", "time"),
+    "firings": ("alert", "entity", "fired"),
+    "deliveries": ("time", "kind", "name", "entity", "target", "attempt"),
+}
+
+
+def utc_naive(t: datetime) -> datetime:
+    """The store's time representation: naive UTC."""
+    if t.tzinfo is not None:
+        t = t.astimezone(UTC).replace(tzinfo=None)
+    return t
+
+
+def article_key(*parts: str) -> int:
+    """A stable signed 64-bit id from the parts of a dedup key."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def schema_fingerprint() -> str:
+    """Changes whenever a table or column is added to SCHEMAS (PostgreSQL migrates then)."""
+    text = ";".join(f"{name}:{schema}" for name, schema in sorted(SCHEMAS.items()))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Feed state, watchlist: as JSON (the manifest; PostgreSQL's jsonb columns)
+
+_STATE_FIELDS = dataclasses.fields(FeedState)
+STATE_TIMES = ("last_poll", "last_success", "next_poll", "pages_pending")
+
+
+def state_to_json(state: FeedState) -> dict[str, Any]:
+    # by hand rather than dataclasses.asdict, whose deep copies cost a poll of hundreds of feeds
+    out: dict[str, Any] = {}
+    for f in _STATE_FIELDS:
+        v = getattr(state, f.name)
+        if isinstance(v, datetime):
+            v = v.isoformat()
+        elif isinstance(v, list):
+            v = list(v)
+        out[f.name] = v
+    return out
+
+
+def state_from_json(data: Mapping[str, Any]) -> FeedState:
+    known = {f.name: f for f in _STATE_FIELDS}
+    kwargs: dict[str, Any] = {}
+    for k, v in data.items():
+        if k not in known:
+            continue
+        if k in STATE_TIMES:  # an unreadable time is no time: the feed is polled now
+            v = datetime.fromisoformat(v) if _is_iso(v) else None
+        kwargs[k] = v
+    return FeedState(**kwargs)
+
+
+def _is_iso(v: object) -> bool:
+    if not isinstance(v, str):
+        return False
+    try:
+        datetime.fromisoformat(v)
+    except ValueError:
+        return False
+    return True
+
+
+def entity_to_json(e: Entity) -> dict[str, Any]:
+    return {
+        "name": e.name,
+        "kind": e.kind,
+        "aliases": list(e.aliases),
+        "exclude": list(e.exclude),
+        "case_sensitive": e.case_sensitive,
+    }
+
+
+def entity_from_json(d: Mapping[str, Any]) -> Entity:
+    return Entity(
+        name=d["name"],
+        kind=d.get("kind", "topic"),
+        aliases=tuple(d.get("aliases", ())),
+        exclude=tuple(d.get("exclude", ())),
+        case_sensitive=d.get("case_sensitive"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# What a snapshot reports besides rows
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A damaged data file taken out of the store's tables (kept in quarantine/, never deleted).
+    Only the embedded store has files to lose; PostgreSQL's snapshots have none."""
+
+    path: str  # where it was, relative to the store root: articles/00000012-0a1b2c3d.parquet
+    table: str
+    reason: str  # "missing: ...", "unreadable: ...", "wrong schema: ..."
+    rows_lost: int | None  # rows the manifest listed for it (None: unknown)
+    time: datetime  # when it was taken out (UTC)
+    moved_to: str = ""  # its place under quarantine/, "" when there was no file to move
+    acknowledged: bool = False  # `monitor repair` marks the ones it has reported as seen
