@@ -9,8 +9,9 @@ run) and writes it, with the machine it ran on, to docs/benchmarks.md (`--no-wri
 Progress goes to stderr. Large stores are built once through the production code path
 (bench/build_store.py) and cached under bench/out/ (git-ignored), keyed by their parameters.
 
-Sections (`--only`): cli, match, ingest, queries, sustained, dashboard. Each measurement that
-must not share a process with another runs as a worker subprocess (`python -m bench.<module>`).
+Sections (`--only`): cli, match, ingest, analyses, pages, queries, sustained, dashboard. Each
+measurement that must not share a process with another runs as a worker subprocess
+(`python -m bench.<module>`).
 """
 
 from __future__ import annotations
@@ -41,13 +42,16 @@ from bench.common import (
     secs,
 )
 
-SECTIONS = ("cli", "match", "ingest", "analyses", "queries", "sustained", "dashboard")
+SECTIONS = (
+    "cli", "match", "ingest", "analyses", "pages", "queries", "sustained", "dashboard",
+)  # fmt: skip
 # the sections of the table's rows, in table order, and the --only section that measures each
 ROW_SECTIONS = {
     "cli": "cli",
     "match": "match",
     "ingest": "ingest",
     "analyses": "analyses",
+    "pages": "pages",
     "build": "queries",
     "queries": "queries",
     "large": "queries",
@@ -388,6 +392,72 @@ def section_ingest_analyses(args: argparse.Namespace, res: Results) -> None:
             + f"; {rs[0]['articles']:,} articles",
             rate,
         ))  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Full text (issue 16): reading article pages
+
+
+def section_pages(args: argparse.Namespace, res: Results) -> None:
+    figure = "page extraction (trafilatura), one core"
+    for heavy, pages, size in ((False, 2000, "demo pages"), (True, 300, "news-site-sized pages")):
+        extra = ["--heavy"] if heavy else []
+        try:
+            d = run_worker("bench_pages", ["extract", "--pages", str(pages), *extra], cpus={0})
+        except RuntimeError as exc:
+            res.skip("pages", figure, size, "", str(exc).splitlines()[0])
+            continue
+        res.add(Row(
+            "pages", figure, f"{d['pages']:,} {size} of ~{d['mean_kb']:.0f} KB",
+            f"{d['pages_per_s']:,} pages/s ({d['ms_per_page']} ms a page)", "", None,
+            "monitor.extract.read_page (charset, trafilatura fast + favor_precision, title "
+            "line, too-little-text rule) on demo-world article pages"
+            + (" inflated with a news site's markup (400-link menus, inline state and styles)"
+               if heavy else " (the article amid navigation, boxes, comments, a cookie banner)")
+            + "; CPU time, best of 3, pinned to one CPU",
+            d["pages_per_s"],
+        ))  # fmt: skip
+    figure = "pages read end to end (robots.txt, fetch, extract in the worker process)"
+    server = None
+    try:
+        server = subprocess.Popen(
+            [PYTHON, "-m", "bench.bench_pages", "serve", "--days", "3"],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        line = server.stdout.readline() if server.stdout else ""
+        if not line:
+            raise RuntimeError("the page server did not start")
+        base = json.loads(line)["base_url"]
+        runs = [
+            run_worker("bench_pages", ["reader", "--server", base, "--days", "3"])
+            for _ in range(args.runs)
+        ]
+    except RuntimeError as exc:
+        res.skip("pages", figure, "demo pages", "", str(exc).splitlines()[0])
+        return
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+    rate = median([r["pages_per_s"] for r in runs])
+    poller = median([r["cpu_ms_poller"] for r in runs])
+    worker = median([r["cpu_ms_worker"] for r in runs])
+    res.add(Row(
+        "pages", figure, f"{runs[0]['pages']:,} demo pages, local server",
+        f"{rate:,.0f} pages/s", "", None,
+        f"monitor.pages.PageReader (8 at once, 8 per host) against the demo server in a process "
+        f"of its own on 127.0.0.1, {runs[0]['workers']} extraction worker(s); runs: "
+        + ", ".join(f"{r['pages_per_s']} pages/s in {r['seconds']} s" for r in runs),
+        rate,
+    ))  # fmt: skip
+    res.add(Row(
+        "pages", "cost of an article read in full (CPU)", "the same pages",
+        f"{poller + worker:.1f} ms ({poller:.1f} poller + {worker:.1f} worker)", "", None,
+        "CPU time per page: in the poller's process (robots.txt check, HTTP, passing the page to "
+        "the worker and back) and in the extraction worker; counting mentions on the page "
+        "and storing the row come on top (see the match and ingest rows)",
+        poller + worker,
+    ))  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -778,6 +848,12 @@ def report(args: argparse.Namespace, res: Results, mach: dict[str, str], load: l
 - **Matching**: `bench/bench_match.py` (generated 10,000-name watchlist and ~600-character
   articles), pinned to one CPU. The bare scan beside it is the matcher's own automaton over
   the same text, folded beforehand: every overlapping occurrence, nothing else.
+- **Pages** (full text): `bench/bench_pages.py`: `monitor.extract.read_page` on demo-world
+  article pages (~5 KB) and on the same pages inflated to a news site's size (~120 KB),
+  pinned to one CPU; then `monitor.pages.PageReader` reading every page of a 3-day demo world
+  served by `monitor.demo.server` from a process of its own, with the CPU each page cost in the
+  reading process and in the extraction worker (psutil). The ingest rows poll feeds alone
+  (`full_text: false`).
 - **Stores**: `bench/build_store.py` generates {args.days} days of demo-world history (plus
   ~{args.entities:,} synthetic watched entities with a Zipf-like popularity, named in the text),
   renders each feed's new items as a feed document, parses it with `monitor.parse`, makes
@@ -842,6 +918,9 @@ def main(argv: list[str] | None = None) -> int:
         load.append(os.getloadavg()[0])
     if "analyses" in args.sections:
         section_analyses(args, res)
+        load.append(os.getloadavg()[0])
+    if "pages" in args.sections:
+        section_pages(args, res)
         load.append(os.getloadavg()[0])
     if "queries" in args.sections:
         stores = section_queries(args, res)

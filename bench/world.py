@@ -150,6 +150,7 @@ def write_feeds_yaml(
     entities: Sequence[Entity],
     per_host: int = 16,
     concurrency: int = 16,
+    full_text: bool = False,
 ) -> Path:
     lines = [
         "# Written by the benchmark suite (bench/); regenerated on every run.",
@@ -159,6 +160,9 @@ def write_feeds_yaml(
         "  timeout: 60s",
         f"  per_host: {per_host}",
         f"  concurrency: {concurrency}",
+        # feeds alone unless asked: the served feeds link to invented domains (bench_pages
+        # measures reading pages against a server that has them)
+        f"  full_text: {'true' if full_text else 'false'}",
     ]
     if feeds:
         lines.append("feeds:")

@@ -472,11 +472,15 @@ def _aware(t: datetime) -> datetime:
 # Live (the poller) and the backtest
 
 
-def caught_up(config: Config, feeds: Mapping[str, FeedState], now: datetime) -> datetime | None:
+def caught_up(
+    config: Config, feeds: Mapping[str, FeedState], now: datetime, *, pages: bool = True
+) -> datetime | None:
     """The latest hour boundary the store is complete up to, as far as the poller can tell:
     every enabled feed due again within the hour has been polled successfully since (a feed
     polled every few hours, one backing off after failures, one that never delivered, or a
-    gone one is not waited for). None while a feed has never been polled."""
+    gone one is not waited for), and the pages of its articles published before it have been
+    tried once (full text: they may add mentions; `pages=False` leaves them out). None while a
+    feed has never been polled."""
     now = _aware(now)
     limit = now
     for feed in config.feeds:
@@ -485,6 +489,8 @@ def caught_up(config: Config, feeds: Mapping[str, FeedState], now: datetime) -> 
         st = feeds.get(feed.key)
         if st is None:
             return None  # about to be polled for the first time
+        if pages and st.pages_pending is not None:  # articles whose page is being read
+            limit = min(limit, _aware(st.pages_pending))
         if st.gone or st.last_success is None or st.next_poll is None:
             continue
         if _aware(st.next_poll) <= now + HOUR:
@@ -503,8 +509,8 @@ def evaluate_live(
     plan: dict[str, list[datetime]] = {}
     for rule in config.alerts:
         state = states.get(rule.name) or RuleState()
-        if state.until is None:
-            first = ready  # a new rule starts now, with no history of its own
+        if state.until is None:  # a new rule starts now, with no history of its own, once
+            first = caught_up(config, snap.feeds, now, pages=False) or ready  # pages are read
         else:
             first = max(_aware(state.until) + HOUR, ready - MAX_CATCH_UP)
         if first <= ready:

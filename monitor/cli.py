@@ -442,6 +442,7 @@ def cmd_articles(args: argparse.Namespace) -> int:
         df["id"] = [f"{int(i) & (2**64 - 1):016x}" for i in page["id"]]
         df["entities"] = page["entities"]
         df["date_flag"] = page["date_flag"]
+        df["text_source"] = page["text_source"]  # page | feed: the text mentions were counted on
     print_frame(df, args.format)
     return 0
 

@@ -75,6 +75,9 @@ class PollSettings:
     max_bytes: int = 10 * 1024 * 1024  # response size cap
     per_host: int = 2  # concurrent fetches per host
     concurrency: int = 16  # concurrent fetches in all
+    # read each new article's page and count mentions on its text (None: when the feed's
+    # entries carry little text; see monitor.pages.wants_full_text)
+    full_text: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class FeedConfig:
     tags: tuple[str, ...] = ()
     every: timedelta | None = None
     enabled: bool = True
+    full_text: bool | None = None  # this feed's own `full_text` (None: the poll: setting)
 
     def interval(self, default: timedelta) -> timedelta:
         """Time between polls of this feed: its own `every`, else the default."""
@@ -494,6 +498,7 @@ _PollModel = _Model(
         "max_bytes": _Field("any", _positive_size, 10 * 1024 * 1024),
         "per_host": _Field("int", default=2, minimum=1),
         "concurrency": _Field("int", default=16, minimum=1),
+        "full_text": _Field("bool", default=None),
     }
 )
 _FeedModel = _Model(
@@ -503,6 +508,7 @@ _FeedModel = _Model(
         "tags": _Field("list", _check_text, default=()),
         "every": _Field("any", _positive_duration, default=None),
         "enabled": _Field("bool", default=True),
+        "full_text": _Field("bool", default=None),
     }
 )
 _EntityModel = _Model(
@@ -956,6 +962,7 @@ _EXPECTED = {
     "per_host": "a whole number",
     "concurrency": "a whole number",
     "enabled": "true or false",
+    "full_text": "true or false",
     "case_sensitive": "true or false",
 }
 _EXPECTED_ITEM = {
@@ -1238,7 +1245,9 @@ def _to_config(
         store=Path(os.path.abspath(store)),
         poll=poll,
         feeds=[
-            FeedConfig(f["name"], f["url"], tuple(f["tags"]), f["every"], f["enabled"])
+            FeedConfig(
+                f["name"], f["url"], tuple(f["tags"]), f["every"], f["enabled"], f["full_text"]
+            )
             for _, f in feeds
         ],
         watch=[

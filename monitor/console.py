@@ -272,7 +272,25 @@ def failure_lines(s: PollSummary) -> list[str]:
     return lines
 
 
+# what reading an article's page gave (pages.py), as the summaries say it
+_PAGE_OUTCOMES = {
+    "ok": "read in full",
+    "robots": "refused by robots.txt",
+    "short": "too short (paywall or consent page?)",
+    "failed": "failed",
+}
+
+
+def pages_line(s: PollSummary) -> str | None:
+    """One line on the article pages read since the last summary, if any were."""
+    parts = [f"{s.pages[k]:,} {what}" for k, what in _PAGE_OUTCOMES.items() if s.pages.get(k)]
+    return "  article pages: " + ", ".join(parts) if parts else None
+
+
 def print_summary(s: PollSummary) -> None:
     out.print(summary_line(s))
+    pages = pages_line(s)
+    if pages:
+        out.print(pages)
     for line in failure_lines(s):
         out.print(line)

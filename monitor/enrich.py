@@ -91,6 +91,14 @@ class Enricher:
                 )
             yield article_id, Enrichment(counts, tones, article_id if story is None else story, [])
 
+    def reread(
+        self, article_id: int, published: datetime, title: str, text: str, story: int | None
+    ) -> Enrichment:
+        """An article analysed again on a longer text of it (its page, read after it was
+        stored: pages.py): counts, tone and names from that text; its story stays."""
+        ((_, e),) = self.recount([(article_id, published, title, text, "", story)])
+        return Enrichment(e.counts, e.tones, e.story, extract_names(title, text))
+
     def seed(self, rows: Iterable[tuple[int, datetime, str, str, int | None, str]]) -> int:
         """Put the store's recent articles (id, published, title, text, story, feed) back into
         the story index; an article without a stored story is its own. Returns how many."""

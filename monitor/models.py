@@ -86,7 +86,7 @@ class FetchResult:
     and `error` and `moved_to` also hide the request's other secrets (`${VAR}` values)."""
 
     url: str  # the requested URL, redacted
-    outcome: str  # "ok" | "unchanged" | "failed" | "gone"
+    outcome: str  # "ok" | "unchanged" | "failed" | "gone" | "refused" (by `permit`: robots.txt)
     status: int | None = None
     body: bytes | None = None
     content_type: str = ""
@@ -124,3 +124,8 @@ class FeedState:
     moved_to: str | None = None
     gone: bool = False
     entry_hash: str = ""  # hash of the feeds.yaml entry; a changed entry revives a gone feed
+    full_text: bool | None = None  # whether its last poll's new articles got their pages read
+    entry_chars: int | None = None  # median characters of text of its entries (last poll)
+    # publication time of the oldest of its articles whose page has not been tried yet: the
+    # counts are not complete from then on (alerts wait; see alerts.caught_up)
+    pages_pending: datetime | None = None

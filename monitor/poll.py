@@ -9,8 +9,13 @@ Feeds are known by `FeedConfig.key` (their URL with secrets hidden) in the feed 
 fetch log and the articles' and sources' `feed` column; only the request handed to the
 fetcher carries the real URL (`FeedConfig.fetch_url`, `${VAR}` filled in).
 
+Full text: for a feed that reads pages (`full_text`), each new article is stored with its
+feed's text as always and its page is queued for `pages.PageReader`, which reads pages in the
+background while feeds are polled on schedule; each page read replaces the article's mentions
+(see "Full text" below).
+
 What it leaves to others: HTTP (fetch.py), parsing (parse.py), counting (match.py), the
-store's layout (store.py).
+store's layout (store.py), reading pages (pages.py, extract.py).
 """
 
 from __future__ import annotations
@@ -28,12 +33,21 @@ from typing import cast
 
 from . import queries
 from .config import Config, FeedConfig, file_stamp, load_config
-from .enrich import Enricher
+from .enrich import Enricher, Enrichment
 from .enrich import fingerprint as analyses_fingerprint
 from .errors import ConfigError, MonitorError
 from .fetch import Fetcher
 from .match import Matcher
 from .models import Article, Entry, FeedState, FetchRequest, FetchResult, cap_title
+from .pages import (
+    PageJob,
+    PageOutcome,
+    PageReader,
+    jobs_from_rows,
+    median_chars,
+    page_url,
+    wants_full_text,
+)
 from .parse import parse_feed
 from .secrets import redact_text, without_userinfo
 from .store import Snapshot, Store, Writer, article_key, replace_analyses
@@ -184,6 +198,7 @@ class PollSummary:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (feed name, error)
     moved: list[tuple[str, str]] = field(default_factory=list)  # (feed name, new URL)
     seconds: float = 0.0
+    pages: dict[str, int] = field(default_factory=dict)  # pages read, by outcome (pages.py)
 
     @property
     def feeds(self) -> int:
@@ -195,6 +210,8 @@ class PollSummary:
         self.errors += other.errors
         self.moved += other.moved
         self.seconds += other.seconds
+        for status, n in other.pages.items():
+            self.pages[status] = self.pages.get(status, 0) + n
 
 
 Progress = Callable[[int, int], None]
@@ -228,6 +245,11 @@ class Poller:
         self.enricher = Enricher(self.matcher, tone=tone)
         self.writer: Writer | None = None
         self.states: dict[str, FeedState] = {}
+        self.pages = PageReader(config.poll, now=now)
+        self.page_outcomes: dict[str, int] = {}  # since the last PollSummary that reported them
+        # feed -> {article id: published} of the pages not tried yet (FeedState.pages_pending)
+        self._unread: dict[str, dict[int, datetime]] = {}
+        self._last_commit = time.monotonic()
 
     # set-up ------------------------------------------------------------------------------
     def open(self, progress: Progress | None = None) -> None:
@@ -254,6 +276,15 @@ class Poller:
             self.rematch(progress, full=full)
         if not len(self.enricher.stories):  # the story index: the articles of the last days
             self.enricher.seed(queries.story_seeds(self.store.snapshot(), self.enricher.stories))
+        if snap.rows("pages"):  # pages queued or to be tried again, from an earlier run
+            jobs = jobs_from_rows(queries.pages_to_read(snap).to_dict("records"), now)
+            self.pages.load(jobs)
+            for job in jobs:
+                if job.attempts == 0:
+                    self._unread.setdefault(job.feed, {})[job.article_id] = job.published
+        for key, st in self.states.items():  # what is still unread, as the store has it
+            if st.pages_pending is not None or key in self._unread:
+                self._note_unread(key)
 
     @property
     def fingerprint(self) -> str:
@@ -297,6 +328,7 @@ class Poller:
         watch_changed = config.watch != self.config.watch
         self.config = config
         if watch_changed:
+            self._commit()  # pages read meanwhile were counted with the old watchlist
             self.matcher = Matcher(config.watch)
             self.enricher.matcher = self.matcher
             self.log("the watchlist changed: recounting mentions")
@@ -329,6 +361,7 @@ class Poller:
             self.open()
         summary = PollSummary()
         started = time.monotonic()
+        self.pages.start(self._page_read)
         async with Fetcher.from_settings(self.config.poll, now=self.now) as fetcher:
             tasks = {asyncio.create_task(self._fetch(fetcher, f)): f for f in feeds}
             waiter = asyncio.create_task(stop.wait()) if stop else None
@@ -359,15 +392,41 @@ class Poller:
                 await asyncio.gather(*tasks, return_exceptions=True)
                 self._commit()
         summary.seconds = time.monotonic() - started
+        summary.pages, self.page_outcomes = self.page_outcomes, {}
         return summary
 
     async def poll_once(
         self, *, stop: asyncio.Event | None = None, progress: Progress | None = None
     ) -> PollSummary:
-        """Poll every enabled feed once, now (feeds marked gone excepted)."""
+        """Poll every enabled feed once, now (feeds marked gone excepted), then read the pages
+        that are due (first tries, and retries whose time has come)."""
         if self.writer is None:
             self.open(progress=None)
-        return await self.poll(self.due_feeds(all_enabled=True), stop=stop, progress=progress)
+        summary = await self.poll(self.due_feeds(all_enabled=True), stop=stop, progress=progress)
+        summary.add(PollSummary(pages=await self.read_pages(stop)))
+        return summary
+
+    async def read_pages(
+        self,
+        stop: asyncio.Event | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, int]:
+        """Read every page that is due now (retries due later wait), commit, and stop the
+        reader; the pages read, by outcome (since the last poll's summary). `progress` gets
+        (pages tried so far, pages due) every second."""
+        if self.writer is None:
+            self.open()
+        self.pages.start(self._page_read)
+        reporter = asyncio.ensure_future(self._report_pages(progress)) if progress else None
+        try:
+            await self.pages.drain(stop)
+        finally:
+            if reporter is not None:
+                reporter.cancel()
+            await self.pages.stop()
+            self._commit()
+        outcomes, self.page_outcomes = self.page_outcomes, {}
+        return outcomes
 
     async def run(
         self,
@@ -379,17 +438,26 @@ class Poller:
         """Poll each feed at its interval until `stop` is set."""
         if self.writer is None:
             self.open()
-        while not stop.is_set():
-            if reload:
-                self.reload_config()
-            feeds = self.due_feeds()
-            if feeds:
-                summary = await self.poll(feeds, stop=stop)
-                if on_poll:
-                    on_poll(summary)
-            delay = self._seconds_to_next()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+        self.pages.start(self._page_read)
+        try:
+            while not stop.is_set():
+                if reload:
+                    self.reload_config()
+                feeds = self.due_feeds()
+                if feeds:
+                    summary = await self.poll(feeds, stop=stop)
+                    if on_poll:
+                        on_poll(summary)
+                elif self.writer is not None and self.writer.pending:
+                    self._commit()  # pages read since the last commit
+                delay = self._seconds_to_next()
+                if self.pages.queued:  # pages being read: commit what they give as it comes
+                    delay = min(delay, COMMIT_EVERY)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+        finally:
+            await self.pages.stop()
+            self._commit()
 
     def _seconds_to_next(self) -> float:
         now = self.now()
@@ -403,6 +471,11 @@ class Poller:
         if not times:
             return 60.0
         return min(max((min(times) - now).total_seconds(), 0.5), 60.0)
+
+    async def _report_pages(self, progress: Callable[[int, int], None]) -> None:
+        while True:
+            progress(self.pages.attempts, self.pages.due())
+            await asyncio.sleep(1.0)
 
     # one feed ----------------------------------------------------------------------------
     async def _fetch(self, fetcher: Fetcher, feed: FeedConfig) -> FetchResult:
@@ -424,6 +497,7 @@ class Poller:
         assert self.writer is not None
         now = self.now()
         st = self.states.get(feed.key) or FeedState(url=feed.key)
+        self.states[feed.key] = st  # (its pages, queued while ingesting, note their time in it)
         st.name, st.tags, st.entry_hash = feed.name, list(feed.tags), feed.entry_hash
         new_articles = 0
         if result.outcome == "ok" and result.body is not None:
@@ -435,7 +509,7 @@ class Poller:
                     # links resolve against the URL the body came from, minus any user info
                     base = without_userinfo(result.final_url or feed.key)
                     new_articles, new_mentions = self._ingest(
-                        feed, result.body, base, now, result.content_type
+                        feed, result.body, base, now, result.content_type, st
                     )
                     summary.new_mentions += new_mentions
                     st.body_hash = body_hash
@@ -465,10 +539,17 @@ class Poller:
             summary.moved.append((feed.name, result.moved_to))
 
     def _ingest(
-        self, feed: FeedConfig, body: bytes, base_url: str, now: datetime, content_type: str = ""
+        self,
+        feed: FeedConfig,
+        body: bytes,
+        base_url: str,
+        now: datetime,
+        content_type: str = "",
+        state: FeedState | None = None,
     ) -> tuple[int, int]:
         assert self.writer is not None
         parsed = parse_feed(body, base_url, content_type)
+        full_text = self._full_text(feed, parsed.entries, state)
         new_articles = new_mentions = 0
         for entry in parsed.entries:
             article = make_article(entry, feed.key, now, home=parsed.link)
@@ -476,17 +557,21 @@ class Poller:
             stored = self.writer.add_article(article, feed.key, now, key)
             if stored is not None:
                 new_articles += 1
-                new_mentions += self._enrich(stored)
+                e = self._enrich(stored)
+                new_mentions += len(e.counts)
+                if full_text:
+                    self._queue_page(stored, now, e.story, feed.key)
         return new_articles, new_mentions
 
-    def _enrich(self, article: Article) -> int:
-        """Count, score and group a new article (see enrich.py); returns its mention rows."""
+    def _enrich(self, article: Article) -> Enrichment:
+        """Count, score and group a new article (see enrich.py)."""
         assert self.writer is not None
         e = self.enricher.article(
             article.id, article.published, article.title, article.text, article.feed
         )
         self.writer.add_story_and_names(article, e.story, e.names)
-        return self.writer.add_mentions(article, e.counts, e.tones, e.story)
+        self.writer.add_mentions(article, e.counts, e.tones, e.story)
+        return e
 
     def _update_state(
         self, st: FeedState, feed: FeedConfig, result: FetchResult, now: datetime, new: int
@@ -507,8 +592,80 @@ class Poller:
             st.failures += 1
         st.next_poll = next_poll(st, feed.interval(self.config.poll.every), result, now)
 
+    # full text ---------------------------------------------------------------------------
+    def _full_text(self, feed: FeedConfig, entries: list[Entry], state: FeedState | None) -> bool:
+        """Whether this poll's new articles of `feed` get their pages read (pages.py rule);
+        the decision and what it rests on are kept in the feed's state."""
+        setting = feed.full_text if feed.full_text is not None else self.config.poll.full_text
+        median = median_chars(e.text for e in entries)
+        on = wants_full_text(setting, median)
+        if state is not None:
+            state.full_text = on
+            if median is not None:
+                state.entry_chars = median
+        return on
+
+    def _queue_page(self, article: Article, now: datetime, story: int, feed: str) -> None:
+        assert self.writer is not None
+        url = page_url(article.url)
+        if url is None:
+            return
+        job = PageJob(
+            due=now,
+            article_id=article.id,
+            url=url,
+            title=article.title,
+            feed_chars=len(article.text),
+            published=article.published,
+            story=story,
+            feed=feed,
+        )
+        self.writer.add_page(job.queued_row(now))
+        self.pages.add(job)
+        self._unread.setdefault(feed, {})[article.id] = article.published
+        st = self.states.get(feed)  # pages_pending is the oldest of _unread[feed] (see open)
+        if st is not None and (st.pages_pending is None or article.published < st.pages_pending):
+            st.pages_pending = article.published  # the new oldest: no need to look further
+            self.writer.set_feed(st)
+
+    def _note_unread(self, feed: str) -> None:
+        """Keep in the feed's state when its oldest article whose page is untried was
+        published: alerts do not read the hours after it yet (alerts.caught_up)."""
+        st = self.states.get(feed)
+        if st is None or self.writer is None:
+            return
+        unread = self._unread.get(feed)
+        oldest = min(unread.values()) if unread else None
+        if oldest != st.pages_pending:
+            st.pages_pending = oldest
+            self.writer.set_feed(st)
+
+    def _page_read(self, outcome: PageOutcome) -> None:
+        """Record an attempt at a page; a page read replaces the article's mentions."""
+        if self.writer is None:
+            return
+        self.writer.add_page(outcome.row())
+        job = outcome.job
+        unread = self._unread.get(job.feed)
+        if outcome.attempt == 1 and unread and job.article_id in unread:
+            published = unread.pop(job.article_id)
+            st = self.states.get(job.feed)
+            if st is not None and (not unread or published == st.pages_pending):
+                self._note_unread(job.feed)  # it was the oldest: look for the next oldest
+        if outcome.status == "ok":
+            e = self.enricher.reread(
+                job.article_id, job.published, job.title, outcome.text, job.story
+            )
+            self.writer.recount_article(
+                job.article_id, job.published, e.counts, e.tones, e.story, e.names
+            )
+        self.page_outcomes[outcome.status] = self.page_outcomes.get(outcome.status, 0) + 1
+        if time.monotonic() - self._last_commit > COMMIT_EVERY:
+            self._commit()
+
     def _commit(self) -> None:
         assert self.writer is not None
+        self._last_commit = time.monotonic()
         if self.writer.pending or self.writer.feed_states:
             snap = self.writer.commit(watchlist=(self.config.watch, self.fingerprint))
             if self.writer.needs_recount:  # a damaged file was quarantined (see store.py)

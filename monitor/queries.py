@@ -14,7 +14,9 @@ filters. The counting rules:
 - an article carried by several feeds counts once; a feed filter keeps the articles carried
   by any of the chosen feeds;
 - `share`: articles mentioning the entity / all articles stored for the period (same feed
-  filter), the normalized view.
+  filter), the normalized view;
+- an article's text is its page's when the page was read (`pages` row with status ok,
+  `text_source` "page"), else its feed's ("feed"); mentions were counted on that text.
 
 What it leaves to others: drawing (dashboard.py), formatting (cli.py).
 """
@@ -120,9 +122,12 @@ def _article_conditions(f: Filters, alias: str) -> tuple[str, list[Any]]:
         params.append(f.end)
     if f.search.strip():
         for word in f.search.split():
-            parts.append(f"({alias}.title ILIKE ? OR {alias}.text ILIKE ?)")
+            parts.append(
+                f"({alias}.title ILIKE ? OR {alias}.text ILIKE ? OR {alias}.id IN "
+                "(SELECT article_id FROM {pages} WHERE status = 'ok' AND text ILIKE ?))"
+            )
             pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            params += [pattern, pattern]
+            params += [pattern, pattern, pattern]
     if f.date_flags:
         parts.append(f"{alias}.date_flag IN (SELECT unnest(?))")
         params.append(list(f.date_flags))
@@ -474,7 +479,7 @@ def articles(
 ) -> pd.DataFrame:
     """One page of the articles behind a count, newest first:
     `id, published, feed, feed_name, title, url, author, date_flag, text, mentions, entities,
-    tones, story, copies, matching`.
+    tones, story, copies, text_source, page_status, summary, matching`.
 
     `mentions` counts the chosen entities' mentions in the article (every watched entity's
     when none is chosen); `entities` lists every watched entity it mentions and `tones` their
@@ -482,6 +487,9 @@ def articles(
     `copies` the articles of that story in the store (1: not syndicated). With
     `one_per_story`, a story is listed once, as its first article among those matching the
     filters, and `matching` says how many of its articles match them (else `matching` is 1).
+    `text` is the text the mentions were counted on: the page's when it was read
+    (`text_source` "page"), else the feed's ("feed"), which is also in `summary`;
+    `page_status` is where reading its page stands (see `PAGE_STATES`; None: not tried).
     """
     f = f.normalized()
     hits, params = _hits_sql(snap, f, story=one_per_story)
@@ -534,6 +542,7 @@ def articles(
     page["story"] = [stories.get(i, (i, 1))[0] for i in page["id"]]
     page["copies"] = [stories.get(i, (i, 1))[1] for i in page["id"]]
     page["matching"] = page["matching"].astype("int64")
+    page = _with_pages(snap, page, span)
     return page[[c for c in page.columns if c != "matching"] + ["matching"]]
 
 
@@ -594,6 +603,90 @@ def story_members(snap: Snapshot, ids: list[int]) -> pd.DataFrame:
     out["feeds"] = [list(carried.get(i, [])) for i in out["id"]]
     out = out.sort_values(["of", "published", "id"], ignore_index=True)
     return out[cols]
+
+
+# --------------------------------------------------------------------------------------------
+# Full text (monitor.pages): where an article's text came from, and how reading pages goes
+
+# What the latest `pages` row of an article says: read (ok); refused by robots.txt; too little
+# text (short: paywall, consent page); failed; waiting (queued, or to be tried again).
+PAGE_STATES = ("ok", "robots", "short", "failed", "waiting")
+_LATEST_PAGE = """SELECT article_id, status, next_try, row_number() OVER
+    (PARTITION BY article_id ORDER BY attempt DESC) AS rn FROM {pages}"""
+_PAGE_STATE = """CASE WHEN l.status = 'pending' OR (l.status <> 'ok' AND l.next_try IS NOT NULL)
+    THEN 'waiting' ELSE l.status END"""
+
+
+def _with_pages(snap: Snapshot, page: pd.DataFrame, span: list[Any]) -> pd.DataFrame:
+    """The page of articles with their text source, page state and page text."""
+    pages = snap.query(
+        f"""WITH last AS ({_LATEST_PAGE} WHERE article_id IN (SELECT unnest(?))
+              AND published BETWEEN ? AND ?)
+        SELECT l.article_id AS id, {_PAGE_STATE} AS page_status, p.text AS page_text
+        FROM last l LEFT JOIN {{pages}} p
+          ON p.article_id = l.article_id AND p.status = 'ok'
+          AND p.published BETWEEN ? AND ?
+        WHERE l.rn = 1""",
+        [*span, *span[1:]],
+    )
+    page = page.merge(pages, on="id", how="left")
+    read = page["page_text"].notna()
+    page["text_source"] = read.map({True: "page", False: "feed"})
+    page["summary"] = page["text"]
+    page["text"] = page["page_text"].where(read, page["text"])
+    page["page_status"] = (
+        page["page_status"].astype(object).where(page["page_status"].notna(), None)
+    )
+    return page.drop(columns="page_text")
+
+
+def pages_to_read(snap: Snapshot) -> pd.DataFrame:
+    """The articles whose pages are queued or to be tried again (their latest `pages` row has a
+    next try): `article_id, url, title, feed_chars, published, story, feed, attempt, next_try`
+    (`feed`: the one that first carried the article, whose poll queued its page)."""
+    due = snap.query(
+        """WITH last AS (SELECT article_id, url, published, attempt, status, next_try,
+              row_number() OVER (PARTITION BY article_id ORDER BY attempt DESC) AS rn
+            FROM {pages})
+        SELECT article_id, url, published, attempt, next_try FROM last
+        WHERE rn = 1 AND status <> 'ok' AND next_try IS NOT NULL"""
+    )
+    cols = ["article_id", "url", "title", "feed_chars", "published", "story", "feed", "attempt"]
+    cols.append("next_try")
+    if due.empty:
+        return pd.DataFrame(columns=cols)
+    span = [due["article_id"].tolist(), due["published"].min(), due["published"].max()]
+    found = snap.query(
+        """SELECT a.id AS article_id, a.title, length(a.text) AS feed_chars, s.story, a.feed
+        FROM {articles} a LEFT JOIN (SELECT article_id, story FROM {stories}
+            WHERE article_id IN (SELECT unnest(?)) AND published BETWEEN ? AND ?) s
+          ON s.article_id = a.id
+        WHERE a.id IN (SELECT unnest(?)) AND a.published BETWEEN ? AND ?""",
+        [*span, *span],
+    )
+    return due.merge(found, on="article_id")[cols]  # an article that is gone is not read
+
+
+def full_text_by_feed(snap: Snapshot) -> pd.DataFrame:
+    """Per feed, its articles and where reading their pages stands: `feed, articles, tried`
+    and one count per state of `PAGE_STATES`; `read_in_full` = ok / articles. An article
+    carried by two feeds counts for both."""
+    counts = ", ".join(
+        f"SUM(CASE WHEN p.state = '{state}' THEN 1 ELSE 0 END)::BIGINT AS {state}"
+        for state in PAGE_STATES
+    )
+    df = snap.query(
+        f"""WITH last AS ({_LATEST_PAGE}),
+        p AS (SELECT l.article_id, {_PAGE_STATE} AS state FROM last l WHERE l.rn = 1)
+        SELECT s.feed, COUNT(*)::BIGINT AS articles, COUNT(p.article_id)::BIGINT AS tried,
+               {counts}
+        FROM {{sources}} s LEFT JOIN p ON p.article_id = s.article_id
+        GROUP BY s.feed ORDER BY s.feed"""
+    )
+    for state in PAGE_STATES:
+        df[state] = df[state].fillna(0).astype("int64")
+    df["read_in_full"] = (df["ok"] / df["articles"].where(df["articles"] > 0)).fillna(0.0)
+    return df
 
 
 def article_feeds(snap: Snapshot, ids: list[int]) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .console import err, failure_lines, summary_line
+from .console import err, failure_lines, pages_line, summary_line
 from .errors import ConfigError, ConfigIssue, MonitorError
 
 if TYPE_CHECKING:
@@ -36,10 +36,13 @@ async def poll_forever(poller: Poller) -> None:
     install_signal_handlers(stop)
 
     def report(s: PollSummary) -> None:
-        if not (s.new_articles or s.errors or s.moved or s.gone):
+        if not (s.new_articles or s.errors or s.moved or s.gone or s.pages):
             return  # a round where every feed was unchanged: nothing to tell
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
         err.print(f"[{stamp}] {summary_line(s)}")
+        pages = pages_line(s)
+        if pages:
+            err.print(pages)
         for line in failure_lines(s):
             err.print(line)
 

@@ -58,6 +58,7 @@ What it leaves to others: what the rows mean (poll.py builds them), the question
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import errno
@@ -222,6 +223,30 @@ DUCK_TYPES[pa.float32()] = "FLOAT"
 # added to an older table later is optional (a file written before it reads it as NULL).
 for _name, _schema in SCHEMAS.items():
     REQUIRED_COLUMNS.setdefault(_name, tuple(_schema.names))
+
+# --------------------------------------------------------------------------------------------
+# Article pages (monitor.pages): what reading each article's page gave. Append-only like the
+# tables above: an article gets a row when its page is queued (status "pending", attempt 0) and
+# one per attempt; its row with the highest attempt says where it stands. At most one row per
+# article has status "ok": its `text` is what the article's mentions are counted on (with the
+# title), instead of the feed's text in `articles.text`. (Writer.add_page, recount_article.)
+SCHEMAS["pages"] = pa.schema(
+    [
+        ("article_id", pa.int64()),
+        ("url", pa.string()),  # the page fetched: the article's link without its fragment
+        ("published", TS),  # the article's, denormalized (files sorted by it, as mentions)
+        ("attempt", pa.int32()),  # 0: queued; then 1, 2, ... one per fetch
+        ("status", pa.string()),  # pending | ok | robots | short | failed
+        ("time", TS),  # when it was queued or tried
+        ("next_try", TS),  # when to try again; null: never (ok, or out of attempts)
+        ("http_status", pa.int32()),
+        ("bytes", pa.int64()),
+        ("error", pa.string()),  # why not ok, one line ("" when ok or pending)
+        ("text", pa.string()),  # ok: the article's text as extracted from the page; else null
+    ]
+)
+REQUIRED_COLUMNS["pages"] = tuple(SCHEMAS["pages"].names)
+SORT_KEY["pages"] = "published"
 
 
 def utc_naive(t: datetime) -> datetime:
@@ -638,7 +663,7 @@ def _field_checks(cls: type) -> dict[str, tuple[object, Callable[[object], bool]
     return {name: (hint, _checker(hint)) for name, hint in typing.get_type_hints(cls).items()}
 
 
-_STATE_TIMES = ("last_poll", "last_success", "next_poll")
+_STATE_TIMES = ("last_poll", "last_success", "next_poll", "pages_pending")
 # a feed's times are read leniently (see _state_from_json): a bad one is not damage
 _STATE_CHECKS = {k: v for k, v in _field_checks(FeedState).items() if k not in _STATE_TIMES}
 _ENTITY_CHECKS = _field_checks(Entity)
@@ -1134,6 +1159,36 @@ class _Txn:
         now = time.time()
         self.m["garbage"].extend({"path": p, "since": now} for p in old)
 
+    def drop_article_rows(self, name: str, published: Mapping[int, datetime]) -> None:
+        """Take every row of these articles (id -> publication time) out of a table keyed by
+        `article_id` and sorted by publication time (mentions): each file holding any of them
+        is rewritten without them and the old one becomes garbage. Files whose time range
+        holds none of the times are not even opened."""
+        if not published:
+            return
+        times = sorted(utc_naive(t) for t in published.values())
+        ids = pa.array(list(published), pa.int64())
+        for f in list(self.m["tables"][name]):
+            lo, hi = f.get("min_time"), f.get("max_time")
+            if lo and hi:
+                i = bisect.bisect_left(times, datetime.fromisoformat(lo))
+                if i == len(times) or times[i] > datetime.fromisoformat(hi):
+                    continue
+            try:
+                hit = pc.is_in(
+                    read_data_file(self.root, f["path"], name, ["article_id"]).column(0),
+                    value_set=ids,
+                )
+                if not pc.any(hit).as_py():
+                    continue
+                table = _conform(read_data_file(self.root, f["path"], name), name)
+            except DamagedFileError as exc:
+                self.quarantine(name, exc.path, exc.reason)
+                continue
+            kept = table.filter(pc.invert(pc.is_in(table.column("article_id"), value_set=ids)))
+            info = self.write_table(name, kept)
+            self.replace(name, [f["path"]], [info] if info else [])
+
     def quarantine(self, name: str, rel: str, reason: str, rows_lost: int | None = None) -> None:
         """Take a damaged file out of the table: move it to quarantine/, record what was lost."""
         files = self.m["tables"].setdefault(name, [])
@@ -1155,7 +1210,7 @@ class _Txn:
             moved_to=moved_to,
         )
         self.m["quarantined"].append(_quarantined_to_json(record))
-        if name in ("articles", "mentions"):
+        if name in ("articles", "mentions", "pages"):
             self.recount = True
             self.m["fingerprint"] = ""
         lost = "an unknown number of" if rows_lost is None else f"{rows_lost:,}"
@@ -1364,6 +1419,10 @@ class Writer:
         self.new_fetches: list[dict[str, Any]] = []
         self.feed_states: dict[str, FeedState] = {}
         self.source_counts: dict[str, int] = {}
+        self.new_pages: list[dict[str, Any]] = []
+        # article id -> (publication time, mention rows, name rows): counted again on its page
+        self.recounted: dict[int, tuple[datetime, list[tuple[Any, ...]], list[tuple[Any, ...]]]]
+        self.recounted = {}
 
     def refresh(self) -> None:
         """Bring the dedup index up to date with files committed by anyone.
@@ -1492,9 +1551,55 @@ class Writer:
     def set_feed(self, state: FeedState) -> None:
         self.feed_states[state.url] = state
 
+    # article pages (monitor.pages) ------------------------------------------------------
+    def add_page(self, row: Mapping[str, Any]) -> None:
+        """Record a row of the `pages` table (see SCHEMAS["pages"]): a page queued or tried."""
+        self.new_pages.append(dict(row))
+
+    def recount_article(
+        self,
+        article_id: int,
+        published: datetime,
+        counts: Mapping[str, int],
+        tones: Mapping[str, float] | None = None,
+        story: int | None = None,
+        names: Iterable[tuple[str, str]] = (),
+    ) -> int:
+        """Replace an article's mentions and names, counted again on its page's text: its rows,
+        buffered or committed, give way to these in the next commit, so nothing is counted
+        twice. (Its story stays: stories are grouped on what feeds carry.)"""
+        when = utc_naive(published)
+        tones = tones or {}
+        self.recounted[article_id] = (
+            when,
+            [(article_id, e, n, when, tones.get(e), story) for e, n in counts.items()],
+            [(article_id, key, form, when) for key, form in names],
+        )
+        return len(counts)
+
+    def _recounted_rows(self, name: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """A table's buffered rows (mentions, names), the recounted articles' replaced."""
+        if not self.recounted:
+            return rows
+        kept = [r for r in rows if r[0] not in self.recounted]
+        for _, mentions, names in self.recounted.values():
+            kept.extend(mentions if name == "mentions" else names)
+        return kept
+
+    def _stored_recounts(self) -> dict[int, datetime]:
+        """The recounted articles whose old rows are in committed files (not in the buffer)."""
+        buffered = {a.id for a in self.new_articles}
+        return {aid: r[0] for aid, r in self.recounted.items() if aid not in buffered}
+
     @property
     def pending(self) -> int:
-        return len(self.new_articles) + len(self.new_sources) + len(self.new_fetches)
+        return (
+            len(self.new_articles)
+            + len(self.new_sources)
+            + len(self.new_fetches)
+            + len(self.new_pages)
+            + len(self.recounted)
+        )
 
     # committing --------------------------------------------------------------------------
     def commit(
@@ -1532,9 +1637,15 @@ class Writer:
                 txn.quarantine(name, exc.path, exc.reason)
             txn.append("articles", self._articles_table())
             txn.append("sources", _table("sources", self.new_sources))
-            txn.append("mentions", _table("mentions", self.new_mentions))
+            stored = self._stored_recounts()
+            txn.drop_article_rows("mentions", stored)
+            txn.drop_article_rows("names", stored)
+            txn.append(
+                "mentions", _table("mentions", self._recounted_rows("mentions", self.new_mentions))
+            )
             txn.append("stories", _table("stories", self.new_stories))
-            txn.append("names", _table("names", self.new_names))
+            txn.append("names", _table("names", self._recounted_rows("names", self.new_names)))
+            txn.append("pages", pa.Table.from_pylist(self.new_pages, SCHEMAS["pages"]))
             txn.append("fetches", pa.Table.from_pylist(self.new_fetches, SCHEMAS["fetches"]))
             for url, n in self.source_counts.items():
                 state = self.feed_states.get(url) or self._stored_state(txn, url)
@@ -1587,15 +1698,17 @@ def replace_mentions(
     progress: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> int:
-    """Recount every mention from the stored article text (after the watchlist changed).
+    """Recount every mention from the stored article text (after the watchlist changed): an
+    article's page text when its page was read, else its feed's.
 
     Holds the commit lock for the whole run, so a poller's commits wait until it is done. A
-    damaged articles file is quarantined and the others recounted.
+    damaged articles or pages file is quarantined and the others recounted.
     Returns the number of mention rows written.
     """
     with store.transaction(log=log) as txn:
         snap = _snapshot_from(store.root, txn.m)
         infos = snap.files.get("articles", ())
+        pages = _readable_pages(txn, snap)
         total = snap.rows("articles")
         done = rows = 0
         new: list[FileInfo] = []
@@ -1608,6 +1721,10 @@ def replace_mentions(
                 txn.quarantine("articles", exc.path, exc.reason)
                 total -= f.rows
                 continue
+            if pages and f.min_time and f.max_time:
+                lo = datetime.fromisoformat(f.min_time)
+                hi = datetime.fromisoformat(f.max_time) + timedelta(microseconds=1)
+                t = _with_page_text(store.root, pages, t, lo, hi)
             out: list[tuple[int, str, int, datetime, float | None, int | None]] = []
             for aid, title, text, published in zip(
                 t.column("id").to_pylist(),
@@ -2028,6 +2145,14 @@ def _row_keys(table: pa.Table, name: str) -> np.ndarray:
     """One 64-bit key per row, the same for the same row in any file of the table."""
     if name == "articles":
         return table.column("id").to_numpy(zero_copy_only=False).astype(np.int64)
+    if name == "pages":  # one row per article and attempt
+        ids = pc.fill_null(table.column("article_id"), 0).to_numpy(zero_copy_only=False)
+        attempts = pc.fill_null(table.column("attempt"), 0).to_numpy(zero_copy_only=False)
+        attempts = np.clip(attempts.astype(np.int64), 0, None)
+        salts = np.array(
+            [_feed_hash(f"attempt {n}") for n in range(int(attempts.max(initial=0)) + 1)]
+        )
+        return np.asarray(ids.astype(np.int64) ^ salts[attempts])
     num, texts = _ROW_KEY[name]
     col = table.column(num)
     if pa.types.is_timestamp(col.type):
@@ -2170,12 +2295,13 @@ def replace_analyses(
     with store.transaction(log=log) as txn:
         snap = _snapshot_from(store.root, txn.m)
         infos = _readable_articles(txn, snap)  # a damaged file is quarantined, not fatal
+        pages = _readable_pages(txn, snap)
         total = sum(f.rows for f in infos)
         names = ("mentions",) if mentions_only else ("mentions", "stories", "names")
         new: dict[str, list[FileInfo]] = {name: [] for name in names}
         done = rows = 0
         for lo, hi in _time_slices(store.root, infos, chunk):
-            t = _read_slice(store.root, infos, lo, hi)
+            t = _with_page_text(store.root, pages, _read_slice(store.root, infos, lo, hi), lo, hi)
             ids = t.column("id").to_pylist()
             published = t.column("published").to_pylist()
             stored = _stored_stories(store.root, snap, lo, hi) if mentions_only else {}
@@ -2289,6 +2415,52 @@ def _read_slice(
         return SCHEMAS["articles"].select(columns).empty_table()
     table = pa.concat_tables(parts)
     return table.sort_by([("published", "ascending"), ("id", "ascending")])
+
+
+# --- Article pages: reanalysis reads an article's page text when its page was read (store.py's
+# pages block above; monitor.pages).
+
+
+def _readable_pages(txn: _Txn, snap: Snapshot) -> list[FileInfo]:
+    """The snapshot's pages files that read in full; the others are quarantined."""
+    readable = []
+    for f in snap.files.get("pages", ()):
+        try:
+            _verify_data_file(txn.root, f.path, "pages")
+        except DamagedFileError as exc:
+            txn.quarantine("pages", exc.path, exc.reason)
+            continue
+        readable.append(f)
+    return readable
+
+
+def _with_page_text(
+    root: Path, pages: Sequence[FileInfo], table: pa.Table, lo: datetime | None, hi: datetime | None
+) -> pa.Table:
+    """A slice of articles (`_read_slice`) whose `text` is the page's for the articles whose
+    page was read (its `ok` row in `pages`, which are sorted by the same publication time)."""
+    filters: list[Any] = [("status", "=", "ok")]
+    if lo is not None:
+        filters.append(("published", ">=", lo))
+    if hi is not None:
+        filters.append(("published", "<", hi))
+    texts: dict[int, str] = {}
+    for f in pages:
+        if lo is not None and f.max_time and datetime.fromisoformat(f.max_time) < lo:
+            continue
+        if hi is not None and f.min_time and datetime.fromisoformat(f.min_time) >= hi:
+            continue
+        t = pq.read_table(root / f.path, columns=["article_id", "text"], filters=filters)
+        texts.update(zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True))
+    if not texts:
+        return table
+    ids = table.column("id").to_pylist()
+    merged = [
+        texts.get(i, text) for i, text in zip(ids, table.column("text").to_pylist(), strict=True)
+    ]
+    return table.set_column(
+        table.schema.get_field_index("text"), "text", pa.array(merged, pa.string())
+    )
 
 
 _COLUMNS: dict[str, frozenset[str]] = {}  # file path -> its columns (files never change)

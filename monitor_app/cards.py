@@ -43,6 +43,7 @@ CARD_CSS = """
 .mm-chip { display: inline-block; font-size: 0.72rem; padding: 0 0.45rem; margin-right: 0.25rem;
   border-radius: 0.6rem; color: white; line-height: 1.35rem; }
 .mm-flag { color: #b35c00; }
+.mm-src { color: rgba(49, 51, 63, 0.55); }
 mark.mm-hit { background: #fde68a; padding: 0 0.1em; border-radius: 0.15em; }
 mark.mm-q { background: #bfdbfe; padding: 0 0.1em; border-radius: 0.15em; }
 .mm-tone { font-variant-numeric: tabular-nums; opacity: 0.9; margin-left: 0.3rem; }
@@ -183,6 +184,9 @@ def article_html(
             f'<span class="mm-flag">date {html.escape(str(row["date_flag"]))}: '
             "time first seen</span>"
         )
+    source = text_source_label(row.get("text_source"), row.get("page_status"))
+    if source:
+        meta.append(f'<span class="mm-src">{html.escape(source)}</span>')
     tones = row.get("tones") or {}
     chips = "".join(chip_html(ctx, e, tones.get(e)) for e in row.get("entities") or [])
     return (
@@ -194,6 +198,25 @@ def article_html(
         f"{copies_html(row, members)}"
         "</div>"
     )
+
+
+# Why an article is counted on its feed's text although its page was tried (pages.py).
+PAGE_NOT_READ = {
+    "robots": "page refused by robots.txt",
+    "short": "page too short: paywall or consent page?",
+    "failed": "page could not be read",
+    "waiting": "page not read yet",
+}
+
+
+def text_source_label(source: Any, page_status: Any) -> str:
+    """Where the text that was counted came from: the article's page, or its feed (and why)."""
+    if source == "page":
+        return "text from the page"
+    if source != "feed":
+        return ""
+    why = PAGE_NOT_READ.get(str(page_status)) if isinstance(page_status, str) else None
+    return f"text from the feed ({why})" if why else "text from the feed"
 
 
 def render_articles(

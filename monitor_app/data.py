@@ -124,6 +124,11 @@ def cached_health(snap_key: str, minute: str, _snap: Snapshot) -> pd.DataFrame:
     return queries.feed_health(_snap, datetime.fromisoformat(minute))
 
 
+@st.cache_data(max_entries=20, show_spinner=False)
+def cached_full_text(snap_key: str, _snap: Snapshot) -> pd.DataFrame:
+    return queries.full_text_by_feed(_snap)
+
+
 # --------------------------------------------------------------------------------------------
 # What the page knows about the watchlist and feeds
 

@@ -228,6 +228,17 @@ def test_caught_up_waits_for_feeds_due_within_the_hour(tmp_path):
     gone = FeedState(url="http://b", last_success=now - 9 * H, gone=True)
     assert alerts.caught_up(cfg, {"http://a": fresh, "http://b": gone}, now) == S + 10 * H
     assert alerts.caught_up(cfg, {"http://a": fresh}, now) is None  # b was never polled
+    # full text: a feed whose articles' pages are still being read holds the hours after the
+    # oldest of them (they may add mentions), even one not due within the hour
+    reading = FeedState(
+        url="http://b", last_success=now - 0.1 * H, next_poll=now + 2 * H,
+        pages_pending=now - 2.2 * H,
+    )  # fmt: skip
+    assert alerts.caught_up(cfg, {"http://a": fresh, "http://b": reading}, now) == S + 8 * H
+    assert (
+        alerts.caught_up(cfg, {"http://a": fresh, "http://b": reading}, now, pages=False)
+        == S + 10 * H
+    )
 
 
 def test_live_evaluation_moves_on_hour_by_hour_and_keeps_its_state_in_the_store(tmp_path):

@@ -63,6 +63,8 @@ def world(tmp_path):
         config.write_text(
             f"""# test config
 store: store
+poll:
+  full_text: false  # the entries link to invented hosts: no page is read
 feeds:
   - name: Feed A
     url: {server.url("/a")}
@@ -91,6 +93,38 @@ def test_validate_reports_every_error_with_lines_and_no_traceback(tmp_path):
     assert lines[0].endswith('feeds.yaml:3: feeds[0].url: not an http(s) URL: "ftp://x"')
     assert "feeds.yaml:4: feeds[0].every" in lines[1]
     assert "Traceback" not in result.stderr
+
+
+def test_articles_say_where_their_text_came_from(tmp_path, capsys):
+    """A feed of summaries: `poll --once` reads the pages and says so; `articles` JSON has
+    `text_source` (page, or feed when the page could not be used)."""
+    article = "".join(
+        f"<p>Sentence {i} of the article: Bukele spoke at length about the plan.</p>"
+        for i in range(12)
+    )
+    with FeedServer() as server:
+        server.feed(
+            "/story",
+            f"<html><body><article><h1>Bukele</h1>{article}</article></body></html>".encode(),
+            content_type="text/html",
+        )
+        items = item("Bukele", server.url("/story"), NOW - timedelta(hours=1)) + item(
+            "CECOT", server.url("/missing"), NOW - timedelta(hours=2)
+        )
+        server.feed("/f", f"<rss version='2.0'><channel>{items}</channel></rss>".encode())
+        config = tmp_path / "feeds.yaml"
+        config.write_text(
+            f"store: s\nfeeds:\n  - name: F\n    url: {server.url('/f')}\n"
+            "watch:\n  - name: Nayib Bukele\n    kind: person\n    aliases: [Bukele]\n"
+            "  - name: CECOT\n    kind: topic\n"
+        )
+        result = run("-c", str(config), "poll", "--once")
+    assert result.returncode == 0, result.stderr
+    assert "article pages: 1 read in full, 1 failed" in result.stdout
+    assert main(["-c", str(config), "articles", "--format", "json"]) == 0
+    arts = {a["title"]: a for a in json.loads(capsys.readouterr().out)}
+    assert arts["Bukele"]["text_source"] == "page" and arts["Bukele"]["mentions"] == 13
+    assert arts["CECOT"]["text_source"] == "feed" and arts["CECOT"]["mentions"] == 1
 
 
 def test_every_command_validates_first(tmp_path):

@@ -120,6 +120,53 @@ def test_absent_keys_take_defaults(tmp_path):
     assert config.watch == []
 
 
+def test_full_text_under_poll_and_per_feed(tmp_path):
+    config = load_config(
+        write(
+            tmp_path,
+            """
+            poll:
+              full_text: true
+            feeds:
+              - name: A
+                url: https://a.example/
+                full_text: false
+              - name: B
+                url: https://b.example/
+            """,
+        )
+    )
+    assert config.poll.full_text is True
+    assert [f.full_text for f in config.feeds] == [False, None]  # None: the poll: setting
+    assert load_config(write(tmp_path, "feeds: []\n")).poll.full_text is None  # the rule decides
+    # the setting is not part of a feed's identity (toggling it revives no gone feed)
+    a, b = (FeedConfig("A", "https://a.example/", full_text=v) for v in (True, None))
+    assert a.entry_hash == b.entry_hash
+
+
+def test_full_text_must_be_true_or_false(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        poll:
+          full_text: "yes"
+        feeds:
+          - name: A
+            url: https://a.example/
+            full_text: 1
+          - name: B
+            url: https://b.example/
+            fulltext: true
+        """,
+    )
+    shown = [str(i) for i in issues_of(path)]
+    assert shown[0].endswith(
+        'feeds.yaml:2: poll.full_text: expected true or false, got "yes" (write true or false)'
+    )
+    assert "feeds.yaml:6: feeds[0].full_text: expected true or false, got 1" in shown[1]
+    assert 'unknown key "fulltext" (did you mean "full_text"?)' in shown[2]
+
+
 def test_empty_values_mean_defaults(tmp_path):
     config = load_config(write(tmp_path, "store:\npoll:\nfeeds:\nwatch:\n"))
     assert (config.store, config.feeds, config.watch) == (tmp_path / "data", [], [])
@@ -255,7 +302,7 @@ def test_unknown_top_level_key(tmp_path):
 def test_unknown_key_without_a_close_match_lists_the_known_keys(tmp_path):
     issue = only_issue(write(tmp_path, "poll:\n  every: 5m\n  colour: blue\n"))
     assert (issue.line, issue.where) == (3, "poll")
-    assert issue.hint == "known keys: every, timeout, max_bytes, per_host, concurrency"
+    assert issue.hint == "known keys: every, timeout, max_bytes, per_host, concurrency, full_text"
 
 
 def test_missing_required_keys(tmp_path):

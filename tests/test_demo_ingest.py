@@ -1,7 +1,9 @@
 """The demo world ingested by the real poller over real HTTP equals its ground truth exactly:
 from feeds carrying their whole history, from feeds carrying only their newest items (the
 demo's catch-up), at a size where whole-history feeds exceed the size cap, and when the poller
-is killed with SIGKILL halfway through and started again."""
+is killed with SIGKILL halfway through and started again. Pages are in the loop: the articles
+of summary feeds are counted on their pages (but those robots.txt refuses and those behind
+the paywall, counted on their summaries), never on the boilerplate around them."""
 
 from __future__ import annotations
 
@@ -71,6 +73,21 @@ def assert_equals_truth(world, config) -> None:
     dup = snap.query("SELECT COUNT(*) - COUNT(DISTINCT id) AS d FROM {articles}")["d"].iloc[0]
     assert dup == 0
     assert snap.rows("articles") == world.expected_articles(POLL_TIME)
+    # where each article's text came from, and what each page gave
+    shown = [a for a in world.articles if a.available <= POLL_TIME]
+    last = snap.query(
+        """SELECT status, COUNT(*) AS n FROM (SELECT status, row_number() OVER
+            (PARTITION BY article_id ORDER BY attempt DESC) AS rn FROM {pages}) WHERE rn = 1
+        GROUP BY status"""
+    )
+    pages = dict(zip(last["status"], last["n"], strict=True))
+    outlets = [world.outlet_of(a.feeds[0]) for a in shown]
+    expected = {
+        state: sum(1 for o in outlets if not o.full_content and o.pages == kind)
+        for state, kind in (("ok", "ok"), ("robots", "robots"), ("short", "paywall"))
+    }
+    assert pages == {k: v for k, v in expected.items() if v}
+    assert expected["ok"] == sum(a.read_in_full for a in shown) > 100
 
 
 def test_store_equals_ground_truth_for_every_entity_and_day(world, served):
@@ -96,12 +113,18 @@ def test_catch_up_through_feeds_of_newest_items_equals_ground_truth(world, tmp_p
         config = write_config(world, server, tmp_path / "feeds.yaml")
         result = asyncio.run(catch_up(Poller(config), server))
         assert server.clock() == POLL_TIME  # its own clock again
+        refused = [o.slug for o in world.outlets if o.pages == "robots"]
+        assert refused and server.requests["/robots.txt"] == 1
+        assert not [
+            p for p in server.requests if p.startswith(tuple(f"/{r}/news/" for r in refused))
+        ]
     assert result.moments >= 5 and not result.stopped
     # one count per feed: the HTML page fails and the gone feed is gone, as designed
     assert result.summary.feeds == len(config.feeds) == 15
     assert [name for name, _ in result.summary.errors] == ["Aldwyck Chronicle"]
     assert result.summary.gone == 1 and len(result.summary.moved) == 1
     assert result.summary.new_articles == world.expected_articles(POLL_TIME)
+    assert set(result.summary.pages) == {"ok", "robots", "short"}
     # the flaky feed answered 500 at some moments and was tried again before the clock moved on
     flaky = next(o for o in world.outlets if o.health == "flaky").feeds[0]
     assert server.requests[flaky] > result.moments

@@ -43,7 +43,19 @@ def small() -> World:
 
 def signature(w: World) -> list[tuple[object, ...]]:
     return [
-        (a.outlet, a.feeds, a.url, a.guid, a.title, a.text, a.html, a.published, a.mentions)
+        (
+            a.outlet,
+            a.feeds,
+            a.url,
+            a.guid,
+            a.title,
+            a.text,
+            a.html,
+            a.feed_html,
+            a.published,
+            a.mentions,
+            a.feed_mentions,
+        )
         for a in w.articles
     ]
 
@@ -158,6 +170,8 @@ def test_articles_without_watched_names_exist(world: World) -> None:
 
 
 def test_truth_agrees_with_the_matcher_article_by_article(world: World) -> None:
+    """Both tallies of every article: on its whole text (its page) and on what its feed
+    carries (the whole text, or a one-sentence summary)."""
     from monitor.match import Matcher
 
     matcher = Matcher(world.entities)
@@ -166,7 +180,16 @@ def test_truth_agrees_with_the_matcher_article_by_article(world: World) -> None:
         counted = matcher.count(a.title, a.text)
         if counted != a.mentions:
             wrong.append((a.url, a.mentions, counted, a.title, a.text))
+        counted = matcher.count(a.title, a.feed_text)
+        if counted != a.feed_mentions:
+            wrong.append((a.url, a.feed_mentions, counted, a.title, a.feed_text))
     assert not wrong, f"{len(wrong)} articles disagree; first: {wrong[:3]}"
+
+
+def counted_text(w: World, a: DemoArticle) -> str:
+    """The text a poller reading pages counts an article on: its page's when the page gives
+    the article (not refused by robots.txt, not behind the paywall), else its feed's."""
+    return a.text if w.outlet_of(a.feeds[0]).pages == "ok" else a.feed_text
 
 
 def test_truth_table_agrees_with_the_matcher(world: World) -> None:
@@ -181,7 +204,7 @@ def test_truth_table_agrees_with_the_matcher(world: World) -> None:
         if a.available > until:
             continue
         day = (a.published or seen).astimezone(UTC).date()
-        for entity, n in matcher.count(a.title, a.text).items():
+        for entity, n in matcher.count(a.title, counted_text(world, a)).items():
             mentions[entity, day] += n
             articles[entity, day] += 1
     expected = pd.DataFrame(
@@ -189,6 +212,12 @@ def test_truth_table_agrees_with_the_matcher(world: World) -> None:
         columns=["entity", "day", "mentions", "articles"],
     ).astype({"mentions": "int64", "articles": "int64"})
     pd.testing.assert_frame_equal(world.truth(until, seen), expected)
+    # without reading pages, what the feeds carry
+    feeds_only = world.truth(until, seen, full_text=False)
+    assert feeds_only["mentions"].sum() == sum(
+        n for a in world.articles if a.available <= until for n in a.feed_mentions.values()
+    )
+    assert feeds_only["mentions"].sum() < expected["mentions"].sum()
 
 
 def test_truth_shape_and_undated_placement(small: World) -> None:
@@ -243,7 +272,7 @@ def test_feeds_of_every_format_parse_with_feedparser(small: World) -> None:
             assert entry.title == a.title
             parts = entry.get("content") or []
             carried = parts[0].value if parts else entry.summary
-            assert html_to_text(carried) == a.text
+            assert html_to_text(carried) == a.feed_text
             stamp = entry.get("published_parsed") or entry.get("updated_parsed")
             if a.published is None:
                 assert stamp is None
@@ -264,10 +293,69 @@ def test_feeds_parse_with_our_parser(small: World) -> None:
         assert len(feed.entries) == len(expected)
         for a in expected:
             entry = by_link[canonical_url(a.url)]
-            assert (entry.title, entry.text, entry.published) == (a.title, a.text, a.published), (
-                path,
-                a.url,
-            )
+            got = (entry.title, entry.text, entry.published)
+            assert got == (a.title, a.feed_text, a.published), (path, a.url)
+
+
+# --- article pages ------------------------------------------------------------------------------
+
+
+def test_every_page_gives_exactly_what_the_truth_counts(small: World) -> None:
+    """Read by monitor.extract, each page gives the article's text (its mentions exactly) or,
+    behind the paywall, too little text; the boilerplate around it names watched entities
+    and counts for nothing."""
+    from monitor.extract import read_page
+    from monitor.match import Matcher
+
+    matcher = Matcher(small.entities)
+    site = "http://127.0.0.1:8765"
+    wrong, statuses, noisy = [], Counter(), 0
+    for a in small.articles:
+        outlet = small.outlet_of(a.feeds[0])
+        page = small.render_page(a, site)
+        got = read_page(page, "text/html; charset=utf-8", a.title, len(a.feed_text))
+        statuses[outlet.pages, got.status] += 1
+        everything = matcher.count(a.title, html_to_text(page.decode()))
+        noisy += sum(everything.values()) > sum(a.mentions.values())
+        if outlet.pages == "paywall":
+            continue
+        if got.status != "ok" or matcher.count(a.title, got.text) != a.mentions:
+            wrong.append((a.url, got.status, got.reason, a.mentions))
+    assert not wrong, f"{len(wrong)} pages disagree; first: {wrong[:3]}"
+    assert statuses["paywall", "short"] > 20 and not statuses["paywall", "ok"]
+    assert statuses["ok", "ok"] > 1000
+    assert noisy == len(small.articles)  # every page's boilerplate names watched entities
+
+
+def test_robots_txt_refuses_one_outlets_pages_to_media_monitor(small: World) -> None:
+    from protego import Protego
+
+    from monitor.fetch import DEFAULT_USER_AGENT
+
+    rules = Protego.parse(small.robots_txt())
+    site = "http://127.0.0.1:8765"
+    for a in small.articles[:3000]:
+        allowed = rules.can_fetch(a.link(site), DEFAULT_USER_AGENT)
+        assert allowed == (small.outlet_of(a.feeds[0]).pages != "robots"), a.url
+        assert rules.can_fetch(a.link(site), "SomeOtherBot/1.0")
+    refused = [o for o in small.outlets if o.pages == "robots"]
+    assert refused and all(not o.full_content for o in refused)
+    for o in small.outlets:  # feeds are not refused (feed readers do not read robots.txt)
+        assert all(rules.can_fetch(site + path, DEFAULT_USER_AGENT) for path in o.feeds)
+
+
+def test_feeds_link_to_the_pages_on_the_server(small: World) -> None:
+    from monitor.parse import parse_feed
+
+    site = "http://127.0.0.1:8765"
+    path = next(p for p in delivering_paths(small) if small.outlet_of(p).link_suffix)
+    feed = parse_feed(small.render_feed(path, NOW, site=site), site + path)
+    assert feed.link == site + f"/{small.outlet_of(path).slug}/"
+    for entry in feed.entries:
+        page_path = entry.link.removeprefix(site).partition("?")[0]
+        a = small.page(page_path)
+        assert a is not None and a.title == entry.title
+        assert canonical_url(a.link(site), fragment=True) == entry.link  # utm_* dropped
 
 
 def test_dates_in_several_formats_and_time_zones(world: World) -> None:
@@ -326,9 +414,14 @@ def test_full_content_and_summaries(small: World) -> None:
     assert full and summary
     full_articles = [a for a in small.articles if a.outlet == full[0].slug]
     assert any(a.html.count("<p>") >= 3 for a in full_articles)
-    runs = Counter(a.story for a in small.articles)
-    own = [a for a in small.articles if a.outlet == summary[0].slug and runs[a.story] == 1]
-    assert own and all(len(a.text) < 700 for a in own)  # wire copies carry the wire's full text
+    assert all(a.feed_text == a.text and a.feed_html == a.html for a in full_articles)
+    assert all(a.feed_mentions == a.mentions for a in full_articles)
+    summaries = [a for o in summary for a in small.articles if a.outlet == o.slug]
+    # a summary is the article's first sentence; the article is much longer
+    assert all(a.feed_text == a.teaser and a.text.startswith(a.teaser) for a in summaries)
+    assert all(len(a.text) >= max(600, 2 * len(a.teaser)) for a in small.articles)
+    assert max(len(a.feed_text) for a in summaries) < 300
+    assert sum(a.feed_mentions != a.mentions for a in summaries) > len(summaries) / 3
 
 
 def test_undated_items(small: World) -> None:
@@ -341,8 +434,8 @@ def test_undated_items(small: World) -> None:
         link = f"<link>{a.url.replace('&', '&amp;')}</link>"
         item = next(block for block in body.split("</item>") if link in block)
         assert "<pubDate>" not in item and "<dc:date>" not in item
-        dated = next(block for block in body.split("</item>")[:-1] if link not in block)
-        assert "<pubDate>" in dated or "<dc:date>" in dated or "<item" not in dated
+        others = [block for block in body.split("</item>")[:-1] if link not in block]
+        assert any("<pubDate>" in block or "<dc:date>" in block for block in others)
 
 
 def test_syndicated_copies(world: World) -> None:
@@ -429,6 +522,10 @@ def test_feeds_yaml_is_a_valid_config(world: World, tmp_path) -> None:
     ]
     assert {f.name for f in config.feeds} >= {o.name for o in world.outlets if len(o.feeds) == 1}
     assert list(config.watch) == world.entities
+    # the demo reads pages: of every feed but those whose entries carry whole articles
+    assert config.poll.full_text is True
+    for feed, path in zip(config.feeds, world.feed_paths(), strict=True):
+        assert feed.full_text is (False if world.outlet_of(path).full_content else None)
 
 
 # --- the server ---------------------------------------------------------------------------------
@@ -461,7 +558,7 @@ def test_server_validators_304_and_gzip(served) -> None:
         r = client.get(url, headers={"Accept-Encoding": "identity"})
         assert r.status_code == 200
         assert r.headers["content-type"].startswith(f"application/{w.outlet_of(path).fmt}+xml")
-        assert r.content == w.render_feed(path, NOW)
+        assert r.content == w.render_feed(path, NOW, site=server.base_url)
         etag, modified = r.headers["etag"], r.headers["last-modified"]
         assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
         assert client.get(url, headers={"If-Modified-Since": modified}).status_code == 304
@@ -476,7 +573,9 @@ def test_server_validators_304_and_gzip(served) -> None:
     request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.headers["Content-Encoding"] == "gzip"
-        assert gzip.decompress(response.read()) == w.render_feed(path, clock.now)
+        assert gzip.decompress(response.read()) == w.render_feed(
+            path, clock.now, site=server.base_url
+        )
 
 
 def test_server_misbehaving_feeds(served) -> None:
@@ -503,6 +602,24 @@ def test_server_misbehaving_feeds(served) -> None:
         assert client.get(server.url("/nothing-here.xml")).status_code == 404
         index = client.get(server.base_url + "/")
         assert index.status_code == 200 and "Ostrelle" in index.text
+
+
+def test_server_pages_and_robots_txt(served) -> None:
+    w, server, clock = served
+    shown = next(a for a in w.articles if a.available <= NOW and a.full_feed)
+    later = next(a for a in w.articles if a.available > NOW)
+    with httpx.Client(timeout=10) as client:
+        r = client.get(shown.link(server.base_url))  # tracking parameters and all
+        assert r.status_code == 200 and r.headers["content-type"] == "text/html; charset=utf-8"
+        assert r.content == w.render_page(shown, server.base_url)
+        assert f"<h1>{shown.title}</h1>" in html_to_text(r.text) or shown.title in r.text
+        assert client.get(later.link(server.base_url)).status_code == 404  # not published yet
+        clock.now = later.available
+        assert client.get(later.link(server.base_url)).status_code == 200
+        assert client.get(server.url(shown.path + "-nope")).status_code == 404
+        robots = client.get(server.url("/robots.txt"))
+        assert robots.status_code == 200 and robots.text == w.robots_txt()
+        assert "User-agent: media-monitor" in robots.text
 
 
 def test_server_limit_and_concurrent_clients(small: World) -> None:

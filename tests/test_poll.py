@@ -42,7 +42,9 @@ def server():
 
 
 def write_config(tmp_path, server, feeds: list[str], extra: str = "") -> object:
-    lines = ["store: data", "poll:", "  every: 15m", "  timeout: 2s", "feeds:"]
+    # no page is read: the entries link to invented hosts (tests/test_pages.py reads pages)
+    lines = ["store: data", "poll:", "  every: 15m", "  timeout: 2s", "  full_text: false"]
+    lines.append("feeds:")
     for i, path in enumerate(feeds):
         lines += [f"  - name: Feed {i}", f"    url: {server.url(path)}", "    tags: [t]"]
     lines += [

@@ -376,7 +376,7 @@ def write_secret_config(tmp_path: Path, server: FeedServer) -> Path:
         ("Token", server.url("/api/feed") + f"?token={TOKEN}&lang=en"),
         ("Token from env", server.url("/api/wrong") + "?format=rss&token=${MM_FEED_PASSWORD}"),
     ]
-    lines = ["store: store", "poll:", "  timeout: 2s", "feeds:"]
+    lines = ["store: store", "poll:", "  timeout: 2s", "  full_text: false", "feeds:"]
     for name, url in feeds:
         lines += [f"  - name: {name}", f"    url: {url}"]
     lines += ["watch:", "  - name: CECOT", "    kind: topic"]

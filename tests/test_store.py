@@ -721,3 +721,123 @@ def test_repair_keeps_feed_state_from_a_partly_readable_manifest(tmp_path, monke
     assert (snap.feeds["http://f/1"].name, snap.feeds["http://f/1"].etag) == ("Feed one", '"v1"')
     assert snap.feeds["http://f/1"].articles == 60  # recounted from the sources table
     assert _totals(store) == expected
+
+
+# --- article pages: an article's mentions replaced when its page is read -----------------------
+
+
+def page_row(a: Article, status: str, attempt: int, text: str | None = None) -> dict:
+    return {
+        "article_id": a.id,
+        "url": a.url,
+        "published": a.published,
+        "attempt": attempt,
+        "status": status,
+        "time": T0,
+        "next_try": None if status == "ok" else T0,
+        "http_status": 200 if status == "ok" else None,
+        "bytes": 0,
+        "error": "",
+        "text": text,
+    }
+
+
+def mention_totals(store: Store) -> dict[int, dict[str, int]]:
+    df = store.snapshot().query("SELECT article_id, entity, count FROM {mentions}")
+    out: dict[int, dict[str, int]] = {}
+    for aid, entity, n in zip(df["article_id"], df["entity"], df["count"], strict=True):
+        assert entity not in out.setdefault(int(aid), {}), "an article's entity counted twice"
+        out[int(aid)][entity] = int(n)
+    return out
+
+
+def test_recounting_an_article_in_the_buffer_replaces_its_rows(tmp_path):
+    store = Store(tmp_path / "s")
+    w = store.writer()
+    add(w, 1, counts={"Alpha": 1})
+    add(w, 2, counts={"Alpha": 1})
+    a1 = make_article(1)
+    w.add_page(page_row(a1, "ok", 1, "Alpha Alpha Beta"))
+    w.recount_article(a1.id, a1.published, {"Alpha": 2, "Beta": 1}, names=[("beta", "Beta")])
+    w.commit()
+    assert mention_totals(store) == {
+        a1.id: {"Alpha": 2, "Beta": 1},
+        make_article(2).id: {"Alpha": 1},
+    }
+    snap = store.snapshot()
+    assert snap.rows("pages") == 1 and snap.rows("names") == 1
+
+
+def test_recounting_a_committed_and_compacted_article_rewrites_only_its_files(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(store_mod, "TIER_BASE", 2)
+    store = Store(tmp_path / "s")
+    w = store.writer()
+    for n in range(1, 9):  # one commit each: compaction merges them into larger files
+        add(w, n, counts={"Alpha": n})
+        w.commit()
+    before = store.snapshot()
+    assert len(before.files["mentions"]) < 8
+    untouched = {f.path for f in before.files["mentions"] if f.rows == 1}  # newest, unmerged
+    a3 = make_article(3)
+    w.recount_article(a3.id, a3.published, {"Beta": 5})
+    w.commit()
+    totals = mention_totals(store)
+    assert totals[a3.id] == {"Beta": 5}
+    assert {make_article(n).id: totals[make_article(n).id] for n in (1, 2, 8)} == {
+        make_article(1).id: {"Alpha": 1},
+        make_article(2).id: {"Alpha": 2},
+        make_article(8).id: {"Alpha": 8},
+    }
+    assert sum(len(v) for v in totals.values()) == 8
+    after = {f.path for f in store.snapshot().files["mentions"]}
+    assert untouched <= after  # files without the article's rows are not rewritten
+    # the same recount again (a retry) never doubles
+    w.recount_article(a3.id, a3.published, {"Beta": 5})
+    w.commit()
+    assert mention_totals(store)[a3.id] == {"Beta": 5}
+
+
+def test_rematch_counts_page_text_where_a_page_was_read(tmp_path):
+    store = Store(tmp_path / "s")
+    w = store.writer()
+    for n in (1, 2, 3):
+        add(w, n)
+    a1, a2 = make_article(1), make_article(2)
+    w.add_page(page_row(a1, "pending", 0))
+    w.add_page(page_row(a1, "ok", 1, "Beta Beta Beta"))
+    w.add_page(page_row(a2, "pending", 0))
+    w.add_page(page_row(a2, "short", 1))
+    w.commit()
+
+    def count(title: str, text: str) -> dict[str, int]:
+        words = f"{title} {text}".split()
+        return {e: words.count(e) for e in ("Beta", "text") if e in words}
+
+    rows = store_mod.replace_mentions(store, count, [Entity("Beta"), Entity("text")], "fp")
+    assert rows == 3
+    totals = mention_totals(store)
+    assert totals[a1.id] == {"Beta": 3}  # the page's text, not "text 1"
+    assert totals[a2.id] == {"text": 1}  # a page too short: the feed's text
+    assert totals[make_article(3).id] == {"text": 1}
+
+
+def test_repair_keeps_every_page_attempt(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_mod, "TIER_BASE", 2)
+    store = Store(tmp_path / "s")
+    w = store.writer()
+    for n in range(1, 5):
+        add(w, n)
+        a = make_article(n)
+        w.add_page(page_row(a, "pending", 0))
+        w.commit()
+        w.add_page(page_row(a, "failed", 1))
+        w.add_page(page_row(a, "ok", 2, "page"))
+        w.commit()
+    assert store.snapshot().rows("pages") == 12
+    (store.root / "manifest.json").unlink()
+    report = store_mod.repair_store(store)
+    assert report.rebuilt
+    df = store.snapshot().query("SELECT article_id, attempt FROM {pages}")
+    assert len(df) == 12 and not df.duplicated().any()  # none lost, none twice

@@ -53,8 +53,9 @@ FEED_ITEMS = 1500  # items a demo feed carries: at most ~4 MB (the largest item 
 ATTEMPTS = 3  # tries per feed and moment while catching up (the flaky feed fails now and then)
 DASHBOARD_WAIT = 90.0  # seconds to wait for the dashboard to answer once the history is in
 
-# (feeds polled, feeds to poll, articles stored, the moment being caught up to)
-CatchUpProgress = Callable[[int, int, int, datetime], None]
+# (feeds polled, feeds to poll, articles stored, the moment being caught up to, article pages
+# read, article pages waiting)
+CatchUpProgress = Callable[[int, int, int, datetime, int, int], None]
 
 
 def prepare_folder(folder: Path) -> None:
@@ -156,12 +157,14 @@ async def catch_up(
 
                 def report(n: int, _: int, base: int = base, total: int = total) -> None:
                     if progress is not None:
-                        progress(base + n, total, _articles(poller), server.clock())
+                        read, waiting = poller.pages.attempts, poller.pages.due()
+                        progress(base + n, total, _articles(poller), server.clock(), read, waiting)
 
                 step = await poller.poll(todo, stop=stop, progress=report)
                 done += len(todo)
                 result.summary.new_articles += step.new_articles
                 result.summary.new_mentions += step.new_mentions
+                result.summary.add(PollSummary(pages=step.pages))
                 failed = []
                 for feed in todo:
                     state = poller.states.get(feed.url)
@@ -176,8 +179,18 @@ async def catch_up(
                     break
                 todo = failed
                 total += len(todo)
+
+        # the pages of the history's articles, read in the background while it came in
+        def report_pages(read: int, waiting: int) -> None:
+            if progress is not None:
+                progress(done, total, _articles(poller), until, read, waiting)
+
+        result.summary.add(PollSummary(pages=await poller.read_pages(stop, report_pages)))
+        if stop is not None and stop.is_set():
+            result.stopped = True
+            return result
         if progress is not None:  # the last poll's rows are committed now: the final count
-            progress(done, total, _articles(poller), until)
+            progress(done, total, _articles(poller), until, poller.pages.attempts, 0)
     finally:
         server.clock = clock
         _final_outcomes(result.summary, poller, feeds)
@@ -361,14 +374,15 @@ def _progress_display(console: Output, world: World) -> Iterator[CatchUpProgress
     if not console.is_terminal:
         printed: list[tuple[float, str]] = [(0.0, "")]  # when, what
 
-        def line(done: int, total: int, articles: int, at: datetime) -> None:
+        def line(done: int, total: int, articles: int, at: datetime, read: int, left: int) -> None:
             text = (
                 f"{label}: {done}/{total} feeds polled, {articles:,} articles stored "
-                f"(up to {at:%Y-%m-%d %H:%M} UTC)"
+                f"(up to {at:%Y-%m-%d %H:%M} UTC), {read:,} article pages read"
+                + (f", {left:,} to read" if left else "")
             )
             now = time.monotonic()
             when, last = printed[-1]
-            if text != last and (done == total or now - when >= 5):
+            if text != last and ((done == total and not left) or now - when >= 5):
                 console.print(text)
                 printed.append((now, text))
 
@@ -387,13 +401,17 @@ def _progress_display(console: Output, world: World) -> Iterator[CatchUpProgress
         BarColumn(bar_width=20),
         MofNCompleteColumn(),
         TextColumn("feeds · {task.fields[articles]:,} articles"),
+        TextColumn("· {task.fields[pages]}"),
         TimeElapsedColumn(),
         console=console.rich(),
         transient=True,
     ) as bar:
-        task = bar.add_task(label, total=None, articles=0)
+        task = bar.add_task(label, total=None, articles=0, pages="")
 
-        def update(done: int, total: int, articles: int, at: datetime) -> None:
-            bar.update(task, completed=done, total=total, articles=articles)
+        def update(
+            done: int, total: int, articles: int, at: datetime, read: int, left: int
+        ) -> None:
+            pages = f"{read:,} pages read" + (f", {left:,} to read" if left else "")
+            bar.update(task, completed=done, total=total, articles=articles, pages=pages)
 
         yield update

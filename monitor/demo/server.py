@@ -14,7 +14,11 @@ unchanged feed costs a dictionary lookup.
 The misbehaving feeds (see `monitor.demo.world.HEALTHS`): "flaky" answers 500 to every third
 request (the 2nd, 5th, ...), "slow" answers after `slow_delay` seconds, "moved" answers 301 at
 its listed path and serves the feed at the new one, "gone" answers 410, "html" serves an HTML
-page. `/` is an HTML index of the feeds, for humans. Requests are not logged, and a client
+page. Feeds link to the articles' pages on this server: every article has an HTML page (its
+title and text amid a news site's boilerplate; `World.render_page`) once it is available, and
+`/robots.txt` refuses the pages of one outlet to media-monitor (`World.robots_txt`); an
+outlet's pages may also stop at a paywall (see `monitor.demo.world.PAGES`).
+`/` is an HTML index of the feeds, for humans. Requests are not logged, and a client
 that hangs up mid-response (the poller cutting a response short, a timeout) is normal: it is
 not logged either. Any other error in the server is one line on stderr, never a traceback.
 
@@ -163,7 +167,7 @@ class DemoServer:
         cached = self._cache.get(path)
         if cached is not None and (cached.visible, cached.limit) == (visible, limit):
             return cached
-        body = self.world.render_feed(path, at, limit)
+        body = self.world.render_feed(path, at, limit, site=self.base_url)
         cached = _Cached(visible, limit, body, self.world.last_modified(path, at))
         self._cache[path] = cached  # one body per path: the newest asked for
         with self._lock:
@@ -240,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
         route = demo.routes.get(path)
         n = demo._count(path)
         if route is None:
-            self._send(404, [("Content-Type", "text/plain")], b"no such feed\n", head)
+            self._serve_page(path, head)
             return
         action, outlet, target = route
         if outlet.health == "slow" and demo.slow_delay > 0:
@@ -258,6 +262,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, [("Content-Type", "text/html; charset=utf-8")], _homepage(outlet), head)
         else:
             self._send_feed(demo._feed(target), outlet, head)
+
+    def _serve_page(self, path: str, head: bool) -> None:
+        """robots.txt, or an article's page once the article is available; else 404."""
+        demo = self.server.demo
+        if path == "/robots.txt":
+            body = demo.world.robots_txt().encode()
+            self._send(200, [("Content-Type", "text/plain; charset=utf-8")], body, head)
+            return
+        article = demo.world.page(path)
+        if article is None or article.available > demo.clock():
+            self._send(404, [("Content-Type", "text/plain")], b"no such page\n", head)
+            return
+        page = demo.world.render_page(article, demo.base_url)
+        self._send(200, [("Content-Type", "text/html; charset=utf-8")], page, head)
 
     def _send_feed(self, cached: _Cached, outlet: Outlet, head: bool) -> None:
         headers = [("ETag", cached.etag)]

@@ -60,6 +60,9 @@ CONTENT_TYPES = {
 HEALTHS = ("ok", "flaky", "slow", "moved", "gone", "html")
 # Outlets whose articles reach a store (the others never deliver a feed).
 DELIVERING = ("ok", "flaky", "slow", "moved")
+# Article pages. ok: the whole article. robots: robots.txt refuses them to media-monitor.
+# paywall: the first paragraph, then a box asking to subscribe.
+PAGES = ("ok", "robots", "paywall")
 
 # ---------------------------------------------------------------------------------------------
 # The watchlist and how texts mention it
@@ -656,7 +659,7 @@ _LAST_NAMES = (
     "Ternholm",
 )
 
-# (name, languages, tags). Index positions matter: see _HEALTH_AT and _SECTIONS_AT.
+# (name, languages, tags). Index positions matter: see _HEALTH_AT, _PAGES_AT and _SECTIONS_AT.
 _OUTLETS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Orvane Newswire", "en", ("wire", "international")),
     ("Meridiem Press Service", "en", ("wire", "international")),
@@ -758,6 +761,7 @@ _SECTION_NAMES = ("world", "americas", "news", "opinion")
 
 _SECTIONS_AT = 5  # the outlet with two section feeds ("world" and "americas")
 _HEALTH_AT = {6: "flaky", 7: "slow", 9: "moved", 10: "gone", 11: "html"}
+_PAGES_AT = {4: "robots", 13: "paywall"}  # two outlets whose feeds carry summaries
 _FORMAT_CYCLE = ("rss", "atom", "rss", "rdf", "atom")
 _DATE_STYLES = {  # label -> offset from UTC in seconds
     "rss": (("+0000", 0), ("-0600", -6 * 3600), ("GMT", 0), ("+0100", 3600), ("EST", -5 * 3600)),
@@ -828,6 +832,7 @@ class Outlet:
     guid_is_link: bool = False
     link_suffix: str = ""  # e.g. tracking parameters appended to every link
     weight: float = 1.0  # relative number of stories it publishes
+    pages: str = "ok"  # its article pages: one of PAGES
 
     @property
     def delivers(self) -> bool:
@@ -840,20 +845,29 @@ class Outlet:
             return self.name
         return f"{self.name} — {self.sections[self.feeds.index(path)].title()}"
 
+    def home(self, site: str | None) -> str:
+        """Its home page, on `site` (the demo server) or in its invented domain."""
+        return self.homepage if site is None else f"{site}/{self.slug}/"
+
 
 @dataclass(slots=True, eq=False)
 class DemoArticle:
-    """One article as an outlet's feed carries it, with the mentions it contains.
+    """One article: its page (the whole text) and what its outlet's feed carries of it.
 
     `feeds` are feed paths as listed in feeds.yaml (the path before a move). `published` is None
     for an undated item; `available` is when the item first appears in its feeds (equal to
     `published` for dated items). Syndicated copies share `story`, `title`, `text` and
-    `mentions` (a dict shared between copies: do not mutate it).
+    `mentions` (dicts shared between articles: do not mutate them).
+
+    `mentions` are the mentions in the title and the article's text (its page); `feed_mentions`
+    those in the title and what the feed carries (the whole text, or a one-sentence summary for
+    outlets whose feeds carry summaries). `counted` says which of them a correct poller counts.
     """
 
     feeds: tuple[str, ...]
     title: str
     mentions: dict[str, int]
+    feed_mentions: dict[str, int]
     story: int
     author: str
     lang: str
@@ -872,19 +886,38 @@ class DemoArticle:
         return self._outlet.slug
 
     @property
-    def url(self) -> str:
-        o, t = self._outlet, time.gmtime(self._ts)
+    def path(self) -> str:
+        """Where the demo server serves the article's page (without the tracking suffix)."""
+        t = time.gmtime(self._ts)
         return (
-            f"https://www.{o.slug}.example/{self._section}/{t.tm_year}/{t.tm_mon:02d}/"
-            f"{t.tm_mday:02d}/{self._slug}-{self._serial}{o.link_suffix}"
+            f"/{self._outlet.slug}/{self._section}/{t.tm_year}/{t.tm_mon:02d}/"
+            f"{t.tm_mday:02d}/{self._slug}-{self._serial}"
         )
 
     @property
-    def guid(self) -> str:
+    def url(self) -> str:
+        """The article's address in an invented outlet's own domain (feeds rendered without a
+        site: see `link`)."""
+        return self.link(None)
+
+    def link(self, site: str | None) -> str:
+        """The article's link in feeds served from `site` (its page is at `site + path`), or,
+        with no site, in the outlet's invented domain."""
+        o = self._outlet
+        if site is None:
+            rest = self.path.removeprefix("/" + o.slug)
+            return f"https://www.{o.slug}.example{rest}{o.link_suffix}"
+        return f"{site}{self.path}{o.link_suffix}"
+
+    def guid_at(self, site: str | None) -> str:
         o = self._outlet
         if o.guid_is_link:
-            return self.url
+            return self.link(site)
         return f"tag:{o.slug}.example,{time.gmtime(self._ts).tm_year}:article-{self._serial}"
+
+    @property
+    def guid(self) -> str:
+        return self.guid_at(None)
 
     @property
     def published(self) -> datetime | None:
@@ -896,17 +929,47 @@ class DemoArticle:
 
     @property
     def html(self) -> str:
-        """The HTML the feed carries: the full content, or the summary."""
+        """The article's HTML: its whole text, as on its page."""
         return self._body.html()
 
     @property
     def text(self) -> str:
-        """Plain text of `html`, white space collapsed: what mentions are counted in."""
+        """Plain text of `html`, white space collapsed: the article's text."""
         return self._body.text()
 
     @property
     def teaser(self) -> str:
+        """The article's first sentence, as plain text."""
         return self._body.teaser()
+
+    @property
+    def full_feed(self) -> bool:
+        """Whether the feed carries the whole article (else a one-sentence summary)."""
+        return self._outlet.full_content
+
+    @property
+    def feed_html(self) -> str:
+        """The HTML the feed carries: the whole text, or the summary."""
+        return self._body.html() if self._outlet.full_content else self._body.teaser_html()
+
+    @property
+    def feed_text(self) -> str:
+        """Plain text of `feed_html`, white space collapsed."""
+        return self._body.text() if self._outlet.full_content else self._body.teaser()
+
+    def counted(self, full_text: bool = True) -> dict[str, int]:
+        """The mentions a correct poller counts: in the title and the page's text when it reads
+        the page (`full_text`, and the page is readable: not refused by robots.txt, not behind
+        the paywall), else in the title and what the feed carries."""
+        if full_text and self._outlet.pages == "ok":
+            return self.mentions
+        return self.feed_mentions
+
+    @property
+    def read_in_full(self) -> bool:
+        """Whether the demo's feeds.yaml makes a poller read this article's page (summary
+        feeds only) and the page gives the article (see `counted`)."""
+        return not self._outlet.full_content and self._outlet.pages == "ok"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -993,7 +1056,7 @@ class _Body:
         self.codes = codes.tobytes()
         self.literals = tuple(literals) if literals else ()
         self.entities = entities  # HTML entities for accents and quotes
-        self.plain = plain  # a summary written without <p>
+        self.plain = plain  # the summary written without <p>
         self.link = link
 
     @property
@@ -1022,6 +1085,16 @@ class _Body:
     def teaser(self) -> str:
         return self._sentence(self.paras[0][0])
 
+    def teaser_html(self) -> str:
+        """The first sentence, as a feed's summary carries it."""
+        item = self.paras[0][0]
+        h = _esc(self.pool[item] if isinstance(item, int) else item)
+        if self.entities and not h.isascii():
+            h = h.translate(_NAMED_ENTITIES)
+        elif _MARK in h:
+            h = h.replace(_MARK, "\n")
+        return h if self.plain else f"<p>{h}</p>"
+
     def html(self) -> str:
         entities = self.entities
         paras = []
@@ -1043,8 +1116,6 @@ class _Body:
                     h = f"<strong>{h}</strong>"
                 parts.append(h)
             paras.append(" ".join(parts))
-        if self.plain:
-            return paras[0]
         return "\n".join(f"<p>{p}</p>" for p in paras)
 
 
@@ -1142,16 +1213,17 @@ def _xml_title(s: str, outlet: Outlet) -> str:
     return s
 
 
-def _render_item(a: DemoArticle, outlet: Outlet, section: str) -> str:
+def _render_item(a: DemoArticle, outlet: Outlet, section: str, site: str | None) -> str:
     title = _xml_title(a.title, outlet)
-    link = _esc(a.url)
+    url = a.link(site)
+    link = _esc(url)
     author = _esc(a.author)
     date_str = _format_date(a._ts, outlet) if a.published is not None else ""
     if outlet.fmt == "rss":
         if outlet.guid_is_link:
             guid = f'<guid isPermaLink="true">{link}</guid>'
         else:
-            guid = f'<guid isPermaLink="false">{_esc(a.guid)}</guid>'
+            guid = f'<guid isPermaLink="false">{_esc(a.guid_at(site))}</guid>'
         parts = [f"<item>\n<title>{title}</title>\n<link>{link}</link>\n{guid}\n"]
         if date_str:
             parts.append(f"<pubDate>{date_str}</pubDate>\n")
@@ -1164,14 +1236,14 @@ def _render_item(a: DemoArticle, outlet: Outlet, section: str) -> str:
             else:
                 parts.append(f"<content:encoded>{_esc(html)}</content:encoded>\n")
         else:
-            parts.append(f"<description>{_esc(a.html)}</description>\n")
+            parts.append(f"<description>{_esc(a.feed_html)}</description>\n")
         parts.append("</item>\n")
         return "".join(parts)
     if outlet.fmt == "atom":
         parts = [
             f'<entry>\n<title type="text">{title}</title>\n'
-            f'<link rel="alternate" type="text/html" href="{_esc_attr(a.url)}"/>\n'
-            f"<id>{_esc(a.guid)}</id>\n"
+            f'<link rel="alternate" type="text/html" href="{_esc_attr(url)}"/>\n'
+            f"<id>{_esc(a.guid_at(site))}</id>\n"
         ]
         if date_str:
             parts.append(f"<published>{date_str}</published>\n<updated>{date_str}</updated>\n")
@@ -1180,17 +1252,15 @@ def _render_item(a: DemoArticle, outlet: Outlet, section: str) -> str:
             parts.append(f'<summary type="text">{_esc(a.teaser)}</summary>\n')
             parts.append(f'<content type="html">{_esc(a.html)}</content>\n')
         else:
-            parts.append(f'<summary type="html">{_esc(a.html)}</summary>\n')
+            parts.append(f'<summary type="html">{_esc(a.feed_html)}</summary>\n')
         parts.append("</entry>\n")
         return "".join(parts)
-    parts = [
-        f'<item rdf:about="{_esc_attr(a.url)}">\n<title>{title}</title>\n<link>{link}</link>\n'
-    ]
+    parts = [f'<item rdf:about="{_esc_attr(url)}">\n<title>{title}</title>\n<link>{link}</link>\n']
     if outlet.full_content:
         parts.append(f"<description>{_esc(a.teaser)}</description>\n")
         parts.append(f"<content:encoded>{_esc(a.html)}</content:encoded>\n")
     else:
-        parts.append(f"<description>{_esc(a.html)}</description>\n")
+        parts.append(f"<description>{_esc(a.feed_html)}</description>\n")
     if date_str:
         parts.append(f"<dc:date>{date_str}</dc:date>\n")
     parts.append(
@@ -1199,12 +1269,14 @@ def _render_item(a: DemoArticle, outlet: Outlet, section: str) -> str:
     return "".join(parts)
 
 
-def _feed_document(outlet: Outlet, section: str, items: list[DemoArticle]) -> str:
+def _feed_document(
+    outlet: Outlet, section: str, items: list[DemoArticle], site: str | None = None
+) -> str:
     title = _xml_title(outlet.name if section == "news" else f"{outlet.name}: {section}", outlet)
-    home = _esc(outlet.homepage)
+    home = _esc(outlet.home(site))
     lang = outlet.languages[0]
     about = "Invented outlet of the media-monitor demo world; every story here is synthetic."
-    body = "".join(_render_item(a, outlet, section) for a in items)
+    body = "".join(_render_item(a, outlet, section, site) for a in items)
     head = '<?xml version="1.0" encoding="utf-8"?>\n'
     if outlet.fmt == "rss":
         return (
@@ -1224,7 +1296,7 @@ def _feed_document(outlet: Outlet, section: str, items: list[DemoArticle]) -> st
             f"<updated>{updated}</updated>\n<generator>media-monitor demo world</generator>\n"
             f"{body}</feed>\n"
         )
-    seq = "".join(f'<rdf:li rdf:resource="{_esc_attr(a.url)}"/>' for a in items)
+    seq = "".join(f'<rdf:li rdf:resource="{_esc_attr(a.link(site))}"/>' for a in items)
     return (
         f'{head}<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
         ' xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/"'
@@ -1232,6 +1304,113 @@ def _feed_document(outlet: Outlet, section: str, items: list[DemoArticle]) -> st
         f'<channel rdf:about="{home}">\n<title>{title}</title>\n<link>{home}</link>\n'
         f"<description>{about}</description>\n<items><rdf:Seq>{seq}</rdf:Seq></items>\n"
         f"</channel>\n{body}</rdf:RDF>\n"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Article pages: the article amid the boilerplate of a news site, which names watched entities
+# (navigation, a cookie banner, "most read", related stories, comments, the footer) and must
+# not be counted. Only the article's title and text are.
+
+_PAGE_TEXTS = {
+    "en": {
+        "cookies": (
+            "We and our 214 partners, among them Vellacourt Bank and Kestrel Orbital, use "
+            "cookies to measure our audience and show you relevant ads."
+        ),
+        "accept": "Accept all",
+        "reject": "Reject",
+        "sections": ("News", "Politics", "Business", "Opinion", "Weather"),
+        "trending": "Trending",
+        "topics": ("Talia Brenwick", "Port Elvarra", "Tidewater Accord", "NRTB", "Karsvik"),
+        "by": "By",
+        "most_read": "Most read",
+        "related": "Related stories",
+        "comments": "comments",
+        "said": (
+            "Brenwick has been saying this for years.",
+            "Nobody in Karsvik believes the NRTB any more.",
+            "Ask Vellacourt Bank who really pays for the Grain Levy.",
+            "Olaizabal will never agree to the Tidewater Accord.",
+        ),
+        "paywall": "This story is for subscribers. Subscribe to keep reading.",
+        "footer": "Our coverage of Santa Ilvera and the Blue Corridor is funded by our readers.",
+    },
+    "es": {
+        "cookies": (
+            "Nosotros y nuestros 214 socios, entre ellos Vellacourt Bank y Kestrel Orbital, "
+            "usamos cookies para medir la audiencia y mostrarle anuncios relevantes."
+        ),
+        "accept": "Aceptar todo",
+        "reject": "Rechazar",
+        "sections": ("Noticias", "Política", "Economía", "Opinión", "Tiempo"),
+        "trending": "Tendencias",
+        "topics": ("Ramón Olaizábal", "Santa Ilvera", "Pacto Tidewater", "AVELCO", "Karsvik"),
+        "by": "Por",
+        "most_read": "Lo más leído",
+        "related": "Noticias relacionadas",
+        "comments": "comentarios",
+        "said": (
+            "Olaizábal lleva años diciendo lo mismo.",
+            "En Santa Ilvera ya nadie cree a la NRTB.",
+            "Que Vellacourt Bank explique quién paga la tasa granaria.",
+        ),
+        "paywall": "Esta noticia es solo para suscriptores. Suscríbase para seguir leyendo.",
+        "footer": "Nuestra cobertura de Port Elvarra y el Corredor Azul la pagan los lectores.",
+    },
+}
+
+
+def _page(world: World, a: DemoArticle, site: str) -> str:
+    """The HTML page of an article (see PAGES for what its outlet shows)."""
+    o = a._outlet
+    t = _PAGE_TEXTS[a.lang]
+    home = o.home(site)
+    others = world.articles
+    n = len(others)
+    picks = [others[(a._serial * 7919 + k * 104_729) % n] for k in range(1, 9)]
+    links = "".join(
+        f'<li><a href="{_esc_attr(b.link(site))}">{_esc(b.title)}</a></li>' for b in picks[:5]
+    )
+    related = "".join(
+        f'<li><a href="{_esc_attr(b.link(site))}">{_esc(b.title)}</a></li>' for b in picks[5:]
+    )
+    nav = "".join(f'<li><a href="{home}{_slugify(x)}/">{x}</a></li>' for x in t["sections"])
+    topics = "".join(
+        f'<li><a href="{home}topics/{_slugify(x)}/">{_esc(x)}</a></li>' for x in t["topics"]
+    )
+    said = t["said"]
+    comments = "".join(
+        f'<div class="comment"><p class="comment-author">reader{(a._serial + k) % 97}</p>'
+        f"<p>{_esc(said[(a._serial + k) % len(said)])}</p></div>"
+        for k in range(2)
+    )
+    stamp = _iso_utc(a._ts)
+    body = a.html
+    if o.pages == "paywall":
+        body = (
+            f"<p>{_esc(a.teaser)}</p>\n"
+            f'<div class="paywall"><p>{t["paywall"]}</p><a href="{home}subscribe">→</a></div>'
+        )
+    return (
+        f'<!DOCTYPE html>\n<html lang="{a.lang}">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{_esc(a.title)} | {_esc(o.name)}</title>\n"
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f'<link rel="canonical" href="{_esc_attr(a.link(site))}">\n</head>\n<body>\n'
+        f'<div id="cookie-consent" class="cookie-banner" role="dialog"><p>{t["cookies"]}</p>'
+        f"<button>{t['accept']}</button> <button>{t['reject']}</button></div>\n"
+        f'<header class="site-header"><a class="logo" href="{home}">{_esc(o.name)}</a>\n'
+        f'<nav class="sections"><ul>{nav}</ul></nav>\n'
+        f'<nav class="trending"><span>{t["trending"]}:</span><ul>{topics}</ul></nav></header>\n'
+        f"<main>\n<article>\n<h1>{_esc(a.title)}</h1>\n"
+        f'<p class="byline">{t["by"]} {_esc(a.author)} · <time datetime="{stamp}">'
+        f"{stamp[:10]}</time></p>\n"
+        f'<div class="article-body">\n{body}\n</div>\n</article>\n'
+        f'<aside class="most-read"><h2>{t["most_read"]}</h2><ol>{links}</ol></aside>\n'
+        f'<section class="related"><h2>{t["related"]}</h2><ul>{related}</ul></section>\n'
+        f'<section class="comments" id="comments"><h2>2 {t["comments"]}</h2>{comments}</section>\n'
+        f'</main>\n<footer class="site-footer"><p>© {_esc(o.name)}. {t["footer"]}</p>'
+        f"<ul>{topics}</ul></footer>\n</body>\n</html>\n"
     )
 
 
@@ -1268,6 +1447,7 @@ class World:
     events: list[tuple[str, date, int]]
     _feeds: dict[str, _Feed] = field(repr=False)
     _times: list[int] = field(repr=False)  # `available` of all articles, sorted
+    _pages: dict[str, DemoArticle] | None = field(default=None, repr=False)  # by page path
 
     @classmethod
     def generate(
@@ -1325,18 +1505,21 @@ class World:
         n = feed.visible(at)
         return datetime.fromtimestamp(feed.times[n - 1], UTC) if n else None
 
-    def render_feed(self, path: str, at: datetime, limit: int | None = None) -> bytes:
+    def render_feed(
+        self, path: str, at: datetime, limit: int | None = None, site: str | None = None
+    ) -> bytes:
         """The feed document at `path` with the items available at `at`, newest first.
 
-        `limit` keeps the newest `limit` items. The result depends only on which items are
-        visible, so it can be cached by (path, visible_count). Feeds that serve no XML (gone,
-        HTML) render as empty feeds of their outlet.
+        `limit` keeps the newest `limit` items. Links point at the articles' pages on `site`
+        (the demo server's base URL), or, with no site, in the outlets' invented domains. The
+        result depends only on which items are visible, so it can be cached by (path,
+        visible_count). Feeds that serve no XML (gone, HTML) render as empty feeds.
         """
         feed = self._feed(path)
         n = feed.visible(at)
         start = max(0, n - limit) if limit is not None else 0
         items = feed.articles[start:n][::-1]
-        return _feed_document(feed.outlet, feed.section, items).encode("utf-8")
+        return _feed_document(feed.outlet, feed.section, items, site).encode("utf-8")
 
     def catch_up_times(self, until: datetime, items: int) -> list[datetime]:
         """Moments to poll the feeds at so that feeds of `items` items show every item.
@@ -1367,6 +1550,32 @@ class World:
                 return moments
             t = step
 
+    # --- article pages ------------------------------------------------------------------------
+
+    def page(self, path: str) -> DemoArticle | None:
+        """The article whose page is at `path` on the demo server (None: no such page)."""
+        if self._pages is None:
+            self._pages = {a.path: a for a in self.articles}
+        return self._pages.get(path)
+
+    def render_page(self, a: DemoArticle, site: str) -> bytes:
+        """The HTML page of an article served from `site`: its title and text amid the
+        boilerplate of a news site (see `PAGES` for the outlets that show less)."""
+        return _page(self, a, site).encode("utf-8")
+
+    def robots_txt(self) -> str:
+        """The demo server's robots.txt: the pages of outlets with `pages == "robots"` are
+        refused to media-monitor (their feeds are not: feed readers do not read robots.txt)."""
+        lines = ["# media-monitor demo world", "User-agent: media-monitor"]
+        lines += [
+            f"Disallow: /{o.slug}/{section}/"
+            for o in self.outlets
+            if o.pages == "robots"
+            for section in o.sections
+        ]
+        lines += ["Allow: /", "", "User-agent: *", "Disallow: /private/", ""]
+        return "\n".join(lines)
+
     def _feed(self, path: str) -> _Feed:
         try:
             return self._feeds[path]
@@ -1387,6 +1596,7 @@ class World:
             f"store: {q(store)}",
             "poll:",
             f"  every: {q(every)}",
+            "  full_text: true  # read the page of every new article and count mentions there",
             "feeds:",
         ]
         for outlet in self.outlets:
@@ -1394,6 +1604,8 @@ class World:
                 lines.append(f"  - name: {q(outlet.feed_name(path))}")
                 lines.append(f"    url: {q(base + path)}")
                 lines.append(f"    tags: [{', '.join(q(t) for t in outlet.tags)}]")
+                if outlet.full_content:
+                    lines.append("    full_text: false  # its entries carry the whole article")
         lines.append("watch:")
         for e in self.entities:
             lines.append(f"  - name: {q(e.name)}")
@@ -1415,12 +1627,16 @@ class World:
         """How many distinct articles a correct poller has stored after polling at `until`."""
         return bisect.bisect_right(self._times, until.timestamp())
 
-    def truth(self, until: datetime, undated_seen: datetime) -> pd.DataFrame:
+    def truth(
+        self, until: datetime, undated_seen: datetime, *, full_text: bool = True
+    ) -> pd.DataFrame:
         """Expected mentions and mentioning articles per entity and UTC day.
 
-        For the articles a correct poller stores when it polls every feed at `until`; undated
-        articles count on `undated_seen`'s UTC day. Columns: entity, day (datetime.date),
-        mentions, articles; only rows with articles > 0, sorted by entity and day.
+        For the articles a correct poller stores when it polls every feed at `until` and, with
+        `full_text` (as the demo's feeds.yaml says), reads the pages of the articles whose feeds
+        carry summaries (`DemoArticle.counted`); undated articles count on `undated_seen`'s UTC
+        day. Columns: entity, day (datetime.date), mentions, articles; only rows with
+        articles > 0, sorted by entity and day.
         """
         import pandas as pd
 
@@ -1429,10 +1645,11 @@ class World:
         mentions: dict[tuple[str, date], int] = {}
         articles: dict[tuple[str, date], int] = {}
         for a in self.articles:
-            if a._ts > limit or not a.mentions:
+            counted = a.counted(full_text)
+            if a._ts > limit or not counted:
                 continue
             day = undated_day if a.published is None else a.published.date()
-            for entity, n in a.mentions.items():
+            for entity, n in counted.items():
                 key = (entity, day)
                 mentions[key] = mentions.get(key, 0) + n
                 articles[key] = articles.get(key, 0) + 1
@@ -1590,6 +1807,7 @@ class _Generator:
                     guid_is_link=i % 4 == 0,
                     link_suffix="?utm_source=rss&utm_medium=feed" if i % 6 == 4 else "",
                     weight=weight,
+                    pages=_PAGES_AT.get(i, "ok") if self.unhealthy else "ok",
                 )
             )
         return result
@@ -1637,10 +1855,10 @@ class _Generator:
 
     def story(
         self, outlet: Outlet, lang: str, weights: list[float]
-    ) -> tuple[str, _Body, dict[str, int]]:
-        """A new story for `outlet` in `lang`: title, body, mentions per entity."""
+    ) -> tuple[str, _Body, dict[str, int], dict[str, int]]:
+        """A new story for `outlet` in `lang`: title, body, and the mentions per entity in the
+        title and the whole body, and in the title and the first sentence (a feed's summary)."""
         counts: dict[str, int] = {}
-        full = outlet.full_content
         primary = secondary = None
         extra: list[_Spec] = []
         if self.rand() < _P_ENTITY:
@@ -1657,43 +1875,50 @@ class _Generator:
         title = self._title(lang, primary if in_title else None, secondary, counts)
         if "opinion" in outlet.tags:
             title = _OPINION_PREFIX[lang] + title
+        lede = dict(counts)  # the title's mentions, then the first sentence's
 
         mentions: list[str] = []
-        if primary is not None:
-            k = self.between(1, 4) if full else 1
+        said: dict[str, tuple[str, int]] = {}  # sentence -> (entity, mentions): by construction
+        specs = [(primary, self.between(1, 4))] if primary is not None else []
+        specs += [(spec, self.between(1, 2)) for spec in extra]
+        for spec, k in specs:
             for _ in range(k):
-                s, n = self._mention_sentence(primary, lang)
-                mentions.append(s)
-                counts[primary.entity.name] = counts.get(primary.entity.name, 0) + n
-        for spec in extra:
-            for _ in range(self.between(1, 2) if full else 1):
-                s, n = self._mention_sentence(spec, lang)
-                mentions.append(s)
+                sentence, n = self._mention_sentence(spec, lang)
+                mentions.append(sentence)
+                said[sentence] = (spec.entity.name, n)
                 counts[spec.entity.name] = counts.get(spec.entity.name, 0) + n
         if self.rand() < _P_DECOY:
             mentions.append(self.pick(_DECOYS[lang]))
 
         pool = self.pools[lang]
-        if full:
-            sizes = [self.between(2, 3) for _ in range(self.between(3, 5))]
-        else:
-            sizes = [max(len(mentions), self.between(1, 2))]
+        sizes = [self.between(2, 3) for _ in range(self.between(3, 5))]
         total = max(sum(sizes), len(mentions) + 1)
         size = len(pool)
         rand = self.rand
         seq: list[int | str] = [int(rand() * size) for _ in range(total - len(mentions))]
         for j, s in enumerate(mentions):
             seq.insert(self.between(0, 1) if j == 0 else self.between(0, len(seq)), s)
+        if isinstance(seq[0], str) and seq[0] in said:
+            entity, n = said[seq[0]]
+            lede[entity] = lede.get(entity, 0) + n
         if "wire" in outlet.tags:
             places = [s for s in self.specs if s.entity.kind == "place"]
             if self.rand() < 0.3:
                 place = self.pick(places)
                 city = place.titles_en[0].upper()
-                counts[place.entity.name] = counts.get(place.entity.name, 0) + 1
+                for tally in (counts, lede):
+                    tally[place.entity.name] = tally.get(place.entity.name, 0) + 1
             else:
                 city = self.pick(_DATELINE_CITIES)
             first = seq[0] if isinstance(seq[0], str) else pool[seq[0]]
             seq[0] = self.shared(f"{city} ({outlet.name}) — {first}")
+        # an article is much longer than its one-sentence summary (2x, and 600 characters)
+        chars = sum(len(x if isinstance(x, str) else pool[x]) + 1 for x in seq)
+        first_chars = len(seq[0] if isinstance(seq[0], str) else pool[seq[0]])
+        while chars - 1 < max(600, 2 * first_chars):  # chars counts one space too many
+            filler = int(rand() * size)
+            seq.append(filler)
+            chars += len(pool[filler]) + 1
         paras: list[tuple[int | str, ...]] = []
         pos = 0
         for j, size in enumerate(sizes):
@@ -1704,10 +1929,10 @@ class _Generator:
             pool,
             tuple(p for p in paras if p),
             entities=outlet.html_entities,
-            plain=not full and not outlet.html_entities,
+            plain=not outlet.html_entities,
             link=self.link(outlet, self.story_id % 97),
         )
-        return self.shared(title), body, counts
+        return self.shared(title), body, counts, lede
 
     def link(self, outlet: Outlet, topic: int) -> str:
         """A topic page of `outlet`."""
@@ -1820,9 +2045,9 @@ class _Generator:
         langs = outlet.languages
         lang = langs[0] if len(langs) == 1 or self.rand() < 0.75 else langs[1]
         self.story_id += 1
-        title, body, counts = self.story(outlet, lang, weights)
+        title, body, counts, lede = self.story(outlet, lang, weights)
         slug = self.shared(_slugify(title)[:60].strip("-"))
-        self._article(outlet, ts, title, body, counts, lang, slug, author=None)
+        self._article(outlet, ts, title, body, (counts, lede), lang, slug, author=None)
         if "wire" in outlet.tags and self.rand() < _P_SYNDICATED:
             others = self.pickers[outlet.slug, lang]
             if not others:
@@ -1830,7 +2055,9 @@ class _Generator:
             picked = rng.sample(others, min(len(others), self.between(1, _MAX_PICKUPS)))
             for other in picked:
                 delay = self.between(600, 5 * 3600)
-                self._article(other, ts + delay, title, body, counts, lang, slug, outlet.name)
+                self._article(
+                    other, ts + delay, title, body, (counts, lede), lang, slug, outlet.name
+                )
 
     def _article(
         self,
@@ -1838,7 +2065,7 @@ class _Generator:
         ts: int,
         title: str,
         body: _Body,
-        counts: dict[str, int],
+        tallies: tuple[dict[str, int], dict[str, int]],
         lang: str,
         slug: str,
         author: str | None,
@@ -1858,12 +2085,13 @@ class _Generator:
         # are first seen, so a whole history of them would make one false spike.
         recent = ts > self.now_ts - 2 * 86400
         dated = not (recent and outlet.undated_share and self.rand() < outlet.undated_share)
-        key = tuple(counts.items())
+        counts, lede = tallies
         self.articles.append(
             DemoArticle(
                 feeds=feeds,
                 title=title,
-                mentions=self.mention_sets.setdefault(key, counts) if counts else _NO_MENTIONS,
+                mentions=self._tally(counts),
+                feed_mentions=self._tally(counts if outlet.full_content else lede),
                 story=self.story_id,
                 author=author,
                 lang=lang,
@@ -1876,6 +2104,12 @@ class _Generator:
                 _dated=dated,
             )
         )
+
+    def _tally(self, counts: dict[str, int]) -> dict[str, int]:
+        """One shared dict per distinct tally (a world holds hundreds of thousands)."""
+        if not counts:
+            return _NO_MENTIONS
+        return self.mention_sets.setdefault(tuple(counts.items()), counts)
 
     def _world(self, outlets: list[Outlet], feeds: dict[str, _Feed]) -> World:
         articles = sorted(self.articles, key=lambda a: a._ts)

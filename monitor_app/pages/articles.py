@@ -162,6 +162,7 @@ def articles_csv(snap: Snapshot, f: queries.Filters, total: int) -> str:
             "story": [f"{int(i) & (2**64 - 1):016x}" for i in df["story"]],
             "copies": df["copies"],
             "date_flag": df["date_flag"],
+            "text_source": df["text_source"],
         }
     )
     return out.to_csv(index=False)

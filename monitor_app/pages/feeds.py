@@ -10,7 +10,7 @@ from monitor import queries
 from monitor.text import is_http_url
 
 from ..cards import feed_problems
-from ..data import Context, cached_health, q
+from ..data import Context, cached_full_text, cached_health, q
 from ..state import Selection
 from ..widgets import chart, csv_button, empty_state, store_damage, style_figure
 
@@ -48,6 +48,8 @@ def render(ctx: Context, sel: Selection) -> None:
     if problems.any():
         st.markdown("**Needs attention** — the last error and new address of each, in full")
         feed_problems(df[problems].to_dict("records"))
+    pages = cached_full_text(ctx.snap.key, ctx.snap).set_index("feed")
+    df = df.assign(read_in_full=df["url"].map(read_in_full(ctx, pages)))
     table = df.assign(
         tags=df["tags"].map(", ".join),
         url=df["url"].where(df["url"].map(is_http_url), None),
@@ -78,6 +80,15 @@ def render(ctx: Context, sel: Selection) -> None:
                 "New", format="localized", width=50, help="New articles at the last poll"
             ),
             "failures": st.column_config.NumberColumn("Fails", width=50, help="Failures in a row"),
+            "read_in_full": st.column_config.ProgressColumn(
+                "Read in full",
+                format="percent",
+                min_value=0.0,
+                max_value=1.0,
+                width=95,
+                help="Share of its articles counted on their page's text; empty: the feed "
+                "carries whole articles and its pages are not read (full_text)",
+            ),
             "next_poll": st.column_config.DatetimeColumn(
                 "Next poll", format="D MMM HH:mm", width=100
             ),
@@ -87,13 +98,67 @@ def render(ctx: Context, sel: Selection) -> None:
     )
     st.caption("Errors and new addresses are above, under Needs attention, and in the CSV.")
     csv_button(df.assign(tags=df["tags"].map(", ".join)), "feeds", "feeds_csv")
+    full_text_table(df, pages)
     polling_chart(ctx, sel)
+
+
+def read_in_full(ctx: Context, pages: pd.DataFrame) -> dict[str, float | None]:
+    """Per feed URL: the share of its articles counted on their page (None: pages not read)."""
+    out: dict[str, float | None] = {}
+    for url, state in ctx.snap.feeds.items():
+        tried = int(pages["tried"].get(url, 0)) if "tried" in pages else 0
+        out[url] = float(pages["read_in_full"].get(url, 0.0)) if tried or state.full_text else None
+    return out
+
+
+def full_text_table(df: pd.DataFrame, pages: pd.DataFrame) -> None:
+    """Per feed that reads pages: what reading them gave."""
+    if pages.empty or not pages["tried"].any():
+        return
+    names = dict(zip(df["url"], df["name"], strict=True))
+    rows = pages[pages["tried"] > 0].reset_index()
+    rows.insert(0, "name", rows["feed"].map(names).fillna(rows["feed"]))
+    st.markdown(
+        "**Full text** — feeds whose articles' pages are read: mentions are counted on the "
+        "page's text; when the page cannot be used, on what the feed carries"
+    )
+    st.dataframe(
+        rows[["name", "read_in_full", "articles", "ok", "robots", "short", "failed", "waiting"]],
+        hide_index=True,
+        height=min(38 + 35 * len(rows), 400),
+        column_config={
+            "name": st.column_config.TextColumn("Feed", pinned=True, width=170),
+            "read_in_full": st.column_config.ProgressColumn(
+                "Read in full", format="percent", min_value=0.0, max_value=1.0, width=110
+            ),
+            "articles": st.column_config.NumberColumn("Articles", format="localized", width=75),
+            "ok": st.column_config.NumberColumn("Pages read", format="localized", width=90),
+            "robots": st.column_config.NumberColumn(
+                "Refused", format="localized", width=75, help="Refused by the site's robots.txt"
+            ),
+            "short": st.column_config.NumberColumn(
+                "Too short",
+                format="localized",
+                width=80,
+                help="Too little text on the page: a paywall or consent page",
+            ),
+            "failed": st.column_config.NumberColumn(
+                "Failed",
+                format="localized",
+                width=65,
+                help="HTTP errors, pages that are not HTML or too large, after every try",
+            ),
+            "waiting": st.column_config.NumberColumn(
+                "Waiting", format="localized", width=70, help="Not read yet, or to be tried again"
+            ),
+        },
+    )
 
 
 # the grid's columns, narrow ones first: at 1,400 px they fit up to "Next poll"
 COLUMNS = [
     "name", "status", "http_status", "last_poll", "last_success", "per_day", "articles",
-    "last_new", "failures", "next_poll", "tags", "url",
+    "last_new", "read_in_full", "failures", "next_poll", "tags", "url",
 ]  # fmt: skip
 
 
