@@ -189,6 +189,13 @@ async def catch_up(
         if stop is not None and stop.is_set():
             result.stopped = True
             return result
+        if len(moments) > 1:
+            # One moment brings weeks of history from every feed at once, but the poller's
+            # story index (monitor.stories) keeps only the days before the newest article it
+            # has seen: copies in the history would stay apart. Group them again, in order of
+            # publication, as `monitor rematch` does.
+            poller.log("grouping the history's syndicated copies into stories")
+            poller.rematch()
         if progress is not None:  # the last poll's rows are committed now: the final count
             progress(done, total, _articles(poller), until, poller.pages.attempts, 0)
     finally:
