@@ -495,6 +495,31 @@ def test_syndicated_copies(world: World) -> None:
     assert all(min(group, key=lambda a: a.available).outlet in wires for group in copies)
 
 
+def test_known_spike_in_the_last_days(world: World, small: World) -> None:
+    """The world's known spike (the demo's alert rule fires on it): one entity's coverage
+    jumps three days before `now`, far above the two weeks before, with no other burst of
+    that entity; a world too short for two weeks of baseline has none."""
+    assert world.spike is not None
+    entity, start = world.spike
+    assert start == world.now - timedelta(days=3)
+    assert [e for e, _, _ in world.events].count(entity) == 1
+    assert (entity, start.date(), 3) in world.events
+
+    def mentions(day: int) -> int:  # the entity's mentions in the day starting `day` days after
+        lo, hi = start + timedelta(days=day), start + timedelta(days=day + 1)
+        return sum(
+            a.mentions.get(entity, 0)
+            for a in world.articles
+            if a.published is not None and lo <= a.published < hi
+        )
+
+    before = [mentions(-d) for d in range(1, 15)]
+    baseline = sum(before) / len(before)
+    assert mentions(0) >= max(4 * baseline, 100)  # the alert rule fires at 3x
+    assert max(before) < 2 * baseline  # nothing like it in the two weeks before
+    assert small.spike is None
+
+
 def test_section_feeds_share_items_with_the_same_url(small: World) -> None:
     outlet = next(o for o in small.outlets if len(o.feeds) == 2)
     assert outlet.sections == ("world", "americas")

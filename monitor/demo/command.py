@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import shutil
 import socket
 import subprocess
@@ -40,6 +41,7 @@ from pathlib import Path
 from monitor.access import plan_serving, serving_url
 from monitor.config import Config, FeedConfig, load_config
 from monitor.console import Output, err, out, print_summary
+from monitor.delivery import Dispatcher
 from monitor.demo import check_size
 from monitor.demo.server import DemoServer, serve_world
 from monitor.demo.world import World
@@ -86,13 +88,47 @@ def free_port(preferred: int) -> int:
 
 
 def write_config(world: World, folder: Path, base_url: str) -> Path:
-    """The demo's feeds.yaml, in its folder."""
-    text = world.feeds_yaml(base_url, store="data", every="30s")
+    """The demo's feeds.yaml, in its folder, with its alert rule (`alert_rules`)."""
+    text = world.feeds_yaml(base_url, store="data", every="30s") + alert_rules(world)
     # every demo feed lives on one loopback host: let the poller fetch several at a time
     text = text.replace("poll:\n", "poll:\n  per_host: 8\n", 1)
     path = folder / "feeds.yaml"
     path.write_text(text)
     return path
+
+
+def alert_rules(world: World) -> str:
+    """The `alerts:` part of the demo's feeds.yaml: a spike rule on the entity of the world's
+    known spike (`World.spike`). It fires within the spike's first day and, at 4x and at least
+    20 mentions, on nothing else in the history (the world's everyday ups and downs reach 3x).
+    With no `to:` its firings are recorded in the store, for the dashboard's Alerts page and
+    `monitor alerts`: the demo sends nothing anywhere."""
+    if world.spike is None:
+        return ""
+    entity = world.spike[0]
+    name = json.dumps(f"{entity} spike")  # a JSON string is a YAML string
+    return (
+        "alerts:  # no `to:`: what fires is recorded (Alerts page, `monitor alerts`), not sent\n"
+        f"  - name: {name}\n"
+        "    when: spike\n"
+        f"    entity: {json.dumps(entity)}\n"
+        "    window: 24h\n"
+        "    baseline: 14d\n"
+        "    factor: 4\n"
+        "    min: 20\n"
+    )
+
+
+@contextlib.contextmanager
+def demo_poller(config: Config, store: Store, log: Callable[[str], None]) -> Iterator[Poller]:
+    """The demo's poller, with the alert dispatcher beside it as `monitor poll` runs it: the
+    rules read after each commit, firings recorded, messages (none here) sent in a thread."""
+    dispatcher = Dispatcher(store, config, log=log)
+    dispatcher.start()
+    try:
+        yield Poller(config, store, log=log, on_commit=dispatcher.on_commit)
+    finally:
+        dispatcher.stop()
 
 
 # --------------------------------------------------------------------------------------------
@@ -336,8 +372,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 )
             dashboard = Dashboard(proc, port, log, args.host)
         try:
-            with store.poller_lock():
-                poller = Poller(config, store, log=lambda msg: err.print(msg))
+            with store.poller_lock(), demo_poller(config, store, err.print) as poller:
                 poller.open()
                 with _progress_display(err, world) as show:
                     result = asyncio.run(_catch_up_until_stopped(poller, server, show))

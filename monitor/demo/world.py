@@ -4,9 +4,12 @@
 and RSS 1.0 feeds with full content or short summaries, several date formats and time zones,
 HTML entities, Spanish accents), a watchlist of fifteen invented people, organizations, topics
 and places, and 90 days of articles with a daily and weekly rhythm, quiet weeks and bursts of
-coverage, plus articles scheduled after `now` that keep arriving while a demo runs. Some stories
-are syndicated word for word to several outlets; one outlet has two section feeds that share
-items (same URL); some items have no date; a few feeds misbehave on purpose (see `HEALTHS`).
+coverage (one of them a known spike in the last days: `World.spike`), plus articles scheduled
+after `now` that keep arriving while a demo runs. Wire stories are carried by other outlets,
+word for word or changed as syndication changes them (an agency tag in the dateline, another
+headline, a sentence replaced, a credit appended; never a watched name), and every story opens
+with a sentence of its own; one outlet has two section feeds that share items (same URL); some
+items have no date; a few feeds misbehave on purpose (see `HEALTHS`).
 Every name, outlet and sentence is invented by this module's word lists and templates.
 
 Texts mention the watched entities *by construction*, so the generator knows how many mentions
@@ -921,6 +924,12 @@ _P_ENTITY = 0.72  # share of stories about at least one watched entity
 _P_SYNDICATED = 0.6  # share of wire stories picked up by other outlets
 _MAX_PICKUPS = 4  # a syndicated story runs in 2 to 5 outlets
 _P_DECOY = 0.08
+# The known spike: a burst of coverage of one entity that starts this many days before `now`
+# (in worlds of at least SPIKE_MIN_DAYS days: two weeks of baseline before it), for the
+# demo's alert rule to fire on (see World.spike).
+SPIKE_DAYS_AGO = 3
+SPIKE_MIN_DAYS = 17
+_SPIKE_BOOST = 100  # its entity's weight on its first day (a burst: 30), then decaying
 # What an outlet does to a wire story it carries (each copy draws its own; a copy may keep the
 # story word for word): the agency's tag in the dateline instead of its name, a headline of
 # its own, one sentence replaced by another, a copyright line or credit appended.
@@ -1581,6 +1590,9 @@ class World:
     articles: list[DemoArticle]
     # bursts of coverage: (entity name, first UTC day, number of days)
     events: list[tuple[str, date, int]]
+    # the known spike (one of the bursts): its entity and when it starts; None in a world of
+    # fewer than SPIKE_MIN_DAYS days
+    spike: tuple[str, datetime] | None
     _feeds: dict[str, _Feed] = field(repr=False)
     _times: list[int] = field(repr=False)  # `available` of all articles, sorted
     _pages: dict[str, DemoArticle] | None = field(default=None, repr=False)  # by page path
@@ -1832,6 +1844,7 @@ class _Generator:
         self.strings: dict[str, str] = {}
         self.mention_sets: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}
         self.bursts: list[tuple[str, int, int]] = []
+        self.spike: tuple[str, int] | None = None  # (entity, first day), among the bursts
 
     # --- randomness (fast forms of random.choice / randint / choices) -------------------------
 
@@ -2186,14 +2199,23 @@ class _Generator:
         n_bursts = max(1, round(days / 22)) if days >= 5 else 0
         chosen = rng.sample(range(len(self.specs)), min(n_bursts, len(self.specs)))
         segment = days / max(1, n_bursts)
+        bursts = []
         for j, e in enumerate(chosen):  # one burst in each stretch of the history
             length = self.between(3, 6)
             start = min(days - 2, int(j * segment + self.rand() * max(1.0, segment - length)))
+            bursts.append((e, start, length))
+        others = [e for e in range(len(self.specs)) if e not in chosen]
+        if days >= SPIKE_MIN_DAYS and others:  # and the known spike, of an entity of its own
+            e = self.pick(others)
+            bursts.append((e, days - SPIKE_DAYS_AGO, SPIKE_DAYS_AGO))
+            self.spike = (self.specs[e].entity.name, days - SPIKE_DAYS_AGO)
+        for j, (e, start, length) in enumerate(bursts):
             self.bursts.append((self.specs[e].entity.name, start, length))
+            peak = _SPIKE_BOOST if self.spike is not None and j == len(bursts) - 1 else 30
             for k in range(length):
                 d = start + k
                 if d <= days:
-                    boost[d][e] *= 30 * (0.55**k)
+                    boost[d][e] *= peak * (0.55**k)
                     volume[d] *= 1.0 + 0.35 * (0.7**k)
         cumulative = []
         for d in range(days + 1):
@@ -2357,6 +2379,9 @@ class _Generator:
                 (name, (self.now - timedelta(days=self.days - d)).date(), n)
                 for name, d, n in sorted(self.bursts, key=lambda b: b[1])
             ],
+            spike=None
+            if self.spike is None
+            else (self.spike[0], self.now - timedelta(days=self.days - self.spike[1])),
             _feeds=feeds,
             _times=[a._ts for a in articles],
         )
