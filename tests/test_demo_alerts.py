@@ -55,16 +55,22 @@ def test_the_world_has_a_known_spike_and_the_demo_a_rule_on_it(demo) -> None:
 
 
 def test_the_demo_poller_runs_the_alert_dispatcher(demo) -> None:
-    """The rule was read after the poller's commits (a new rule starts at the hour it is
-    first read: the history's spike is the backtest's to show, not a live message)."""
-    _, path = demo
+    """The demo's poller read the rule after its commits and fired it: a new rule starts at
+    the hour it is first read (once the history and its pages are in), when the spike, in its
+    second day, is still far above the days before. (Its first day is the backtest's to show.)
+    """
+    world, path = demo
     config = load_config(path)
-    states = alerts.rule_states(Store(config.store).snapshot())
+    snap = Store(config.store).snapshot()
     (rule,) = config.alerts
-    until = states[rule.name].until
+    until = alerts.rule_states(snap)[rule.name].until
     assert until is not None
     until = until if until.tzinfo else until.replace(tzinfo=UTC)
     assert NOW - timedelta(hours=2) < until <= NOW  # read up to the last full hour
+    (fired,) = alerts.fired_history(snap)
+    assert (fired.alert, fired.entity) == (rule.name, world.spike[0])
+    assert fired.fired.astimezone(UTC) == alerts.floor_hour(NOW) == until
+    assert fired.value >= 4 * fired.baseline
 
 
 def backtest_rows(path: Path, capsys) -> list[dict[str, object]]:
@@ -115,6 +121,8 @@ def test_the_alerts_page_shows_the_spike(demo, monkeypatch) -> None:
     assert not at.exception, [e.value for e in at.exception]
     rules = at.dataframe[0].value
     assert rules["Rule"].tolist() == [f"{entity} spike"]
+    fired = at.dataframe[1].value  # what the demo's poller fired, at its start
+    assert len(fired) == 1 and entity in fired.to_csv()
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     (chart,) = [c for c in charts if c["layout"]["title"]["text"] == entity]
     markers = [x for trace in chart["data"][1:] for x in trace["x"]]

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from monitor.demo.server import serve_world
-from monitor.demo.world import FORMATS, DemoArticle, World, filler_clashes
+from monitor.demo.world import FORMATS, SPIKE_DAYS_AGO, DemoArticle, World, filler_clashes
 from monitor.models import Entity
 from monitor.text import canonical_url, fold, html_to_text
 
@@ -497,13 +497,13 @@ def test_syndicated_copies(world: World) -> None:
 
 def test_known_spike_in_the_last_days(world: World, small: World) -> None:
     """The world's known spike (the demo's alert rule fires on it): one entity's coverage
-    jumps three days before `now`, far above the two weeks before, with no other burst of
+    jumps two days before `now`, far above the two weeks before, with no other burst of
     that entity; a world too short for two weeks of baseline has none."""
     assert world.spike is not None
     entity, start = world.spike
-    assert start == world.now - timedelta(days=3)
+    assert start == world.now - timedelta(days=SPIKE_DAYS_AGO) == world.now - timedelta(days=2)
     assert [e for e, _, _ in world.events].count(entity) == 1
-    assert (entity, start.date(), 3) in world.events
+    assert (entity, start.date(), SPIKE_DAYS_AGO) in world.events
 
     def mentions(day: int) -> int:  # the entity's mentions in the day starting `day` days after
         lo, hi = start + timedelta(days=day), start + timedelta(days=day + 1)

@@ -927,7 +927,7 @@ _P_DECOY = 0.08
 # The known spike: a burst of coverage of one entity that starts this many days before `now`
 # (in worlds of at least SPIKE_MIN_DAYS days: two weeks of baseline before it), for the
 # demo's alert rule to fire on (see World.spike).
-SPIKE_DAYS_AGO = 3
+SPIKE_DAYS_AGO = 2
 SPIKE_MIN_DAYS = 17
 _SPIKE_BOOST = 100  # its entity's weight on its first day (a burst: 30), then decaying
 # What an outlet does to a wire story it carries (each copy draws its own; a copy may keep the
