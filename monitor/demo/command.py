@@ -158,7 +158,9 @@ async def catch_up(
     poller polls every feed at the first moment, then at each moment the feeds that have new
     items since. A feed that fails is tried again (up to `ATTEMPTS` times) before the clock
     moves on, so the flaky feed loses nothing; feeds that never deliver (gone, an HTML page)
-    are polled at the first moment only. The server's clock is restored at the end.
+    are polled at the first moment only. Once the history and its pages are in, its stories
+    are grouped again in order of publication (`Poller.rematch`). The server's clock is
+    restored at the end.
     """
     world = server.world
     clock = server.clock
@@ -225,10 +227,10 @@ async def catch_up(
         if stop is not None and stop.is_set():
             result.stopped = True
             return result
-        if len(moments) > 1:
-            # One moment brings weeks of history from every feed at once, but the poller's
+        if result.summary.new_articles:
+            # A moment brings up to weeks of history from every feed at once, but the poller's
             # story index (monitor.stories) keeps only the days before the newest article it
-            # has seen: copies in the history would stay apart. Group them again, in order of
+            # has seen: older copies would stay apart. Group them again, in order of
             # publication, as `monitor rematch` does.
             poller.log("grouping the history's syndicated copies into stories")
             poller.rematch()

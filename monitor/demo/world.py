@@ -990,8 +990,9 @@ class DemoArticle:
 
     `feeds` are feed paths as listed in feeds.yaml (the path before a move). `published` is None
     for an undated item; `available` is when the item first appears in its feeds (equal to
-    `published` for dated items). Syndicated copies share `story`, `title`, `text` and
-    `mentions` (dicts shared between articles: do not mutate them).
+    `published` for dated items). Syndicated copies share `story` and `mentions` (dicts
+    shared between articles: do not mutate them), and their title and text unless the outlet
+    that carries a copy changed them (see _Generator.copy: never a watched name).
 
     `mentions` are the mentions in the title and the article's text (its page); `feed_mentions`
     those in the title and what the feed carries (the whole text, or a one-sentence summary for
@@ -1297,7 +1298,7 @@ def _filler_texts() -> Iterable[str]:
 
 
 def _agency_tag(name: str) -> str:
-    """A wire's tag in datelines: its initials ("Orvane Newswire" -> "ONW")."""
+    """A wire's tag in datelines: its initials ("Orvane Newswire" -> "ON")."""
     return "".join(word[0] for word in name.split()).upper()
 
 
