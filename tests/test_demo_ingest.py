@@ -105,16 +105,19 @@ def assert_stories_are_the_worlds(world, config) -> tuple[float, float]:
     returns (precision, recall) over pairs of stored articles. For a store filled by the demo's
     catch-up, which groups the history again in order of publication (see `catch_up`).
 
-    What monitor.stories guarantees on these copies, and this asserts: no stored story joins
-    two world stories (each story's first sentence is its own: see world.py's `_lede`), and
-    every world story whose copies are all stored with their whole text (from the feed or the
-    page) is one stored story: their texts are >= 0.75 alike, which the MinHash index finds
-    with certainty for practical purposes. What it cannot guarantee: a copy stored with a
-    one-sentence summary only (its page refused by robots.txt or behind the paywall) under
-    another headline is found only through the MinHash index, its ~20 shingles against the
-    ~56 of the original's first 60 words (Jaccard ~0.35: found with probability
-    1 - (1 - J^2)^16, about 0.9). Pair recall is therefore bounded, not exact: measured 0.98-0.99
-    here, asserted >= 0.95.
+    Guaranteed, and asserted exactly: no stored story joins two world stories (each story's
+    first sentence is its own: see world.py's `_lede`; copies are >= 0.65 alike, the module's
+    threshold, and different stories far less).
+
+    Bounded, not exact, because MinHash finds the candidates: a copy is compared with the
+    original only when it has the same headline or shares a band of the MinHash of the first
+    60 words. A copy under another headline whose opening changed (the agency's tag and a
+    sentence replaced there) or that is stored as a one-sentence summary only (robots.txt,
+    paywall) shares ~0.35-0.4 of those shingles with the original (Jaccard J), and is a
+    candidate with probability 1 - (1 - J^2)^16, about 0.9. Measured here: pair recall
+    0.98-0.99 and no world story stored with whole texts split; on the default world (46,000
+    articles) recall 0.9925 and 5 of 3,113 such stories split. Asserted: recall >= 0.95, and
+    at most 1% of the world stories stored with whole texts split.
     """
     site = config.feeds[0].url.split("/", 3)
     site = f"{site[0]}//{site[2]}"
@@ -147,7 +150,8 @@ def assert_stories_are_the_worlds(world, config) -> tuple[float, float]:
     }
     assert len(full) > 50
     split = [m for m in full.values() if len({rows["story"].iloc[i] for i in m}) > 1]
-    assert not split, [[(articles[i].title, articles[i].outlet) for i in m] for m in split[:2]]
+    print(f"world stories stored with whole texts: {len(full)}, split: {len(split)}")
+    assert len(split) <= 0.01 * len(full), [[articles[i].title for i in m] for m in split[:2]]
     copies = [m for m in truth.values() if len(m) > 1]
     retitled = [m for m in copies if len({articles[i].title for i in m}) > 1]
     assert len(retitled) > 0.2 * len(copies)  # copies under other headlines are among them
