@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -41,6 +42,7 @@ from pathlib import Path
 from monitor.access import plan_serving, serving_url
 from monitor.config import STORE_ENV, Config, FeedConfig, load_config
 from monitor.console import Output, err, out, print_summary
+from monitor.delivery import Dispatcher
 from monitor.demo import check_size
 from monitor.demo.server import DemoServer, serve_world
 from monitor.demo.world import World
@@ -48,7 +50,7 @@ from monitor.errors import ConfigError, ConfigIssue, MonitorError
 from monitor.poll import Poller, PollSummary, install_signal_handlers
 from monitor.runner import DASHBOARD, dashboard_command, dashboard_env, poll_forever, stop_child
 from monitor.secrets import redact_url
-from monitor.store import open_store
+from monitor.store import Store, open_store
 
 MARKER = ".monitor-demo"
 FEED_ITEMS = 1500  # items a demo feed carries: at most ~4 MB (the largest item is ~2.7 KB)
@@ -88,13 +90,47 @@ def free_port(preferred: int) -> int:
 
 
 def write_config(world: World, folder: Path, base_url: str) -> Path:
-    """The demo's feeds.yaml, in its folder."""
-    text = world.feeds_yaml(base_url, store="data", every="30s")
+    """The demo's feeds.yaml, in its folder, with its alert rule (`alert_rules`)."""
+    text = world.feeds_yaml(base_url, store="data", every="30s") + alert_rules(world)
     # every demo feed lives on one loopback host: let the poller fetch several at a time
     text = text.replace("poll:\n", "poll:\n  per_host: 8\n", 1)
     path = folder / "feeds.yaml"
     path.write_text(text)
     return path
+
+
+def alert_rules(world: World) -> str:
+    """The `alerts:` part of the demo's feeds.yaml: a spike rule on the entity of the world's
+    known spike (`World.spike`). It fires within the spike's first day and, at 4x and at least
+    20 mentions, on nothing else in the history (the world's everyday ups and downs reach 3x).
+    With no `to:` its firings are recorded in the store, for the dashboard's Alerts page and
+    `monitor alerts`: the demo sends nothing anywhere."""
+    if world.spike is None:
+        return ""
+    entity = world.spike[0]
+    name = json.dumps(f"{entity} spike")  # a JSON string is a YAML string
+    return (
+        "alerts:  # no `to:`: what fires is recorded (Alerts page, `monitor alerts`), not sent\n"
+        f"  - name: {name}\n"
+        "    when: spike\n"
+        f"    entity: {json.dumps(entity)}\n"
+        "    window: 24h\n"
+        "    baseline: 14d\n"
+        "    factor: 4\n"
+        "    min: 20\n"
+    )
+
+
+@contextlib.contextmanager
+def demo_poller(config: Config, store: Store, log: Callable[[str], None]) -> Iterator[Poller]:
+    """The demo's poller, with the alert dispatcher beside it as `monitor poll` runs it: the
+    rules read after each commit, firings recorded, messages (none here) sent in a thread."""
+    dispatcher = Dispatcher(store, config, log=log)
+    dispatcher.start()
+    try:
+        yield Poller(config, store, log=log, on_commit=dispatcher.on_commit)
+    finally:
+        dispatcher.stop()
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,7 +160,9 @@ async def catch_up(
     poller polls every feed at the first moment, then at each moment the feeds that have new
     items since. A feed that fails is tried again (up to `ATTEMPTS` times) before the clock
     moves on, so the flaky feed loses nothing; feeds that never deliver (gone, an HTML page)
-    are polled at the first moment only. The server's clock is restored at the end.
+    are polled at the first moment only. Once the history and its pages are in, its stories
+    are grouped again in order of publication (`Poller.rematch`). The server's clock is
+    restored at the end.
     """
     world = server.world
     clock = server.clock
@@ -191,6 +229,13 @@ async def catch_up(
         if stop is not None and stop.is_set():
             result.stopped = True
             return result
+        if result.summary.new_articles:
+            # A moment brings up to weeks of history from every feed at once, but the poller's
+            # story index (monitor.stories) keeps only the days before the newest article it
+            # has seen: older copies would stay apart. Group them again, in order of
+            # publication, as `monitor rematch` does.
+            poller.log("grouping the history's syndicated copies into stories")
+            poller.rematch()
         if progress is not None:  # the last poll's rows are committed now: the final count
             progress(done, total, _articles(poller), until, poller.pages.attempts, 0)
     finally:
@@ -339,8 +384,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 )
             dashboard = Dashboard(proc, port, log, args.host)
         try:
-            with store.poller_lock():
-                poller = Poller(config, store, log=lambda msg: err.print(msg))
+            with store.poller_lock(), demo_poller(config, store, err.print) as poller:
                 poller.open()
                 with _progress_display(err, world) as show:
                     result = asyncio.run(_catch_up_until_stopped(poller, server, show))

@@ -4,9 +4,12 @@
 and RSS 1.0 feeds with full content or short summaries, several date formats and time zones,
 HTML entities, Spanish accents), a watchlist of fifteen invented people, organizations, topics
 and places, and 90 days of articles with a daily and weekly rhythm, quiet weeks and bursts of
-coverage, plus articles scheduled after `now` that keep arriving while a demo runs. Some stories
-are syndicated word for word to several outlets; one outlet has two section feeds that share
-items (same URL); some items have no date; a few feeds misbehave on purpose (see `HEALTHS`).
+coverage (one of them a known spike in the last days: `World.spike`), plus articles scheduled
+after `now` that keep arriving while a demo runs. Wire stories are carried by other outlets,
+word for word or changed as syndication changes them (an agency tag in the dateline, another
+headline, a sentence replaced, a credit appended; never a watched name), and every story opens
+with a sentence of its own; one outlet has two section feeds that share items (same URL); some
+items have no date; a few feeds misbehave on purpose (see `HEALTHS`).
 Every name, outlet and sentence is invented by this module's word lists and templates.
 
 Texts mention the watched entities *by construction*, so the generator knows how many mentions
@@ -237,6 +240,9 @@ _SPECS: tuple[_Spec, ...] = (
         "Ilvera",
     ),
 )
+
+# Who a story's headline names (primary, second) and whether it is an opinion piece.
+_Heads = tuple[_Spec | None, _Spec | None, bool]
 
 # Sentence templates with one slot. X: a noun form; P: possessive; L: "X-led"; E: "ex-X";
 # H: "#X"; U: the short name in capitals; A: "anti-X".
@@ -623,6 +629,121 @@ _DATELINE_CITIES = (
     "COSTALINDA",
     "SIERRAVALLE",
 )
+# A story's first sentence is its own (a lede is specific: what changed, by how much, since
+# when), so that no story's one-sentence summary is another story's text: built of these
+# parts and numbers, every five words of it hold a choice of its own (see _Generator._lede).
+_LEDE_PARTS = {
+    "en": (
+        (
+            "costs",
+            "rents",
+            "waiting lists",
+            "water bills",
+            "fuel prices",
+            "ticket sales",
+            "hiring",
+            "school rolls",
+            "house prices",
+            "ferry bookings",
+            "hospital admissions",
+            "wages",
+            "tourist numbers",
+            "energy bills",
+            "shop closures",
+            "insurance claims",
+            "court backlogs",
+            "tax receipts",
+        ),
+        (
+            "had risen by {n} percent",
+            "had fallen by {n} percent",
+            "had grown by {n} percent",
+            "had dropped by {n} percent",
+            "had climbed by {n} percent",
+        ),
+        (
+            "since {month}",
+            "over the past {k} months",
+            "in {k} of the region’s districts",
+            "compared with last year",
+            "across {k} towns",
+        ),
+        (
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ),
+    ),
+    "es": (
+        (
+            "los alquileres",
+            "los costos",
+            "las listas de espera",
+            "los precios del combustible",
+            "las ventas de billetes",
+            "las contrataciones",
+            "las matrículas escolares",
+            "los precios de la vivienda",
+            "las reservas de ferry",
+            "los ingresos hospitalarios",
+            "los salarios",
+            "las visitas de turistas",
+            "las facturas de la luz",
+            "los cierres de comercios",
+            "los ingresos fiscales",
+        ),
+        (
+            "subieron un {n} %",
+            "bajaron un {n} %",
+            "crecieron un {n} %",
+            "cayeron un {n} %",
+            "aumentaron un {n} %",
+        ),
+        (
+            "desde {month}",
+            "en los últimos {k} meses",
+            "en {k} distritos de la región",
+            "respecto al año pasado",
+            "en {k} municipios",
+        ),
+        (
+            "enero",
+            "febrero",
+            "marzo",
+            "abril",
+            "mayo",
+            "junio",
+            "julio",
+            "agosto",
+            "septiembre",
+            "octubre",
+            "noviembre",
+            "diciembre",
+        ),
+    ),
+}
+# What outlets that carry a wire story append to it (see _Generator.copy).
+_CREDITS = {
+    "en": (
+        "Copyright {year} {wire}. All rights reserved.",
+        "© {year} {wire}. All rights reserved.",
+        "This article was originally published by {wire}.",
+        "Reporting by {staff}; editing by {staff}.",
+    ),
+    "es": (
+        "Copyright {year} {wire}. Todos los derechos reservados.",
+        "© {year} {wire}. Todos los derechos reservados.",
+    ),
+}
 _FIRST_NAMES = (
     "Mira",
     "Jonah",
@@ -803,6 +924,19 @@ _P_ENTITY = 0.72  # share of stories about at least one watched entity
 _P_SYNDICATED = 0.6  # share of wire stories picked up by other outlets
 _MAX_PICKUPS = 4  # a syndicated story runs in 2 to 5 outlets
 _P_DECOY = 0.08
+# The known spike: a burst of coverage of one entity that starts this many days before `now`
+# (in worlds of at least SPIKE_MIN_DAYS days: two weeks of baseline before it), for the
+# demo's alert rule to fire on (see World.spike).
+SPIKE_DAYS_AGO = 2
+SPIKE_MIN_DAYS = 17
+_SPIKE_BOOST = 100  # its entity's weight on its first day (a burst: 30), then decaying
+# What an outlet does to a wire story it carries (each copy draws its own; a copy may keep the
+# story word for word): the agency's tag in the dateline instead of its name, a headline of
+# its own, one sentence replaced by another, a copyright line or credit appended.
+_P_COPY_TAG = 0.5
+_P_COPY_TITLE = 0.4
+_P_COPY_EDIT = 0.4
+_P_COPY_CREDIT = 0.5
 _POOL_SIZE = 2500  # filler sentences per language
 
 # ---------------------------------------------------------------------------------------------
@@ -856,8 +990,9 @@ class DemoArticle:
 
     `feeds` are feed paths as listed in feeds.yaml (the path before a move). `published` is None
     for an undated item; `available` is when the item first appears in its feeds (equal to
-    `published` for dated items). Syndicated copies share `story`, `title`, `text` and
-    `mentions` (dicts shared between articles: do not mutate them).
+    `published` for dated items). Syndicated copies share `story` and `mentions` (dicts
+    shared between articles: do not mutate them), and their title and text unless the outlet
+    that carries a copy changed them (see _Generator.copy: never a watched name).
 
     `mentions` are the mentions in the title and the article's text (its page); `feed_mentions`
     those in the title and what the feed carries (the whole text, or a one-sentence summary for
@@ -1143,6 +1278,12 @@ def _filler_texts() -> Iterable[str]:
     yield from _DATELINE_CITIES + _FIRST_NAMES + _LAST_NAMES + _EXTRA_TOWNS + _EXTRA_PAPERS
     yield from (name for name, _, _ in _OUTLETS)
     yield from _SECTION_NAMES
+    yield from (_agency_tag(name) for name, _, tags in _OUTLETS if "wire" in tags)
+    for parts in _LEDE_PARTS.values():
+        for words in parts:
+            yield from (_SLOT.sub(" ", t) for t in words)
+    for templates in _CREDITS.values():
+        yield from (_SLOT.sub(" ", t) for t in templates)
     for table in (_MENTION_TEMPLATES, _TITLE_TEMPLATES):
         for templates in table.values():
             yield from (_SLOT.sub(" ", t) for t in templates)
@@ -1154,6 +1295,11 @@ def _filler_texts() -> Iterable[str]:
             yield _SLOT.sub(" ", t)
     for templates in _PAIR_TITLES.values():
         yield from (_SLOT.sub(" ", t) for t in templates)
+
+
+def _agency_tag(name: str) -> str:
+    """A wire's tag in datelines: its initials ("Orvane Newswire" -> "ON")."""
+    return "".join(word[0] for word in name.split()).upper()
 
 
 def filler_clashes(entities: Sequence[Entity]) -> list[str]:
@@ -1445,6 +1591,9 @@ class World:
     articles: list[DemoArticle]
     # bursts of coverage: (entity name, first UTC day, number of days)
     events: list[tuple[str, date, int]]
+    # the known spike (one of the bursts): its entity and when it starts; None in a world of
+    # fewer than SPIKE_MIN_DAYS days
+    spike: tuple[str, datetime] | None
     _feeds: dict[str, _Feed] = field(repr=False)
     _times: list[int] = field(repr=False)  # `available` of all articles, sorted
     _pages: dict[str, DemoArticle] | None = field(default=None, repr=False)  # by page path
@@ -1696,6 +1845,7 @@ class _Generator:
         self.strings: dict[str, str] = {}
         self.mention_sets: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}
         self.bursts: list[tuple[str, int, int]] = []
+        self.spike: tuple[str, int] | None = None  # (entity, first day), among the bursts
 
     # --- randomness (fast forms of random.choice / randint / choices) -------------------------
 
@@ -1855,9 +2005,10 @@ class _Generator:
 
     def story(
         self, outlet: Outlet, lang: str, weights: list[float]
-    ) -> tuple[str, _Body, dict[str, int], dict[str, int]]:
+    ) -> tuple[str, _Body, dict[str, int], dict[str, int], _Heads]:
         """A new story for `outlet` in `lang`: title, body, and the mentions per entity in the
-        title and the whole body, and in the title and the first sentence (a feed's summary)."""
+        title and the whole body, and in the title and the first sentence (a feed's summary);
+        and who its headline names (for the headlines of its copies: see `copy`)."""
         counts: dict[str, int] = {}
         primary = secondary = None
         extra: list[_Spec] = []
@@ -1878,14 +2029,12 @@ class _Generator:
         lede = dict(counts)  # the title's mentions, then the first sentence's
 
         mentions: list[str] = []
-        said: dict[str, tuple[str, int]] = {}  # sentence -> (entity, mentions): by construction
         specs = [(primary, self.between(1, 4))] if primary is not None else []
         specs += [(spec, self.between(1, 2)) for spec in extra]
         for spec, k in specs:
             for _ in range(k):
                 sentence, n = self._mention_sentence(spec, lang)
                 mentions.append(sentence)
-                said[sentence] = (spec.entity.name, n)
                 counts[spec.entity.name] = counts.get(spec.entity.name, 0) + n
         if self.rand() < _P_DECOY:
             mentions.append(self.pick(_DECOYS[lang]))
@@ -1895,12 +2044,14 @@ class _Generator:
         total = max(sum(sizes), len(mentions) + 1)
         size = len(pool)
         rand = self.rand
-        seq: list[int | str] = [int(rand() * size) for _ in range(total - len(mentions))]
+        # the first sentence (a summary feed's whole text) is the story's own; then filler
+        # from the pool, the mentions among it (the first one second or third)
+        seq: list[int | str] = [self._lede(lang)]
+        seq += [int(rand() * size) for _ in range(total - len(mentions) - 1)]
         for j, s in enumerate(mentions):
-            seq.insert(self.between(0, 1) if j == 0 else self.between(0, len(seq)), s)
-        if isinstance(seq[0], str) and seq[0] in said:
-            entity, n = said[seq[0]]
-            lede[entity] = lede.get(entity, 0) + n
+            seq.insert(
+                self.between(1, min(2, len(seq))) if j == 0 else self.between(1, len(seq)), s
+            )
         if "wire" in outlet.tags:
             places = [s for s in self.specs if s.entity.kind == "place"]
             if self.rand() < 0.3:
@@ -1910,8 +2061,7 @@ class _Generator:
                     tally[place.entity.name] = tally.get(place.entity.name, 0) + 1
             else:
                 city = self.pick(_DATELINE_CITIES)
-            first = seq[0] if isinstance(seq[0], str) else pool[seq[0]]
-            seq[0] = self.shared(f"{city} ({outlet.name}) — {first}")
+            seq[0] = f"{city} ({outlet.name}) — {seq[0]}"
         # an article is much longer than its one-sentence summary (2x, and 600 characters)
         chars = sum(len(x if isinstance(x, str) else pool[x]) + 1 for x in seq)
         first_chars = len(seq[0] if isinstance(seq[0], str) else pool[seq[0]])
@@ -1932,7 +2082,99 @@ class _Generator:
             plain=not outlet.html_entities,
             link=self.link(outlet, self.story_id % 97),
         )
-        return self.shared(title), body, counts, lede
+        heads = (primary if in_title else None, secondary, "opinion" in outlet.tags)
+        return self.shared(title), body, counts, lede, heads
+
+    def _lede(self, lang: str) -> str:
+        """A story's first sentence: who said what changed where, by how much, since when.
+        Filler (no watched name), never a pool sentence, and every five words of it hold a
+        choice or a number of its own, so that two stories' first sentences share few
+        shingles (see monitor.stories) and a summary is a copy only of its own story."""
+        subjects, verbs, _, times, _ = _PROSE[lang]
+        things, changes, spans, months = _LEDE_PARTS[lang]
+        that, point = ("that", ".") if lang == "en" else ("que", ",")
+        n = f"{self.between(2, 95)}{point}{self.between(1, 9)}"
+        span = self.pick(spans).replace("{k}", str(self.between(3, 40)))
+        span = span.replace("{month}", self.pick(months))
+        who = f"{self.pick(subjects)} {self.pick(verbs)}{self.pick([t for t in times if t])}"
+        what = f"{self.pick(things)} in {self.pick(_EXTRA_TOWNS)}"
+        if lang == "es":
+            what = what.replace(" in ", " en ")
+        return f"{who} {that} {what} {self.pick(changes).replace('{n}', n)} {span}."
+
+    def copy(
+        self,
+        wire: Outlet,
+        outlet: Outlet,
+        ts: int,
+        lang: str,
+        title: str,
+        body: _Body,
+        heads: _Heads,
+    ) -> tuple[str, _Body]:
+        """The headline and body of a wire story as `outlet` runs it (see _P_COPY_*).
+
+        No change adds or removes a watched name: the dateline keeps its city (which may be a
+        watched place) and only its agency changes; a new headline names the same entities
+        the same number of times; the sentence replaced is filler, never a mention, a decoy or
+        the first sentence (a summary); the credit line is filler.
+        """
+        rand = self.rand
+        if rand() < _P_COPY_TITLE:
+            primary, secondary, opinion = heads
+            new_title = self._title(lang, primary, secondary, {})
+            title = self.shared(_OPINION_PREFIX[lang] + new_title if opinion else new_title)
+        paras = [list(p) for p in body.paras]
+        changed = False
+        if rand() < _P_COPY_TAG:
+            first = paras[0][0]
+            assert isinstance(first, str)
+            tagged = first.replace(f"({wire.name}) — ", f"({_agency_tag(wire.name)}) -- ", 1)
+            paras[0][0], changed = tagged, tagged != first
+        if rand() < _P_COPY_EDIT:
+            places = [
+                (p, i)
+                for p, para in enumerate(paras)
+                for i, item in enumerate(para)
+                if isinstance(item, int) and (p, i) != (0, 0)
+            ]
+            if places:  # by one at least as long (an article stays 2x its summary)
+                p, i = self.pick(places)
+                item = paras[p][i]
+                assert isinstance(item, int)
+                old = body.pool[item]
+                for _ in range(20):
+                    k = int(rand() * len(body.pool))
+                    if len(body.pool[k]) >= len(old) and body.pool[k] != old:
+                        paras[p][i], changed = k, True
+                        break
+        credit = ""
+        if rand() < _P_COPY_CREDIT:
+            credit = self.pick(_CREDITS[lang]).replace("{wire}", wire.name)
+            credit = credit.replace("{year}", str(time.gmtime(ts).tm_year))
+            while "{staff}" in credit:
+                credit = credit.replace("{staff}", self.pick(self.staff[wire.slug]), 1)
+            changed = True
+        if not changed:
+            return title, body
+        # an article stays 2x its summary, and 600 characters (a shorter tag shortens it)
+        pool = body.pool
+        chars = sum(len(x if isinstance(x, str) else pool[x]) + 1 for p in paras for x in p)
+        first = paras[0][0]
+        while chars - 1 < max(600, 2 * len(first if isinstance(first, str) else pool[first])):
+            k = int(rand() * len(pool))
+            paras[-1].append(k)
+            chars += len(pool[k]) + 1
+        if credit:
+            paras.append([credit])
+        copied = _Body(
+            body.pool,
+            tuple(tuple(p) for p in paras),
+            entities=outlet.html_entities,
+            plain=not outlet.html_entities,
+            link=self.link(outlet, self.story_id % 97),
+        )
+        return title, copied
 
     def link(self, outlet: Outlet, topic: int) -> str:
         """A topic page of `outlet`."""
@@ -1958,14 +2200,23 @@ class _Generator:
         n_bursts = max(1, round(days / 22)) if days >= 5 else 0
         chosen = rng.sample(range(len(self.specs)), min(n_bursts, len(self.specs)))
         segment = days / max(1, n_bursts)
+        bursts = []
         for j, e in enumerate(chosen):  # one burst in each stretch of the history
             length = self.between(3, 6)
             start = min(days - 2, int(j * segment + self.rand() * max(1.0, segment - length)))
+            bursts.append((e, start, length))
+        others = [e for e in range(len(self.specs)) if e not in chosen]
+        if days >= SPIKE_MIN_DAYS and others:  # and the known spike, of an entity of its own
+            e = self.pick(others)
+            bursts.append((e, days - SPIKE_DAYS_AGO, SPIKE_DAYS_AGO))
+            self.spike = (self.specs[e].entity.name, days - SPIKE_DAYS_AGO)
+        for j, (e, start, length) in enumerate(bursts):
             self.bursts.append((self.specs[e].entity.name, start, length))
+            peak = _SPIKE_BOOST if self.spike is not None and j == len(bursts) - 1 else 30
             for k in range(length):
                 d = start + k
                 if d <= days:
-                    boost[d][e] *= 30 * (0.55**k)
+                    boost[d][e] *= peak * (0.55**k)
                     volume[d] *= 1.0 + 0.35 * (0.7**k)
         cumulative = []
         for d in range(days + 1):
@@ -2045,7 +2296,7 @@ class _Generator:
         langs = outlet.languages
         lang = langs[0] if len(langs) == 1 or self.rand() < 0.75 else langs[1]
         self.story_id += 1
-        title, body, counts, lede = self.story(outlet, lang, weights)
+        title, body, counts, lede, heads = self.story(outlet, lang, weights)
         slug = self.shared(_slugify(title)[:60].strip("-"))
         self._article(outlet, ts, title, body, (counts, lede), lang, slug, author=None)
         if "wire" in outlet.tags and self.rand() < _P_SYNDICATED:
@@ -2055,9 +2306,9 @@ class _Generator:
             picked = rng.sample(others, min(len(others), self.between(1, _MAX_PICKUPS)))
             for other in picked:
                 delay = self.between(600, 5 * 3600)
-                self._article(
-                    other, ts + delay, title, body, (counts, lede), lang, slug, outlet.name
-                )
+                t, b = self.copy(outlet, other, ts + delay, lang, title, body, heads)
+                s = slug if t is title else self.shared(_slugify(t)[:60].strip("-"))
+                self._article(other, ts + delay, t, b, (counts, lede), lang, s, outlet.name)
 
     def _article(
         self,
@@ -2129,6 +2380,9 @@ class _Generator:
                 (name, (self.now - timedelta(days=self.days - d)).date(), n)
                 for name, d, n in sorted(self.bursts, key=lambda b: b[1])
             ],
+            spike=None
+            if self.spike is None
+            else (self.spike[0], self.now - timedelta(days=self.days - self.spike[1])),
             _feeds=feeds,
             _times=[a._ts for a in articles],
         )
