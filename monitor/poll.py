@@ -467,6 +467,7 @@ class Poller:
             waiter = asyncio.create_task(stop.wait()) if stop else None
             last_commit = time.monotonic()
             done_count = 0
+            self.enricher.stories.hold()  # the round's feeds find each other's copies
             try:
                 while tasks or pending:
                     while pending and len(tasks) <= batch // 2:
@@ -503,6 +504,7 @@ class Poller:
                 self._commit()
                 assert self.writer is not None
                 self.writer.release()
+                self.enricher.stories.release()
         summary.seconds = time.monotonic() - started
         summary.pages, self.page_outcomes = self.page_outcomes, {}
         return summary

@@ -31,9 +31,11 @@ tests/data/stories; see README "Stories"):
    never group.
 
 The index holds the articles published within `WINDOW` of the newest one seen (at most
-`max_articles`, about 5 KB each); older ones are evicted. `add()` puts an article whose story
-is already known back into the index, which is how the poller rebuilds it from the store's
-recent articles when it starts.
+`max_articles`, about 5 KB each); older ones are evicted, except while the poller holds the
+index for a round (`hold`/`release`): a round may bring weeks of history from feed after feed,
+and one feed's newest article must not evict the days another feed's copies still need.
+`add()` puts an article whose story is already known back into the index, which is how the
+poller rebuilds it from the store's recent articles when it starts.
 
 What it leaves to others: storing the story ids (monitor/store/), choosing which articles to feed it
 (poll.py), counting distinct stories (queries.py).
@@ -374,6 +376,7 @@ class StoryAssigner:
         self._feed_codes: dict[str, int] = {"": _NONE}
         self._by_time: list[tuple[float, int]] = []  # heap of (time, article id), to evict
         self._newest = float("-inf")
+        self._held = 0  # > 0: evict only beyond max_articles (see `hold`)
         # slot -> ...
         self._compare = np.zeros((0, _WIDTH), dtype=np.uint32)  # shingle hashes, sorted
         self._bloom = np.zeros((0, BLOOM_BITS // 64), dtype=np.uint64)  # see `_bloom`
@@ -569,8 +572,20 @@ class StoryAssigner:
         self._newest = max(self._newest, t)
         self._evict()
 
+    def hold(self) -> None:
+        """Keep every article added from now until `release()` (still at most
+        `max_articles`): a poll round adds feed after feed, each newest first and some with
+        weeks of history, so evicting by the newest article seen would drop the older
+        articles of one feed before another feed's copies of them arrive."""
+        self._held += 1
+
+    def release(self) -> None:
+        """End a `hold`: evict what lies beyond the window of the newest article."""
+        self._held = max(0, self._held - 1)
+        self._evict()
+
     def _evict(self) -> None:
-        cutoff = self._newest - self.window
+        cutoff = self._newest - self.window if not self._held else float("-inf")
         heap = self._by_time
         while heap and (heap[0][0] < cutoff or len(self._ids) > self.max_articles):
             _, article_id = heapq.heappop(heap)

@@ -323,3 +323,44 @@ def test_stored_titles_are_capped_and_texts_kept_whole(tmp_path, server):
     stored = open_store(config.store).snapshot().query("SELECT title FROM {articles}")["title"]
     assert [len(t) for t in stored] == [TITLE_MAX_CHARS]
     assert stored[0].startswith("Bukele xxx")
+
+
+def test_a_first_poll_groups_copies_of_weeks_old_stories_across_feeds(tmp_path, server):
+    """Feeds are handled one after another, each newest first: feed 0's newest article must not
+    evict the weeks-old story that feed 1 carries a copy of (stories.StoryAssigner.hold)."""
+    wire = (
+        "Lawmakers on Wednesday approved a reform that allows indefinite presidential "
+        "re-election, a change long sought by Bukele. The reform passed 57-3 after a short "
+        "debate. Opponents said the change dismantles the last checks on the president's "
+        "power, and rights groups warned of one-man rule in the years ahead."
+    )
+    old, new = NOW - timedelta(days=20), NOW - timedelta(hours=1)
+
+    def item(title: str, link: str, text: str, when: datetime) -> str:
+        return (
+            f"<item><title>{title}</title><link>{link}</link><description>{text}</description>"
+            f"<pubDate>{format_datetime(when)}</pubDate></item>"
+        )
+
+    def feed(*items: str) -> bytes:
+        return ('<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+                + "".join(items) + "</channel></rss>").encode()  # fmt: skip
+
+    server.feed("/a.xml", feed(
+        item("Rains flood the capital", "https://a.example/new", "Heavy rain fell all day long "
+             "over the capital and its suburbs, and rivers rose above their banks.", new),
+        item("Congress approves indefinite re-election", "https://a.example/old", wire, old),
+    ))  # fmt: skip
+    server.feed("/b.xml", feed(
+        item("Bukele allies clear the way", "https://b.example/copy",
+             "SAN SALVADOR (AP) -- " + wire + " Copyright 2026 AP.", old + timedelta(hours=2)),
+    ))  # fmt: skip
+    config = write_config(tmp_path, server, ["/a.xml", "/b.xml"])
+    poll(config)  # in either order of the two feeds, one of them loses without the hold
+    snap = open_store(config.store).snapshot()
+    rows = snap.query(
+        "SELECT a.url, s.story FROM {articles} a JOIN {stories} s ON s.article_id = a.id"
+    )
+    story = dict(zip(rows["url"], rows["story"], strict=True))
+    assert story["https://a.example/old"] == story["https://b.example/copy"]
+    assert story["https://a.example/new"] != story["https://a.example/old"]

@@ -270,3 +270,22 @@ def test_the_bit_filter_never_hides_a_copy(monkeypatch, bits):
         expected = [score if score >= stories.THRESHOLD else 0.0 for score in exact]
         assert s._scores(sig, slots).tolist() == pytest.approx(expected)
         assert 0 < sum(x > 0 for x in expected) < len(texts)  # copies and non-copies
+
+
+def test_a_held_index_finds_copies_of_a_feed_polled_before_another():
+    """A poll round brings feed after feed, each newest first, some with weeks of history: the
+    copies that a second feed carries of the first feed's older articles are found while the
+    poller holds the index, and only what lies beyond the window is evicted on release."""
+    s = StoryAssigner(window=timedelta(days=3))
+    s.hold()
+    assert s.assign(1, T0 + timedelta(days=20), "Newest of feed A", OTHER, "https://a/rss") == 1
+    assert s.assign(2, T0, "Old story of feed A", WIRE, "https://a/rss") == 2
+    assert s.assign(3, T0 + timedelta(hours=3), "Feed B's copy", WIRE, "https://b/rss") == 2
+    assert 2 in s and 3 in s
+    s.release()
+    assert 1 in s and 2 not in s and 3 not in s
+    # without the hold, the old article is evicted as soon as it is added
+    s = StoryAssigner(window=timedelta(days=3))
+    s.assign(1, T0 + timedelta(days=20), "Newest of feed A", OTHER, "https://a/rss")
+    s.assign(2, T0, "Old story of feed A", WIRE, "https://a/rss")
+    assert s.assign(3, T0 + timedelta(hours=3), "Feed B's copy", WIRE, "https://b/rss") == 3

@@ -230,10 +230,10 @@ async def catch_up(
             result.stopped = True
             return result
         if result.summary.new_articles:
-            # A moment brings up to weeks of history from every feed at once, but the poller's
-            # story index (monitor.stories) keeps only the days before the newest article it
-            # has seen: older copies would stay apart. Group them again, in order of
-            # publication, as `monitor rematch` does.
+            # The poller groups each article as it arrives, on its feed's text (summary feeds
+            # carry one sentence) and in the order feeds answer; the history's pages are in
+            # now: group it again on the text read, in order of publication, as `monitor
+            # rematch` does, so that the demo's stories are the world's.
             poller.log("grouping the history's syndicated copies into stories")
             poller.rematch()
         if progress is not None:  # the last poll's rows are committed now: the final count
