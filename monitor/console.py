@@ -230,7 +230,7 @@ def summary_line(s: PollSummary) -> str:
     return (
         f"{s.feeds} feeds: {s.ok} ok, {s.unchanged} unchanged, {s.failed} failed"
         + (f", {s.gone} gone" if s.gone else "")
-        + f"; {s.new_articles} new articles, {s.new_mentions} new mentions ({s.seconds:.1f} s)"
+        + f"; {s.new_articles:,} new articles, {s.new_mentions:,} new mentions ({s.seconds:.1f} s)"
     )
 
 
