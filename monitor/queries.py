@@ -32,13 +32,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from .names import name_key
 from .store import Snapshot, utc_naive
-from .stories import StoryAssigner
+
+if TYPE_CHECKING:  # stories.py needs datasketch's permutations, which import scipy: not here
+    from .stories import StoryAssigner
 
 GRANULARITIES = ("hour", "day", "week", "month")
 FREQ = {"hour": "h", "day": "D", "week": "W-MON", "month": "MS"}

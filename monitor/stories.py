@@ -43,6 +43,7 @@ What it leaves to others: storing the story ids (monitor/store/), choosing which
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import re
@@ -54,7 +55,6 @@ from typing import NamedTuple
 
 import ahocorasick_rs
 import numpy as np
-from datasketch import MinHash
 
 from .text import fold
 
@@ -124,8 +124,15 @@ _TOKEN_HASHES: dict[str, int] = {}
 _MASK = np.uint64(0xFFFFFFFF)
 _MULTIPLIER = np.uint64(0x100000001B3)
 
-# datasketch's MinHash permutations (a, b) for the band keys: see `_band_keys`
-_PERMUTATIONS = MinHash(num_perm=BANDS * ROWS, seed=1, scheme="affine32").permutations
+
+@functools.cache
+def _permutations() -> np.ndarray:
+    """datasketch's MinHash permutations (a, b) for the band keys (see `_band_keys`), made
+    when first needed: importing datasketch imports scipy (~0.5 s), which commands that only
+    read the store never need."""
+    from datasketch import MinHash
+
+    return MinHash(num_perm=BANDS * ROWS, seed=1, scheme="affine32").permutations
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,7 +306,7 @@ def _band_keys(
     # an article with fewer shingles repeats its last one: the minimum is the same
     cols = np.minimum(np.arange(LSH_WORDS - SHINGLE + 1)[None, :], (n - 1)[:, None])
     values = _fmix32(hashes[starts[which][:, None] + cols])
-    a, b = _PERMUTATIONS
+    a, b = _permutations()
     with np.errstate(over="ignore"):  # uint32 arithmetic wraps: that is the scheme
         minhash = (values[:, :, None] * a + b).min(axis=1)
     return np.ascontiguousarray(minhash, dtype=np.uint32).view(np.uint64)
