@@ -267,6 +267,7 @@ class Poller:
         self._recounted_for = ""  # the watchlist fingerprint of this poller's last recount
         self._warned_for = ""  # the store's fingerprint this poller warned about
         self._stories_seen = now()  # when the story index last took in the store's articles
+        self._stories_seeded = False  # see `open`
         self.pages = PageReader(config.poll, now=now)
         self.page_outcomes: dict[str, int] = {}  # since the last PollSummary that reported them
         # feed -> {article id: published} of the pages not tried yet (FeedState.pages_pending)
@@ -296,8 +297,9 @@ class Poller:
             what = "the analyses changed: reanalysing" if full else "the watchlist changed"
             self.log(f"{what}: recounting mentions in {snap.rows('articles'):,} articles")
             self.rematch(progress, full=full, force=False)
-        if not len(self.enricher.stories):  # the story index: the articles of the last days
-            self.enricher.seed(queries.story_seeds(self.store.snapshot(), self.enricher.stories))
+        # the story index (the articles of the last days) is filled when the first new article
+        # needs it (`_seed_stories`): a pass where nothing is new never pays for it
+        self._stories_seeded = bool(len(self.enricher.stories))
         self._stories_seen = self.now()
         if snap.rows("pages"):  # pages queued or to be tried again, from an earlier run
             jobs = jobs_from_rows(queries.pages_to_read(snap).to_dict("records"), now)
@@ -344,12 +346,23 @@ class Poller:
         if not len(enricher.stories):  # nothing recomputed here (another poller did it)
             enricher.seed(queries.story_seeds(self.store.snapshot(), enricher.stories))
         self.enricher = enricher  # its story index now holds the latest articles
+        self._stories_seeded = True
         self._stories_seen = self.now()
         return rows
+
+    def _seed_stories(self) -> None:
+        """Fill the story index with the store's articles of the last days, once."""
+        if self._stories_seeded:
+            return
+        self._stories_seeded = True
+        rows = queries.story_seeds(self.store.snapshot(), self.enricher.stories)
+        self.enricher.seed(r for r in rows if r[0] not in self.enricher.stories)
 
     def refresh_stories(self) -> None:
         """Add to the story index the articles other pollers sharing the store stored since
         the last look, so that a copy this poller meets joins their story."""
+        if not self._stories_seeded:  # seeding will read them all
+            return
         since = self._stories_seen - STORY_REFRESH_SLACK
         self._stories_seen = self.now()
         rows = queries.story_seeds(self.store.snapshot(), self.enricher.stories, seen_since=since)
@@ -709,6 +722,7 @@ class Poller:
         buffered with their analyses, so a commit has both or neither."""
         assert self.writer is not None
         rows = [(a.id, a.published, a.title, a.text, a.feed) for a in articles]
+        self._seed_stories()
         out = self.enricher.articles(rows)
         for article, e in zip(articles, out, strict=True):
             self.writer.add_story_and_names(article, e.story, e.names)

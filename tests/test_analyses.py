@@ -342,4 +342,6 @@ def test_a_watchlist_change_recounts_mentions_and_keeps_stories_and_names(tmp_pa
     assert df.loc["Kristi Noem", "articles"] == 2 and df.loc["Kristi Noem", "stories"] == 1
     assert df.loc["Kristi Noem", "toned"] == 2
     assert df.loc["Nayib Bukele", "stories"] == 2
-    assert len(poller.enricher.stories) == 4  # seeded from the store
+    assert len(poller.enricher.stories) == 0  # filled when a new article first needs it
+    poller._seed_stories()
+    assert len(poller.enricher.stories) == 4  # from the store

@@ -364,3 +364,42 @@ def test_a_first_poll_groups_copies_of_weeks_old_stories_across_feeds(tmp_path, 
     story = dict(zip(rows["url"], rows["story"], strict=True))
     assert story["https://a.example/old"] == story["https://b.example/copy"]
     assert story["https://a.example/new"] != story["https://a.example/old"]
+
+
+def test_a_restarted_poller_groups_a_copy_with_a_story_stored_before(tmp_path, server):
+    """The story index is filled from the store when a new article first needs it: a copy met
+    after a restart joins the story stored by the earlier run; a pass with nothing new leaves
+    the index empty (it never pays for it)."""
+    wire = (
+        "The prison authority said on Tuesday that it would move four hundred inmates to a new "
+        "wing of CECOT next month, citing overcrowding in older facilities. Families said "
+        "they had not been told where their relatives would be held, and lawyers asked for "
+        "visits to resume before the transfer."
+    )
+    when = NOW - timedelta(hours=5)
+
+    def feed(title: str, link: str, text: str, at: datetime) -> bytes:
+        return (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item>'
+            f"<title>{title}</title><link>{link}</link><description>{text}</description>"
+            f"<pubDate>{format_datetime(at)}</pubDate></item></channel></rss>"
+        ).encode()
+
+    server.feed("/a.xml", feed("Inmates to be moved", "https://a.example/1", wire, when))
+    server.feed("/b.xml", b"<rss version='2.0'><channel><title>B</title></channel></rss>")
+    config = write_config(tmp_path, server, ["/a.xml", "/b.xml"])
+    poll(config)
+    poller = Poller(config)  # a restart; nothing new: the index stays empty
+    asyncio.run(poller.poll_once())
+    assert len(poller.enricher.stories) == 0
+    copy = "SAN SALVADOR (AP) -- " + wire
+    later = when + timedelta(hours=1)
+    server.feed("/b.xml", feed("Prison transfer announced", "https://b.example/9", copy, later))
+    poll(config)  # another restart, and a copy
+    rows = (
+        open_store(config.store)
+        .snapshot()
+        .query("SELECT a.url, s.story FROM {articles} a JOIN {stories} s ON s.article_id = a.id")
+    )
+    story = dict(zip(rows["url"], rows["story"], strict=True))
+    assert story["https://b.example/9"] == story["https://a.example/1"]
