@@ -108,6 +108,7 @@ from .schema import (
     Quarantined,
     entity_from_json,
     entity_to_json,
+    is_iso,
     state_from_json,
     state_to_json,
     utc_naive,
@@ -477,16 +478,6 @@ def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_iso(v: object) -> bool:
-    if not isinstance(v, str):
-        return False
-    try:
-        datetime.fromisoformat(v)
-    except ValueError:
-        return False
-    return True
-
-
 def _show(v: object) -> str:
     text = json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else repr(v)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -519,7 +510,7 @@ def _checker(hint: object) -> Callable[[object], bool]:
         item = _checker(args[0]) if args else (lambda v: True)
         return lambda v: type(v) is list and all(item(x) for x in v)
     if hint is datetime:
-        return _is_iso
+        return is_iso
     if hint in _JSON_TYPES:
         allowed = _JSON_TYPES[hint]
         return lambda v: type(v) in allowed
@@ -590,7 +581,7 @@ def _file_entry_problem(f: object, table: str, real_root: Path) -> str | None:
     if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
         return f"rows: {_show(rows)} is not a whole number"
     for key in ("min_time", "max_time"):
-        if f.get(key) is not None and not _is_iso(f[key]):
+        if f.get(key) is not None and not is_iso(f[key]):
             return f"{key}: {_show(f[key])} is not an ISO time"
     return None
 
@@ -631,7 +622,7 @@ def manifest_problems(data: object, real_root: Path) -> list[str]:
         problems.append(f"seq: {_show(data.get('seq'))} is not a whole number")
     for key, ok in (
         ("id", isinstance(data.get("id", ""), str)),
-        ("updated", data.get("updated") is None or _is_iso(data["updated"])),
+        ("updated", data.get("updated") is None or is_iso(data["updated"])),
         ("fingerprint", isinstance(data.get("fingerprint", ""), str)),
     ):
         if not ok:
@@ -1464,7 +1455,7 @@ def replace_mentions(
             return 0
         snap = _snapshot_from(store.root, txn.m)
         infos = snap.files.get("articles", ())
-        pages = _readable_pages(txn, snap)
+        pages = _readable_files(txn, snap, "pages")
         total = snap.rows("articles")
         done = rows = 0
         new: list[FileInfo] = []
@@ -2000,8 +1991,8 @@ def replace_analyses(
         if not force and fingerprint and txn.m.get("fingerprint") == fingerprint:
             return 0  # done already (by an earlier run that was not told to force it)
         snap = _snapshot_from(store.root, txn.m)
-        infos = _readable_articles(txn, snap)  # a damaged file is quarantined, not fatal
-        pages = _readable_pages(txn, snap)
+        infos = _readable_files(txn, snap, "articles")  # a damaged file is quarantined, not fatal
+        pages = _readable_files(txn, snap, "pages")
         total = sum(f.rows for f in infos)
         names = ("mentions",) if mentions_only else ("mentions", "stories", "names")
         new: dict[str, list[FileInfo]] = {name: [] for name in names}
@@ -2043,14 +2034,14 @@ def replace_analyses(
     return rows
 
 
-def _readable_articles(txn: _Txn, snap: ParquetSnapshot) -> list[FileInfo]:
-    """The snapshot's articles files that read in full; the others are quarantined."""
+def _readable_files(txn: _Txn, snap: ParquetSnapshot, table: str) -> list[FileInfo]:
+    """The snapshot's files of `table` that read in full; the others are quarantined."""
     readable = []
-    for f in snap.files.get("articles", ()):
+    for f in snap.files.get(table, ()):
         try:
-            _verify_data_file(txn.root, f.path, "articles")
+            _verify_data_file(txn.root, f.path, table)
         except DamagedFileError as exc:
-            txn.quarantine("articles", exc.path, exc.reason)
+            txn.quarantine(table, exc.path, exc.reason)
             continue
         readable.append(f)
     return readable
@@ -2125,19 +2116,6 @@ def _read_slice(
 
 # --- Article pages: reanalysis reads an article's page text when its page was read (the
 # pages block above; monitor.pages).
-
-
-def _readable_pages(txn: _Txn, snap: ParquetSnapshot) -> list[FileInfo]:
-    """The snapshot's pages files that read in full; the others are quarantined."""
-    readable = []
-    for f in snap.files.get("pages", ()):
-        try:
-            _verify_data_file(txn.root, f.path, "pages")
-        except DamagedFileError as exc:
-            txn.quarantine("pages", exc.path, exc.reason)
-            continue
-        readable.append(f)
-    return readable
 
 
 def _with_page_text(

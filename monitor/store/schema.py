@@ -197,12 +197,12 @@ def state_from_json(data: Mapping[str, Any]) -> FeedState:
         if k not in known:
             continue
         if k in STATE_TIMES:  # an unreadable time is no time: the feed is polled now
-            v = datetime.fromisoformat(v) if _is_iso(v) else None
+            v = datetime.fromisoformat(v) if is_iso(v) else None
         kwargs[k] = v
     return FeedState(**kwargs)
 
 
-def _is_iso(v: object) -> bool:
+def is_iso(v: object) -> bool:
     if not isinstance(v, str):
         return False
     try:
