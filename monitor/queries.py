@@ -30,6 +30,7 @@ What it leaves to others: drawing (dashboard.py), formatting (cli.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -91,7 +92,9 @@ class _Where:
         self.params.extend(params)
 
     def entities(self, col: str = "m.entity") -> _Where:
-        if self.f.entities:
+        if len(set(self.f.entities)) == 1:  # (PostgreSQL then reads its index in order)
+            self.add(f"{col} = ?", self.f.entities[0])
+        elif self.f.entities:
             self.add(f"{col} IN (SELECT unnest(?::VARCHAR[]))", list(self.f.entities))
         if self.f.together and len(self.f.entities) > 1:
             self.add(
@@ -214,18 +217,20 @@ def mention_counts(
     once; an article stored without a story is a story of its own). Sorted by mentions, most
     first. Entities with nothing in the range are absent.
     """
-    w = _Where(snap, f).entities().articles()
-    period = "" if by == "none" else f"{_period(by)} AS period,"
-    group = "1" if by == "none" else "1, 2"
-    story, tone_col = _story_and_tone(snap)
-    tone = f", avg({tone_col})::DOUBLE PRECISION AS tone, COUNT({tone_col})::BIGINT AS toned"
-    df = snap.query(
-        f"""SELECT m.entity, {period} SUM(m.count)::BIGINT AS mentions,
-            COUNT(*)::BIGINT AS articles,
-            COUNT(DISTINCT {story})::BIGINT AS stories {tone if with_tone else ""}
-        FROM {{mentions}} m WHERE {w.sql} GROUP BY {group}""",
-        w.params,
-    )
+    keys = {"entity": "{e}"} if by == "none" else {"entity": "{e}", "period": _period(by, "{p}")}
+    df = snap.query(*_counts(snap, f, "day" if by == "none" else by, keys))
+    if with_tone:  # the mean tone of the entity's articles, from the rows
+        w = _Where(snap, f).entities().articles()
+        _, tone_col = _story_and_tone(snap)
+        cols = _key_cols(keys, "m.published", "m.entity")
+        groups = ", ".join(str(i + 1) for i in range(len(keys)))
+        tones = snap.query(
+            f"""SELECT {cols}, avg({tone_col})::DOUBLE PRECISION AS tone,
+                COUNT({tone_col})::BIGINT AS toned
+            FROM {{mentions}} m WHERE {w.sql} GROUP BY {groups}""",
+            w.params,
+        )
+        df = df.merge(tones, on=list(keys), how="left")
     df.insert(1, "kind", df["entity"].map(kinds(snap)).fillna(""))
     order = ["mentions", "entity"] if by == "none" else ["period", "mentions", "entity"]
     asc = [False, True] if by == "none" else [True, False, True]
@@ -305,9 +310,8 @@ def timeline(
     if start is None or end is None:
         return pd.DataFrame(columns=cols)
     # One query: the counts, the totals and the zero-filled grid joined in the database
-    # (joining them in pandas cost as much as the counting). The counts read the rows (the
-    # daily sums cannot count distinct stories); the totals read the daily sums when they can.
-    w = _Where(snap, f).entities().articles()
+    # (joining them in pandas cost as much as the counting); both read the daily sums when
+    # they can (see `_counts`).
     names = list(dict.fromkeys(f.entities))
     if names:
         entities = "SELECT unnest(?::VARCHAR[]) AS entity"
@@ -315,7 +319,7 @@ def timeline(
     else:
         entities, order = "SELECT DISTINCT entity FROM c", "g.entity"
     grid = [p.to_pydatetime() for p in periods(start, end, by)]
-    counts = _counts_sql(snap, {"entity": "m.entity", "period": _period(by)}, w.sql)
+    counts, count_params = _counts(snap, f, by, {"entity": "{e}", "period": _period(by, "{p}")})
     totals, total_params = _story_totals(snap, f, by, story_share)
     df = snap.query(
         f"""WITH c AS ({counts}),
@@ -331,7 +335,13 @@ def timeline(
         FROM g LEFT JOIN c ON c.entity = g.entity AND c.period = g.period
         LEFT JOIN t ON t.period = g.period
         ORDER BY {order}, g.period""",
-        [*w.params, *total_params, *([names] if names else []), grid, *([names] if names else [])],
+        [
+            *count_params,
+            *total_params,
+            *([names] if names else []),
+            grid,
+            *([names] if names else []),
+        ],
     )
     if df.empty:
         return pd.DataFrame(columns=cols)
@@ -407,26 +417,10 @@ def overview(
     span = end - start
     prev_start = shift(start, -span)  # datetime.min when the previous range cannot be held
     wide = replace(f, start=prev_start, end=end, entities=tuple(names))
-    by = trend_by
-    # The trend: per entity and period, from the daily sums when they can answer.
-    if _rollup_ok(snap, replace(wide, start=start), by) and _rollup_ok(snap, wide, by):
-        w = _Where(snap, wide, "r.day").entities("r.entity")
-        query = f"""SELECT r.entity, {_period(by, "r.day")} AS period, (r.day >= ?) AS current,
-               SUM(r.mentions)::BIGINT AS mentions, SUM(r.articles)::BIGINT AS articles
-        FROM {{mention_days}} r WHERE {w.sql} GROUP BY 1, 2, 3"""
-    else:
-        w = _Where(snap, wide).entities().articles()
-        query = f"""SELECT m.entity, {_period(by)} AS period, (m.published >= ?) AS current,
-               SUM(m.count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
-        FROM {{mentions}} m WHERE {w.sql} GROUP BY 1, 2, 3"""
-    df = snap.query(query, [start, *w.params])
-    df["period"] = pd.to_datetime(df["period"])
-    cur = df[df["period"] >= pd.Timestamp(start).floor("D" if by != "hour" else "h")]
-    # the counts of each range, with its distinct stories, from the rows
-    wr = _Where(snap, wide).entities().articles()
+    # the counts of each range, with its distinct stories
+    day = "day" if start == _midnight(start) else "hour"  # "hour": the rows, not daily sums
     exact = snap.query(
-        _counts_sql(snap, {"entity": "m.entity", "current": "(m.published >= ?)"}, wr.sql),
-        [start, *wr.params],
+        *_counts(snap, wide, day, {"entity": "{e}", "current": "({p} >= ?)"}, [start])
     )
     for current, prefix in ((True, ""), (False, "prev_")):
         part = exact[exact["current"] == current].set_index("entity")
@@ -438,12 +432,38 @@ def overview(
     for col, change in (("mentions", "change"), ("stories", "stories_change")):
         prev = out["prev_" + col].where(out["prev_" + col] > 0)
         out[change] = (out[col] - prev) / prev if covered else float("nan")
-    recent = max(start, shift(end, -(trend_periods + 1) * STEP[by]))
-    grid = periods(recent, end, by)[-trend_periods:]
-    trends = cur.pivot_table(index="period", columns="entity", values="articles", aggfunc="sum")
-    trends = trends.reindex(index=grid, columns=names).fillna(0)
-    out["trend"] = trends.to_numpy("int64").T.tolist()
+    out["trend"] = _trends(
+        snap, replace(f, entities=tuple(names)), start, end, trend_by, trend_periods
+    )
     return out.sort_values(["mentions", "entity"], ascending=[False, True], ignore_index=True)
+
+
+def _trends(
+    snap: Snapshot, f: Filters, start: datetime, end: datetime, by: str, count: int
+) -> list[list[int]]:
+    """Articles per period of the last `count` periods of [start, end), for each of
+    `f.entities` in order: from the daily sums when they can answer, and only for the
+    periods shown."""
+    _period(by)  # a known granularity
+    grid = periods(max(start, shift(end, -(count + 1) * STEP[by])), end, by)[-count:]
+    if len(grid) == 0:
+        return [[] for _ in f.entities]
+    recent = replace(f, start=max(start, grid[0].to_pydatetime()), end=end)
+    if _rollup_ok(snap, recent, by):
+        w = _Where(snap, recent, "r.day").entities("r.entity")
+        period = "r.day" if by == "day" else _period(by, "r.day")
+        query = f"""SELECT r.entity, {period} AS period,
+               SUM(r.articles)::BIGINT AS articles
+        FROM {{mention_days}} r WHERE {w.sql} GROUP BY 1, 2"""
+    else:
+        w = _Where(snap, recent).entities().articles()
+        query = f"""SELECT m.entity, {_period(by)} AS period, COUNT(*)::BIGINT AS articles
+        FROM {{mentions}} m WHERE {w.sql} GROUP BY 1, 2"""
+    df = snap.query(query, w.params)
+    df["period"] = pd.to_datetime(df["period"])
+    trends = df.pivot_table(index="period", columns="entity", values="articles", aggfunc="sum")
+    trends = trends.reindex(index=grid, columns=list(f.entities)).fillna(0)
+    return trends.to_numpy("int64").T.tolist()
 
 
 def co_mentions(snap: Snapshot, f: Filters) -> pd.DataFrame:
@@ -946,33 +966,84 @@ def _story_and_tone(snap: Snapshot) -> tuple[str, str]:
     return story, ("m.tone" if "tone" in cols else "NULL::DOUBLE PRECISION")
 
 
-def _counts_sql(snap: Snapshot, keys: dict[str, str], where: str) -> str:
-    """SQL of `<keys>, mentions, articles, stories` per group of the mention rows (alias m)
-    matching `where`: the counts, and the distinct stories among the group's articles.
+def _key_cols(keys: dict[str, str], p: str, e: str) -> str:
+    """`keys` (name -> SQL over `{p}` and `{e}`) as SELECT columns over time column `p` and
+    entity column `e`."""
+    return ", ".join(f"{sql.format(p=p, e=e)} AS {name}" for name, sql in keys.items())
 
-    Counting distinct stories directly (COUNT(DISTINCT story)) made the timeline and the
-    overview half as slow again; here only the rows of syndicated stories (those with a
-    copy, a minority) are counted twice: a group's stories are its articles minus, for each
-    such story, its articles in the group but one. The result is the same.
+
+def _counts(
+    snap: Snapshot, f: Filters, by: str, keys: dict[str, str], key_params: Sequence[Any] = ()
+) -> tuple[str, list[Any]]:
+    """SQL and parameters of `<keys>, mentions, articles, stories` per group of the mention
+    rows matching `f` (its range, entities and article filters).
+
+    `keys`: name -> SQL over `{p}` (the time column) and `{e}` (the entity column), with
+    `key_params` the parameters they hold (in order); every key depends on the entity, so a
+    group holds at most one row per article. `by` is the coarsest granularity the keys cut
+    time at ("day" when they do not): where the store's daily sums can answer (`_rollup_ok`),
+    mentions and articles are summed from them, so their cost follows the days shown.
+
+    Stories: a group's distinct stories are its articles less, for each story with a copy in
+    the group (a row whose story is another article), its articles in the group but one. Only
+    the copies' rows are read for it, and the rows of their stories' first articles: a
+    group's stories = articles - (copy rows - distinct stories among them + those stories
+    whose first article is in the group too). Copies are a minority of the rows, so this
+    reads far fewer rows than counting distinct stories over all of them; the result is the
+    same. (A row whose story is its own article, or none, is a story of its own.)
     """
-    story, _ = _story_and_tone(snap)
-    cols = ", ".join(f"{expr} AS {name}" for name, expr in keys.items())
-    names = ", ".join(keys)
-    on = " AND ".join(f"d.{k} = t.{k}" for k in keys)
-    numbers = ", ".join(str(i + 1) for i in range(len(keys)))
-    return f"""WITH r AS MATERIALIZED (
-            SELECT {cols}, m.count, m.article_id, {story} AS story
-            FROM {{mentions}} m WHERE {where}),
-        copied AS (SELECT DISTINCT story FROM r WHERE story <> article_id),
-        d AS (
-            SELECT {names}, COUNT(*) - COUNT(DISTINCT r.story) AS extra
-            FROM r JOIN copied ON copied.story = r.story GROUP BY {numbers}),
+    names = list(keys)
+    key_params = list(key_params)
+
+    def on(a: str, b: str) -> str:
+        return " AND ".join(f"{a}.{k} = {b}.{k}" for k in names)
+
+    groups = ", ".join(str(i + 1) for i in range(len(names)))
+    listed = ", ".join(names)
+    rows = _key_cols(keys, "m.published", "m.entity")
+    w = _Where(snap, f).entities().articles()
+    stories = "story" in snap.columns("mentions")  # (stored before stories: each its own)
+    self_story = "coalesce(story, article_id) = article_id"
+    if _rollup_ok(snap, f, by):  # the sums from the daily sums, the copies from the rows
+        wr = _Where(snap, f, "r.day").entities("r.entity")
+        ctes = f"""t AS (
+            SELECT {_key_cols(keys, "r.day", "r.entity")}, SUM(r.mentions)::BIGINT AS mentions,
+                   SUM(r.articles)::BIGINT AS articles
+            FROM {{mention_days}} r WHERE {wr.sql} GROUP BY {groups})"""
+        copies = f"""SELECT {rows}, m.story FROM {{mentions}} m
+            WHERE {w.sql} AND m.story <> m.article_id"""
+        firsts = f"""SELECT {listed}, story FROM (
+                SELECT {rows}, m.article_id AS story, m.story AS own FROM {{mentions}} m
+                WHERE {w.sql} AND m.article_id IN (SELECT story FROM cs)) AS x
+            WHERE coalesce(own, story) = story"""
+        params = [*key_params, *wr.params]
+        more = [*key_params, *w.params, *key_params, *w.params] if stories else []
+    else:  # everything from one read of the rows
+        story = ", m.story" if stories else ""
+        ctes = f"""r AS MATERIALIZED (
+            SELECT {rows}, m.count, m.article_id{story} FROM {{mentions}} m WHERE {w.sql}),
         t AS (
-            SELECT {names}, SUM(count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
-            FROM r GROUP BY {numbers})
-        SELECT {", ".join(f"t.{k}" for k in keys)}, t.mentions, t.articles,
+            SELECT {listed}, SUM(count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
+            FROM r GROUP BY {groups})"""
+        copies = f"SELECT {listed}, story FROM r WHERE story <> article_id"
+        firsts = f"""SELECT {listed}, article_id AS story FROM r
+            WHERE article_id IN (SELECT story FROM cs) AND {self_story}"""
+        params, more = [*key_params, *w.params], []
+    if not stories:
+        return f"WITH {ctes} SELECT *, articles AS stories FROM t", params
+    sql = f"""WITH {ctes},
+        c AS MATERIALIZED ({copies}),
+        cs AS (SELECT {listed}, story, COUNT(*) AS n FROM c GROUP BY {groups}, story),
+        h AS ({firsts}),
+        d AS (
+            SELECT {", ".join(f"cs.{k}" for k in names)},
+                   SUM(cs.n - 1 + CASE WHEN h.story IS NULL THEN 0 ELSE 1 END) AS extra
+            FROM cs LEFT JOIN h ON h.story = cs.story AND {on("h", "cs")}
+            GROUP BY {groups})
+        SELECT {", ".join(f"t.{k}" for k in names)}, t.mentions, t.articles,
                (t.articles - coalesce(d.extra, 0))::BIGINT AS stories
-        FROM t LEFT JOIN d ON {on}"""
+        FROM t LEFT JOIN d ON {on("d", "t")}"""
+    return sql, [*params, *more]
 
 
 RISING_WITH = 3  # watched entities listed in `with`

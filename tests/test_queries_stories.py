@@ -8,14 +8,19 @@ files on purpose)."""
 from __future__ import annotations
 
 import json
+import random
+from dataclasses import replace
 from datetime import timedelta
 
+import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 
 from monitor import queries
+from monitor.models import Article, Entity
 from monitor.queries import Filters
 from monitor.store import open_store
-from tests.test_analyses import T0, article, ingest, syndicated
+from tests.test_analyses import T0, WATCH, article, ingest, syndicated
 
 DAY = Filters(start=T0.replace(hour=0), end=T0.replace(hour=0) + timedelta(days=2))
 
@@ -154,3 +159,110 @@ def test_a_store_written_before_stories_counts_each_article_as_a_story(tmp_path)
     assert all(v is None for tones in page["tones"] for v in tones.values())
     assert queries.story_members(snap, [items[0].id]).empty
     assert queries.count_stories(snap, f) == 5
+
+
+def random_story_store(location, seed=7, n=120):
+    """Articles over five days in four feeds, each with random mentions of three entities;
+    about half are copies of an earlier article (up to three days older, so copies cross
+    midnight and ranges; some of a copy), some stored with no story (as before stories): the shapes the
+    story counting must get right. Stories are set directly, not found from the text."""
+    rng = random.Random(seed)
+    store = open_store(location)
+    writer = store.writer()
+    heads: list[Article] = []
+    watch = [*WATCH, Entity("Noem", "person")]
+    for i in range(n):
+        published = T0 + timedelta(minutes=rng.randrange(5 * 24 * 60))
+        heads.sort(key=lambda a: a.published)
+        a = article(i + 1, f"item {i}", f"text {i}", published, f"https://f{rng.randrange(4)}/rss")
+        older = [h for h in heads if timedelta(0) < published - h.published < timedelta(days=3)]
+        if older and rng.random() < 0.5:
+            story: int | None = rng.choice(older).id
+        else:
+            story = None if rng.random() < 0.1 else a.id
+        heads.append(a)  # a copy can head a story too (a chain, as two pollers could make)
+        counts = {e.name: rng.randrange(1, 4) for e in watch if rng.random() < 0.6}
+        if writer.add_article(a, a.feed, a.first_seen):
+            if story is not None:
+                writer.add_story_and_names(a, story, [])
+            writer.add_mentions(a, counts, None, story)
+    writer.commit(watchlist=(watch, "fp"))
+    return store
+
+
+def raw_counts(snap, f: Filters, key) -> dict:
+    """(entity, key(published)) -> (mentions, articles, stories), from the raw rows."""
+    rows = snap.query(
+        "SELECT m.entity, m.article_id, m.count, m.published, coalesce(m.story, m.article_id)"
+        " AS story FROM {mentions} m"
+    )
+    sources = snap.query("SELECT article_id, feed FROM {sources}")
+    keep = rows["published"].notna()
+    if f.start:
+        keep &= rows["published"] >= f.start.replace(tzinfo=None)
+    if f.end:
+        keep &= rows["published"] < f.end.replace(tzinfo=None)
+    if f.entities:
+        keep &= rows["entity"].isin(f.entities)
+    if f.feeds:
+        keep &= rows["article_id"].isin(sources[sources["feed"].isin(f.feeds)]["article_id"])
+    rows = rows[keep]
+    out = {}
+    for (entity, k), g in rows.groupby([rows["entity"], rows["published"].map(key)]):
+        out[entity, k] = (int(g["count"].sum()), len(g), g["story"].nunique())
+    return out
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_stories_counted_from_the_copies_equal_distinct_stories_of_the_rows(store_location, seed):
+    """mention_counts, the timeline and the overview count a group's distinct stories from
+    the copies' rows (and the daily sums where they answer): the same numbers as counting
+    distinct stories over every row, for ranges on and off midnight, every granularity,
+    entity and feed filters, and copies whose first article is outside the range, in
+    another period, or does not mention the entity."""
+    snap = random_story_store(store_location, seed).snapshot()
+    rng = random.Random(seed)
+    day0 = T0.replace(hour=0, tzinfo=None)
+    for _ in range(12):
+        a, b = sorted(rng.sample(range(0, 6 * 24), 2))
+        hours = rng.random() < 0.5  # off midnight: the daily sums cannot answer
+        start = day0 + timedelta(hours=a if hours else a // 24 * 24)
+        end = day0 + timedelta(hours=b if hours else (b // 24 + 1) * 24)
+        entities = tuple(rng.sample(["Nayib Bukele", "CECOT", "Noem"], rng.randrange(0, 3)))
+        feeds = (f"https://f{rng.randrange(4)}/rss",) if rng.random() < 0.3 else ()
+        f = Filters(start=start, end=end, entities=entities, feeds=feeds)
+        for by in ("none", "hour", "day", "week"):
+            key = (lambda t: "all") if by == "none" else (lambda t, by=by: _trunc(t, by))
+            want = raw_counts(snap, f, key)
+            df = queries.mention_counts(snap, f, by=by)
+            got = {
+                (r.entity, "all" if by == "none" else r.period): (r.mentions, r.articles, r.stories)
+                for r in df.itertuples()
+            }
+            assert got == want, (f, by)
+            if by in ("hour", "day", "week") and entities:
+                tl = queries.timeline(snap, f, by)
+                got = {
+                    (r.entity, r.period): (r.mentions, r.articles, r.stories)
+                    for r in tl.itertuples()
+                    if r.articles
+                }
+                assert got == want, (f, by)
+        ov = queries.overview(snap, f).set_index("entity")
+        cur = raw_counts(snap, f, lambda t: "all")
+        prev = raw_counts(snap, replace(f, start=start - (end - start), end=start), lambda t: "all")
+        for entity in ov.index:
+            assert tuple(ov.loc[entity, ["mentions", "articles", "stories"]]) == cur.get(
+                (entity, "all"), (0, 0, 0)
+            ), (f, entity)
+            assert tuple(
+                ov.loc[entity, ["prev_mentions", "prev_articles", "prev_stories"]]
+            ) == prev.get((entity, "all"), (0, 0, 0)), (f, entity)
+
+
+def _trunc(t, by):
+    t = pd.Timestamp(t)
+    if by == "hour":
+        return t.floor("h")
+    day = t.floor("D")
+    return day - pd.Timedelta(days=day.weekday()) if by == "week" else day

@@ -132,6 +132,16 @@ INDEXES: dict[str, str] = {
     "sources_feed": "sources (feed, seen)",
     "mentions_entity": "mentions (entity, published) INCLUDE (count, article_id)",
     "mentions_published": "mentions (published) INCLUDE (entity, count, article_id)",
+    # the rows of syndicated copies, which are all that counting distinct stories reads
+    # beside the daily sums (queries._counts)
+    "mentions_copies": "mentions (published) INCLUDE (entity, article_id, story) "
+    "WHERE story <> article_id",
+    "mentions_copies_entity": "mentions (entity, published) INCLUDE (article_id, story) "
+    "WHERE story <> article_id",
+    "stories_story": "stories (story)",  # a story's copies (the article cards' "copies")
+    # the daily sums read by index alone: over a range of days, and per entity
+    "mention_days_cover": "mention_days (day) INCLUDE (entity, mentions, articles)",
+    "mention_days_entity": "mention_days (entity, day) INCLUDE (mentions, articles)",
     "fetches_time": "fetches (time)",
     "fetches_feed": "fetches (feed, time)",
     "firings_fired": "firings (fired)",
@@ -196,8 +206,6 @@ def _migration_1(cur: psycopg.Cursor[Any]) -> None:
     """The tables, their keys and indexes, the feed state and the meta row."""
     for name in SCHEMAS:
         cur.execute(_table_ddl(name))
-    for index in INDEXES:
-        _create_index(cur, index)
     # daily roll-ups of mentions and articles, kept by every commit (see queries.py: the
     # timeline and overview read them when no filter needs the rows themselves)
     cur.execute(
@@ -211,6 +219,8 @@ def _migration_1(cur: psycopg.Cursor[Any]) -> None:
         """CREATE TABLE IF NOT EXISTS article_days (
             day timestamp PRIMARY KEY, articles bigint NOT NULL)"""
     )
+    for index in INDEXES:
+        _create_index(cur, index)
     cur.execute(
         """CREATE TABLE IF NOT EXISTS monitor_feeds (
             url text PRIMARY KEY,
