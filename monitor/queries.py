@@ -357,27 +357,35 @@ def _story_totals(snap: Snapshot, f: Filters, by: str, stories: bool) -> tuple[s
     """SQL of (period, total, total_stories) for all articles stored (the range and the feed
     filter of `f`): every article (from the daily sums when they can answer), and with
     `stories` every distinct story among them (an article without a stored story is a story
-    of its own), else 0."""
+    of its own), else 0. Stories are counted as `_counts` does: the articles less, for each
+    story with a copy in the period, its articles there but one (read from the copies' rows
+    of the stories table and their stories' first articles)."""
+    table, w = _totals(snap, f, by)
+    totals = f"SELECT {table.format(w=w.sql)} GROUP BY 1"
     if not stories or not snap.rows("stories"):  # no stories known: each its own
-        table, w = _totals(snap, f, by)
         n = "total" if stories else "0"
-        return (
-            f"SELECT period, total, {n}::BIGINT AS total_stories "
-            f"FROM (SELECT {table.format(w=w.sql)} GROUP BY 1) AS totals",
-            w.params,
-        )
-    period = _period(by, "a.published")
-    wt = _Where(snap, Filters(start=f.start, end=f.end, feeds=f.feeds), "a.published")
-    wt.articles("a.id")
-    ws = _Where(snap, Filters(start=f.start, end=f.end), "s.published")
+        return f"SELECT period, total, {n}::BIGINT AS total_stories FROM ({totals}) AS t", w.params
+    wc = _Where(snap, Filters(start=f.start, end=f.end, feeds=f.feeds), "s.published")
+    wc.articles("s.article_id")
+    wh = _Where(snap, Filters(start=f.start, end=f.end, feeds=f.feeds), "a.published")
+    wh.articles("a.id")
     return (
-        f"""SELECT {period} AS period, COUNT(*)::BIGINT AS total,
-               COUNT(DISTINCT coalesce(s.story, a.id))::BIGINT AS total_stories
-        FROM {{articles}} a LEFT JOIN
-            (SELECT s.article_id, s.story FROM {{stories}} s WHERE {ws.sql}) s
-            ON s.article_id = a.id
-        WHERE {wt.sql} GROUP BY 1""",
-        [*ws.params, *wt.params],
+        f"""WITH t AS ({totals}),
+        cs AS (
+            SELECT {_period(by, "s.published")} AS period, s.story, COUNT(*) AS n
+            FROM {{stories}} s WHERE {wc.sql} AND s.story <> s.article_id GROUP BY 1, 2),
+        h AS (
+            SELECT {_period(by, "a.published")} AS period, a.id AS story FROM {{articles}} a
+            WHERE {wh.sql} AND a.id IN (SELECT story FROM cs) AND a.id NOT IN (
+                SELECT article_id FROM {{stories}} WHERE story <> article_id
+                AND article_id IN (SELECT story FROM cs))),
+        d AS (
+            SELECT cs.period,
+                   SUM(cs.n - 1 + CASE WHEN h.story IS NULL THEN 0 ELSE 1 END) AS extra
+            FROM cs LEFT JOIN h ON h.story = cs.story AND h.period = cs.period GROUP BY 1)
+        SELECT t.period, t.total, (t.total - coalesce(d.extra, 0))::BIGINT AS total_stories
+        FROM t LEFT JOIN d ON d.period = t.period""",
+        [*w.params, *wc.params, *wh.params],
     )
 
 

@@ -164,8 +164,8 @@ def test_a_store_written_before_stories_counts_each_article_as_a_story(tmp_path)
 def random_story_store(location, seed=7, n=120):
     """Articles over five days in four feeds, each with random mentions of three entities;
     about half are copies of an earlier article (up to three days older, so copies cross
-    midnight and ranges; some of a copy), some stored with no story (as before stories): the shapes the
-    story counting must get right. Stories are set directly, not found from the text."""
+    midnight and ranges; some of a copy), some stored with no story (as before stories): the
+    shapes the story counting must get right. Stories are set directly, not found from the text."""
     rng = random.Random(seed)
     store = open_store(location)
     writer = store.writer()
@@ -213,6 +213,21 @@ def raw_counts(snap, f: Filters, key) -> dict:
     return out
 
 
+def raw_totals(snap, f: Filters, key) -> dict:
+    """key(published) -> (articles, distinct stories) of every article stored, from the raw
+    rows (the range and feed filter of `f`)."""
+    rows = snap.query(
+        "SELECT a.id, a.published, coalesce(s.story, a.id) AS story FROM {articles} a "
+        "LEFT JOIN {stories} s ON s.article_id = a.id"
+    )
+    sources = snap.query("SELECT article_id, feed FROM {sources}")
+    keep = (rows["published"] >= f.start) & (rows["published"] < f.end)
+    if f.feeds:
+        keep &= rows["id"].isin(sources[sources["feed"].isin(f.feeds)]["article_id"])
+    rows = rows[keep]
+    return {k: (len(g), g["story"].nunique()) for k, g in rows.groupby(rows["published"].map(key))}
+
+
 @pytest.mark.parametrize("seed", [7, 8])
 def test_stories_counted_from_the_copies_equal_distinct_stories_of_the_rows(store_location, seed):
     """mention_counts, the timeline and the overview count a group's distinct stories from
@@ -241,13 +256,16 @@ def test_stories_counted_from_the_copies_equal_distinct_stories_of_the_rows(stor
             }
             assert got == want, (f, by)
             if by in ("hour", "day", "week") and entities:
-                tl = queries.timeline(snap, f, by)
+                tl = queries.timeline(snap, f, by, story_share=True)
                 got = {
                     (r.entity, r.period): (r.mentions, r.articles, r.stories)
                     for r in tl.itertuples()
                     if r.articles
                 }
                 assert got == want, (f, by)
+                totals = raw_totals(snap, f, key)
+                got = {r.period: (r.total, r.total_stories) for r in tl.itertuples() if r.total}
+                assert got == totals, (f, by)
         ov = queries.overview(snap, f).set_index("entity")
         cur = raw_counts(snap, f, lambda t: "all")
         prev = raw_counts(snap, replace(f, start=start - (end - start), end=start), lambda t: "all")

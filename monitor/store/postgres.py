@@ -139,6 +139,7 @@ INDEXES: dict[str, str] = {
     "mentions_copies_entity": "mentions (entity, published) INCLUDE (article_id, story) "
     "WHERE story <> article_id",
     "stories_story": "stories (story)",  # a story's copies (the article cards' "copies")
+    "stories_copies": "stories (published) INCLUDE (article_id, story) WHERE story <> article_id",
     # the daily sums read by index alone: over a range of days, and per entity
     "mention_days_cover": "mention_days (day) INCLUDE (entity, mentions, articles)",
     "mention_days_entity": "mention_days (entity, day) INCLUDE (mentions, articles)",
