@@ -989,60 +989,60 @@ def _counts(
     `keys`: name -> SQL over `{p}` (the time column) and `{e}` (the entity column), with
     `key_params` the parameters they hold (in order); every key depends on the entity, so a
     group holds at most one row per article. `by` is the coarsest granularity the keys cut
-    time at ("day" when they do not): where the store's daily sums can answer (`_rollup_ok`),
-    mentions and articles are summed from them, so their cost follows the days shown.
+    time at ("day" when they do not).
 
-    Stories: a group's distinct stories are its articles less, for each story with a copy in
-    the group (a row whose story is another article), its articles in the group but one. Only
-    the copies' rows are read for it, and the rows of their stories' first articles: a
-    group's stories = articles - (copy rows - distinct stories among them + those stories
-    whose first article is in the group too). Copies are a minority of the rows, so this
-    reads far fewer rows than counting distinct stories over all of them; the result is the
-    same. (A row whose story is its own article, or none, is a story of its own.)
+    Where the store's daily sums can answer (`_rollup_ok`, and the store keeps stories in
+    them), everything is summed from them, so the cost follows the days shown: a group's
+    distinct stories are the sum of its days' distinct stories less, for each story whose
+    articles fall on several of its days, those days but one (`{story_spans}`). Else from
+    one read of the rows: a group's stories are its articles less, for each story with a
+    copy in the group (a row whose story is another article), its articles in the group but
+    one; counting distinct stories over every row directly made the timeline half as slow
+    again. (A row whose story is its own article, or none, is a story of its own.)
     """
     names = list(keys)
     key_params = list(key_params)
+    listed = ", ".join(names)
+    groups = ", ".join(str(i + 1) for i in range(len(names)))
 
     def on(a: str, b: str) -> str:
         return " AND ".join(f"{a}.{k} = {b}.{k}" for k in names)
 
-    groups = ", ".join(str(i + 1) for i in range(len(names)))
-    listed = ", ".join(names)
-    rows = _key_cols(keys, "m.published", "m.entity")
-    w = _Where(snap, f).entities().articles()
-    stories = "story" in snap.columns("mentions")  # (stored before stories: each its own)
-    self_story = "coalesce(story, article_id) = article_id"
-    if _rollup_ok(snap, f, by):  # the sums from the daily sums, the copies from the rows
+    if _rollup_ok(snap, f, by) and snap.story_rollups:
         wr = _Where(snap, f, "r.day").entities("r.entity")
-        ctes = f"""t AS (
+        ws = _Where(snap, f, "s.day").entities("s.entity")
+        sql = f"""WITH t AS (
             SELECT {_key_cols(keys, "r.day", "r.entity")}, SUM(r.mentions)::BIGINT AS mentions,
-                   SUM(r.articles)::BIGINT AS articles
-            FROM {{mention_days}} r WHERE {wr.sql} GROUP BY {groups})"""
-        copies = f"""SELECT {rows}, m.story FROM {{mentions}} m
-            WHERE {w.sql} AND m.story <> m.article_id"""
-        firsts = f"""SELECT {listed}, story FROM (
-                SELECT {rows}, m.article_id AS story, m.story AS own FROM {{mentions}} m
-                WHERE {w.sql} AND m.article_id IN (SELECT story FROM cs)) AS x
-            WHERE coalesce(own, story) = story"""
-        params = [*key_params, *wr.params]
-        more = [*key_params, *w.params, *key_params, *w.params] if stories else []
-    else:  # everything from one read of the rows
-        story = ", m.story" if stories else ""
-        ctes = f"""r AS MATERIALIZED (
-            SELECT {rows}, m.count, m.article_id{story} FROM {{mentions}} m WHERE {w.sql}),
+                   SUM(r.articles)::BIGINT AS articles, SUM(r.stories)::BIGINT AS stories
+            FROM {{mention_days}} r WHERE {wr.sql} GROUP BY {groups}),
+        x AS (
+            SELECT {_key_cols(keys, "s.day", "s.entity")},
+                   COUNT(*) - COUNT(DISTINCT s.story) AS extra
+            FROM {{story_spans}} s WHERE {ws.sql} GROUP BY {groups})
+        SELECT {", ".join(f"t.{k}" for k in names)}, t.mentions, t.articles,
+               (t.stories - coalesce(x.extra, 0))::BIGINT AS stories
+        FROM t LEFT JOIN x ON {on("x", "t")}"""
+        return sql, [*key_params, *wr.params, *key_params, *ws.params]
+    w = _Where(snap, f).entities().articles()
+    params = [*key_params, *w.params]
+    stories = "story" in snap.columns("mentions")  # (stored before stories: each its own)
+    r = f"""r AS MATERIALIZED (
+            SELECT {_key_cols(keys, "m.published", "m.entity")}, m.count, m.article_id
+                   {", m.story" if stories else ""}
+            FROM {{mentions}} m WHERE {w.sql}),
         t AS (
             SELECT {listed}, SUM(count)::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
             FROM r GROUP BY {groups})"""
-        copies = f"SELECT {listed}, story FROM r WHERE story <> article_id"
-        firsts = f"""SELECT {listed}, article_id AS story FROM r
-            WHERE article_id IN (SELECT story FROM cs) AND {self_story}"""
-        params, more = [*key_params, *w.params], []
     if not stories:
-        return f"WITH {ctes} SELECT *, articles AS stories FROM t", params
-    sql = f"""WITH {ctes},
-        c AS MATERIALIZED ({copies}),
-        cs AS (SELECT {listed}, story, COUNT(*) AS n FROM c GROUP BY {groups}, story),
-        h AS ({firsts}),
+        return f"WITH {r} SELECT *, articles AS stories FROM t", params
+    sql = f"""WITH {r},
+        cs AS (
+            SELECT {listed}, story, COUNT(*) AS n FROM r WHERE story <> article_id
+            GROUP BY {groups}, story),
+        h AS (
+            SELECT {listed}, article_id AS story FROM r
+            WHERE article_id IN (SELECT story FROM cs)
+              AND coalesce(story, article_id) = article_id),
         d AS (
             SELECT {", ".join(f"cs.{k}" for k in names)},
                    SUM(cs.n - 1 + CASE WHEN h.story IS NULL THEN 0 ELSE 1 END) AS extra
@@ -1051,7 +1051,7 @@ def _counts(
         SELECT {", ".join(f"t.{k}" for k in names)}, t.mentions, t.articles,
                (t.articles - coalesce(d.extra, 0))::BIGINT AS stories
         FROM t LEFT JOIN d ON {on("d", "t")}"""
-    return sql, [*params, *more]
+    return sql, params
 
 
 RISING_WITH = 3  # watched entities listed in `with`

@@ -165,11 +165,13 @@ def random_story_store(location, seed=7, n=120):
     """Articles over five days in four feeds, each with random mentions of three entities;
     about half are copies of an earlier article (up to three days older, so copies cross
     midnight and ranges; some of a copy), some stored with no story (as before stories): the
-    shapes the story counting must get right. Stories are set directly, not found from the text."""
+    shapes the story counting must get right. Stories are set directly, not found from the
+    text; stored in several commits, then some articles counted again (as on their pages)."""
     rng = random.Random(seed)
     store = open_store(location)
     writer = store.writer()
     heads: list[Article] = []
+    stored: list[tuple[Article, int | None]] = []
     watch = [*WATCH, Entity("Noem", "person")]
     for i in range(n):
         published = T0 + timedelta(minutes=rng.randrange(5 * 24 * 60))
@@ -186,6 +188,13 @@ def random_story_store(location, seed=7, n=120):
             if story is not None:
                 writer.add_story_and_names(a, story, [])
             writer.add_mentions(a, counts, None, story)
+            stored.append((a, story))
+        if i % 17 == 16:  # several commits: copies stored after their stories' first articles
+            writer.commit(watchlist=(watch, "fp"))
+    writer.commit(watchlist=(watch, "fp"))
+    for a, story in rng.sample(stored, 15):  # counted again on their pages: other entities
+        counts = {e.name: rng.randrange(1, 4) for e in watch if rng.random() < 0.5}
+        writer.recount_article(a.id, a.published, counts, None, story)
     writer.commit(watchlist=(watch, "fp"))
     return store
 
@@ -284,3 +293,20 @@ def _trunc(t, by):
         return t.floor("h")
     day = t.floor("D")
     return day - pd.Timedelta(days=day.weekday()) if by == "week" else day
+
+
+def test_check_compares_the_stories_sums_with_the_rows_and_repair_recomputes_them(pg_url):
+    import psycopg
+
+    store = random_story_store(pg_url, seed=9)
+    assert not [p for p in store.check().problems if p.kind == "rollup"]
+    for damage in (
+        "DELETE FROM story_spans WHERE ctid IN (SELECT ctid FROM story_spans LIMIT 1)",
+        "UPDATE mention_days SET stories = stories + 1 WHERE ctid IN "
+        "(SELECT ctid FROM mention_days LIMIT 1)",
+    ):
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            assert con.execute(damage).rowcount == 1
+        assert any(p.kind == "rollup" for p in store.check().problems), damage
+        assert "recomputed the daily sums of mentions and articles" in store.repair().actions
+        assert not [p for p in store.check().problems if p.kind == "rollup"]

@@ -50,6 +50,10 @@ class Snapshot(abc.ABC):
     # whether `{mention_days}` (entity, day, mentions, articles) and `{article_days}` (day,
     # articles), the daily sums of the mentions and articles tables, can be queried
     rollups: bool = False
+    # whether `{mention_days}` also has `stories` (the distinct stories among the entity's
+    # articles that day) and `{story_spans}` (entity, story, day) the days of each story that
+    # spans several (see postgres.py, `_migration_2`)
+    story_rollups: bool = False
 
     @property
     @abc.abstractmethod

@@ -19,7 +19,14 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from .base import Health, Log, RepairReport
-from .postgres import INDEXES, REBUILD_ROLLUPS, SCHEMA_VERSION, _missing_columns
+from .postgres import (
+    COPIED_STORIES,
+    INDEXES,
+    REBUILD_ROLLUPS,
+    SCHEMA_VERSION,
+    SPANS_ROWS,
+    _missing_columns,
+)
 from .schema import KEYS, SCHEMAS
 
 if TYPE_CHECKING:
@@ -98,8 +105,8 @@ def check(store: PgStore) -> Health:
                     h.add("orphan", table, f"{n:,} rows name an article that is not stored "
                           f"({fix})", problem=derived)  # fmt: skip
         if "mentions" in h.rows and "articles" in h.rows and not _rollups_match(cur):
-            h.add("rollup", "mention_days", "the daily sums differ from the mentions and "
-                  "articles they sum (`monitor repair` recomputes them)")  # fmt: skip
+            h.add("rollup", "mention_days", "the daily sums differ from the mentions, "
+                  "stories and articles they sum (`monitor repair` recomputes them)")  # fmt: skip
         if meta is not None and not fingerprint and h.rows.get("articles"):
             h.add("recount", "mentions", "not counted with any watchlist yet: `monitor repair` "
                   "recounts them")  # fmt: skip
@@ -120,16 +127,28 @@ def check(store: PgStore) -> Health:
 
 
 def _rollups_match(cur: psycopg.Cursor[Any]) -> bool:
-    """Whether the daily roll-ups hold the sums of the tables (compared in total)."""
+    """Whether the daily roll-ups hold the sums of the tables (compared in total), and the
+    stories' spans over days are the ones the mentions give."""
     cur.execute(
-        """SELECT (SELECT (coalesce(sum(mentions), 0)::bigint, coalesce(sum(articles), 0)::bigint)
+        f"""SELECT (SELECT (coalesce(sum(mentions), 0)::bigint, coalesce(sum(articles), 0)::bigint,
+                           coalesce(sum(stories), 0)::bigint)
                    FROM mention_days)
-               = (SELECT (coalesce(sum("count"), 0)::bigint, count(*)) FROM mentions),
+               = (SELECT (coalesce(sum(n), 0)::bigint, coalesce(sum(a), 0)::bigint,
+                          coalesce(sum(s), 0)::bigint) FROM (
+                    SELECT sum("count") AS n, count(*) AS a,
+                           count(DISTINCT coalesce(story, article_id)) AS s
+                    FROM mentions GROUP BY entity, date_trunc('day', published)) AS x),
                (SELECT coalesce(sum(articles), 0)::bigint FROM article_days)
-               = (SELECT count(*) FROM articles)"""
+               = (SELECT count(*) FROM articles),
+               NOT EXISTS (
+                   (SELECT entity, story, day FROM story_spans)
+                   EXCEPT ({SPANS_ROWS.format(stories=COPIED_STORIES)}))
+               AND NOT EXISTS (
+                   ({SPANS_ROWS.format(stories=COPIED_STORIES)})
+                   EXCEPT (SELECT entity, story, day FROM story_spans))"""  # type: ignore[arg-type]
     )
-    mentions, articles = cur.fetchone()  # type: ignore[misc]
-    return bool(mentions and articles)
+    mentions, articles, spans = cur.fetchone()  # type: ignore[misc]
+    return bool(mentions and articles and spans)
 
 
 def _check_keys(cur: psycopg.Cursor[Any], h: Health) -> None:

@@ -132,24 +132,22 @@ INDEXES: dict[str, str] = {
     "sources_feed": "sources (feed, seen)",
     "mentions_entity": "mentions (entity, published) INCLUDE (count, article_id)",
     "mentions_published": "mentions (published) INCLUDE (entity, count, article_id)",
-    # the rows of syndicated copies, which are all that counting distinct stories reads
-    # beside the daily sums (queries._counts)
-    "mentions_copies": "mentions (published) INCLUDE (entity, article_id, story) "
-    "WHERE story <> article_id",
-    "mentions_copies_entity": "mentions (entity, published) INCLUDE (article_id, story) "
-    "WHERE story <> article_id",
+    "mentions_story": "mentions (story) WHERE story <> article_id",  # a story's copies
     "stories_story": "stories (story)",  # a story's copies (the article cards' "copies")
     "stories_copies": "stories (published) INCLUDE (article_id, story) WHERE story <> article_id",
     # the daily sums read by index alone: over a range of days, and per entity
-    "mention_days_cover": "mention_days (day) INCLUDE (entity, mentions, articles)",
-    "mention_days_entity": "mention_days (entity, day) INCLUDE (mentions, articles)",
+    "mention_days_cover": "mention_days (day) INCLUDE (entity, mentions, articles, stories)",
+    "mention_days_entity": "mention_days (entity, day) INCLUDE (mentions, articles, stories)",
+    "story_spans_day": "story_spans (day) INCLUDE (entity, story)",
+    "story_spans_entity": "story_spans (entity, day) INCLUDE (story)",
     "fetches_time": "fetches (time)",
     "fetches_feed": "fetches (feed, time)",
     "firings_fired": "firings (fired)",
     "deliveries_time": "deliveries (time)",
 }
 UNIQUE_INDEXES = {"sources_entry"}
-ROLLUPS = ("mention_days", "article_days")  # derived tables: see `_migration_1`
+# derived tables: see `_migration_1` and `_migration_2`
+ROLLUPS = ("mention_days", "article_days", "story_spans")
 
 # Result columns of these PostgreSQL types become these pandas dtypes (as DuckDB gives them).
 _TIMESTAMP_OIDS = {1114, 1184}
@@ -220,8 +218,6 @@ def _migration_1(cur: psycopg.Cursor[Any]) -> None:
         """CREATE TABLE IF NOT EXISTS article_days (
             day timestamp PRIMARY KEY, articles bigint NOT NULL)"""
     )
-    for index in INDEXES:
-        _create_index(cur, index)
     cur.execute(
         """CREATE TABLE IF NOT EXISTS monitor_feeds (
             url text PRIMARY KEY,
@@ -257,8 +253,24 @@ def _create_index(cur: psycopg.Cursor[Any], index: str) -> None:
     cur.execute(f"CREATE {unique}INDEX IF NOT EXISTS {index} ON {INDEXES[index]}")  # type: ignore[arg-type]
 
 
+def _migration_2(cur: psycopg.Cursor[Any]) -> None:
+    """Distinct stories in the daily sums: `mention_days.stories` (the distinct stories among
+    the entity's articles that day) and `story_spans` (entity, story, day) for the stories
+    whose articles mentioning the entity fall on more than one day, so that a range's
+    distinct stories are its days' sums less each spanning story's extra days (queries.py)."""
+    cur.execute("ALTER TABLE mention_days ADD COLUMN IF NOT EXISTS stories bigint")
+    cur.execute(
+        """CREATE TABLE IF NOT EXISTS story_spans (
+            entity text NOT NULL, story bigint NOT NULL, day timestamp NOT NULL,
+            PRIMARY KEY (entity, story, day))"""
+    )
+    for statement in MENTION_ROLLUPS:
+        cur.execute(statement)  # type: ignore[arg-type]
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Cursor[Any]], None]]] = [
     (1, "tables, keys, indexes, feed state and meta", _migration_1),
+    (2, "distinct stories in the daily sums", _migration_2),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -308,9 +320,10 @@ def _migrate(con: psycopg.Connection[Any]) -> list[str]:
         cur.execute("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
         present = {r[0] for r in cur.fetchall()}
         for index in INDEXES:
-            if index not in present and current:  # (a new database got them above)
+            if index not in present:
                 _create_index(cur, index)
-                done.append(f"index {index} created")
+                if current:  # (a new database: its tables and indexes are one step)
+                    done.append(f"index {index} created")
         for name, fields in _missing_columns(cur).items():
             if len(fields) == len(SCHEMAS[name]):
                 cur.execute(_table_ddl(name))
@@ -405,6 +418,10 @@ class PgSnapshot(Snapshot):
 
     @property
     def rollups(self) -> bool:  # type: ignore[override]
+        return self.ready
+
+    @property
+    def story_rollups(self) -> bool:  # type: ignore[override]
         return self.ready
 
     def query(self, template: str, params: Iterable[Any] = ()) -> pd.DataFrame:
@@ -782,7 +799,7 @@ class PgStore(Store):
                                 progress(done, total)
                     rows = written["mentions"]
                     counts.update(written)
-                    for statement in REBUILD_ROLLUPS[:2]:  # the articles' are unchanged
+                    for statement in MENTION_ROLLUPS:  # the articles' are unchanged
                         cur.execute(statement)  # type: ignore[arg-type]
                     cur.execute(
                         """UPDATE monitor_meta SET seq = seq + 1,
@@ -1281,6 +1298,8 @@ class PgWriter(BufferedWriter):
                 _copy_temp(cur, "names", self._recounted_rows("names", self.new_names))
                 cur.execute(_INSERT_ARTICLES)
                 ids, mentions, stories, names, _ = cur.fetchone()  # type: ignore[misc]
+                for statement in COMMIT_STORY_ROLLUPS:
+                    cur.execute(statement)  # type: ignore[arg-type]
                 inserted = set(ids or ())
                 lost = {a.id for a in self.new_articles} - inserted
             stored = self._stored_recounts()
@@ -1359,6 +1378,8 @@ class PgWriter(BufferedWriter):
         _copy_temp(cur, "names", [r for i in ids for r in self.recounted[i][2]])
         cur.execute(_INSERT_RECOUNTED, (ids,))
         mentions, names, _ = cur.fetchone()  # type: ignore[misc]
+        for statement in RECOUNT_STORY_ROLLUPS:
+            cur.execute(statement, {"ids": ids})  # type: ignore[arg-type]
         return int(mentions) - int(gone_mentions), int(names) - int(gone_names)
 
     def _discount(self, lost: set[int], fetches: list[dict[str, Any]]) -> None:
@@ -1475,15 +1496,78 @@ _PAGE_COLS = ", ".join(f'"{n}"' for n in SCHEMAS["pages"].names)
 _INSERT_PAGES = f"""INSERT INTO pages ({_PAGE_COLS}) SELECT {_PAGE_COLS} FROM new_pages
 ORDER BY article_id, attempt ON CONFLICT DO NOTHING"""
 
-# The daily roll-ups, from the tables they sum (after a recount, a copy, a repair).
-REBUILD_ROLLUPS = (
+# The stories of some days and stories recomputed from the mentions: `{keys}` is SQL of
+# (entity, day) rows whose distinct stories to count again, `{stories}` of the story ids whose
+# spans over days to find again (see `_migration_2`). Run after the rows changed.
+_STORY_SUMS = """
+WITH k AS ({keys}),
+n AS (
+    SELECT m.entity, date_trunc('day', m.published) AS day,
+           count(DISTINCT coalesce(m.story, m.article_id)) AS stories
+    FROM mentions m JOIN k ON m.entity = k.entity
+        AND m.published >= k.day AND m.published < k.day + interval '1 day'
+    GROUP BY 1, 2)
+UPDATE mention_days r SET stories = n.stories FROM n
+WHERE r.entity = n.entity AND r.day = n.day AND r.stories IS DISTINCT FROM n.stories"""
+_SPANS_DELETE = "DELETE FROM story_spans WHERE story IN ({stories})"
+SPANS_ROWS = """
+WITH s AS ({stories}),
+d AS (
+    SELECT m.entity, m.story, date_trunc('day', m.published) AS day FROM mentions m
+    WHERE m.story IN (SELECT story FROM s) AND m.story <> m.article_id
+    UNION
+    SELECT m.entity, m.article_id, date_trunc('day', m.published) FROM mentions m
+    WHERE m.article_id IN (SELECT story FROM s)
+      AND coalesce(m.story, m.article_id) = m.article_id),
+multi AS (SELECT entity, story FROM d GROUP BY 1, 2 HAVING count(*) > 1)
+SELECT d.entity, d.story, d.day FROM d JOIN multi ON multi.entity = d.entity
+    AND multi.story = d.story"""
+_SPANS_INSERT = (
+    "INSERT INTO story_spans (entity, story, day) "
+    + SPANS_ROWS
+    + " ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING"
+)
+
+
+def _story_rollups(keys: str, stories: str) -> tuple[str, ...]:
+    """The statements recomputing the stories of `keys` and the spans of `stories`."""
+    return (
+        _STORY_SUMS.format(keys=keys),
+        _SPANS_DELETE.format(stories=stories),
+        _SPANS_INSERT.format(stories=stories),
+    )
+
+
+# The daily roll-ups, from the tables they sum (after a recount, a copy, a repair): those of
+# the mentions, then the articles'.
+COPIED_STORIES = "SELECT DISTINCT story FROM mentions WHERE story <> article_id"
+MENTION_ROLLUPS = (
     "DELETE FROM mention_days",
-    """INSERT INTO mention_days (entity, day, mentions, articles)
-    SELECT entity, date_trunc('day', published), sum("count"), count(*) FROM mentions
-    GROUP BY 1, 2""",
+    """INSERT INTO mention_days (entity, day, mentions, articles, stories)
+    SELECT entity, date_trunc('day', published), sum("count"), count(*),
+           count(DISTINCT coalesce(story, article_id))
+    FROM mentions GROUP BY 1, 2""",
+    "DELETE FROM story_spans",
+    _SPANS_INSERT.format(stories=COPIED_STORIES),
+)
+REBUILD_ROLLUPS = (
+    *MENTION_ROLLUPS,
     "DELETE FROM article_days",
     """INSERT INTO article_days (day, articles)
     SELECT date_trunc('day', published), count(*) FROM articles GROUP BY 1""",
+)
+# after a commit: the stories of the days its mentions fall on, the spans of its copies' stories
+COMMIT_STORY_ROLLUPS = _story_rollups(
+    "SELECT DISTINCT entity, date_trunc('day', published) AS day FROM new_mentions",
+    "SELECT DISTINCT story FROM new_mentions WHERE story <> article_id",
+)
+# after a recount of articles (ids as the parameter): every entity's stories on their days,
+# the spans of their stories
+RECOUNT_STORY_ROLLUPS = _story_rollups(
+    """SELECT r.entity, r.day FROM mention_days r WHERE r.day IN (
+        SELECT DISTINCT date_trunc('day', published) FROM articles WHERE id = ANY(%(ids)s))""",
+    """SELECT coalesce(s.story, a.id) AS story FROM articles a
+        LEFT JOIN stories s ON s.article_id = a.id WHERE a.id = ANY(%(ids)s)""",
 )
 _INSERT_SOURCES = f"""
 WITH ins AS (
