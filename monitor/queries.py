@@ -460,18 +460,31 @@ def _trends(
     if _rollup_ok(snap, recent, by):
         w = _Where(snap, recent, "r.day").entities("r.entity")
         period = "r.day" if by == "day" else _period(by, "r.day")
-        query = f"""SELECT r.entity, {period} AS period,
-               SUM(r.articles)::BIGINT AS articles
+        rows = f"""SELECT r.entity, {period} AS period, SUM(r.articles)::BIGINT AS n
         FROM {{mention_days}} r WHERE {w.sql} GROUP BY 1, 2"""
     else:
         w = _Where(snap, recent).entities().articles()
-        query = f"""SELECT m.entity, {_period(by)} AS period, COUNT(*)::BIGINT AS articles
+        rows = f"""SELECT m.entity, {_period(by)} AS period, COUNT(*)::BIGINT AS n
         FROM {{mentions}} m WHERE {w.sql} GROUP BY 1, 2"""
-    df = snap.query(query, w.params)
-    df["period"] = pd.to_datetime(df["period"])
-    trends = df.pivot_table(index="period", columns="entity", values="articles", aggfunc="sum")
-    trends = trends.reindex(index=grid, columns=list(f.entities)).fillna(0)
-    return trends.to_numpy("int64").T.tolist()
+    # one row per entity, its periods as seconds since 1970 (a row per entity and period
+    # cost more to move into pandas than to count)
+    df = snap.query(
+        f"""SELECT entity, array_agg(CAST(EXTRACT(EPOCH FROM period) AS BIGINT)) AS periods,
+               array_agg(n) AS counts
+        FROM ({rows}) AS x GROUP BY 1""",
+        w.params,
+    )
+    slot = {int(t): i for i, t in enumerate((grid - pd.Timestamp(0)) // pd.Timedelta(seconds=1))}
+    by_entity = dict(zip(df["entity"], zip(df["periods"], df["counts"], strict=True), strict=True))
+    out = []
+    for entity in f.entities:
+        counts = [0] * len(grid)
+        for t, n in zip(*by_entity.get(entity, ((), ())), strict=True):
+            i = slot.get(int(t))
+            if i is not None:
+                counts[i] += int(n)
+        out.append(counts)
+    return out
 
 
 def co_mentions(snap: Snapshot, f: Filters) -> pd.DataFrame:
