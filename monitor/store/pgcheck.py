@@ -19,8 +19,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from .base import Health, Log, RepairReport
-from .postgres import INDEXES, REBUILD_ROLLUPS, SCHEMA_VERSION, _missing_columns
-from .schema import KEYS, SCHEMAS
+from .postgres import INDEXES, REBUILD_ROLLUPS, ROLLUPS, SCHEMA_VERSION, _missing_columns
+from .schema import KEYS, SCHEMAS, rollup_diff_sql
 
 if TYPE_CHECKING:
     from .postgres import PgStore
@@ -97,9 +97,12 @@ def check(store: PgStore) -> Health:
                     fix = "`monitor repair` deletes them" if derived else "kept"
                     h.add("orphan", table, f"{n:,} rows name an article that is not stored "
                           f"({fix})", problem=derived)  # fmt: skip
-        if "mentions" in h.rows and "articles" in h.rows and not _rollups_match(cur):
-            h.add("rollup", "mention_days", "the daily sums differ from the mentions and "
-                  "articles they sum (`monitor repair` recomputes them)")  # fmt: skip
+        if "mentions" in h.rows and "articles" in h.rows:
+            for name, n in _rollup_differences(cur).items():
+                if n:
+                    keys = f"{n:,} key{'s' * (n != 1)}"
+                    h.add("rollup", name, f"differs from the rows it sums on {keys} "
+                          "(`monitor repair` recomputes it)")  # fmt: skip
         if meta is not None and not fingerprint and h.rows.get("articles"):
             h.add("recount", "mentions", "not counted with any watchlist yet: `monitor repair` "
                   "recounts them")  # fmt: skip
@@ -119,17 +122,18 @@ def check(store: PgStore) -> Health:
     return h
 
 
-def _rollups_match(cur: psycopg.Cursor[Any]) -> bool:
-    """Whether the daily roll-ups hold the sums of the tables (compared in total)."""
-    cur.execute(
-        """SELECT (SELECT (coalesce(sum(mentions), 0)::bigint, coalesce(sum(articles), 0)::bigint)
-                   FROM mention_days)
-               = (SELECT (coalesce(sum("count"), 0)::bigint, count(*)) FROM mentions),
-               (SELECT coalesce(sum(articles), 0)::bigint FROM article_days)
-               = (SELECT count(*) FROM articles)"""
-    )
-    mentions, articles = cur.fetchone()  # type: ignore[misc]
-    return bool(mentions and articles)
+def _rollup_differences(cur: psycopg.Cursor[Any]) -> dict[str, int]:
+    """Per daily roll-up (of those the schema has), the keys (entity and day, ...) where it
+    differs from what its rows sum to (schema.ROLLUP_SQL): compared key by key."""
+    out = {}
+    for name in ROLLUPS:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (name,))
+        if not cur.fetchone()[0]:  # type: ignore[index]
+            continue  # an older schema: `check` says to migrate
+        tables = {"articles": "articles", "mentions": "mentions", name: name}
+        cur.execute(rollup_diff_sql(name).format(**tables))  # type: ignore[arg-type]
+        out[name] = int(cur.fetchone()[0])  # type: ignore[index]
+    return out
 
 
 def _check_keys(cur: psycopg.Cursor[Any], h: Health) -> None:
@@ -180,10 +184,16 @@ def repair(store: PgStore, log: Log | None = None) -> RepairReport:
                     f"{table}: row count corrected to {fixed[table]:,} "
                     f"(monitor_meta said {int(counts.get(table, 0)):,})"
                 )
-        if not _rollups_match(cur):
+        differ = {name: n for name, n in _rollup_differences(cur).items() if n}
+        if differ:
             for statement in REBUILD_ROLLUPS:
                 cur.execute(statement)  # type: ignore[arg-type]
-            report.actions.append("recomputed the daily sums of mentions and articles")
+            report.actions.append(
+                "recomputed the daily roll-ups of articles and mentions (they differed from "
+                "the rows they sum: "
+                + ", ".join(f"{name} on {n:,} key{'s' * (n != 1)}" for name, n in differ.items())
+                + ")"
+            )
         cur.execute(
             """UPDATE monitor_feeds SET lease_owner = NULL, lease_until = NULL
             WHERE lease_until < now() AT TIME ZONE 'UTC'"""

@@ -92,6 +92,8 @@ from .buffer import BufferedWriter, source_key
 from .schema import (
     KEYS,
     NATURAL_KEYS,
+    ROLLUP_SCHEMAS,
+    ROLLUP_SQL,
     SCHEMAS,
     TS,
     Quarantined,
@@ -138,7 +140,7 @@ INDEXES: dict[str, str] = {
     "deliveries_time": "deliveries (time)",
 }
 UNIQUE_INDEXES = {"sources_entry"}
-ROLLUPS = ("mention_days", "article_days")  # derived tables: see `_migration_1`
+ROLLUPS = ("mention_days", "article_days", "pair_days")  # derived: `_migration_1`, `_2`
 
 # Result columns of these PostgreSQL types become these pandas dtypes (as DuckDB gives them).
 _TIMESTAMP_OIDS = {1114, 1184}
@@ -246,8 +248,23 @@ def _create_index(cur: psycopg.Cursor[Any], index: str) -> None:
     cur.execute(f"CREATE {unique}INDEX IF NOT EXISTS {index} ON {INDEXES[index]}")  # type: ignore[arg-type]
 
 
+def _migration_2(cur: psycopg.Cursor[Any]) -> None:
+    """The daily roll-up of pairs of entities mentioned in the same articles (co-mentions),
+    filled from the mentions stored."""
+    cur.execute(
+        """CREATE TABLE IF NOT EXISTS pair_days (
+            entity_a text NOT NULL, entity_b text NOT NULL, day timestamp NOT NULL,
+            articles bigint NOT NULL,
+            PRIMARY KEY (entity_a, entity_b, day))"""
+    )
+    cur.execute("CREATE INDEX IF NOT EXISTS pair_days_day ON pair_days (day)")
+    cur.execute(REBUILD_ROLLUPS[-2])  # type: ignore[arg-type]
+    cur.execute(REBUILD_ROLLUPS[-1])  # type: ignore[arg-type]
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Cursor[Any]], None]]] = [
     (1, "tables, keys, indexes, feed state and meta", _migration_1),
+    (2, "daily roll-up of co-mentions (pair_days)", _migration_2),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -375,6 +392,7 @@ class PgSnapshot(Snapshot):
     seq: int = 0
     store_id: str = ""
     ready: bool = False  # the tables exist (a poller or `store migrate` created them)
+    schema_version: int = 0
     updated: datetime | None = None
     feeds: Mapping[str, FeedState] = field(default_factory=dict)
     watchlist: tuple[Entity, ...] = ()
@@ -394,7 +412,8 @@ class PgSnapshot(Snapshot):
 
     @property
     def rollups(self) -> bool:  # type: ignore[override]
-        return self.ready
+        # a database not migrated to this version's roll-ups yet is read from its rows
+        return self.ready and self.schema_version >= SCHEMA_VERSION
 
     def query(self, template: str, params: Iterable[Any] = ()) -> pd.DataFrame:
         text = _translate(template, {n: n for n in (*SCHEMAS, *ROLLUPS)})
@@ -615,6 +634,7 @@ class PgStore(Store):
             seq=seq,
             store_id=store_id,
             ready=True,
+            schema_version=int(meta[7]),
             updated=meta[2],
             feeds=feeds,
             watchlist=tuple(entity_from_json(e) for e in meta[3] or []),
@@ -771,8 +791,8 @@ class PgStore(Store):
                                 progress(done, total)
                     rows = written["mentions"]
                     counts.update(written)
-                    for statement in REBUILD_ROLLUPS[:2]:  # the articles' are unchanged
-                        cur.execute(statement)  # type: ignore[arg-type]
+                    for statement in (*REBUILD_ROLLUPS[:2], *REBUILD_ROLLUPS[4:]):
+                        cur.execute(statement)  # type: ignore[arg-type]  # (not article_days)
                     cur.execute(
                         """UPDATE monitor_meta SET seq = seq + 1,
                             updated = now() AT TIME ZONE 'UTC', rows = %s, watchlist = %s,
@@ -1342,6 +1362,7 @@ class PgWriter(BufferedWriter):
         cur.execute(_DELETE_RECOUNTED, (ids, ids))
         gone_mentions, gone_names, _ = cur.fetchone()  # type: ignore[misc]
         cur.execute("DELETE FROM mention_days WHERE articles <= 0")
+        cur.execute("DELETE FROM pair_days WHERE articles <= 0")
         cur.execute("DELETE FROM new_mentions")
         cur.execute("DELETE FROM new_names")
         _copy_temp(cur, "mentions", [r for i in ids for r in self.recounted[i][1]])
@@ -1419,6 +1440,17 @@ _GROW_MENTION_DAYS = """
     ON CONFLICT (entity, day) DO UPDATE
     SET mentions = r.mentions + excluded.mentions, articles = r.articles + excluded.articles
     RETURNING 1"""
+# The daily co-mention pairs grown by the rows `men` inserted (all of an article's rows are
+# inserted together, so its pairs are all there).
+_GROW_PAIR_DAYS = """
+    INSERT INTO pair_days AS r (entity_a, entity_b, day, articles)
+    SELECT a.entity, b.entity, date_trunc('day', a.published), count(*)
+    FROM men a JOIN men b ON a.article_id = b.article_id AND a.entity < b.entity
+    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (entity_a, entity_b, day) DO UPDATE SET articles = r.articles + excluded.articles
+    RETURNING 1"""
+
+_MEN = 'article_id, entity, "count", published'  # what the mentions' CTE `men` returns
 
 # One statement: the articles not stored yet, then the mentions, stories and names of those
 # (and of no other: an article another poller stored keeps that poller's rows), and the daily
@@ -1427,17 +1459,19 @@ _INSERT_ARTICLES = f"""
 WITH ins AS (
     INSERT INTO articles ({_ARTICLE_COLS}) SELECT {_ARTICLE_COLS} FROM new_articles ORDER BY id
     ON CONFLICT DO NOTHING RETURNING id, published),
-men AS ({_insert_for_new("mentions", "t.article_id, t.entity", 'entity, "count", published')}),
+men AS ({_insert_for_new("mentions", "t.article_id, t.entity", _MEN)}),
 sto AS ({_insert_for_new("stories", "t.article_id")}),
 nam AS ({_insert_for_new("names", "t.article_id, t.name")}),
 md AS ({_GROW_MENTION_DAYS}),
+pd AS ({_GROW_PAIR_DAYS}),
 ad AS (
     INSERT INTO article_days AS r (day, articles)
     SELECT date_trunc('day', published), count(*) FROM ins GROUP BY 1 ORDER BY 1
     ON CONFLICT (day) DO UPDATE SET articles = r.articles + excluded.articles
     RETURNING 1)
 SELECT (SELECT array_agg(id) FROM ins), (SELECT count(*) FROM men), (SELECT count(*) FROM sto),
-       (SELECT count(*) FROM nam), (SELECT count(*) FROM md) + (SELECT count(*) FROM ad)"""
+       (SELECT count(*) FROM nam),
+       (SELECT count(*) FROM md) + (SELECT count(*) FROM ad) + (SELECT count(*) FROM pd)"""
 
 # An article counted again on its page (Writer.recount_article): its mention and name rows
 # deleted, the daily sums shrunk by them; then the new rows inserted from the temporary tables
@@ -1445,34 +1479,47 @@ SELECT (SELECT array_agg(id) FROM ins), (SELECT count(*) FROM men), (SELECT coun
 _DELETE_RECOUNTED = """
 WITH del AS (
     DELETE FROM mentions WHERE article_id = ANY(%s::bigint[])
-    RETURNING entity, published, "count"),
+    RETURNING article_id, entity, published, "count"),
 sums AS (
     SELECT entity, date_trunc('day', published) AS day, sum("count") AS m, count(*) AS a
     FROM del GROUP BY 1, 2),
 upd AS (
     UPDATE mention_days r SET mentions = r.mentions - s.m, articles = r.articles - s.a
     FROM sums s WHERE r.entity = s.entity AND r.day = s.day RETURNING 1),
+pairs AS (
+    SELECT a.entity AS entity_a, b.entity AS entity_b, date_trunc('day', a.published) AS day,
+        count(*) AS a
+    FROM del a JOIN del b ON a.article_id = b.article_id AND a.entity < b.entity
+    GROUP BY 1, 2, 3),
+pupd AS (
+    UPDATE pair_days r SET articles = r.articles - p.a FROM pairs p
+    WHERE r.entity_a = p.entity_a AND r.entity_b = p.entity_b AND r.day = p.day RETURNING 1),
 dn AS (DELETE FROM names WHERE article_id = ANY(%s::bigint[]) RETURNING 1)
-SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM dn), (SELECT count(*) FROM upd)"""
+SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM dn),
+       (SELECT count(*) FROM upd) + (SELECT count(*) FROM pupd)"""
 _INSERT_RECOUNTED = f"""
 WITH ins AS (SELECT id FROM articles WHERE id = ANY(%s::bigint[])),
-men AS ({_insert_for_new("mentions", "t.article_id, t.entity", 'entity, "count", published')}),
+men AS ({_insert_for_new("mentions", "t.article_id, t.entity", _MEN)}),
 nam AS ({_insert_for_new("names", "t.article_id, t.name")}),
-md AS ({_GROW_MENTION_DAYS})
-SELECT (SELECT count(*) FROM men), (SELECT count(*) FROM nam), (SELECT count(*) FROM md)"""
+md AS ({_GROW_MENTION_DAYS}),
+pd AS ({_GROW_PAIR_DAYS})
+SELECT (SELECT count(*) FROM men), (SELECT count(*) FROM nam),
+       (SELECT count(*) FROM md) + (SELECT count(*) FROM pd)"""
 _PAGE_COLS = ", ".join(f'"{n}"' for n in SCHEMAS["pages"].names)
 _INSERT_PAGES = f"""INSERT INTO pages ({_PAGE_COLS}) SELECT {_PAGE_COLS} FROM new_pages
 ORDER BY article_id, attempt ON CONFLICT DO NOTHING"""
 
-# The daily roll-ups, from the tables they sum (after a recount, a copy, a repair).
-REBUILD_ROLLUPS = (
-    "DELETE FROM mention_days",
-    """INSERT INTO mention_days (entity, day, mentions, articles)
-    SELECT entity, date_trunc('day', published), sum("count"), count(*) FROM mentions
-    GROUP BY 1, 2""",
-    "DELETE FROM article_days",
-    """INSERT INTO article_days (day, articles)
-    SELECT date_trunc('day', published), count(*) FROM articles GROUP BY 1""",
+# The daily roll-ups, from the tables they sum (after a recount, a copy, a repair): the SQL of
+# schema.ROLLUP_SQL, which the embedded store and `monitor check` use too.
+_ROWS = {"articles": "articles", "mentions": "mentions"}
+REBUILD_ROLLUPS = tuple(
+    statement
+    for name in ("mention_days", "article_days", "pair_days")
+    for statement in (
+        f"DELETE FROM {name}",
+        f"INSERT INTO {name} ({', '.join(ROLLUP_SCHEMAS[name].names)}) "
+        + ROLLUP_SQL[name].format(**_ROWS),
+    )
 )
 _INSERT_SOURCES = f"""
 WITH ins AS (
