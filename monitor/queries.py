@@ -149,8 +149,9 @@ def _article_conditions(f: Filters, alias: str) -> tuple[str, list[Any]]:
 
 
 def _rollup_ok(snap: Snapshot, f: Filters, by: str) -> bool:
-    """Whether daily sums can answer: the store keeps them (PostgreSQL), periods are whole
-    days, and no filter needs the articles themselves (feeds, words, date flags, together)."""
+    """Whether the daily roll-ups can answer: the store keeps them for its rows
+    (`Snapshot.rollups`), periods are whole days, and no filter needs the articles themselves
+    (feeds, words, date flags, together)."""
     return (
         snap.rollups
         and by in ("day", "week", "month")
@@ -488,13 +489,32 @@ def _trends(
 
 
 def co_mentions(snap: Snapshot, f: Filters) -> pd.DataFrame:
-    """Pairs of entities mentioned in the same articles: `entity_a, entity_b, articles`."""
+    """Pairs of entities mentioned in the same articles: `entity_a, entity_b, articles`
+    (entity_a < entity_b), most articles first. From the daily pair roll-up when it can
+    answer (whole days, no filter on the articles), else from the mentions."""
+    if _rollup_ok(snap, f, "day"):
+        return _co_mentions_from_days(snap, f)
     w = _Where(snap, f).entities().articles()
     return snap.query(
         f"""WITH m AS (SELECT m.article_id, m.entity FROM {{mentions}} m WHERE {w.sql})
         SELECT a.entity AS entity_a, b.entity AS entity_b, COUNT(*)::BIGINT AS articles
         FROM m a JOIN m b ON a.article_id = b.article_id AND a.entity < b.entity
         GROUP BY 1, 2 ORDER BY articles DESC, entity_a, entity_b""",
+        w.params,
+    )
+
+
+def _co_mentions_from_days(snap: Snapshot, f: Filters) -> pd.DataFrame:
+    """`co_mentions` from `{pair_days}` (deltas in the embedded store: summed by pair)."""
+    w = _Where(snap, f, "p.day")
+    if f.entities:
+        w.add("p.entity_a IN (SELECT unnest(?::VARCHAR[]))", list(f.entities))
+        w.add("p.entity_b IN (SELECT unnest(?::VARCHAR[]))", list(f.entities))
+    return snap.query(
+        f"""SELECT c.entity_a, c.entity_b, c.articles FROM (
+            SELECT p.entity_a, p.entity_b, SUM(p.articles)::BIGINT AS articles
+            FROM {{pair_days}} p WHERE {w.sql} GROUP BY 1, 2) AS c
+        WHERE c.articles > 0 ORDER BY c.articles DESC, c.entity_a, c.entity_b""",
         w.params,
     )
 

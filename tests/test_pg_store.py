@@ -464,9 +464,9 @@ def test_copy_refuses_a_busy_source_and_a_destination_holding_something_else(tmp
 
 
 def test_the_daily_sums_answer_as_the_rows_do(pg_url, monkeypatch):
-    """The timeline and overview read PostgreSQL's daily roll-ups when no filter needs the
-    rows: the same frames as from the rows, through commits from two writers, a recount and
-    a repair."""
+    """The timeline, the overview and the co-mentions read PostgreSQL's daily roll-ups when no
+    filter needs the rows: the same frames as from the rows, through commits from two
+    writers, a recount and a repair; `check` names each damaged roll-up, `repair` fixes it."""
     import random
 
     from monitor.enrich import Enricher
@@ -497,6 +497,8 @@ def test_the_daily_sums_answer_as_the_rows_do(pg_url, monkeypatch):
             out.append(queries.timeline(snap, replace_entities(f), by))
             out.append(queries.article_totals(snap, f, by))
             out.append(queries.overview(snap, f, trend_by=by))
+        out.append(queries.co_mentions(snap, f))
+        out.append(queries.co_mentions(snap, replace_entities(f)))
         return out
 
     def replace_entities(f):
@@ -517,13 +519,21 @@ def test_the_daily_sums_answer_as_the_rows_do(pg_url, monkeypatch):
     enricher = Enricher(Matcher([Entity("Alpha"), Entity("title")]), tone=False)
     store.replace_analyses(enricher.batch, [Entity("Alpha"), Entity("title")], "fp2")
     compare()
+    assert not [p for p in store.check().problems if p.kind == "rollup"]
     with psycopg.connect(pg_url, autocommit=True) as con:
         con.execute("UPDATE mention_days SET mentions = mentions + 1, articles = articles + 1")
+        con.execute("UPDATE pair_days SET articles = articles + 1 WHERE entity_a = 'Alpha'")
+        damaged = con.execute("SELECT count(*) FROM pair_days WHERE entity_a = 'Alpha'")
+        pairs = damaged.fetchone()[0]  # type: ignore[index]
     with pytest.raises(AssertionError):  # (the sums are what answered above)
         compare()
     monkeypatch.undo()
-    assert any(f.kind == "rollup" for f in store.check().problems)
-    assert "recomputed the daily sums of mentions and articles" in store.repair().actions
+    found = {f.path: f.message for f in store.check().problems if f.kind == "rollup"}
+    assert set(found) == {"mention_days", "pair_days"}
+    assert pairs > 1 and f"on {pairs:,} keys " in found["pair_days"]
+    (action,) = [a for a in store.repair().actions if "roll-ups" in a]
+    assert "mention_days on" in action and f"pair_days on {pairs:,} keys)" in action
+    assert not [p for p in store.check().problems if p.kind == "rollup"]
     compare()
 
 

@@ -239,3 +239,67 @@ def test_ingestion_gaps_shorter_than_the_polling_cadence_are_not_degraded(make):
     health = queries.ingestion(snap, Filters(), "hour").set_index("period")["degraded"]
     assert not health[pd.Timestamp(T0 + timedelta(hours=1)).tz_localize(None)]
     assert health[pd.Timestamp(T0 + timedelta(hours=6)).tz_localize(None)]
+
+
+def test_the_rollups_answer_as_the_rows_do(make, monkeypatch):
+    """Timeline totals, overview trends and co-mentions from the daily roll-ups are what the
+    same queries compute from the rows, through many commits (compaction), recounts of stored
+    and buffered articles, and a reanalysis (`monitor rematch`); on both stores."""
+    import random
+    from dataclasses import replace
+
+    from monitor.enrich import Enricher
+    from monitor.match import Matcher
+
+    rng = random.Random(11)
+    names = ["Alpha", "Beta", "Gamma"]
+
+    def add(n: int) -> Article:
+        present = [e for e in names if rng.random() < 0.55]
+        text = " ".join(e for e in present for _ in range(rng.randint(1, 3))) or "nothing"
+        counts = {e: text.split().count(e) for e in present}
+        when = T0 + timedelta(hours=rng.randrange(24 * 20))
+        return make.article(when, counts, feeds=(F1,) if n % 3 else (F1, F2), text=text)
+
+    def frames(snap) -> list[pd.DataFrame]:
+        f = Filters(start=T0 + timedelta(days=2), end=T0 + timedelta(days=16))
+        out: list[pd.DataFrame] = []
+        for by in ("day", "week", "month"):
+            out.append(queries.timeline(snap, replace(f, entities=("Gamma", "Alpha")), by))
+            out.append(queries.article_totals(snap, f, by))
+            out.append(queries.overview(snap, f, trend_by=by))
+        for g in (f, Filters(), replace(f, entities=("Alpha", "Gamma"))):
+            out.append(queries.co_mentions(snap, g))
+        return out
+
+    def compare() -> None:
+        snap = make.store.snapshot()
+        assert snap.rollups  # so the first frames come from the roll-ups
+        with_rollups = frames(snap)
+        with monkeypatch.context() as m:
+            m.setattr(type(snap), "rollups", property(lambda self: False))
+            from_rows = frames(snap)
+        for a, b in zip(with_rollups, from_rows, strict=True):
+            pd.testing.assert_frame_equal(a, b)
+        pairs = with_rollups[-2].set_index(["entity_a", "entity_b"])["articles"]
+        assert pairs.loc[("Alpha", "Beta")] > 0  # (something was compared)
+        assert not [p for p in make.store.check().problems if p.kind == "rollup"]
+
+    stored = [add(n) for n in range(150)]
+    for n in range(30):  # many small commits: the roll-ups' files are compacted too
+        add(n)
+        make.commit()
+    compare()
+    for a in stored[::7]:  # counted again on their pages: the stored rows replaced
+        make.writer.recount_article(a.id, a.published, {"Beta": 2, "Gamma": 1})
+    fresh = add(0)  # and one recounted before its first commit
+    make.writer.recount_article(fresh.id, fresh.published, {"Alpha": 5, "Beta": 1})
+    make.commit()
+    compare()
+    enricher = Enricher(Matcher(WATCH), tone=False)  # what `monitor rematch` runs
+    make.store.replace_analyses(enricher.batch, WATCH, "fp2")
+    compare()
+    for n in range(10):
+        add(n)
+    make.commit()
+    compare()

@@ -15,6 +15,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from monitor.errors import StoreBusyError, StoreError
@@ -566,12 +567,16 @@ def test_check_reports_problems_and_notes(tmp_path):
     assert not store_mod.check_store(store).exists
     commit_batches(store, 3)
     health = store_mod.check_store(store)
-    assert health.healthy and health.exists and health.files == 12
+    # each commit: articles, sources, mentions, fetches, and the daily roll-ups' deltas
+    # (no pairs: one entity per article)
+    assert health.healthy and health.exists and health.files == 18
     assert {k: n for k, n in health.rows.items() if n} == {
         "articles": 15,
         "sources": 15,
         "mentions": 15,
         "fetches": 3,
+        "article_days": 4,  # 1 + 1 + 2 days
+        "mention_days": 4,
     }
     files = store.snapshot().files
     truncate(root / files["articles"][0].path)
@@ -844,3 +849,124 @@ def test_repair_keeps_every_page_attempt(tmp_path, monkeypatch):
     assert report.rebuilt
     df = store.snapshot().query("SELECT article_id, attempt FROM {pages}")
     assert len(df) == 12 and not df.duplicated().any()  # none lost, none twice
+
+
+# --- daily roll-ups (issue 14) ----------------------------------------------------------------
+
+
+def _pairs_store(root: Path, commits: int = 20) -> Store:
+    """Articles mentioning Alpha, Beta and Gamma in turns, over several days, in many commits."""
+    store = open_store(root)
+    w = store.writer()
+    for c in range(commits):
+        for n in range(c * 6, c * 6 + 6):
+            counts = {"Alpha": 1 + n % 2, "Beta": 1} if n % 3 else {"Beta": 2, "Gamma": 1}
+            add(w, n, counts=counts)
+        w.commit(watchlist=([Entity("Alpha"), Entity("Beta"), Entity("Gamma")], "fp"))
+    return store
+
+
+def _co_mentions(store: Store) -> dict:
+    from monitor import queries
+
+    df = queries.co_mentions(store.snapshot(), queries.Filters())
+    return {(a, b): n for a, b, n in df.itertuples(index=False)}
+
+
+EXPECTED_PAIRS = {("Alpha", "Beta"): 80, ("Beta", "Gamma"): 40}  # of 120 articles
+
+
+def test_rollups_are_kept_by_every_commit_and_compacted(tmp_path):
+    store = _pairs_store(tmp_path / "s", commits=40)
+    snap = store.snapshot()
+    assert snap.rollups and _co_mentions(store) == {
+        ("Alpha", "Beta"): 160,
+        ("Beta", "Gamma"): 80,
+    }
+    assert store_mod._rollup_differences(snap) == dict.fromkeys(store_mod.ROLLUP_SCHEMAS, 0)
+    for name in store_mod.ROLLUP_SCHEMAS:  # 40 commits, a few files each: compacted
+        assert 0 < len(snap.files[name]) < 2 * store_mod.TIER_BASE, name
+    days = snap.query("SELECT day, SUM(articles) AS n FROM {article_days} GROUP BY 1 ORDER BY 1")
+    assert days["n"].tolist() == [12, 24, 24, 24, 24, 24, 24, 24, 24, 24, 12]
+    assert days["n"].sum() == snap.rows("articles") == 240
+
+
+def test_a_store_without_rollups_is_read_from_its_rows_until_a_writer_computes_them(tmp_path):
+    """A store written by a version before the roll-ups: exact answers from the rows; the next
+    commit (or `monitor repair`) computes them once."""
+    for fix in ("commit", "repair"):
+        root = tmp_path / fix
+        store = _pairs_store(root)
+        manifest = json.loads((root / "manifest.json").read_text())
+        del manifest["rollups"]
+        for name in store_mod.ROLLUP_SCHEMAS:  # as an older version wrote it
+            for f in manifest["tables"].pop(name):
+                (root / f["path"]).unlink()
+        (root / "manifest.json").write_text(json.dumps(manifest))
+        assert not store.snapshot().rollups
+        assert _co_mentions(store) == EXPECTED_PAIRS
+        health = store.check()
+        assert health.healthy and [f.kind for f in health.notes] == ["rollup"]
+        if fix == "commit":
+            logged: list[str] = []
+            store.writer(log=logged.append).commit()
+            assert logged == ["store: computing the daily roll-ups of the stored rows (once)"]
+        else:
+            action, kept = store.repair().actions
+            assert kept.startswith("kept the old manifest")
+            assert action.startswith("recomputed the daily roll-ups") and "not kept" in action
+        snap = store.snapshot()
+        assert snap.rollups and _co_mentions(store) == EXPECTED_PAIRS
+        assert all(len(snap.files[name]) == 1 for name in store_mod.ROLLUP_SCHEMAS)
+        assert not store.check().findings
+
+
+@pytest.mark.parametrize("name", ["article_days", "mention_days", "pair_days"])
+def test_check_reports_a_rollup_that_differs_from_the_rows_and_repair_recomputes_it(tmp_path, name):
+    import pyarrow as pa
+
+    from monitor import queries
+
+    store = _pairs_store(tmp_path / "s")
+
+    def frames() -> list[pd.DataFrame]:
+        snap = store.snapshot()
+        f = queries.Filters(start=datetime(2026, 11, 1), end=datetime(2026, 11, 8))  # whole days
+        return [
+            queries.co_mentions(snap, f),
+            queries.overview(snap, f, trend_by="day"),
+            queries.article_totals(snap, f, "day"),
+        ]
+
+    before = frames()
+    schema = store_mod.ROLLUP_SCHEMAS[name]
+    day = datetime(2026, 11, 2)
+    row = {"day": day, "articles": 3, "mentions": 5, "entity": "Alpha"}
+    row.update(entity_a="Alpha", entity_b="Beta")
+    bogus = pa.Table.from_pylist([{f.name: row[f.name] for f in schema}], schema)
+    with store.transaction() as txn:  # a delta no row accounts for, in a kept roll-up
+        txn.append(name, bogus)
+    assert store.snapshot().rollups
+    after = frames()  # the damage shows: the roll-ups are what answered
+    assert not all(a.equals(b) for a, b in zip(before, after, strict=True))
+    health = store.check()
+    assert [(f.kind, f.path) for f in health.problems] == [("rollup", name)]
+    assert "differs from the rows it sums on 1 key " in health.problems[0].message
+    (action,) = [a for a in store.repair().actions if "roll-ups" in a]
+    assert action.startswith("recomputed the daily roll-ups") and f"{name} on 1 key)" in action
+    assert store.check().healthy and store.snapshot().rollups
+    for a, b in zip(before, frames(), strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_damaged_rollup_file_is_reported_and_repair_computes_the_rollup_again(tmp_path):
+    root = tmp_path / "s"
+    store = _pairs_store(root)
+    bad = store.snapshot().files["pair_days"][0].path
+    truncate(root / bad)
+    assert [(f.kind, f.path) for f in store.check().problems] == [("damaged", bad)]
+    report = store.repair()
+    assert [q.path for q in report.quarantined] == [bad]
+    assert any(a.startswith("recomputed the daily roll-ups") for a in report.actions)
+    assert store.snapshot().rollups and _co_mentions(store) == EXPECTED_PAIRS
+    assert store.check().healthy

@@ -47,8 +47,10 @@ class Snapshot(abc.ABC):
     alerts: Mapping[str, Any]  # rule state, outbox, digests (monitor.delivery)
     quarantined: tuple[Quarantined, ...]  # damaged files taken out (embedded store only)
     updated: datetime | None
-    # whether `{mention_days}` (entity, day, mentions, articles) and `{article_days}` (day,
-    # articles), the daily sums of the mentions and articles tables, can be queried
+    # whether `{mention_days}` (entity, day, mentions, articles), `{article_days}` (day,
+    # articles) and `{pair_days}` (entity_a, entity_b, day, articles), the daily sums of the
+    # mentions and articles tables (schema.ROLLUP_SQL), can be queried for this state's rows.
+    # A key may appear in several rows (the embedded store keeps deltas): always SUM by key.
     rollups: bool = False
     # whether `{mention_days}` also has `stories` (the distinct stories among the entity's
     # articles that day) and `{story_spans}` (entity, story, day) the days of each story that

@@ -13,6 +13,8 @@ This is the only module that knows the store's layout and engine. Layout of the 
     names/*.parquet      article_id, name, form, published   (capitalised names: names.py)
     fetches/*.parquet    feed, time, status, outcome, bytes, new_articles, duration, error
     firings/*.parquet, deliveries/*.parquet   alerts that fired, delivery attempts (alerts.py)
+    article_days/, mention_days/, pair_days/  daily roll-ups of articles and mentions
+                         (schema.ROLLUP_SCHEMAS): additive deltas, summed by key when read
     quarantine/          damaged files moved out of the tables, old manifests (never deleted)
     commit.lock          held while a commit (or a rematch, a repair) is written
     poller.lock          held by the one poller allowed per store
@@ -52,6 +54,14 @@ fails on one names the file. `check_store` reports the store's health without ch
 `repair_store` makes a damaged store usable again, losing at most the rows of damaged files
 (see its docstring).
 
+Daily roll-ups. Each commit appends the deltas of `article_days`, `mention_days` and
+`pair_days` for the articles and mentions it wrote or took out (`_Txn.grow_rollups`); readers
+sum them by key, compaction sums them into one row per key. The manifest's "rollups" holds the
+seq of the last commit that kept them: `Snapshot.rollups` is true only when it is the
+manifest's seq. Otherwise (a store of an older version, damage taken out, a copy in progress)
+queries read the rows, and the next writer's commit, a reanalysis or `repair_store` computes
+them afresh from the rows (`_Txn.rebuild_rollups`). `check_store` compares them with the rows.
+
 What it leaves to others: what the rows mean (poll.py builds them), the questions asked of them
 (queries.py), printing reports (cli.py).
 """
@@ -63,6 +73,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import itertools
 import json
 import math
 import os
@@ -101,6 +112,9 @@ from .base import (
 )
 from .buffer import BufferedWriter, feed_hash
 from .schema import (
+    ROLLUP_KEYS,
+    ROLLUP_SCHEMAS,
+    ROLLUP_SQL,
     SCHEMAS,
     SORT_KEY,
     STATE_TIMES,
@@ -109,6 +123,7 @@ from .schema import (
     entity_from_json,
     entity_to_json,
     is_iso,
+    rollup_diff_sql,
     state_from_json,
     state_to_json,
     utc_naive,
@@ -121,6 +136,9 @@ GRACE_SECONDS = 600  # replaced files stay on disk this long for readers of olde
 TMP_GRACE_SECONDS = 600  # a temporary file this old, seen under the commit lock, is a dead writer's
 TIER_BASE = 8  # compaction merges this many files of the same size tier into one
 REANALYSE_CHUNK = 50_000  # articles read at once by `replace_analyses`
+ROLLUP_SLICE = 1_000_000  # mention rows joined at once when the pair roll-up is rebuilt
+# The tables of the folder: the rows (SCHEMAS) and their daily roll-ups (ROLLUP_SCHEMAS)
+TABLES: dict[str, pa.Schema] = {**SCHEMAS, **ROLLUP_SCHEMAS}
 
 # The names the store generates (see the module docstring): the only names it ever deletes.
 DATA_FILE = re.compile(r"(\d{8,})-[0-9a-f]{8}\.parquet")
@@ -162,7 +180,7 @@ DUCK_TYPES = {
 
 # A table added after the first layout requires every column it was created with; a column
 # added to an older table later is optional (a file written before it reads it as NULL).
-for _name, _schema in SCHEMAS.items():
+for _name, _schema in TABLES.items():
     REQUIRED_COLUMNS.setdefault(_name, tuple(_schema.names))
 
 
@@ -193,6 +211,7 @@ class ParquetSnapshot(Snapshot):
     alerts: Mapping[str, Any] = field(default_factory=dict)  # the manifest's alert state
     # damaged files taken out of the tables, oldest first (for the Feeds page and `status`)
     quarantined: tuple[Quarantined, ...] = ()
+    rollups: bool = False  # the daily roll-ups are the sums of this state's rows (see _Txn)
 
     @property
     def key(self) -> str:
@@ -238,14 +257,14 @@ class ParquetSnapshot(Snapshot):
         """A DuckDB FROM-clause expression reading this snapshot's files of a table."""
         infos = self.files.get(name, ())
         if not infos:
-            cols = ", ".join(f"NULL::{DUCK_TYPES[f.type]} AS {f.name}" for f in SCHEMAS[name])
+            cols = ", ".join(f"NULL::{DUCK_TYPES[f.type]} AS {f.name}" for f in TABLES[name])
             return f"(SELECT {cols} WHERE false)"
         paths = ", ".join("'" + str(self.root / f.path).replace("'", "''") + "'" for f in infos)
         return f"read_parquet([{paths}], union_by_name=true)"
 
     def sql(self, template: str) -> str:
         """Fill `{articles}`, `{mentions}`, `{sources}`, `{fetches}` in a query template."""
-        return template.format(**{name: self.table(name) for name in SCHEMAS})
+        return template.format(**{name: self.table(name) for name in TABLES})
 
     def query(self, template: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> pd.DataFrame:
         """Run a query template on this snapshot and return a DataFrame.
@@ -303,6 +322,22 @@ def run_query(sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> pd.Da
         cur.close()
 
 
+def _arrow_query(
+    sql: str, params: Sequence[Any] = (), tables: Mapping[str, pa.Table] | None = None
+) -> pa.Table:
+    """Run SQL on the process's DuckDB connection, returning Arrow; `tables` are Arrow tables
+    the SQL may name (registered on this call's cursor only)."""
+    cur = _connection().cursor()
+    try:
+        for name, table in (tables or {}).items():
+            cur.register(name, table)
+        return cur.sql(sql, params=list(params) or None).to_arrow_table()
+    except duckdb.Error as exc:
+        raise StoreError(f"query failed: {_one_line(exc)}") from exc
+    finally:
+        cur.close()
+
+
 def _one_line(exc: BaseException, limit: int = 300) -> str:
     """An exception's message on one line, without pyarrow's boilerplate, at most `limit` chars."""
     text = " ".join(str(exc).split())
@@ -339,7 +374,7 @@ def _schema_problem(table: str, schema: pa.Schema) -> str | None:
     missing = [c for c in REQUIRED_COLUMNS[table] if c not in names]
     if missing:
         return f"wrong schema: no column {', '.join(missing)}"
-    for f in SCHEMAS[table]:
+    for f in TABLES[table]:
         if f.name in names:
             found = schema.field(f.name).type
             if not found.equals(f.type):
@@ -389,12 +424,12 @@ def _verify_data_file(root: Path, rel: str, table: str) -> tuple[int, str | None
 
 
 def _conform(table: pa.Table, name: str) -> pa.Table:
-    """A table read from a file, with exactly the columns of SCHEMAS[name] (NULL if absent)."""
+    """A table read from a file, with exactly the columns of TABLES[name] (NULL if absent)."""
     columns = [
         table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-        for f in SCHEMAS[name]
+        for f in TABLES[name]
     ]
-    return pa.Table.from_arrays(columns, schema=SCHEMAS[name])
+    return pa.Table.from_arrays(columns, schema=TABLES[name])
 
 
 # --------------------------------------------------------------------------------------------
@@ -437,7 +472,7 @@ def _empty_manifest() -> dict[str, Any]:
         "id": uuid.uuid4().hex,
         "seq": 0,
         "updated": None,
-        "tables": {name: [] for name in SCHEMAS},
+        "tables": {name: [] for name in TABLES},
         "garbage": [],
         "feeds": {},
         "watchlist": [],
@@ -453,7 +488,7 @@ def _file_info(d: Mapping[str, Any]) -> FileInfo:
 def _snapshot_from(root: Path, data: Mapping[str, Any]) -> ParquetSnapshot:
     """The snapshot of a manifest that passed `manifest_problems`."""
     files = {
-        name: tuple(_file_info(info) for info in data["tables"].get(name, [])) for name in SCHEMAS
+        name: tuple(_file_info(info) for info in data["tables"].get(name, [])) for name in TABLES
     }
     updated = data.get("updated")
     return ParquetSnapshot(
@@ -467,7 +502,14 @@ def _snapshot_from(root: Path, data: Mapping[str, Any]) -> ParquetSnapshot:
         fingerprint=data.get("fingerprint", ""),
         alerts=data.get("alerts", {}),
         quarantined=tuple(_quarantined_from_json(q) for q in data.get("quarantined", [])),
+        rollups=_rollups_kept(data),
     )
+
+
+def _rollups_kept(data: Mapping[str, Any]) -> bool:
+    """Whether the manifest says its roll-ups sum its rows: "rollups" holds the seq of the last
+    commit that kept them, so a commit by a version that does not know them voids them."""
+    return _is_int(data.get("rollups")) and data.get("rollups") == data.get("seq")
 
 
 # --------------------------------------------------------------------------------------------
@@ -591,7 +633,7 @@ def _garbage_problem(g: object, real_root: Path) -> str | None:
         return f"expected an object, got {_show(g)}"
     path = g.get("path")
     folder = path.split("/")[0] if isinstance(path, str) else ""
-    problem = _path_problem(path, real_root, folder if folder in SCHEMAS else "<table>")
+    problem = _path_problem(path, real_root, folder if folder in TABLES else "<table>")
     if problem:
         return problem
     since = g.get("since")
@@ -602,7 +644,7 @@ def _garbage_problem(g: object, real_root: Path) -> str | None:
 
 def _quarantined_problem(q: object) -> str | None:
     problem = _fields_problem(q, _QUARANTINED_CHECKS, ("path", "table", "reason", "time"))
-    if problem is None and isinstance(q, dict) and q["table"] not in SCHEMAS:
+    if problem is None and isinstance(q, dict) and q["table"] not in TABLES:
         return f"table: {_show(q['table'])} is not a table of the store"
     return problem
 
@@ -633,7 +675,7 @@ def manifest_problems(data: object, real_root: Path) -> list[str]:
     else:
         seen: set[str] = set()
         for name, files in tables.items():
-            if name not in SCHEMAS:
+            if name not in TABLES:
                 problems.append(f"tables: unknown table {_show(name)}")
             elif not isinstance(files, list):
                 problems.append(f"tables.{name}: {_show(files)} is not a list")
@@ -782,7 +824,7 @@ class ParquetStore(Store):
     def data_files(self) -> dict[str, int]:
         """The data files in the table folders, by the names the store gives them: path -> seq."""
         found: dict[str, int] = {}
-        for name in SCHEMAS:
+        for name in TABLES:
             for entry in _scan(self.root / name):
                 m = DATA_FILE.fullmatch(entry.name)
                 if m:
@@ -955,7 +997,7 @@ def _remove_owned(root: Path, rel: str) -> bool:
     top), only in the store's own folders, only regular files: never through a symlink.
     """
     folder, _, name = rel.rpartition("/")
-    if folder in SCHEMAS:
+    if folder in TABLES:
         if not (DATA_FILE.fullmatch(name) or DATA_TMP.fullmatch(name)):
             return False
     elif folder != "" or not MANIFEST_TMP.fullmatch(name):
@@ -1020,7 +1062,7 @@ class _Txn:
         self.store = store
         self.root = store.root
         self.m = manifest
-        for name in SCHEMAS:  # a store made before a table existed
+        for name in TABLES:  # a store made before a table existed
             self.m["tables"].setdefault(name, [])
         self.m.setdefault("quarantined", [])
         self.written: list[Path] = []
@@ -1029,6 +1071,10 @@ class _Txn:
         # was taken out (counts of lost articles, or lost counts); the manifest says so with
         # an empty fingerprint until a recount sets it
         self.recount = False
+        # the roll-ups sum the rows of this commit: kept by `grow_rollups` (each change of
+        # articles or mentions), made so by `rebuild_rollups`; anything else that changes
+        # those rows sets it False, and the manifest then says they are not to be read
+        self.rollups = _rollups_kept(manifest)
 
     # files -------------------------------------------------------------------------------
     def write_table(self, name: str, table: pa.Table, sort: bool = True) -> FileInfo | None:
@@ -1074,13 +1120,14 @@ class _Txn:
         now = time.time()
         self.m["garbage"].extend({"path": p, "since": now} for p in old)
 
-    def drop_article_rows(self, name: str, published: Mapping[int, datetime]) -> None:
+    def drop_article_rows(self, name: str, published: Mapping[int, datetime]) -> pa.Table:
         """Take every row of these articles (id -> publication time) out of a table keyed by
         `article_id` and sorted by publication time (mentions): each file holding any of them
         is rewritten without them and the old one becomes garbage. Files whose time range
-        holds none of the times are not even opened."""
+        holds none of the times are not even opened. Returns the rows taken out."""
+        dropped = [TABLES[name].empty_table()]
         if not published:
-            return
+            return dropped[0]
         times = sorted(utc_naive(t) for t in published.values())
         ids = pa.array(list(published), pa.int64())
         for f in list(self.m["tables"][name]):
@@ -1100,9 +1147,11 @@ class _Txn:
             except DamagedFileError as exc:
                 self.quarantine(name, exc.path, exc.reason)
                 continue
-            kept = table.filter(pc.invert(pc.is_in(table.column("article_id"), value_set=ids)))
-            info = self.write_table(name, kept)
+            hit = pc.is_in(table.column("article_id"), value_set=ids)
+            dropped.append(table.filter(hit))
+            info = self.write_table(name, table.filter(pc.invert(hit)))
             self.replace(name, [f["path"]], [info] if info else [])
+        return pa.concat_tables(dropped)
 
     def quarantine(self, name: str, rel: str, reason: str, rows_lost: int | None = None) -> None:
         """Take a damaged file out of the table: move it to quarantine/, record what was lost."""
@@ -1128,6 +1177,8 @@ class _Txn:
         if name in ("articles", "mentions", "pages"):
             self.recount = True
             self.m["fingerprint"] = ""
+        if name in ("articles", "mentions", *ROLLUP_SCHEMAS):
+            self.rollups = False
         lost = "an unknown number of" if rows_lost is None else f"{rows_lost:,}"
         where = f"moved to {moved_to}" if moved_to else "no file to move"
         self.log(
@@ -1159,7 +1210,7 @@ class _Txn:
                 f"(seq {seq}; restored from an older copy?)",
             )
         now = time.time()
-        for name in SCHEMAS:
+        for name in TABLES:
             tmp += [
                 f"{name}/{e.name}" for e in _scan(self.root / name) if DATA_TMP.fullmatch(e.name)
             ]
@@ -1181,6 +1232,10 @@ class _Txn:
 
     def commit(self) -> None:
         self.m["seq"] += 1
+        if self.rollups:
+            self.m["rollups"] = self.m["seq"]
+        else:
+            self.m.pop("rollups", None)
         self.m["updated"] = datetime.now(UTC).isoformat()
         data = _manifest_bytes(self.m)
         try:
@@ -1225,10 +1280,55 @@ class _Txn:
                     except DamagedFileError as exc:
                         self.quarantine(name, exc.path, exc.reason)
                         return True
-                info = self.write_table(name, pa.concat_tables(tables))
+                merged = pa.concat_tables(tables)
+                if name in ROLLUP_SCHEMAS:  # deltas: one row per key, zero sums left out
+                    merged = _sum_rollup(name, merged)
+                info = self.write_table(name, merged)
                 self.replace(name, [f["path"] for f in group], [info] if info else [])
                 return True
         return False
+
+    # daily roll-ups ----------------------------------------------------------------------
+    def grow_rollups(
+        self, *, articles: pa.Table | None = None, mentions: pa.Table | None = None, sign: int = 1
+    ) -> None:
+        """Append the roll-ups' deltas for rows added to articles and mentions (`sign` -1: for
+        rows taken out). Every row of an article's mentions must be in one call (pairs)."""
+        if not self.rollups:
+            return  # rebuilt whole before they are read again
+        rows = {"articles": articles, "mentions": mentions}
+        for name in ROLLUP_SCHEMAS:
+            source = "articles" if name == "article_days" else "mentions"
+            table = rows[source]
+            if table is None or table.num_rows == 0:
+                continue
+            delta = _arrow_query(
+                ROLLUP_SQL[name].format(**{source: "rows"}), tables={"rows": table}
+            )
+            self.append(name, _rollup_table(name, delta, sign))
+
+    def rebuild_rollups(self) -> None:
+        """Compute the roll-ups afresh from this commit's articles and mentions files (an
+        older store, a reanalysis, a repair, a copy): one file each, the old ones garbage."""
+        snap = _snapshot_from(self.root, self.m)
+        new = {
+            name: _arrow_query(snap.sql(ROLLUP_SQL[name]))
+            for name in ("article_days", "mention_days")
+        }
+        new["pair_days"] = pa.concat_tables(
+            [
+                _rollup_table(
+                    "pair_days",
+                    _arrow_query(ROLLUP_SQL["pair_days"].format(mentions=rows), params * 2),
+                )
+                for rows, params in _day_slices(snap, "mentions", "published", new["mention_days"])
+            ]
+        )
+        for name, table in new.items():
+            info = self.write_table(name, _rollup_table(name, table))
+            old = [f["path"] for f in self.m["tables"][name]]
+            self.replace(name, old, [info] if info else [])
+        self.rollups = True
 
 
 # --------------------------------------------------------------------------------------------
@@ -1259,6 +1359,8 @@ class ParquetBulk(BulkTarget):
     def append(self, table: str, rows: pa.Table, done: int) -> None:
         with self.store.transaction() as txn:
             txn.append(table, rows)
+            if table in ("articles", "mentions"):
+                txn.rollups = False  # until `finish` computes them
             txn.m["copy"]["tables"][table] = done
             while txn.compact(table):
                 pass
@@ -1270,6 +1372,7 @@ class ParquetBulk(BulkTarget):
             txn.m["fingerprint"] = snap.fingerprint
             txn.m["alerts"] = json.loads(json.dumps(dict(snap.alerts), default=str))
             txn.m["copy"]["done"] = True
+            txn.rebuild_rollups()
 
 
 # --------------------------------------------------------------------------------------------
@@ -1377,14 +1480,21 @@ class ParquetWriter(BufferedWriter):
         with self.store.transaction(log=self.log) as txn:
             for name, exc in self._index(_snapshot_from(self.store.root, txn.m)):
                 txn.quarantine(name, exc.path, exc.reason)
-            txn.append("articles", self._articles_table())
+            if not txn.rollups:  # a store written before them, or damage taken out
+                tables = txn.m["tables"]
+                if tables["articles"] and not any(tables[n] for n in ROLLUP_SCHEMAS):
+                    self.log("store: computing the daily roll-ups of the stored rows (once)")
+                txn.rebuild_rollups()
+            articles = self._articles_table()
+            txn.append("articles", articles)
             txn.append("sources", _table("sources", self.new_sources))
             stored = self._stored_recounts()
-            txn.drop_article_rows("mentions", stored)
+            dropped = txn.drop_article_rows("mentions", stored)
             txn.drop_article_rows("names", stored)
-            txn.append(
-                "mentions", _table("mentions", self._recounted_rows("mentions", self.new_mentions))
-            )
+            mentions = _table("mentions", self._recounted_rows("mentions", self.new_mentions))
+            txn.append("mentions", mentions)
+            txn.grow_rollups(articles=articles, mentions=mentions)
+            txn.grow_rollups(mentions=dropped, sign=-1)
             txn.append("stories", _table("stories", self.new_stories))
             txn.append("names", _table("names", self._recounted_rows("names", self.new_names)))
             txn.append("pages", pa.Table.from_pylist(self.new_pages, SCHEMAS["pages"]))
@@ -1396,7 +1506,7 @@ class ParquetWriter(BufferedWriter):
             txn.set_feeds(self.feed_states)
             if watchlist is not None:
                 txn.set_watchlist(*watchlist)
-            for name in SCHEMAS:
+            for name in TABLES:
                 while txn.compact(name):
                     pass
             for files in txn.m["tables"].values():
@@ -1424,12 +1534,94 @@ class ParquetWriter(BufferedWriter):
 
 
 def _table(name: str, rows: list[tuple[Any, ...]]) -> pa.Table:
-    schema = SCHEMAS[name]
+    schema = TABLES[name]
     columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[]] * len(schema)
     return pa.Table.from_arrays(
         [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)],
         schema=schema,
     )
+
+
+def _rollup_table(name: str, table: pa.Table, sign: int = 1) -> pa.Table:
+    """A query's result as rows of the roll-up `name` (values negated when `sign` is -1)."""
+    table = table.rename_columns(ROLLUP_SCHEMAS[name].names).cast(ROLLUP_SCHEMAS[name])
+    if sign == 1:
+        return table
+    keys = ROLLUP_KEYS[name]
+    return pa.Table.from_arrays(
+        [
+            c if f.name in keys else pc.negate(c)
+            for c, f in zip(table.columns, table.schema, strict=True)
+        ],
+        schema=table.schema,
+    )
+
+
+def _sum_rollup(name: str, table: pa.Table) -> pa.Table:
+    """Deltas of a roll-up summed into one row per key; keys whose sums are all 0 left out."""
+    keys = list(ROLLUP_KEYS[name])
+    values = [f.name for f in ROLLUP_SCHEMAS[name] if f.name not in keys]
+    summed = table.group_by(keys).aggregate([(v, "sum") for v in values])
+    out = pa.Table.from_arrays(
+        [
+            summed.column(f.name if f.name in keys else f"{f.name}_sum")
+            for f in ROLLUP_SCHEMAS[name]
+        ],
+        schema=ROLLUP_SCHEMAS[name],
+    )
+    nonzero = pc.not_equal(out.column(values[0]), 0)
+    for v in values[1:]:
+        nonzero = pc.or_(nonzero, pc.not_equal(out.column(v), 0))
+    return out.filter(nonzero)
+
+
+def _day_slices(
+    snap: ParquetSnapshot, table: str, col: str, mention_days: pa.Table
+) -> list[tuple[str, list[Any]]]:
+    """The rows of `table` in ranges of whole days of about ROLLUP_SLICE mention rows each
+    (counted in `mention_days`), as (relation SQL, its parameters); together they hold every
+    row. An article's mentions share its day, so pairs are found within a slice."""
+    per_day = mention_days.group_by("day").aggregate([("articles", "sum")]).sort_by("day")
+    cuts: list[datetime] = []
+    rows = 0
+    for day, n in zip(
+        per_day.column("day").to_pylist(), per_day.column("articles_sum").to_pylist(), strict=True
+    ):
+        if rows >= ROLLUP_SLICE and day is not None:
+            cuts.append(day)
+            rows = 0
+        rows += n or 0
+    bounds: list[datetime | None] = [None, *cuts, None]
+    out = []
+    for lo, hi in itertools.pairwise(bounds):
+        cond = " AND ".join([f"{col} >= ?"] * (lo is not None) + [f"{col} < ?"] * (hi is not None))
+        params = [t for t in (lo, hi) if t is not None]
+        out.append((f"(SELECT * FROM {snap.table(table)} WHERE {cond or 'true'})", params))
+    return out
+
+
+def _rollup_differences(snap: ParquetSnapshot) -> dict[str, int]:
+    """Per roll-up, the keys (entity and day, ...) where it differs from the rows it sums."""
+    out = {
+        name: int(snap.query(rollup_diff_sql(name))["differ"].iloc[0])
+        for name in ("article_days", "mention_days")
+    }
+    mention_days = _arrow_query(snap.sql(ROLLUP_SQL["mention_days"]))
+    pairs = zip(
+        _day_slices(snap, "pair_days", "day", mention_days),
+        _day_slices(snap, "mentions", "published", mention_days),
+        strict=True,
+    )
+    out["pair_days"] = sum(
+        int(
+            run_query(
+                rollup_diff_sql("pair_days").format(pair_days=sums, mentions=rows),
+                [*sum_params, *row_params, *row_params],
+            )["differ"].iloc[0]
+        )
+        for (sums, sum_params), (rows, row_params) in pairs
+    )
+    return out
 
 
 def replace_mentions(
@@ -1490,6 +1682,7 @@ def replace_mentions(
             if progress:
                 progress(done, total)
         txn.replace("mentions", [f.path for f in snap.files.get("mentions", ())], new)
+        txn.rebuild_rollups()
         txn.recount = False  # every article left has just been counted
         txn.set_watchlist(watchlist, fingerprint)
     return rows
@@ -1589,7 +1782,7 @@ def _check_once(store: ParquetStore) -> Health:
         return h
     snap = _snapshot_from(root, data)
     h.seq = snap.seq
-    for name in SCHEMAS:
+    for name in TABLES:
         h.rows[name] = 0
         for f in snap.files.get(name, ()):
             h.files += 1
@@ -1613,6 +1806,7 @@ def _check_once(store: ParquetStore) -> Health:
             h.add("newer", rel, f"newer than the manifest (seq {snap.seq}): restored from a copy?")
         else:
             h.add("unlisted", rel, "not listed in the manifest (`monitor repair` quarantines it)")
+    _check_rollups(snap, h)
     h.quarantined = list(snap.quarantined)
     for q in snap.quarantined:
         lost = "an unknown number of" if q.rows_lost is None else f"{q.rows_lost:,}"
@@ -1625,9 +1819,26 @@ def _check_once(store: ParquetStore) -> Health:
     return h
 
 
+def _check_rollups(snap: ParquetSnapshot, h: Health) -> None:
+    """Compare every roll-up with the rows it sums (when the rows themselves are sound)."""
+    if any(f.kind in ("missing", "damaged", "rows", "manifest") for f in h.problems):
+        return  # the rows are in doubt: repair first
+    if not snap.rollups:
+        if snap.rows("articles"):
+            h.add("rollup", "rollups", "the daily roll-ups are not kept for these rows yet "
+                  "(a store of an older version): the next commit or `monitor repair` computes "
+                  "them; queries read the rows meanwhile", problem=False)  # fmt: skip
+        return
+    for name, n in _rollup_differences(snap).items():
+        if n:
+            keys = f"{n:,} key{'s' * (n != 1)}"
+            h.add("rollup", name, f"differs from the rows it sums on {keys} "
+                  "(`monitor repair` recomputes it)")  # fmt: skip
+
+
 def _note_loose_files(store: ParquetStore, h: Health) -> None:
     """Notes on files that are not data: temporary files, and files the store did not write."""
-    for name in SCHEMAS:
+    for name in TABLES:
         for e in _scan(store.root / name):
             rel = f"{name}/{e.name}"
             if DATA_TMP.fullmatch(e.name):
@@ -1663,10 +1874,10 @@ def _salvage(data: object, real_root: Path) -> _Salvage:
         s.seq = data["seq"]
     tables = data.get("tables")
     if isinstance(tables, dict):
-        s.tables = {name: [] for name in SCHEMAS}
+        s.tables = {name: [] for name in TABLES}
         seen: set[str] = set()
         for name, files in tables.items():
-            if name not in SCHEMAS or not isinstance(files, list):
+            if name not in TABLES or not isinstance(files, list):
                 continue
             for f in files:
                 path = f.get("path") if isinstance(f, dict) else None
@@ -1751,6 +1962,8 @@ def repair_store(store: ParquetStore, log: Log | None = None) -> RepairReport:
             fingerprint=s.fingerprint,
             quarantined=list(s.quarantined),
         )
+        if s.seq == m["seq"] and isinstance(data, dict):
+            m["rollups"] = data.get("rollups")  # still this seq's: kept if they check out
         txn = _Txn(store, m, log)
         problems = manifest_problems(data, real_root) if data is not None else []
         for problem in problems[:20]:
@@ -1770,6 +1983,7 @@ def repair_store(store: ParquetStore, log: Log | None = None) -> RepairReport:
                     f"manifest.json (seq {s.seq}) is older than the data files (seq up to {top})"
                 )
             _rebuild_tables(txn, found, report)
+        _repair_rollups(txn, report)
         new_records = len(txn.m["quarantined"]) - len(s.quarantined)
         for q in txn.m["quarantined"][len(s.quarantined) :]:
             report.quarantined.append(_quarantined_from_json(q))
@@ -1790,6 +2004,25 @@ def repair_store(store: ParquetStore, log: Log | None = None) -> RepairReport:
         report.recount = not txn.m["fingerprint"] and any(txn.m["tables"]["articles"])
         txn.commit()
     return report
+
+
+def _repair_rollups(txn: _Txn, report: RepairReport) -> None:
+    """Compute the roll-ups afresh when they are not kept or differ from the rows."""
+    snap = _snapshot_from(txn.root, txn.m)
+    if txn.rollups:
+        differ = {name: n for name, n in _rollup_differences(snap).items() if n}
+        if not differ:
+            return
+        why = "they differed from the rows they sum: " + ", ".join(
+            f"{name} on {n:,} key{'s' * (n != 1)}" for name, n in differ.items()
+        )
+    elif any(snap.files.get(name) for name in ("articles", "mentions", *ROLLUP_SCHEMAS)):
+        why = "they were not kept for the rows stored"
+    else:
+        txn.rollups = True  # nothing to sum
+        return
+    txn.rebuild_rollups()
+    report.actions.append(f"recomputed the daily roll-ups of articles and mentions ({why})")
 
 
 def _keep_old_manifest(root: Path, raw: bytes) -> str:
@@ -1813,7 +2046,7 @@ def _repair_listed(
 ) -> None:
     """Keep what the manifest lists and can be read; quarantine the rest."""
     root = txn.root
-    for name in SCHEMAS:
+    for name in TABLES:
         for f in tables.get(name, []):
             rel = f["path"]
             listed_rows = f.get("rows") if _is_int(f.get("rows")) else None
@@ -1887,6 +2120,10 @@ def _rebuild_tables(txn: _Txn, found: Mapping[str, int], report: RepairReport) -
     kept_sources: list[str] = []
     # the files found are judged by their content below, whatever the old manifest said
     txn.m["garbage"] = [g for g in txn.m["garbage"] if g["path"] not in found]
+    since = time.time()
+    for rel in found:  # roll-ups are derived: computed afresh (`_repair_rollups`)
+        if rel.partition("/")[0] in ROLLUP_SCHEMAS:
+            txn.m["garbage"].append({"path": rel, "since": since})
     for name in SCHEMAS:
         candidates = []
         for rel, seq in found.items():
@@ -2029,6 +2266,7 @@ def replace_analyses(
                 progress(done, total)
         for name, infos_new in new.items():
             txn.replace(name, [f.path for f in snap.files.get(name, ())], infos_new)
+        txn.rebuild_rollups()
         txn.recount = False  # every article left has just been counted
         txn.set_watchlist(watchlist, fingerprint)
     return rows
@@ -2154,7 +2392,7 @@ def table_columns(snap: ParquetSnapshot, name: str) -> frozenset[str]:
     """The columns that a table's files hold in this snapshot (all of its schema when it has
     no files). A store written before a column existed lacks it until a rematch rewrites the
     table; queries use this to read such a column as NULL."""
-    want = set(SCHEMAS[name].names)
+    want = set(TABLES[name].names)
     infos = snap.files.get(name, ())
     if not infos:
         return frozenset(want)

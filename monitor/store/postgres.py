@@ -92,6 +92,8 @@ from .buffer import BufferedWriter, source_key
 from .schema import (
     KEYS,
     NATURAL_KEYS,
+    ROLLUP_SCHEMAS,
+    ROLLUP_SQL,
     SCHEMAS,
     TS,
     Quarantined,
@@ -146,8 +148,8 @@ INDEXES: dict[str, str] = {
     "deliveries_time": "deliveries (time)",
 }
 UNIQUE_INDEXES = {"sources_entry"}
-# derived tables: see `_migration_1` and `_migration_2`
-ROLLUPS = ("mention_days", "article_days", "story_spans")
+# derived tables: see `_migration_1`, `_2` and `_3`
+ROLLUPS = ("mention_days", "article_days", "pair_days", "story_spans")
 
 # Result columns of these PostgreSQL types become these pandas dtypes (as DuckDB gives them).
 _TIMESTAMP_OIDS = {1114, 1184}
@@ -254,6 +256,20 @@ def _create_index(cur: psycopg.Cursor[Any], index: str) -> None:
 
 
 def _migration_2(cur: psycopg.Cursor[Any]) -> None:
+    """The daily roll-up of pairs of entities mentioned in the same articles (co-mentions),
+    filled from the mentions stored."""
+    cur.execute(
+        """CREATE TABLE IF NOT EXISTS pair_days (
+            entity_a text NOT NULL, entity_b text NOT NULL, day timestamp NOT NULL,
+            articles bigint NOT NULL,
+            PRIMARY KEY (entity_a, entity_b, day))"""
+    )
+    cur.execute("CREATE INDEX IF NOT EXISTS pair_days_day ON pair_days (day)")
+    for statement in _rebuild("pair_days"):
+        cur.execute(statement)  # type: ignore[arg-type]
+
+
+def _migration_3(cur: psycopg.Cursor[Any]) -> None:
     """Distinct stories in the daily sums: `mention_days.stories` (the distinct stories among
     the entity's articles that day) and `story_spans` (entity, story, day) for the stories
     whose articles mentioning the entity fall on more than one day, so that a range's
@@ -264,13 +280,14 @@ def _migration_2(cur: psycopg.Cursor[Any]) -> None:
             entity text NOT NULL, story bigint NOT NULL, day timestamp NOT NULL,
             PRIMARY KEY (entity, story, day))"""
     )
-    for statement in MENTION_ROLLUPS:
+    for statement in (*_rebuild("mention_days"), *SPANS_REBUILD):
         cur.execute(statement)  # type: ignore[arg-type]
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Cursor[Any]], None]]] = [
     (1, "tables, keys, indexes, feed state and meta", _migration_1),
-    (2, "distinct stories in the daily sums", _migration_2),
+    (2, "daily roll-up of co-mentions (pair_days)", _migration_2),
+    (3, "distinct stories in the daily sums", _migration_3),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -399,6 +416,7 @@ class PgSnapshot(Snapshot):
     seq: int = 0
     store_id: str = ""
     ready: bool = False  # the tables exist (a poller or `store migrate` created them)
+    schema_version: int = 0
     updated: datetime | None = None
     feeds: Mapping[str, FeedState] = field(default_factory=dict)
     watchlist: tuple[Entity, ...] = ()
@@ -418,11 +436,12 @@ class PgSnapshot(Snapshot):
 
     @property
     def rollups(self) -> bool:  # type: ignore[override]
-        return self.ready
+        # a database not migrated to this version's roll-ups yet is read from its rows
+        return self.ready and self.schema_version >= SCHEMA_VERSION
 
     @property
     def story_rollups(self) -> bool:  # type: ignore[override]
-        return self.ready
+        return self.rollups
 
     def query(self, template: str, params: Iterable[Any] = ()) -> pd.DataFrame:
         text = _translate(template, {n: n for n in (*SCHEMAS, *ROLLUPS)})
@@ -643,6 +662,7 @@ class PgStore(Store):
             seq=seq,
             store_id=store_id,
             ready=True,
+            schema_version=int(meta[7]),
             updated=meta[2],
             feeds=feeds,
             watchlist=tuple(entity_from_json(e) for e in meta[3] or []),
@@ -1372,6 +1392,7 @@ class PgWriter(BufferedWriter):
         cur.execute(_DELETE_RECOUNTED, (ids, ids))
         gone_mentions, gone_names, _ = cur.fetchone()  # type: ignore[misc]
         cur.execute("DELETE FROM mention_days WHERE articles <= 0")
+        cur.execute("DELETE FROM pair_days WHERE articles <= 0")
         cur.execute("DELETE FROM new_mentions")
         cur.execute("DELETE FROM new_names")
         _copy_temp(cur, "mentions", [r for i in ids for r in self.recounted[i][1]])
@@ -1451,6 +1472,17 @@ _GROW_MENTION_DAYS = """
     ON CONFLICT (entity, day) DO UPDATE
     SET mentions = r.mentions + excluded.mentions, articles = r.articles + excluded.articles
     RETURNING 1"""
+# The daily co-mention pairs grown by the rows `men` inserted (all of an article's rows are
+# inserted together, so its pairs are all there).
+_GROW_PAIR_DAYS = """
+    INSERT INTO pair_days AS r (entity_a, entity_b, day, articles)
+    SELECT a.entity, b.entity, date_trunc('day', a.published), count(*)
+    FROM men a JOIN men b ON a.article_id = b.article_id AND a.entity < b.entity
+    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (entity_a, entity_b, day) DO UPDATE SET articles = r.articles + excluded.articles
+    RETURNING 1"""
+
+_MEN = 'article_id, entity, "count", published'  # what the mentions' CTE `men` returns
 
 # One statement: the articles not stored yet, then the mentions, stories and names of those
 # (and of no other: an article another poller stored keeps that poller's rows), and the daily
@@ -1459,17 +1491,19 @@ _INSERT_ARTICLES = f"""
 WITH ins AS (
     INSERT INTO articles ({_ARTICLE_COLS}) SELECT {_ARTICLE_COLS} FROM new_articles ORDER BY id
     ON CONFLICT DO NOTHING RETURNING id, published),
-men AS ({_insert_for_new("mentions", "t.article_id, t.entity", 'entity, "count", published')}),
+men AS ({_insert_for_new("mentions", "t.article_id, t.entity", _MEN)}),
 sto AS ({_insert_for_new("stories", "t.article_id")}),
 nam AS ({_insert_for_new("names", "t.article_id, t.name")}),
 md AS ({_GROW_MENTION_DAYS}),
+pd AS ({_GROW_PAIR_DAYS}),
 ad AS (
     INSERT INTO article_days AS r (day, articles)
     SELECT date_trunc('day', published), count(*) FROM ins GROUP BY 1 ORDER BY 1
     ON CONFLICT (day) DO UPDATE SET articles = r.articles + excluded.articles
     RETURNING 1)
 SELECT (SELECT array_agg(id) FROM ins), (SELECT count(*) FROM men), (SELECT count(*) FROM sto),
-       (SELECT count(*) FROM nam), (SELECT count(*) FROM md) + (SELECT count(*) FROM ad)"""
+       (SELECT count(*) FROM nam),
+       (SELECT count(*) FROM md) + (SELECT count(*) FROM ad) + (SELECT count(*) FROM pd)"""
 
 # An article counted again on its page (Writer.recount_article): its mention and name rows
 # deleted, the daily sums shrunk by them; then the new rows inserted from the temporary tables
@@ -1477,21 +1511,32 @@ SELECT (SELECT array_agg(id) FROM ins), (SELECT count(*) FROM men), (SELECT coun
 _DELETE_RECOUNTED = """
 WITH del AS (
     DELETE FROM mentions WHERE article_id = ANY(%s::bigint[])
-    RETURNING entity, published, "count"),
+    RETURNING article_id, entity, published, "count"),
 sums AS (
     SELECT entity, date_trunc('day', published) AS day, sum("count") AS m, count(*) AS a
     FROM del GROUP BY 1, 2),
 upd AS (
     UPDATE mention_days r SET mentions = r.mentions - s.m, articles = r.articles - s.a
     FROM sums s WHERE r.entity = s.entity AND r.day = s.day RETURNING 1),
+pairs AS (
+    SELECT a.entity AS entity_a, b.entity AS entity_b, date_trunc('day', a.published) AS day,
+        count(*) AS a
+    FROM del a JOIN del b ON a.article_id = b.article_id AND a.entity < b.entity
+    GROUP BY 1, 2, 3),
+pupd AS (
+    UPDATE pair_days r SET articles = r.articles - p.a FROM pairs p
+    WHERE r.entity_a = p.entity_a AND r.entity_b = p.entity_b AND r.day = p.day RETURNING 1),
 dn AS (DELETE FROM names WHERE article_id = ANY(%s::bigint[]) RETURNING 1)
-SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM dn), (SELECT count(*) FROM upd)"""
+SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM dn),
+       (SELECT count(*) FROM upd) + (SELECT count(*) FROM pupd)"""
 _INSERT_RECOUNTED = f"""
 WITH ins AS (SELECT id FROM articles WHERE id = ANY(%s::bigint[])),
-men AS ({_insert_for_new("mentions", "t.article_id, t.entity", 'entity, "count", published')}),
+men AS ({_insert_for_new("mentions", "t.article_id, t.entity", _MEN)}),
 nam AS ({_insert_for_new("names", "t.article_id, t.name")}),
-md AS ({_GROW_MENTION_DAYS})
-SELECT (SELECT count(*) FROM men), (SELECT count(*) FROM nam), (SELECT count(*) FROM md)"""
+md AS ({_GROW_MENTION_DAYS}),
+pd AS ({_GROW_PAIR_DAYS})
+SELECT (SELECT count(*) FROM men), (SELECT count(*) FROM nam),
+       (SELECT count(*) FROM md) + (SELECT count(*) FROM pd)"""
 _PAGE_COLS = ", ".join(f'"{n}"' for n in SCHEMAS["pages"].names)
 _INSERT_PAGES = f"""INSERT INTO pages ({_PAGE_COLS}) SELECT {_PAGE_COLS} FROM new_pages
 ORDER BY article_id, attempt ON CONFLICT DO NOTHING"""
@@ -1538,24 +1583,32 @@ def _story_rollups(keys: str, stories: str) -> tuple[str, ...]:
     )
 
 
-# The daily roll-ups, from the tables they sum (after a recount, a copy, a repair): those of
-# the mentions, then the articles'.
+# The daily roll-ups, from the tables they sum (after a recount, a copy, a repair): the SQL of
+# schema.ROLLUP_SQL, which the embedded store and `monitor check` use too; here
+# `mention_days` also counts the distinct stories of each entity and day (`_migration_3`).
+_ROWS = {"articles": "articles", "mentions": "mentions"}
+ROLLUP_SQL_PG = {
+    **ROLLUP_SQL,
+    "mention_days": """SELECT entity, date_trunc('day', published) AS day,
+        SUM("count")::BIGINT AS mentions, COUNT(*)::BIGINT AS articles,
+        COUNT(DISTINCT coalesce(story, article_id))::BIGINT AS stories
+        FROM {mentions} GROUP BY 1, 2""",
+}
+
+
+def _rebuild(name: str) -> tuple[str, str]:
+    cols = [*ROLLUP_SCHEMAS[name].names, *(["stories"] if name == "mention_days" else [])]
+    return (
+        f"DELETE FROM {name}",
+        f"INSERT INTO {name} ({', '.join(cols)}) " + ROLLUP_SQL_PG[name].format(**_ROWS),
+    )
+
+
 COPIED_STORIES = "SELECT DISTINCT story FROM mentions WHERE story <> article_id"
-MENTION_ROLLUPS = (
-    "DELETE FROM mention_days",
-    """INSERT INTO mention_days (entity, day, mentions, articles, stories)
-    SELECT entity, date_trunc('day', published), sum("count"), count(*),
-           count(DISTINCT coalesce(story, article_id))
-    FROM mentions GROUP BY 1, 2""",
-    "DELETE FROM story_spans",
-    _SPANS_INSERT.format(stories=COPIED_STORIES),
-)
-REBUILD_ROLLUPS = (
-    *MENTION_ROLLUPS,
-    "DELETE FROM article_days",
-    """INSERT INTO article_days (day, articles)
-    SELECT date_trunc('day', published), count(*) FROM articles GROUP BY 1""",
-)
+SPANS_REBUILD = ("DELETE FROM story_spans", _SPANS_INSERT.format(stories=COPIED_STORIES))
+# after mentions were counted again (the articles' sums are unchanged)
+MENTION_ROLLUPS = (*_rebuild("mention_days"), *SPANS_REBUILD, *_rebuild("pair_days"))
+REBUILD_ROLLUPS = (*MENTION_ROLLUPS, *_rebuild("article_days"))
 # after a commit: the stories of the days its mentions fall on, the spans of its copies' stories
 COMMIT_STORY_ROLLUPS = _story_rollups(
     "SELECT DISTINCT entity, date_trunc('day', published) AS day FROM new_mentions",

@@ -120,6 +120,65 @@ SCHEMAS["pages"] = pa.schema(
         ("text", pa.string()),  # ok: the article's text as extracted from the page; else null
     ]
 )
+# Daily roll-ups (issue 14): sums of `articles` and `mentions` per UTC day, kept by every
+# commit, so that the timeline, the overview and the co-mentions cost what the days shown
+# cost, not what the store holds. They are derived: rebuilt from the rows whenever in doubt,
+# never copied, and checked against the rows by `monitor check`. Each is what `ROLLUP_SQL`
+# computes from the rows; the embedded store keeps them as files of additive deltas (a key
+# may appear in several rows: always SUM by key), PostgreSQL as tables with one row per key.
+ROLLUP_SCHEMAS: dict[str, pa.Schema] = {
+    "article_days": pa.schema([("day", TS), ("articles", pa.int64())]),
+    "mention_days": pa.schema(
+        [("entity", pa.string()), ("day", TS), ("mentions", pa.int64()), ("articles", pa.int64())]
+    ),
+    # entity_a < entity_b; articles: those mentioning both that day
+    "pair_days": pa.schema(
+        [
+            ("entity_a", pa.string()),
+            ("entity_b", pa.string()),
+            ("day", TS),
+            ("articles", pa.int64()),
+        ]
+    ),
+}
+ROLLUP_KEYS: dict[str, tuple[str, ...]] = {
+    "article_days": ("day",),
+    "mention_days": ("entity", "day"),
+    "pair_days": ("entity_a", "entity_b", "day"),
+}
+# Each roll-up from the rows it sums (`{articles}`, `{mentions}`: a table or a relation of
+# the same columns), in the SQL both engines run; columns in the order of ROLLUP_SCHEMAS.
+ROLLUP_SQL: dict[str, str] = {
+    "article_days": """SELECT date_trunc('day', published) AS day, COUNT(*)::BIGINT AS articles
+        FROM {articles} GROUP BY 1""",
+    "mention_days": """SELECT entity, date_trunc('day', published) AS day,
+        SUM("count")::BIGINT AS mentions, COUNT(*)::BIGINT AS articles
+        FROM {mentions} GROUP BY 1, 2""",
+    "pair_days": """SELECT a.entity AS entity_a, b.entity AS entity_b,
+        date_trunc('day', a.published) AS day, COUNT(*)::BIGINT AS articles
+        FROM {mentions} a JOIN {mentions} b
+        ON a.article_id = b.article_id AND a.entity < b.entity
+        GROUP BY 1, 2, 3""",
+}
+
+
+def rollup_diff_sql(name: str) -> str:
+    """SQL counting the keys where the roll-up `{name}` (summed by key, zero sums left out)
+    differs from what `ROLLUP_SQL[name]` computes from the rows (`{articles}`, `{mentions}`);
+    0 when they agree."""
+    keys = ROLLUP_KEYS[name]
+    values = [f for f in ROLLUP_SCHEMAS[name].names if f not in keys]
+    sums = ", ".join(f"SUM({v})::BIGINT AS {v}" for v in values)
+    nonzero = " OR ".join(f"SUM({v}) <> 0" for v in values)
+    on = " AND ".join(f"r.{k} = x.{k}" for k in keys)
+    differs = " OR ".join(f"r.{v} IS DISTINCT FROM x.{v}" for v in values)
+    group = ", ".join(str(i + 1) for i in range(len(keys)))
+    return f"""SELECT COUNT(*)::BIGINT AS differ FROM
+        (SELECT {", ".join(keys)}, {sums} FROM {{{name}}} GROUP BY {group} HAVING {nonzero}) r
+        FULL OUTER JOIN ({ROLLUP_SQL[name]}) x ON {on}
+        WHERE {differs}"""
+
+
 # The time column each table is sorted and ranged by.
 SORT_KEY = {
     "articles": "published",
@@ -131,6 +190,9 @@ SORT_KEY = {
     "stories": "published",
     "names": "published",
     "pages": "published",
+    "article_days": "day",
+    "mention_days": "day",
+    "pair_days": "day",
 }
 # What makes a row unique. `KEYS` are enforced (PostgreSQL: primary keys; both: the writer's
 # dedup); `NATURAL_KEYS` identify a row of an append-only log well enough for `store copy` to
