@@ -161,12 +161,13 @@ def test_a_store_written_before_stories_counts_each_article_as_a_story(tmp_path)
     assert queries.count_stories(snap, f) == 5
 
 
-def random_story_store(location, seed=7, n=120):
+def random_story_store(location, seed=7, n=120, recount=True):
     """Articles over five days in four feeds, each with random mentions of three entities;
     about half are copies of an earlier article (up to three days older, so copies cross
     midnight and ranges; some of a copy), some stored with no story (as before stories): the
     shapes the story counting must get right. Stories are set directly, not found from the
-    text; stored in several commits, then some articles counted again (as on their pages)."""
+    text; stored in several commits, then (`recount`) some articles counted again (as on their
+    pages)."""
     rng = random.Random(seed)
     store = open_store(location)
     writer = store.writer()
@@ -192,7 +193,7 @@ def random_story_store(location, seed=7, n=120):
         if i % 17 == 16:  # several commits: copies stored after their stories' first articles
             writer.commit(watchlist=(watch, "fp"))
     writer.commit(watchlist=(watch, "fp"))
-    for a, story in rng.sample(stored, 15):  # counted again on their pages: other entities
+    for a, story in rng.sample(stored, 15 if recount else 0):  # counted again: other entities
         counts = {e.name: rng.randrange(1, 4) for e in watch if rng.random() < 0.5}
         writer.recount_article(a.id, a.published, counts, None, story)
     writer.commit(watchlist=(watch, "fp"))
@@ -244,7 +245,7 @@ def test_stories_counted_from_the_copies_equal_distinct_stories_of_the_rows(stor
     distinct stories over every row, for ranges on and off midnight, every granularity,
     entity and feed filters, and copies whose first article is outside the range, in
     another period, or does not mention the entity."""
-    snap = random_story_store(store_location, seed).snapshot()
+    snap = random_story_store(store_location, seed, recount=seed % 2 == 0).snapshot()
     rng = random.Random(seed)
     day0 = T0.replace(hour=0, tzinfo=None)
     for _ in range(12):

@@ -115,6 +115,7 @@ LOCK_CLASS = 0x4D4F4E  # "MON"
 LOCK_MIGRATE = 1  # held while migrating
 LOCK_POLLERS = 2  # held (shared) by every running poller: `poller_running`
 LOCK_RECOUNT = 3  # exclusive while mentions are recounted; every commit takes it shared
+LOCK_STORIES = 4  # held by a commit from counting its new stories in the daily sums to its end
 LOCK_LEAD = 100  # + a number per task: `lead`
 
 PG_TYPES = {
@@ -134,7 +135,8 @@ INDEXES: dict[str, str] = {
     "sources_feed": "sources (feed, seen)",
     "mentions_entity": "mentions (entity, published) INCLUDE (count, article_id)",
     "mentions_published": "mentions (published) INCLUDE (entity, count, article_id)",
-    "mentions_story": "mentions (story) WHERE story <> article_id",  # a story's copies
+    # a story's copies, per entity (the daily sums' distinct stories, at each commit)
+    "mentions_story": "mentions (story, entity) INCLUDE (published) WHERE story <> article_id",
     "stories_story": "stories (story)",  # a story's copies (the article cards' "copies")
     "stories_copies": "stories (published) INCLUDE (article_id, story) WHERE story <> article_id",
     # the daily sums read by index alone: over a range of days, and per entity
@@ -1318,9 +1320,11 @@ class PgWriter(BufferedWriter):
                 _copy_temp(cur, "names", self._recounted_rows("names", self.new_names))
                 cur.execute(_INSERT_ARTICLES)
                 ids, mentions, stories, names, _ = cur.fetchone()  # type: ignore[misc]
-                for statement in COMMIT_STORY_ROLLUPS:
-                    cur.execute(statement)  # type: ignore[arg-type]
                 inserted = set(ids or ())
+                if inserted:  # (one commit at a time: each sees the stories before it)
+                    cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, LOCK_STORIES))
+                    for statement in COMMIT_STORY_ROLLUPS:
+                        cur.execute(statement, {"ids": sorted(inserted)})  # type: ignore[arg-type]
                 lost = {a.id for a in self.new_articles} - inserted
             stored = self._stored_recounts()
             if stored:  # articles counted again on their pages: their rows replaced
@@ -1609,10 +1613,55 @@ SPANS_REBUILD = ("DELETE FROM story_spans", _SPANS_INSERT.format(stories=COPIED_
 # after mentions were counted again (the articles' sums are unchanged)
 MENTION_ROLLUPS = (*_rebuild("mention_days"), *SPANS_REBUILD, *_rebuild("pair_days"))
 REBUILD_ROLLUPS = (*MENTION_ROLLUPS, *_rebuild("article_days"))
-# after a commit: the stories of the days its mentions fall on, the spans of its copies' stories
-COMMIT_STORY_ROLLUPS = _story_rollups(
-    "SELECT DISTINCT entity, date_trunc('day', published) AS day FROM new_mentions",
-    "SELECT DISTINCT story FROM new_mentions WHERE story <> article_id",
+# After a commit (the ids of the articles it inserted as the parameter): each (entity, day)
+# gains the stories of its new rows that no row stored before had there (looked up by the
+# first article's key and by the copies' index: a few rows each, not the day's rows); the
+# spans only grow (rows are only added), so those of the stories of its copies that now fall
+# on several days are added. Run under LOCK_STORIES, so that two pollers' commits cannot both
+# count one story new.
+COMMIT_STORY_ROLLUPS = (
+    """WITH i AS MATERIALIZED (SELECT unnest(%(ids)s::bigint[]) AS id),
+    n AS MATERIALIZED (
+        SELECT DISTINCT entity, date_trunc('day', published) AS day,
+               coalesce(story, article_id) AS sid
+        FROM new_mentions WHERE article_id IN (SELECT id FROM i)),
+    -- a story first stored in this commit is new wherever it is; another may have rows
+    old AS (SELECT * FROM n WHERE sid NOT IN (SELECT id FROM i)),
+    fresh AS (
+        SELECT entity, day, count(*) AS k FROM (
+            SELECT entity, day FROM n WHERE sid IN (SELECT id FROM i)
+            UNION ALL
+            SELECT n.entity, n.day FROM old n
+        LEFT JOIN LATERAL (
+            SELECT 1 AS hit FROM mentions m WHERE m.article_id = n.sid AND m.entity = n.entity
+              AND coalesce(m.story, m.article_id) = m.article_id
+              AND m.published >= n.day AND m.published < n.day + interval '1 day'
+              LIMIT 1) head ON true
+        LEFT JOIN LATERAL (
+            SELECT 1 AS hit FROM mentions m WHERE m.story = n.sid AND m.entity = n.entity
+              AND m.story <> m.article_id
+              AND m.published >= n.day AND m.published < n.day + interval '1 day'
+              AND m.article_id NOT IN (SELECT id FROM i) LIMIT 1) copy ON true
+            WHERE head.hit IS NULL AND copy.hit IS NULL) AS x
+        GROUP BY 1, 2)
+    UPDATE mention_days r SET stories = coalesce(r.stories, 0) + f.k FROM fresh f
+    WHERE r.entity = f.entity AND r.day = f.day""",
+    """WITH n AS (
+        SELECT DISTINCT entity, story AS sid FROM new_mentions
+        WHERE article_id IN (SELECT unnest(%(ids)s::bigint[])) AND story <> article_id),
+    d AS (
+        SELECT m.entity, m.story AS sid, date_trunc('day', m.published) AS day
+        FROM mentions m JOIN n ON m.story = n.sid AND m.entity = n.entity
+        WHERE m.story <> m.article_id
+        UNION
+        SELECT m.entity, m.article_id, date_trunc('day', m.published)
+        FROM mentions m JOIN n ON m.article_id = n.sid AND m.entity = n.entity
+        WHERE coalesce(m.story, m.article_id) = m.article_id),
+    multi AS (SELECT entity, sid FROM d GROUP BY 1, 2 HAVING count(*) > 1)
+    INSERT INTO story_spans (entity, story, day)
+    SELECT d.entity, d.sid, d.day FROM d JOIN multi ON multi.entity = d.entity
+        AND multi.sid = d.sid
+    ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING""",
 )
 # after a recount of articles (ids as the parameter): every entity's stories on their days,
 # the spans of their stories
