@@ -9,7 +9,8 @@ run) and writes it, with the machine it ran on, to docs/benchmarks.md (`--no-wri
 Progress goes to stderr. Large stores are built once through the production code path
 (bench/build_store.py) and cached under bench/out/ (git-ignored), keyed by their parameters.
 
-Sections (`--only`): cli, match, ingest, analyses, pages, queries, sustained, dashboard. Each
+Sections (`--only`): cli, match, ingest, poll, analyses, pages, queries, scale, cold, sustained,
+postgres, dashboard, sessions. Each
 measurement that must not share a process with another runs as a worker subprocess
 (`python -m bench.<module>`).
 """
@@ -43,22 +44,26 @@ from bench.common import (
 )
 
 SECTIONS = (
-    "cli", "match", "ingest", "analyses", "pages", "queries", "sustained", "postgres",
-    "dashboard",
+    "cli", "match", "ingest", "poll", "analyses", "pages", "queries", "scale", "cold",
+    "sustained", "postgres", "dashboard", "sessions",
 )  # fmt: skip
 # the sections of the table's rows, in table order, and the --only section that measures each
 ROW_SECTIONS = {
     "cli": "cli",
     "match": "match",
     "ingest": "ingest",
+    "poll": "poll",
     "analyses": "analyses",
     "pages": "pages",
     "build": "queries",
     "queries": "queries",
     "large": "queries",
+    "scale": "scale",
+    "cold": "cold",
     "sustained": "sustained",
     "postgres": "postgres",
     "dashboard": "dashboard",
+    "sessions": "sessions",
 }
 QUICK = {
     "articles": 200_000,
@@ -111,6 +116,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--match-articles", type=int)
     p.add_argument("--sustained-rounds", type=int, help="polls of new items into the main store")
     p.add_argument("--sessions", type=int, help="concurrent dashboard sessions")
+    p.add_argument(
+        "--store-dirs", default=str(OUT / "stores"),
+        help="scale, cold, sessions: folders (separated by ':') holding stores built by "
+        "bench/build_store.py, searched in order; they are only read",
+    )  # fmt: skip
+    p.add_argument(
+        "--scale-sizes", default="200000,1000000,2000000",
+        help="scale, cold: the store sizes (articles) to measure and fit",
+    )  # fmt: skip
     p.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     p.add_argument(
         "--no-write", action="store_true",
@@ -907,6 +921,102 @@ def section_dashboard(
         + (f"; failed: {'; '.join(failed)[:300]}" if failed else ""),
         s["server_cpu_per_session_s"],
     ))  # fmt: skip
+    if s.get("script_runs"):
+        session_rows(res, d, label, "dashboard")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank `q`th percentile (0 < q <= 100) of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[max(0, -(-len(ordered) * q // 100) - 1)]  # type: ignore[index]
+
+
+def session_rows(res: Results, d: dict[str, Any], label: str, section: str) -> None:
+    """The server side of the concurrent sessions: time per script run, CPU per session,
+    memory with the sessions open (issue 14)."""
+    s = d["sessions"]
+    n = s["n"]
+    runs = s.get("script_runs") or []
+    full = [r for r in runs if not r["fragment"]]
+    figure = f"{n} concurrent sessions, server side: time per script run"
+    if not full:
+        res.skip(section, figure, label, "p95 <= 2 s", "no script run was timed in the server")
+    else:
+        walls = [r["wall"] for r in full]
+        p50, p95 = percentile(walls, 50), percentile(walls, 95)
+        cpus = [r["cpu"] for r in full]
+        res.add(Row(
+            section, figure, label, f"p50 {secs(p50)}, p95 {secs(p95)}", "p95 <= 2 s", p95 <= 2,
+            f"{len(full)} script runs while the {n} sessions opened (max {secs(max(walls))}"
+            + (f"; {len(runs) - len(full)} fragment runs beside them" if len(runs) > len(full)
+               else "")
+            + f"); CPU of the script thread per run: median {secs(median(cpus))}, p95 "
+            f"{secs(percentile(cpus, 95))} (DuckDB's own threads not included); timed inside "
+            "the server (bench/sitehooks/sitecustomize.py wraps Streamlit's ScriptRunner), "
+            "while one headless Chromium drew the same sessions on the same 2 cores",
+            p95,
+        ))  # fmt: skip
+    times = [t for _, t in s["results"] if isinstance(t, float)]
+    res.add(Row(
+        section, f"{n} concurrent sessions: server CPU per session", label,
+        f"{s['server_cpu_per_session_s']:.2f} s", "", None,
+        f"the server process's CPU over the {n} sessions ({s['server_cpu_s']:.1f} s, all its "
+        f"threads) / {n}; {s['rendered']}/{n} sessions drawn, all after {secs(s['wall_s'])} "
+        + (f"(per session in the browser: median {secs(statistics.median(times))})"
+           if times else ""),
+        s["server_cpu_per_session_s"],
+    ))  # fmt: skip
+    rss = d["rss_after_sessions_mb"]
+    res.add(Row(
+        section, f"dashboard server memory with {n} sessions open", label, f"{rss:,.0f} MB",
+        "<= 600 MB RSS", rss <= 600,
+        f"RSS with the {n} browser contexts still open; idle after start "
+        f"{d['rss_idle_mb']:,.0f} MB, after every view opened once "
+        f"{d['rss_after_views_mb']:,.0f} MB",
+        rss,
+    ))  # fmt: skip
+
+
+def section_sessions(args: argparse.Namespace, res: Results) -> None:
+    """`--sessions` concurrent dashboard sessions on the main store, the server side apart."""
+    from bench.bench_scale import find_stores
+
+    n = args.sessions
+    label = count(args.articles) + " articles"
+    if not (ROOT / "dashboard.py").exists() or not Path("/usr/bin/chromium").exists():
+        res.skip("sessions", f"{n} concurrent sessions", label, "", "no dashboard or no Chromium")
+        return
+    found = find_stores(
+        [Path(d) for d in args.store_dirs.split(":")], [args.articles], args.days, args.entities
+    )[0]
+    folder = OUT / "scratch" / "sessions"
+    try:
+        meta = (
+            found["meta"] | {"folder": found["folder"]}
+            if found["complete"]
+            else build(args, args.articles)
+        )
+        # a copy sharing the (immutable) Parquet files: the built store is only read
+        hardlink_copy(Path(meta["folder"]) / "data", folder / "data")
+        text = (Path(meta["folder"]) / "feeds.yaml").read_text()
+        store_line = next(line for line in text.splitlines() if line.startswith("store:"))
+        cfg = folder / "feeds.yaml"
+        cfg.write_text(text.replace(store_line, f"store: {json.dumps(str(folder / 'data'))}"))
+        plan = run_worker("bench_store", ["warm", "--store", str(folder / "data"), "--runs", "1"])
+        d = run_worker(
+            "bench_dashboard",
+            ["--config", str(cfg), "--entities", ",".join(plan["plan"]["five"]),
+             "--runs", "1", "--sessions", str(n), "--sessions-only"],
+            timeout=3600,
+        )  # fmt: skip
+    except (RuntimeError, OSError, StopIteration) as exc:
+        res.skip(
+            "sessions", f"{n} concurrent sessions", label, "", " ".join(str(exc).split())[:300]
+        )
+        return
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    session_rows(res, d, store_label(meta), "sessions")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1063,6 +1173,11 @@ def main(argv: list[str] | None = None) -> int:
     if "ingest" in args.sections:
         section_ingest(args, res)
         load.append(os.getloadavg()[0])
+    if "poll" in args.sections:
+        from bench.bench_poll import section_poll
+
+        section_poll(args, res)
+        load.append(os.getloadavg()[0])
     if "analyses" in args.sections:
         section_analyses(args, res)
         load.append(os.getloadavg()[0])
@@ -1072,6 +1187,16 @@ def main(argv: list[str] | None = None) -> int:
     if "queries" in args.sections:
         stores = section_queries(args, res)
         load.append(os.getloadavg()[0])
+    if "scale" in args.sections:
+        from bench.bench_scale import section_scale
+
+        section_scale(args, res)
+        load.append(os.getloadavg()[0])
+    if "cold" in args.sections:
+        from bench.bench_scale import section_cold
+
+        section_cold(args, res)
+        load.append(os.getloadavg()[0])
     if "sustained" in args.sections:
         section_sustained(args, res, stores["meta"] if stores else None)
         load.append(os.getloadavg()[0])
@@ -1080,6 +1205,9 @@ def main(argv: list[str] | None = None) -> int:
         load.append(os.getloadavg()[0])
     if "dashboard" in args.sections:
         section_dashboard(args, res, stores)
+        load.append(os.getloadavg()[0])
+    if "sessions" in args.sections:
+        section_sessions(args, res)
         load.append(os.getloadavg()[0])
     elapsed = time.perf_counter() - started
     if args.merge:
