@@ -1217,6 +1217,8 @@ def main(argv: list[str] | None = None) -> int:
         command += f" (sections {', '.join(args.sections)}; the others from the run before)"
     text = report(args, res, mach, load, command, elapsed)
     print(table(res.rows))
+    print("\n" + notes(res.rows))
+    print(f"\nload average (1 min) during the run: {min(load):.1f} to {max(load):.1f}")
     missed = [r for r in res.rows if r.ok is False]
     print(
         f"\n{len(missed)} missed"

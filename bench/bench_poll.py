@@ -12,8 +12,10 @@ request of a timed run was answered 304. The peer is `reader`'s warm pass
 bench/bench_ingest.py), measured in the same run; `python -c pass` is measured too.
 
 Then one more run each under `python -X importtime` and `cProfile`, to say where the time of
-the process goes: the imports by top-level package, and the process's phases (configuration,
-store, poller, the poll, the commit) by the cumulative time of the functions that make them.
+the process goes: the imports by top-level package (the self time of each module, summed), and
+the process's phases (configuration, store, poller, the poll, the commit) by the cumulative
+time of the functions that make them. The processes run as on a user's machine: with
+PYTHONDONTWRITEBYTECODE removed from their environment, so compiled modules are cached.
 
 What it leaves to others: the in-process warm pass (the ingest section's "warm pass" row).
 """
@@ -22,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pstats
 import re
+import resource
 import shutil
 import subprocess
 import time
@@ -54,32 +58,41 @@ def _stats(server: str) -> dict[str, int]:
         return data
 
 
-def poll_process(cmd: list[str], server: str) -> tuple[float, int, int]:
-    """One whole process of `cmd`: wall seconds, requests the feed server saw, and how many of
-    them it answered 304."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# as a user's machine runs it: Python caches the compiled modules (an environment that sets
+# PYTHONDONTWRITEBYTECODE, as some CI and sandboxes do, recompiles the project at every start:
+# ~0.25 s here)
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def poll_process(cmd: list[str], server: str) -> tuple[float, int, int, float]:
+    """One whole process of `cmd`: wall seconds, requests the feed server saw, how many of
+    them it answered 304, and the process's CPU seconds (which a busy machine inflates less)."""
     before = _stats(server)
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=600, check=False)
+    started, cpu = time.perf_counter(), _children_cpu()
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, timeout=600, check=False)
     took = time.perf_counter() - started
+    cpu = _children_cpu() - cpu
     if proc.returncode != 0:
         tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:]
         raise RuntimeError(f"{' '.join(cmd[1:])} exited {proc.returncode}: {tail}")
     after = _stats(server)
-    return took, after["requests"] - before["requests"], after["304"] - before["304"]
+    return took, after["requests"] - before["requests"], after["304"] - before["304"], cpu
 
 
 def import_times(stderr: str, top: int = 8) -> list[tuple[str, float]]:
-    """`python -X importtime` output -> the top-level packages that took longest to import,
-    with their cumulative seconds (each package counted once, at its first import)."""
+    """`python -X importtime` output -> the top-level packages whose modules took longest to
+    import: the self time of every module, summed by its top-level package, in seconds."""
     totals: dict[str, float] = {}
     for line in stderr.splitlines():
-        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
-        if not m:
-            continue
-        cumulative, indent, name = int(m.group(2)), len(m.group(3)), m.group(4)
-        if indent == 1:  # imported by the program itself, not by another module
-            package = name.split(".")[0]
-            totals[package] = totals.get(package, 0.0) + cumulative / 1e6
+        m = re.match(r"import time:\s+(\d+) \|\s+\d+ \| *(\S+)", line)
+        if m:
+            package = m.group(2).split(".")[0]
+            totals[package] = totals.get(package, 0.0) + int(m.group(1)) / 1e6
     return sorted(totals.items(), key=lambda kv: -kv[1])[:top]
 
 
@@ -108,7 +121,7 @@ def top_functions(stats_path: Path, n: int = 6) -> list[tuple[str, float]]:
 
 
 def _entry(argv: list[str]) -> str:
-    return f"import sys; from monitor.cli import main; sys.exit(main({argv!r}))"
+    return f"import sys\nfrom monitor.cli import main\nsys.exit(main({argv!r}))\n"
 
 
 def section_poll(args: argparse.Namespace, res: Results) -> dict[str, Any] | None:
@@ -139,18 +152,19 @@ def section_poll(args: argparse.Namespace, res: Results) -> dict[str, Any] | Non
         )  # fmt: skip
         argv = ["-c", str(cfg), "poll", "--once"]
         cmd = [MONITOR, *argv]
-        cold, _, _ = poll_process(cmd, base)
+        cold = poll_process(cmd, base)[0]
         log(f"poll: the first (cold) `poll --once` took {cold:.2f} s")
         poll_process(cmd, base)  # unmeasured: the OS file cache, the .pyc files
         runs = max(7, 2 * args.runs + 1)
-        times, answered = [], []
+        times, cpus, answered = [], [], []
         reader: list[dict[str, Any]] = []
         urls = folder / "urls.txt"
         urls.write_text("\n".join(u for _, u, _ in feeds))
         reader_runs = max(3, args.runs)
         for i in range(runs):
-            took, requests, not_modified = poll_process(cmd, base)
+            took, requests, not_modified, cpu = poll_process(cmd, base)
             times.append(took)
+            cpus.append(cpu)
             answered.append((requests, not_modified))
             if i < reader_runs:  # interleaved, so that both see the same load
                 db = folder / "reader.sqlite"
@@ -165,33 +179,40 @@ def section_poll(args: argparse.Namespace, res: Results) -> dict[str, Any] | Non
             else:
                 log(f"poll run {i + 1}: monitor {took:.3f} s")
         bare = [poll_process([PYTHON, "-c", "pass"], base)[0] for _ in range(runs)]
-        # where the time goes: imports, then the phases under cProfile
+    except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
+        server.stop()
+        res.skip("poll", figure, size, target, " ".join(str(exc).split())[:300])
+        return None
+    try:  # where the time goes: imports, then the phases under cProfile
         imp = subprocess.run(
             [PYTHON, "-X", "importtime", "-c", _entry(argv)],
-            cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip
         imports = import_times(imp.stderr)
         total_import = sum(
             int(m.group(1)) / 1e6 for m in re.finditer(r"import time:\s+(\d+) \|", imp.stderr)
         )
-        prof_path = folder / "poll.prof"
+        prof_path, script = folder / "poll.prof", folder / "poll_once.py"
+        script.write_text(_entry(argv))  # cProfile runs a script or a module, not -c
         prof_started = time.perf_counter()
         subprocess.run(
-            [PYTHON, "-m", "cProfile", "-o", str(prof_path), "-c", _entry(argv)],
-            cwd=ROOT, capture_output=True, timeout=600, check=True,
+            [PYTHON, "-m", "cProfile", "-o", str(prof_path), str(script)],
+            cwd=ROOT, env=ENV, capture_output=True, timeout=600, check=True,
         )  # fmt: skip
         prof_wall = time.perf_counter() - prof_started
         phases = profile_phases(prof_path)
         own = top_functions(prof_path)
-    except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
-        res.skip("poll", figure, size, target, " ".join(str(exc).split())[:300])
-        return None
+        profiled = ""
+    except (subprocess.SubprocessError, OSError) as exc:
+        imports, total_import, phases, own, prof_wall = [], 0.0, {}, [], 0.0
+        profiled = " ".join(str(exc).split())[:300]
     finally:
         server.stop()
     mt = median(times)
     rt = median([r["warm"] for r in reader])
     ratio = mt / rt
     all_304 = all(req == nm == args.feeds for req, nm in answered)
+    rcpu = median([r["warm_cpu"] for r in reader])
     res.add(Row(
         "poll", figure, size, f"{secs(mt)} = {ratio:.2f}x reader's warm pass ({secs(rt)})",
         target, ratio <= TARGET and all_304,
@@ -200,13 +221,17 @@ def section_poll(args: argparse.Namespace, res: Results) -> dict[str, Any] | Non
         + ", ".join(f"{r['warm']:.3f}" for r in reader)
         + f" s; python -c pass {secs(median(bare))}; requests answered 304 in each timed run: "
         + ("all" if all_304 else str(answered))
-        + f"; the first (cold) pass {secs(cold)}",
+        + f"; the first (cold) pass {secs(cold)}; CPU of the process: median "
+        f"{secs(median(cpus))}, reader's warm pass {secs(rcpu)} ({median(cpus) / rcpu:.2f}x)",
         ratio,
     ))  # fmt: skip
+    if profiled:
+        res.skip("poll", "where the time of `poll --once` (304) goes", size, "", profiled)
+        return None
     res.add(Row(
         "poll", "where the time of `poll --once` (304) goes", size,
         f"imports {secs(total_import)} of {secs(mt)}", "", None,
-        "python -X importtime, by top-level package (cumulative): "
+        "python -X importtime, self time of the modules by top-level package: "
         + ", ".join(f"{p} {secs(t)}" for p, t in imports)
         + f"; cProfile (one run, {secs(prof_wall)} under the profiler), cumulative: "
         + ", ".join(f"{label} {secs(t)}" for label, t in phases.items())
