@@ -10,9 +10,12 @@ there and its manifest holds the articles it names), it measures
 - bytes per article on disk: the live files of the manifest (what a snapshot reads) and the
   whole folder (with the replaced files a later writer deletes), divided by the articles;
 - bytes per article in memory: the RSS of a fresh process that holds a snapshot and has run
-  each view's question once (`memory` below), and what the store added to the process's RSS
+  each view's question once (`measure` below), and what the store added to the process's RSS
   before it opened it;
-- the warm cost of each view's question (bench/bench_store.py's `warm`, same plan rules);
+- the warm cost of each view's question (bench/bench_store.py's questions and plan rules):
+  two fresh processes per store, in opposite orders of the stores, each running every
+  question `--runs` times; the figure is the fastest run (other work on the shared machine
+  only ever adds time), with the median CPU of the process beside it;
 
 then fits each question's cost against the articles stored, as a power law (t = a * n^b, a
 straight line in log-log) and as a straight line (t = c + d * n), says which one fits (the
@@ -29,7 +32,7 @@ same in a second fresh process with the cache warm, beside the warm in-process f
 
 Worker mode (a process of its own):
 
-    python -m bench.bench_scale memory --store DIR --plan JSON
+    python -m bench.bench_scale measure --store DIR [--runs 5]
 """
 
 from __future__ import annotations
@@ -188,24 +191,36 @@ def disk_usage(data: Path) -> dict[str, Any]:
             "mentions": mentions}  # fmt: skip
 
 
-def memory(store: str, plan: dict[str, Any]) -> dict[str, Any]:
-    """In this (fresh) process: RSS after the imports, after opening a snapshot, and after
-    each view's question once."""
+def measure(store: str, runs: int, days: int = 90) -> dict[str, Any]:
+    """In this (fresh) process: RSS after the imports and after opening a snapshot; then each
+    view's question once (untimed, RSS after it), then `runs` timed runs of each: wall seconds
+    and the process's CPU seconds (DuckDB's threads included). The plan (which entities and
+    days to ask about) follows bench/bench_store.py's rules."""
     import psutil
 
     import monitor.queries  # noqa: F401
-    from bench.bench_store import run_query
+    from bench.bench_store import make_plan, run_query
     from monitor.store import open_store
 
     me = psutil.Process()
     rss = {"imports": me.memory_info().rss}
     snap = open_store(store).snapshot()
-    snap.rows("articles")
+    plan = make_plan(snap, days)
     rss["snapshot"] = me.memory_info().rss
     for name in VIEW_QUERIES:
         run_query(name, snap, plan)
         rss[name] = me.memory_info().rss
-    return {"rss": rss, "peak": me.memory_info().rss}
+    peak = me.memory_info().rss
+    wall: dict[str, list[float]] = {q: [] for q in VIEW_QUERIES}
+    cpu: dict[str, list[float]] = {q: [] for q in VIEW_QUERIES}
+    for _ in range(runs):
+        for name in VIEW_QUERIES:
+            t, c = time.perf_counter(), me.cpu_times()
+            run_query(name, snap, plan)
+            c2 = me.cpu_times()
+            wall[name].append(time.perf_counter() - t)
+            cpu[name].append(c2.user + c2.system - c.user - c.system)
+    return {"rss": rss, "peak": peak, "wall": wall, "cpu": cpu, "plan": plan}
 
 
 def section_scale(args: argparse.Namespace, res: Results) -> dict[str, Any] | None:
@@ -213,6 +228,7 @@ def section_scale(args: argparse.Namespace, res: Results) -> dict[str, Any] | No
     dirs = [Path(d) for d in args.store_dirs.split(":")]
     stores = find_stores(dirs, sizes, args.days, args.entities)
     measured = []
+    runs = max(args.runs, 5)
     for s in stores:
         if not s["complete"]:
             res.skip("scale", "bytes per article", count(s["articles_asked"]), "", s["why"])
@@ -220,20 +236,15 @@ def section_scale(args: argparse.Namespace, res: Results) -> dict[str, Any] | No
         data = Path(s["folder"]) / "data"
         log(f"scale: {count(s['articles_asked'])} store at {s['folder']}")
         disk = disk_usage(data)
-        warm = run_worker(
-            "bench_store", ["warm", "--store", str(data), "--runs", str(max(args.runs, 5))]
-        )
-        mem = run_worker(
-            "bench_scale", ["memory", "--store", str(data), "--plan", json.dumps(warm["plan"])]
-        )
-        s.update(disk=disk, warm=warm, mem=mem)
+        mem = run_worker("bench_scale", ["measure", "--store", str(data), "--runs", str(runs)])
+        s.update(disk=disk, mem=mem, rounds=[mem])
         measured.append(s)
         n = disk["articles"]
         added = mem["peak"] - mem["rss"]["imports"]
         res.add(Row(
             "scale", "bytes per article: on disk / in memory", store_size(disk),
-            f"{disk['live'] / n:,.0f} B on disk; {mem['peak'] / n:,.0f} B of RSS "
-            f"({added / n:,.0f} B added by the store)", "", None,
+            f"{disk['live'] / n:,.0f} B on disk; RSS {mem['peak'] / 2**20:,.0f} MB "
+            f"({added / n:,.0f} B per article above the imports)", "", None,
             f"live files {disk['live'] / 2**20:,.0f} MB ("
             + ", ".join(f"{t} {b / 2**20:,.0f}" for t, b in disk["tables"].items())
             + f"), the folder {disk['folder'] / 2**20:,.0f} MB with the replaced files a later "
@@ -246,18 +257,60 @@ def section_scale(args: argparse.Namespace, res: Results) -> dict[str, Any] | No
     if len(measured) < 2:
         res.skip("scale", "cost growth of the views' questions", "", "", "fewer than 2 stores")
         return {"stores": stores}
+    # a second round in the reverse order, in new processes; each question's figure at each
+    # size is its fastest run of both (the one other work on the machine disturbed least)
+    for s in reversed(measured):
+        data = Path(s["folder"]) / "data"
+        s["rounds"].append(
+            run_worker("bench_scale", ["measure", "--store", str(data), "--runs", str(runs)])
+        )
     ns = [float(s["disk"]["articles"]) for s in measured]
-    sizes_label = " / ".join(count(n) for n in ns)
+    sizes_label = " / ".join(count(round(n, -4)) for n in ns)
+    rss = [float(s["mem"]["peak"]) for s in measured]
+    c, d = fit_linear(ns, rss)
+    res.add(Row(
+        "scale", "memory of a process holding a snapshot: growth and prediction",
+        f"fit over {sizes_label}",
+        f"{d:,.0f} B per article more; 10M {(c + d * 1e7) / 2**20:,.0f} MB, 100M "
+        f"{(c + d * 1e8) / 2**20:,.0f} MB (predicted)", "", None,
+        "RSS after each view's question once: "
+        + ", ".join(f"{count(round(s['disk']['articles'], -4))} {s['mem']['peak'] / 2**20:,.0f} MB"
+                    for s in measured)
+        + f"; straight line {c / 2**20:,.0f} MB + {d:,.1f} B per article (RMS relative error "
+        f"{rel_error(rss, [c + d * n for n in ns]):.0%}); DuckDB keeps what the questions read "
+        "(a 90-day window, which holds more rows as the store gets denser) in its buffer cache",
+        d,
+    ))  # fmt: skip
+    live = [float(s["disk"]["live"]) for s in measured]
+    per_article = sum(live) / sum(ns)
+    res.add(Row(
+        "scale", "store on disk: prediction", f"from {sizes_label}",
+        f"{per_article:,.0f} B per article; 10M {per_article * 1e7 / 2**30:,.1f} GB, 100M "
+        f"{per_article * 1e8 / 2**30:,.0f} GB (predicted)", "", None,
+        "the manifest's live files (articles with their text, sources, mentions, stories, "
+        "names); a commit that compacts keeps the replaced files until a later writer deletes "
+        "them, so the folder can briefly hold up to twice that",
+        per_article,
+    ))  # fmt: skip
     fits: dict[str, Any] = {}
     for q, label in VIEW_QUERIES.items():
-        ts = [s["warm"]["seconds"][q] for s in measured]
+        ts = [min(min(r["wall"][q]) for r in s["rounds"]) for s in measured]
+        cpus = [median([c for r in s["rounds"] for c in r["cpu"][q]]) for s in measured]
+        cpu_exponent = fit_power(ns, cpus)[1]
         f = fits[q] = fit(ns, ts)
         res.add(Row(
             "scale", f"{label}, warm: growth and prediction (embedded store)",
             f"fit over {sizes_label}",
             f"~n^{f['exponent']:.2f}; 10M {secs(f['predict'][PREDICT_AT[0]])}, 100M "
             f"{secs(f['predict'][PREDICT_AT[1]])} (predicted)", "", None,
-            "measured " + ", ".join(f"{count(n)} {secs(t)}" for n, t in zip(ns, ts, strict=True))
+            "measured (fastest of 2 processes x "
+            + f"{runs} runs) "
+            + ", ".join(f"{count(round(n, -4))} {secs(t)}" for n, t in zip(ns, ts, strict=True))
+            + " (medians: "
+            + "; ".join(
+                "/".join(secs(median(r["wall"][q])) for r in s["rounds"]) for s in measured
+            ) + "); CPU of the process per run (median): "
+            + ", ".join(secs(c) for c in cpus) + f", ~n^{cpu_exponent:.2f}"
             + f"; power law t = {f['power'][0]:.3g} n^{f['power'][1]:.3f} (RMS relative error "
             f"{f['power_err']:.0%}); straight line t = {f['linear'][0] * 1000:.1f} ms + "
             f"{f['linear'][1] * 1e9:.2f} ms per 1M articles ({f['linear_err']:.0%}); "
@@ -407,12 +460,12 @@ def main() -> None:
     from bench.common import emit
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["memory"])
+    parser.add_argument("mode", choices=["measure"])
     parser.add_argument("--store", required=True)
-    parser.add_argument("--plan", required=True)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     started = time.perf_counter()
-    out = memory(args.store, json.loads(args.plan))
+    out = measure(args.store, args.runs)
     out["seconds"] = time.perf_counter() - started
     emit(out)
 
