@@ -1100,6 +1100,11 @@ def report(args: argparse.Namespace, res: Results, mach: dict[str, str], load: l
   watchlist, `per_host: 16`, `concurrency: 16`; reader is `update_feeds(scheduled=False,
   workers={args.reader_workers})` after `add_feed` of every URL (untimed). Each run of each
   tool is a fresh process and a fresh store; the order of the two alternates between runs.
+- **`poll --once` as a whole process** (`--only poll`, bench/bench_poll.py): the same feed
+  server; `monitor poll --once` into a fresh store once (it keeps the validators), then timed
+  as whole processes while every feed answers 304 (the server's counters check it), beside
+  reader's warm pass (bench/bench_ingest.py) measured interleaved; then one run under
+  `python -X importtime` and one under cProfile say where the process's time goes.
 - **Stories, tone, names**: `bench/bench_analyses.py`: precision and recall of story grouping
   on the labelled pairs in `tests/data/stories`, and the speed of each analysis on one core on
   the ingest benchmark's articles; then the ingest section's cold pass (our poller only), with
@@ -1123,6 +1128,16 @@ def report(args: argparse.Namespace, res: Results, mach: dict[str, str], load: l
   fresh = a new process per run. Both stores span the same {args.days} days, so the large one
   has {args.large_articles / max(args.articles, 1):g}x the articles per day, and each 90-day
   question touches that many times the rows.
+- **Scale** (`--only scale`, bench/bench_scale.py): the stores already built at 200k, 1M and
+  2M (`--store-dirs`; only read): bytes per article on disk (the manifest's live files) and in
+  memory (RSS of a fresh process holding a snapshot after each view's question once); each
+  question's fastest run in two fresh processes per store, fitted against the articles
+  stored (power law and straight line), extrapolated to 10M and 100M beside round 1's
+  measured 2M-to-10M growth; PostgreSQL's 200k and 2M figures (docs/deploy.md) grown the
+  same way. Predictions, not measurements.
+- **Cold open** (`--only cold`): the largest store copied to /tmp, the OS cache dropped
+  (`/proc/sys/vm/drop_caches`, else `posix_fadvise` on the copy; `fincore` checks it), then
+  the first question of a fresh process, beside a fresh process with the cache warm.
 - **Sustained ingest**: a hard-linked copy of the main store, polled by the real poller over
   HTTP {args.sustained_rounds} times, each poll against feeds advanced by four days (~50 new
   items per feed).
@@ -1130,6 +1145,10 @@ def report(args: argparse.Namespace, res: Results, mach: dict[str, str], load: l
   feeds.yaml; Playwright drives `/usr/bin/chromium`; a page is drawn when the app is idle and
   connected and every plotly chart has its SVG and every table its canvas. Memory is the
   server's RSS (psutil). Sessions share one Chromium with the server on the same cores.
+  The server side apart (`--only sessions`, or within the dashboard section): each script
+  run is timed inside the server by bench/sitehooks/sitecustomize.py (on the server's
+  PYTHONPATH; it wraps Streamlit's ScriptRunner, the app is unchanged): p50/p95 per run,
+  the process's CPU per session, its RSS with the sessions open.
 """
 
 
