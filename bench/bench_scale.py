@@ -312,9 +312,8 @@ def section_scale(args: argparse.Namespace, res: Results) -> dict[str, Any] | No
         res.add(Row(
             "scale", f"{label}, warm: growth and prediction (embedded store)",
             f"fit over {sizes_label}",
-            f"~n^{f['exponent']:.2f} to n^{b1:.2f}; 10M {secs(f['predict'][PREDICT_AT[0]])} to "
-            f"{secs(high[PREDICT_AT[0]])}, 100M {secs(f['predict'][PREDICT_AT[1]])} to "
-            f"{secs(high[PREDICT_AT[1]])} (predicted)", "", None,
+            f"~n^{f['exponent']:.2f} (round 1: n^{b1:.2f}); 10M {span(f, PREDICT_AT[0])}, 100M "
+            f"{span(f, PREDICT_AT[1])} (predicted)", "", None,
             "measured (fastest of 2 processes x "
             + f"{runs} runs) "
             + ", ".join(f"{count(round(n, -4))} {secs(t)}" for n, t in zip(ns, ts, strict=True))
@@ -326,9 +325,9 @@ def section_scale(args: argparse.Namespace, res: Results) -> dict[str, Any] | No
             + f"; power law t = {f['power'][0]:.3g} n^{f['power'][1]:.3f} (RMS relative error "
             f"{f['power_err']:.0%}); straight line t = {f['linear'][0] * 1000:.1f} ms + "
             f"{f['linear'][1] * 1e9:.2f} ms per 1M articles ({f['linear_err']:.0%}); "
-            f"the low end is predicted with the {f['best']} fit, the high end with round 1's "
-            f"growth from 2M to 10M ({ROUND1_10M_OVER_2M[q]}x, n^{b1:.2f}) from the "
-            f"{count(round(ns[-1], -4))} figure",
+            f"predicted with the {f['best']} fit and with round 1's growth from 2M to 10M "
+            f"({ROUND1_10M_OVER_2M[q]}x, n^{b1:.2f}) from the {count(round(ns[-1], -4))} figure; "
+            "the range is what the two give",
             f["exponent"],
         ))  # fmt: skip
     for q, label in VIEW_QUERIES.items():
@@ -356,6 +355,12 @@ def section_scale(args: argparse.Namespace, res: Results) -> dict[str, Any] | No
             f"{secs(predict[PREDICT_AT[1]])} (predicted)", "", None, how, b,
         ))  # fmt: skip
     return {"stores": stores, "fits": fits}
+
+
+def span(f: dict[str, Any], n: int) -> str:
+    """'a to b' (lower first) from a fit's prediction and its round-1 prediction at `n`."""
+    lo, hi = sorted((f["predict"][n], f["round1"][1][n]))
+    return f"{secs(lo)} to {secs(hi)}"
 
 
 def store_size(disk: dict[str, Any]) -> str:
