@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -928,7 +929,7 @@ def section_dashboard(
 def percentile(values: list[float], q: float) -> float:
     """The nearest-rank `q`th percentile (0 < q <= 100) of a non-empty list."""
     ordered = sorted(values)
-    return ordered[max(0, -(-len(ordered) * q // 100) - 1)]  # type: ignore[index]
+    return ordered[max(0, math.ceil(len(ordered) * q / 100) - 1)]
 
 
 def session_rows(res: Results, d: dict[str, Any], label: str, section: str) -> None:
