@@ -9,7 +9,8 @@ run) and writes it, with the machine it ran on, to docs/benchmarks.md (`--no-wri
 Progress goes to stderr. Large stores are built once through the production code path
 (bench/build_store.py) and cached under bench/out/ (git-ignored), keyed by their parameters.
 
-Sections (`--only`): cli, match, ingest, analyses, pages, queries, sustained, dashboard. Each
+Sections (`--only`): cli, match, ingest, poll, analyses, pages, queries, scale, cold, sustained,
+postgres, dashboard, sessions. Each
 measurement that must not share a process with another runs as a worker subprocess
 (`python -m bench.<module>`).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -43,22 +45,26 @@ from bench.common import (
 )
 
 SECTIONS = (
-    "cli", "match", "ingest", "analyses", "pages", "queries", "sustained", "postgres",
-    "dashboard",
+    "cli", "match", "ingest", "poll", "analyses", "pages", "queries", "scale", "cold",
+    "sustained", "postgres", "dashboard", "sessions",
 )  # fmt: skip
 # the sections of the table's rows, in table order, and the --only section that measures each
 ROW_SECTIONS = {
     "cli": "cli",
     "match": "match",
     "ingest": "ingest",
+    "poll": "poll",
     "analyses": "analyses",
     "pages": "pages",
     "build": "queries",
     "queries": "queries",
     "large": "queries",
+    "scale": "scale",
+    "cold": "cold",
     "sustained": "sustained",
     "postgres": "postgres",
     "dashboard": "dashboard",
+    "sessions": "sessions",
 }
 QUICK = {
     "articles": 200_000,
@@ -111,6 +117,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--match-articles", type=int)
     p.add_argument("--sustained-rounds", type=int, help="polls of new items into the main store")
     p.add_argument("--sessions", type=int, help="concurrent dashboard sessions")
+    p.add_argument(
+        "--store-dirs", default=str(OUT / "stores"),
+        help="scale, cold, sessions: folders (separated by ':') holding stores built by "
+        "bench/build_store.py, searched in order; they are only read",
+    )  # fmt: skip
+    p.add_argument(
+        "--scale-sizes", default="200000,1000000,2000000",
+        help="scale, cold: the store sizes (articles) to measure and fit",
+    )  # fmt: skip
     p.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     p.add_argument(
         "--no-write", action="store_true",
@@ -907,6 +922,104 @@ def section_dashboard(
         + (f"; failed: {'; '.join(failed)[:300]}" if failed else ""),
         s["server_cpu_per_session_s"],
     ))  # fmt: skip
+    if s.get("script_runs"):
+        session_rows(res, d, label, "dashboard")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank `q`th percentile (0 < q <= 100) of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(len(ordered) * q / 100) - 1)]
+
+
+def session_rows(res: Results, d: dict[str, Any], label: str, section: str) -> None:
+    """The server side of the concurrent sessions: time per script run, CPU per session,
+    memory with the sessions open (issue 14)."""
+    s = d["sessions"]
+    n = s["n"]
+    runs = s.get("script_runs") or []
+    full = [r for r in runs if not r["fragment"]]
+    frag = [r["wall"] for r in runs if r["fragment"]]
+    figure = f"{n} concurrent sessions, server side: time per script run"
+    if not full:
+        res.skip(section, figure, label, "p95 <= 2 s", "no script run was timed in the server")
+    else:
+        walls = [r["wall"] for r in full]
+        p50, p95 = percentile(walls, 50), percentile(walls, 95)
+        cpus = [r["cpu"] for r in full]
+        res.add(Row(
+            section, figure, label, f"p50 {secs(p50)}, p95 {secs(p95)}", "p95 <= 2 s", p95 <= 2,
+            f"{len(full)} script runs while the {n} sessions opened (max {secs(max(walls))}"
+            + (f"; beside them {len(runs) - len(full)} runs of fragments (parts of a page that "
+               f"rerun on their own): p50 {secs(percentile(frag, 50))}, p95 "
+               f"{secs(percentile(frag, 95))}" if frag else "")
+            + f"); CPU of the script thread per run: median {secs(median(cpus))}, p95 "
+            f"{secs(percentile(cpus, 95))} (DuckDB's own threads not included); timed inside "
+            "the server (bench/sitehooks/sitecustomize.py wraps Streamlit's ScriptRunner), "
+            "while one headless Chromium drew the same sessions on the same 2 cores",
+            p95,
+        ))  # fmt: skip
+    times = [t for _, t in s["results"] if isinstance(t, float)]
+    res.add(Row(
+        section, f"{n} concurrent sessions: server CPU per session", label,
+        f"{s['server_cpu_per_session_s']:.2f} s", "", None,
+        f"the server process's CPU over the {n} sessions ({s['server_cpu_s']:.1f} s, all its "
+        f"threads) / {n}; {s['rendered']}/{n} sessions drawn, all after {secs(s['wall_s'])} "
+        + (f"(per session in the browser: median {secs(statistics.median(times))})"
+           if times else ""),
+        s["server_cpu_per_session_s"],
+    ))  # fmt: skip
+    rss = d["rss_after_sessions_mb"]
+    res.add(Row(
+        section, f"dashboard server memory with {n} sessions open", label, f"{rss:,.0f} MB",
+        "<= 600 MB RSS", rss <= 600,
+        f"RSS with the {n} browser contexts still open; idle after start "
+        f"{d['rss_idle_mb']:,.0f} MB, after every view opened once "
+        f"{d['rss_after_views_mb']:,.0f} MB",
+        rss,
+    ))  # fmt: skip
+
+
+def section_sessions(args: argparse.Namespace, res: Results) -> None:
+    """`--sessions` concurrent dashboard sessions on the main store, the server side apart."""
+    from bench.bench_scale import find_stores
+
+    n = args.sessions
+    label = count(args.articles) + " articles"
+    if not (ROOT / "dashboard.py").exists() or not Path("/usr/bin/chromium").exists():
+        res.skip("sessions", f"{n} concurrent sessions", label, "", "no dashboard or no Chromium")
+        return
+    found = find_stores(
+        [Path(d) for d in args.store_dirs.split(":")], [args.articles], args.days, args.entities
+    )[0]
+    folder = OUT / "scratch" / "sessions"
+    try:
+        meta = (
+            found["meta"] | {"folder": found["folder"]}
+            if found["complete"]
+            else build(args, args.articles)
+        )
+        # a copy sharing the (immutable) Parquet files: the built store is only read
+        hardlink_copy(Path(meta["folder"]) / "data", folder / "data")
+        text = (Path(meta["folder"]) / "feeds.yaml").read_text()
+        store_line = next(line for line in text.splitlines() if line.startswith("store:"))
+        cfg = folder / "feeds.yaml"
+        cfg.write_text(text.replace(store_line, f"store: {json.dumps(str(folder / 'data'))}"))
+        plan = run_worker("bench_store", ["warm", "--store", str(folder / "data"), "--runs", "1"])
+        d = run_worker(
+            "bench_dashboard",
+            ["--config", str(cfg), "--entities", ",".join(plan["plan"]["five"]),
+             "--runs", "1", "--sessions", str(n), "--sessions-only"],
+            timeout=3600,
+        )  # fmt: skip
+    except (RuntimeError, OSError, StopIteration) as exc:
+        res.skip(
+            "sessions", f"{n} concurrent sessions", label, "", " ".join(str(exc).split())[:300]
+        )
+        return
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    session_rows(res, d, store_label(meta), "sessions")
 
 
 # --------------------------------------------------------------------------------------------
@@ -988,6 +1101,11 @@ def report(args: argparse.Namespace, res: Results, mach: dict[str, str], load: l
   watchlist, `per_host: 16`, `concurrency: 16`; reader is `update_feeds(scheduled=False,
   workers={args.reader_workers})` after `add_feed` of every URL (untimed). Each run of each
   tool is a fresh process and a fresh store; the order of the two alternates between runs.
+- **`poll --once` as a whole process** (`--only poll`, bench/bench_poll.py): the same feed
+  server; `monitor poll --once` into a fresh store once (it keeps the validators), then timed
+  as whole processes while every feed answers 304 (the server's counters check it), beside
+  reader's warm pass (bench/bench_ingest.py) measured interleaved; then one run under
+  `python -X importtime` and one under cProfile say where the process's time goes.
 - **Stories, tone, names**: `bench/bench_analyses.py`: precision and recall of story grouping
   on the labelled pairs in `tests/data/stories`, and the speed of each analysis on one core on
   the ingest benchmark's articles; then the ingest section's cold pass (our poller only), with
@@ -1011,6 +1129,16 @@ def report(args: argparse.Namespace, res: Results, mach: dict[str, str], load: l
   fresh = a new process per run. Both stores span the same {args.days} days, so the large one
   has {args.large_articles / max(args.articles, 1):g}x the articles per day, and each 90-day
   question touches that many times the rows.
+- **Scale** (`--only scale`, bench/bench_scale.py): the stores already built at 200k, 1M and
+  2M (`--store-dirs`; only read): bytes per article on disk (the manifest's live files) and in
+  memory (RSS of a fresh process holding a snapshot after each view's question once); each
+  question's fastest run in two fresh processes per store, fitted against the articles
+  stored (power law and straight line), extrapolated to 10M and 100M beside round 1's
+  measured 2M-to-10M growth; PostgreSQL's 200k and 2M figures (docs/deploy.md) grown the
+  same way. Predictions, not measurements.
+- **Cold open** (`--only cold`): the largest store copied to /tmp, the OS cache dropped
+  (`/proc/sys/vm/drop_caches`, else `posix_fadvise` on the copy; `fincore` checks it), then
+  the first question of a fresh process, beside a fresh process with the cache warm.
 - **Sustained ingest**: a hard-linked copy of the main store, polled by the real poller over
   HTTP {args.sustained_rounds} times, each poll against feeds advanced by four days (~50 new
   items per feed).
@@ -1018,6 +1146,10 @@ def report(args: argparse.Namespace, res: Results, mach: dict[str, str], load: l
   feeds.yaml; Playwright drives `/usr/bin/chromium`; a page is drawn when the app is idle and
   connected and every plotly chart has its SVG and every table its canvas. Memory is the
   server's RSS (psutil). Sessions share one Chromium with the server on the same cores.
+  The server side apart (`--only sessions`, or within the dashboard section): each script
+  run is timed inside the server by bench/sitehooks/sitecustomize.py (on the server's
+  PYTHONPATH; it wraps Streamlit's ScriptRunner, the app is unchanged): p50/p95 per run,
+  the process's CPU per session, its RSS with the sessions open.
 """
 
 
@@ -1063,6 +1195,11 @@ def main(argv: list[str] | None = None) -> int:
     if "ingest" in args.sections:
         section_ingest(args, res)
         load.append(os.getloadavg()[0])
+    if "poll" in args.sections:
+        from bench.bench_poll import section_poll
+
+        section_poll(args, res)
+        load.append(os.getloadavg()[0])
     if "analyses" in args.sections:
         section_analyses(args, res)
         load.append(os.getloadavg()[0])
@@ -1071,6 +1208,16 @@ def main(argv: list[str] | None = None) -> int:
         load.append(os.getloadavg()[0])
     if "queries" in args.sections:
         stores = section_queries(args, res)
+        load.append(os.getloadavg()[0])
+    if "scale" in args.sections:
+        from bench.bench_scale import section_scale
+
+        section_scale(args, res)
+        load.append(os.getloadavg()[0])
+    if "cold" in args.sections:
+        from bench.bench_scale import section_cold
+
+        section_cold(args, res)
         load.append(os.getloadavg()[0])
     if "sustained" in args.sections:
         section_sustained(args, res, stores["meta"] if stores else None)
@@ -1081,6 +1228,9 @@ def main(argv: list[str] | None = None) -> int:
     if "dashboard" in args.sections:
         section_dashboard(args, res, stores)
         load.append(os.getloadavg()[0])
+    if "sessions" in args.sections:
+        section_sessions(args, res)
+        load.append(os.getloadavg()[0])
     elapsed = time.perf_counter() - started
     if args.merge:
         kept = [Row(**r) for r in json.loads((OUT / "last-run.json").read_text())["rows"]]
@@ -1089,6 +1239,8 @@ def main(argv: list[str] | None = None) -> int:
         command += f" (sections {', '.join(args.sections)}; the others from the run before)"
     text = report(args, res, mach, load, command, elapsed)
     print(table(res.rows))
+    print("\n" + notes(res.rows))
+    print(f"\nload average (1 min) during the run: {min(load):.1f} to {max(load):.1f}")
     missed = [r for r in res.rows if r.ok is False]
     print(
         f"\n{len(missed)} missed"

@@ -14,13 +14,16 @@ drives Debian's Chromium through Playwright, and measures:
 3. on that page, changing the date range `--runs` times: time from the click to the chart
    redrawn with the new data (the first change to each range is a server cache miss);
 4. `--sessions` browser contexts opening links to all the views at once (one Chromium, so the
-   browser competes with the server for the 2 cores): whether each one rendered, its time, and
-   the server's CPU seconds per session;
+   browser competes with the server for the 2 cores): whether each one rendered, its time, the
+   server's CPU seconds per session, and the server side apart from the browsers: each script
+   run the server made meanwhile, timed inside the server (bench/sitehooks/sitecustomize.py
+   wraps Streamlit's ScriptRunner; the app is not changed): its wall time and the CPU of its
+   thread, and the server's RSS with the sessions open;
 5. the same shared-link and filter-change timings on a minimal Streamlit app (the same range
    control, one plotly chart of 5 lines): the floor set by Streamlit, plotly and the browser on
    this machine, whatever the dashboard does.
 
-Prints one JSON line.
+`--sessions-only` runs 1 and 4 alone (`python -m bench --only sessions`). Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
+import os
 import statistics
 import subprocess
 import time
@@ -80,16 +85,32 @@ CHART_SIG_JS = """
 """
 
 
+HOOKS = Path(__file__).resolve().parent / "sitehooks"  # sitecustomize.py: times script runs
+
+
 @contextlib.contextmanager
 def streamlit_server(
-    config: Path | None, log_path: Path, app: Path = ROOT / "dashboard.py"
+    config: Path | None,
+    log_path: Path,
+    app: Path = ROOT / "dashboard.py",
+    runs_path: Path | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], str, float]]:
-    """tests/browser.py's server, with the seconds it took to answer and its log in a file."""
+    """tests/browser.py's server, with the seconds it took to answer and its log in a file;
+    with `runs_path`, each script run of the server is timed into that file
+    (bench/sitehooks/sitecustomize.py)."""
     started = time.perf_counter()
     up = False
+    env = {}
+    if runs_path is not None:
+        runs_path.unlink(missing_ok=True)
+        path = os.environ.get("PYTHONPATH")
+        env = {
+            "PYTHONPATH": str(HOOKS) + (os.pathsep + path if path else ""),
+            "BENCH_SCRIPT_RUNS": str(runs_path),
+        }
     with open(log_path, "wb") as log:
         try:
-            with _streamlit_server(config, log, app=app, python=PYTHON) as (proc, url):
+            with _streamlit_server(config, log, app=app, python=PYTHON, env=env) as (proc, url):
                 up = True
                 yield proc, url, time.perf_counter() - started
         except RuntimeError as exc:
@@ -199,6 +220,14 @@ async def baseline(runs: int) -> dict[str, Any]:
     return out
 
 
+def script_runs(path: Path, since: float) -> list[dict[str, Any]]:
+    """The server's script runs (bench/sitehooks/sitecustomize.py) started at `since` or later."""
+    if not path.exists():
+        return []
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in runs if r["start"] >= since]
+
+
 def rss_mb(proc: Any) -> float:
     return proc.memory_info().rss / 2**20
 
@@ -209,7 +238,12 @@ def cpu_s(proc: Any) -> float:
 
 
 async def measure(
-    config: Path, entities: list[str], runs: int, sessions: int, app: Path
+    config: Path,
+    entities: list[str],
+    runs: int,
+    sessions: int,
+    app: Path,
+    sessions_only: bool = False,
 ) -> dict[str, Any]:
     import psutil
     from playwright.async_api import async_playwright
@@ -217,7 +251,8 @@ async def measure(
     out: dict[str, Any] = {}
     log_path = OUT / "logs" / "streamlit.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with streamlit_server(config, log_path, app) as (proc, base, boot):
+    runs_path = OUT / "logs" / "script-runs.jsonl"
+    with streamlit_server(config, log_path, app, runs_path) as (proc, base, boot):
         server = psutil.Process(proc.pid)
         out["server_boot_s"] = boot
         out["rss_idle_mb"] = rss_mb(server)
@@ -236,13 +271,14 @@ async def measure(
             out["first_open_s"] = first
             out["rss_after_views_mb"] = rss_mb(server)
 
-            # 2. a shared link, server warm, fresh browser context each time
-            url = link(base, "timeline", entities)
-            out["shared_link_s"] = await shared_link(browser, url, "timeline", runs)
-            out["shared_link_url"] = url.replace(base, "")
+            if not sessions_only:
+                # 2. a shared link, server warm, fresh browser context each time
+                url = link(base, "timeline", entities)
+                out["shared_link_s"] = await shared_link(browser, url, "timeline", runs)
+                out["shared_link_url"] = url.replace(base, "")
 
-            # 3. change the date range, wait for the chart to show the new data
-            out["filter_change_s"] = await filter_changes(browser, url, "timeline", runs)
+                # 3. change the date range, wait for the chart to show the new data
+                out["filter_change_s"] = await filter_changes(browser, url, "timeline", runs)
 
             # 4. concurrent sessions, one browser context each
             cpu0 = cpu_s(server)
@@ -256,12 +292,13 @@ async def measure(
                 except Exception as exc:  # a session that did not render is a result
                     return view, f"failed: {type(exc).__name__}: {str(exc)[:120]}"
 
-            started = time.perf_counter()
+            started, epoch = time.perf_counter(), time.time()
             results = await asyncio.gather(
                 *(session(pg, v) for pg, v in zip(pages, views, strict=True))
             )
             wall = time.perf_counter() - started
             cpu1 = cpu_s(server)
+            await asyncio.sleep(1)  # the runs that end as the last page is drawn
             out["sessions"] = {
                 "n": sessions,
                 "wall_s": wall,
@@ -271,6 +308,7 @@ async def measure(
                 "server_cpu_per_session_s": (cpu1 - cpu0) / max(sessions, 1),
             }
             out["rss_after_sessions_mb"] = rss_mb(server)
+            out["sessions"]["script_runs"] = script_runs(runs_path, epoch)
             for c in ctxs:
                 await c.close()
             await browser.close()
@@ -286,14 +324,22 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--app", type=Path, default=ROOT / "dashboard.py", help="the app to serve")
     parser.add_argument("--no-baseline", action="store_true", help="skip the minimal-app floor")
+    parser.add_argument(
+        "--sessions-only", action="store_true",
+        help="every view once (the server warm), then the concurrent sessions; no floor",
+    )  # fmt: skip
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"no Chromium at {CHROMIUM}")
     result = asyncio.run(
-        measure(args.config, args.entities.split(","), args.runs, args.sessions, args.app)
-    )
-    result["median_shared_link_s"] = statistics.median(result["shared_link_s"])
-    if not args.no_baseline:
+        measure(
+            args.config, args.entities.split(","), args.runs, args.sessions, args.app,
+            sessions_only=args.sessions_only,
+        )
+    )  # fmt: skip
+    if not args.sessions_only:
+        result["median_shared_link_s"] = statistics.median(result["shared_link_s"])
+    if not (args.no_baseline or args.sessions_only):
         result["baseline"] = asyncio.run(baseline(args.runs))
     emit(result)
 

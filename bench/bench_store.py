@@ -8,9 +8,9 @@ Two modes, each meant to run in its own process:
 `warm` first picks what to ask (the 90 days ending at the store's last article; the 5, 20 and 1
 most-mentioned entities in them; untimed), then times each query: one unmeasured run, then the
 median of `--runs`. It prints the timings and the plan as one JSON line. `fresh` answers the
-timeline question of a plan once, in a process that has touched neither DuckDB nor the store:
-it reports the import time, the time to open the store's snapshot plus the first query, and the
-process's wall time up to the answer.
+timeline question (or `--query`) of a plan once, in a process that has touched neither DuckDB
+nor the store: it reports the import time, the time to open the store's snapshot plus the
+first query, and the process's wall time up to the answer.
 """
 
 from __future__ import annotations
@@ -114,14 +114,14 @@ def warm(store: str, runs: int, days: int) -> dict[str, Any]:
     return out
 
 
-def fresh(store: str, plan: dict[str, Any]) -> dict[str, Any]:
+def fresh(store: str, plan: dict[str, Any], query: str = "timeline") -> dict[str, Any]:
     before_import = time.perf_counter()
     import monitor.queries  # noqa: F401
     from monitor.store import open_store
 
     imported = time.perf_counter()
     snap = open_store(store).snapshot()
-    df = run_query("timeline", snap, plan)
+    df = run_query(query, snap, plan)
     answered = time.perf_counter()
     df2 = run_query("normalized", snap, plan)
     second = time.perf_counter()
@@ -130,7 +130,7 @@ def fresh(store: str, plan: dict[str, Any]) -> dict[str, Any]:
         "first_query": answered - imported,
         "second_query": second - answered,
         "process_wall": answered - _STARTED,
-        "rows": len(df),
+        "rows": df if isinstance(df, int) else len(df),
         "rows2": len(df2),
     }
 
@@ -144,11 +144,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--plan", help="JSON plan from a warm run (fresh mode)")
+    parser.add_argument("--query", default="timeline", choices=list(QUERIES), help="fresh mode")
     args = parser.parse_args()
     if args.mode == "warm":
         emit(warm(args.store, args.runs, args.days))
     else:
-        emit(fresh(args.store, json.loads(args.plan)))
+        emit(fresh(args.store, json.loads(args.plan), args.query))
 
 
 if __name__ == "__main__":
