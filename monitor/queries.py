@@ -475,7 +475,7 @@ def _trends(
         FROM ({rows}) AS x GROUP BY 1""",
         w.params,
     )
-    slot = {int(t): i for i, t in enumerate((grid - pd.Timestamp(0)) // pd.Timedelta(seconds=1))}
+    slot = {int(t): i for i, t in enumerate(grid.as_unit("s").asi8)}  # (years 1 to 9999)
     by_entity = dict(zip(df["entity"], zip(df["periods"], df["counts"], strict=True), strict=True))
     out = []
     for entity in f.entities:

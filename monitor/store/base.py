@@ -20,13 +20,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from ..models import Article, Entity, FeedState
 from .schema import Quarantined
+
+if TYPE_CHECKING:  # (a poller that reads nothing back never imports pandas)
+    import pandas as pd
+    import pyarrow as pa
 
 Log = Callable[[str], None]
 Progress = Callable[[int, int], None]

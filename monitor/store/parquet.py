@@ -88,11 +88,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -128,6 +127,9 @@ from .schema import (
     state_to_json,
     utc_naive,
 )
+
+if TYPE_CHECKING:  # pandas is imported by the first query (a poll that reads nothing skips it)
+    import pandas as pd
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -2325,6 +2327,8 @@ def _time_slices(
         )
     )
     cuts = np.unique(times[chunk::chunk])
+    import pandas as pd
+
     edges: list[datetime | None] = [None, *(pd.Timestamp(c).to_pydatetime() for c in cuts), None]
     return [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
 
