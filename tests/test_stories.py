@@ -289,3 +289,15 @@ def test_a_held_index_finds_copies_of_a_feed_polled_before_another():
     s.assign(1, T0 + timedelta(days=20), "Newest of feed A", OTHER, "https://a/rss")
     s.assign(2, T0, "Old story of feed A", WIRE, "https://a/rss")
     assert s.assign(3, T0 + timedelta(hours=3), "Feed B's copy", WIRE, "https://b/rss") == 3
+
+
+def test_permutations_are_datasketchs():
+    """The MinHash permutations are drawn as datasketch draws them (without importing it)."""
+    from datasketch import MinHash
+
+    from monitor.stories import BANDS, ROWS, _permutations
+
+    want = MinHash(num_perm=BANDS * ROWS, seed=1, scheme="affine32").permutations
+    a, b = _permutations()
+    assert a.dtype == b.dtype == np.uint32
+    assert a.tolist() == want[0].tolist() and b.tolist() == want[1].tolist()
