@@ -281,8 +281,18 @@ def canonical_url(url: str, *, fragment: bool = False) -> str:
 
 def canonical_http_url(url: str, *, fragment: bool = False) -> str:
     """`canonical_url` of an http(s) URL; "" for anything else (javascript:, data:, ...)."""
-    parts = _http_parts(url.strip())
+    url = url.strip()
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain:  # already canonical (most links): no need to take it apart
+        return url if plain.group(1) else url + "/"
+    parts = _http_parts(url)
     return "" if parts is None else _canonical(parts, fragment)
+
+
+# An http(s) URL that `_canonical` returns as it is (or with "/" for an empty path): lower-case
+# scheme and host, no port, user info, query or fragment, and nothing in its path that URL
+# splitting would drop or read otherwise (white space and control characters, "?", "#", "\\").
+_PLAIN_URL = re.compile(r"https?://[a-z0-9][a-z0-9.-]*(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?")
 
 
 def is_http_url(url: str) -> bool:

@@ -322,3 +322,21 @@ def test_html_to_text_fast_path_agrees_with_nh3(pieces):
     want = collapse_ws(html.unescape(text) if "&" in text else text) if "<" in s else None
     if want is not None:
         assert html_to_text(s) == want
+
+
+_URL_PIECES = ["a", "B", "0", ".", "-", "/", "//", ":", "443", "@", "?", "#", "&", "=", "%41", " "]
+_URL_PIECES += ["utm_source=x", "\t", "\\", "[", "é", "~", "'", "(", ";", ","]
+
+
+@given(
+    st.sampled_from(["http://", "https://", "HTTP://", "ftp://", " https://", ""]),
+    st.lists(st.sampled_from(_URL_PIECES), max_size=12),
+)
+def test_canonical_http_url_fast_path_agrees_with_the_general_one(scheme, pieces):
+    from monitor.text import _canonical, _http_parts, canonical_http_url
+
+    url = scheme + "".join(pieces)
+    parts = _http_parts(url.strip())
+    for fragment in (False, True):
+        want = "" if parts is None else _canonical(parts, fragment)
+        assert canonical_http_url(url, fragment=fragment) == want
