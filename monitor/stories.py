@@ -17,9 +17,10 @@ tests/data/stories; see README "Stories"):
    copies when the shingles they share are at least `THRESHOLD` of the smaller set
    (containment, so that a summary made of the first sentences is a copy of the full text).
 3. Finding the earlier copies without comparing with every article: a MinHash of the shingles
-   of the first `LSH_WORDS` words goes into a `datasketch.MinHashLSH` index (`BANDS` bands of
-   `ROWS` hash values: a candidate shares one band). Candidates within `WINDOW` of publication
-   time are then checked exactly (step 2); the best one wins.
+   of the first `LSH_WORDS` words (datasketch's affine32 MinHash, computed in numpy for a
+   batch) goes into an LSH index (`BANDS` bands of `ROWS` hash values, as
+   `datasketch.MinHashLSH` keeps them: a candidate shares one band). Candidates within
+   `WINDOW` of publication time are then checked exactly (step 2); the best one wins.
 4. One feed does not carry two copies of a story under two headlines: two articles of the
    same feed are copies only if their headlines are the same too. (A feed that gives every
    item the same description, "Listen to this week's episode...", would otherwise make one
@@ -48,7 +49,7 @@ import heapq
 import itertools
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -126,13 +127,17 @@ _MULTIPLIER = np.uint64(0x100000001B3)
 
 
 @functools.cache
-def _permutations() -> np.ndarray:
-    """datasketch's MinHash permutations (a, b) for the band keys (see `_band_keys`), made
-    when first needed: importing datasketch imports scipy (~0.5 s), which commands that only
-    read the store never need."""
-    from datasketch import MinHash
-
-    return MinHash(num_perm=BANDS * ROWS, seed=1, scheme="affine32").permutations
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """The permutations (a, b) of datasketch's MinHash(num_perm=BANDS * ROWS, seed=1,
+    scheme="affine32"), drawn the way datasketch draws them (tests/test_stories.py checks they
+    are its values). Not taken from datasketch itself: importing it imports scipy, ~0.5 s of
+    a poller's first new article (a cold ingest of 10,000 articles spent a tenth of its time
+    there)."""
+    gen = np.random.RandomState(1)
+    n = BANDS * ROWS
+    a = gen.randint(0, 1 << 31, n, dtype=np.uint32) * np.uint32(2) + np.uint32(1)  # odd
+    b = gen.randint(0, 1 << 32, n, dtype=np.uint32)
+    return a, b
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,14 +347,24 @@ def same_story(a: Signature, b: Signature) -> bool:
 _WIDTH = COMPARE_WORDS - SHINGLE + 1  # the most shingles an article compares
 _COLUMNS = np.arange(_WIDTH)
 _NONE = -1  # no headline / feed unknown
+_FEW = 24  # candidates judged one by one in Python (`_judge_few`); more: in one numpy pass
 
 
 class _Slot(NamedTuple):
-    """What eviction needs of an indexed article (the rest is in the arrays, at its slot)."""
+    """An indexed article as Python values: what eviction needs, and what judging a few
+    candidates needs (`_judge_few`; the arrays hold the same, for many at once)."""
 
     article: int
     title: str | None
     bands: np.ndarray | None  # its LSH band keys, to take it out of the band dicts
+    time: float
+    story: int
+    feed: int
+    title_code: int
+    short: bool
+    size: int
+    excess: int
+    bloom: int  # the bit filter as one integer
 
 
 class StoryAssigner:
@@ -363,11 +378,12 @@ class StoryAssigner:
 
     How it is kept: each indexed article has a slot, a row in a few arrays (its shingle hashes
     padded to one width, their number, its time, story, feed, headline), so that the
-    candidates of a new article are judged in one numpy pass however many they are (text
-    that shares common phrases with many others can have hundreds). The LSH index is a dict
-    per band (band key -> the slot, or a list of slots when several share it): what
-    datasketch's MinHashLSH keeps, without its per-call overhead. Slots freed by eviction are
-    reused.
+    candidates of a new article are judged in one numpy pass when they are many (text that
+    shares common phrases with many others can have hundreds); a few (the usual case: numpy's
+    cost per call is more than their work) are judged in Python from the slot's `_Slot`. The
+    LSH index is a dict per band (band key -> the slot, or a list of slots when several share
+    it): what datasketch's MinHashLSH keeps, without its per-call overhead. Slots freed by
+    eviction are reused.
     """
 
     def __init__(self, window: timedelta = WINDOW, max_articles: int = MAX_ARTICLES) -> None:
@@ -488,7 +504,7 @@ class StoryAssigner:
         if sig.short:  # any article with this headline (the latest ones, if many)
             if not by_title:
                 return None
-            slots = np.array(by_title[-_TITLE_CANDIDATES:])
+            candidates: Collection[int] = by_title[-_TITLE_CANDIDATES:]
         else:
             assert sig.bands is not None
             found = self._candidates(sig.bands)
@@ -496,9 +512,12 @@ class StoryAssigner:
                 found.update(by_title[-_TITLE_CANDIDATES:])
             if not found:
                 return None
-            slots = np.fromiter(found, dtype=np.intp, count=len(found))
-        times = self._times[slots]
+            candidates = found
         title = self._title_codes[sig.title] if by_title else _NONE  # type: ignore[index]
+        if len(candidates) <= _FEW:
+            return self._judge_few(sig, t, feed, candidates, title)
+        slots = np.fromiter(candidates, dtype=np.intp, count=len(candidates))
+        times = self._times[slots]
         titles = self._title[slots]
         same_title = titles == title if title != _NONE else np.zeros(len(slots), dtype=bool)
         ok = np.abs(times - t) <= self.window
@@ -515,6 +534,45 @@ class StoryAssigner:
         stories = self._stories[slots[passed]]
         best = np.lexsort((stories, -times[passed], scores[passed]))[-1]
         return int(stories[best])
+
+    def _judge_few(
+        self, sig: Signature, t: float, feed: str, slots: Collection[int], title: int
+    ) -> int | None:
+        """`_find` for a few candidates, one at a time in Python (numpy's cost per call is
+        more than the work for a few): the same rules, the same choice."""
+        feed_code = self._feed_codes.get(feed, -2) if feed else None
+        best: tuple[float, float, int] | None = None
+        bloom = int.from_bytes(sig.bloom.tobytes(), "little")
+        for slot in slots:
+            e = self._meta[slot]
+            assert e is not None
+            if abs(e.time - t) > self.window:
+                continue
+            same_title = title != _NONE and e.title_code == title
+            if feed_code is not None and e.feed == feed_code and not same_title:
+                continue
+            if e.short or sig.short:
+                if not same_title:
+                    continue
+                score = 1.0
+            else:
+                smaller = min(e.size, len(sig.compare))
+                bound = ((e.bloom & bloom).bit_count() + min(e.excess, sig.excess)) / smaller
+                if bound < THRESHOLD:
+                    continue
+                score = self._shared(sig, slot) / smaller
+                if score < THRESHOLD:
+                    continue
+            key = (score, -e.time, e.story)
+            if best is None or key > best:
+                best = key
+        return None if best is None else best[2]
+
+    def _shared(self, sig: Signature, slot: int) -> int:
+        """How many of `sig`'s shingle hashes the article at `slot` has."""
+        q = sig.compare
+        row = self._compare[slot, : self._sizes[slot]]
+        return int((q[np.minimum(q.searchsorted(row), len(q) - 1)] == row).sum())
 
     def _scores(self, sig: Signature, slots: np.ndarray) -> np.ndarray:
         """The copy score of `sig` against each slot's article (shared hashes over the
@@ -543,7 +601,6 @@ class StoryAssigner:
             self._grow()
         slot = self._free.pop()
         self._ids[article_id] = slot
-        self._meta[slot] = _Slot(article_id, sig.title, sig.bands)
         n = len(sig.compare)
         self._compare[slot, :n] = sig.compare
         self._bloom[slot] = sig.bloom
@@ -566,6 +623,19 @@ class StoryAssigner:
             slots.append(slot)
             code = self._title_codes[sig.title]
         self._title[slot] = code
+        self._meta[slot] = _Slot(
+            article_id,
+            sig.title,
+            sig.bands,
+            t,
+            story,
+            int(self._feed[slot]),
+            code,
+            sig.short,
+            n,
+            sig.excess,
+            int.from_bytes(sig.bloom.tobytes(), "little"),
+        )
         if sig.bands is not None:
             for table, key in zip(self._bands, sig.bands.tolist(), strict=True):
                 hit = table.get(key)

@@ -289,3 +289,35 @@ def test_a_held_index_finds_copies_of_a_feed_polled_before_another():
     s.assign(1, T0 + timedelta(days=20), "Newest of feed A", OTHER, "https://a/rss")
     s.assign(2, T0, "Old story of feed A", WIRE, "https://a/rss")
     assert s.assign(3, T0 + timedelta(hours=3), "Feed B's copy", WIRE, "https://b/rss") == 3
+
+
+def test_permutations_are_datasketchs():
+    """The MinHash permutations are drawn as datasketch draws them (without importing it)."""
+    from datasketch import MinHash
+
+    from monitor.stories import BANDS, ROWS, _permutations
+
+    want = MinHash(num_perm=BANDS * ROWS, seed=1, scheme="affine32").permutations
+    a, b = _permutations()
+    assert a.dtype == b.dtype == np.uint32
+    assert a.tolist() == want[0].tolist() and b.tolist() == want[1].tolist()
+
+
+def test_few_candidates_are_judged_as_many_are(monkeypatch):
+    """A few candidates are judged one by one in Python, many in one numpy pass: the same
+    stories either way (every labelled article in one stream, in publication order)."""
+    import monitor.stories as stories
+
+    rows = []
+    for i, p in enumerate(load_pairs()):
+        for j, side in enumerate((p["a"], p["b"])):
+            when = datetime.fromisoformat(side["published"].replace("Z", "+00:00"))
+            rows.append((2 * i + j, when, side["title"], side["text"], side["feed"]))
+    rows.sort(key=lambda r: r[1])
+    got = {}
+    for few in (0, 10**9):
+        monkeypatch.setattr(stories, "_FEW", few)
+        s = StoryAssigner(window=timedelta(days=30))
+        got[few] = [s.assign_many(rows[k : k + 7]) for k in range(0, len(rows), 7)]
+    assert got[0] == got[10**9]
+    assert len({story for batch in got[0] for story in batch}) < len(rows) * 0.8  # copies met

@@ -246,3 +246,97 @@ def test_canonical_url_can_keep_the_fragment(url, stored):
     without it, the same URL is the article's identity across feeds."""
     assert canonical_url(url, fragment=True) == stored
     assert canonical_url(url) == stored.partition("#")[0]
+
+
+def test_html_to_text_reads_plain_markup_as_nh3_does():
+    """Common markup is read without nh3 (faster); markup it does not cover still is."""
+    assert html_to_text('<p class="lead">A &amp; B</p><p>C<br/>D</p>') == "A & B C D"
+    assert html_to_text("&am<b>p;</b>") == "&amp;"  # each piece of text is decoded alone
+    assert html_to_text("<table><tr><td>1</td></tr>stray</table>") == "stray 1"  # moved first
+    assert html_to_text("a <b c='x>y'>d</b>") == "a d"
+    assert html_to_text("1 < 2 <em>yes</em>") == "1 < 2 yes"
+
+
+_PIECES = [
+    "word",
+    " ",
+    "\n",
+    "&amp;",
+    "&lt;",
+    "&copy",
+    "&am",
+    "p;",
+    "&#8217;",
+    "&#x80;",
+    "<",
+    ">",
+    "=",
+    '"',
+    "<p>",
+    "</p>",
+    "<br>",
+    "<br/>",
+    "</br>",
+    "<b>",
+    "</b>",
+    "<a href='x?a=1&b=2'>",
+    '<a href="/y" title="t">',
+    "</a>",
+    "<li>",
+    "</li>",
+    "<ul>",
+    "<h2>",
+    "</h2>",
+    "<strong>",
+    "</strong>",
+    "<img src=x.png alt='a'/>",
+    "<hr>",
+    "<div class=c>",
+    "</div>",
+    "<p/>",
+    "<table>",
+    "<td>",
+    "</table>",
+    "<script>",
+    "</script>",
+    "<!-- c -->",
+    "<pre>",
+    "<P CLASS=x>",
+    "</P >",
+    "<b x>",
+    "<b x='<'>",
+]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=30))
+def test_html_to_text_fast_path_agrees_with_nh3(pieces):
+    import html
+
+    import nh3
+
+    from monitor.text import _BLOCK_TAG_RE
+
+    s = "".join(pieces)
+    spaced = _BLOCK_TAG_RE.sub(" <", s)
+    text = nh3.clean(spaced, tags=set())
+    want = collapse_ws(html.unescape(text) if "&" in text else text) if "<" in s else None
+    if want is not None:
+        assert html_to_text(s) == want
+
+
+_URL_PIECES = ["a", "B", "0", ".", "-", "/", "//", ":", "443", "@", "?", "#", "&", "=", "%41", " "]
+_URL_PIECES += ["utm_source=x", "\t", "\\", "[", "é", "~", "'", "(", ";", ","]
+
+
+@given(
+    st.sampled_from(["http://", "https://", "HTTP://", "ftp://", " https://", ""]),
+    st.lists(st.sampled_from(_URL_PIECES), max_size=12),
+)
+def test_canonical_http_url_fast_path_agrees_with_the_general_one(scheme, pieces):
+    from monitor.text import _canonical, _http_parts, canonical_http_url
+
+    url = scheme + "".join(pieces)
+    parts = _http_parts(url.strip())
+    for fragment in (False, True):
+        want = "" if parts is None else _canonical(parts, fragment)
+        assert canonical_http_url(url, fragment=fragment) == want

@@ -10,6 +10,7 @@ database's unique keys keep the last word under races between pollers.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from .schema import article_key, utc_naive
 _EPOCH = datetime(1970, 1, 1)
 
 
+@functools.lru_cache(maxsize=4096)
 def feed_hash(feed: str) -> np.int64:
     return np.int64(article_key("feed", feed))
 
@@ -44,6 +46,8 @@ class IdSet:
     def __contains__(self, key: int) -> bool:
         if key in self.recent:
             return True
+        if not len(self.sorted):  # (a new store) numpy's call costs more than the answer
+            return False
         i = np.searchsorted(self.sorted, key)
         return bool(i < len(self.sorted) and self.sorted[i] == key)
 
