@@ -32,12 +32,25 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from . import alerts, digest, notify
+from . import alerts, notify
 from .config import Config
 from .errors import MonitorError
 from .store import Snapshot, Store, utc_naive
+
+if TYPE_CHECKING:
+    from . import digest
+
+
+def _digest() -> ModuleType:
+    """monitor.digest, imported when a digest is due: it imports the queries and pandas, which
+    a poller with no digest (and nothing to read back) never needs."""
+    from . import digest
+
+    return digest
+
 
 RETRY_DELAYS = tuple(
     timedelta(seconds=s) for s in (30, 120, 600, 1800, 3600, 7200, 14400)
@@ -321,7 +334,7 @@ class Dispatcher:
         """Put the editions that came due into the outbox; remember a new digest's first slot
         without sending (its first edition goes out at its next slot)."""
         config = self.config
-        due = {d.name: digest.last_slot(d, now) for d in config.digests}
+        due = {d.name: _digest().last_slot(d, now) for d in config.digests}
         known = self.store.snapshot().alerts.get("digests") or {}
         if all(name in known and _when(known[name]["until"]) >= slot for name, slot in due.items()):
             return
@@ -336,7 +349,7 @@ class Dispatcher:
                 stored[d.name] = {"until": _iso(slot)}
                 if last is None:
                     continue
-                start, end = digest.edition_period(d, slot, _when(last["until"]))
+                start, end = _digest().edition_period(d, slot, _when(last["until"]))
                 state.setdefault("outbox", []).extend(
                     _items_for(
                         "digest", d.name, d.to, config, now, start=_iso(start), end=_iso(end)
@@ -386,7 +399,7 @@ class Dispatcher:
             raise MonitorError("the digest is no longer in feeds.yaml")
         key = (item["name"], item["start"], item["end"])
         if key not in editions:
-            editions[key] = digest.build_digest(
+            editions[key] = _digest().build_digest(
                 snap,
                 config,
                 d,

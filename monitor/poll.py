@@ -37,9 +37,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from types import ModuleType
 from typing import cast
 
-from . import queries
 from .config import Config, FeedConfig, file_stamp, load_config
 from .enrich import Enricher, Enrichment
 from .enrich import fingerprint as analyses_fingerprint
@@ -59,6 +59,15 @@ from .pages import (
 from .parse import parse_feed
 from .secrets import redact_text, without_userinfo
 from .store import Snapshot, Store, Writer, article_key, open_store
+
+
+def _queries() -> ModuleType:
+    """monitor.queries, imported on first use: it imports pandas (~0.2-0.5 s), which a poll
+    that reads nothing back from the store (every feed unchanged) never needs."""
+    from . import queries
+
+    return queries
+
 
 # A feed holds only its latest items, so every wait is bounded: a longer silence loses articles.
 MAX_BACKOFF = timedelta(hours=24)  # after failures, and the most a Retry-After delays a feed
@@ -302,7 +311,7 @@ class Poller:
         self._stories_seeded = bool(len(self.enricher.stories))
         self._stories_seen = self.now()
         if snap.rows("pages"):  # pages queued or to be tried again, from an earlier run
-            jobs = jobs_from_rows(queries.pages_to_read(snap).to_dict("records"), now)
+            jobs = jobs_from_rows(_queries().pages_to_read(snap).to_dict("records"), now)
             self.pages.load(jobs)
             for job in jobs:
                 if job.attempts == 0:
@@ -344,7 +353,7 @@ class Poller:
             force=force,
         )
         if not len(enricher.stories):  # nothing recomputed here (another poller did it)
-            enricher.seed(queries.story_seeds(self.store.snapshot(), enricher.stories))
+            enricher.seed(_queries().story_seeds(self.store.snapshot(), enricher.stories))
         self.enricher = enricher  # its story index now holds the latest articles
         self._stories_seeded = True
         self._stories_seen = self.now()
@@ -355,7 +364,7 @@ class Poller:
         if self._stories_seeded:
             return
         self._stories_seeded = True
-        rows = queries.story_seeds(self.store.snapshot(), self.enricher.stories)
+        rows = _queries().story_seeds(self.store.snapshot(), self.enricher.stories)
         self.enricher.seed(r for r in rows if r[0] not in self.enricher.stories)
 
     def refresh_stories(self) -> None:
@@ -365,7 +374,9 @@ class Poller:
             return
         since = self._stories_seen - STORY_REFRESH_SLACK
         self._stories_seen = self.now()
-        rows = queries.story_seeds(self.store.snapshot(), self.enricher.stories, seen_since=since)
+        rows = _queries().story_seeds(
+            self.store.snapshot(), self.enricher.stories, seen_since=since
+        )
         self.enricher.seed(r for r in rows if r[0] not in self.enricher.stories)
 
     def reload_config(self) -> None:

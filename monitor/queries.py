@@ -40,7 +40,7 @@ import pandas as pd
 from .names import name_key
 from .store import Snapshot, utc_naive
 
-if TYPE_CHECKING:  # stories.py needs datasketch's permutations, which import scipy: not here
+if TYPE_CHECKING:  # (for annotations only: stories.py is needed by the poller, not by readers)
     from .stories import StoryAssigner
 
 GRANULARITIES = ("hour", "day", "week", "month")
