@@ -1043,19 +1043,25 @@ def _counts(
 
     if _rollup_ok(snap, f, by) and snap.story_rollups:
         wr = _Where(snap, f, "r.day").entities("r.entity")
+        wd = _Where(snap, f, "d.day").entities("d.entity")
         ws = _Where(snap, f, "s.day").entities("s.entity")
         sql = f"""WITH t AS (
             SELECT {_key_cols(keys, "r.day", "r.entity")}, SUM(r.mentions)::BIGINT AS mentions,
-                   SUM(r.articles)::BIGINT AS articles, SUM(r.stories)::BIGINT AS stories
+                   SUM(r.articles)::BIGINT AS articles
             FROM {{mention_days}} r WHERE {wr.sql} GROUP BY {groups}),
+        sd AS (
+            SELECT {_key_cols(keys, "d.day", "d.entity")}, SUM(d.stories)::BIGINT AS stories
+            FROM {{story_days}} d WHERE {wd.sql} GROUP BY {groups}),
         x AS (
             SELECT {_key_cols(keys, "s.day", "s.entity")},
                    COUNT(*) - COUNT(DISTINCT s.story) AS extra
-            FROM {{story_spans}} s WHERE {ws.sql} GROUP BY {groups})
+            FROM (SELECT s.entity, s.story, s.day FROM {{story_spans}} s WHERE {ws.sql}
+                  GROUP BY 1, 2, 3 HAVING SUM(s.n) > 0) s
+            GROUP BY {groups})
         SELECT {", ".join(f"t.{k}" for k in names)}, t.mentions, t.articles,
-               (t.stories - coalesce(x.extra, 0))::BIGINT AS stories
-        FROM t LEFT JOIN x ON {on("x", "t")}"""
-        return sql, [*key_params, *wr.params, *key_params, *ws.params]
+               (coalesce(sd.stories, 0) - coalesce(x.extra, 0))::BIGINT AS stories
+        FROM t LEFT JOIN sd ON {on("sd", "t")} LEFT JOIN x ON {on("x", "t")}"""
+        return sql, [*key_params, *wr.params, *key_params, *wd.params, *key_params, *ws.params]
     w = _Where(snap, f).entities().articles()
     params = [*key_params, *w.params]
     stories = "story" in snap.columns("mentions")  # (stored before stories: each its own)

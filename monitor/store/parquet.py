@@ -111,6 +111,7 @@ from .base import (
 )
 from .buffer import BufferedWriter, feed_hash
 from .schema import (
+    ADDITIVE_ROLLUPS,
     ROLLUP_KEYS,
     ROLLUP_SCHEMAS,
     ROLLUP_SQL,
@@ -214,6 +215,10 @@ class ParquetSnapshot(Snapshot):
     # damaged files taken out of the tables, oldest first (for the Feeds page and `status`)
     quarantined: tuple[Quarantined, ...] = ()
     rollups: bool = False  # the daily roll-ups are the sums of this state's rows (see _Txn)
+
+    @property
+    def story_rollups(self) -> bool:  # type: ignore[override]
+        return self.rollups  # (kept with the others: story_days, story_spans)
 
     @property
     def key(self) -> str:
@@ -510,8 +515,15 @@ def _snapshot_from(root: Path, data: Mapping[str, Any]) -> ParquetSnapshot:
 
 def _rollups_kept(data: Mapping[str, Any]) -> bool:
     """Whether the manifest says its roll-ups sum its rows: "rollups" holds the seq of the last
-    commit that kept them, so a commit by a version that does not know them voids them."""
-    return _is_int(data.get("rollups")) and data.get("rollups") == data.get("seq")
+    commit that kept them, so a commit by a version that does not know them voids them, and
+    "rollup_tables" which ones (a version that kept fewer leaves them to be computed)."""
+    tables = data.get("rollup_tables")
+    return (
+        _is_int(data.get("rollups"))
+        and data.get("rollups") == data.get("seq")
+        and isinstance(tables, list)
+        and set(ROLLUP_SCHEMAS) <= set(tables)
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1236,8 +1248,10 @@ class _Txn:
         self.m["seq"] += 1
         if self.rollups:
             self.m["rollups"] = self.m["seq"]
+            self.m["rollup_tables"] = sorted(ROLLUP_SCHEMAS)
         else:
             self.m.pop("rollups", None)
+            self.m.pop("rollup_tables", None)
         self.m["updated"] = datetime.now(UTC).isoformat()
         data = _manifest_bytes(self.m)
         try:
@@ -1299,7 +1313,7 @@ class _Txn:
         if not self.rollups:
             return  # rebuilt whole before they are read again
         rows = {"articles": articles, "mentions": mentions}
-        for name in ROLLUP_SCHEMAS:
+        for name in ADDITIVE_ROLLUPS:
             source = "articles" if name == "article_days" else "mentions"
             table = rows[source]
             if table is None or table.num_rows == 0:
@@ -1309,13 +1323,86 @@ class _Txn:
             )
             self.append(name, _rollup_table(name, delta, sign))
 
+    def grow_story_rollups(self, changed: pa.Table) -> None:
+        """Bring `story_days` and `story_spans` up to date for the mention rows this commit
+        added or took out (`changed`, after they were appended and dropped): the (entity,
+        day) pairs of those rows get their distinct stories counted again from the stored
+        rows, and their stories their spans, each written as the difference from what the
+        roll-ups held (distinct stories are not additive, so they cannot come from the
+        changed rows alone)."""
+        if not self.rollups or changed.num_rows == 0:
+            return
+        try:
+            self._grow_story_rollups(changed)
+        except StoreError:  # a damaged file met: the rows answer until they are rebuilt
+            self.rollups = False
+
+    def _grow_story_rollups(self, changed: pa.Table) -> None:
+        snap = _snapshot_from(self.root, self.m)
+        keys = _arrow_query(
+            """SELECT DISTINCT entity, date_trunc('day', published) AS day,
+                   coalesce(story, article_id) AS sid
+            FROM changed""",
+            tables={"changed": changed},
+        )
+        lo = pc.min(keys.column("day")).as_py()
+        hi = pc.max(keys.column("day")).as_py() + timedelta(days=1)
+        days = snap.sql(
+            """WITH k AS (SELECT DISTINCT entity, day FROM touched),
+            exact AS (
+                SELECT m.entity, date_trunc('day', m.published) AS day,
+                       COUNT(DISTINCT coalesce(m.story, m.article_id))::BIGINT AS stories
+                FROM {mentions} m JOIN k ON k.entity = m.entity
+                    AND k.day = date_trunc('day', m.published)
+                WHERE m.published >= ? AND m.published < ?
+                GROUP BY 1, 2),
+            held AS (
+                SELECT s.entity, s.day, SUM(s.stories)::BIGINT AS stories
+                FROM {story_days} s JOIN k ON k.entity = s.entity AND k.day = s.day
+                WHERE s.day >= ? AND s.day < ?
+                GROUP BY 1, 2)
+            SELECT coalesce(exact.entity, held.entity) AS entity,
+                   coalesce(exact.day, held.day) AS day,
+                   (coalesce(exact.stories, 0) - coalesce(held.stories, 0))::BIGINT AS stories
+            FROM exact FULL OUTER JOIN held ON held.entity = exact.entity AND held.day = exact.day
+            WHERE coalesce(exact.stories, 0) <> coalesce(held.stories, 0)"""
+        )
+        delta = _arrow_query(_stories_sql(snap, days), [lo, hi, lo, hi], tables={"touched": keys})
+        if delta.num_rows:
+            self.append("story_days", _rollup_table("story_days", delta))
+        spans = snap.sql(
+            """WITH s AS (SELECT DISTINCT sid AS story FROM touched),
+            d AS (
+                SELECT DISTINCT m.entity, coalesce(m.story, m.article_id) AS story,
+                       date_trunc('day', m.published) AS day
+                FROM {mentions} m
+                WHERE coalesce(m.story, m.article_id) IN (SELECT story FROM s)),
+            multi AS (SELECT entity, story FROM d GROUP BY 1, 2 HAVING COUNT(*) > 1),
+            exact AS (
+                SELECT d.entity, d.story, d.day, 1::BIGINT AS n
+                FROM d JOIN multi ON multi.entity = d.entity AND multi.story = d.story),
+            held AS (
+                SELECT entity, story, day, SUM(n)::BIGINT AS n FROM {story_spans}
+                WHERE story IN (SELECT story FROM s) GROUP BY 1, 2, 3 HAVING SUM(n) <> 0)
+            SELECT coalesce(exact.entity, held.entity) AS entity,
+                   coalesce(exact.story, held.story) AS story,
+                   coalesce(exact.day, held.day) AS day,
+                   (coalesce(exact.n, 0) - coalesce(held.n, 0))::BIGINT AS n
+            FROM exact FULL OUTER JOIN held ON held.entity = exact.entity
+                AND held.story = exact.story AND held.day = exact.day
+            WHERE coalesce(exact.n, 0) <> coalesce(held.n, 0)"""
+        )
+        delta = _arrow_query(_stories_sql(snap, spans), tables={"touched": keys})
+        if delta.num_rows:
+            self.append("story_spans", _rollup_table("story_spans", delta))
+
     def rebuild_rollups(self) -> None:
         """Compute the roll-ups afresh from this commit's articles and mentions files (an
         older store, a reanalysis, a repair, a copy): one file each, the old ones garbage."""
         snap = _snapshot_from(self.root, self.m)
         new = {
-            name: _arrow_query(snap.sql(ROLLUP_SQL[name]))
-            for name in ("article_days", "mention_days")
+            name: _arrow_query(snap.sql(_stories_sql(snap, ROLLUP_SQL[name])))
+            for name in ("article_days", "mention_days", "story_days", "story_spans")
         }
         new["pair_days"] = pa.concat_tables(
             [
@@ -1497,6 +1584,7 @@ class ParquetWriter(BufferedWriter):
             txn.append("mentions", mentions)
             txn.grow_rollups(articles=articles, mentions=mentions)
             txn.grow_rollups(mentions=dropped, sign=-1)
+            txn.grow_story_rollups(pa.concat_tables([mentions, dropped.cast(mentions.schema)]))
             txn.append("stories", _table("stories", self.new_stories))
             txn.append("names", _table("names", self._recounted_rows("names", self.new_names)))
             txn.append("pages", pa.Table.from_pylist(self.new_pages, SCHEMAS["pages"]))
@@ -1541,6 +1629,16 @@ def _table(name: str, rows: list[tuple[Any, ...]]) -> pa.Table:
     return pa.Table.from_arrays(
         [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)],
         schema=schema,
+    )
+
+
+def _stories_sql(snap: ParquetSnapshot, sql: str) -> str:
+    """`sql` for a store whose mention files may all predate stories (no `story` column): each
+    article is then a story of its own."""
+    if "story" in snap.columns("mentions"):
+        return sql
+    return sql.replace("coalesce(m.story, m.article_id)", "m.article_id").replace(
+        "coalesce(story, article_id)", "article_id"
     )
 
 
@@ -1606,7 +1704,7 @@ def _rollup_differences(snap: ParquetSnapshot) -> dict[str, int]:
     """Per roll-up, the keys (entity and day, ...) where it differs from the rows it sums."""
     out = {
         name: int(snap.query(rollup_diff_sql(name))["differ"].iloc[0])
-        for name in ("article_days", "mention_days")
+        for name in ("article_days", "mention_days", "story_days", "story_spans")
     }
     mention_days = _arrow_query(snap.sql(ROLLUP_SQL["mention_days"]))
     pairs = zip(
@@ -1966,6 +2064,7 @@ def repair_store(store: ParquetStore, log: Log | None = None) -> RepairReport:
         )
         if s.seq == m["seq"] and isinstance(data, dict):
             m["rollups"] = data.get("rollups")  # still this seq's: kept if they check out
+            m["rollup_tables"] = data.get("rollup_tables")
         txn = _Txn(store, m, log)
         problems = manifest_problems(data, real_root) if data is not None else []
         for problem in problems[:20]:
@@ -2389,7 +2488,7 @@ def _with_page_text(
     )
 
 
-_COLUMNS: dict[str, frozenset[str]] = {}  # file path -> its columns (files never change)
+_COLUMNS: dict[tuple[str, int, int], frozenset[str]] = {}  # (path, mtime, size) -> columns
 
 
 def table_columns(snap: ParquetSnapshot, name: str) -> frozenset[str]:
@@ -2403,12 +2502,14 @@ def table_columns(snap: ParquetSnapshot, name: str) -> frozenset[str]:
     found: set[str] = set()
     for f in reversed(infos):  # newest first: a file written by this version has them all
         path = str(snap.root / f.path)
-        if path not in _COLUMNS:
-            try:
-                _COLUMNS[path] = frozenset(pq.read_schema(path).names)
-            except (OSError, pa.ArrowException) as exc:
-                raise _file_error(f.path, exc) from exc
-        found |= _COLUMNS[path]
+        try:  # (keyed by the file's identity too: a file rewritten in place is read again)
+            st = os.stat(path)
+            key = (path, st.st_mtime_ns, st.st_size)
+            if key not in _COLUMNS:
+                _COLUMNS[key] = frozenset(pq.read_schema(path).names)
+        except (OSError, pa.ArrowException) as exc:
+            raise _file_error(f.path, exc) from exc
+        found |= _COLUMNS[key]
         if found >= want:
             break
     return frozenset(found)

@@ -153,6 +153,13 @@ UNIQUE_INDEXES = {"sources_entry"}
 # derived tables: see `_migration_1`, `_2` and `_3`
 ROLLUPS = ("mention_days", "article_days", "pair_days", "story_spans")
 
+# The stories' roll-ups as queries.py reads them (the embedded store's tables): here the
+# stories are a column of mention_days, and each span row counts once.
+_ROLLUP_VIEWS = {
+    "story_days": "(SELECT entity, day, stories FROM mention_days)",
+    "story_spans": "(SELECT entity, story, day, 1::bigint AS n FROM story_spans)",
+}
+
 # Result columns of these PostgreSQL types become these pandas dtypes (as DuckDB gives them).
 _TIMESTAMP_OIDS = {1114, 1184}
 _FLOAT_OIDS = {700, 701, 1700}
@@ -446,7 +453,7 @@ class PgSnapshot(Snapshot):
         return self.rollups
 
     def query(self, template: str, params: Iterable[Any] = ()) -> pd.DataFrame:
-        text = _translate(template, {n: n for n in (*SCHEMAS, *ROLLUPS)})
+        text = _translate(template, {**{n: n for n in (*SCHEMAS, *ROLLUPS)}, **_ROLLUP_VIEWS})
         if not self.ready:  # no tables yet: empty ones of the same columns, as CTEs
             empty = ", ".join(f"{n} AS {_empty_table(n)}" for n in SCHEMAS)
             body = text.lstrip()

@@ -140,11 +140,20 @@ ROLLUP_SCHEMAS: dict[str, pa.Schema] = {
             ("articles", pa.int64()),
         ]
     ),
+    # distinct stories among the entity's articles that day (not additive over days: a range's
+    # are its days' less each story's extra days, from story_spans)
+    "story_days": pa.schema([("entity", pa.string()), ("day", TS), ("stories", pa.int64())]),
+    # the days of each (entity, story) whose articles fall on more than one day; n = 1
+    "story_spans": pa.schema(
+        [("entity", pa.string()), ("story", pa.int64()), ("day", TS), ("n", pa.int64())]
+    ),
 }
 ROLLUP_KEYS: dict[str, tuple[str, ...]] = {
     "article_days": ("day",),
     "mention_days": ("entity", "day"),
     "pair_days": ("entity_a", "entity_b", "day"),
+    "story_days": ("entity", "day"),
+    "story_spans": ("entity", "story", "day"),
 }
 # Each roll-up from the rows it sums (`{articles}`, `{mentions}`: a table or a relation of
 # the same columns), in the SQL both engines run; columns in the order of ROLLUP_SCHEMAS.
@@ -159,7 +168,18 @@ ROLLUP_SQL: dict[str, str] = {
         FROM {mentions} a JOIN {mentions} b
         ON a.article_id = b.article_id AND a.entity < b.entity
         GROUP BY 1, 2, 3""",
+    "story_days": """SELECT entity, date_trunc('day', published) AS day,
+        COUNT(DISTINCT coalesce(story, article_id))::BIGINT AS stories
+        FROM {mentions} GROUP BY 1, 2""",
+    "story_spans": """WITH d AS (
+            SELECT DISTINCT entity, coalesce(story, article_id) AS story,
+                   date_trunc('day', published) AS day FROM {mentions}),
+        multi AS (SELECT entity, story FROM d GROUP BY 1, 2 HAVING COUNT(*) > 1)
+        SELECT d.entity, d.story, d.day, 1::BIGINT AS n
+        FROM d JOIN multi ON multi.entity = d.entity AND multi.story = d.story""",
 }
+# the roll-ups a commit keeps from the rows it writes alone (the stories' need the stored rows)
+ADDITIVE_ROLLUPS = ("article_days", "mention_days", "pair_days")
 
 
 def rollup_diff_sql(name: str) -> str:
@@ -193,6 +213,8 @@ SORT_KEY = {
     "article_days": "day",
     "mention_days": "day",
     "pair_days": "day",
+    "story_days": "day",
+    "story_spans": "day",
 }
 # What makes a row unique. `KEYS` are enforced (PostgreSQL: primary keys; both: the writer's
 # dedup); `NATURAL_KEYS` identify a row of an append-only log well enough for `store copy` to
