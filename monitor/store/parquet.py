@@ -1346,7 +1346,8 @@ class _Txn:
             tables={"changed": changed},
         )
         lo = pc.min(keys.column("day")).as_py()
-        hi = pc.max(keys.column("day")).as_py() + timedelta(days=1)
+        last = pc.max(keys.column("day")).as_py()
+        hi = last + timedelta(days=1) if last < datetime.max - timedelta(days=1) else datetime.max
         days = snap.sql(
             """WITH k AS (SELECT DISTINCT entity, day FROM touched),
             exact AS (
