@@ -3,27 +3,36 @@
     python -m bench.bench_dashboard --config STORE/feeds.yaml --entities A,B,C,D,E
                                     [--runs 5] [--sessions 20]
 
-Starts `streamlit run dashboard.py` (the recipe in ../shared/NOTES.md) with MONITOR_CONFIG set,
-drives Debian's Chromium through Playwright, and measures:
+Starts `streamlit run dashboard.py` (the recipe in ../shared/NOTES.md) with MONITOR_CONFIG set
+and bench/sitehooks/sitecustomize.py on its PYTHONPATH (it times each script run inside the
+server: wall time and the CPU of its thread; the app is not changed), and measures:
 
-1. every view opened once by a shared link (the server's first, uncached answer), then the
-   server's RSS: the memory figure;
+0. the process's first script run (a websocket session, see 4): the imports of the app and
+   its libraries, the store opened; a restart pays it once;
+1. every view opened by a shared link in a fresh browser context, each right after a commit
+   to the store (an empty commit of the alert state: a new snapshot, as a poll makes, so
+   every cached query misses): the first (uncached) open users see after each poll, in the
+   browser and as the server's script run; then the server's RSS (the memory figure). The
+   store is written: give it a copy;
 2. a shared link to the timeline view (5 entities, 90 days), opened `--runs` times in fresh
    browser contexts with the server warm: time to a fully drawn page (the app idle and every
    chart and table on it drawn);
 3. on that page, changing the date range `--runs` times: time from the click to the chart
    redrawn with the new data (the first change to each range is a server cache miss);
-4. `--sessions` browser contexts opening links to all the views at once (one Chromium, so the
-   browser competes with the server for the 2 cores): whether each one rendered, its time, the
-   server's CPU seconds per session, and the server side apart from the browsers: each script
-   run the server made meanwhile, timed inside the server (bench/sitehooks/sitecustomize.py
-   wraps Streamlit's ScriptRunner; the app is not changed): its wall time and the CPU of its
-   thread, and the server's RSS with the sessions open;
-5. the same shared-link and filter-change timings on a minimal Streamlit app (the same range
+4. the server apart from the browsers: `--sessions` websocket clients (no browser) each
+   sending the rerun message a browser sends for a link to one of the views (in turn), all
+   at once, twice: with the views' queries cached (after 1), and right after a commit (every
+   query a miss). Each script run is timed in the server; with the server's CPU per
+   session and its RSS with the sessions open;
+5. `--sessions` browser contexts opening links to all the views at once (one Chromium, so the
+   browser competes with the server for the 2 cores): whether each one rendered, its time;
+6. the same shared-link and filter-change timings on a minimal Streamlit app (the same range
    control, one plotly chart of 5 lines): the floor set by Streamlit, plotly and the browser on
    this machine, whatever the dashboard does.
 
-`--sessions-only` runs 1 and 4 alone (`python -m bench --only sessions`). Prints one JSON line.
+`--sessions-only` runs 0, 4 (the views warmed by one websocket session each) and no browser
+(`python -m bench --only sessions`). `--profile DIR` writes each script run's cProfile stats
+there (slower: for finding where the time goes, not for figures). Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -94,6 +103,7 @@ def streamlit_server(
     log_path: Path,
     app: Path = ROOT / "dashboard.py",
     runs_path: Path | None = None,
+    profile: Path | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], str, float]]:
     """tests/browser.py's server, with the seconds it took to answer and its log in a file;
     with `runs_path`, each script run of the server is timed into that file
@@ -108,6 +118,9 @@ def streamlit_server(
             "PYTHONPATH": str(HOOKS) + (os.pathsep + path if path else ""),
             "BENCH_SCRIPT_RUNS": str(runs_path),
         }
+        if profile is not None:
+            profile.mkdir(parents=True, exist_ok=True)
+            env["BENCH_PROFILE"] = str(profile)
     with open(log_path, "wb") as log:
         try:
             with _streamlit_server(config, log, app=app, python=PYTHON, env=env) as (proc, url):
@@ -179,6 +192,89 @@ async def filter_changes(browser: Any, url: str, view: str, runs: int) -> list[t
     return changes
 
 
+# --------------------------------------------------------------------------------------------
+# Sessions without a browser: the messages a browser sends, over Streamlit's websocket
+
+
+async def ws_open(base: str, query: str, timeout: float = 300) -> float:
+    """Open a session on the server as a browser tab does (Streamlit's websocket, then the
+    rerun message carrying the link's query string) and wait for the script run to finish;
+    seconds from the message to the server's "finished". Nothing is drawn: the server's
+    side alone."""
+    import aiohttp
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    url = base.replace("http://", "ws://", 1) + "/_stcore/stream"
+    async with (
+        aiohttp.ClientSession() as client,
+        client.ws_connect(url, protocols=["streamlit"], max_msg_size=0) as ws,
+    ):
+        msg = BackMsg()
+        msg.rerun_script.query_string = query
+        started = time.perf_counter()
+        await ws.send_bytes(msg.SerializeToString())
+        async with asyncio.timeout(timeout):
+            async for frame in ws:
+                if frame.type != aiohttp.WSMsgType.BINARY:
+                    break
+                fwd = ForwardMsg()
+                fwd.ParseFromString(frame.data)
+                if fwd.WhichOneof("type") == "script_finished":
+                    if fwd.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                        continue  # the app asked for a rerun: wait for that one
+                    if fwd.script_finished != ForwardMsg.FINISHED_SUCCESSFULLY:
+                        raise RuntimeError(f"the run of ?{query} ended: {fwd.script_finished}")
+                    return time.perf_counter() - started
+    raise RuntimeError(f"the session of ?{query} closed before its run finished")
+
+
+def query_of(url: str) -> str:
+    return urllib.parse.urlsplit(url).query
+
+
+def commit_nothing(config: Path) -> None:
+    """An empty commit (the alert state, unchanged): a new snapshot, so every cached query of
+    the dashboard misses, as after a poll."""
+    from monitor.config import load_config
+    from monitor.store import open_store
+
+    store = open_store(load_config(config).store)
+    try:
+        store.update_alerts(lambda state: None)
+    finally:
+        store.close()
+
+
+async def ws_sessions(
+    base: str, entities: list[str], n: int, server: Any, runs_path: Path
+) -> dict[str, Any]:
+    """`n` websocket sessions at once, links to the views in turn: each one's time, the
+    server's script runs meanwhile, its CPU."""
+    views = [VIEWS[i % len(VIEWS)] for i in range(n)]
+
+    async def session(view: str) -> tuple[str, float | str]:
+        try:
+            return view, await ws_open(base, query_of(link(base, view, entities)))
+        except Exception as exc:  # a session that did not finish is a result
+            return view, f"failed: {type(exc).__name__}: {str(exc)[:120]}"
+
+    cpu0, epoch, started = cpu_s(server), time.time(), time.perf_counter()
+    results = await asyncio.gather(*(session(v) for v in views))
+    wall, cpu1 = time.perf_counter() - started, cpu_s(server)
+    runs = await runs_done(runs_path, epoch, n)
+    return {
+        "n": n,
+        "wall_s": wall,
+        "results": results,
+        "rendered": sum(1 for _, r in results if isinstance(r, float)),
+        "server_cpu_s": cpu1 - cpu0,
+        "server_cpu_per_session_s": (cpu1 - cpu0) / max(n, 1),
+        "script_runs": runs,
+        "rss_mb": rss_mb(server),
+    }
+
+
 # A minimal app with the same widgets and one chart of the same size: the floor that
 # Streamlit, plotly and the browser set on this machine, whatever the dashboard does.
 BASELINE_APP = """
@@ -228,6 +324,18 @@ def script_runs(path: Path, since: float) -> list[dict[str, Any]]:
     return [r for r in runs if r["start"] >= since]
 
 
+async def runs_done(path: Path, since: float, n: int, timeout: float = 10) -> list[dict[str, Any]]:
+    """The server's (non-fragment) script runs started at `since` or later, once there are
+    `n` of them (each is written just after its session hears that it finished), or all there
+    are after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = [r for r in script_runs(path, since) if not r["fragment"]]
+        if len(runs) >= n or time.monotonic() > deadline:
+            return runs
+        await asyncio.sleep(0.05)
+
+
 def rss_mb(proc: Any) -> float:
     return proc.memory_info().rss / 2**20
 
@@ -244,75 +352,132 @@ async def measure(
     sessions: int,
     app: Path,
     sessions_only: bool = False,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     import psutil
-    from playwright.async_api import async_playwright
 
     out: dict[str, Any] = {}
     log_path = OUT / "logs" / "streamlit.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     runs_path = OUT / "logs" / "script-runs.jsonl"
-    with streamlit_server(config, log_path, app, runs_path) as (proc, base, boot):
+    with streamlit_server(config, log_path, app, runs_path, profile) as (proc, base, boot):
         server = psutil.Process(proc.pid)
         out["server_boot_s"] = boot
         out["rss_idle_mb"] = rss_mb(server)
-        async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            viewport = VIEWPORT
 
-            # 1. every view, once: the server's first answers, then its memory
-            first: dict[str, float] = {}
-            for view in VIEWS:
-                ctx = await browser.new_context(viewport=viewport)
-                page = await ctx.new_page()
-                first[view] = await open_drawn(page, link(base, view, entities), view)
-                log(f"dashboard: first open of {view}: {first[view]:.2f} s")
-                await ctx.close()
-            out["first_open_s"] = first
-            out["rss_after_views_mb"] = rss_mb(server)
+        # 0. the process's first run: the imports
+        epoch = time.time()
+        out["first_run_s"] = await ws_open(base, query_of(link(base, "overview", entities)))
+        out["first_run_server_s"] = max(r["wall"] for r in await runs_done(runs_path, epoch, 1))
+        log(f"dashboard: the process's first run: {out['first_run_s']:.2f} s")
 
-            if not sessions_only:
-                # 2. a shared link, server warm, fresh browser context each time
-                url = link(base, "timeline", entities)
-                out["shared_link_s"] = await shared_link(browser, url, "timeline", runs)
-                out["shared_link_url"] = url.replace(base, "")
+        if sessions_only:
+            for view in VIEWS:  # every view once, so that 4's first round finds them cached
+                await ws_open(base, query_of(link(base, view, entities)))
+        else:
+            await browser_part(out, config, base, entities, runs, runs_path, server)
+        out["rss_after_views_mb"] = rss_mb(server)
 
-                # 3. change the date range, wait for the chart to show the new data
-                out["filter_change_s"] = await filter_changes(browser, url, "timeline", runs)
+        # 4. the server apart from the browsers: websocket sessions, cached, then uncached
+        out["ws_sessions"] = await ws_sessions(base, entities, sessions, server, runs_path)
+        cached_s = out["ws_sessions"]["wall_s"]
+        log(f"dashboard: {sessions} websocket sessions, cached: {cached_s:.2f} s")
+        commit_nothing(config)
+        out["ws_sessions_commit"] = await ws_sessions(base, entities, sessions, server, runs_path)
+        log(
+            f"dashboard: {sessions} websocket sessions after a commit: "
+            f"{out['ws_sessions_commit']['wall_s']:.2f} s"
+        )
+        out["rss_after_sessions_mb"] = max(
+            out["ws_sessions"]["rss_mb"], out["ws_sessions_commit"]["rss_mb"]
+        )
 
-            # 4. concurrent sessions, one browser context each
-            cpu0 = cpu_s(server)
-            ctxs = [await browser.new_context(viewport=viewport) for _ in range(sessions)]
-            pages = [await c.new_page() for c in ctxs]
-            views = [VIEWS[i % len(VIEWS)] for i in range(sessions)]
-
-            async def session(page: Any, view: str) -> tuple[str, float | str]:
-                try:
-                    return view, await open_drawn(page, link(base, view, entities), view, 300)
-                except Exception as exc:  # a session that did not render is a result
-                    return view, f"failed: {type(exc).__name__}: {str(exc)[:120]}"
-
-            started, epoch = time.perf_counter(), time.time()
-            results = await asyncio.gather(
-                *(session(pg, v) for pg, v in zip(pages, views, strict=True))
-            )
-            wall = time.perf_counter() - started
-            cpu1 = cpu_s(server)
-            await asyncio.sleep(1)  # the runs that end as the last page is drawn
-            out["sessions"] = {
-                "n": sessions,
-                "wall_s": wall,
-                "results": results,
-                "rendered": sum(1 for _, r in results if isinstance(r, float)),
-                "server_cpu_s": cpu1 - cpu0,
-                "server_cpu_per_session_s": (cpu1 - cpu0) / max(sessions, 1),
-            }
-            out["rss_after_sessions_mb"] = rss_mb(server)
-            out["sessions"]["script_runs"] = script_runs(runs_path, epoch)
-            for c in ctxs:
-                await c.close()
-            await browser.close()
+        if not sessions_only:
+            # 5. concurrent browser sessions, one browser context each
+            out["sessions"] = await browser_sessions(base, entities, sessions, server)
+            out["rss_after_sessions_mb"] = max(out["rss_after_sessions_mb"], rss_mb(server))
         out["rss_final_mb"] = rss_mb(server)
+    return out
+
+
+async def browser_part(
+    out: dict[str, Any],
+    config: Path,
+    base: str,
+    entities: list[str],
+    runs: int,
+    runs_path: Path,
+    server: Any,
+) -> None:
+    """1-3: each view's first open after a commit, a shared link, filter changes."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+        # 1. every view, each right after a commit: the first (uncached) open
+        first: dict[str, float] = {}
+        first_server: dict[str, float] = {}
+        for view in VIEWS:
+            commit_nothing(config)
+            ctx = await browser.new_context(viewport=VIEWPORT)
+            page = await ctx.new_page()
+            epoch = time.time()
+            first[view] = await open_drawn(page, link(base, view, entities), view)
+            done = await runs_done(runs_path, epoch, 1)
+            first_server[view] = max((r["wall"] for r in done), default=float("nan"))
+            log(
+                f"dashboard: first open of {view}: {first[view]:.2f} s "
+                f"(its script run in the server {first_server[view]:.2f} s)"
+            )
+            await ctx.close()
+        out["first_open_s"] = first
+        out["first_open_server_s"] = first_server
+
+        # 2. a shared link, server warm, fresh browser context each time
+        url = link(base, "timeline", entities)
+        out["shared_link_s"] = await shared_link(browser, url, "timeline", runs)
+        out["shared_link_url"] = url.replace(base, "")
+
+        # 3. change the date range, wait for the chart to show the new data
+        out["filter_change_s"] = await filter_changes(browser, url, "timeline", runs)
+        await browser.close()
+
+
+async def browser_sessions(base: str, entities: list[str], n: int, server: Any) -> dict[str, Any]:
+    """5. `n` browser contexts of one Chromium opening links to the views at once."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        cpu0 = cpu_s(server)
+        ctxs = [await browser.new_context(viewport=VIEWPORT) for _ in range(n)]
+        pages = [await c.new_page() for c in ctxs]
+        views = [VIEWS[i % len(VIEWS)] for i in range(n)]
+
+        async def session(page: Any, view: str) -> tuple[str, float | str]:
+            try:
+                return view, await open_drawn(page, link(base, view, entities), view, 300)
+            except Exception as exc:  # a session that did not render is a result
+                return view, f"failed: {type(exc).__name__}: {str(exc)[:120]}"
+
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(session(pg, v) for pg, v in zip(pages, views, strict=True))
+        )
+        wall = time.perf_counter() - started
+        cpu1 = cpu_s(server)
+        out = {
+            "n": n,
+            "wall_s": wall,
+            "results": results,
+            "rendered": sum(1 for _, r in results if isinstance(r, float)),
+            "server_cpu_s": cpu1 - cpu0,
+            "server_cpu_per_session_s": (cpu1 - cpu0) / max(n, 1),
+        }
+        for c in ctxs:
+            await c.close()
+        await browser.close()
     return out
 
 
@@ -326,15 +491,16 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true", help="skip the minimal-app floor")
     parser.add_argument(
         "--sessions-only", action="store_true",
-        help="every view once (the server warm), then the concurrent sessions; no floor",
+        help="every view once (the server warm), then the websocket sessions; no browser",
     )  # fmt: skip
+    parser.add_argument("--profile", type=Path, help="a folder for each script run's cProfile")
     args = parser.parse_args()
-    if not Path(CHROMIUM).exists():
+    if not Path(CHROMIUM).exists() and not args.sessions_only:
         raise SystemExit(f"no Chromium at {CHROMIUM}")
     result = asyncio.run(
         measure(
             args.config, args.entities.split(","), args.runs, args.sessions, args.app,
-            sessions_only=args.sessions_only,
+            sessions_only=args.sessions_only, profile=args.profile,
         )
     )  # fmt: skip
     if not args.sessions_only:

@@ -190,10 +190,13 @@ def feed_names(snap: Snapshot) -> dict[str, str]:
     return {url: (st.name or url) for url, st in snap.feeds.items()}
 
 
-def _names_of(snap: Snapshot, feeds: pd.Series) -> list[str]:
-    """Each feed's name, else its URL (a feed no longer in the store's feed state)."""
+def _names_of(snap: Snapshot, feeds: pd.Series) -> pd.Series:
+    """Each feed's name, else its URL (a feed no longer in the store's feed state), aligned
+    with `feeds`. Looked up once per distinct feed: a list of 80,000 rows took 0.12 s."""
     names = feed_names(snap)
-    return [names.get(url, url) for url in feeds]
+    codes, urls = pd.factorize(feeds, use_na_sentinel=False)
+    found = pd.Index([names.get(url, url) for url in urls])
+    return pd.Series(found.take(codes), index=feeds.index)
 
 
 def feeds_for_tags(snap: Snapshot, tags: tuple[str, ...] | list[str]) -> tuple[str, ...]:

@@ -33,7 +33,6 @@ from monitor.enrich import fingerprint
 from monitor.errors import MonitorError
 from monitor.match import Matcher
 from monitor.models import Entity
-from monitor.poll import Poller
 from monitor.store import Snapshot, open_store
 
 _EDIT = threading.Lock()  # sessions are threads of one process: one edit of feeds.yaml at once
@@ -79,6 +78,8 @@ class Recount:
 def recount(config: Config, progress: Callable[[int, int], None] | None = None) -> Recount:
     """Recount the store's mentions for the watchlist of `config`, as a poller opening the
     store would. Call only when no poller runs (`Store.poller_running`)."""
+    from monitor.poll import Poller  # the fetching and parsing stack: only when it counts
+
     store = open_store(config.store)
     poller = Poller(config, store)
     snap = store.snapshot()

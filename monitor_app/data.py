@@ -161,7 +161,8 @@ class Context:
 
 def make_context(config: Config, snap: Snapshot) -> Context:
     names = [e.name for e in config.watch]
-    names += [e.name for e in snap.watchlist if e.name not in names]
+    watched = set(names)
+    names += [e.name for e in snap.watchlist if e.name not in watched]
     kinds = {e.name: e.kind for e in snap.watchlist} | {e.name: e.kind for e in config.watch}
     feeds: dict[str, str] = {f.key: f.name for f in config.feeds}
     for url, state in snap.feeds.items():

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 
 _PATH = os.environ.get("BENCH_SCRIPT_RUNS")
+_PROFILE = os.environ.get("BENCH_PROFILE")  # a folder: each script run's cProfile stats
+_count = [0]
 _TARGET = "streamlit.runtime.scriptrunner.script_runner"
 
 
@@ -29,15 +31,31 @@ def _wrap(module: object) -> None:
 
     def _run_script(self: object, rerun_data: object) -> None:
         started, wall0, cpu0 = time.time(), time.perf_counter(), time.thread_time()
+        fragment = bool(getattr(rerun_data, "fragment_id_queue", None))
+        profile = None
+        if _PROFILE and not fragment:
+            import cProfile
+
+            profile = cProfile.Profile()
+            profile.enable()
         try:
             original(self, rerun_data)
         finally:
+            wall, cpu = time.perf_counter() - wall0, time.thread_time() - cpu0
+            name = None
+            if profile is not None:
+                profile.disable()
+                with lock:
+                    _count[0] += 1
+                    name = f"run-{_count[0]:03d}.prof"
+                profile.dump_stats(os.path.join(_PROFILE, name))  # type: ignore[arg-type]
             record = {
                 "start": started,
-                "wall": time.perf_counter() - wall0,
-                "cpu": time.thread_time() - cpu0,
-                "fragment": bool(getattr(rerun_data, "fragment_id_queue", None)),
+                "wall": wall,
+                "cpu": cpu,
+                "fragment": fragment,
                 "query": str(getattr(rerun_data, "query_string", ""))[:200],
+                "profile": name,
             }
             with lock, open(_PATH, "a") as fh:  # type: ignore[arg-type]
                 fh.write(json.dumps(record) + "\n")

@@ -117,10 +117,12 @@ def render(ctx: Context, sel: Selection) -> None:
     with c1:
         articles_button("Open the articles", "ov_articles")
     with c2:
-        out = df.drop(columns=["trend"]).assign(
-            trend=df["trend"].map(lambda t: " ".join(map(str, t)))
-        )
-        csv_button(out, "overview", "ov_csv")
+        csv_button(functools.partial(overview_csv, df), "overview", "ov_csv")
+
+
+def overview_csv(df: pd.DataFrame) -> pd.DataFrame:
+    """The overview as downloaded: the trend as its numbers, separated by spaces."""
+    return df.drop(columns=["trend"]).assign(trend=df["trend"].map(lambda t: " ".join(map(str, t))))
 
 
 def previous_text(sel: Selection) -> str:
