@@ -447,3 +447,25 @@ def test_pages_import_no_page_and_nothing_imports_the_frame() -> None:
         if path.name != "app.py":
             assert not [m for m in imported if m.endswith(".app") or m == "monitor_app.app"], path
     assert "monitor_app.app" in Path(APP).read_text()
+
+
+def test_long_lived_objects_are_set_aside_once_imported(app, monkeypatch) -> None:
+    """After a run that imported modules, what is alive is frozen out of the collector's
+    walks (Streamlit collects after every run); a run that imports nothing freezes nothing
+    more, and the next module imported is frozen with what it made."""
+    import gc
+    import sys
+    import types
+
+    from monitor_app import app as frame
+
+    app(view="overview")
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    assert frame._frozen_modules == len(sys.modules)
+    made = [[i] for i in range(1000)]  # young objects the collector tracks, alive
+    frame.freeze_long_lived()
+    assert gc.get_freeze_count() == frozen  # nothing imported since
+    monkeypatch.setitem(sys.modules, "_mm_late_module", types.ModuleType("_mm_late_module"))
+    frame.freeze_long_lived()
+    assert gc.get_freeze_count() >= frozen + len(made)

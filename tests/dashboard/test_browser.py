@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from monitor import alerts
+from monitor import alerts, queries
 from monitor.config import load_config
 from monitor.models import Article
 from monitor.store import article_key, open_store
@@ -217,6 +217,38 @@ def test_back_from_the_articles_opened_on_a_chart(page: Any, dashboard_url: str)
     settle(page)
     assert page.url == came_from
     assert chips(page, "e") == []
+
+
+def test_a_source_row_opens_its_articles(page: Any, dashboard_url: str, store_config: Path) -> None:
+    """A row of the Sources table (sent to the browser with categories) opens the articles
+    of that feed that mention that entity."""
+    snap = open_store(load_config(store_config).store).snapshot()
+    first = queries.top_feeds(snap, queries.Filters()).iloc[0]
+    open_link(page, dashboard_url, view="sources", range="all")
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for()
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first data row's checkbox
+    page.wait_for_function("() => location.search.includes('view=articles')")
+    settle(page)
+    params = url_params(page)
+    assert params["e"] == [first["entity"]]
+    assert params["feed"] == [first["name"]]
+
+
+def test_a_csv_button_downloads_what_the_page_shows(
+    page: Any, dashboard_url: str, store_config: Path
+) -> None:
+    """The CSV is written when the button is clicked (not at every run): the file is the
+    table's."""
+    snap = open_store(load_config(store_config).store).snapshot()
+    want = queries.top_feeds(snap, queries.Filters()).to_csv(index=False)
+    open_link(page, dashboard_url, view="sources", range="all")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    assert download.value.suggested_filename == "sources.csv"
+    assert Path(download.value.path()).read_text() == want
 
 
 def selected_tab(page: Any) -> str:
