@@ -1175,14 +1175,23 @@ def report(args: argparse.Namespace, res: Results, mach: dict[str, str], load: l
 - **Sustained ingest**: a hard-linked copy of the main store, polled by the real poller over
   HTTP {args.sustained_rounds} times, each poll against feeds advanced by four days (~50 new
   items per feed).
-- **Dashboard**: `streamlit run dashboard.py` with `MONITOR_CONFIG` pointing at the store's
-  feeds.yaml; Playwright drives `/usr/bin/chromium`; a page is drawn when the app is idle and
+- **Dashboard**: `streamlit run dashboard.py` with `MONITOR_CONFIG` pointing at the feeds.yaml
+  of a copy of the store (sharing its Parquet files: the benchmark commits to it);
+  Playwright drives `/usr/bin/chromium`; a page is drawn when the app is idle and
   connected and every plotly chart has its SVG and every table its canvas. Memory is the
-  server's RSS (psutil). Sessions share one Chromium with the server on the same cores.
-  The server side apart (`--only sessions`, or within the dashboard section): each script
-  run is timed inside the server by bench/sitehooks/sitecustomize.py (on the server's
-  PYTHONPATH; it wraps Streamlit's ScriptRunner, the app is unchanged): p50/p95 per run,
-  the process's CPU per session, its RSS with the sessions open.
+  server's RSS (psutil). Each script run is timed inside the server by
+  bench/sitehooks/sitecustomize.py (on the server's PYTHONPATH; it wraps Streamlit's
+  ScriptRunner, the app is unchanged; `BENCH_PROFILE=DIR` adds each run's cProfile). The
+  first open of each view comes right after an empty commit (a new snapshot, so every cached
+  query misses, as after each poll), in a fresh browser context, with the server process
+  warm (its first run, the imports, is reported apart). The floor is a minimal Streamlit app
+  with the same range control and one 5-line plotly chart, warm. The server apart from the
+  browsers (`--only sessions`, or within the dashboard section): the sessions are websocket
+  clients sending the rerun message a browser tab sends for a link (no browser runs), all
+  at once, once with the views' queries cached and once right after a commit; p50/p95 of
+  the script runs, the process's CPU per session, its RSS with the sessions open. The
+  browser sessions (one Chromium, on the same cores as the server) only check that every
+  session renders.
 """
 
 
