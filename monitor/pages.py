@@ -34,7 +34,6 @@ import atexit
 import concurrent.futures
 import contextlib
 import heapq
-import multiprocessing
 import os
 import statistics
 import sys
@@ -43,15 +42,20 @@ import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from protego import Protego
 from yarl import URL
 
-from .extract import PageText, read_page, worker_ready, worker_setup
 from .fetch import HTML_ACCEPT, MB, Fetcher
 from .models import FetchRequest
 from .text import is_http_url
+
+if TYPE_CHECKING:
+    from .extract import PageText
+
+# extract.py (and the parsers it imports) and multiprocessing are imported when the first
+# page is read: a poller that reads no page (most polls) never needs them
 
 FULL_TEXT_BELOW = 600  # feeds whose entries carry fewer characters (median) read pages by default
 MAX_ATTEMPTS = 3
@@ -258,6 +262,10 @@ def extraction_pool() -> concurrent.futures.Executor:
     from a thread (`asyncio.to_thread`)."""
     global _POOL
     if _POOL is None:
+        import multiprocessing
+
+        from .extract import worker_ready, worker_setup
+
         workers = max(1, min(2, (os.cpu_count() or 2) - 1))
         try:
             with _without_main():
@@ -482,6 +490,8 @@ class PageReader:
         return outcome
 
     async def _extract(self, body: bytes, content_type: str, job: PageJob) -> PageText:
+        from .extract import PageText, read_page
+
         loop = asyncio.get_running_loop()
         pool = self.executor or _POOL or await asyncio.to_thread(extraction_pool)
         try:

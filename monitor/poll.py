@@ -46,7 +46,15 @@ from .enrich import fingerprint as analyses_fingerprint
 from .errors import ConfigError, MonitorError
 from .fetch import Fetcher
 from .match import Matcher
-from .models import Article, Entry, FeedState, FetchRequest, FetchResult, cap_title
+from .models import (
+    Article,
+    Entry,
+    FeedState,
+    FetchRequest,
+    FetchResult,
+    ParsedFeed,
+    cap_title,
+)
 from .pages import (
     PageJob,
     PageOutcome,
@@ -56,7 +64,6 @@ from .pages import (
     page_url,
     wants_full_text,
 )
-from .parse import parse_feed
 from .secrets import redact_text, without_userinfo
 from .store import Snapshot, Store, Writer, article_key, open_store
 
@@ -67,6 +74,14 @@ def _queries() -> ModuleType:
     from . import queries
 
     return queries
+
+
+def parse_feed(body: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
+    """parse.parse_feed, imported on first use: its parsers (lxml, fastfeedparser, feedparser)
+    take ~50 ms to import, which a poll where every feed is unchanged never needs."""
+    from .parse import parse_feed as parse
+
+    return parse(body, url, content_type)
 
 
 # A feed holds only its latest items, so every wait is bounded: a longer silence loses articles.
