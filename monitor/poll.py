@@ -62,6 +62,7 @@ from .pages import (
     jobs_from_rows,
     median_chars,
     page_url,
+    pages_to_read,
     wants_full_text,
 )
 from .secrets import redact_text, without_userinfo
@@ -326,7 +327,7 @@ class Poller:
         self._stories_seeded = bool(len(self.enricher.stories))
         self._stories_seen = self.now()
         if snap.rows("pages"):  # pages queued or to be tried again, from an earlier run
-            jobs = jobs_from_rows(_queries().pages_to_read(snap).to_dict("records"), now)
+            jobs = jobs_from_rows(pages_to_read(snap), now)
             self.pages.load(jobs)
             for job in jobs:
                 if job.attempts == 0:

@@ -300,6 +300,18 @@ class ParquetSnapshot(Snapshot):
                 raise damaged[0] from exc
             raise
 
+    def records(
+        self, template: str, params: Iterable[Any] | Mapping[str, Any] = ()
+    ) -> list[dict[str, Any]]:
+        """`query`'s rows as dicts, straight from DuckDB (no pandas); SQL NULL is None."""
+        try:
+            return run_records(self.sql(template), params)
+        except StoreError as exc:
+            damaged = self.find_damaged()
+            if damaged:
+                raise damaged[0] from exc
+            raise
+
     def find_damaged(self, tables: Iterable[str] | None = None) -> list[DamagedFileError]:
         """Listed files (of these tables, default all) that are missing or whose footer is
         unreadable or of the wrong schema (a quick look only: the rows are not read)."""
@@ -344,6 +356,21 @@ def run_query(sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> pd.Da
     cur = _connection().cursor()
     try:
         return cur.execute(sql, params if isinstance(params, Mapping) else list(params)).df()
+    except duckdb.Error as exc:
+        raise StoreError(f"query failed: {_one_line(exc)}") from exc
+    finally:
+        cur.close()
+
+
+def run_records(sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
+    """`run_query` without pandas: the rows as dicts."""
+    import duckdb
+
+    cur = _connection().cursor()
+    try:
+        cur.execute(sql, params if isinstance(params, Mapping) else list(params))
+        names = [d[0] for d in cur.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     except duckdb.Error as exc:
         raise StoreError(f"query failed: {_one_line(exc)}") from exc
     finally:
