@@ -301,7 +301,8 @@ class Poller:
 
     # set-up ------------------------------------------------------------------------------
     def open(self, progress: Progress | None = None) -> None:
-        """Load the dedup index and feed state; recount mentions if the watchlist changed."""
+        """Open the writer (the store reads its dedup index when the first article is added),
+        load the feed state and the page queue; recount mentions if the watchlist changed."""
         self.writer = self.store.writer(log=self.log, poller=self.name)
         if self.writer.damaged:  # quarantined by a commit now, before anything reads them
             self.writer.commit()
