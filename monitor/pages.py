@@ -34,7 +34,6 @@ import atexit
 import concurrent.futures
 import contextlib
 import heapq
-import multiprocessing
 import os
 import statistics
 import sys
@@ -43,15 +42,21 @@ import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from protego import Protego
 from yarl import URL
 
-from .extract import PageText, read_page, worker_ready, worker_setup
 from .fetch import HTML_ACCEPT, MB, Fetcher
 from .models import FetchRequest
 from .text import is_http_url
+
+if TYPE_CHECKING:
+    from .extract import PageText
+    from .store import Snapshot
+
+# extract.py (and the parsers it imports) and multiprocessing are imported when the first
+# page is read: a poller that reads no page (most polls) never needs them
 
 FULL_TEXT_BELOW = 600  # feeds whose entries carry fewer characters (median) read pages by default
 MAX_ATTEMPTS = 3
@@ -258,6 +263,10 @@ def extraction_pool() -> concurrent.futures.Executor:
     from a thread (`asyncio.to_thread`)."""
     global _POOL
     if _POOL is None:
+        import multiprocessing
+
+        from .extract import worker_ready, worker_setup
+
         workers = max(1, min(2, (os.cpu_count() or 2) - 1))
         try:
             with _without_main():
@@ -482,6 +491,8 @@ class PageReader:
         return outcome
 
     async def _extract(self, body: bytes, content_type: str, job: PageJob) -> PageText:
+        from .extract import PageText, read_page
+
         loop = asyncio.get_running_loop()
         pool = self.executor or _POOL or await asyncio.to_thread(extraction_pool)
         try:
@@ -492,6 +503,44 @@ class PageReader:
             if self.executor is None:
                 _reset_pool()
             return PageText("failed", reason="the page could not be read (its reader stopped)")
+
+
+QUEUE_COLUMNS = (
+    *("article_id", "url", "title", "feed_chars", "published", "story", "feed", "attempt"),
+    "next_try",
+)
+
+
+def pages_to_read(snap: Snapshot) -> list[dict[str, Any]]:
+    """The articles whose pages are queued or to be tried again (their latest `pages` row has
+    a next try), as rows of QUEUE_COLUMNS (`feed`: the one that first carried the article,
+    whose poll queued its page); an article that is gone is not read. Plain rows, no
+    DataFrame: the poller asks when it starts (`monitor.queries.pages_to_read` shows them)."""
+    due = snap.records(
+        """WITH last AS (SELECT article_id, url, published, attempt, status, next_try,
+              row_number() OVER (PARTITION BY article_id ORDER BY attempt DESC) AS rn
+            FROM {pages})
+        SELECT article_id, url, published, attempt, next_try FROM last
+        WHERE rn = 1 AND status <> 'ok' AND next_try IS NOT NULL"""
+    )
+    if not due:
+        return []
+    times = [r["published"] for r in due]
+    span = [[r["article_id"] for r in due], min(times), max(times)]
+    found = snap.records(
+        """SELECT a.id AS article_id, a.title, length(a.text) AS feed_chars, s.story, a.feed
+        FROM {articles} a LEFT JOIN (SELECT article_id, story FROM {stories}
+            WHERE article_id IN (SELECT unnest(?::BIGINT[])) AND published BETWEEN ? AND ?) s
+          ON s.article_id = a.id
+        WHERE a.id IN (SELECT unnest(?::BIGINT[])) AND a.published BETWEEN ? AND ?""",
+        [*span, *span],
+    )
+    by_id = {r["article_id"]: r for r in found}
+    return [
+        {c: {**r, **by_id[r["article_id"]]}[c] for c in QUEUE_COLUMNS}
+        for r in due
+        if r["article_id"] in by_id
+    ]
 
 
 def jobs_from_rows(rows: Sequence[dict[str, Any]], now: datetime) -> list[PageJob]:

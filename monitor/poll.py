@@ -46,7 +46,15 @@ from .enrich import fingerprint as analyses_fingerprint
 from .errors import ConfigError, MonitorError
 from .fetch import Fetcher
 from .match import Matcher
-from .models import Article, Entry, FeedState, FetchRequest, FetchResult, cap_title
+from .models import (
+    Article,
+    Entry,
+    FeedState,
+    FetchRequest,
+    FetchResult,
+    ParsedFeed,
+    cap_title,
+)
 from .pages import (
     PageJob,
     PageOutcome,
@@ -54,9 +62,9 @@ from .pages import (
     jobs_from_rows,
     median_chars,
     page_url,
+    pages_to_read,
     wants_full_text,
 )
-from .parse import parse_feed
 from .secrets import redact_text, without_userinfo
 from .store import Snapshot, Store, Writer, article_key, open_store
 
@@ -67,6 +75,14 @@ def _queries() -> ModuleType:
     from . import queries
 
     return queries
+
+
+def parse_feed(body: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
+    """parse.parse_feed, imported on first use: its parsers (lxml, fastfeedparser, feedparser)
+    take ~50 ms to import, which a poll where every feed is unchanged never needs."""
+    from .parse import parse_feed as parse
+
+    return parse(body, url, content_type)
 
 
 # A feed holds only its latest items, so every wait is bounded: a longer silence loses articles.
@@ -285,7 +301,8 @@ class Poller:
 
     # set-up ------------------------------------------------------------------------------
     def open(self, progress: Progress | None = None) -> None:
-        """Load the dedup index and feed state; recount mentions if the watchlist changed."""
+        """Open the writer (the store reads its dedup index when the first article is added),
+        load the feed state and the page queue; recount mentions if the watchlist changed."""
         self.writer = self.store.writer(log=self.log, poller=self.name)
         if self.writer.damaged:  # quarantined by a commit now, before anything reads them
             self.writer.commit()
@@ -311,7 +328,7 @@ class Poller:
         self._stories_seeded = bool(len(self.enricher.stories))
         self._stories_seen = self.now()
         if snap.rows("pages"):  # pages queued or to be tried again, from an earlier run
-            jobs = jobs_from_rows(_queries().pages_to_read(snap).to_dict("records"), now)
+            jobs = jobs_from_rows(pages_to_read(snap), now)
             self.pages.load(jobs)
             for job in jobs:
                 if job.attempts == 0:

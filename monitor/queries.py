@@ -773,28 +773,11 @@ def _with_pages(snap: Snapshot, page: pd.DataFrame, span: list[Any]) -> pd.DataF
 def pages_to_read(snap: Snapshot) -> pd.DataFrame:
     """The articles whose pages are queued or to be tried again (their latest `pages` row has a
     next try): `article_id, url, title, feed_chars, published, story, feed, attempt, next_try`
-    (`feed`: the one that first carried the article, whose poll queued its page)."""
-    due = snap.query(
-        """WITH last AS (SELECT article_id, url, published, attempt, status, next_try,
-              row_number() OVER (PARTITION BY article_id ORDER BY attempt DESC) AS rn
-            FROM {pages})
-        SELECT article_id, url, published, attempt, next_try FROM last
-        WHERE rn = 1 AND status <> 'ok' AND next_try IS NOT NULL"""
-    )
-    cols = ["article_id", "url", "title", "feed_chars", "published", "story", "feed", "attempt"]
-    cols.append("next_try")
-    if due.empty:
-        return pd.DataFrame(columns=cols)
-    span = [due["article_id"].tolist(), due["published"].min(), due["published"].max()]
-    found = snap.query(
-        """SELECT a.id AS article_id, a.title, length(a.text) AS feed_chars, s.story, a.feed
-        FROM {articles} a LEFT JOIN (SELECT article_id, story FROM {stories}
-            WHERE article_id IN (SELECT unnest(?::BIGINT[])) AND published BETWEEN ? AND ?) s
-          ON s.article_id = a.id
-        WHERE a.id IN (SELECT unnest(?::BIGINT[])) AND a.published BETWEEN ? AND ?""",
-        [*span, *span],
-    )
-    return due.merge(found, on="article_id")[cols]  # an article that is gone is not read
+    (`feed`: the one that first carried the article, whose poll queued its page); see
+    `pages.pages_to_read`, which the poller asks."""
+    from . import pages  # (the page reader: HTTP and all, which the dashboard never needs)
+
+    return pd.DataFrame(pages.pages_to_read(snap), columns=list(pages.QUEUE_COLUMNS))
 
 
 def full_text_by_feed(snap: Snapshot) -> pd.DataFrame:

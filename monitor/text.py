@@ -15,9 +15,11 @@ string operations both rely on:
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
+from typing import NamedTuple
 from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
 
 import nh3
@@ -149,12 +151,25 @@ def _build_fold_table() -> dict[int, str]:
     return table
 
 
-_FOLD_TABLE = _build_fold_table()
-# Runs of characters that fold to something else, for texts that need the general path.
-_FOLD_RUN_RE = re.compile("([" + "".join(re.escape(chr(cp)) for cp in _FOLD_TABLE) + "]+)")
+class _FoldTables(NamedTuple):
+    chars: dict[int, str]  # code point -> its fold, for those that fold to another character
+    runs: re.Pattern[str]  # runs of characters that fold to something else (the general path)
+    latin1: bytes  # byte maps (`_build_byte_table`)
+    cp1252: bytes
 
 
-def _build_byte_table(encoding: str) -> bytes:
+@functools.cache
+def _fold_tables() -> _FoldTables:
+    """Built on the first text that is not ASCII (~20 ms: a command that folds none, such as
+    a poll where every feed is unchanged, never builds them)."""
+    chars = _build_fold_table()
+    runs = re.compile("([" + "".join(re.escape(chr(cp)) for cp in chars) + "]+)")
+    return _FoldTables(
+        chars, runs, _build_byte_table("latin-1", chars), _build_byte_table("cp1252", chars)
+    )
+
+
+def _build_byte_table(encoding: str, chars: dict[int, str]) -> bytes:
     """A byte map doing `fold` on text encoded in a one-byte `encoding` (latin-1 or cp1252).
 
     Bytes whose character folds to one the encoding lacks ("µ" folds to the Greek "μ") are
@@ -164,14 +179,12 @@ def _build_byte_table(encoding: str) -> bytes:
     for b in range(256):
         try:
             c = bytes([b]).decode(encoding)
-            table[b] = _FOLD_TABLE.get(ord(c.lower()), c.lower()).encode(encoding)[0]
+            table[b] = chars.get(ord(c.lower()), c.lower()).encode(encoding)[0]
         except UnicodeError:
             continue
     return bytes(table)
 
 
-_LATIN1_TABLE = _build_byte_table("latin-1")
-_CP1252_TABLE = _build_byte_table("cp1252")
 _BYTE_UNFOLDABLE = "µ"
 # Characters outside latin-1 that are common in news text and fold to ASCII: quotes, dashes.
 _WIDE_TO_ASCII = tuple((c, f) for c, f in _FOLD_EXTRA.items() if f.isascii())
@@ -181,8 +194,9 @@ def _fold_general(s: str) -> str:
     """`fold` for any text: lower-case, then map the runs of characters that fold."""
     if "\u0130" in s:  # "İ".lower() is two characters
         s = s.replace("\u0130", "I")
-    parts = _FOLD_RUN_RE.split(s.lower())
-    parts[1::2] = [run.translate(_FOLD_TABLE) for run in parts[1::2]]
+    tables = _fold_tables()
+    parts = tables.runs.split(s.lower())
+    parts[1::2] = [run.translate(tables.chars) for run in parts[1::2]]
     return "".join(parts)
 
 
@@ -202,7 +216,8 @@ def fold(s: str) -> str:
         for wide, ascii_char in _WIDE_TO_ASCII:
             if wide in s:
                 s = s.replace(wide, ascii_char)
-        for encoding, table in (("latin-1", _LATIN1_TABLE), ("cp1252", _CP1252_TABLE)):
+        tables = _fold_tables()
+        for encoding, table in (("latin-1", tables.latin1), ("cp1252", tables.cp1252)):
             try:
                 return s.encode(encoding).translate(table).decode(encoding)
             except UnicodeEncodeError:

@@ -71,6 +71,12 @@ class Snapshot(abc.ABC):
     def query(self, template: str, params: Iterable[Any] = ()) -> pd.DataFrame:
         """Run a query template (`{articles}`... for tables, `?` for parameters)."""
 
+    def records(self, template: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """`query`'s rows as dicts, for callers that want no DataFrame (the embedded store
+        answers without importing pandas: a poller's start-up, for one)."""
+        rows: list[dict[str, Any]] = self.query(template, params).to_dict("records")
+        return rows
+
     @abc.abstractmethod
     def time_bounds(self) -> tuple[datetime | None, datetime | None]:
         """First and last publication time of the articles (naive UTC; None when empty)."""

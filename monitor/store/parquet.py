@@ -68,6 +68,7 @@ What it leaves to others: what the rows mean (poll.py builds them), the question
 
 from __future__ import annotations
 
+import array
 import bisect
 import contextlib
 import dataclasses
@@ -90,14 +91,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import DamagedFileError, StoreBusyError, StoreError
-from ..models import Entity, FeedState
+from ..models import Article, Entity, FeedState
 from .base import (
     Analyse,
     BulkTarget,
@@ -129,8 +128,23 @@ from .schema import (
     utc_naive,
 )
 
-if TYPE_CHECKING:  # pandas is imported by the first query (a poll that reads nothing skips it)
+if TYPE_CHECKING:
+    import duckdb
     import pandas as pd
+    import pyarrow.compute as pc
+else:
+    # Imported on first use: a poll where every feed is unchanged commits only its fetch log
+    # and feed state, and needs neither DuckDB (queries, roll-ups) nor pyarrow.compute
+    # (~0.1-0.2 s of a whole `monitor poll --once`). pandas is imported by the first query;
+    # pyarrow builds it in as soon as an array is made from Python objects (`pa.array`,
+    # `Table.from_pylist`), so such a commit builds its table from buffers (`_rows_table`).
+    class _LazyCompute:
+        def __getattr__(self, name: str) -> Any:
+            import pyarrow.compute
+
+            return getattr(pyarrow.compute, name)
+
+    pc = _LazyCompute()
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -286,10 +300,25 @@ class ParquetSnapshot(Snapshot):
                 raise damaged[0] from exc
             raise
 
-    def find_damaged(self) -> list[DamagedFileError]:
-        """Listed files that are missing or whose footer is unreadable (a quick look only)."""
+    def records(
+        self, template: str, params: Iterable[Any] | Mapping[str, Any] = ()
+    ) -> list[dict[str, Any]]:
+        """`query`'s rows as dicts, straight from DuckDB (no pandas); SQL NULL is None."""
+        try:
+            return run_records(self.sql(template), params)
+        except StoreError as exc:
+            damaged = self.find_damaged()
+            if damaged:
+                raise damaged[0] from exc
+            raise
+
+    def find_damaged(self, tables: Iterable[str] | None = None) -> list[DamagedFileError]:
+        """Listed files (of these tables, default all) that are missing or whose footer is
+        unreadable or of the wrong schema (a quick look only: the rows are not read)."""
         found = []
         for name, infos in self.files.items():
+            if tables is not None and name not in tables:
+                continue
             for f in infos:
                 try:
                     with pq.ParquetFile(self.root / f.path) as pf:
@@ -307,6 +336,8 @@ def _connection() -> duckdb.DuckDBPyConnection:
     global _CON
     with _CON_LOCK:
         if _CON is None:
+            import duckdb
+
             con = duckdb.connect(config={"threads": 2, "memory_limit": "400MB"})
             con.execute("SET parquet_metadata_cache = true")
             con.execute("SET TimeZone = 'UTC'")
@@ -320,9 +351,26 @@ _CON_LOCK = threading.Lock()
 
 def run_query(sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> pd.DataFrame:
     """Run SQL on the process's DuckDB connection (a cursor per call: thread-safe)."""
+    import duckdb
+
     cur = _connection().cursor()
     try:
         return cur.execute(sql, params if isinstance(params, Mapping) else list(params)).df()
+    except duckdb.Error as exc:
+        raise StoreError(f"query failed: {_one_line(exc)}") from exc
+    finally:
+        cur.close()
+
+
+def run_records(sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
+    """`run_query` without pandas: the rows as dicts."""
+    import duckdb
+
+    cur = _connection().cursor()
+    try:
+        cur.execute(sql, params if isinstance(params, Mapping) else list(params))
+        names = [d[0] for d in cur.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     except duckdb.Error as exc:
         raise StoreError(f"query failed: {_one_line(exc)}") from exc
     finally:
@@ -334,6 +382,8 @@ def _arrow_query(
 ) -> pa.Table:
     """Run SQL on the process's DuckDB connection, returning Arrow; `tables` are Arrow tables
     the SQL may name (registered on this call's cursor only)."""
+    import duckdb
+
     cur = _connection().cursor()
     try:
         for name, table in (tables or {}).items():
@@ -1092,6 +1142,8 @@ class _Txn:
 
     # files -------------------------------------------------------------------------------
     def write_table(self, name: str, table: pa.Table, sort: bool = True) -> FileInfo | None:
+        """Write a table's rows as a new data file, sorted by the table's key (`sort` False:
+        they are already, nulls last)."""
         if table.num_rows == 0:
             return None
         key = SORT_KEY[name]
@@ -1112,8 +1164,9 @@ class _Txn:
             tmp.unlink(missing_ok=True)
             raise StoreError(f"cannot write to the store at {self.root}: {exc.strerror}") from exc
         self.written.append(final)
-        col = table.column(key)
-        lo, hi = pc.min(col).as_py(), pc.max(col).as_py()
+        col = table.column(key)  # sorted, nulls last
+        known = table.num_rows - col.null_count
+        lo, hi = (col[0].as_py(), col[known - 1].as_py()) if known else (None, None)
         return FileInfo(
             path=f"{name}/{final.name}",
             rows=table.num_rows,
@@ -1121,8 +1174,8 @@ class _Txn:
             max_time=hi.isoformat() if hi else None,
         )
 
-    def append(self, name: str, table: pa.Table) -> None:
-        info = self.write_table(name, table)
+    def append(self, name: str, table: pa.Table, sort: bool = True) -> None:
+        info = self.write_table(name, table, sort)
         if info:
             self.m["tables"][name].append(dataclasses.asdict(info))
 
@@ -1469,6 +1522,9 @@ class ParquetBulk(BulkTarget):
 # Writing
 
 
+INDEXED = ("articles", "sources")  # the tables whose keys make the dedup index
+
+
 class ParquetWriter(BufferedWriter):
     """Buffers new rows, knows what is stored already (its dedup index holds every key of the
     store's files), and commits atomically (see `BufferedWriter`)."""
@@ -1477,17 +1533,31 @@ class ParquetWriter(BufferedWriter):
         super().__init__(log)
         self.store = store
         self._loaded: set[str] = set()  # files already in the dedup index
+        # The dedup index (every id of the store's articles and sources files) is read when
+        # the first article is added, not before: a poll where every feed is unchanged
+        # never reads it. Their files' footers are looked at now, so that a file missing,
+        # truncated or overwritten is quarantined by the next commit all the same (that
+        # commit reads the index); damage deeper in a file is met when the index is read.
+        self._indexed = False
         # needs_recount is set when a commit took out a damaged articles or mentions file:
         # the caller should recount mentions, as the manifest's empty fingerprint says
-        self.damaged = False  # the last refresh met damaged files, for the next commit
-        self.refresh()
+        # (a damaged manifest raises StoreError here, as the poller opens the store)
+        self.damaged = bool(store.snapshot().find_damaged(INDEXED))
 
     def refresh(self) -> None:
         """Bring the dedup index up to date with files committed by anyone.
 
         Damaged files are skipped here (`damaged` says so); the next commit quarantines them.
         """
+        self._indexed = True
         self.damaged = bool(self._index(self.store.snapshot()))
+
+    def add_article(
+        self, article: Article, feed: str, seen: datetime, entry: int | None = None
+    ) -> Article | None:
+        if not self._indexed:
+            self.refresh()
+        return super().add_article(article, feed, seen, entry)
 
     def _index(self, snap: ParquetSnapshot) -> list[tuple[str, DamagedFileError]]:
         """Add the ids of files not indexed yet; returns the damaged files met (table, error)."""
@@ -1558,7 +1628,7 @@ class ParquetWriter(BufferedWriter):
         except BaseException:
             self._forget()
             self._loaded = set()
-            self.refresh()
+            self._indexed = False  # read again when next needed
             self._remember_buffered()
             raise
         self._reset_buffers()
@@ -1568,28 +1638,22 @@ class ParquetWriter(BufferedWriter):
 
     def _commit(self, watchlist: tuple[Iterable[Entity], str] | None) -> ParquetSnapshot:
         with self.store.transaction(log=self.log) as txn:
-            for name, exc in self._index(_snapshot_from(self.store.root, txn.m)):
-                txn.quarantine(name, exc.path, exc.reason)
+            if self._indexed or self.damaged:  # (else read when first needed)
+                self._indexed = True
+                for name, exc in self._index(_snapshot_from(self.store.root, txn.m)):
+                    txn.quarantine(name, exc.path, exc.reason)
             if not txn.rollups:  # a store written before them, or damage taken out
                 tables = txn.m["tables"]
                 if tables["articles"] and not any(tables[n] for n in ROLLUP_SCHEMAS):
                     self.log("store: computing the daily roll-ups of the stored rows (once)")
                 txn.rebuild_rollups()
-            articles = self._articles_table()
-            txn.append("articles", articles)
-            txn.append("sources", _table("sources", self.new_sources))
-            stored = self._stored_recounts()
-            dropped = txn.drop_article_rows("mentions", stored)
-            txn.drop_article_rows("names", stored)
-            mentions = _table("mentions", self._recounted_rows("mentions", self.new_mentions))
-            txn.append("mentions", mentions)
-            txn.grow_rollups(articles=articles, mentions=mentions)
-            txn.grow_rollups(mentions=dropped, sign=-1)
-            txn.grow_story_rollups(pa.concat_tables([mentions, dropped.cast(mentions.schema)]))
-            txn.append("stories", _table("stories", self.new_stories))
-            txn.append("names", _table("names", self._recounted_rows("names", self.new_names)))
-            txn.append("pages", pa.Table.from_pylist(self.new_pages, SCHEMAS["pages"]))
-            txn.append("fetches", pa.Table.from_pylist(self.new_fetches, SCHEMAS["fetches"]))
+            if any((self.new_articles, self.new_sources, self.new_mentions, self.recounted,
+                    self.new_stories, self.new_names)):  # fmt: skip
+                self._append_analysed(txn)
+            if self.new_pages:
+                txn.append("pages", pa.Table.from_pylist(self.new_pages, SCHEMAS["pages"]))
+            # (built from buffers: a commit of fetches and feed state alone imports no pandas)
+            txn.append("fetches", _rows_table("fetches", self.new_fetches), sort=False)
             for url, n in self.source_counts.items():
                 state = self.feed_states.get(url) or self._stored_state(txn, url)
                 state.articles += n
@@ -1600,10 +1664,28 @@ class ParquetWriter(BufferedWriter):
             for name in TABLES:
                 while txn.compact(name):
                     pass
-            for files in txn.m["tables"].values():
-                self._loaded.update(f["path"] for f in files)  # rows already indexed
+            if self._indexed:
+                for files in txn.m["tables"].values():
+                    self._loaded.update(f["path"] for f in files)  # rows already indexed
         self.needs_recount = self.needs_recount or txn.recount
         return self.store.snapshot()
+
+    def _append_analysed(self, txn: _Txn) -> None:
+        """Append the buffered articles, sources, mentions, stories and names (recounted
+        articles' rows replaced), with the roll-ups they change."""
+        articles = self._articles_table()
+        txn.append("articles", articles)
+        txn.append("sources", _table("sources", self.new_sources))
+        stored = self._stored_recounts()
+        dropped = txn.drop_article_rows("mentions", stored)
+        txn.drop_article_rows("names", stored)
+        mentions = _table("mentions", self._recounted_rows("mentions", self.new_mentions))
+        txn.append("mentions", mentions)
+        txn.grow_rollups(articles=articles, mentions=mentions)
+        txn.grow_rollups(mentions=dropped, sign=-1)
+        txn.grow_story_rollups(pa.concat_tables([mentions, dropped.cast(mentions.schema)]))
+        txn.append("stories", _table("stories", self.new_stories))
+        txn.append("names", _table("names", self._recounted_rows("names", self.new_names)))
 
     def _stored_state(self, txn: _Txn, url: str) -> FeedState:
         data = txn.m["feeds"].get(url)
@@ -1631,6 +1713,66 @@ def _table(name: str, rows: list[tuple[Any, ...]]) -> pa.Table:
         [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)],
         schema=schema,
     )
+
+
+_ROW_CODES = {pa.int32(): "i", pa.int64(): "q", pa.float64(): "d", TS: "q"}
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _rows_table(name: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """A table's rows (dicts) as an Arrow table sorted by the table's key, nulls last.
+
+    Built from buffers, column by column (strings, 32/64-bit integers, floats, naive-UTC
+    timestamps): `pa.array` and `Table.from_pylist` import pandas on their first call (~0.3
+    s), which a commit of a poll's fetch log and feed state alone does not otherwise need.
+    The same values as `Table.from_pylist(rows, schema)` (a test compares them); a table
+    with other column types is made by that.
+    """
+    schema = TABLES[name]
+    if any(f.type not in _ROW_CODES and f.type != pa.string() for f in schema):
+        return pa.Table.from_pylist(list(rows), schema).sort_by(SORT_KEY[name])
+    key = SORT_KEY[name]
+    timed = schema.field(key).type == TS
+
+    def order(row: Mapping[str, Any]) -> tuple[bool, Any]:
+        v = row.get(key)
+        return (v is None, 0 if v is None else _micros(v) if timed else v)
+
+    rows = sorted(rows, key=order)
+    n = len(rows)
+    columns = []
+    for f in schema:
+        values = [r.get(f.name) for r in rows]
+        valid = [v is not None for v in values]
+        bits = None if all(valid) else pa.py_buffer(_bitmap(valid))
+        if f.type == pa.string():
+            data = [v.encode() if v is not None else b"" for v in values]
+            offsets = array.array("i", [0])
+            for chunk in data:
+                offsets.append(offsets[-1] + len(chunk))
+            buffers = [bits, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]
+        else:
+            if f.type == TS:
+                values = [None if v is None else _micros(v) for v in values]
+            filled = array.array(_ROW_CODES[f.type], [0 if v is None else v for v in values])
+            buffers = [bits, pa.py_buffer(filled)]
+        columns.append(pa.Array.from_buffers(f.type, n, buffers))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _bitmap(valid: Sequence[bool]) -> bytes:
+    """An Arrow validity bitmap (least significant bit first)."""
+    out = bytearray((len(valid) + 7) // 8)
+    for i, ok in enumerate(valid):
+        if ok:
+            out[i >> 3] |= 1 << (i & 7)
+    return bytes(out)
+
+
+def _micros(t: datetime) -> int:
+    """A time as microseconds since the epoch, naive UTC (as `utc_naive` stores it)."""
+    delta = utc_naive(t) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _stories_sql(snap: ParquetSnapshot, sql: str) -> str:
