@@ -973,3 +973,46 @@ def test_a_damaged_rollup_file_is_reported_and_repair_computes_the_rollup_again(
     assert any(a.startswith("recomputed the daily roll-ups") for a in report.actions)
     assert store.snapshot().rollups and _co_mentions(store) == EXPECTED_PAIRS
     assert store.check().healthy
+
+
+def test_a_table_past_2_gib_of_text_is_sorted_in_slices_with_the_same_rows(monkeypatch):
+    # sorting a big table joins its chunks, and a `string` column past 2 GiB overflows its
+    # offsets (ArrowInvalid at ~3M feed articles); `_sorted` then goes through 64-bit copies
+    import pyarrow as pa
+
+    rng = __import__("random").Random(3)
+    chunks = [
+        pa.table(
+            {
+                "published": pa.array([rng.randrange(100) for _ in range(50)], pa.int64()),
+                "text": pa.array([f"t{rng.random()}" if i % 7 else None for i in range(50)]),
+                "raw": pa.array([bytes([i]) for i in range(50)], pa.binary()),
+            }
+        )
+        for _ in range(5)
+    ]
+    table = pa.concat_tables(chunks)
+    expected = table.sort_by("published")
+    monkeypatch.setattr(store_mod, "SORT_BYTES", 0)
+    monkeypatch.setattr(store_mod, "SORT_SLICE", 16)
+    got = store_mod._sorted(table, "published")
+    assert got.schema == table.schema
+    assert got.equals(expected)
+    assert max(len(c) for c in got.column("text").chunks) <= 16
+
+
+def test_compaction_leaves_a_tier_too_big_to_merge_in_memory(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_mod, "MERGE_BYTES", 1)  # every tier is "too big"
+    store = open_store(tmp_path / "s")
+    w = store.writer()
+    for batch in range(10):
+        add(w, batch)
+        w.commit()
+    snap = store.snapshot()
+    assert len(snap.files["articles"]) == 10  # nothing merged
+    df = snap.query("SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d FROM {articles}")
+    assert df["n"].iloc[0] == df["d"].iloc[0] == 10
+    monkeypatch.setattr(store_mod, "MERGE_BYTES", 1 << 30)
+    add(w, 100)
+    w.commit()
+    assert len(store.snapshot().files["articles"]) < 10  # merged once it fits

@@ -152,6 +152,13 @@ QUARANTINE = "quarantine"
 GRACE_SECONDS = 600  # replaced files stay on disk this long for readers of older manifests
 TMP_GRACE_SECONDS = 600  # a temporary file this old, seen under the commit lock, is a dead writer's
 TIER_BASE = 8  # compaction merges this many files of the same size tier into one
+# Compaction leaves a tier alone when its files take more than this on disk together: merging
+# them would hold several GB in memory at once (articles' text, about 4x their compressed
+# size, and a sorted copy), so files stop growing there and a big store has a few more files.
+MERGE_BYTES = 256 << 20
+# A table bigger than this in memory is sorted through 64-bit offsets (`_sorted`).
+SORT_BYTES = 1 << 30
+SORT_SLICE = 128 * 1024  # rows taken at once by `_sorted`; also the Parquet row group
 REANALYSE_CHUNK = 50_000  # articles read at once by `replace_analyses`
 ROLLUP_SLICE = 1_000_000  # mention rows joined at once when the pair roll-up is rebuilt
 # The tables of the folder: the rows (SCHEMAS) and their daily roll-ups (ROLLUP_SCHEMAS)
@@ -536,6 +543,26 @@ def _empty_manifest() -> dict[str, Any]:
         "fingerprint": "",
         "quarantined": [],
     }
+
+
+def _sorted(table: pa.Table, key: str) -> pa.Table:
+    """`table` sorted by the column `key`.
+
+    Sorting takes rows, and taking rows joins each column's chunks into one array, whose
+    32-bit offsets overflow past 2 GiB of text (ArrowInvalid: a compaction of about 3M feed
+    articles). A table that big is sorted through 64-bit copies of its text columns, and taken
+    in slices cast back to its own types, so that no single array passes 2 GiB.
+    """
+    if table.nbytes < SORT_BYTES:
+        return table.sort_by(key)
+    wide = {pa.string(): pa.large_string(), pa.binary(): pa.large_binary()}
+    big = table.cast(pa.schema([f.with_type(wide.get(f.type, f.type)) for f in table.schema]))
+    order = pc.sort_indices(big, sort_keys=[(key, "ascending")])
+    slices = [
+        big.take(order.slice(start, SORT_SLICE)).cast(table.schema)
+        for start in range(0, table.num_rows, SORT_SLICE)
+    ]
+    return pa.concat_tables(slices)
 
 
 def _file_info(d: Mapping[str, Any]) -> FileInfo:
@@ -1148,14 +1175,14 @@ class _Txn:
             return None
         key = SORT_KEY[name]
         if sort:
-            table = table.sort_by(key)
+            table = _sorted(table, key)
         folder = self.root / name
         final = folder / f"{self.m['seq'] + 1:08d}-{uuid.uuid4().hex[:8]}.parquet"
         tmp = folder / f".{final.name}.tmp"
         try:
             folder.mkdir(parents=True, exist_ok=True)
             pq.write_table(
-                table, tmp, compression="zstd", row_group_size=128 * 1024, write_page_checksum=True
+                table, tmp, compression="zstd", row_group_size=SORT_SLICE, write_page_checksum=True
             )
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
@@ -1163,6 +1190,9 @@ class _Txn:
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise StoreError(f"cannot write to the store at {self.root}: {exc.strerror}") from exc
+        except pa.ArrowException as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write {name} to the store: {_one_line(exc)}") from exc
         self.written.append(final)
         col = table.column(key)  # sorted, nulls last
         known = table.num_rows - col.null_count
@@ -1341,7 +1371,7 @@ class _Txn:
             tiers.setdefault(int(math.log(max(f["rows"], 1), TIER_BASE)), []).append(f)
         for tier in sorted(tiers):
             group = tiers[tier]
-            if len(group) >= TIER_BASE:
+            if len(group) >= TIER_BASE and self._disk_bytes(group) <= MERGE_BYTES:
                 tables = []
                 for f in group:
                     try:
@@ -1356,6 +1386,13 @@ class _Txn:
                 self.replace(name, [f["path"] for f in group], [info] if info else [])
                 return True
         return False
+
+    def _disk_bytes(self, files: list[dict[str, Any]]) -> int:
+        total = 0
+        for f in files:
+            with contextlib.suppress(OSError):  # a missing file is found when it is read
+                total += (self.root / f["path"]).stat().st_size
+        return total
 
     # daily roll-ups ----------------------------------------------------------------------
     def grow_rollups(
