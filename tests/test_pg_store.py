@@ -198,12 +198,13 @@ def test_a_feed_is_leased_to_one_poller_until_it_commits_its_state(pg_url):
 
 
 def test_the_lease_of_a_poller_that_stopped_renewing_runs_out(pg_url, monkeypatch):
-    monkeypatch.setattr(pg, "LEASE", timedelta(seconds=1))
+    # 3 s: b's first claim must come before a's lease runs out, even on a loaded machine
+    monkeypatch.setattr(pg, "LEASE", timedelta(seconds=3))
     store = open_store(pg_url)
     a, b = store.writer(poller="a"), store.writer(poller="b")
     assert a.claim(["http://f/1"], lambda st: True, T0).won
     assert not b.claim(["http://f/1"], lambda st: True, T0).won
-    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    deadline = datetime.now(UTC) + timedelta(seconds=30)
     while not b.claim(["http://f/1"], lambda st: True, T0).won:
         assert datetime.now(UTC) < deadline
     # the poller that lost its lease does not overwrite the state of the one that has it
