@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
-from typing import cast
+from typing import TYPE_CHECKING
 
 from .config import Config, FeedConfig, file_stamp, load_config
 from .enrich import Enricher, Enrichment
@@ -46,7 +46,7 @@ from .enrich import fingerprint as analyses_fingerprint
 from .errors import ConfigError, MonitorError
 from .fetch import Fetcher
 from .match import Matcher
-from .models import Article, Entry, FeedState, FetchRequest, FetchResult, cap_title
+from .models import Article, Entry, FeedState, FetchRequest, FetchResult, ParsedFeed, cap_title
 from .pages import (
     PageJob,
     PageOutcome,
@@ -59,6 +59,9 @@ from .pages import (
 from .parse import parse_feed
 from .secrets import redact_text, without_userinfo
 from .store import Snapshot, Store, Writer, article_key, open_store
+
+if TYPE_CHECKING:
+    from .parsepool import FeedParser
 
 
 def _queries() -> ModuleType:
@@ -77,6 +80,9 @@ COMMIT_EVERY = 2.0  # seconds between commits while a poll is running
 # a poller sharing the store takes in the articles others stored since it last looked, minus
 # this much (their clocks may differ a little from its own)
 STORY_REFRESH_SLACK = timedelta(minutes=10)
+# a round of at least this many feeds parses their bodies in a worker process (parsepool.py),
+# on a machine with two cores or more; smaller rounds parse in the poller's own process
+PARSE_ASIDE_FEEDS = 8
 
 
 def poller_name(name: str = "") -> str:
@@ -259,6 +265,7 @@ class Poller:
         on_commit: Callable[[Snapshot, Config, datetime], None] | None = None,
         tone: bool = True,
         name: str = "",
+        parse_worker: bool | None = None,
     ):
         self.config = config
         self.on_commit = on_commit  # after each commit, e.g. delivery.Dispatcher.on_commit
@@ -282,6 +289,10 @@ class Poller:
         # feed -> {article id: published} of the pages not tried yet (FeedState.pages_pending)
         self._unread: dict[str, dict[int, datetime]] = {}
         self._last_commit = time.monotonic()
+        # parse in a worker process: always (True), never (False), or when a round is worth it
+        self.parse_worker = parse_worker
+        self._aside = False  # whether this round parses in the worker (see `_parse_aside`)
+        self._parser: FeedParser | None = None
 
     # set-up ------------------------------------------------------------------------------
     def open(self, progress: Progress | None = None) -> None:
@@ -364,7 +375,10 @@ class Poller:
         if self._stories_seeded:
             return
         self._stories_seeded = True
-        rows = _queries().story_seeds(self.store.snapshot(), self.enricher.stories)
+        snap = self.store.snapshot()
+        if not snap.rows("articles"):  # a new store: nothing to seed (nor pandas to import)
+            return
+        rows = _queries().story_seeds(snap, self.enricher.stories)
         self.enricher.seed(r for r in rows if r[0] not in self.enricher.stories)
 
     def refresh_stories(self) -> None:
@@ -486,6 +500,7 @@ class Poller:
         if self.store.shared:
             self.refresh_stories()
         total = len(feeds) - (min(batch, len(feeds)) - len(claimed))
+        self._aside = self._parse_worker_wanted(total)
         async with Fetcher.from_settings(self.config.poll, now=self.now) as fetcher:
             tasks = {asyncio.create_task(self._fetch(fetcher, f)): f for f in claimed}
             waiter = asyncio.create_task(stop.wait()) if stop else None
@@ -508,7 +523,8 @@ class Poller:
                     )
                     for task in done - {waiter}:
                         feed = tasks.pop(task)  # type: ignore[arg-type]
-                        self._handle(feed, cast(FetchResult, task.result()), summary)
+                        result, parsed = task.result()  # type: ignore[misc]
+                        self._handle(feed, result, summary, parsed)
                         done_count += 1
                     if progress:
                         progress(done_count, total)
@@ -529,6 +545,7 @@ class Poller:
                 assert self.writer is not None
                 self.writer.release()
                 self.enricher.stories.release()
+                self._aside, self._parser = False, None
         summary.seconds = time.monotonic() - started
         summary.pages, self.page_outcomes = self.page_outcomes, {}
         return summary
@@ -633,13 +650,52 @@ class Poller:
             progress(self.pages.attempts, self.pages.due())
             await asyncio.sleep(1.0)
 
+    def _parse_worker_wanted(self, feeds: int) -> bool:
+        if self.parse_worker is not None:
+            return self.parse_worker
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cpus = os.cpu_count() or 1
+        return feeds >= PARSE_ASIDE_FEEDS and cpus >= 2
+
     # one feed ----------------------------------------------------------------------------
-    async def _fetch(self, fetcher: Fetcher, feed: FeedConfig) -> FetchResult:
+    async def _fetch(
+        self, fetcher: Fetcher, feed: FeedConfig
+    ) -> tuple[FetchResult, ParsedFeed | MonitorError | None]:
+        """The feed fetched and, when the round parses in the worker, its body parsed."""
         try:
             request = self._request(feed)
         except MonitorError as exc:  # a ${VAR} gone from the environment since the check
-            return FetchResult(url=feed.key, outcome="failed", error=str(exc), started=self.now())
-        return await fetcher.fetch(request)
+            failed = FetchResult(url=feed.key, outcome="failed", error=str(exc), started=self.now())
+            return failed, None
+        result = await fetcher.fetch(request)
+        return result, await self._parse_aside(feed, result)
+
+    async def _parse_aside(
+        self, feed: FeedConfig, result: FetchResult
+    ) -> ParsedFeed | MonitorError | None:
+        """A new body parsed in the worker process (parsepool.py), or the error to report for
+        the feed; None when `_handle` is to parse it here: a body seen before, a round that
+        does not use the worker, or a worker not up yet (it starts with the first body)."""
+        if not self._aside or result.outcome != "ok" or result.body is None:
+            return None
+        st = self.states.get(feed.key)
+        if st is not None and st.body_hash == _body_hash(result.body):
+            return None
+        if self._parser is None:
+            from .parsepool import FeedParser
+
+            self._parser = FeedParser()
+            self._parser.start()
+        if not self._parser.ready:
+            return None
+        try:
+            return await self._parser.parse(
+                result.body, _base_url(feed, result), result.content_type
+            )
+        except MonitorError as exc:
+            return exc
 
     def _request(self, feed: FeedConfig) -> FetchRequest:
         """The request for the fetcher: the real URL, and the values it must hide."""
@@ -649,7 +705,14 @@ class Poller:
             return FetchRequest(url, secrets=hidden)
         return FetchRequest(url, etag=st.etag, last_modified=st.last_modified, secrets=hidden)
 
-    def _handle(self, feed: FeedConfig, result: FetchResult, summary: PollSummary) -> None:
+    def _handle(
+        self,
+        feed: FeedConfig,
+        result: FetchResult,
+        summary: PollSummary,
+        parsed: ParsedFeed | MonitorError | None = None,
+    ) -> None:
+        """Store what a fetch gave (`parsed`: its body parsed already, see `_parse_aside`)."""
         assert self.writer is not None
         now = self.now()
         st = self.states.get(feed.key) or FeedState(url=feed.key)
@@ -658,15 +721,19 @@ class Poller:
         st.poller = self.name
         new_articles = 0
         if result.outcome == "ok" and result.body is not None:
-            body_hash = hashlib.blake2b(result.body, digest_size=16).hexdigest()
+            body_hash = _body_hash(result.body)
             if body_hash == st.body_hash:
                 result.outcome = "unchanged"
             else:
                 try:
-                    # links resolve against the URL the body came from, minus any user info
-                    base = without_userinfo(result.final_url or feed.key)
                     new_articles, new_mentions = self._ingest(
-                        feed, result.body, base, now, result.content_type, st
+                        feed,
+                        result.body,
+                        _base_url(feed, result),
+                        now,
+                        result.content_type,
+                        st,
+                        parsed,
                     )
                     summary.new_mentions += new_mentions
                     st.body_hash = body_hash
@@ -703,9 +770,13 @@ class Poller:
         now: datetime,
         content_type: str = "",
         state: FeedState | None = None,
+        parsed: ParsedFeed | MonitorError | None = None,
     ) -> tuple[int, int]:
         assert self.writer is not None
-        parsed = parse_feed(body, base_url, content_type)
+        if isinstance(parsed, MonitorError):  # the worker's verdict on the body
+            raise parsed
+        if parsed is None:
+            parsed = parse_feed(body, base_url, content_type)
         full_text = self._full_text(feed, parsed.entries, state)
         items = [
             (
@@ -855,6 +926,16 @@ class Poller:
                     )
             if self.on_commit:
                 self.on_commit(snap, self.config, self.now())
+
+
+def _body_hash(body: bytes) -> str:
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+def _base_url(feed: FeedConfig, result: FetchResult) -> str:
+    """What a feed's relative links resolve against: the URL its body came from, minus any
+    user info."""
+    return without_userinfo(result.final_url or feed.key)
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:
