@@ -46,7 +46,7 @@ from .enrich import fingerprint as analyses_fingerprint
 from .errors import ConfigError, MonitorError
 from .fetch import Fetcher
 from .match import Matcher
-from .models import Article, Entry, FeedState, FetchRequest, FetchResult, ParsedFeed, cap_title
+from .models import Article, Entry, FeedState, FetchRequest, FetchResult, cap_title
 from .pages import (
     PageJob,
     PageOutcome,
@@ -61,6 +61,7 @@ from .secrets import redact_text, without_userinfo
 from .store import Snapshot, Store, Writer, article_key, open_store
 
 if TYPE_CHECKING:
+    from .models import ParsedFeed
     from .parsepool import FeedParser
 
 
