@@ -3,8 +3,10 @@
 The poller's event loop counts, scores, groups and stores articles on one core; parsing
 (parse.py) is a quarter of that work and needs nothing the loop holds, so a round with many
 feeds to parse hands their bodies to a worker process (`FeedParser`) and the two run on two
-cores. The results are those of `parse.parse_feed` in the poller's own process: the same
-function on the same bytes.
+cores. The worker also computes what needs no state of each entry (`enrich.prepare`: its
+story signature and its names), which leaves the loop the matching, tone, story assignment
+and storing. The results are those of `parse.parse_feed` and `enrich.prepare` in the
+poller's own process: the same functions on the same bytes.
 
 - One worker process (spawned, so it shares nothing with the poller's threads), started on
   first use and kept for the life of the process; `FeedParser.ready` says when it is up, and
@@ -16,8 +18,8 @@ function on the same bytes.
   was in the worker, no other feed is touched, and nothing is lost (the feed is fetched
   again in full at its next poll).
 
-What it leaves to others: parsing itself (parse.py), deciding which bodies to parse and
-when a worker is worth starting (poll.py).
+What it leaves to others: parsing itself (parse.py), the analyses (enrich.py), deciding which
+bodies to parse and when a worker is worth starting (poll.py).
 """
 
 from __future__ import annotations
@@ -32,16 +34,24 @@ import sys
 import threading
 import types
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
+from .enrich import Prepared, prepare
 from .errors import MonitorError, ParseError
-from .models import ParsedFeed
+from .models import ParsedFeed, cap_title
 from .parse import parse_feed
 
-__all__ = ["FeedParser", "ParseJob", "parse_body"]
+__all__ = ["FeedParser", "ParseJob", "ParsedBody", "parse_body"]
 
-# (body, url, content type) -> the parsed feed, or the error to report for the feed. A job
+
+class ParsedBody(NamedTuple):
+    feed: ParsedFeed
+    prepared: list[Prepared]  # per entry: `enrich.prepare` of its title (capped) and text
+
+
+# (body, url, content type) -> the parsed body, or the error to report for the feed. A job
 # must be a module-level function (the worker imports it by name).
-ParseJob = Callable[[bytes, str, str], "ParsedFeed | ParseError"]
+ParseJob = Callable[[bytes, str, str], "ParsedBody | ParseError"]
 
 _POOL: concurrent.futures.ProcessPoolExecutor | None = None
 _READY: concurrent.futures.Future[bool] | None = None  # done when the worker is up
@@ -49,11 +59,14 @@ _LOCK = threading.Lock()
 _AT_EXIT = False  # whether `_shutdown` is registered
 
 
-def parse_body(body: bytes, url: str, content_type: str) -> ParsedFeed | ParseError:
-    """`parse_feed` in the worker: the error is returned, not raised (it crosses a pipe as a
-    value; a raised one would carry the worker's traceback along)."""
+def parse_body(body: bytes, url: str, content_type: str) -> ParsedBody | ParseError:
+    """`parse_feed`, then `enrich.prepare` of each entry's title and text as its article will
+    hold them (`poll.make_article`: the title capped, the text whole). The error is returned,
+    not raised (it crosses a pipe as a value; a raised one would carry the worker's traceback
+    along)."""
     try:
-        return parse_feed(body, url, content_type)
+        feed = parse_feed(body, url, content_type)
+        return ParsedBody(feed, prepare([(cap_title(e.title), e.text) for e in feed.entries]))
     except ParseError as exc:
         return exc
     except Exception as exc:  # a parser bug on a hostile body: that feed's error, not a crash
@@ -145,8 +158,8 @@ class FeedParser:
             and ready.exception() is None
         )
 
-    async def parse(self, body: bytes, url: str, content_type: str = "") -> ParsedFeed:
-        """`parse_feed(body, url, content_type)` in the worker; raises `ParseError`. Where no
+    async def parse(self, body: bytes, url: str, content_type: str = "") -> ParsedBody:
+        """`parse_body(body, url, content_type)` in the worker; raises `ParseError`. Where no
         worker can be started (any more), parses in this process."""
         loop = asyncio.get_running_loop()
         async with self._turn:
@@ -154,7 +167,10 @@ class FeedParser:
                 try:
                     pool, _ = _pool()
                 except (OSError, ValueError, NotImplementedError, RuntimeError):
-                    return parse_feed(body, url, content_type)
+                    out = parse_body(body, url, content_type)
+                    if isinstance(out, MonitorError):
+                        raise out from None
+                    return out
                 try:
                     out = await loop.run_in_executor(pool, self.job, body, url, content_type)
                 except concurrent.futures.BrokenExecutor:

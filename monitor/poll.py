@@ -61,8 +61,8 @@ from .secrets import redact_text, without_userinfo
 from .store import Snapshot, Store, Writer, article_key, open_store
 
 if TYPE_CHECKING:
-    from .models import ParsedFeed
-    from .parsepool import FeedParser
+    from .enrich import Prepared
+    from .parsepool import FeedParser, ParsedBody
 
 
 def _queries() -> ModuleType:
@@ -663,7 +663,7 @@ class Poller:
     # one feed ----------------------------------------------------------------------------
     async def _fetch(
         self, fetcher: Fetcher, feed: FeedConfig
-    ) -> tuple[FetchResult, ParsedFeed | MonitorError | None]:
+    ) -> tuple[FetchResult, ParsedBody | MonitorError | None]:
         """The feed fetched and, when the round parses in the worker, its body parsed."""
         try:
             request = self._request(feed)
@@ -675,10 +675,11 @@ class Poller:
 
     async def _parse_aside(
         self, feed: FeedConfig, result: FetchResult
-    ) -> ParsedFeed | MonitorError | None:
-        """A new body parsed in the worker process (parsepool.py), or the error to report for
-        the feed; None when `_handle` is to parse it here: a body seen before, a round that
-        does not use the worker, or a worker not up yet (it starts with the first body)."""
+    ) -> ParsedBody | MonitorError | None:
+        """A new body parsed (and its entries prepared) in the worker process (parsepool.py),
+        or the error to report for the feed; None when `_handle` is to parse it here: a body
+        seen before, a round that does not use the worker, or a worker not up yet (it starts
+        with the first body)."""
         if not self._aside or result.outcome != "ok" or result.body is None:
             return None
         st = self.states.get(feed.key)
@@ -711,7 +712,7 @@ class Poller:
         feed: FeedConfig,
         result: FetchResult,
         summary: PollSummary,
-        parsed: ParsedFeed | MonitorError | None = None,
+        parsed: ParsedBody | MonitorError | None = None,
     ) -> None:
         """Store what a fetch gave (`parsed`: its body parsed already, see `_parse_aside`)."""
         assert self.writer is not None
@@ -771,42 +772,50 @@ class Poller:
         now: datetime,
         content_type: str = "",
         state: FeedState | None = None,
-        parsed: ParsedFeed | MonitorError | None = None,
+        parsed: ParsedBody | MonitorError | None = None,
     ) -> tuple[int, int]:
         assert self.writer is not None
         if isinstance(parsed, MonitorError):  # the worker's verdict on the body
             raise parsed
         if parsed is None:
-            parsed = parse_feed(body, base_url, content_type)
-        full_text = self._full_text(feed, parsed.entries, state)
+            feed_read, prepared = parse_feed(body, base_url, content_type), None
+        else:
+            feed_read, prepared = parsed
+        full_text = self._full_text(feed, feed_read.entries, state)
         items = [
             (
-                make_article(entry, feed.key, now, home=parsed.link),
-                entry_key(entry, feed.key, home=parsed.link),
+                make_article(entry, feed.key, now, home=feed_read.link),
+                entry_key(entry, feed.key, home=feed_read.link),
             )
-            for entry in parsed.entries
+            for entry in feed_read.entries
         ]
         # what the store holds of these already (a shared store: also what others stored)
         self.writer.prepare(feed.key, [k for article, key in items for k in (article.id, key)])
         new: list[Article] = []
-        for article, key in items:
+        ready: list[Prepared] = []  # the new articles' `prepared` entries
+        for i, (article, key) in enumerate(items):
             stored = self.writer.add_article(article, feed.key, now, key)
-            if stored is not None:
+            if stored is not None:  # (its title and text are the entry's: see make_article)
                 new.append(stored)
+                if prepared is not None:
+                    ready.append(prepared[i])
         mentions = 0
-        for article, e in zip(new, self._enrich(new), strict=True):
+        for article, e in zip(new, self._enrich(new, ready if prepared else None), strict=True):
             mentions += len(e.counts)
             if full_text:
                 self._queue_page(article, now, e.story, feed.key)
         return len(new), mentions
 
-    def _enrich(self, articles: list[Article]) -> list[Enrichment]:
-        """Count, score and group a feed's new articles together (see enrich.py); they are
-        buffered with their analyses, so a commit has both or neither."""
+    def _enrich(
+        self, articles: list[Article], prepared: list[Prepared] | None = None
+    ) -> list[Enrichment]:
+        """Count, score and group a feed's new articles together (see enrich.py; `prepared`:
+        their signatures and names, from the parse worker); they are buffered with their
+        analyses, so a commit has both or neither."""
         assert self.writer is not None
         rows = [(a.id, a.published, a.title, a.text, a.feed) for a in articles]
         self._seed_stories()
-        out = self.enricher.articles(rows)
+        out = self.enricher.articles(rows, prepared)
         for article, e in zip(articles, out, strict=True):
             self.writer.add_story_and_names(article, e.story, e.names)
             self.writer.add_mentions(article, e.counts, e.tones, e.story)

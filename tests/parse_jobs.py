@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 
 from monitor.errors import ParseError
-from monitor.models import ParsedFeed
-from monitor.parsepool import parse_body
+from monitor.parsepool import ParsedBody, parse_body
 
 CRASH = b"<!-- crash the parser -->"
 
 
-def parse_or_crash(body: bytes, url: str, content_type: str) -> ParsedFeed | ParseError:
+def parse_or_crash(body: bytes, url: str, content_type: str) -> ParsedBody | ParseError:
     """`parse_body`, except that a body holding `CRASH` ends the worker process at once, as a
     crash in a parser's native code would (no exception, no answer)."""
     if CRASH in body:

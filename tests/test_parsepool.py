@@ -11,15 +11,18 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from monitor import parsepool
 from monitor.config import load_config
 from monitor.demo.server import serve_world
 from monitor.demo.world import World
+from monitor.enrich import Prepared, prepare
 from monitor.errors import ParseError
+from monitor.models import ParsedFeed, cap_title
 from monitor.parse import parse_feed
-from monitor.parsepool import FeedParser, parse_body
+from monitor.parsepool import FeedParser, ParsedBody, parse_body
 from monitor.poll import PARSE_ASIDE_FEEDS, Poller
 from monitor.store import open_store
 from tests.feedserver import FeedServer
@@ -44,6 +47,29 @@ def rss(n: int, *, tag: str = "", extra: bytes = b"") -> bytes:
     )
 
 
+def same_prepared(a: list[Prepared], b: list[Prepared]) -> bool:
+    """Whether two lists of `enrich.prepare` results are equal (signatures hold arrays)."""
+
+    def same_array(x: np.ndarray | None, y: np.ndarray | None) -> bool:
+        return (x is None and y is None) or (
+            x is not None and y is not None and x.dtype == y.dtype and np.array_equal(x, y)
+        )
+
+    return len(a) == len(b) and all(
+        p.names == q.names
+        and same_array(p.signature.compare, q.signature.compare)
+        and same_array(p.signature.bands, q.signature.bands)
+        and same_array(p.signature.bloom, q.signature.bloom)
+        and (p.signature.title, p.signature.short, p.signature.excess)
+        == (q.signature.title, q.signature.short, q.signature.excess)
+        for p, q in zip(a, b, strict=True)
+    )
+
+
+def expected_prepared(feed: ParsedFeed) -> list[Prepared]:
+    return prepare([(cap_title(e.title), e.text) for e in feed.entries])
+
+
 def worker_up() -> FeedParser:
     """A parser whose worker is up (started now if none is)."""
     parser = FeedParser()
@@ -57,9 +83,13 @@ def worker_up() -> FeedParser:
 
 def test_parse_body_returns_the_parse_or_the_error_as_a_value():
     body = rss(3, tag="a")
-    assert parse_body(body, "http://a.example/feed", "") == parse_feed(
-        body, "http://a.example/feed"
-    )
+    out = parse_body(body, "http://a.example/feed", "")
+    assert isinstance(out, ParsedBody)
+    assert out.feed == parse_feed(body, "http://a.example/feed")
+    assert len(out.prepared) == 3 and same_prepared(out.prepared, expected_prepared(out.feed))
+    # the same through a pipe
+    again = pickle.loads(pickle.dumps(out))
+    assert again.feed == out.feed and same_prepared(again.prepared, out.prepared)
     error = parse_body(b"<html><body>not a feed</body></html>", "http://a.example/feed", "")
     assert isinstance(error, ParseError)
     assert "HTML page" in str(error) and error.url == "http://a.example/feed"
@@ -89,8 +119,15 @@ def test_the_worker_parses_alike_and_reports_errors_as_in_process():
             out.append((here, there))
         return out
 
+    parsed = 0
     for here, there in asyncio.run(both()):
-        assert here == there
+        if isinstance(here, ParsedFeed):
+            assert isinstance(there, ParsedBody) and there.feed == here
+            assert same_prepared(there.prepared, expected_prepared(here))
+            parsed += len(here.entries) > 0
+        else:
+            assert here == there
+    assert parsed > 5
     # and it did run elsewhere
     parser = worker_up()
     parser.job = worker_pid
@@ -104,7 +141,7 @@ def test_a_body_the_worker_dies_on_is_that_feeds_error_and_the_next_body_parses(
         with pytest.raises(ParseError) as crashed:
             await parser.parse(rss(2, tag="b", extra=CRASH), "http://b.example/feed")
         after = await parser.parse(rss(2, tag="c"), "http://c.example/feed")
-        return str(crashed.value), after, parse_feed(rss(2, tag="c"), "http://c.example/feed")
+        return str(crashed.value), after.feed, parse_feed(rss(2, tag="c"), "http://c.example/feed")
 
     message, after, expected = asyncio.run(run())
     assert message == (
