@@ -84,6 +84,7 @@ STORY_REFRESH_SLACK = timedelta(minutes=10)
 # a round of at least this many feeds parses their bodies in a worker process (parsepool.py),
 # on a machine with two cores or more; smaller rounds parse in the poller's own process
 PARSE_ASIDE_FEEDS = 8
+GC_YOUNG = 10_000  # allocations between collections of the young generation, during a round
 
 
 def poller_name(name: str = "") -> str:
@@ -508,6 +509,7 @@ class Poller:
             last_commit = time.monotonic()
             done_count = 0
             self.enricher.stories.hold()  # the round's feeds find each other's copies
+            thresholds = _collect_less()
             try:
                 while tasks or pending:
                     while pending and len(tasks) <= batch // 2:
@@ -547,6 +549,7 @@ class Poller:
                 self.writer.release()
                 self.enricher.stories.release()
                 self._aside, self._parser = False, None
+                _collect_as_before(thresholds)
         summary.seconds = time.monotonic() - started
         summary.pages, self.page_outcomes = self.page_outcomes, {}
         return summary
@@ -936,6 +939,27 @@ class Poller:
                     )
             if self.on_commit:
                 self.on_commit(snap, self.config, self.now())
+
+
+def _collect_less() -> tuple[int, ...]:
+    """Collect garbage less often while a round runs (returns the thresholds to restore).
+
+    A round allocates many objects that live until the next commit (articles, their rows),
+    which the young generation's collections (every 700 allocations by default) go through
+    again and again: ~0.3 s of 3 in a cold ingest of 10,000 articles, half that at
+    GC_YOUNG. Reference counting frees nearly everything else at once whatever the setting.
+    """
+    import gc
+
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], GC_YOUNG), *old[1:])
+    return old
+
+
+def _collect_as_before(thresholds: tuple[int, ...]) -> None:
+    import gc
+
+    gc.set_threshold(*thresholds)
 
 
 def _body_hash(body: bytes) -> str:
