@@ -11,6 +11,7 @@ poller's own process: the same functions on the same bytes.
 - One worker process (spawned, so it shares nothing with the poller's threads), started on
   first use and kept for the life of the process; `FeedParser.ready` says when it is up, and
   until then the poller parses in its own process, as it does for small rounds.
+- The worker ends with the poller's process, however that ends (a kill -9 included).
 - Bodies go to the worker one at a time. A body the worker cannot parse becomes that feed's
   `ParseError`, as it would in-process; a worker that dies on a body (a crash in a parser's
   native code, or killed from outside) is replaced, the body is tried once more in the new
@@ -29,9 +30,11 @@ import atexit
 import concurrent.futures
 import contextlib
 import multiprocessing
+import os
 import signal
 import sys
 import threading
+import time
 import types
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
@@ -73,9 +76,18 @@ def parse_body(body: bytes, url: str, content_type: str) -> ParsedBody | ParseEr
         return ParseError(url, f"the feed could not be parsed ({type(exc).__name__})")
 
 
-def _worker_setup() -> None:
-    """A worker ignores Ctrl-C: the poller's business (the worker stops with it)."""
+def _worker_setup(parent: int | None = None) -> None:
+    """A worker ignores Ctrl-C (the poller's business) and ends when the poller's process
+    (`parent`) is gone, even killed with SIGKILL, instead of waiting for work forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _worker_ready() -> bool:
@@ -102,7 +114,10 @@ def _pool() -> tuple[concurrent.futures.ProcessPoolExecutor, concurrent.futures.
     with _LOCK:
         if _POOL is None or _READY is None:
             pool = concurrent.futures.ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_setup
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_setup,
+                initargs=(os.getpid(),),
             )
             with _without_main():  # the worker process is started by its first job
                 ready = pool.submit(_worker_ready)

@@ -273,3 +273,42 @@ def test_the_worker_starts_only_for_a_round_with_enough_new_bodies(tmp_path, ser
     starts.clear()
     again = asyncio.run(big.poll_once())
     assert (again.unchanged, again.new_articles, starts) == (len(paths), 0, [])
+
+
+def test_the_worker_ends_when_the_pollers_process_is_killed(tmp_path):
+    """kill -9 of the poller leaves no worker waiting for work forever."""
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "poller.py"
+    script.write_text(
+        "import asyncio\n"
+        "from tests.test_parsepool import worker_up\n"
+        "from tests.parse_jobs import worker_pid\n"
+        "parser = worker_up()\n"
+        "parser.job = worker_pid\n"
+        "print(asyncio.run(parser.parse(b'', '', '')), flush=True)\n"
+        "import time; time.sleep(600)\n"
+    )
+    root = Path(__file__).parent.parent
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], cwd=root, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        worker = int(proc.stdout.readline())
+        os.kill(worker, 0)  # alive
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(worker, signal.SIGKILL)
+    raise AssertionError("the worker outlived the poller's process")
