@@ -7,6 +7,10 @@ publication order (with a fresh story index), or `recount()` when only the watch
 (stories and names are kept); `seed()` rebuilds the story index from the
 store's recent articles when a poller starts.
 
+`prepare()` computes what needs no state (each article's story signature and its names) for
+a batch of (title, text) pairs, wherever it runs: the poller has it done in its parse worker
+(parsepool.py) and hands the results to `articles()`, which then only looks them up.
+
 `fingerprint(matcher)` is what the store records as the state of its analyses: the watchlist's
 fingerprint and `VERSION`. A store whose fingerprint differs (another watchlist, or a store
 written before an analysis existed or changed) is reanalysed by the poller when it opens.
@@ -21,14 +25,14 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from .match import Matcher
 from .names import extract_names
-from .stories import StoryAssigner
+from .stories import Signature, StoryAssigner, signatures
 from .tone import ToneScorer
 
-__all__ = ["VERSION", "Enricher", "Enrichment", "fingerprint"]
+__all__ = ["VERSION", "Enricher", "Enrichment", "Prepared", "fingerprint", "prepare"]
 
 # Bump when the rules of stories, names or tone change, so that stored results are recomputed.
 VERSION = "1"
@@ -50,6 +54,23 @@ class Enrichment:
     names: list[tuple[str, str]]  # (key, form)
 
 
+class Prepared(NamedTuple):
+    """What `prepare` computes for one article: its story signature and its names."""
+
+    signature: Signature
+    names: list[tuple[str, str]]  # extract_names(title, text)
+
+
+def prepare(items: Sequence[tuple[str, str]]) -> list[Prepared]:
+    """The analyses of (title, text) pairs that need no state: story signatures (together:
+    their numpy work is per batch) and names. Pure."""
+    sigs = signatures(items)
+    return [
+        Prepared(sig, extract_names(title, text))
+        for (title, text), sig in zip(items, sigs, strict=True)
+    ]
+
+
 class Enricher:
     """Analyses articles one at a time; keeps the story index between calls."""
 
@@ -65,14 +86,21 @@ class Enricher:
     ) -> Enrichment:
         return self.articles([(article_id, published, title, text, feed)])[0]
 
-    def articles(self, rows: Sequence[tuple[int, datetime, str, str, str]]) -> list[Enrichment]:
+    def articles(
+        self,
+        rows: Sequence[tuple[int, datetime, str, str, str]],
+        prepared: Sequence[Prepared] | None = None,
+    ) -> list[Enrichment]:
         """`article()` for each (id, published, title, text, feed) row, in order: the same
-        results, cheaper by the batch (story signatures are computed together)."""
-        stories = self.stories.assign_many(rows)
+        results, cheaper by the batch (story signatures are computed together). `prepared`:
+        `prepare()` of the rows' (title, text), done already (by the parse worker)."""
+        if prepared is None:
+            prepared = prepare([(title, text) for _, _, title, text, _ in rows])
+        stories = self.stories.assign_many(rows, [p.signature for p in prepared])
         out = []
-        for (_, _, title, text, _), story in zip(rows, stories, strict=True):
+        for (_, _, title, text, _), story, p in zip(rows, stories, prepared, strict=True):
             counts, tones = self._counts_and_tones(title, text)
-            out.append(Enrichment(counts, tones, story, extract_names(title, text)))
+            out.append(Enrichment(counts, tones, story, p.names))
         return out
 
     def _counts_and_tones(self, title: str, text: str) -> tuple[dict[str, int], dict[str, float]]:

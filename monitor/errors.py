@@ -64,7 +64,11 @@ class ParseError(MonitorError):
 
     def __init__(self, url: str, message: str):
         self.url = url
+        self.message = message
         super().__init__(f"{message} ({url})")
+
+    def __reduce__(self) -> tuple[type[ParseError], tuple[str, str]]:
+        return type(self), (self.url, self.message)  # to cross from a worker process
 
 
 class StoreError(MonitorError):

@@ -448,10 +448,21 @@ class StoryAssigner:
         """The story of a new article (its own id when it copies nothing in the window)."""
         return self.assign_many([(article_id, published, title, text, feed)])[0]
 
-    def assign_many(self, rows: Sequence[tuple[int, datetime, str, str, str]]) -> list[int]:
-        """`assign` for each (id, published, title, text, feed) row, in order."""
+    def assign_many(
+        self,
+        rows: Sequence[tuple[int, datetime, str, str, str]],
+        known: Sequence[Signature] | None = None,
+    ) -> list[int]:
+        """`assign` for each (id, published, title, text, feed) row, in order. `known`: the
+        rows' signatures, computed already (elsewhere: `signatures` of the same titles and
+        texts)."""
         todo = [i for i, row in enumerate(rows) if row[0] not in self._ids]
-        sigs = dict(zip(todo, signatures([(rows[i][2], rows[i][3]) for i in todo]), strict=True))
+        if known is not None:
+            sigs = {i: known[i] for i in todo}
+        else:
+            sigs = dict(
+                zip(todo, signatures([(rows[i][2], rows[i][3]) for i in todo]), strict=True)
+            )
         out = []
         for i, (article_id, published, _, _, feed) in enumerate(rows):
             slot = self._ids.get(article_id)

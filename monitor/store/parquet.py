@@ -603,6 +603,13 @@ def _rollups_kept(data: Mapping[str, Any]) -> bool:
     )
 
 
+def _holds_nothing(data: Mapping[str, Any]) -> bool:
+    """A store without rows or roll-ups (a new one): its roll-ups sum its rows already, and
+    need no rebuilding (which would cost its first commit ~0.2 s of imports and queries)."""
+    tables = data["tables"]
+    return not any(tables.get(name) for name in ("articles", "mentions", *ROLLUP_SCHEMAS))
+
+
 # --------------------------------------------------------------------------------------------
 # Manifest shape: a small typed check, so that a damaged manifest is one clear error
 
@@ -1490,6 +1497,9 @@ class _Txn:
     def rebuild_rollups(self) -> None:
         """Compute the roll-ups afresh from this commit's articles and mentions files (an
         older store, a reanalysis, a repair, a copy): one file each, the old ones garbage."""
+        if _holds_nothing(self.m):  # a new store: no rows, nothing to sum
+            self.rollups = True
+            return
         snap = _snapshot_from(self.root, self.m)
         new = {
             name: _arrow_query(snap.sql(_stories_sql(snap, ROLLUP_SQL[name])))

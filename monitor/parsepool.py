@@ -1,0 +1,205 @@
+"""Parsing feed bodies in a worker process, beside the poller.
+
+The poller's event loop counts, scores, groups and stores articles on one core; parsing
+(parse.py) is a quarter of that work and needs nothing the loop holds, so a round with many
+feeds to parse hands their bodies to a worker process (`FeedParser`) and the two run on two
+cores. The worker also computes what needs no state of each entry (`enrich.prepare`: its
+story signature and its names), which leaves the loop the matching, tone, story assignment
+and storing. The results are those of `parse.parse_feed` and `enrich.prepare` in the
+poller's own process: the same functions on the same bytes.
+
+- One worker process (spawned, so it shares nothing with the poller's threads), started on
+  first use and kept for the life of the process; `FeedParser.ready` says when it is up, and
+  until then the poller parses in its own process, as it does for small rounds.
+- The worker ends with the poller's process, however that ends (a kill -9 included).
+- Bodies go to the worker one at a time. A body the worker cannot parse becomes that feed's
+  `ParseError`, as it would in-process; a worker that dies on a body (a crash in a parser's
+  native code, or killed from outside) is replaced, the body is tried once more in the new
+  worker, and if that dies too the feed gets a `ParseError` saying so. Since only that body
+  was in the worker, no other feed is touched, and nothing is lost (the feed is fetched
+  again in full at its next poll).
+
+What it leaves to others: parsing itself (parse.py), the analyses (enrich.py), deciding which
+bodies to parse and when a worker is worth starting (poll.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+from .enrich import Prepared, prepare
+from .errors import MonitorError, ParseError
+from .models import ParsedFeed, cap_title
+from .parse import parse_feed
+
+__all__ = ["FeedParser", "ParseJob", "ParsedBody", "parse_body"]
+
+
+class ParsedBody(NamedTuple):
+    feed: ParsedFeed
+    prepared: list[Prepared]  # per entry: `enrich.prepare` of its title (capped) and text
+
+
+# (body, url, content type) -> the parsed body, or the error to report for the feed. A job
+# must be a module-level function (the worker imports it by name).
+ParseJob = Callable[[bytes, str, str], "ParsedBody | ParseError"]
+
+_POOL: concurrent.futures.ProcessPoolExecutor | None = None
+_READY: concurrent.futures.Future[bool] | None = None  # done when the worker is up
+_LOCK = threading.Lock()
+_AT_EXIT = False  # whether `_shutdown` is registered
+
+
+def parse_body(body: bytes, url: str, content_type: str) -> ParsedBody | ParseError:
+    """`parse_feed`, then `enrich.prepare` of each entry's title and text as its article will
+    hold them (`poll.make_article`: the title capped, the text whole). The error is returned,
+    not raised (it crosses a pipe as a value; a raised one would carry the worker's traceback
+    along)."""
+    try:
+        feed = parse_feed(body, url, content_type)
+        return ParsedBody(feed, prepare([(cap_title(e.title), e.text) for e in feed.entries]))
+    except ParseError as exc:
+        return exc
+    except Exception as exc:  # a parser bug on a hostile body: that feed's error, not a crash
+        return ParseError(url, f"the feed could not be parsed ({type(exc).__name__})")
+
+
+def _worker_setup(parent: int | None = None) -> None:
+    """A worker ignores Ctrl-C (the poller's business) and ends when the poller's process
+    (`parent`) is gone, even killed with SIGKILL, instead of waiting for work forever."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
+def _worker_ready() -> bool:
+    return True
+
+
+@contextlib.contextmanager
+def _without_main() -> Iterator[None]:
+    """Hide the program's __main__ while the worker starts: multiprocessing's spawn would
+    import it again in the worker (running a script's top level a second time), and the
+    worker needs nothing from it. (As pages.py does for its own workers.)"""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
+def _pool() -> tuple[concurrent.futures.ProcessPoolExecutor, concurrent.futures.Future[bool]]:
+    """The worker, started (not waited for) when there is none."""
+    global _POOL, _READY, _AT_EXIT
+    with _LOCK:
+        if _POOL is None or _READY is None:
+            pool = concurrent.futures.ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_setup,
+                initargs=(os.getpid(),),
+            )
+            with _without_main():  # the worker process is started by its first job
+                ready = pool.submit(_worker_ready)
+            if not _AT_EXIT:  # stop the worker before the interpreter tears modules down
+                atexit.register(_shutdown)
+                _AT_EXIT = True
+            _POOL, _READY = pool, ready
+        return _POOL, _READY
+
+
+def _discard(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Forget a broken worker; the next job starts another."""
+    global _POOL, _READY
+    with _LOCK:
+        if _POOL is pool:
+            _POOL = _READY = None
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _shutdown() -> None:
+    global _POOL, _READY
+    with _LOCK:
+        pool, _POOL, _READY = _POOL, None, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class FeedParser:
+    """The worker as one poll round uses it (create it inside the round's event loop)."""
+
+    def __init__(self, job: ParseJob | None = None) -> None:
+        self.job = job or parse_body
+        self._ready: concurrent.futures.Future[bool] | None = None
+        self._turn = asyncio.Lock()  # one body in the worker at a time
+
+    def start(self) -> None:
+        """Start the worker if there is none (returns at once; see `ready`)."""
+        if self._ready is None:
+            try:
+                _, self._ready = _pool()
+            except (OSError, ValueError, NotImplementedError) as exc:  # no processes here
+                self._ready = concurrent.futures.Future()
+                self._ready.set_exception(exc)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the worker is up (until then, and if it cannot start, parse in-process)."""
+        ready = self._ready
+        return (
+            ready is not None
+            and ready.done()
+            and not ready.cancelled()
+            and ready.exception() is None
+        )
+
+    async def parse(self, body: bytes, url: str, content_type: str = "") -> ParsedBody:
+        """`parse_body(body, url, content_type)` in the worker; raises `ParseError`. Where no
+        worker can be started (any more), parses in this process."""
+        loop = asyncio.get_running_loop()
+        async with self._turn:
+            for attempt in (1, 2):
+                try:
+                    pool, _ = _pool()
+                except (OSError, ValueError, NotImplementedError, RuntimeError):
+                    out = parse_body(body, url, content_type)
+                    if isinstance(out, MonitorError):
+                        raise out from None
+                    return out
+                try:
+                    out = await loop.run_in_executor(pool, self.job, body, url, content_type)
+                except concurrent.futures.BrokenExecutor:
+                    _discard(pool)
+                    if attempt == 1:
+                        continue  # killed from outside, maybe: once more, in a new worker
+                    raise ParseError(
+                        url, "the feed's parser stopped on its body (the worker crashed)"
+                    ) from None
+                except Exception as exc:  # the body or result could not cross the pipe
+                    raise ParseError(
+                        url, f"the feed could not be parsed ({type(exc).__name__})"
+                    ) from None
+                if isinstance(out, MonitorError):
+                    raise out
+                return out
+        raise AssertionError("unreachable")
