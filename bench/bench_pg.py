@@ -14,6 +14,14 @@ does: they claim the feeds between them (each feed by one of them) and store the
 A round's figure is its wall time, from the switch until every poller is done. The pollers'
 clocks run an interval ahead each round, so every feed is due again.
 
+Before the rounds the database's indexes are read into the operating system's cache
+(`pg_prewarm`, mode 'read'; timed apart), as on a server that has been running: a database
+just copied for the benchmark is otherwise read from disk a page at a time by the first
+commits' index inserts (random keys: article ids are hashes), ~1 ms a page here. Each round
+also gives the CPU time of every process taking part (psutil): the pollers, the PostgreSQL
+backends serving them, its WAL writer and other background processes, the feed server, per
+article, which does not depend on what else the machine runs as the wall time does.
+
 Prints one JSON line.
 """
 
@@ -112,8 +120,80 @@ def _poller_worker(
     conn.close()
 
 
+def _postmaster(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as con:
+        folder = con.execute("SHOW data_directory").fetchone()[0]  # type: ignore[index]
+    return int(Path(folder, "postmaster.pid").read_text().split()[0])
+
+
+def _prewarm(url: str) -> dict[str, float]:
+    """Read the database's indexes into the OS cache; seconds and megabytes."""
+    import psycopg
+
+    t0 = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        blocks = con.execute(
+            """SELECT coalesce(sum(pg_prewarm(c.oid, 'read')), 0) FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = current_schema() AND c.relkind = 'i'"""
+        ).fetchone()[0]  # type: ignore[index]
+    return {"seconds": time.perf_counter() - t0, "mb": int(blocks) * 8192 / 2**20}
+
+
+class _Cpu:
+    """CPU seconds of the processes taking part, by kind: `poller`, `feed server`, and
+    PostgreSQL's (`pg backend` for the sessions, else the background process's name)."""
+
+    def __init__(self, postmaster: int, pollers: set[int], feed_server: int | None):
+        self.postmaster, self.pollers, self.feed_server = postmaster, pollers, feed_server
+
+    def _kind(self, proc: Any) -> str | None:
+        if proc.pid in self.pollers:
+            return "poller"
+        if proc.pid == self.feed_server:
+            return "feed server"
+        if proc.pid == self.postmaster:
+            return "pg postmaster"
+        if proc.ppid() != self.postmaster:
+            return None
+        title = " ".join(proc.cmdline())
+        rest = title.removeprefix("postgres: ").split()
+        if len(rest) >= 3 and ("(" in rest[2] or rest[2] == "[local]"):
+            return "pg backend"  # "user db host(port) state"
+        return "pg " + " ".join(w for w in rest if w.isalpha())[:20]
+
+    def sample(self) -> dict[int, tuple[str, float]]:
+        import psutil
+
+        out: dict[int, tuple[str, float]] = {}
+        for proc in psutil.process_iter():
+            try:
+                kind = self._kind(proc)
+                if kind is not None:
+                    t = proc.cpu_times()
+                    out[proc.pid] = (kind, t.user + t.system)
+            except psutil.Error:
+                continue
+        return out
+
+    @staticmethod
+    def between(a: dict[int, tuple[str, float]], b: dict[int, tuple[str, float]]) -> dict:
+        spent: dict[str, float] = {}
+        for pid, (kind, t) in b.items():
+            spent[kind] = spent.get(kind, 0.0) + t - (a[pid][1] if pid in a else 0.0)
+        return {k: round(v, 3) for k, v in sorted(spent.items(), key=lambda kv: -kv[1])}
+
+
 def sustained(
-    config_path: Path, server: str, rounds: int, pollers: int, tone: bool
+    config_path: Path,
+    server: str,
+    rounds: int,
+    pollers: int,
+    tone: bool,
+    feed_server: int | None = None,
 ) -> dict[str, Any]:
     import urllib.request
 
@@ -124,6 +204,7 @@ def sustained(
     url = str(config.store)
     interval = config.poll.every.total_seconds() + 60
     before = open_store(url).snapshot()
+    warmed = _prewarm(url)
     ctx = multiprocessing.get_context("spawn")
     pipes, procs = [], []
     for i in range(pollers):
@@ -136,15 +217,24 @@ def sustained(
         pipes.append(parent)
         procs.append(p)
     opened = [c.recv()["open"] for c in pipes]
+    cpu = _Cpu(_postmaster(url), {p.pid for p in procs if p.pid}, feed_server)
     out = []
     try:
         for r in range(rounds):
             urllib.request.urlopen(f"{server}/_bench/round/{r}").read()
-            t0 = time.perf_counter()
+            s0, t0 = cpu.sample(), time.perf_counter()
             for c in pipes:
                 c.send(r)
             answers = [c.recv() for c in pipes]
-            out.append({"wall": time.perf_counter() - t0, "pollers": answers})
+            wall = time.perf_counter() - t0
+            out.append(
+                {
+                    "wall": wall,
+                    "pollers": answers,
+                    "cpu": cpu.between(s0, cpu.sample()),
+                    "load": os.getloadavg()[0],
+                }
+            )
     finally:
         for c in pipes:
             c.send(None)
@@ -153,6 +243,7 @@ def sustained(
     after = open_store(url).snapshot()
     return {
         "open": opened,
+        "prewarm": warmed,
         "rounds": out,
         "articles_before": before.rows("articles"),
         "articles_after": after.rows("articles"),
@@ -169,11 +260,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pollers", type=int, default=2)
     parser.add_argument("--no-tone", action="store_true")
+    parser.add_argument("--feed-server-pid", type=int, help="to count its CPU time too")
     args = parser.parse_args()
     if args.mode == "load":
         emit(load(args.source, args.url))
     else:
-        emit(sustained(args.config, args.server, args.rounds, args.pollers, not args.no_tone))
+        emit(
+            sustained(
+                args.config,
+                args.server,
+                args.rounds,
+                args.pollers,
+                not args.no_tone,
+                args.feed_server_pid,
+            )
+        )
 
 
 if __name__ == "__main__":
