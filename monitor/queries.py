@@ -598,6 +598,16 @@ def count_stories(snap: Snapshot, f: Filters) -> int:
     return int(df["n"].iloc[0])
 
 
+def count_hits(snap: Snapshot, f: Filters) -> tuple[int, int]:
+    """(articles, stories) behind a count: `count_articles` and `count_stories` in one pass
+    over the rows (the Articles page shows both)."""
+    sql, params = _hits_sql(snap, f, story=True)
+    df = snap.query(
+        f"SELECT COUNT(*) AS n, COUNT(DISTINCT story) AS stories FROM ({sql}) h", params
+    )
+    return int(df["n"].iloc[0]), int(df["stories"].iloc[0])
+
+
 def articles(
     snap: Snapshot,
     f: Filters,
@@ -624,21 +634,17 @@ def articles(
     f = f.normalized()
     hits, params = _hits_sql(snap, f, story=one_per_story)
     order = "DESC" if newest_first else "ASC"
-    if one_per_story:  # the story's first matching article stands for it
-        hits = f"""SELECT id, published, mentions, matching FROM (
-            SELECT id, published, mentions,
-                   ROW_NUMBER() OVER (PARTITION BY story ORDER BY published, id) AS rank,
-                   COUNT(*) OVER (PARTITION BY story) AS matching
-            FROM ({hits}) h) r WHERE rank = 1"""
-    else:
-        hits = f"SELECT id, published, mentions, 1 AS matching FROM ({hits}) h"
     # Two steps: choose the page from the narrow columns, then read the wide ones (text) for
     # those rows only, within the page's time span so that most files are skipped.
-    page = snap.query(
-        f"SELECT id, published, mentions, matching FROM ({hits}) p "
-        f"ORDER BY published {order}, id LIMIT ? OFFSET ?",
-        [*params, int(limit), int(offset)],
-    )
+    if one_per_story:
+        sql, params = _story_page_sql(hits, params, order, int(limit), int(offset))
+        page = snap.query(sql, params)
+    else:
+        page = snap.query(
+            f"SELECT id, published, mentions, 1 AS matching FROM ({hits}) h "
+            f"ORDER BY published {order}, id LIMIT ? OFFSET ?",
+            [*params, int(limit), int(offset)],
+        )
     ids = page["id"].tolist()
     span = [ids, page["published"].min(), page["published"].max()] if ids else [[], None, None]
     wide = snap.query(
@@ -674,6 +680,29 @@ def articles(
     page["matching"] = page["matching"].astype("int64")
     page = _with_pages(snap, page, span)
     return page[[c for c in page.columns if c != "matching"] + ["matching"]]
+
+
+def _story_page_sql(
+    hits: str, params: list[Any], order: str, limit: int, offset: int
+) -> tuple[str, list[Any]]:
+    """One page of stories: each story's first article among the hits (the earliest, then the
+    lowest id) with `matching`, its hits, ordered by that article's time (`order`), then id.
+
+    Grouped, not windowed (ROW_NUMBER over every story cost twice as much): each story's
+    first time and its hits, then only the stories whose first time can reach the page (at
+    or beyond the page's last first time, ties included) look for their first article."""
+    cmp, edge = (">=", "MIN") if order == "DESC" else ("<=", "MAX")
+    sql = f"""WITH h AS MATERIALIZED ({hits}),
+        g AS MATERIALIZED (
+            SELECT story, MIN(published) AS first, COUNT(*) AS matching FROM h GROUP BY story),
+        c AS (SELECT story, first, matching FROM g WHERE first {cmp} (
+            SELECT {edge}(x.first) FROM (SELECT first FROM g ORDER BY first {order} LIMIT ?) x)),
+        f AS (SELECT c.story, MIN(h.id) AS id FROM c JOIN h
+            ON h.story = c.story AND h.published = c.first GROUP BY c.story)
+        SELECT h.id, h.published, h.mentions, c.matching
+        FROM f JOIN h ON h.story = f.story AND h.id = f.id JOIN c ON c.story = f.story
+        ORDER BY h.published {order}, h.id LIMIT ? OFFSET ?"""
+    return sql, [*params, max(limit + offset, 1), limit, offset]
 
 
 def article_stories(
