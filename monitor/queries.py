@@ -688,9 +688,10 @@ def _story_page_sql(
     """One page of stories: each story's first article among the hits (the earliest, then the
     lowest id) with `matching`, its hits, ordered by that article's time (`order`), then id.
 
-    Grouped, not windowed (ROW_NUMBER over every story cost twice as much): each story's
-    first time and its hits, then only the stories whose first time can reach the page (at
-    or beyond the page's last first time, ties included) look for their first article."""
+    Grouped, not windowed (ROW_NUMBER and COUNT over every story: 0.14 s of CPU at 2M
+    articles against 0.11-0.13 s): each story's first time and its hits, then only the
+    stories whose first time can reach the page (at or beyond the page's last first time,
+    ties included) look for their first article."""
     cmp, edge = (">=", "MIN") if order == "DESC" else ("<=", "MAX")
     sql = f"""WITH h AS MATERIALIZED ({hits}),
         g AS MATERIALIZED (
