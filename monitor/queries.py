@@ -186,6 +186,13 @@ def kinds(snap: Snapshot) -> dict[str, str]:
     return {e.name: e.kind for e in snap.watchlist}
 
 
+def _kinds_of(snap: Snapshot, entities: pd.Series) -> list[str]:
+    """Each entity's kind, "" for one the snapshot's watchlist lacks (rows counted before the
+    watchlist changed, or by a poller with another watchlist, until they are recounted)."""
+    known = kinds(snap)
+    return [known.get(e, "") for e in entities]
+
+
 def feed_names(snap: Snapshot) -> dict[str, str]:
     return {url: (st.name or url) for url, st in snap.feeds.items()}
 
@@ -235,7 +242,7 @@ def mention_counts(
             w.params,
         )
         df = df.merge(tones, on=list(keys), how="left")
-    df.insert(1, "kind", df["entity"].map(kinds(snap)).fillna(""))
+    df.insert(1, "kind", _kinds_of(snap, df["entity"]))
     order = ["mentions", "entity"] if by == "none" else ["period", "mentions", "entity"]
     asc = [False, True] if by == "none" else [True, False, True]
     return df.sort_values(order, ascending=asc, ignore_index=True)
@@ -353,7 +360,7 @@ def timeline(
     df["share"] = (df["articles"] / df["total"].where(df["total"] > 0)).fillna(0.0)
     stories = df["total_stories"].where(df["total_stories"] > 0)
     df["story_share"] = (df["stories"] / stories).fillna(0.0)
-    df.insert(1, "kind", df["entity"].map(kinds(snap)).fillna(""))
+    df.insert(1, "kind", _kinds_of(snap, df["entity"]))
     return df[cols]
 
 
@@ -418,7 +425,7 @@ def overview(
         start, end = start or lo, end or hi
     names = list(f.entities) or [e.name for e in snap.watchlist]
     out = pd.DataFrame({"entity": names})
-    out["kind"] = out["entity"].map(kinds(snap)).fillna("")
+    out["kind"] = _kinds_of(snap, out["entity"])
     cols = ["mentions", "articles", "stories", "prev_mentions", "prev_articles", "prev_stories"]
     if start is None or end is None:
         for col in cols:
