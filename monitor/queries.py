@@ -186,6 +186,13 @@ def kinds(snap: Snapshot) -> dict[str, str]:
     return {e.name: e.kind for e in snap.watchlist}
 
 
+def _kinds_of(snap: Snapshot, entities: pd.Series) -> list[str]:
+    """Each entity's kind, "" for one the snapshot's watchlist lacks (rows counted before the
+    watchlist changed, or by a poller with another watchlist, until they are recounted)."""
+    known = kinds(snap)
+    return [known.get(e, "") for e in entities]
+
+
 def feed_names(snap: Snapshot) -> dict[str, str]:
     return {url: (st.name or url) for url, st in snap.feeds.items()}
 
@@ -235,7 +242,7 @@ def mention_counts(
             w.params,
         )
         df = df.merge(tones, on=list(keys), how="left")
-    df.insert(1, "kind", df["entity"].map(kinds(snap)).fillna(""))
+    df.insert(1, "kind", _kinds_of(snap, df["entity"]))
     order = ["mentions", "entity"] if by == "none" else ["period", "mentions", "entity"]
     asc = [False, True] if by == "none" else [True, False, True]
     return df.sort_values(order, ascending=asc, ignore_index=True)
@@ -353,7 +360,7 @@ def timeline(
     df["share"] = (df["articles"] / df["total"].where(df["total"] > 0)).fillna(0.0)
     stories = df["total_stories"].where(df["total_stories"] > 0)
     df["story_share"] = (df["stories"] / stories).fillna(0.0)
-    df.insert(1, "kind", df["entity"].map(kinds(snap)).fillna(""))
+    df.insert(1, "kind", _kinds_of(snap, df["entity"]))
     return df[cols]
 
 
@@ -418,7 +425,7 @@ def overview(
         start, end = start or lo, end or hi
     names = list(f.entities) or [e.name for e in snap.watchlist]
     out = pd.DataFrame({"entity": names})
-    out["kind"] = out["entity"].map(kinds(snap)).fillna("")
+    out["kind"] = _kinds_of(snap, out["entity"])
     cols = ["mentions", "articles", "stories", "prev_mentions", "prev_articles", "prev_stories"]
     if start is None or end is None:
         for col in cols:
@@ -598,6 +605,16 @@ def count_stories(snap: Snapshot, f: Filters) -> int:
     return int(df["n"].iloc[0])
 
 
+def count_hits(snap: Snapshot, f: Filters) -> tuple[int, int]:
+    """(articles, stories) behind a count: `count_articles` and `count_stories` in one pass
+    over the rows (the Articles page shows both)."""
+    sql, params = _hits_sql(snap, f, story=True)
+    df = snap.query(
+        f"SELECT COUNT(*) AS n, COUNT(DISTINCT story) AS stories FROM ({sql}) h", params
+    )
+    return int(df["n"].iloc[0]), int(df["stories"].iloc[0])
+
+
 def articles(
     snap: Snapshot,
     f: Filters,
@@ -624,21 +641,17 @@ def articles(
     f = f.normalized()
     hits, params = _hits_sql(snap, f, story=one_per_story)
     order = "DESC" if newest_first else "ASC"
-    if one_per_story:  # the story's first matching article stands for it
-        hits = f"""SELECT id, published, mentions, matching FROM (
-            SELECT id, published, mentions,
-                   ROW_NUMBER() OVER (PARTITION BY story ORDER BY published, id) AS rank,
-                   COUNT(*) OVER (PARTITION BY story) AS matching
-            FROM ({hits}) h) r WHERE rank = 1"""
-    else:
-        hits = f"SELECT id, published, mentions, 1 AS matching FROM ({hits}) h"
     # Two steps: choose the page from the narrow columns, then read the wide ones (text) for
     # those rows only, within the page's time span so that most files are skipped.
-    page = snap.query(
-        f"SELECT id, published, mentions, matching FROM ({hits}) p "
-        f"ORDER BY published {order}, id LIMIT ? OFFSET ?",
-        [*params, int(limit), int(offset)],
-    )
+    if one_per_story:
+        sql, params = _story_page_sql(hits, params, order, int(limit), int(offset))
+        page = snap.query(sql, params)
+    else:
+        page = snap.query(
+            f"SELECT id, published, mentions, 1 AS matching FROM ({hits}) h "
+            f"ORDER BY published {order}, id LIMIT ? OFFSET ?",
+            [*params, int(limit), int(offset)],
+        )
     ids = page["id"].tolist()
     span = [ids, page["published"].min(), page["published"].max()] if ids else [[], None, None]
     wide = snap.query(
@@ -674,6 +687,30 @@ def articles(
     page["matching"] = page["matching"].astype("int64")
     page = _with_pages(snap, page, span)
     return page[[c for c in page.columns if c != "matching"] + ["matching"]]
+
+
+def _story_page_sql(
+    hits: str, params: list[Any], order: str, limit: int, offset: int
+) -> tuple[str, list[Any]]:
+    """One page of stories: each story's first article among the hits (the earliest, then the
+    lowest id) with `matching`, its hits, ordered by that article's time (`order`), then id.
+
+    Grouped, not windowed (ROW_NUMBER and COUNT over every story: 0.14 s of CPU at 2M
+    articles against 0.11-0.13 s): each story's first time and its hits, then only the
+    stories whose first time can reach the page (at or beyond the page's last first time,
+    ties included) look for their first article."""
+    cmp, edge = (">=", "MIN") if order == "DESC" else ("<=", "MAX")
+    sql = f"""WITH h AS MATERIALIZED ({hits}),
+        g AS MATERIALIZED (
+            SELECT story, MIN(published) AS first, COUNT(*) AS matching FROM h GROUP BY story),
+        c AS (SELECT story, first, matching FROM g WHERE first {cmp} (
+            SELECT {edge}(x.first) FROM (SELECT first FROM g ORDER BY first {order} LIMIT ?) x)),
+        f AS (SELECT c.story, MIN(h.id) AS id FROM c JOIN h
+            ON h.story = c.story AND h.published = c.first GROUP BY c.story)
+        SELECT h.id, h.published, h.mentions, c.matching
+        FROM f JOIN h ON h.story = f.story AND h.id = f.id JOIN c ON c.story = f.story
+        ORDER BY h.published {order}, h.id LIMIT ? OFFSET ?"""
+    return sql, [*params, max(limit + offset, 1), limit, offset]
 
 
 def article_stories(

@@ -303,3 +303,18 @@ def test_the_rollups_answer_as_the_rows_do(make, monkeypatch):
         add(n)
     make.commit()
     compare()
+
+
+@pytest.mark.parametrize("watch", [WATCH, []])
+def test_entities_the_watchlist_lacks_have_no_kind(make, watch):
+    """Rows of an entity not (or no longer) watched, until they are recounted, also with no
+    watchlist stored yet (a second poller's rows seen before its first commit): counted, with
+    kind "" (with no watchlist it was a float column of NaN, and filling it with "" warned)."""
+    make.article(T0, {"Ghost": 2})
+    snap = make.writer.commit(watchlist=(watch, "fp"))
+    for df in (
+        queries.mention_counts(snap, Filters()),
+        queries.timeline(snap, Filters(entities=("Ghost",)), "day"),
+    ):
+        assert df["kind"].tolist() == [""] * len(df) and df["mentions"].sum() == 2
+    assert queries.overview(snap, Filters(entities=("Ghost",)))["kind"].tolist() == [""]

@@ -162,13 +162,15 @@ def test_a_store_written_before_stories_counts_each_article_as_a_story(tmp_path)
     assert queries.count_stories(snap, f) == 5
 
 
-def random_story_store(location, seed=7, n=120, recount=True):
+def random_story_store(location, seed=7, n=120, recount=True, step=1, carriers=0.0):
     """Articles over five days in four feeds, each with random mentions of three entities;
     about half are copies of an earlier article (up to three days older, so copies cross
     midnight and ranges; some of a copy), some stored with no story (as before stories): the
     shapes the story counting must get right. Stories are set directly, not found from the
     text; stored in several commits, then (`recount`) some articles counted again (as on their
-    pages)."""
+    pages). Publication times fall on multiples of `step` minutes (a large step: many
+    articles at one time, ties to break); a `carriers` share of the articles is carried by a
+    second feed too."""
     rng = random.Random(seed)
     store = open_store(location)
     writer = store.writer()
@@ -176,7 +178,7 @@ def random_story_store(location, seed=7, n=120, recount=True):
     stored: list[tuple[Article, int | None]] = []
     watch = [*WATCH, Entity("Noem", "person")]
     for i in range(n):
-        published = T0 + timedelta(minutes=rng.randrange(5 * 24 * 60))
+        published = T0 + timedelta(minutes=rng.randrange(5 * 24 * 60 // step) * step)
         heads.sort(key=lambda a: a.published)
         a = article(i + 1, f"item {i}", f"text {i}", published, f"https://f{rng.randrange(4)}/rss")
         older = [h for h in heads if timedelta(0) < published - h.published < timedelta(days=3)]
@@ -186,6 +188,8 @@ def random_story_store(location, seed=7, n=120, recount=True):
             story = None if rng.random() < 0.1 else a.id
         heads.append(a)  # a copy can head a story too (a chain, as two pollers could make)
         counts = {e.name: rng.randrange(1, 4) for e in watch if rng.random() < 0.6}
+        if rng.random() < carriers:  # another feed carries it too
+            writer.add_article(a, f"https://f{rng.randrange(4, 6)}/rss", a.first_seen)
         if writer.add_article(a, a.feed, a.first_seen):
             if story is not None:
                 writer.add_story_and_names(a, story, [])
@@ -313,3 +317,92 @@ def test_check_compares_the_stories_sums_with_the_rows_and_repair_recomputes_the
         assert problems and problems[0].path in ("mention_days", "story_spans"), damage
         assert any("recomputed the daily roll-ups" in a for a in store.repair().actions)
         assert not [p for p in store.check().problems if p.kind == "rollup"]
+
+
+def raw_hits(snap, f: Filters) -> pd.DataFrame:
+    """`id, published, mentions, story` of the articles behind a count (entities chosen), from
+    the raw rows: every mention row in the range, of the chosen entities, summed per article."""
+    rows = snap.query(
+        "SELECT m.article_id AS id, m.entity, m.count, m.published, "
+        "coalesce(m.story, m.article_id) AS story FROM {mentions} m"
+    )
+    keep = (rows["published"] >= f.start) & (rows["published"] < f.end)
+    rows = rows[keep & rows["entity"].isin(f.entities)]
+    return rows.groupby("id", as_index=False).agg(
+        published=("published", "max"), mentions=("count", "sum"), story=("story", "max")
+    )
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_a_page_of_stories_and_the_counts_equal_a_computation_over_the_rows(store_location, seed):
+    """One card per story (its first matching article: the earliest, then the lowest id), the
+    stories ordered by that article's time then id, paged both ways; and the articles and
+    stories behind the count: the same as sorting and grouping the raw rows in pandas, with
+    many articles at the same time (ties), copies across the range's edges, several
+    entities."""
+    snap = random_story_store(store_location, seed, n=150, step=360).snapshot()
+    rng = random.Random(seed)
+    day0 = T0.replace(hour=0, tzinfo=None)
+    for _ in range(4):
+        a, b = sorted(rng.sample(range(0, 6 * 24), 2))
+        f = Filters(
+            start=day0 + timedelta(hours=a),
+            end=day0 + timedelta(hours=b),
+            entities=tuple(rng.sample(["Nayib Bukele", "CECOT", "Noem"], rng.randrange(1, 4))),
+        )
+        hits = raw_hits(snap, f)
+        assert queries.count_hits(snap, f) == (len(hits), hits["story"].nunique()), f
+        assert queries.count_articles(snap, f) == len(hits), f
+        assert queries.count_stories(snap, f) == hits["story"].nunique(), f
+        first = hits.sort_values(["published", "id"]).groupby("story", as_index=False)
+        cards = first.head(1).merge(first.size().rename(columns={"size": "matching"}))
+        for newest_first in (True, False):
+            want = cards.sort_values(
+                ["published", "id"], ascending=[not newest_first, True], ignore_index=True
+            )
+            for limit, offset in ((5, 0), (7, 3), (3, max(len(want) - 2, 0))):
+                page = queries.articles(
+                    snap, f, limit=limit, offset=offset, newest_first=newest_first,
+                    one_per_story=True,
+                )  # fmt: skip
+                part = want.iloc[offset : offset + limit]
+                assert page["id"].tolist() == part["id"].tolist(), (f, newest_first, offset)
+                assert page["matching"].tolist() == part["matching"].tolist()
+                assert page["mentions"].tolist() == part["mentions"].tolist()
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_top_feeds_equal_a_computation_over_the_rows(store_location, seed):
+    """Sources' table (entity, feed, articles, mentions; an article carried by two feeds
+    counts for both) in its order: the same as joining the raw mention rows with every
+    carrier in pandas, for ranges, entities and a feed filter."""
+    snap = random_story_store(store_location, seed, n=150, carriers=0.3).snapshot()
+    rows = snap.query("SELECT article_id, entity, count, published FROM {mentions}")
+    carried = snap.query("SELECT article_id, feed FROM {sources}")
+    assert carried["article_id"].duplicated().any()  # (some articles have two carriers)
+    rng = random.Random(seed)
+    day0 = T0.replace(hour=0, tzinfo=None)
+    for _ in range(6):
+        a, b = sorted(rng.sample(range(0, 6 * 24), 2))
+        f = Filters(
+            start=day0 + timedelta(hours=a),
+            end=day0 + timedelta(hours=b),
+            entities=tuple(rng.sample(["Nayib Bukele", "CECOT", "Noem"], rng.randrange(0, 3))),
+            feeds=(f"https://f{rng.randrange(6)}/rss",) if rng.random() < 0.3 else (),
+        )
+        keep = (rows["published"] >= f.start) & (rows["published"] < f.end)
+        if f.entities:
+            keep &= rows["entity"].isin(f.entities)
+        joined = rows[keep].merge(carried, on="article_id")
+        if f.feeds:
+            ids = carried[carried["feed"].isin(f.feeds)]["article_id"]
+            joined = joined[joined["article_id"].isin(ids) & joined["feed"].isin(f.feeds)]
+        want = (
+            joined.groupby(["entity", "feed"], as_index=False)
+            .agg(articles=("article_id", "size"), mentions=("count", "sum"))
+            .sort_values(["articles", "entity", "feed"], ascending=[False, True, True])
+        )
+        got = queries.top_feeds(snap, f)
+        assert got[["entity", "feed", "articles", "mentions"]].values.tolist() == (
+            want.values.tolist()
+        ), f

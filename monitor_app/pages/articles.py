@@ -45,8 +45,7 @@ def render(ctx: Context, sel: Selection) -> None:
     if scope == SCOPES[0] and not sel.chosen and not watched:
         empty_state("No entity is watched: add some under `watch:` in feeds.yaml.")
         return
-    total = q("count_stories", ctx.snap, f)
-    n_articles = q("count_articles", ctx.snap, f)
+    n_articles, total = q("count_hits", ctx.snap, f)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     if total == 0:
         st.caption(f"Articles{md(what)}, newest first.")

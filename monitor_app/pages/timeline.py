@@ -49,7 +49,9 @@ def degraded_spans(df: pd.DataFrame, by: str) -> list[tuple[pd.Timestamp, pd.Tim
 
 
 def shade_degraded(fig: go.Figure, ctx: Context, f: queries.Filters, by: str) -> int:
-    ing = q("ingestion", ctx.snap, f, by)
+    # ingestion reads the range and the feeds alone: the same key as the Feeds page's chart,
+    # so that after a commit the two views compute it once
+    ing = q("ingestion", ctx.snap, queries.Filters(start=f.start, end=f.end, feeds=f.feeds), by)
     if ing.empty or not ing["degraded"].any():
         return 0
     spans = degraded_spans(ing, by)
