@@ -244,7 +244,7 @@ _POOL: concurrent.futures.Executor | None = None
 
 
 @contextlib.contextmanager
-def _without_main() -> Iterator[None]:
+def without_main() -> Iterator[None]:
     """Hide the program's __main__ while workers start: multiprocessing's spawn would import it
     again in each worker (running a script's top level a second time, when it has no
     `if __name__ == "__main__":`), and workers need nothing from it."""
@@ -269,7 +269,7 @@ def extraction_pool() -> concurrent.futures.Executor:
 
         workers = max(1, min(2, (os.cpu_count() or 2) - 1))
         try:
-            with _without_main():
+            with without_main():
                 pool = concurrent.futures.ProcessPoolExecutor(
                     workers,
                     mp_context=multiprocessing.get_context("spawn"),

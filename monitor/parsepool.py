@@ -28,15 +28,12 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
-import contextlib
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 import time
-import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import NamedTuple
 
 from .enrich import Prepared, prepare
@@ -94,20 +91,6 @@ def _worker_ready() -> bool:
     return True
 
 
-@contextlib.contextmanager
-def _without_main() -> Iterator[None]:
-    """Hide the program's __main__ while the worker starts: multiprocessing's spawn would
-    import it again in the worker (running a script's top level a second time), and the
-    worker needs nothing from it. (As pages.py does for its own workers.)"""
-    main = sys.modules.get("__main__")
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        if main is not None:
-            sys.modules["__main__"] = main
-
-
 def _pool() -> tuple[concurrent.futures.ProcessPoolExecutor, concurrent.futures.Future[bool]]:
     """The worker, started (not waited for) when there is none."""
     global _POOL, _READY, _AT_EXIT
@@ -119,7 +102,9 @@ def _pool() -> tuple[concurrent.futures.ProcessPoolExecutor, concurrent.futures.
                 initializer=_worker_setup,
                 initargs=(os.getpid(),),
             )
-            with _without_main():  # the worker process is started by its first job
+            from .pages import without_main  # (the poller has it loaded; the worker needn't)
+
+            with without_main():  # the worker process is started by its first job
                 ready = pool.submit(_worker_ready)
             if not _AT_EXIT:  # stop the worker before the interpreter tears modules down
                 atexit.register(_shutdown)

@@ -299,20 +299,18 @@ class ParquetSnapshot(Snapshot):
 
         A query that fails on a damaged file raises a StoreError naming that file.
         """
-        try:
-            return run_query(self.sql(template), params)
-        except StoreError as exc:
-            damaged = self.find_damaged()
-            if damaged:
-                raise damaged[0] from exc
-            raise
+        return self._run(run_query, template, params)
 
     def records(
         self, template: str, params: Iterable[Any] | Mapping[str, Any] = ()
     ) -> list[dict[str, Any]]:
         """`query`'s rows as dicts, straight from DuckDB (no pandas); SQL NULL is None."""
+        return self._run(run_records, template, params)
+
+    def _run(self, run: Callable[[str, Any], Any], template: str, params: Any) -> Any:
+        """`run` on the template's SQL; a StoreError names the damaged file if there is one."""
         try:
-            return run_records(self.sql(template), params)
+            return run(self.sql(template), params)
         except StoreError as exc:
             damaged = self.find_damaged()
             if damaged:
