@@ -26,9 +26,9 @@ bodies to parse and when a worker is worth starting (poll.py).
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
 import multiprocessing
+import multiprocessing.util
 import os
 import signal
 import threading
@@ -56,7 +56,7 @@ ParseJob = Callable[[bytes, str, str], "ParsedBody | ParseError"]
 _POOL: concurrent.futures.ProcessPoolExecutor | None = None
 _READY: concurrent.futures.Future[bool] | None = None  # done when the worker is up
 _LOCK = threading.Lock()
-_AT_EXIT = False  # whether `_shutdown` is registered
+_AT_EXIT = False  # whether `_shutdown` is registered to run at exit
 
 
 def parse_body(body: bytes, url: str, content_type: str) -> ParsedBody | ParseError:
@@ -106,8 +106,8 @@ def _pool() -> tuple[concurrent.futures.ProcessPoolExecutor, concurrent.futures.
 
             with without_main():  # the worker process is started by its first job
                 ready = pool.submit(_worker_ready)
-            if not _AT_EXIT:  # stop the worker before the interpreter tears modules down
-                atexit.register(_shutdown)
+            if not _AT_EXIT:  # stop the worker at exit (see `_shutdown`)
+                multiprocessing.util.Finalize(None, _shutdown, exitpriority=_EXIT_PRIORITY)
                 _AT_EXIT = True
             _POOL, _READY = pool, ready
         return _POOL, _READY
@@ -120,6 +120,15 @@ def _discard(pool: concurrent.futures.ProcessPoolExecutor) -> None:
         if _POOL is pool:
             _POOL = _READY = None
     pool.shutdown(wait=False, cancel_futures=True)
+
+
+# `_shutdown` runs among multiprocessing's exit finalizers, not from `atexit`: a poller that
+# is itself a multiprocessing child (the benchmark's) never reaches `atexit` before the child
+# machinery joins its children, the worker included, which waits for work forever. And it
+# runs before the finalizers of priority 10, among them the one that stops the feeder thread
+# of the executor's call queue: once that thread is gone, the executor's "stop" message to
+# the worker is never sent and `shutdown` waits for the worker forever.
+_EXIT_PRIORITY = 20
 
 
 def _shutdown() -> None:

@@ -22,3 +22,21 @@ def parse_or_crash(body: bytes, url: str, content_type: str) -> ParsedBody | Par
 def worker_pid(body: bytes, url: str, content_type: str) -> int:
     """The worker's process id (not a parse: to tell that jobs ran in another process)."""
     return os.getpid()
+
+
+def parse_then_return(body: bytes) -> None:
+    """A process's whole work: start the parse worker, parse `body` in it, return (as a
+    benchmark's poller, run as a multiprocessing child, does)."""
+    import asyncio
+
+    from monitor.parsepool import FeedParser
+
+    async def parse() -> None:
+        parser = FeedParser()
+        parser.start()
+        while not parser.ready:
+            await asyncio.sleep(0.02)
+        assert parser.job is parse_body
+        await parser.parse(body, "http://a.example/feed")
+
+    asyncio.run(parse())

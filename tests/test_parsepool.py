@@ -5,6 +5,7 @@ the poller stores the same articles, mentions, tones, stories and names either w
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import pickle
 import time
@@ -26,7 +27,7 @@ from monitor.parsepool import FeedParser, ParsedBody, parse_body
 from monitor.poll import PARSE_ASIDE_FEEDS, Poller
 from monitor.store import open_store
 from tests.feedserver import FeedServer
-from tests.parse_jobs import CRASH, parse_or_crash, worker_pid
+from tests.parse_jobs import CRASH, parse_or_crash, parse_then_return, worker_pid
 
 DATA = Path(__file__).parent / "data" / "feeds"
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
@@ -312,3 +313,19 @@ def test_the_worker_ends_when_the_pollers_process_is_killed(tmp_path):
         time.sleep(0.1)
     os.kill(worker, signal.SIGKILL)
     raise AssertionError("the worker outlived the poller's process")
+
+
+def test_a_multiprocessing_child_that_used_the_worker_exits():
+    """A poller run as a multiprocessing child (as the benchmark runs its pollers) ends when
+    its work is done: its exit stops the parse worker rather than waiting for it forever."""
+    child = multiprocessing.get_context("spawn").Process(
+        target=parse_then_return, args=(rss(3, tag="a"),)
+    )
+    child.start()
+    child.join(90)
+    try:
+        assert child.exitcode == 0, "the child hung at exit, waiting for its parse worker"
+    finally:
+        if child.exitcode is None:
+            child.kill()  # (its worker follows it: it ends with its parent)
+            child.join(10)
