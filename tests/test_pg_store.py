@@ -129,6 +129,91 @@ def test_two_writers_storing_the_same_articles_at_once_store_each_once(pg_url):
     assert store.check().healthy
 
 
+def held_open(writer) -> tuple[threading.Thread, threading.Event, threading.Event]:
+    """`writer.commit()` started in a thread and held open just before its end (after its
+    articles, mentions, daily sums and stories, before its feed states and the commit
+    sequence); returns (thread, reached, release)."""
+    reached, release = threading.Event(), threading.Event()
+    write_states = writer._write_states
+
+    def hold(cur):
+        reached.set()
+        assert release.wait(60)
+        return write_states(cur)
+
+    writer._write_states = hold
+    thread = threading.Thread(target=writer.commit)
+    thread.start()
+    assert reached.wait(60)
+    return thread, reached, release
+
+
+def copy_of(writer, n: int, story: int, feed: str) -> None:
+    """Article n, mentioning Alpha and Beta, as a copy of the article `story`."""
+    a = article(n, feed)
+    assert writer.add_article(a, feed, T0, article_key("entry", feed, str(n))) is not None
+    writer.add_mentions(a, {"Alpha": 1, "Beta": 1}, {}, story)
+    writer.add_story_and_names(a, story, [])
+
+
+def test_two_writers_commit_the_same_days_at_once_without_waiting_for_each_other(pg_url):
+    """Pollers committing at once add to the same days' sums (every commit of a busy day
+    touches its rows): one commit does not wait for the other's to end, and the sums are
+    those of the rows afterwards."""
+    store = open_store(pg_url)
+    head, first = store.writer(poller="h"), store.writer(poller="a")
+    # the second poller gives up on any lock it waits for over 5 s (as a failed commit)
+    second = open_store(f"{pg_url}?options=-c%20lock_timeout%3D5000").writer(poller="b")
+    add(head, 0)
+    head.commit(watchlist=(WATCH, "fp"))
+    for n in range(1, 20):  # the same days, entities, pairs; copies of one story and new ones
+        copy_of(first, n, article(0).id if n % 2 else article(n).id, "http://f/a")
+        copy_of(second, 100 + n, article(100 + n).id, "http://f/b")
+    thread, _, release = held_open(first)
+    try:
+        second.commit()  # while the first commit is open
+    finally:
+        release.set()
+        thread.join(60)
+    snap = store.snapshot()
+    assert snap.rows("articles") == 39 == count(pg_url, "SELECT count(*) FROM articles")
+    assert not store.check().problems
+    day = datetime(T0.year, T0.month, T0.day)  # whole days: the daily sums answer
+    counts = queries.overview(snap, queries.Filters(start=day, end=day + timedelta(days=1)))
+    counts = counts.set_index("entity")
+    assert counts.loc["Alpha", "articles"] == 39 and counts.loc["Beta", "articles"] == 38
+
+
+def test_two_writers_adding_copies_of_one_story_at_once_count_it_once(pg_url):
+    """A story stored on one day, copies of it from two pollers on the next day, committed at
+    once: the story is counted once on that day (the second commit waits for the first's end
+    to see its copy), in the daily sums as in the rows."""
+    store = open_store(pg_url)
+    head, first, second = (store.writer(poller=p) for p in ("h", "a", "b"))
+    add(head, 0)
+    head.commit(watchlist=(WATCH, "fp"))
+    story = article(0).id
+    for w, n in ((first, 2000), (second, 2001)):  # (published on the next day: T0 + n min)
+        copy_of(w, n, story, f"http://f/{n}")
+    thread, _, release = held_open(first)
+    try:
+        waiting = threading.Thread(target=second.commit)
+        waiting.start()
+        waiting.join(2)
+        assert waiting.is_alive()  # waiting for the first commit's end (the story's lock)
+    finally:
+        release.set()
+        thread.join(60)
+        waiting.join(60)
+    assert not store.check().problems
+    snap = store.snapshot()
+    day = datetime(T0.year, T0.month, T0.day) + timedelta(days=1)
+    f = queries.Filters(start=day, end=day + timedelta(days=1))
+    with_sums = queries.overview(snap, f).set_index("entity")
+    for entity in ("Alpha", "Beta"):  # (the story's first article mentions Alpha only)
+        assert with_sums.loc[entity, "articles"] == 2 and with_sums.loc[entity, "stories"] == 1
+
+
 def test_an_article_another_poller_stored_first_is_not_new_nor_counted_twice(pg_url):
     store = open_store(pg_url)
     first, second = store.writer(poller="a"), store.writer(poller="b")

@@ -133,7 +133,8 @@ def check(store: PgStore) -> Health:
 def _rollup_differences(cur: psycopg.Cursor[Any]) -> dict[str, int]:
     """Per daily roll-up (of those the schema has), the keys (entity and day, ...) where it
     differs from what its rows sum to (schema.ROLLUP_SQL): compared key by key; and the
-    distinct stories of `mention_days` and the spans of `story_spans` likewise."""
+    distinct stories of `mention_days` (summed over its writers' slots) and the spans of
+    `story_spans` likewise."""
     out = {}
     for name in ("mention_days", "article_days", "pair_days"):  # (the stories' below)
         cur.execute("SELECT to_regclass(%s) IS NOT NULL", (name,))
@@ -147,8 +148,10 @@ def _rollup_differences(cur: psycopg.Cursor[Any]) -> dict[str, int]:
         stories = ROLLUP_SQL_PG["mention_days"].format(mentions="mentions")
         spans = SPANS_ROWS.format(stories=COPIED_STORIES)
         cur.execute(
-            f"""SELECT COUNT(*) FROM mention_days r FULL OUTER JOIN ({stories}) x
-            ON r.entity = x.entity AND r.day = x.day
+            f"""SELECT COUNT(*) FROM (
+                SELECT entity, day, SUM(stories) AS stories FROM mention_days GROUP BY 1, 2
+                HAVING SUM(articles) <> 0) r
+            FULL OUTER JOIN ({stories}) x ON r.entity = x.entity AND r.day = x.day
             WHERE r.stories IS DISTINCT FROM x.stories"""  # type: ignore[arg-type]
         )
         out["mention_days"] = out.get("mention_days", 0) + int(cur.fetchone()[0])  # type: ignore[index]

@@ -115,8 +115,9 @@ LOCK_CLASS = 0x4D4F4E  # "MON"
 LOCK_MIGRATE = 1  # held while migrating
 LOCK_POLLERS = 2  # held (shared) by every running poller: `poller_running`
 LOCK_RECOUNT = 3  # exclusive while mentions are recounted; every commit takes it shared
-LOCK_STORIES = 4  # held by a commit from counting its new stories in the daily sums to its end
+LOCK_SLOT = 10  # + a slot number (1 to SLOTS): held by the writer adding to that slot
 LOCK_LEAD = 100  # + a number per task: `lead`
+SLOTS = 32  # writers' own rows in the daily sums (`_migration_4`); slot 0: copies, rebuilds
 # Lease transactions (claim, renew, release) do not wait for their WAL to reach the disk: a
 # lease lost to a server crash only lets another poller fetch the feed again (the keys keep
 # its rows single), and waiting took ~0.2 s a claim behind the commits' WAL on a busy disk.
@@ -298,10 +299,33 @@ def _migration_3(cur: psycopg.Cursor[Any]) -> None:
         cur.execute(statement)  # type: ignore[arg-type]
 
 
+# the additive daily sums and their keys without the slot
+_SLOTTED = {
+    "mention_days": "entity, day",
+    "article_days": "day",
+    "pair_days": "entity_a, entity_b, day",
+}
+
+
+def _migration_4(cur: psycopg.Cursor[Any]) -> None:
+    """The daily sums keyed by writer too (`slot`): each writer adds its commits' sums to
+    rows of its own (`PgWriter.slot`), so that pollers committing at once never wait for each
+    other's rows of the same days (every commit of a busy day touches them). Readers sum a
+    key's rows, as they sum the embedded store's deltas; rebuilds and copies write slot 0."""
+    for table, key in _SLOTTED.items():
+        for statement in (
+            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS slot smallint NOT NULL DEFAULT 0",
+            f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {table}_pkey",
+            f"ALTER TABLE {table} ADD PRIMARY KEY ({key}, slot)",
+        ):
+            cur.execute(statement)  # type: ignore[arg-type]
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Cursor[Any]], None]]] = [
     (1, "tables, keys, indexes, feed state and meta", _migration_1),
     (2, "daily roll-up of co-mentions (pair_days)", _migration_2),
     (3, "distinct stories in the daily sums", _migration_3),
+    (4, "the daily sums keyed by writer too (slot)", _migration_4),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -1073,6 +1097,16 @@ class PgBulk(BulkTarget):
 # Writing
 
 
+def _take_slot(cur: psycopg.Cursor[Any]) -> int:
+    """A slot of the daily sums no other connection holds, held by this one's session (the
+    database frees it with the connection); 0 (shared) when all are taken."""
+    for slot in range(1, SLOTS + 1):
+        cur.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, LOCK_SLOT + slot))
+        if cur.fetchone()[0]:  # type: ignore[index]
+            return slot
+    return 0
+
+
 class PgWriter(BufferedWriter):
     """Buffers a poll's rows and commits them in one transaction (see the module docstring).
 
@@ -1087,6 +1121,7 @@ class PgWriter(BufferedWriter):
         self._versions: dict[str, int] = {}  # feed -> version of the state this writer read
         self._claimed: set[str] = set()  # feeds leased to this poller, state not committed
         self._renewed = 0.0
+        self.slot = 0  # this writer's rows of the daily sums (taken with its connection)
 
     # connection ------------------------------------------------------------------------------
     def _con(self) -> psycopg.Connection[Any]:
@@ -1103,6 +1138,7 @@ class PgWriter(BufferedWriter):
                             _ident(f"new_{name}"), cols
                         )
                     )
+                self.slot = _take_slot(cur)
         return self.con
 
     def close(self) -> None:
@@ -1338,13 +1374,12 @@ class PgWriter(BufferedWriter):
                 _copy_temp(cur, "mentions", self._recounted_rows("mentions", self.new_mentions))
                 _copy_temp(cur, "stories", self.new_stories)
                 _copy_temp(cur, "names", self._recounted_rows("names", self.new_names))
-                cur.execute(_INSERT_ARTICLES)
+                cur.execute(_INSERT_ARTICLES, {"slot": self.slot})
                 ids, mentions, stories, names, _ = cur.fetchone()  # type: ignore[misc]
                 inserted = set(ids or ())
-                if inserted:  # (one commit at a time: each sees the stories before it)
-                    cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, LOCK_STORIES))
+                if inserted:
                     for statement in COMMIT_STORY_ROLLUPS:
-                        cur.execute(statement, {"ids": sorted(inserted)})  # type: ignore[arg-type]
+                        cur.execute(statement, {"ids": sorted(inserted), "slot": self.slot})  # type: ignore[arg-type]
                 lost = {a.id for a in self.new_articles} - inserted
             stored = self._stored_recounts()
             if stored:  # articles counted again on their pages: their rows replaced
@@ -1413,18 +1448,19 @@ class PgWriter(BufferedWriter):
     def _recount_stored(self, cur: psycopg.Cursor[Any], ids: list[int]) -> tuple[int, int]:
         """Replace the stored mention and name rows of these articles with their recounted
         ones (and the daily sums with them); the change in the number of rows of each."""
-        cur.execute(_DELETE_RECOUNTED, (ids, ids))
+        params = {"ids": ids, "slot": self.slot}
+        cur.execute(_DELETE_RECOUNTED, params)
         gone_mentions, gone_names, _ = cur.fetchone()  # type: ignore[misc]
-        cur.execute("DELETE FROM mention_days WHERE articles <= 0")
-        cur.execute("DELETE FROM pair_days WHERE articles <= 0")
+        for statement in _DROP_EMPTY_SUMS:
+            cur.execute(statement, params)  # type: ignore[arg-type]
         cur.execute("DELETE FROM new_mentions")
         cur.execute("DELETE FROM new_names")
         _copy_temp(cur, "mentions", [r for i in ids for r in self.recounted[i][1]])
         _copy_temp(cur, "names", [r for i in ids for r in self.recounted[i][2]])
-        cur.execute(_INSERT_RECOUNTED, (ids,))
+        cur.execute(_INSERT_RECOUNTED, params)
         mentions, names, _ = cur.fetchone()  # type: ignore[misc]
         for statement in RECOUNT_STORY_ROLLUPS:
-            cur.execute(statement, {"ids": ids})  # type: ignore[arg-type]
+            cur.execute(statement, params)  # type: ignore[arg-type]
         return int(mentions) - int(gone_mentions), int(names) - int(gone_names)
 
     def _discount(self, lost: set[int], fetches: list[dict[str, Any]]) -> None:
@@ -1488,22 +1524,23 @@ def _insert_for_new(table: str, order: str, returning: str = "1") -> str:
     ON CONFLICT DO NOTHING RETURNING {returning}"""
 
 
-# The daily sums of mentions grown by the rows a CTE `men` inserted.
+# The daily sums of mentions grown by the rows a CTE `men` inserted (in the writer's slot).
 _GROW_MENTION_DAYS = """
-    INSERT INTO mention_days AS r (entity, day, mentions, articles)
-    SELECT entity, date_trunc('day', published), sum("count"), count(*) FROM men
-    GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (entity, day) DO UPDATE
+    INSERT INTO mention_days AS r (entity, day, slot, mentions, articles)
+    SELECT entity, date_trunc('day', published), %(slot)s::smallint, sum("count"), count(*)
+    FROM men GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (entity, day, slot) DO UPDATE
     SET mentions = r.mentions + excluded.mentions, articles = r.articles + excluded.articles
     RETURNING 1"""
 # The daily co-mention pairs grown by the rows `men` inserted (all of an article's rows are
 # inserted together, so its pairs are all there).
 _GROW_PAIR_DAYS = """
-    INSERT INTO pair_days AS r (entity_a, entity_b, day, articles)
-    SELECT a.entity, b.entity, date_trunc('day', a.published), count(*)
+    INSERT INTO pair_days AS r (entity_a, entity_b, day, slot, articles)
+    SELECT a.entity, b.entity, date_trunc('day', a.published), %(slot)s::smallint, count(*)
     FROM men a JOIN men b ON a.article_id = b.article_id AND a.entity < b.entity
     GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (entity_a, entity_b, day) DO UPDATE SET articles = r.articles + excluded.articles
+    ON CONFLICT (entity_a, entity_b, day, slot) DO UPDATE
+    SET articles = r.articles + excluded.articles
     RETURNING 1"""
 
 _MEN = 'article_id, entity, "count", published'  # what the mentions' CTE `men` returns
@@ -1521,9 +1558,10 @@ nam AS ({_insert_for_new("names", "t.article_id, t.name")}),
 md AS ({_GROW_MENTION_DAYS}),
 pd AS ({_GROW_PAIR_DAYS}),
 ad AS (
-    INSERT INTO article_days AS r (day, articles)
-    SELECT date_trunc('day', published), count(*) FROM ins GROUP BY 1 ORDER BY 1
-    ON CONFLICT (day) DO UPDATE SET articles = r.articles + excluded.articles
+    INSERT INTO article_days AS r (day, slot, articles)
+    SELECT date_trunc('day', published), %(slot)s::smallint, count(*) FROM ins
+    GROUP BY 1 ORDER BY 1
+    ON CONFLICT (day, slot) DO UPDATE SET articles = r.articles + excluded.articles
     RETURNING 1)
 SELECT (SELECT array_agg(id) FROM ins), (SELECT count(*) FROM men), (SELECT count(*) FROM sto),
        (SELECT count(*) FROM nam),
@@ -1531,30 +1569,42 @@ SELECT (SELECT array_agg(id) FROM ins), (SELECT count(*) FROM men), (SELECT coun
 
 # An article counted again on its page (Writer.recount_article): its mention and name rows
 # deleted, the daily sums shrunk by them; then the new rows inserted from the temporary tables
-# (for articles still stored), the sums grown by them. Run in the commit's transaction.
+# (for articles still stored), the sums grown by them; the sums' changes go to the writer's
+# slot, and a key whose slots sum to no article any more is dropped. Run in the commit's
+# transaction.
 _DELETE_RECOUNTED = """
 WITH del AS (
-    DELETE FROM mentions WHERE article_id = ANY(%s::bigint[])
+    DELETE FROM mentions WHERE article_id = ANY(%(ids)s::bigint[])
     RETURNING article_id, entity, published, "count"),
-sums AS (
-    SELECT entity, date_trunc('day', published) AS day, sum("count") AS m, count(*) AS a
-    FROM del GROUP BY 1, 2),
 upd AS (
-    UPDATE mention_days r SET mentions = r.mentions - s.m, articles = r.articles - s.a
-    FROM sums s WHERE r.entity = s.entity AND r.day = s.day RETURNING 1),
-pairs AS (
-    SELECT a.entity AS entity_a, b.entity AS entity_b, date_trunc('day', a.published) AS day,
-        count(*) AS a
-    FROM del a JOIN del b ON a.article_id = b.article_id AND a.entity < b.entity
-    GROUP BY 1, 2, 3),
+    INSERT INTO mention_days AS r (entity, day, slot, mentions, articles)
+    SELECT entity, date_trunc('day', published), %(slot)s::smallint, -sum("count"), -count(*)
+    FROM del GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (entity, day, slot) DO UPDATE
+    SET mentions = r.mentions + excluded.mentions, articles = r.articles + excluded.articles
+    RETURNING 1),
 pupd AS (
-    UPDATE pair_days r SET articles = r.articles - p.a FROM pairs p
-    WHERE r.entity_a = p.entity_a AND r.entity_b = p.entity_b AND r.day = p.day RETURNING 1),
-dn AS (DELETE FROM names WHERE article_id = ANY(%s::bigint[]) RETURNING 1)
+    INSERT INTO pair_days AS r (entity_a, entity_b, day, slot, articles)
+    SELECT a.entity, b.entity, date_trunc('day', a.published), %(slot)s::smallint, -count(*)
+    FROM del a JOIN del b ON a.article_id = b.article_id AND a.entity < b.entity
+    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (entity_a, entity_b, day, slot) DO UPDATE
+    SET articles = r.articles + excluded.articles
+    RETURNING 1),
+dn AS (DELETE FROM names WHERE article_id = ANY(%(ids)s::bigint[]) RETURNING 1)
 SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM dn),
        (SELECT count(*) FROM upd) + (SELECT count(*) FROM pupd)"""
+_DAYS_OF_IDS = "SELECT DISTINCT date_trunc('day', published) FROM articles WHERE id = ANY(%(ids)s)"
+_DROP_EMPTY_SUMS = tuple(
+    f"""DELETE FROM {table} r USING (
+        SELECT {key} FROM {table} WHERE day IN ({_DAYS_OF_IDS})
+        GROUP BY {key} HAVING sum(articles) <= 0) z
+    WHERE {" AND ".join(f"r.{k} = z.{k}" for k in key.split(", "))}"""
+    for table, key in _SLOTTED.items()
+    if table != "article_days"
+)
 _INSERT_RECOUNTED = f"""
-WITH ins AS (SELECT id FROM articles WHERE id = ANY(%s::bigint[])),
+WITH ins AS (SELECT id FROM articles WHERE id = ANY(%(ids)s::bigint[])),
 men AS ({_insert_for_new("mentions", "t.article_id, t.entity", _MEN)}),
 nam AS ({_insert_for_new("names", "t.article_id, t.name")}),
 md AS ({_GROW_MENTION_DAYS}),
@@ -1567,7 +1617,8 @@ ORDER BY article_id, attempt ON CONFLICT DO NOTHING"""
 
 # The stories of some days and stories recomputed from the mentions: `{keys}` is SQL of
 # (entity, day) rows whose distinct stories to count again, `{stories}` of the story ids whose
-# spans over days to find again (see `_migration_2`). Run after the rows changed.
+# spans over days to find again (see `_migration_2`). Run after the rows changed; a key's
+# change goes to the writer's slot.
 _STORY_SUMS = """
 WITH k AS ({keys}),
 n AS (
@@ -1575,9 +1626,15 @@ n AS (
            count(DISTINCT coalesce(m.story, m.article_id)) AS stories
     FROM mentions m JOIN k ON m.entity = k.entity
         AND m.published >= k.day AND m.published < k.day + interval '1 day'
-    GROUP BY 1, 2)
-UPDATE mention_days r SET stories = n.stories FROM n
-WHERE r.entity = n.entity AND r.day = n.day AND r.stories IS DISTINCT FROM n.stories"""
+    GROUP BY 1, 2),
+was AS (
+    SELECT r.entity, r.day, sum(r.stories) AS stories
+    FROM mention_days r JOIN n ON r.entity = n.entity AND r.day = n.day GROUP BY 1, 2)
+INSERT INTO mention_days AS r (entity, day, slot, mentions, articles, stories)
+SELECT n.entity, n.day, %(slot)s::smallint, 0, 0, n.stories - coalesce(was.stories, 0)
+FROM n LEFT JOIN was ON was.entity = n.entity AND was.day = n.day
+WHERE n.stories IS DISTINCT FROM was.stories ORDER BY 1, 2
+ON CONFLICT (entity, day, slot) DO UPDATE SET stories = coalesce(r.stories, 0) + excluded.stories"""
 _SPANS_DELETE = "DELETE FROM story_spans WHERE story IN ({stories})"
 SPANS_ROWS = """
 WITH s AS ({stories}),
@@ -1637,9 +1694,18 @@ REBUILD_ROLLUPS = (*MENTION_ROLLUPS, *_rebuild("article_days"))
 # gains the stories of its new rows that no row stored before had there (looked up by the
 # first article's key and by the copies' index: a few rows each, not the day's rows); the
 # spans only grow (rows are only added), so those of the stories of its copies that now fall
-# on several days are added. Run under LOCK_STORIES, so that two pollers' commits cannot both
-# count one story new.
+# on several days are added. First the stories that earlier commits stored articles of are
+# locked (an advisory lock on the story's id, in id order, until the commit ends), so that two
+# pollers' commits adding copies of one story cannot both count it new (the second counts
+# after the first ended, seeing its rows); a story this commit stores first needs none (no
+# other commit can have its id before this one ends), and commits of other stories never
+# wait for each other.
 COMMIT_STORY_ROLLUPS = (
+    """SELECT count(pg_advisory_xact_lock(sid)) FROM (
+        SELECT DISTINCT story AS sid FROM new_mentions
+        WHERE article_id IN (SELECT unnest(%(ids)s::bigint[])) AND story <> article_id
+          AND story NOT IN (SELECT unnest(%(ids)s::bigint[]))
+        ORDER BY 1) AS s""",
     """WITH i AS MATERIALIZED (SELECT unnest(%(ids)s::bigint[]) AS id),
     n AS MATERIALIZED (
         SELECT DISTINCT entity, date_trunc('day', published) AS day,
@@ -1665,7 +1731,7 @@ COMMIT_STORY_ROLLUPS = (
             WHERE head.hit IS NULL AND copy.hit IS NULL) AS x
         GROUP BY 1, 2)
     UPDATE mention_days r SET stories = coalesce(r.stories, 0) + f.k FROM fresh f
-    WHERE r.entity = f.entity AND r.day = f.day""",
+    WHERE r.entity = f.entity AND r.day = f.day AND r.slot = %(slot)s""",
     """WITH n AS (
         SELECT DISTINCT entity, story AS sid FROM new_mentions
         WHERE article_id IN (SELECT unnest(%(ids)s::bigint[])) AND story <> article_id),
@@ -1686,7 +1752,7 @@ COMMIT_STORY_ROLLUPS = (
 # after a recount of articles (ids as the parameter): every entity's stories on their days,
 # the spans of their stories
 RECOUNT_STORY_ROLLUPS = _story_rollups(
-    """SELECT r.entity, r.day FROM mention_days r WHERE r.day IN (
+    """SELECT DISTINCT r.entity, r.day FROM mention_days r WHERE r.day IN (
         SELECT DISTINCT date_trunc('day', published) FROM articles WHERE id = ANY(%(ids)s))""",
     """SELECT coalesce(s.story, a.id) AS story FROM articles a
         LEFT JOIN stories s ON s.article_id = a.id WHERE a.id = ANY(%(ids)s)""",
