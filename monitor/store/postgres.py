@@ -19,7 +19,13 @@ inserted only for the articles this transaction did insert (whatever the race, n
 mention is stored twice). The fetch log is COPYed as is. The transaction ends by bumping the
 commit sequence in `monitor_meta`: a snapshot's `key` is that sequence, so dashboards caching
 on it see new data at their next refresh. Inserts go in key order, so two writers never
-deadlock on each other's rows.
+deadlock on each other's rows. The daily sums (`mention_days`, `article_days`, `pair_days`)
+are grown by every commit, on the same few days' rows for all pollers: each writer holds a
+slot of its own (an advisory lock per slot, taken with its connection) and adds to its own
+rows of each key, so that pollers committing at once do not wait for each other there;
+readers sum a key's rows. The distinct stories a commit adds are counted under an advisory
+lock on each older story it adds copies of (two commits adding copies of one story take
+turns; others never wait).
 
 Several pollers. A poller claims the feeds it is about to fetch (`PgWriter.claim`): it locks
 their rows with `SELECT ... FOR UPDATE SKIP LOCKED`, judges each on its latest state, and
