@@ -175,6 +175,9 @@ def test_two_writers_commit_the_same_days_at_once_without_waiting_for_each_other
     finally:
         release.set()
         thread.join(60)
+    for w in (first, second):  # the commit's rows are gone from the temporary tables
+        assert w.con.execute("SELECT count(*) FROM new_articles").fetchone() == (0,)
+        assert w.con.execute("SELECT count(*) FROM new_mentions").fetchone() == (0,)
     snap = store.snapshot()
     assert snap.rows("articles") == 39 == count(pg_url, "SELECT count(*) FROM articles")
     assert not store.check().problems

@@ -1134,15 +1134,13 @@ class PgWriter(BufferedWriter):
         if self.con is None or self.con.closed or self.con.broken:
             self.con = self.store._connect(autocommit=True)
             with self.con.cursor() as cur:
-                for name in ("articles", "sources", "mentions", "stories", "names", "pages"):
+                for name in _TEMP_TABLES:
                     cols = pgsql.SQL(", ").join(
                         pgsql.SQL("{} {}").format(_ident(f.name), pgsql.SQL(PG_TYPES[f.type]))
                         for f in SCHEMAS[name]
                     )
                     cur.execute(
-                        pgsql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DELETE ROWS").format(
-                            _ident(f"new_{name}"), cols
-                        )
+                        pgsql.SQL("CREATE TEMP TABLE {} ({})").format(_ident(f"new_{name}"), cols)
                     )
                 self.slot = _take_slot(cur)
         return self.con
@@ -1151,6 +1149,18 @@ class PgWriter(BufferedWriter):
         if self.con is not None:
             self.con.close()
             self.con = None
+
+    def _empty_temp(self) -> None:
+        """Empty the temporary tables after a commit, in a transaction of its own. (Emptied
+        by the commit itself, `ON COMMIT DELETE ROWS`, their files were truncated while the
+        commit still held the commit sequence's row, which every other poller's commit
+        waits for: the largest wait left between two pollers.) Should that fail, the
+        connection is dropped, and its temporary tables with it."""
+        try:
+            if self.con is not None:
+                self.con.execute(_EMPTY_TEMP)
+        except psycopg.Error:
+            self.close()
 
     def _run(self, what: str, fn: Callable[[psycopg.Connection[Any]], Any]) -> Any:
         """Run `fn` on the writer's connection, once more after a lost connection."""
@@ -1357,6 +1367,7 @@ class PgWriter(BufferedWriter):
                 )
                 if not retry or attempt == COMMIT_RETRIES - 1:
                     raise
+        self._empty_temp()
         committed = set(self.feed_states)
         self._claimed -= committed
         self._reset_buffers()
@@ -1517,6 +1528,8 @@ class PgWriter(BufferedWriter):
         return versions
 
 
+_TEMP_TABLES = ("articles", "sources", "mentions", "stories", "names", "pages")
+_EMPTY_TEMP = "TRUNCATE " + ", ".join(f"new_{name}" for name in _TEMP_TABLES)
 _ARTICLE_COLS = ", ".join(f'"{n}"' for n in SCHEMAS["articles"].names)
 _SOURCE_COLS = ", ".join(f'"{n}"' for n in SCHEMAS["sources"].names)
 
@@ -1789,5 +1802,6 @@ def _article_row(a: Article) -> tuple[Any, ...]:
 
 
 def _copy_temp(cur: psycopg.Cursor[Any], table: str, rows: Sequence[Sequence[Any]]) -> None:
-    """COPY rows into the writer's temporary table for `table` (emptied at commit)."""
+    """COPY rows into the writer's temporary table for `table` (emptied after a commit, and
+    by the rollback of one that failed)."""
     _copy_rows(cur, table, rows, into=f"new_{table}")
