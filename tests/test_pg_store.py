@@ -217,6 +217,28 @@ def test_two_writers_adding_copies_of_one_story_at_once_count_it_once(pg_url):
         assert with_sums.loc[entity, "articles"] == 2 and with_sums.loc[entity, "stories"] == 1
 
 
+def test_a_recount_by_another_poller_than_the_one_that_stored_keeps_the_sums_exact(pg_url):
+    """One poller stores articles, another counts them again on their pages: the second's
+    changes to the daily sums go to its own rows (a key's rows may then sum to nothing: the
+    key is gone), and the sums stay those of the rows."""
+    store = open_store(pg_url)
+    first, second = store.writer(poller="a"), store.writer(poller="b")
+    for n in (1, 2):
+        add(first, n)  # Alpha once each, a story each
+    first.commit(watchlist=(WATCH, "fp"))
+    for n in (1, 2):
+        second.recount_article(article(n).id, article(n).published, {"Beta": n})
+    second.commit(watchlist=(WATCH, "fp"))
+    assert not store.check().problems
+    day = datetime(T0.year, T0.month, T0.day)
+    counts = queries.overview(store.snapshot(), queries.Filters(start=day, end=day + timedelta(1)))
+    counts = counts.set_index("entity")
+    assert counts.loc["Alpha", "articles"] == 0 and counts.loc["Beta", "mentions"] == 3
+    assert counts.loc["Beta", "articles"] == 2 == counts.loc["Beta", "stories"]
+    assert count(pg_url, "SELECT count(*) FROM mention_days WHERE entity = 'Alpha'") == 0
+    assert count(pg_url, "SELECT count(DISTINCT slot) FROM mention_days") == 1  # (b's rows)
+
+
 def test_an_article_another_poller_stored_first_is_not_new_nor_counted_twice(pg_url):
     store = open_store(pg_url)
     first, second = store.writer(poller="a"), store.writer(poller="b")
