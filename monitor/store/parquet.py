@@ -867,24 +867,26 @@ def manifest_problems(data: object, real_root: Path) -> list[str]:
     return problems
 
 
+def _fetch_log_checks() -> tuple[tuple[str, Callable[[object], bool]], ...]:
+    """Each column of `fetches` with a test of whether a JSON value can be its value."""
+    tests = {
+        TS: is_iso,
+        pa.string(): lambda v: type(v) is str,
+        pa.float64(): lambda v: type(v) in (int, float),
+    }
+    return tuple((f.name, tests.get(f.type, _is_int)) for f in SCHEMAS["fetches"])
+
+
+_FETCH_LOG_CHECKS = _fetch_log_checks()
+
+
 def _fetch_log_problem(row: object) -> str | None:
     """Why a row of the fetch log is not a row of `fetches` (None: it is)."""
-    columns = SCHEMAS["fetches"]
-    if type(row) is not list or len(row) != len(columns):
-        return f"{_show(row)} is not a list of {len(columns)} values"
-    for f, v in zip(columns, row, strict=True):
-        if v is None:
-            continue
-        if f.type == TS:
-            ok = is_iso(v)
-        elif f.type == pa.string():
-            ok = type(v) is str
-        elif f.type == pa.float64():
-            ok = type(v) in (int, float)
-        else:
-            ok = _is_int(v)
-        if not ok:
-            return f"{f.name}: {_show(v)} is not of the right type"
+    if type(row) is not list or len(row) != len(_FETCH_LOG_CHECKS):
+        return f"{_show(row)} is not a list of {len(_FETCH_LOG_CHECKS)} values"
+    for (name, ok), v in zip(_FETCH_LOG_CHECKS, row, strict=True):
+        if v is not None and not ok(v):
+            return f"{name}: {_show(v)} is not of the right type"
     return None
 
 
