@@ -194,3 +194,18 @@ def test_a_damaged_fetch_log_is_reported_and_repair_keeps_its_sound_rows(tmp_pat
         "http://f/3",
     ]
     assert open_store(root).check().healthy
+
+
+def test_a_copy_of_the_store_carries_the_fetch_log(tmp_path):
+    from monitor.store.copy import copy_store
+
+    source = open_store(tmp_path / "a")
+    commit(source, [fetch("http://f/1", 0, "ok", status=200, new_articles=1)], [article(1)])
+    commit(source, [fetch("http://f/1", 15), HOSTILE])
+    assert json.loads((tmp_path / "a" / "manifest.json").read_text())["fetch_log"]
+
+    copy = open_store(tmp_path / "b")
+    copy_store(source, copy)
+
+    assert stored(copy.snapshot()) == stored(source.snapshot())
+    assert copy.snapshot().rows("fetches") == 3
