@@ -209,3 +209,15 @@ def test_a_copy_of_the_store_carries_the_fetch_log(tmp_path):
 
     assert stored(copy.snapshot()) == stored(source.snapshot())
     assert copy.snapshot().rows("fetches") == 3
+
+
+def test_the_snapshot_a_commit_leaves_is_the_one_a_fresh_reader_reads(tmp_path):
+    root = tmp_path / "s"
+    store = open_store(root)
+    commit(store, [fetch("http://f/1", 0, "ok", status=200, new_articles=1)], [article(1)])
+    commit(store, [fetch("http://f/1", 15), HOSTILE])
+    store.update_alerts(lambda state: state.update({"rule": {"last": [1, 2], "n": 3}}))
+
+    kept = store.snapshot()  # (the commit's own, not read back from the file)
+    assert kept == open_store(root).snapshot()
+    assert kept.alerts == {"rule": {"last": [1, 2], "n": 3}} and len(kept.fetch_log) == 2

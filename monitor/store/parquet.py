@@ -1456,8 +1456,13 @@ class _Txn:
             for p in {p.parent for p in self.written}:
                 _fsync_dir(p)
             _write_atomic(self.root / MANIFEST, data)
+            st = (self.root / MANIFEST).stat()
         except OSError as exc:
             raise StoreError(f"cannot write to the store at {self.root}: {exc.strerror}") from exc
+        # the snapshot of what was just written, without reading the file back and checking
+        # it again (from the JSON itself: what a reader of the file would get)
+        written = _snapshot_from(self.root, json.loads(data))
+        self.store._cache = ((st.st_mtime_ns, st.st_size), written)
 
     # feeds and watchlist -----------------------------------------------------------------
     def set_feeds(self, states: Mapping[str, FeedState]) -> None:
