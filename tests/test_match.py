@@ -526,3 +526,13 @@ def test_matcher_follows_the_rules_on_random_watchlists(dfa_max_names, case):
         for _, _, entity in reference_find(entities, part):
             expected[entity] = expected.get(entity, 0) + 1
     assert matcher.count(title, text) == expected
+
+
+def test_the_markers_of_uncollapsed_white_space_are_the_spaces_fold_keeps():
+    """`_UNCOLLAPSED` is written out (computing it builds the fold tables at import): it must be
+    what `fold` makes of every kind of space in Unicode, less the plain space."""
+    from monitor.text import fold
+
+    spaces = {chr(cp) for cp in range(0x110000) if chr(cp).isspace()}
+    computed = ("  ", *sorted({fold(c) for c in spaces} - {" "}))
+    assert computed == match._UNCOLLAPSED

@@ -1,7 +1,8 @@
 """`monitor poll --once` when every feed answers 304: what it records, and what it never loads.
 
 A pass where nothing changed stores each feed's state and a fetch log row, reloads the page
-queue, and reads nothing else: no DataFrame (pandas), no parser, no dedup index. The module
+queue, and reads nothing else: no DataFrame (pandas), no parser, no dedup index, no accent
+folding tables. The module
 checks are what keep that pass fast (bench/bench_poll.py measures it); the rest checks that
 skipping all that changed nothing a user sees.
 """
@@ -30,6 +31,8 @@ ENTRY = (
     "from monitor.cli import main\n"
     "code = main(sys.argv[1:])\n"
     f"loaded = [m for m in {HEAVY!r} if m in sys.modules]\n"
+    "text = sys.modules.get('monitor.text')\n"  # the accent folding tables (~20-50 ms)
+    "loaded += ['fold tables'] if text and text._fold_tables.cache_info().currsize else []\n"
     "with open(os.environ['MODULES_OUT'], 'w') as fh:\n"
     "    json.dump(loaded, fh)\n"
     "sys.exit(code)\n"

@@ -1016,3 +1016,20 @@ def test_compaction_leaves_a_tier_too_big_to_merge_in_memory(tmp_path, monkeypat
     add(w, 100)
     w.commit()
     assert len(store.snapshot().files["articles"]) < 10  # merged once it fits
+
+
+def test_a_lock_file_holds_exactly_the_pid_of_its_holder(tmp_path):
+    """The pid is written over the old content, not after a truncation to nothing (see
+    `_write_pid`): a longer pid left by an earlier holder must not leave digits behind."""
+    store = open_store(tmp_path / "s")
+    lock = tmp_path / "s" / "poller.lock"
+    assert not store.poller_running()
+    lock.parent.mkdir()
+    lock.write_text("123456789012")  # an earlier holder's (longer) pid
+    with store.poller_lock():
+        assert lock.read_text() == str(os.getpid())
+        assert store.poller_running()  # the dashboard finds the pid in /proc/locks
+        with store.transaction():
+            assert (tmp_path / "s" / "commit.lock").read_text() == str(os.getpid())
+    assert not store.poller_running()
+    assert lock.read_text() == str(os.getpid())  # left for whoever looks

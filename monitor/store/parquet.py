@@ -54,6 +54,16 @@ fails on one names the file. `check_store` reports the store's health without ch
 `repair_store` makes a damaged store usable again, losing at most the rows of damaged files
 (see its docstring).
 
+The fetch log. A commit that writes no data file otherwise (a poll where every feed answered
+304, or failed) keeps its `fetches` rows in the manifest ("fetch_log": one JSON list per row,
+in the table's column order, times as naive-UTC ISO text) instead of writing a Parquet file of
+a few hundred rows. The manifest is replaced by every commit anyway, so the rows are committed
+atomically with the feed state they go with, and such a commit writes one file, not two, and
+leaves nothing to compact. The next commit that writes data files, or the one that takes the
+log past FETCH_LOG_ROWS, writes the log and its own rows as one fetches file and empties the
+log, in the same commit. Readers see the log as rows of `fetches` (`ParquetSnapshot.table`,
+`scan`, `rows`; queries get it as an Arrow table registered on their cursor).
+
 Daily roll-ups. Each commit appends the deltas of `article_days`, `mention_days` and
 `pair_days` for the articles and mentions it wrote or took out (`_Txn.grow_rollups`); readers
 sum them by key, compaction sums them into one row per key. The manifest's "rollups" holds the
@@ -74,6 +84,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import functools
 import itertools
 import json
 import math
@@ -151,6 +162,9 @@ MANIFEST = "manifest.json"
 QUARANTINE = "quarantine"
 GRACE_SECONDS = 600  # replaced files stay on disk this long for readers of older manifests
 TMP_GRACE_SECONDS = 600  # a temporary file this old, seen under the commit lock, is a dead writer's
+FETCH_LOG = "fetch_log"  # the manifest's key for the fetch log (see the module docstring)
+FETCH_LOG_ROWS = 1_000  # a fetch log longer than this is written as a fetches file
+FETCH_LOG_VIEW = "monitor_fetch_log"  # the name queries read the fetch log by
 TIER_BASE = 8  # compaction merges this many files of the same size tier into one
 # Compaction leaves a tier alone when its files take more than this on disk together: merging
 # them would hold several GB in memory at once (articles' text, about 4x their compressed
@@ -236,6 +250,8 @@ class ParquetSnapshot(Snapshot):
     # damaged files taken out of the tables, oldest first (for the Feeds page and `status`)
     quarantined: tuple[Quarantined, ...] = ()
     rollups: bool = False  # the daily roll-ups are the sums of this state's rows (see _Txn)
+    # fetches rows kept in the manifest, as it holds them (see "The fetch log" above)
+    fetch_log: tuple[tuple[Any, ...], ...] = ()
 
     @property
     def story_rollups(self) -> bool:  # type: ignore[override]
@@ -247,7 +263,13 @@ class ParquetSnapshot(Snapshot):
         return f"{self.root}:{self.store_id}:{self.seq}"
 
     def rows(self, table: str) -> int:
-        return sum(f.rows for f in self.files.get(table, ()))
+        files = sum(f.rows for f in self.files.get(table, ()))
+        return files + len(self.fetch_log) if table == "fetches" else files
+
+    @functools.cached_property
+    def fetch_log_table(self) -> pa.Table:
+        """The fetch log as rows of `fetches`, in time order."""
+        return _rows_table("fetches", _fetch_log_dicts(self.fetch_log))
 
     def time_bounds(self) -> tuple[datetime | None, datetime | None]:
         lo = [f.min_time for f in self.files.get("articles", ()) if f.min_time]
@@ -274,6 +296,10 @@ class ParquetSnapshot(Snapshot):
                         skip = 0
                 except (OSError, pa.ArrowException) as exc:
                     raise _file_error(f.path, exc) from exc
+        if table == "fetches" and self.fetch_log:
+            log = self.fetch_log_table
+            for offset in range(skip, log.num_rows, batch_rows):
+                yield log.slice(offset, batch_rows)
 
     def details(self) -> dict[str, Any]:
         return {"files": {t: len(f) for t, f in self.files.items()}}
@@ -282,13 +308,20 @@ class ParquetSnapshot(Snapshot):
         return table_columns(self, table)
 
     def table(self, name: str) -> str:
-        """A DuckDB FROM-clause expression reading this snapshot's files of a table."""
+        """A DuckDB FROM-clause expression reading this snapshot's files of a table (and, for
+        `fetches`, the fetch log: `query` and `records` register it on their cursor)."""
         infos = self.files.get(name, ())
-        if not infos:
+        log = name == "fetches" and bool(self.fetch_log)
+        if not infos and not log:
             cols = ", ".join(f"NULL::{DUCK_TYPES[f.type]} AS {f.name}" for f in TABLES[name])
             return f"(SELECT {cols} WHERE false)"
+        if not infos:
+            return FETCH_LOG_VIEW
         paths = ", ".join("'" + str(self.root / f.path).replace("'", "''") + "'" for f in infos)
-        return f"read_parquet([{paths}], union_by_name=true)"
+        files = f"read_parquet([{paths}], union_by_name=true)"
+        if not log:
+            return files
+        return f"(SELECT * FROM {files} UNION ALL BY NAME SELECT * FROM {FETCH_LOG_VIEW})"
 
     def sql(self, template: str) -> str:
         """Fill `{articles}`, `{mentions}`, `{sources}`, `{fetches}` in a query template."""
@@ -307,10 +340,12 @@ class ParquetSnapshot(Snapshot):
         """`query`'s rows as dicts, straight from DuckDB (no pandas); SQL NULL is None."""
         return self._run(run_records, template, params)
 
-    def _run(self, run: Callable[[str, Any], Any], template: str, params: Any) -> Any:
+    def _run(self, run: Callable[[str, Any, Any], Any], template: str, params: Any) -> Any:
         """`run` on the template's SQL; a StoreError names the damaged file if there is one."""
+        log = self.fetch_log and "{fetches}" in template
+        tables = {FETCH_LOG_VIEW: self.fetch_log_table} if log else {}
         try:
-            return run(self.sql(template), params)
+            return run(self.sql(template), params, tables)
         except StoreError as exc:
             damaged = self.find_damaged()
             if damaged:
@@ -354,12 +389,19 @@ _CON: duckdb.DuckDBPyConnection | None = None
 _CON_LOCK = threading.Lock()
 
 
-def run_query(sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> pd.DataFrame:
-    """Run SQL on the process's DuckDB connection (a cursor per call: thread-safe)."""
+def run_query(
+    sql: str,
+    params: Iterable[Any] | Mapping[str, Any] = (),
+    tables: Mapping[str, pa.Table] | None = None,
+) -> pd.DataFrame:
+    """Run SQL on the process's DuckDB connection (a cursor per call: thread-safe); `tables`
+    are Arrow tables the SQL may name (registered on this call's cursor only)."""
     import duckdb
 
     cur = _connection().cursor()
     try:
+        for name, table in (tables or {}).items():
+            cur.register(name, table)
         return cur.execute(sql, params if isinstance(params, Mapping) else list(params)).df()
     except duckdb.Error as exc:
         raise StoreError(f"query failed: {_one_line(exc)}") from exc
@@ -367,12 +409,18 @@ def run_query(sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> pd.Da
         cur.close()
 
 
-def run_records(sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
+def run_records(
+    sql: str,
+    params: Iterable[Any] | Mapping[str, Any] = (),
+    tables: Mapping[str, pa.Table] | None = None,
+) -> list[dict[str, Any]]:
     """`run_query` without pandas: the rows as dicts."""
     import duckdb
 
     cur = _connection().cursor()
     try:
+        for name, table in (tables or {}).items():
+            cur.register(name, table)
         cur.execute(sql, params if isinstance(params, Mapping) else list(params))
         names = [d[0] for d in cur.description or ()]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
@@ -585,6 +633,7 @@ def _snapshot_from(root: Path, data: Mapping[str, Any]) -> ParquetSnapshot:
         alerts=data.get("alerts", {}),
         quarantined=tuple(_quarantined_from_json(q) for q in data.get("quarantined", [])),
         rollups=_rollups_kept(data),
+        fetch_log=tuple(tuple(row) for row in data.get(FETCH_LOG, [])),
     )
 
 
@@ -797,6 +846,14 @@ def manifest_problems(data: object, real_root: Path) -> list[str]:
             problem = check(item)
             if problem:
                 problems.append(f"{key}[{i}]: {problem}")
+    log = data.get(FETCH_LOG, [])
+    if not isinstance(log, list):
+        problems.append(f"{FETCH_LOG}: {_show(log)} is not a list")
+    else:
+        for i, row in enumerate(log):
+            problem = _fetch_log_problem(row)
+            if problem:
+                problems.append(f"{FETCH_LOG}[{i}]: {problem}")
     if not isinstance(data.get("alerts", {}), dict):
         problems.append(f"alerts: {_show(data['alerts'])} is not an object")
     feeds = data.get("feeds", {})
@@ -808,6 +865,51 @@ def manifest_problems(data: object, real_root: Path) -> list[str]:
             if problem:
                 problems.append(f"feeds[{_show(url)}]: {problem}")
     return problems
+
+
+def _fetch_log_checks() -> tuple[tuple[str, Callable[[object], bool]], ...]:
+    """Each column of `fetches` with a test of whether a JSON value can be its value."""
+    tests = {
+        TS: is_iso,
+        pa.string(): lambda v: type(v) is str,
+        pa.float64(): lambda v: type(v) in (int, float),
+    }
+    return tuple((f.name, tests.get(f.type, _is_int)) for f in SCHEMAS["fetches"])
+
+
+_FETCH_LOG_CHECKS = _fetch_log_checks()
+
+
+def _fetch_log_problem(row: object) -> str | None:
+    """Why a row of the fetch log is not a row of `fetches` (None: it is)."""
+    if type(row) is not list or len(row) != len(_FETCH_LOG_CHECKS):
+        return f"{_show(row)} is not a list of {len(_FETCH_LOG_CHECKS)} values"
+    for (name, ok), v in zip(_FETCH_LOG_CHECKS, row, strict=True):
+        if v is not None and not ok(v):
+            return f"{name}: {_show(v)} is not of the right type"
+    return None
+
+
+def _fetch_log_row(row: Mapping[str, Any]) -> list[Any]:
+    """A row of `fetches` as the fetch log keeps it: its values in column order, times ISO."""
+    return [
+        utc_naive(row[f.name]).isoformat() if f.type == TS and row.get(f.name) else row.get(f.name)
+        for f in SCHEMAS["fetches"]
+    ]
+
+
+def _fetch_log_dicts(log: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """The fetch log's rows as rows of `fetches` (dicts, times as naive-UTC datetimes)."""
+    columns = SCHEMAS["fetches"]
+    times = {f.name for f in columns if f.type == TS}
+    out = []
+    for row in log:
+        d = dict(zip(columns.names, row, strict=True))
+        for name in times:
+            if d[name] is not None:
+                d[name] = utc_naive(datetime.fromisoformat(d[name]))
+        out.append(d)
+    return out
 
 
 def _format_error(data: object, path: Path) -> StoreError | None:
@@ -1055,7 +1157,8 @@ def _manifest_bytes(m: Mapping[str, Any]) -> bytes:
 @contextlib.contextmanager
 def _file_lock(path: Path, *, blocking: bool, what: str, timeout: float = 0) -> Iterator[None]:
     try:
-        fh = open(path, "a+")  # noqa: SIM115 (closed below; closing it releases the lock)
+        # (not O_APPEND: Linux's pwrite appends on such a descriptor; see _write_pid)
+        fh = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o666), "r+")
     except OSError as exc:
         raise StoreError(
             f"cannot write to the store at {path.parent}: {exc.strerror} ({path.name}); "
@@ -1076,14 +1179,21 @@ def _file_lock(path: Path, *, blocking: bool, what: str, timeout: float = 0) -> 
                 time.sleep(0.05)
             except OSError as exc:
                 raise StoreError(f"cannot lock {path}: {exc.strerror}") from exc
-        try:
-            fh.seek(0)
-            fh.truncate()
-            fh.write(str(os.getpid()))
-            fh.flush()
-        except OSError:
-            pass  # the pid is a courtesy for whoever looks; the lock is what matters
+        _write_pid(fh.fileno())
         yield
+
+
+def _write_pid(fd: int) -> None:
+    """Write this process's pid over a lock file's content. Not by truncating it to nothing
+    first: ext4 (`auto_da_alloc`) flushes a file truncated to zero and written again when it is
+    closed, and the next truncation waits for that write, ~80 ms a lock on a busy disk (twice
+    in every poll). The file is cut to the pid's length after it is written instead."""
+    pid = str(os.getpid()).encode()
+    try:
+        os.pwrite(fd, pid, 0)
+        os.ftruncate(fd, len(pid))
+    except OSError:
+        pass  # the pid is a courtesy for whoever looks; the lock is what matters
 
 
 def _remove_owned(root: Path, rel: str) -> bool:
@@ -1346,8 +1456,13 @@ class _Txn:
             for p in {p.parent for p in self.written}:
                 _fsync_dir(p)
             _write_atomic(self.root / MANIFEST, data)
+            st = (self.root / MANIFEST).stat()
         except OSError as exc:
             raise StoreError(f"cannot write to the store at {self.root}: {exc.strerror}") from exc
+        # the snapshot of what was just written, without reading the file back and checking
+        # it again (from the JSON itself: what a reader of the file would get)
+        written = _snapshot_from(self.root, json.loads(data))
+        self.store._cache = ((st.st_mtime_ns, st.st_size), written)
 
     # feeds and watchlist -----------------------------------------------------------------
     def set_feeds(self, states: Mapping[str, FeedState]) -> None:
@@ -1697,8 +1812,7 @@ class ParquetWriter(BufferedWriter):
                 self._append_analysed(txn)
             if self.new_pages:
                 txn.append("pages", pa.Table.from_pylist(self.new_pages, SCHEMAS["pages"]))
-            # (built from buffers: a commit of fetches and feed state alone imports no pandas)
-            txn.append("fetches", _rows_table("fetches", self.new_fetches), sort=False)
+            self._log_fetches(txn)
             for url, n in self.source_counts.items():
                 state = self.feed_states.get(url) or self._stored_state(txn, url)
                 state.articles += n
@@ -1714,6 +1828,19 @@ class ParquetWriter(BufferedWriter):
                     self._loaded.update(f["path"] for f in files)  # rows already indexed
         self.needs_recount = self.needs_recount or txn.recount
         return self.store.snapshot()
+
+    def _log_fetches(self, txn: _Txn) -> None:
+        """Commit the buffered fetches rows: into the manifest's fetch log while this commit
+        writes no data file and the log stays short, else as a fetches file with the log."""
+        log = txn.m.get(FETCH_LOG, [])
+        if not txn.written and len(log) + len(self.new_fetches) <= FETCH_LOG_ROWS:
+            if self.new_fetches:
+                txn.m[FETCH_LOG] = log + [_fetch_log_row(r) for r in self.new_fetches]
+            return
+        # (built from buffers: a commit of fetches and feed state alone imports no pandas)
+        rows = [*_fetch_log_dicts(log), *self.new_fetches]
+        txn.append("fetches", _rows_table("fetches", rows), sort=False)
+        txn.m.pop(FETCH_LOG, None)
 
     def _append_analysed(self, txn: _Txn) -> None:
         """Append the buffered articles, sources, mentions, stories and names (recounted
@@ -2083,6 +2210,7 @@ def _check_once(store: ParquetStore) -> Health:
                 continue
             if rows != f.rows:
                 h.add("rows", f.path, f"holds {rows:,} rows, the manifest says {f.rows:,}")
+    h.rows["fetches"] += len(snap.fetch_log)
     listed = {f.path for files in snap.files.values() for f in files}
     garbage = {g["path"] for g in data.get("garbage", [])}
     for rel, n in sorted(found.items()):
@@ -2150,6 +2278,7 @@ class _Salvage:
     watchlist: list[dict[str, Any]] = field(default_factory=list)
     fingerprint: str = ""
     quarantined: list[dict[str, Any]] = field(default_factory=list)
+    fetch_log: list[list[Any]] = field(default_factory=list)
 
 
 def _salvage(data: object, real_root: Path) -> _Salvage:
@@ -2195,6 +2324,10 @@ def _salvage(data: object, real_root: Path) -> _Salvage:
     for q in quarantined if isinstance(quarantined, list) else []:
         if _quarantined_problem(q) is None:
             s.quarantined.append(q)
+    log = data.get(FETCH_LOG)
+    for row in log if isinstance(log, list) else []:
+        if _fetch_log_problem(row) is None:
+            s.fetch_log.append(row)
     return s
 
 
@@ -2212,8 +2345,8 @@ def repair_store(store: ParquetStore, log: Log | None = None) -> RepairReport:
       first, and a file whose every row (by its table's key) is already in a newer one is
       garbage, as it would have been (compaction inputs, older mention counts); rows found
       nowhere else are kept. Mentions are then to be recounted (`recount`).
-    Feed state, the watchlist and quarantine records are kept wherever the old manifest is
-    readable. Every quarantined file is marked as seen.
+    Feed state, the watchlist, the fetch log and quarantine records are kept wherever the old
+    manifest is readable. Every quarantined file is marked as seen.
     """
     report = RepairReport()
     if not store.root.is_dir():
@@ -2250,6 +2383,8 @@ def repair_store(store: ParquetStore, log: Log | None = None) -> RepairReport:
             fingerprint=s.fingerprint,
             quarantined=list(s.quarantined),
         )
+        if s.fetch_log:
+            m[FETCH_LOG] = list(s.fetch_log)
         if s.seq == m["seq"] and isinstance(data, dict):
             m["rollups"] = data.get("rollups")  # still this seq's: kept if they check out
             m["rollup_tables"] = data.get("rollup_tables")
