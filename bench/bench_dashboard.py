@@ -26,9 +26,11 @@ server: wall time and the CPU of its thread; the app is not changed), and measur
    session and its RSS with the sessions open;
 5. `--sessions` browser contexts opening links to all the views at once (one Chromium, so the
    browser competes with the server for the 2 cores): whether each one rendered, its time;
-6. the same shared-link and filter-change timings on a minimal Streamlit app (the same range
-   control, one plotly chart of 5 lines): the floor set by Streamlit, plotly and the browser on
-   this machine, whatever the dashboard does.
+6. the floor: a minimal Streamlit app (the same range control, one plotly chart of 5 lines),
+   served beside the dashboard, opened in a fresh browser context right after each of 1's
+   first opens and alternately with 2's shared links (so that both sides of each difference
+   see the same load on the shared machine), and its filter-change timings: what Streamlit,
+   plotly and the browser cost on this machine, whatever the dashboard does.
 
 `--sessions-only` runs 0, 4 (the views warmed by one websocket session each) and no browser
 (`python -m bench --only sessions`). `--profile DIR` writes each script run's cProfile stats
@@ -296,24 +298,17 @@ st.plotly_chart(fig)
 """
 
 
-async def baseline(runs: int) -> dict[str, Any]:
-    from playwright.async_api import async_playwright
+EXPECT["baseline"] = '[data-testid="stPlotlyChart"]'
 
+
+@contextlib.contextmanager
+def baseline_server() -> Iterator[str]:
+    """The minimal app served on its own port; the link to its drawn page."""
     app = OUT / "scratch" / "baseline_app.py"
     app.parent.mkdir(parents=True, exist_ok=True)
     app.write_text(BASELINE_APP)
-    EXPECT["baseline"] = '[data-testid="stPlotlyChart"]'
     with streamlit_server(None, OUT / "logs" / "streamlit-baseline.log", app) as (_, base, _b):
-        async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            url = base + "/?range=90d"
-            await shared_link(browser, url, "baseline", 1)  # the server's first run
-            out = {
-                "shared_link_s": await shared_link(browser, url, "baseline", runs),
-                "filter_change_s": await filter_changes(browser, url, "baseline", runs),
-            }
-            await browser.close()
-    return out
+        yield base + "/?range=90d"
 
 
 def script_runs(path: Path, since: float) -> list[dict[str, Any]]:
@@ -353,6 +348,7 @@ async def measure(
     app: Path,
     sessions_only: bool = False,
     profile: Path | None = None,
+    baseline: bool = True,
 ) -> dict[str, Any]:
     import psutil
 
@@ -374,8 +370,11 @@ async def measure(
         if sessions_only:
             for view in VIEWS:  # every view once, so that 4's first round finds them cached
                 await ws_open(base, query_of(link(base, view, entities)))
+        elif baseline:
+            with baseline_server() as floor_url:
+                await browser_part(out, config, base, entities, runs, runs_path, floor_url)
         else:
-            await browser_part(out, config, base, entities, runs, runs_path, server)
+            await browser_part(out, config, base, entities, runs, runs_path, None)
         out["rss_after_views_mb"] = rss_mb(server)
 
         # 4. the server apart from the browsers: websocket sessions, cached, then uncached
@@ -407,13 +406,17 @@ async def browser_part(
     entities: list[str],
     runs: int,
     runs_path: Path,
-    server: Any,
+    floor_url: str | None,
 ) -> None:
-    """1-3: each view's first open after a commit, a shared link, filter changes."""
+    """1-3 (and 6 with `floor_url`, the minimal app's link): each view's first open after a
+    commit, a shared link, filter changes; the minimal app's opens interleaved with them."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        floor: dict[str, Any] = {"first_open_s": {}, "shared_link_s": []}
+        if floor_url:
+            await shared_link(browser, floor_url, "baseline", 1)  # its server's first run
 
         # 1. every view, each right after a commit: the first (uncached) open
         first: dict[str, float] = {}
@@ -426,21 +429,35 @@ async def browser_part(
             first[view] = await open_drawn(page, link(base, view, entities), view)
             done = await runs_done(runs_path, epoch, 1)
             first_server[view] = max((r["wall"] for r in done), default=float("nan"))
+            await ctx.close()
+            if floor_url:
+                [floor["first_open_s"][view]] = await shared_link(browser, floor_url, "baseline", 1)
             log(
                 f"dashboard: first open of {view}: {first[view]:.2f} s "
-                f"(its script run in the server {first_server[view]:.2f} s)"
+                f"(its script run in the server {first_server[view]:.2f} s"
+                + (
+                    f"; the minimal app next: {floor['first_open_s'][view]:.2f} s)"
+                    if floor_url
+                    else ")"
+                )
             )
-            await ctx.close()
         out["first_open_s"] = first
         out["first_open_server_s"] = first_server
 
-        # 2. a shared link, server warm, fresh browser context each time
+        # 2. a shared link, server warm, fresh browser context each time (and the minimal app's)
         url = link(base, "timeline", entities)
-        out["shared_link_s"] = await shared_link(browser, url, "timeline", runs)
+        out["shared_link_s"] = []
+        for _ in range(runs):
+            out["shared_link_s"] += await shared_link(browser, url, "timeline", 1)
+            if floor_url:
+                floor["shared_link_s"] += await shared_link(browser, floor_url, "baseline", 1)
         out["shared_link_url"] = url.replace(base, "")
 
         # 3. change the date range, wait for the chart to show the new data
         out["filter_change_s"] = await filter_changes(browser, url, "timeline", runs)
+        if floor_url:
+            floor["filter_change_s"] = await filter_changes(browser, floor_url, "baseline", runs)
+            out["baseline"] = floor
         await browser.close()
 
 
@@ -501,12 +518,11 @@ def main() -> None:
         measure(
             args.config, args.entities.split(","), args.runs, args.sessions, args.app,
             sessions_only=args.sessions_only, profile=args.profile,
+            baseline=not args.no_baseline,
         )
     )  # fmt: skip
     if not args.sessions_only:
         result["median_shared_link_s"] = statistics.median(result["shared_link_s"])
-    if not (args.no_baseline or args.sessions_only):
-        result["baseline"] = asyncio.run(baseline(args.runs))
     emit(result)
 
 

@@ -18,7 +18,12 @@ queries over them cost the same), which would make a 10M-article build hours lon
 The store lands in bench/out/stores/<key>/ with a feeds.yaml whose watchlist is the store's
 (so a poller or the dashboard opened on it recounts nothing), and `bench-store.json` with what
 was built and how long each phase took. An existing, complete build is reused (a build cached
-before the daily roll-ups gets them first: `rollups_seconds`).
+before the daily roll-ups gets them first: `rollups_seconds`). An interrupted build (killed,
+or the machine needed for something else) resumes where its last commit left it: the windows
+come in order of time and each commit is atomic, so the store's latest fetch says which window
+to redo, and that window's fetches already stored are skipped (`build-progress.json` keeps the
+time spent so far, for the figures). A resumed build's store is the same as an uninterrupted
+one's, row for row.
 """
 
 from __future__ import annotations
@@ -163,6 +168,7 @@ def build(
     batch: int,
     mentions_per_article: float,
     workers: int = 2,
+    resume: bool = True,
 ) -> dict[str, Any]:
     meta_path = folder / "bench-store.json"
     if meta_path.exists():
@@ -170,9 +176,10 @@ def build(
         _add_rollups(folder, meta, meta_path)
         meta["cached"] = True
         return meta
-    if folder.exists():
+    progress_path = folder / "build-progress.json"
+    if folder.exists() and not (resume and (folder / "data" / "manifest.json").exists()):
         shutil.rmtree(folder)  # an unfinished build
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     _init_worker(entities)
     watch, _ = watchlist_cached(seed)
@@ -191,7 +198,11 @@ def build(
             (w, span, days - w * window - span, outlets, per_day, seed, mean, NOW.isoformat())
         )
         w += 1
-    cpu: dict[str, float] = {}
+    earlier = json.loads(progress_path.read_text()) if progress_path.exists() else {}
+    tasks, done_fetches = _resume_point(store, tasks)
+    if done_fetches:
+        log(f"build {folder.name}: resuming at window {tasks[0][0]} of {w}")
+    cpu: dict[str, float] = dict(earlier.get("worker_cpu_seconds", {}))
     t_store = t_commit = 0.0
     stored = mention_rows = 0
     feed_meta: dict[str, tuple[str, list[str]]] = {}
@@ -214,6 +225,8 @@ def build(
             feed_meta.update(result["feeds"])
             t0 = time.perf_counter()
             for url, at, size, items in result["fetches"]:
+                if (url, at.replace(tzinfo=None)) in done_fetches:
+                    continue  # committed before the build was interrupted
                 added = 0
                 for article, counts, names in items or ():
                     if writer.add_article(article, url, at):
@@ -237,6 +250,7 @@ def build(
                     t1 = time.perf_counter()
                     writer.commit(watchlist=(watch, fingerprint))
                     t_commit += time.perf_counter() - t1
+                    _save_progress(progress_path, earlier, started, t_commit, cpu)
             t_store += time.perf_counter() - t0
             del result
             if time.perf_counter() - last_log > 30:
@@ -261,7 +275,8 @@ def build(
         writer.set_feed(st)
     writer.commit(watchlist=(watch, fingerprint))
     t_commit += time.perf_counter() - t0
-    total = time.perf_counter() - started
+    total = time.perf_counter() - started + earlier.get("seconds", 0.0)
+    t_commit += earlier.get("commit_seconds", 0.0)
     snap = store.snapshot()
     write_feeds_yaml(
         folder / "feeds.yaml",
@@ -292,9 +307,46 @@ def build(
         "built": datetime.now(UTC).isoformat(timespec="seconds"),
         "data_until": NOW.isoformat(),
         "cached": False,
+        "resumed": earlier.get("runs", 0),
     }
     meta_path.write_text(json.dumps(meta, indent=1))
+    progress_path.unlink(missing_ok=True)
     return meta
+
+
+def _resume_point(
+    store: Any, tasks: list[tuple[Any, ...]]
+) -> tuple[list[tuple[Any, ...]], set[tuple[str, datetime]]]:
+    """The windows an interrupted build still has to make, and the fetches of the first of
+    them that it committed (to be skipped: they and their articles are stored). Windows come
+    in order of time and a commit is atomic, so the store's latest fetch says where it stopped."""
+    snap = store.snapshot()
+    if not snap.rows("fetches"):
+        return tasks, set()
+    [row] = snap.records("SELECT max(time) AS last FROM {fetches}")
+    last = row["last"]
+    for i, (_w, span, end_offset, *_rest) in enumerate(tasks):
+        end = (NOW - timedelta(days=end_offset)).replace(tzinfo=None)
+        if last <= end:
+            start = end - timedelta(days=span)
+            done = snap.records("SELECT feed, time FROM {fetches} WHERE time > ?", [start])
+            return tasks[i:], {(r["feed"], r["time"]) for r in done}
+    return [], set()
+
+
+def _save_progress(
+    path: Path, earlier: dict[str, Any], started: float, commit_s: float, cpu: dict[str, float]
+) -> None:
+    """What an interrupted build has spent so far, for the figures of the resumed one."""
+    progress = {
+        "runs": earlier.get("runs", 0) + 1,
+        "seconds": earlier.get("seconds", 0.0) + time.perf_counter() - started,
+        "commit_seconds": earlier.get("commit_seconds", 0.0) + commit_s,
+        "worker_cpu_seconds": cpu,
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(progress))
+    tmp.replace(path)
 
 
 def _add_rollups(folder: Path, meta: dict[str, Any], meta_path: Path) -> None:
