@@ -310,9 +310,10 @@ def freeze_long_lived() -> None:
     """After a run that imported modules: set what is alive now (the libraries' modules, types
     and tables, the cached resources) aside from the garbage collector (`gc.freeze`).
 
-    Streamlit collects garbage after every script run (`runner.postScriptGC`); with pandas,
-    plotly and DuckDB loaded that walk over their objects took 0.1-0.2 s of every run of every
-    session. Frozen objects are still freed when nothing uses them (reference counting); only
+    Python's collector walks every object it tracks in its full collections; with pandas,
+    plotly and DuckDB loaded that walk took 0.1-0.2 s (Streamlit's collection after every
+    script run, `runner.postScriptGC`, is switched off in .streamlit/config.toml and by
+    `monitor dashboard` for the same reason). Frozen objects are still freed when nothing uses them (reference counting); only
     reference cycles among them are never collected, so this is done once the imports are
     done (the process's first runs), not after every run."""
     global _frozen_modules
