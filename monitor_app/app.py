@@ -327,14 +327,15 @@ def freeze_long_lived() -> None:
         _frozen_modules = len(sys.modules)
 
 
+IDLE_COLLECT_S = 1.0
 _RUNS = threading.Lock()
 _running = 0  # script runs of this process under way
 
 
 @contextlib.contextmanager
 def collect_when_idle() -> Iterator[None]:
-    """Count the script runs under way; when the last one ends, collect garbage in a thread
-    of its own (`gc.collect`), if no run has started meanwhile.
+    """Count the script runs under way; `IDLE_COLLECT_S` after the last one ends, collect
+    garbage in a thread of its own (`gc.collect`), if no run is under way then.
 
     Streamlit's collection after every run (`runner.postScriptGC`) is off
     (.streamlit/config.toml, `monitor dashboard`): it held the GIL 0.05-0.1 s at the end of
@@ -350,8 +351,10 @@ def collect_when_idle() -> Iterator[None]:
         with _RUNS:
             _running -= 1
             idle = _running == 0
-        if idle:
-            threading.Thread(target=_collect_if_idle, name="collect-when-idle").start()
+        if idle:  # a moment later: sessions opened together start their runs a few ms apart
+            timer = threading.Timer(IDLE_COLLECT_S, _collect_if_idle)
+            timer.name = "collect-when-idle"
+            timer.start()
 
 
 def _collect_if_idle() -> None:

@@ -61,23 +61,23 @@ def render(ctx: Context, sel: Selection) -> None:
             else ""
         )
     )
-    fig = go.Figure()
-    for group, articles, mentions in view.bars:
-        color = OTHER_COLOR if group == "Other entities" else ctx.color(group)
-        fig.add_trace(
+    fig = go.Figure(
+        [
             go.Bar(
                 y=feeds,
                 x=articles,
                 name=group,
                 orientation="h",
-                marker={"color": color},
+                marker={"color": OTHER_COLOR if group == "Other entities" else ctx.color(group)},
                 customdata=mentions,
                 hovertemplate=(
                     f"{html.escape(group)}: %{{x:,}} articles, %{{customdata:,.0f}} mentions"
                     "<extra></extra>"
                 ),
             )
-        )
+            for group, articles, mentions in view.bars
+        ]
+    )
     style_figure(fig, height=max(320, 30 * len(feeds) + 110))
     fig.update_layout(barmode="stack", hovermode="y unified", legend_traceorder="normal")
     fig.update_yaxes(autorange="reversed", title=None)

@@ -490,6 +490,7 @@ def test_garbage_is_collected_once_no_run_is_under_way(monkeypatch) -> None:
     for t in collectors():  # of earlier tests' runs
         t.join(timeout=30)
     monkeypatch.setattr(frame, "_running", 0)
+    monkeypatch.setattr(frame, "IDLE_COLLECT_S", 0.05)
     was_enabled = gc.isenabled()
     gc.disable()  # only the app's collection may free the cycle
     try:
