@@ -313,9 +313,9 @@ def freeze_long_lived() -> None:
 
     Python's collector walks every object it tracks in its full collections; with pandas,
     plotly and DuckDB loaded that walk took 0.1-0.2 s (see also `collect_when_idle`). Frozen
-    objects are still freed when nothing uses them (reference counting); only
-    reference cycles among them are never collected, so this is done once the imports are
-    done (the process's first runs), not after every run."""
+    objects are still freed when nothing uses them (reference counting); only reference
+    cycles among them are never collected, so this is done once the imports are done (the
+    process's first runs), not after every run."""
     global _frozen_modules
     if len(sys.modules) == _frozen_modules:
         return
