@@ -73,6 +73,8 @@ def dashboard_command(config_path: Path, port: int, host: str = "127.0.0.1") -> 
         "none",
         "--client.toolbarMode",
         "viewer",
+        "--runner.postScriptGC",  # the app collects when idle: see .streamlit/config.toml
+        "false",
     ]
 
 

@@ -14,10 +14,11 @@ What it leaves to others: the URL and the filters (state.py), the data (data.py)
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 
@@ -310,11 +311,11 @@ def freeze_long_lived() -> None:
     """After a run that imported modules: set what is alive now (the libraries' modules, types
     and tables, the cached resources) aside from the garbage collector (`gc.freeze`).
 
-    Streamlit collects garbage after every script run (`runner.postScriptGC`); with pandas,
-    plotly and DuckDB loaded that walk over their objects took 0.1-0.2 s of every run of every
-    session. Frozen objects are still freed when nothing uses them (reference counting); only
-    reference cycles among them are never collected, so this is done once the imports are
-    done (the process's first runs), not after every run."""
+    Python's collector walks every object it tracks in its full collections; with pandas,
+    plotly and DuckDB loaded that walk took 0.1-0.2 s (see also `collect_when_idle`). Frozen
+    objects are still freed when nothing uses them (reference counting); only reference
+    cycles among them are never collected, so this is done once the imports are done (the
+    process's first runs), not after every run."""
     global _frozen_modules
     if len(sys.modules) == _frozen_modules:
         return
@@ -326,7 +327,49 @@ def freeze_long_lived() -> None:
         _frozen_modules = len(sys.modules)
 
 
+IDLE_COLLECT_S = 1.0
+_RUNS = threading.Lock()
+_running = 0  # script runs of this process under way
+
+
+@contextlib.contextmanager
+def collect_when_idle() -> Iterator[None]:
+    """Count the script runs under way; `IDLE_COLLECT_S` after the last one ends, collect
+    garbage in a thread of its own (`gc.collect`), if no run is under way then.
+
+    Streamlit's collection after every run (`runner.postScriptGC`) is off
+    (.streamlit/config.toml, `monitor dashboard`): it held the GIL 0.05-0.1 s at the end of
+    every run, so 20 sessions opened at once after a poll waited ~1 s on it in all. Collecting
+    once the burst is over frees the reference cycles of its runs (pandas, plotly) as promptly
+    when the server is idle, and costs the runs nothing."""
+    global _running
+    with _RUNS:
+        _running += 1
+    try:
+        yield
+    finally:
+        with _RUNS:
+            _running -= 1
+            idle = _running == 0
+        if idle:  # a moment later: sessions opened together start their runs a few ms apart
+            timer = threading.Timer(IDLE_COLLECT_S, _collect_if_idle)
+            timer.name = "collect-when-idle"
+            timer.start()
+
+
+def _collect_if_idle() -> None:
+    with _RUNS:
+        if _running:
+            return
+    gc.collect()
+
+
 def main() -> None:
+    with collect_when_idle():
+        _main()
+
+
+def _main() -> None:
     st.set_page_config(page_title="Media monitor", page_icon="📰", layout="wide")
     page_style()
     setup = access.current_setup()

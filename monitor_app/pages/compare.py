@@ -63,9 +63,8 @@ def render(ctx: Context, sel: Selection) -> None:
     sums = wide.sum(axis=1)
     shares = wide.div(sums.where(sums > 0), axis=0).fillna(0.0)
     left, right = st.columns([2.2, 1])
-    fig = go.Figure()
-    for entity in entities:
-        fig.add_trace(
+    fig = go.Figure(
+        [  # one Figure of every trace: adding them one by one revalidated the figure's data
             go.Scatter(
                 x=shares.index.tolist(),
                 y=shares[entity].tolist(),
@@ -79,7 +78,9 @@ def render(ctx: Context, sel: Selection) -> None:
                     "<extra></extra>"
                 ),
             )
-        )
+            for entity in entities
+        ]
+    )
     fig.update_yaxes(
         tickformat=".0%", range=[0, 1], title=f"Share of the chosen entities' {measure}"
     )

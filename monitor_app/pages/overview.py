@@ -9,9 +9,13 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import streamlit as st
 
+from monitor import queries
 from monitor.queries import shift
+from monitor.store import Snapshot
 
 from ..data import Context, q
 from ..state import (
@@ -32,41 +36,27 @@ def render(ctx: Context, sel: Selection) -> None:
     start, end = sel.span(ctx)
     trend_by = "hour" if sel.range == "24h" else default_granularity(start, end)
     trend_by = fit_granularity(trend_by, start, end, TREND_POINTS).by
-    df = q("overview", ctx.snap, f, trend_by, trend_periods=TREND_POINTS)
     total = q("count_articles", ctx.snap, replace(f, entities=()))
     compared = sel.range != "all"  # "all" has no previous range to compare with
+    table = overview_table(ctx.snap, f, trend_by, total, compared)
     st.subheader("Overview")
     st.caption(
         f"{fmt_count(total)} articles in the range. {previous_text(sel) if compared else ''}"
         "Click a row to open the entity's timeline; click a column header to sort."
     )
-    if df.empty or int(df["mentions"].sum()) == 0:
+    mentions = table.column("Mentions").to_pylist()
+    if sum(mentions) == 0:
         empty_state("No mentions in this range. Try a longer range, or fewer filters.")
-        if df.empty:
+        if not mentions:
             return
-    table = pd.DataFrame(
-        {
-            "Entity": df["entity"],
-            "Kind": df["kind"],
-            "Mentions": df["mentions"],
-            "Change": df["change"] * 100,
-            "Previous": df["prev_mentions"],
-            "Articles": df["articles"],
-            "Stories": df["stories"],
-            "Stories change": df["stories_change"] * 100,
-            "Share of articles": df["articles"] / total if total else 0.0,
-            "Trend": df["trend"],
-        }
-    )
-    if not compared:
-        table = table.drop(columns=["Change", "Previous", "Stories change"])
     n = st.session_state.get("_ov_n", 0)
-    max_share = float(table["Share of articles"].max() or 0) or 1.0
+    entities = table.column("Entity").to_pylist()
+    max_share = float(pc.max(table.column("Share of articles")).as_py() or 0) or 1.0
     st.dataframe(
         table,
         hide_index=True,
         key=f"ov_table_{n}",
-        on_select=functools.partial(open_timeline, df["entity"].tolist(), f"ov_table_{n}"),
+        on_select=functools.partial(open_timeline, entities, f"ov_table_{n}"),
         selection_mode="single-row",
         height=min(38 + 35 * len(table), 640),
         placeholder="—",
@@ -117,7 +107,54 @@ def render(ctx: Context, sel: Selection) -> None:
     with c1:
         articles_button("Open the articles", "ov_articles")
     with c2:
-        csv_button(functools.partial(overview_csv, df), "overview", "ov_csv")
+        csv_button(
+            # computed when clicked (outside the script run: no st.cache_data there)
+            lambda: overview_csv(
+                queries.overview(ctx.snap, f, trend_by, trend_periods=TREND_POINTS)
+            ),
+            "overview",
+            "ov_csv",
+        )
+
+
+def overview_table(
+    snap: Snapshot, f: queries.Filters, trend_by: str, total: int, compared: bool
+) -> pa.Table:
+    """The table shown, computed once per commit and filters and shared by the sessions. An
+    Arrow table: Streamlit sends it as it is, where a DataFrame's column of Python lists (the
+    trend lines) was converted again at every run of every session (~1,000 rows of 120
+    points at 2M articles)."""
+    return cached_overview_table(snap.key, repr(f), trend_by, total, compared, snap, f)
+
+
+@st.cache_data(max_entries=50, show_spinner=False)
+def cached_overview_table(
+    snap_key: str,
+    f_key: str,
+    trend_by: str,
+    total: int,
+    compared: bool,
+    _snap: Snapshot,
+    _f: queries.Filters,
+) -> pa.Table:
+    df = q("overview", _snap, _f, trend_by, trend_periods=TREND_POINTS)
+    table = pd.DataFrame(
+        {
+            "Entity": df["entity"],
+            "Kind": df["kind"],
+            "Mentions": df["mentions"],
+            "Change": df["change"] * 100,
+            "Previous": df["prev_mentions"],
+            "Articles": df["articles"],
+            "Stories": df["stories"],
+            "Stories change": df["stories_change"] * 100,
+            "Share of articles": df["articles"] / total if total else 0.0,
+        }
+    )
+    if not compared:
+        table = table.drop(columns=["Change", "Previous", "Stories change"])
+    trend = pa.array(df["trend"].tolist(), type=pa.list_(pa.int64()))
+    return pa.Table.from_pandas(table, preserve_index=False).append_column("Trend", trend)
 
 
 def overview_csv(df: pd.DataFrame) -> pd.DataFrame:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import functools
 import html
+from dataclasses import dataclass
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+
+from monitor import queries
+from monitor.store import Snapshot
 
 from ..data import Context, q
 from ..state import Selection, go_to_articles, selected_rows, top_entities
@@ -16,77 +20,76 @@ from ..widgets import OTHER_COLOR, chart, csv_button, empty_state, style_figure
 MAX_FEEDS = 25  # bars drawn
 
 
+COLUMNS = {
+    "name": "Feed",
+    "entity": "Entity",
+    "articles": "Articles",
+    "mentions": "Mentions",
+    "feed": "Feed URL",
+}
+
+
+@dataclass(frozen=True)
+class SourcesView:
+    """What the page draws from `queries.top_feeds`: the bars' feeds and, per colour group,
+    its articles and mentions per feed; the table (the query's rows, in its order)."""
+
+    feeds: list[str]  # the MAX_FEEDS feeds with the most articles, most first
+    n_feeds: int  # feeds in all
+    drawn: list[str]  # the entities with a colour of their own that have a bar
+    bars: list[tuple[str, list[float], list[float]]]  # (group, articles, mentions) per feed
+    table: pd.DataFrame  # columns as COLUMNS names them; its texts as categories
+
+
 def render(ctx: Context, sel: Selection) -> None:
     st.subheader("Sources")
     f = sel.filters
-    df = q("top_feeds", ctx.snap, f)
-    if df.empty:
+    entities, top = top_entities(ctx, sel)
+    view = sources_view(ctx.snap, f, tuple(entities))
+    if view is None:
         st.caption("Which feeds carry the entities.")
         empty_state("No mentions in this range. Try a longer range, or fewer filters.")
         return
-    per_feed = df.groupby("name")["articles"].sum().sort_values(ascending=False)
-    feeds = per_feed.head(MAX_FEEDS).index.tolist()
-    entities, top = top_entities(ctx, sel)
-    present = set(df["entity"].unique())
-    drawn = [e for e in entities if e in present]
+    feeds = view.feeds
     st.caption(
         f"Which feeds carry the entities: each bar counts a feed's articles that mention the "
-        f"entity. {drawn_text(len(drawn), top)} An article carried by two feeds counts for "
-        "both, so these sums can exceed the overview's."
+        f"entity. {drawn_text(len(view.drawn), top)} An article carried by two feeds counts "
+        "for both, so these sums can exceed the overview's."
         + (
-            f" The {len(feeds)} feeds with the most such articles, of {len(per_feed)}."
-            if len(per_feed) > len(feeds)
+            f" The {len(feeds)} feeds with the most such articles, of {view.n_feeds}."
+            if view.n_feeds > len(feeds)
             else ""
         )
     )
-    shown = df[df["name"].isin(feeds)].assign(
-        group=lambda d: d["entity"].where(d["entity"].isin(drawn), "Other entities")
-    )
-    fig = go.Figure()
-    for group in [*drawn, "Other entities"]:
-        part = shown[shown["group"] == group].groupby("name")[["articles", "mentions"]].sum()
-        part = part.reindex(feeds).fillna(0)
-        if part["articles"].sum() == 0:
-            continue
-        color = OTHER_COLOR if group == "Other entities" else ctx.color(group)
-        fig.add_trace(
+    fig = go.Figure(
+        [
             go.Bar(
                 y=feeds,
-                x=part["articles"].tolist(),
+                x=articles,
                 name=group,
                 orientation="h",
-                marker={"color": color},
-                customdata=part["mentions"].tolist(),
+                marker={"color": OTHER_COLOR if group == "Other entities" else ctx.color(group)},
+                customdata=mentions,
                 hovertemplate=(
                     f"{html.escape(group)}: %{{x:,}} articles, %{{customdata:,.0f}} mentions"
                     "<extra></extra>"
                 ),
             )
-        )
+            for group, articles, mentions in view.bars
+        ]
+    )
     style_figure(fig, height=max(320, 30 * len(feeds) + 110))
     fig.update_layout(barmode="stack", hovermode="y unified", legend_traceorder="normal")
     fig.update_yaxes(autorange="reversed", title=None)
     fig.update_xaxes(title="Articles mentioning the entity (per feed)", tickformat=",")
     chart(fig, "sources_bar")
     st.caption("Every feed and entity; pick a row to open its articles.")
-    # every (feed, entity) pair: ~90,000 rows at 2M articles. Names, entities and URLs repeat,
-    # so they go to the browser as categories (each text once): a third of the bytes
-    table = df[["name", "entity", "articles", "mentions", "feed"]].astype(
-        {"name": "category", "entity": "category", "feed": "category"}
-    )
+    table = view.table
     st.dataframe(
-        table.rename(
-            columns={
-                "name": "Feed",
-                "entity": "Entity",
-                "articles": "Articles",
-                "mentions": "Mentions",
-                "feed": "Feed URL",
-            }
-        ),
+        table,
         hide_index=True,
         key="src_table",
-        on_select=functools.partial(open_source, df, ctx.feed_labels),
+        on_select=functools.partial(open_source, table, ctx.feed_labels),
         selection_mode="single-row",
         height=min(38 + 35 * len(table), 520),
         column_config={
@@ -94,7 +97,52 @@ def render(ctx: Context, sel: Selection) -> None:
             "Mentions": st.column_config.NumberColumn(format="localized"),
         },
     )
-    csv_button(df, "sources", "src_csv")
+    csv_button(functools.partial(query_rows, table), "sources", "src_csv")
+
+
+def sources_view(
+    snap: Snapshot, f: queries.Filters, entities: tuple[str, ...]
+) -> SourcesView | None:
+    """The page's bars and table for the filters and the entities that get a colour (None:
+    no mentions), computed once per commit and shared by the sessions that show them."""
+    return cached_sources_view(snap.key, repr(f), entities, snap, f)
+
+
+@st.cache_data(max_entries=50, show_spinner=False)
+def cached_sources_view(
+    snap_key: str, f_key: str, entities: tuple[str, ...], _snap: Snapshot, _f: queries.Filters
+) -> SourcesView | None:
+    df = q("top_feeds", _snap, _f)
+    if df.empty:
+        return None
+    per_feed = df.groupby("name")["articles"].sum().sort_values(ascending=False)
+    feeds = per_feed.head(MAX_FEEDS).index.tolist()
+    present = set(df["entity"].unique())
+    drawn = [e for e in entities if e in present]
+    shown = df[df["name"].isin(feeds)].assign(
+        group=lambda d: d["entity"].where(d["entity"].isin(drawn), "Other entities")
+    )
+    bars = []
+    for group in [*drawn, "Other entities"]:
+        part = shown[shown["group"] == group].groupby("name")[["articles", "mentions"]].sum()
+        part = part.reindex(feeds).fillna(0)
+        if part["articles"].sum() == 0:
+            continue
+        bars.append((group, part["articles"].tolist(), part["mentions"].tolist()))
+    # every (feed, entity) pair: ~90,000 rows at 2M articles. Names, entities and URLs repeat,
+    # so they go to the browser as categories (each text once): a third of the bytes
+    table = (
+        df[list(COLUMNS)]
+        .astype({"name": "category", "entity": "category", "feed": "category"})
+        .rename(columns=COLUMNS)
+    )
+    return SourcesView(feeds, len(per_feed), drawn, bars, table)
+
+
+def query_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as `queries.top_feeds` has it (its columns and names): the CSV's rows."""
+    back = {shown: column for column, shown in COLUMNS.items()}
+    return table.rename(columns=back)[["entity", "feed", "name", "articles", "mentions"]]
 
 
 def drawn_text(n: int, top: bool) -> str:
@@ -108,12 +156,12 @@ def drawn_text(n: int, top: bool) -> str:
     )
 
 
-def open_source(df: pd.DataFrame, feed_labels: dict[str, str]) -> None:
+def open_source(table: pd.DataFrame, feed_labels: dict[str, str]) -> None:
     """Callback of a row pick: the articles of that feed that mention that entity."""
     rows = selected_rows("src_table")
-    if not rows or rows[0] >= len(df):
+    if not rows or rows[0] >= len(table):
         return
-    row = df.iloc[rows[0]]
+    row = table.iloc[rows[0]]
     labels = {url: label for label, url in feed_labels.items()}
-    label = labels.get(row["feed"], row["name"])
-    go_to_articles(feed=[label], tag=[], e=[row["entity"]], kind=[])
+    label = labels.get(str(row["Feed URL"]), str(row["Feed"]))
+    go_to_articles(feed=[label], tag=[], e=[str(row["Entity"])], kind=[])

@@ -174,13 +174,14 @@ def count_traces(
 ) -> str:
     """One line per entity of a count (or its normalized share); returns the axis title."""
     ytitle = ""
+    traces = []  # added at once: one by one, each addition revalidated the figure's data
     for entity in entities:
         part = df[df["entity"] == entity].sort_values("period")
         y, ytitle = series(part, measure, norm, roll)
         share = "story_share" if norm and measure == "stories" else "share"
         custom = part[["mentions", "articles", "total", share, "stories"]].to_numpy().tolist()
         value = "%{y:.2%}" if norm else "%{y:,.1f}" if roll > 1 else "%{y:,}"
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=part["period"].tolist(),
                 y=y.tolist(),
@@ -197,6 +198,7 @@ def count_traces(
                 ),
             )
         )
+    fig.add_traces(traces)
     return ytitle
 
 

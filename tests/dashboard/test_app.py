@@ -451,7 +451,7 @@ def test_pages_import_no_page_and_nothing_imports_the_frame() -> None:
 
 def test_long_lived_objects_are_set_aside_once_imported(app, monkeypatch) -> None:
     """After a run that imported modules, what is alive is frozen out of the collector's
-    walks (Streamlit collects after every run); a run that imports nothing freezes nothing
+    walks (see collect_when_idle); a run that imports nothing freezes nothing
     more, and the next module imported is frozen with what it made."""
     import gc
     import sys
@@ -469,3 +469,57 @@ def test_long_lived_objects_are_set_aside_once_imported(app, monkeypatch) -> Non
     monkeypatch.setitem(sys.modules, "_mm_late_module", types.ModuleType("_mm_late_module"))
     frame.freeze_long_lived()
     assert gc.get_freeze_count() >= frozen + len(made)
+
+
+def test_garbage_is_collected_once_no_run_is_under_way(monkeypatch) -> None:
+    """Streamlit's collection after every run is off (it held the GIL at the end of each of
+    20 concurrent runs): a reference cycle left by a run is freed when the last run under way
+    ends, not while another one still runs, and not in the run's own thread."""
+    import gc
+    import threading
+    import weakref
+
+    from monitor_app import app as frame
+
+    def collectors() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "collect-when-idle"]
+
+    class Node:
+        pass
+
+    for t in collectors():  # of earlier tests' runs
+        t.join(timeout=30)
+    monkeypatch.setattr(frame, "_running", 0)
+    monkeypatch.setattr(frame, "IDLE_COLLECT_S", 0.05)
+    was_enabled = gc.isenabled()
+    gc.disable()  # only the app's collection may free the cycle
+    try:
+        with frame.collect_when_idle():
+            node = Node()
+            node.self = node  # type: ignore[attr-defined]
+            left = weakref.ref(node)
+            del node
+            with frame.collect_when_idle():  # another session's run ends meanwhile
+                pass
+            assert not collectors()
+            assert left() is not None
+        for t in collectors():
+            t.join(timeout=30)
+        assert left() is None
+        assert frame._running == 0
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def test_the_dashboard_leaves_collection_to_the_app() -> None:
+    """Both ways of starting the dashboard switch Streamlit's collection after every run off:
+    `streamlit run dashboard.py` from the project (its config.toml) and `monitor dashboard`."""
+    import tomllib
+
+    from monitor.runner import dashboard_command
+
+    config = tomllib.loads((Path(APP).parent / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False
+    cmd = dashboard_command(Path("feeds.yaml"), 8501)
+    assert cmd[cmd.index("--runner.postScriptGC") + 1] == "false"
