@@ -4,13 +4,17 @@ The poller's event loop counts, scores, groups and stores articles on one core; 
 (parse.py) is a quarter of that work and needs nothing the loop holds, so a round with many
 feeds to parse hands their bodies to a worker process (`FeedParser`) and the two run on two
 cores. The worker also computes what needs no state of each entry (`enrich.prepare`: its
-story signature and its names), which leaves the loop the matching, tone, story assignment
-and storing. The results are those of `parse.parse_feed` and `enrich.prepare` in the
-poller's own process: the same functions on the same bytes.
+story signature and its names) and, given the poller's watchlist and tone setting
+(`Analysis`), its mentions and their tone (tone is the costliest analysis): that leaves the
+loop the story assignment and storing. The results are those of `parse.parse_feed` and
+`enrich.prepare` in the poller's own process: the same functions on the same bytes; counts
+made with another watchlist than the poller's are never used (`Enricher.articles` checks).
 
 - One worker process (spawned, so it shares nothing with the poller's threads), started on
-  first use and kept for the life of the process; `FeedParser.ready` says when it is up, and
-  until then the poller parses in its own process, as it does for small rounds.
+  first use (or ahead of it: `start`) and kept for the life of the process; `FeedParser.ready`
+  says when it is up (its modules imported), and until then the poller parses in its own
+  process, as it does for small rounds. The worker's watchlist is sent once, before the first
+  body that needs it (again when it changes, or after a new worker starts).
 - The worker ends with the poller's process, however that ends (a kill -9 included).
 - Bodies go to the worker one at a time. A body the worker cannot parse becomes that feed's
   `ParseError`, as it would in-process; a worker that dies on a body (a crash in a parser's
@@ -36,17 +40,26 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from .enrich import Prepared, prepare
+from .enrich import Enricher, Prepared, prepare
 from .errors import MonitorError, ParseError
-from .models import ParsedFeed, cap_title
-from .parse import parse_feed
+from .models import Entity, ParsedFeed, cap_title
 
-__all__ = ["FeedParser", "ParseJob", "ParsedBody", "parse_body"]
+__all__ = ["Analysis", "FeedParser", "ParseJob", "ParsedBody", "parse_body", "start"]
 
 
 class ParsedBody(NamedTuple):
     feed: ParsedFeed
     prepared: list[Prepared]  # per entry: `enrich.prepare` of its title (capped) and text
+
+
+class Analysis(NamedTuple):
+    """What the worker needs to count mentions and score their tone as the poller would:
+    the watchlist, whether tone is on, and `Enricher.analysis` of the poller's enricher
+    (how the worker knows it has them already)."""
+
+    key: str
+    watch: tuple[Entity, ...]
+    tone: bool
 
 
 # (body, url, content type) -> the parsed body, or the error to report for the feed. A job
@@ -55,18 +68,24 @@ ParseJob = Callable[[bytes, str, str], "ParsedBody | ParseError"]
 
 _POOL: concurrent.futures.ProcessPoolExecutor | None = None
 _READY: concurrent.futures.Future[bool] | None = None  # done when the worker is up
+_SENT = ""  # `Analysis.key` last sent to the worker (jobs run in order: it has it first)
 _LOCK = threading.Lock()
 _AT_EXIT = False  # whether `_shutdown` is registered
+# in the worker: the enricher that counts and scores the entries of the bodies it parses
+_COUNTER: Enricher | None = None
 
 
 def parse_body(body: bytes, url: str, content_type: str) -> ParsedBody | ParseError:
     """`parse_feed`, then `enrich.prepare` of each entry's title and text as its article will
-    hold them (`poll.make_article`: the title capped, the text whole). The error is returned,
-    not raised (it crosses a pipe as a value; a raised one would carry the worker's traceback
-    along)."""
+    hold them (`poll.make_article`: the title capped, the text whole), with the counts and
+    tones of the worker's watchlist when it has one. The error is returned, not raised (it
+    crosses a pipe as a value; a raised one would carry the worker's traceback along)."""
+    from .parse import parse_feed  # (the poller's process imports it only if it parses)
+
     try:
         feed = parse_feed(body, url, content_type)
-        return ParsedBody(feed, prepare([(cap_title(e.title), e.text) for e in feed.entries]))
+        items = [(cap_title(e.title), e.text) for e in feed.entries]
+        return ParsedBody(feed, prepare(items, _COUNTER))
     except ParseError as exc:
         return exc
     except Exception as exc:  # a parser bug on a hostile body: that feed's error, not a crash
@@ -88,7 +107,39 @@ def _exit_with(parent: int) -> None:
 
 
 def _worker_ready() -> bool:
+    from . import parse  # noqa: F401  (imported now, not with the first body)
+
     return True
+
+
+def _set_analysis(watch: tuple[Entity, ...], tone: bool) -> str:
+    """In the worker: count and score with this watchlist from now on; its `analysis`."""
+    global _COUNTER
+    from .match import Matcher
+
+    _COUNTER = Enricher(Matcher(watch), tone=tone)
+    return _COUNTER.analysis
+
+
+def start(analysis: Analysis | None = None) -> None:
+    """Start the worker now if there is none (returns at once), and send it `analysis`."""
+    try:
+        pool, _ = _pool()
+        _send(pool, analysis)
+    except (OSError, ValueError, NotImplementedError, RuntimeError):
+        pass  # no processes here: the poller parses in its own
+
+
+def _send(pool: concurrent.futures.ProcessPoolExecutor, analysis: Analysis | None) -> None:
+    """Queue `analysis` for the worker unless it has it (jobs run in the order queued)."""
+    global _SENT
+    if analysis is None:
+        return
+    with _LOCK:
+        if _POOL is not pool or analysis.key == _SENT:
+            return
+        _SENT = analysis.key
+    pool.submit(_set_analysis, analysis.watch, analysis.tone)
 
 
 def _pool() -> tuple[concurrent.futures.ProcessPoolExecutor, concurrent.futures.Future[bool]]:
@@ -109,16 +160,17 @@ def _pool() -> tuple[concurrent.futures.ProcessPoolExecutor, concurrent.futures.
             if not _AT_EXIT:  # stop the worker before the interpreter tears modules down
                 atexit.register(_shutdown)
                 _AT_EXIT = True
-            _POOL, _READY = pool, ready
+            _POOL, _READY, _SENT = pool, ready, ""
         return _POOL, _READY
 
 
 def _discard(pool: concurrent.futures.ProcessPoolExecutor) -> None:
     """Forget a broken worker; the next job starts another."""
-    global _POOL, _READY
+    global _POOL, _READY, _SENT
     with _LOCK:
         if _POOL is pool:
             _POOL = _READY = None
+            _SENT = ""
     pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -133,8 +185,9 @@ def _shutdown() -> None:
 class FeedParser:
     """The worker as one poll round uses it (create it inside the round's event loop)."""
 
-    def __init__(self, job: ParseJob | None = None) -> None:
+    def __init__(self, job: ParseJob | None = None, analysis: Analysis | None = None) -> None:
         self.job = job or parse_body
+        self.analysis = analysis  # the watchlist to count with (None: the worker's, if any)
         self._ready: concurrent.futures.Future[bool] | None = None
         self._turn = asyncio.Lock()  # one body in the worker at a time
 
@@ -142,7 +195,8 @@ class FeedParser:
         """Start the worker if there is none (returns at once; see `ready`)."""
         if self._ready is None:
             try:
-                _, self._ready = _pool()
+                pool, self._ready = _pool()
+                _send(pool, self.analysis)
             except (OSError, ValueError, NotImplementedError) as exc:  # no processes here
                 self._ready = concurrent.futures.Future()
                 self._ready.set_exception(exc)
@@ -172,6 +226,7 @@ class FeedParser:
                         raise out from None
                     return out
                 try:
+                    _send(pool, self.analysis)
                     out = await loop.run_in_executor(pool, self.job, body, url, content_type)
                 except concurrent.futures.BrokenExecutor:
                     _discard(pool)
