@@ -38,11 +38,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from .enrich import Enricher, Prepared, prepare
 from .errors import MonitorError, ParseError
 from .models import Entity, ParsedFeed, cap_title
+from .stories import Signature
 
 __all__ = ["Analysis", "FeedParser", "ParseJob", "ParsedBody", "parse_body", "start"]
 
@@ -50,6 +53,49 @@ __all__ = ["Analysis", "FeedParser", "ParseJob", "ParsedBody", "parse_body", "st
 class ParsedBody(NamedTuple):
     feed: ParsedFeed
     prepared: list[Prepared]  # per entry: `enrich.prepare` of its title (capped) and text
+
+    def __reduce__(self) -> tuple[Callable[..., ParsedBody], tuple[object, ...]]:
+        """Pickled with the entries' signatures packed into a few arrays: one array per
+        signature costs more to pickle and unpickle than the parse it saves (the poller's
+        loop unpickles every body)."""
+        return _unpack, (self.feed, *_pack(self.prepared))
+
+
+def _pack(prepared: list[Prepared]) -> tuple[object, ...]:
+    sigs = [p.signature for p in prepared]
+    lengths = [len(s.compare) for s in sigs]
+    compare = np.concatenate([s.compare for s in sigs]) if sigs else None
+    bloom = np.stack([s.bloom for s in sigs]) if sigs else None
+    banded = [s.bands for s in sigs if s.bands is not None]
+    bands = np.stack(banded) if banded else None
+    rest = [
+        (s.title, s.short, s.excess, s.bands is not None, p.names, p.counts, p.tones, p.analysis)
+        for s, p in zip(sigs, prepared, strict=True)
+    ]
+    return lengths, compare, bloom, bands, rest
+
+
+def _unpack(
+    feed: ParsedFeed,
+    lengths: list[int],
+    compare: np.ndarray | None,
+    bloom: np.ndarray | None,
+    bands: np.ndarray | None,
+    rest: list[tuple[Any, ...]],
+) -> ParsedBody:
+    """`ParsedBody.__reduce__` undone: the signatures' arrays are views of the packed ones."""
+    out = []
+    end = band = 0
+    for i, (title, short, excess, banded, names, counts, tones, analysis) in enumerate(rest):
+        start, end = end, end + lengths[i]
+        assert compare is not None and bloom is not None
+        b = None
+        if banded:
+            assert bands is not None
+            b, band = bands[band], band + 1
+        sig = Signature(compare[start:end], b, title, short, bloom[i], excess)
+        out.append(Prepared(sig, names, counts, tones, analysis))
+    return ParsedBody(feed, out)
 
 
 class Analysis(NamedTuple):
@@ -107,8 +153,16 @@ def _exit_with(parent: int) -> None:
 
 
 def _worker_ready() -> bool:
-    from . import parse  # noqa: F401  (imported now, not with the first body)
+    """Import what parsing needs now, not with the first body; collect garbage rarely (a
+    body's parse allocates many objects that live until it is sent, as in poll.py's rounds)
+    and never look at the modules' objects again."""
+    import gc
 
+    from . import parse  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(max(gc.get_threshold()[0], 10_000))
     return True
 
 
