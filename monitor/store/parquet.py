@@ -1865,21 +1865,22 @@ def _rollup_table(name: str, table: pa.Table, sign: int = 1) -> pa.Table:
 
 
 def _sum_rollup(name: str, table: pa.Table) -> pa.Table:
-    """Deltas of a roll-up summed into one row per key; keys whose sums are all 0 left out."""
+    """Deltas of a roll-up summed into one row per key; keys whose sums are all 0 left out.
+
+    In DuckDB, which the commit has loaded already: Arrow's `Table.group_by` imports
+    pyarrow.dataset (~0.3 s, in a poll that compacts roll-ups for the first time)."""
     keys = list(ROLLUP_KEYS[name])
-    values = [f.name for f in ROLLUP_SCHEMAS[name] if f.name not in keys]
-    summed = table.group_by(keys).aggregate([(v, "sum") for v in values])
-    out = pa.Table.from_arrays(
-        [
-            summed.column(f.name if f.name in keys else f"{f.name}_sum")
-            for f in ROLLUP_SCHEMAS[name]
-        ],
-        schema=ROLLUP_SCHEMAS[name],
+    schema = ROLLUP_SCHEMAS[name]
+    values = [f.name for f in schema if f.name not in keys]
+    group = ", ".join(f'"{k}"' for k in keys)
+    sql = (
+        f"SELECT {group}, "
+        + ", ".join(f'SUM("{v}")::BIGINT AS "{v}"' for v in values)
+        + f" FROM deltas GROUP BY {group} HAVING "
+        + " OR ".join(f'SUM("{v}") <> 0' for v in values)
     )
-    nonzero = pc.not_equal(out.column(values[0]), 0)
-    for v in values[1:]:
-        nonzero = pc.or_(nonzero, pc.not_equal(out.column(v), 0))
-    return out.filter(nonzero)
+    summed = _arrow_query(sql, tables={"deltas": table})
+    return pa.Table.from_arrays([summed.column(f.name) for f in schema], schema=schema)
 
 
 def _day_slices(
