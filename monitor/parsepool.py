@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -250,10 +251,12 @@ class FeedParser:
         if self._ready is None:
             try:
                 pool, self._ready = _pool()
-                _send(pool, self.analysis)
             except (OSError, ValueError, NotImplementedError) as exc:  # no processes here
                 self._ready = concurrent.futures.Future()
                 self._ready.set_exception(exc)
+                return
+            with contextlib.suppress(RuntimeError):  # a broken worker: `parse` replaces it
+                _send(pool, self.analysis)
 
     @property
     def ready(self) -> bool:
