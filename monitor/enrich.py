@@ -9,7 +9,10 @@ store's recent articles when a poller starts.
 
 `prepare()` computes what needs no state (each article's story signature and its names) for
 a batch of (title, text) pairs, wherever it runs: the poller has it done in its parse worker
-(parsepool.py) and hands the results to `articles()`, which then only looks them up.
+(parsepool.py) and hands the results to `articles()`, which then only looks them up. Given an
+`Enricher`, `prepare()` also counts the mentions and scores their tone (the watchlist's and the
+tone setting's work, pure too): `articles()` takes those only when they were made with its own
+watchlist and tone setting (`Enricher.analysis`), and counts again otherwise.
 
 `fingerprint(matcher)` is what the store records as the state of its analyses: the watchlist's
 fingerprint and `VERSION`. A store whose fingerprint differs (another watchlist, or a store
@@ -55,18 +58,29 @@ class Enrichment:
 
 
 class Prepared(NamedTuple):
-    """What `prepare` computes for one article: its story signature and its names."""
+    """What `prepare` computes for one article: its story signature and its names; with an
+    `Enricher`, also its mentions and their tone, and that enricher's `analysis`."""
 
     signature: Signature
     names: list[tuple[str, str]]  # extract_names(title, text)
+    counts: dict[str, int] | None = None  # entity -> mentions (None: not counted)
+    tones: dict[str, float] | None = None  # entity -> tone ({} with tone off)
+    analysis: str = ""  # `Enricher.analysis` of the enricher that counted them
 
 
-def prepare(items: Sequence[tuple[str, str]]) -> list[Prepared]:
+def prepare(items: Sequence[tuple[str, str]], counter: Enricher | None = None) -> list[Prepared]:
     """The analyses of (title, text) pairs that need no state: story signatures (together:
-    their numpy work is per batch) and names. Pure."""
+    their numpy work is per batch) and names; with `counter`, also its counts and tones (its
+    story index is not touched). Pure."""
     sigs = signatures(items)
+    if counter is None:
+        return [
+            Prepared(sig, extract_names(title, text))
+            for (title, text), sig in zip(items, sigs, strict=True)
+        ]
+    analysis = counter.analysis
     return [
-        Prepared(sig, extract_names(title, text))
+        Prepared(sig, extract_names(title, text), *counter.counts_and_tones(title, text), analysis)
         for (title, text), sig in zip(items, sigs, strict=True)
     ]
 
@@ -80,6 +94,12 @@ class Enricher:
         self.matcher = matcher
         self.tone = ToneScorer() if tone else None
         self.stories = stories if stories is not None else StoryAssigner()
+
+    @property
+    def analysis(self) -> str:
+        """What counts and tones depend on: the watchlist and whether tone is scored (counts
+        made by an enricher with the same `analysis` are the ones this one would make)."""
+        return f"{self.matcher.fingerprint}+{'tone' if self.tone is not None else 'no-tone'}"
 
     def article(
         self, article_id: int, published: datetime, title: str, text: str, feed: str = ""
@@ -97,13 +117,17 @@ class Enricher:
         if prepared is None:
             prepared = prepare([(title, text) for _, _, title, text, _ in rows])
         stories = self.stories.assign_many(rows, [p.signature for p in prepared])
+        analysis = self.analysis
         out = []
         for (_, _, title, text, _), story, p in zip(rows, stories, prepared, strict=True):
-            counts, tones = self._counts_and_tones(title, text)
+            if p.counts is not None and p.tones is not None and p.analysis == analysis:
+                counts, tones = p.counts, p.tones
+            else:  # not counted, or with another watchlist or tone setting
+                counts, tones = self.counts_and_tones(title, text)
             out.append(Enrichment(counts, tones, story, p.names))
         return out
 
-    def _counts_and_tones(self, title: str, text: str) -> tuple[dict[str, int], dict[str, float]]:
+    def counts_and_tones(self, title: str, text: str) -> tuple[dict[str, int], dict[str, float]]:
         """The mentions per entity and, when tone is on, their tone. With tone, the mentions
         found for it are counted instead of scanning the text a second time (the same counts
         as `Matcher.count`: title and text are scanned apart either way)."""
@@ -135,7 +159,7 @@ class Enricher:
         """Counts and tone only, keeping the stored story (the watchlist changed, nothing
         else); no names (they are kept too)."""
         for article_id, _, title, text, _, story in rows:
-            counts, tones = self._counts_and_tones(title or "", text or "")
+            counts, tones = self.counts_and_tones(title or "", text or "")
             yield article_id, Enrichment(counts, tones, article_id if story is None else story, [])
 
     def reread(

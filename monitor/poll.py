@@ -520,6 +520,8 @@ class Poller:
             self.refresh_stories()
         total = len(feeds) - (min(batch, len(feeds)) - len(claimed))
         self._aside = self._parse_worker_wanted(total)
+        if self._aside and self._parse_worker_wanted(sum(1 for f in feeds if self._first(f))):
+            self._start_parser()  # that many new bodies to come: start the worker right away
         async with Fetcher.from_settings(self.config.poll, now=self.now) as fetcher:
             tasks = {asyncio.create_task(self._fetch(fetcher, f)): f for f in claimed}
             waiter = asyncio.create_task(stop.wait()) if stop else None
@@ -705,19 +707,29 @@ class Poller:
         st = self.states.get(feed.key)
         if st is not None and st.body_hash == _body_hash(result.body):
             return None
-        if self._parser is None:
-            from .parsepool import FeedParser
-
-            self._parser = FeedParser()
-            self._parser.start()
-        if not self._parser.ready:
+        parser = self._start_parser()
+        if not parser.ready:
             return None
         try:
-            return await self._parser.parse(
-                result.body, _base_url(feed, result), result.content_type
-            )
+            return await parser.parse(result.body, _base_url(feed, result), result.content_type)
         except MonitorError as exc:
             return exc
+
+    def _start_parser(self) -> FeedParser:
+        """This round's handle on the parse worker, which is started if it is not up, and
+        given the watchlist and tone setting to count and score with."""
+        if self._parser is None:
+            from .parsepool import Analysis, FeedParser
+
+            analysis = Analysis(self.enricher.analysis, tuple(self.config.watch), self.tone)
+            self._parser = FeedParser(analysis=analysis)
+            self._parser.start()
+        return self._parser
+
+    def _first(self, feed: FeedConfig) -> bool:
+        """Whether no body of `feed` was ever stored (so the next one is new)."""
+        st = self.states.get(feed.key)
+        return st is None or st.body_hash is None
 
     def _request(self, feed: FeedConfig) -> FetchRequest:
         """The request for the fetcher: the real URL, and the values it must hide."""

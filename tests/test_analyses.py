@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from monitor import queries
-from monitor.enrich import Enricher
+from monitor.enrich import Enricher, prepare
 from monitor.match import Matcher
 from monitor.models import Article, Entity
 from monitor.names import extract_names
@@ -238,9 +238,40 @@ def test_counts_are_the_same_with_tone_on_and_off():
     with_tone, without = Enricher(Matcher(watch), tone=True), Enricher(Matcher(watch), tone=False)
     for title, text in rows:
         expected = Matcher(watch).count(title, text)
-        assert with_tone._counts_and_tones(title, text)[0] == expected
-        assert without._counts_and_tones(title, text) == (expected, {})
+        assert with_tone.counts_and_tones(title, text)[0] == expected
+        assert without.counts_and_tones(title, text) == (expected, {})
     assert any(Matcher(watch).count(t, x) for t, x in rows)
+
+
+def test_counts_prepared_elsewhere_are_used_only_when_made_with_the_same_analysis():
+    """`prepare` with an enricher (what the parse worker does) counts and scores as
+    `articles()` would; `articles()` takes those counts only from an enricher with the same
+    watchlist and tone setting, and counts again otherwise."""
+    rows = [(a.id, a.published, a.title, a.text, a.feed) for a in syndicated()] + [
+        (99, T0, "CECOT", "Nothing about him.", "https://e/rss")
+    ]
+    items = [(title, text) for _, _, title, text, _ in rows]
+    other = [*WATCH, Entity("Kristi Noem", "person")]
+    here = Enricher(Matcher(WATCH), tone=True).articles(rows)
+    assert any(e.tones for e in here)
+    for counter in (
+        Enricher(Matcher(WATCH), tone=True),  # the same analysis: its counts are taken
+        Enricher(Matcher(other), tone=True),  # another watchlist: counted again
+        Enricher(Matcher(WATCH), tone=False),  # tone off there, on here: counted again
+    ):
+        prepared = prepare(items, counter)
+        assert all(p.analysis == counter.analysis and p.counts is not None for p in prepared)
+        assert [(p.counts, p.tones) for p in prepared] == [
+            counter.counts_and_tones(t, x) for t, x in items
+        ]
+        got = Enricher(Matcher(WATCH), tone=True).articles(rows, prepared)
+        assert got == here
+    assert Enricher(Matcher(other)).analysis != Enricher(Matcher(WATCH)).analysis
+    assert Enricher(Matcher(WATCH), tone=False).analysis != Enricher(Matcher(WATCH)).analysis
+    # counts made with another watchlist differ, and were not taken
+    noem = prepare(items, Enricher(Matcher(other), tone=True))
+    assert any("Kristi Noem" in (p.counts or {}) for p in noem)
+    assert not any("Kristi Noem" in e.counts for e in here)
 
 
 def test_sentences():

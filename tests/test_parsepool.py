@@ -232,6 +232,8 @@ def test_the_poller_stores_the_same_with_and_without_the_worker(tmp_path, monkey
             if worker:
                 worker_up()
                 monkeypatch.setattr("monitor.poll.parse_feed", not_here)
+                # mentions are counted and their tone scored in the worker too
+                monkeypatch.setattr("monitor.enrich.Enricher.counts_and_tones", not_here)
             poller = Poller(config, now=lambda: NOW, parse_worker=worker)
             summary = asyncio.run(poller.poll_once())
             assert summary.failed == 0 and summary.new_articles > 500

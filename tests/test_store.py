@@ -1033,3 +1033,84 @@ def test_a_lock_file_holds_exactly_the_pid_of_its_holder(tmp_path):
             assert (tmp_path / "s" / "commit.lock").read_text() == str(os.getpid())
     assert not store.poller_running()
     assert lock.read_text() == str(os.getpid())  # left for whoever looks
+
+
+def test_tables_built_from_buffers_equal_arrows_own():
+    """The rows a commit appends (strings, numbers, times, nulls) make the table `pa.array`
+    would make, without importing pandas as `pa.array` does."""
+    import pyarrow as pa
+
+    aware = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    rows = {
+        "articles": [
+            (
+                2**63 - 1,
+                "https://a.example/é",
+                "Bukele’s",
+                "text\x00 ü",
+                aware,
+                aware.replace(tzinfo=None),
+                "",
+                "f",
+                "",
+            ),
+            (
+                -(2**63),
+                "",
+                "",
+                "",
+                datetime(1970, 1, 1),
+                datetime(9999, 12, 31),
+                None,
+                "f",
+                "future",
+            ),
+        ],
+        "mentions": [
+            (1, "Nayib Bukele", 3, aware, -0.333333333, None),
+            (2, "CECOT", 2**31 - 1, datetime(2026, 1, 1), None, 7),
+        ],
+        "names": [(1, "el salvador", "El Salvador", aware)],
+        "stories": [],
+    }
+    for name, table_rows in rows.items():
+        schema = store_mod.TABLES[name]
+        columns = list(zip(*table_rows, strict=True)) if table_rows else [[]] * len(schema)
+        expected = pa.Table.from_arrays(
+            [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)],
+            schema=schema,
+        )
+        built = store_mod._table(name, table_rows)
+        built.validate(full=True)
+        assert built.equals(expected), name
+
+
+def test_a_commit_of_new_articles_does_not_import_pandas(tmp_path):
+    """A first poll's commits (articles, mentions, stories, names, roll-ups) need no pandas
+    (importing it is ~0.3 s of a cold ingest)."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from datetime import UTC, datetime
+        from monitor.models import Article, Entity
+        from monitor.store import article_key, open_store
+        when = datetime(2026, 11, 2, 9, tzinfo=UTC)
+        store = open_store({str(tmp_path / "data")!r})
+        writer = store.writer()
+        for n in range(3):
+            url = f"https://s.example/{{n}}"
+            aid = article_key("url", url)
+            a = Article(aid, url, "Bukele", "Bukele spoke.", when, when, "", "f")
+            assert writer.add_article(a, "f", when)
+            writer.add_story_and_names(a, a.id, [("bukele", "Bukele")])
+            writer.add_mentions(a, {{"Nayib Bukele": 2}}, {{"Nayib Bukele": 0.5}}, a.id)
+        writer.commit(watchlist=([Entity("Nayib Bukele", "person")], "fp"))
+        assert store.snapshot().rows("mentions") == 3
+        print("pandas" in sys.modules)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=Path(__file__).parent.parent,
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert out.stdout.strip() == "False"
