@@ -214,7 +214,8 @@ def store_contents(location: Path) -> dict[str, list[tuple[object, ...]]]:
     }
 
 
-def test_the_poller_stores_the_same_with_and_without_the_worker(tmp_path, monkeypatch):
+@pytest.mark.parametrize("count_aside", [False, True])
+def test_the_poller_stores_the_same_with_and_without_the_worker(tmp_path, monkeypatch, count_aside):
     """The demo world's feeds (syndicated copies, many entities) polled with and without the
     worker. Feeds are fetched one at a time, so that both polls handle them in the same
     order: which feed carried an article first, and which copy founded a story, follow the
@@ -232,8 +233,9 @@ def test_the_poller_stores_the_same_with_and_without_the_worker(tmp_path, monkey
             if worker:
                 worker_up()
                 monkeypatch.setattr("monitor.poll.parse_feed", not_here)
-                # mentions are counted and their tone scored in the worker too
-                monkeypatch.setattr("monitor.enrich.Enricher.counts_and_tones", not_here)
+                if count_aside:  # mentions are counted and their tone scored in the worker too
+                    monkeypatch.setattr("monitor.poll.COUNT_ASIDE", True)
+                    monkeypatch.setattr("monitor.enrich.Enricher.counts_and_tones", not_here)
             poller = Poller(config, now=lambda: NOW, parse_worker=worker)
             summary = asyncio.run(poller.poll_once())
             assert summary.failed == 0 and summary.new_articles > 500
