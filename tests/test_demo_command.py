@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.demo.command import free_port
+from monitor.demo.command import Dashboard, free_port
+from monitor.errors import MonitorError
 from monitor.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,3 +92,28 @@ def test_demo_prints_the_url_when_the_dashboard_is_ready(tmp_path: Path) -> None
     assert not any("Traceback" in line for line in errors), errors
     with socket.socket() as s:  # the dashboard stopped with the demo
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _fake_dashboard(tmp_path: Path, script: str) -> Dashboard:
+    """A `Dashboard` whose process is a short Python script writing to the log, on a port where
+    nothing answers."""
+    log = tmp_path / "dashboard.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=sink, stderr=sink)
+    return Dashboard(proc, free_port(0), log)
+
+
+def test_a_dashboard_stopped_by_ctrl_c_before_it_answered_is_a_stop_not_an_error(
+    tmp_path: Path,
+) -> None:
+    # Ctrl-C reaches the whole process group: Streamlit says "Stopping..." and exits while the
+    # demo still waits for it; the demo then stops quietly instead of reporting a failed start
+    dashboard = _fake_dashboard(tmp_path, "print('  Stopping...')")
+    assert dashboard.wait_ready(timeout=20) is False
+
+
+def test_a_dashboard_that_dies_at_start_is_one_error_line(tmp_path: Path) -> None:
+    script = "import sys; print('Error: no module named plotly'); sys.exit(1)"
+    dashboard = _fake_dashboard(tmp_path, script)
+    with pytest.raises(MonitorError, match="stopped at start: Error: no module named plotly"):
+        dashboard.wait_ready(timeout=20)

@@ -305,14 +305,18 @@ class Dashboard:
         except OSError:  # refused, reset, timed out (URLError is an OSError)
             return False
 
-    def wait_ready(self, timeout: float = DASHBOARD_WAIT) -> None:
-        """Return once the dashboard answers; a one-line error if it died or never did."""
+    def wait_ready(self, timeout: float = DASHBOARD_WAIT) -> bool:
+        """True once the dashboard answers; False if it was asked to stop before it did (Ctrl-C
+        or SIGTERM reach it too: Streamlit then says "Stopping..."); a one-line error if it
+        died otherwise or never answered."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if self._last_line().startswith("Stopping..."):
+                    return False
                 raise MonitorError(f"the dashboard stopped at start: {self._last_line()}")
             if self.answers():
-                return
+                return True
             time.sleep(0.25)
         raise MonitorError(f"the dashboard did not answer within {timeout:.0f} s (see {self.log})")
 
@@ -396,10 +400,12 @@ def run_demo(args: argparse.Namespace) -> int:
                 if dashboard is None:
                     out.print(f"config: {config_path}  (try: monitor -c {config_path} mentions)")
                     return 0
-                if not dashboard.answers():
-                    err.print("waiting for the dashboard to start...")
-                dashboard.wait_ready()
-                try:  # Ctrl-C from here on is the way to stop, even before the loop runs
+                try:  # Ctrl-C from here on is the way to stop, even before the dashboard answers
+                    if not dashboard.answers():
+                        err.print("waiting for the dashboard to start...")
+                    if not dashboard.wait_ready():
+                        err.print("stopped")
+                        return 0
                     out.print(
                         f"\ndashboard: {dashboard.url}\n"
                         "new articles keep arriving; Ctrl-C stops the demo"
