@@ -411,9 +411,20 @@ def _check_store(value: str) -> str:
     return _check_store_value(value.strip(), in_file=True)
 
 
+# libpq's "host=db dbname=news password=..." form: not a folder name anyone means
+_CONNINFO = re.compile(
+    r"(?:^|\s)(?:host|hostaddr|port|dbname|user|password|passfile|sslmode|service)\s*=", re.I
+)
+
+
 def _check_store_value(value: str, *, in_file: bool) -> str:
     """A folder path, or a PostgreSQL URL (with no password when written in feeds.yaml)."""
     scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", value)
+    if scheme is None and _CONNINFO.search(value):  # never quoted: it may hold a password
+        raise ValueProblem(
+            "a PostgreSQL connection string (key=value) is not a store",
+            "write it as a URL: postgresql://user@host:5432/dbname",
+        )
     if scheme is None:
         return value
     if not value.lower().startswith(DATABASE_SCHEMES):
@@ -424,11 +435,17 @@ def _check_store_value(value: str, *, in_file: bool) -> str:
         )
     if value.lower().startswith("postgres://"):
         value = "postgresql://" + value[len("postgres://") :]
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)  # raises on an unclosed "[" (an IPv6 address)
+    except ValueError:
+        raise ValueProblem(
+            "this database URL does not parse (an unclosed [ in its host)",
+            "write an IPv6 address as [::1], or percent-encode [ and ] in the password",
+        ) from None
     try:
         parts.port  # noqa: B018 (raises on a bad port)
     except ValueError:
-        raise ValueProblem("the port of this database URL is not a number") from None
+        raise ValueProblem("the port of this database URL is not a number from 0 to 65535") from None
     if not parts.hostname and "host=" not in parts.query:
         raise ValueProblem("this database URL names no host", "postgresql://user@host:5432/dbname")
     if in_file and (parts.password or re.search(r"(^|&)password=", parts.query)):

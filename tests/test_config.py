@@ -504,6 +504,29 @@ def test_store_may_be_a_postgresql_url_without_a_password(tmp_path, monkeypatch)
     assert "MONITOR_STORE" in issues_of(write(tmp_path, "store: postgresql://a:b@db/x\n"))[0].hint
 
 
+def test_a_store_url_that_does_not_parse_or_a_connection_string_is_one_line(
+    tmp_path, monkeypatch
+):
+    # an unclosed "[" made urlsplit raise: every command ended in "unexpected ValueError";
+    # a libpq "key=value" string was taken for a folder and printed, password and all
+    monkeypatch.delenv("MONITOR_STORE", raising=False)
+    for text, what in (
+        ('store: "postgresql://monitor@[db.example/news"\n', "does not parse"),
+        ("store: postgresql://monitor@db:99999/news\n", "port of this database URL"),
+        ('store: "host=db.example dbname=news password=s3cret"\n', "connection string"),
+    ):
+        [issue] = issues_of(write(tmp_path, text))
+        assert (issue.line, issue.where) == (1, "store") and what in issue.what, issue
+        assert "s3cret" not in str(issue)
+    path = write(tmp_path, "store: data\n")
+    for value in ("postgresql://monitor:s3cret@[db.example/news", "host=db password=s3cret"):
+        monkeypatch.setenv("MONITOR_STORE", value)
+        [issue] = issues_of(path)
+        assert str(issue).startswith("$MONITOR_STORE: ") and "s3cret" not in str(issue), issue
+    monkeypatch.setenv("MONITOR_STORE", "my data/user files")  # a folder with a space stays one
+    assert load_config(path).store == (Path.cwd() / "my data/user files").resolve()
+
+
 def test_monitor_store_overrides_store(tmp_path, monkeypatch):
     path = write(tmp_path, "store: data\n")
     monkeypatch.setenv("MONITOR_STORE", "postgresql://monitor:s3cret@db.example/news")
