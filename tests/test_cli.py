@@ -205,6 +205,18 @@ def test_unusable_store_is_a_nonzero_exit(tmp_path):
     assert "store" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_file_in_place_of_the_store_is_no_healthy_store(tmp_path, capsys):
+    # `check` said "no store yet: nothing to check" (exit 0) and `repair` "nothing to repair"
+    (tmp_path / "store").write_text("a file where the folder should be")
+    config = tmp_path / "feeds.yaml"
+    config.write_text("store: store\nfeeds: []\nwatch: []\n")
+    for command in (["check"], ["check", "--format", "json"], ["repair"], ["status"]):
+        assert main(["-c", str(config), *command]) == 2, command
+        out, error = capsys.readouterr()
+        assert out == "" and error.count("\n") == 1 and "is not a folder" in error, command
+    assert (tmp_path / "store").read_text() == "a file where the folder should be"
+
+
 def test_import_opml_adds_feeds_and_keeps_comments(tmp_path, capsys):
     config = tmp_path / "feeds.yaml"
     config.write_text("# my feeds\nfeeds:\n  - name: A\n    url: http://a.example/rss\nwatch: []\n")
