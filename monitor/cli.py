@@ -594,8 +594,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     config = load(args)
     url = serving_address("dashboard", args.host, args.port, args.no_auth, config.dashboard.allow)
-    out.print(f"dashboard: {url}  (Ctrl-C to stop)")
     proc = start_dashboard(config.path, args.port, args.host, args.no_auth)
+    out.print(f"dashboard: {url}  (Ctrl-C to stop)")
     return wait_child(proc)
 
 
