@@ -909,6 +909,15 @@ def _positive(value: str) -> int:
     return n
 
 
+_MAX_LIMIT = 2**63 - 1  # the largest LIMIT both stores take (a BIGINT)
+
+
+def _limit(value: str) -> int:
+    """--limit N; beyond what the stores take it means "no limit" (the query failed, quoting
+    its SQL), as a date beyond year 9999 means "no bound"."""
+    return min(_positive(value), _MAX_LIMIT)
+
+
 def _port(value: str) -> int:
     n = _positive(value)
     if n > 65535:
@@ -1038,7 +1047,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument(
         "--limit",
-        type=_positive,
+        type=_limit,
         default=50,
         metavar="N",
         help="show at most N names (default: %(default)s)",
@@ -1053,7 +1062,7 @@ def build_parser() -> argparse.ArgumentParser:
     counting(sp)
     sp.add_argument(
         "--limit",
-        type=_positive,
+        type=_limit,
         default=50,
         metavar="N",
         help="show at most N articles, newest first (default: %(default)s)",

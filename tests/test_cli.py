@@ -180,6 +180,19 @@ def test_poll_once_then_read_commands(world, capsys):
     assert capsys.readouterr().out.strip() == "entity,kind,mentions,articles,stories"
 
 
+def test_a_limit_beyond_what_the_store_takes_means_no_limit(world, capsys):
+    # the query failed: "error: query failed: Conversion Error: ... LIMIT ? OFFSET ? ^"
+    assert main(["-c", str(world), "poll", "--once"]) == 0
+    capsys.readouterr()
+    huge = "9" * 30
+    for command in (["articles"], ["articles", "--one-per-story"], ["names"]):
+        assert main(["-c", str(world), *command, "--limit", huge, "--format", "json"]) == 0
+        out, error = capsys.readouterr()
+        assert error == "" and isinstance(json.loads(out), list), command
+    assert main(["-c", str(world), "articles", "--limit", huge, "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3
+
+
 def test_unknown_entity_is_a_clear_error(world):
     result = run("-c", str(world), "mentions", "--entity", "Bukel")
     assert result.returncode == 2
