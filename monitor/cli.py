@@ -38,7 +38,7 @@ from .console import (
     progress_bar,
     write_data,
 )
-from .errors import ConfigError, MonitorError, OpmlError, OutputError
+from .errors import ConfigError, MonitorError, OpmlError, OutputError, StoreError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -200,7 +200,14 @@ def print_frame(df: pd.DataFrame, fmt: str, title: str = "") -> None:
 def _store(config: Config) -> Store:
     from .store import open_store
 
-    return open_store(config.store)
+    root = config.store
+    if isinstance(root, Path) and root.exists() and not root.is_dir():
+        # else `check` called it "no store yet" (exit 0) and `repair` "nothing to repair"
+        raise StoreError(
+            f"the store {root} is not a folder (a file is in its place); move that file away, "
+            "or point store: in feeds.yaml at a folder"
+        )
+    return open_store(root)
 
 
 def _poller(
@@ -587,8 +594,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     config = load(args)
     url = serving_address("dashboard", args.host, args.port, args.no_auth, config.dashboard.allow)
-    out.print(f"dashboard: {url}  (Ctrl-C to stop)")
     proc = start_dashboard(config.path, args.port, args.host, args.no_auth)
+    out.print(f"dashboard: {url}  (Ctrl-C to stop)")
     return wait_child(proc)
 
 
@@ -902,6 +909,15 @@ def _positive(value: str) -> int:
     return n
 
 
+_MAX_LIMIT = 2**63 - 1  # the largest LIMIT both stores take (a BIGINT)
+
+
+def _limit(value: str) -> int:
+    """--limit N; beyond what the stores take it means "no limit" (the query failed, quoting
+    its SQL), as a date beyond year 9999 means "no bound"."""
+    return min(_positive(value), _MAX_LIMIT)
+
+
 def _port(value: str) -> int:
     n = _positive(value)
     if n > 65535:
@@ -1031,7 +1047,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument(
         "--limit",
-        type=_positive,
+        type=_limit,
         default=50,
         metavar="N",
         help="show at most N names (default: %(default)s)",
@@ -1046,7 +1062,7 @@ def build_parser() -> argparse.ArgumentParser:
     counting(sp)
     sp.add_argument(
         "--limit",
-        type=_positive,
+        type=_limit,
         default=50,
         metavar="N",
         help="show at most N articles, newest first (default: %(default)s)",

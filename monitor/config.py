@@ -234,8 +234,10 @@ def parse_size(value: str | int) -> int:
 def import_opml(opml: Path | str, config: Path | str) -> OpmlReport:
     """Add the feeds of an OPML file to feeds.yaml, keeping its comments and layout.
 
-    Feeds whose URL is already in feeds.yaml (or earlier in the OPML) and non-http(s) URLs are
-    skipped. The config must load before the import and still loads after it.
+    Feeds whose URL is already in feeds.yaml (or earlier in the OPML), non-http(s) URLs, URLs
+    with control characters and URLs with `${VAR}` references (which would send the value of
+    a variable of this machine wherever the OPML file says) are skipped. The config must load
+    before the import and still loads after it.
     """
     opml, config = Path(opml), Path(config)
     found = _read_opml(opml)
@@ -244,7 +246,11 @@ def import_opml(opml: Path | str, config: Path | str) -> OpmlReport:
     in_opml: set[str] = set()
     for feed in found:
         key = _url_key(feed.url)
-        if not _is_usable_url(feed.url):
+        if "${" in feed.url:  # else an OPML file from anywhere picks what the poller sends out
+            why = "holds a ${VAR} reference: an OPML file may not read your environment"
+        elif _HAS_CONTROL(feed.url):
+            why = "a control character in the URL"
+        elif not _is_usable_url(feed.url):
             why = "not an http(s) URL"
         elif key in in_opml:
             why = "repeated in the OPML file"
@@ -320,6 +326,11 @@ def _is_http_url(url: str) -> bool:
 
 
 _HAS_SPACE = re.compile(r"\s").search
+# Control characters (C0, DEL, C1) and invisible format ones (zero-width, bidirectional
+# overrides: a URL reading as another on screen). Never in a URL: percent-encode them.
+_HAS_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
+).search
 _HAS_ALNUM = re.compile(r"[^\W_]").search  # a letter or digit of any script
 
 
@@ -340,6 +351,12 @@ def _check_url(value: str) -> str:
             hint = f"export {missing[0]}=... in the shell or service that runs monitor"
             raise ValueProblem(what, hint)
         real = expand_env(url, os.environ)
+    if _HAS_CONTROL(url) and not _HAS_SPACE(url):
+        char = _HAS_CONTROL(url).group()  # type: ignore[union-attr]
+        raise ValueProblem(
+            f"a control character in the URL (U+{ord(char):04X})",
+            "remove it, or percent-encode it if the server really wants it",
+        )
     if _is_http_url(real) and not _HAS_SPACE(real):
         return url
     shown, hint = redact_broken_url(url), ""
@@ -411,9 +428,20 @@ def _check_store(value: str) -> str:
     return _check_store_value(value.strip(), in_file=True)
 
 
+# libpq's "host=db dbname=news password=..." form: not a folder name anyone means
+_CONNINFO = re.compile(
+    r"(?:^|\s)(?:host|hostaddr|port|dbname|user|password|passfile|sslmode|service)\s*=", re.I
+)
+
+
 def _check_store_value(value: str, *, in_file: bool) -> str:
     """A folder path, or a PostgreSQL URL (with no password when written in feeds.yaml)."""
     scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", value)
+    if scheme is None and _CONNINFO.search(value):  # never quoted: it may hold a password
+        raise ValueProblem(
+            "a PostgreSQL connection string (key=value) is not a store",
+            "write it as a URL: postgresql://user@host:5432/dbname",
+        )
     if scheme is None:
         return value
     if not value.lower().startswith(DATABASE_SCHEMES):
@@ -424,11 +452,18 @@ def _check_store_value(value: str, *, in_file: bool) -> str:
         )
     if value.lower().startswith("postgres://"):
         value = "postgresql://" + value[len("postgres://") :]
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)  # raises on an unclosed "[" (an IPv6 address)
+    except ValueError:
+        raise ValueProblem(
+            "this database URL does not parse (an unclosed [ in its host)",
+            "write an IPv6 address as [::1], or percent-encode [ and ] in the password",
+        ) from None
     try:
         parts.port  # noqa: B018 (raises on a bad port)
     except ValueError:
-        raise ValueProblem("the port of this database URL is not a number") from None
+        what = "the port of this database URL is not a number from 0 to 65535"
+        raise ValueProblem(what) from None
     if not parts.hostname and "host=" not in parts.query:
         raise ValueProblem("this database URL names no host", "postgresql://user@host:5432/dbname")
     if in_file and (parts.password or re.search(r"(^|&)password=", parts.query)):
@@ -569,6 +604,7 @@ _EntityModel = _Model(
         "case_sensitive": _Field("bool", default=None),
     }
 )
+_ENTITY_NAMES = ("name", "kind", "aliases")  # what checks across entities read of each
 _FileModel = _Model(
     {
         "store": _Field("str", _check_store, default="data"),
@@ -1037,6 +1073,7 @@ class _Checker:
         self.doc = doc
         self.file = doc.file
         self.root = doc.root
+        self.salvaged: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self.issues: list[ConfigIssue] = list(doc.issues)
         self.known: dict[tuple[Callable[[Any], Any], str], Any] = {}  # list items checked
 
@@ -1055,11 +1092,16 @@ class _Checker:
                 _check_store_value(env_store, in_file=False)
             except ValueProblem as exc:
                 self.issues.append(ConfigIssue(f"${STORE_ENV}", None, "", exc.what, exc.hint))
-        feeds = self.check_items(_FeedModel, data.get("feeds"), "feeds")
-        watch = self.check_items(_EntityModel, data.get("watch"), "watch")
-        self.check_feed_urls(feeds)
-        self.check_entity_names(watch)
-        alerting = _check_alerting(self, data, feeds, watch)
+        feeds = self.check_items(_FeedModel, data.get("feeds"), "feeds", ("name", "url"))
+        watch = self.check_items(_EntityModel, data.get("watch"), "watch", _ENTITY_NAMES)
+        self.check_feed_urls(_with_salvaged(feeds, self.salvaged["feeds"], "url"))
+        self.check_entity_names(_with_salvaged(watch, self.salvaged["watch"], "name"))
+        alerting = _check_alerting(
+            self,
+            data,
+            _with_salvaged(feeds, self.salvaged["feeds"], "name", "url"),
+            _with_salvaged(watch, self.salvaged["watch"], "name"),
+        )
         if self.issues or top is None:
             raise ConfigError(sorted(self.issues, key=lambda i: i.line or 0))
         return dataclasses.replace(_to_config(path, top, feeds, watch), **alerting)
@@ -1082,13 +1124,17 @@ class _Checker:
                     self.add((*prefix, name), exc.what, exc.hint)
             else:
                 values[name] = self.value(spec, value, (*prefix, name))
+        every_value_fine = len(self.issues) == before
         if not data.keys() <= fields.keys():
             for key in [key for key in data if key not in fields]:  # in the file's order
                 loc = (*prefix, key)
                 what, hint = _unknown_key(loc)
                 line = self.line(loc)
                 self.issues.append(ConfigIssue(self.file, line, _where(prefix), what, hint))
-        return values if len(self.issues) == before else None
+        # An unknown key beside good values: the values still take part in the checks across
+        # items (a URL listed twice, an alert naming an entity), so that every error is
+        # reported in one run; the file is refused all the same (self.issues).
+        return values if every_value_fine else None
 
     def value(self, spec: _Field, value: Any, loc: Loc) -> Any:
         if spec.kind != "any" and (
@@ -1133,11 +1179,20 @@ class _Checker:
             self.add(loc, exc.what, exc.hint)
             return None
 
-    def check_items(self, model: _Model, items: Any, section: str) -> list[tuple[int, Any]]:
-        """Check each item of a list on its own; return (index, values) of the valid ones."""
+    def check_items(
+        self, model: _Model, items: Any, section: str, salvage: tuple[str, ...] = ()
+    ) -> list[tuple[int, Any]]:
+        """Check each item of a list on its own; return (index, values) of the valid ones.
+
+        With `salvage`, an item with a problem elsewhere still lends those keys, when they are
+        fine, to `self.salvaged[section]` (index, values): the checks across items see it, so a
+        URL listed twice is reported in the same run as a bad interval beside it.
+        """
+        valid: list[tuple[int, Any]] = []
+        salvaged: list[tuple[int, dict[str, Any]]] = []
+        self.salvaged[section] = salvaged
         if not isinstance(items, list):
             return []
-        valid = []
         for index, item in enumerate(items):
             loc = (section, index)
             if not isinstance(item, dict):
@@ -1146,6 +1201,8 @@ class _Checker:
             checked = self.validate(model, item, loc)
             if checked is not None:
                 valid.append((index, checked))
+            elif salvage:
+                salvaged.append((index, _salvaged(model, item, salvage)))
         return valid
 
     def check_feed_urls(self, feeds: list[tuple[int, dict[str, Any]]]) -> None:
@@ -1157,11 +1214,12 @@ class _Checker:
                 continue
             earlier = first[key]
             line = self.line(("feeds", earlier, "url"))
-            name = _item_of(feeds, earlier)["name"]
+            name = _item_of(feeds, earlier).get("name")
+            named = f' ("{name}")' if name else ""
             hint = f"first listed on line {line}; remove one"
-            what = f'duplicate URL, already in feeds[{earlier}] ("{name}")'
+            what = f"duplicate URL, already in feeds[{earlier}]{named}"
             if _url_key(feed["url"]) != _url_key(_item_of(feeds, earlier)["url"]):
-                what = f'same URL as feeds[{earlier}] ("{name}") apart from its password or key'
+                what = f"same URL as feeds[{earlier}]{named} apart from its password or key"
                 hint = (
                     "the store knows a feed by its URL with secrets hidden, so these two "
                     f"would be mixed up; keep one (the other: line {line}"
@@ -1173,7 +1231,8 @@ class _Checker:
         owner: dict[str, tuple[int, Loc]] = {}
         for index, entity in watch:
             names: list[tuple[Loc, str]] = [(("watch", index, "name"), entity["name"])]
-            names += [(("watch", index, "aliases", i), a) for i, a in enumerate(entity["aliases"])]
+            aliases = entity.get("aliases", ())
+            names += [(("watch", index, "aliases", i), a) for i, a in enumerate(aliases)]
             for loc, name in names:
                 key = _fold_name(name)
                 if key not in owner:
@@ -1209,6 +1268,43 @@ class _Checker:
             if line is not None:
                 return line
         return None
+
+
+def _salvaged(model: _Model, item: dict[Any, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The keys of an item with problems that are fine on their own, checked quietly (its
+    problems are reported already); a list keeps the entries that are fine."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        spec, raw = model.model_fields[key], item.get(key)
+        check = spec.check or (lambda value: value)
+        if raw is None:
+            if not spec.required:
+                out[key] = spec.default
+            continue
+        try:
+            if spec.kind == "str" and isinstance(raw, str):
+                out[key] = check(raw)
+            elif spec.kind == "list" and isinstance(raw, list):
+                out[key] = [check(x) for x in raw if isinstance(x, str) and _fine(check, x)]
+        except ValueProblem:
+            continue
+    return out
+
+
+def _fine(check: Callable[[Any], Any], value: Any) -> bool:
+    try:
+        check(value)
+    except ValueProblem:
+        return False
+    return True
+
+
+def _with_salvaged(
+    valid: list[tuple[int, dict[str, Any]]], salvaged: list[tuple[int, dict[str, Any]]], *keys: str
+) -> list[tuple[int, dict[str, Any]]]:
+    """The valid items and the salvaged ones that have `keys`, in the file's order."""
+    more = [(i, v) for i, v in salvaged if all(k in v for k in keys)]
+    return sorted(valid + more, key=lambda item: item[0]) if more else valid
 
 
 def _item_of(items: list[tuple[int, dict[str, Any]]], index: int) -> dict[str, Any]:
@@ -1912,6 +2008,7 @@ def _check_alerting(
     listed = _listed(data, "alerts")
     for index, rule in checker.check_items(_AlertModel, listed, "alerts"):
         given = {key for key, value in listed[index].items() if value is not None}
+        given &= _AlertModel.model_fields.keys()  # an unknown key is reported already
         checked = _check_alert(checker, index, rule, given, entities, feeds, targets)
         if checked is not None:
             alerts.append(checked)
@@ -1976,10 +2073,10 @@ class _EntityIndex:
 
     def __init__(self, entities: list[dict[str, Any]]):
         self.names = [e["name"] for e in entities]
-        self.kinds = {e["name"]: e["kind"] for e in entities}
+        self.kinds = {e["name"]: e.get("kind") for e in entities}  # (None: a kind with a problem)
         self.by_key: dict[str, str] = {}
         for e in entities:
-            for name in (e["name"], *e["aliases"]):
+            for name in (e["name"], *e.get("aliases", ())):
                 self.by_key.setdefault(_fold_name(name), e["name"])
 
     def find(self, name: str) -> str | None:

@@ -291,7 +291,7 @@ class Fetcher:
         except FetchError:
             raise
         except _NETWORK_ERRORS as exc:
-            raise FetchError(str(url), _describe(exc, url, self.timeout)) from exc
+            raise FetchError(str(url), _one_line(_describe(exc, url, self.timeout))) from exc
 
     async def _read_response(
         self,
@@ -540,6 +540,12 @@ def _describe(exc: BaseException, url: URL, timeout: float) -> str:
     if isinstance(exc, aiohttp.ClientError | OSError):
         return f"network error: {detail}"
     return f"{type(exc).__name__}: {detail}"
+
+
+def _one_line(text: str) -> str:
+    """A library's message on one line: aiohttp's parser errors span three, the offending
+    header line and a caret under the fault ("Content-Length overflow:\\n\\n  b'...'\\n  ^")."""
+    return " ".join(re.sub(r"\n\s*\^\s*$", "", text).split())
 
 
 def _human_size(n: int) -> str:

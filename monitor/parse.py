@@ -26,6 +26,9 @@ Both paths apply the same rules, and tests/data/feeds/ holds them to the same re
   update (`updated`, `dc:date`, `dcterms:modified`); when an entry gives two dates of one kind,
   the last one counts. Dates before 1900 (`Mon, 01 Jan 0001`) are not dates: the entry is
   treated as undated; so is an entry without a date element, whatever its guid looks like.
+  A date is read as written or not at all: a reading whose year is not the one written
+  (PHP's zero date `Wed, 30 Nov -0001`, which one parser took for 2000) is not a date, and
+  a part the string lacks is never filled in from today (`Dec 2026`, `12`, `Monday`).
 
 Neither parser sanitizes for us: titles and summaries become plain text here
 (text.html_to_text). What it leaves to others: fetching (fetch.py), deduplication and dates
@@ -38,6 +41,7 @@ import base64
 import binascii
 import calendar
 import codecs
+import functools
 import html
 import io
 import re
@@ -49,6 +53,7 @@ from urllib.parse import urljoin
 import fastfeedparser
 import fastfeedparser.main
 import feedparser
+from dateutil import parser as dateutil_parser
 from lxml import etree
 
 from .errors import ParseError
@@ -82,6 +87,52 @@ def _no_dateparser(value: str) -> None:
 
 if callable(getattr(fastfeedparser.main, "_slow_dateparser", None)):
     fastfeedparser.main._slow_dateparser = _no_dateparser
+
+# Two defaults that differ in year, month and day (at midnight, as dateutil's own default is)
+_DEFAULTS = (datetime(2001, 1, 1), datetime(2004, 2, 2))
+
+
+@functools.lru_cache(maxsize=512)
+def _dateutil_as_written(value: str) -> datetime | None:
+    """fastfeedparser's dateutil fallback, without filling in from today what the string lacks.
+
+    dateutil completes a partial date from a default, today's date unless told otherwise:
+    `Dec 2026` read as the 2nd of December on the 2nd, `12` as the 12th of this month,
+    `Monday` as next Monday. Read against two defaults, a string that names its year, month
+    and day reads the same twice; any other is no date (and goes to feedparser, which reads
+    only whole dates, and `2026` as the 1st of January as W3C dates say).
+    """
+    tzinfos = getattr(fastfeedparser.main, "_custom_tzinfos", None)
+    readings = set()
+    for default in _DEFAULTS:
+        try:
+            readings.add(dateutil_parser.parse(value, default=default, tzinfos=tzinfos))
+        except (ValueError, TypeError, ArithmeticError):
+            return None
+    return readings.pop() if len(readings) == 1 else None
+
+
+if callable(getattr(fastfeedparser.main, "_slow_dateutil_parse", None)):
+    fastfeedparser.main._slow_dateutil_parse = _dateutil_as_written
+
+# A time of day and its zone, left out when looking for the year a date string names
+_TIME_OF_DAY = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?", re.I)
+_YEAR = re.compile(r"(?<![0-9])[0-9]{4}(?![0-9])")
+
+
+def _as_written(t: datetime | None, raw: str) -> datetime | None:
+    """A parser's reading of a date string, or None when its year is not the one written.
+
+    PHP writes an unset date as `Wed, 30 Nov -0001 00:00:00 +0000` or `-0001-11-30T00:00:00`,
+    which parsers read as 2000 (a two-digit year, or an ISO 8601 "year of this century"). A
+    string without a four-digit year (`01 Dec 26`, `20261201`) is taken as read.
+    """
+    if t is None or str(t.year) in raw:  # the common case, checked fast
+        return t
+    years = [int(y) for y in _YEAR.findall(_TIME_OF_DAY.sub(" ", raw))]
+    if years and all(abs(t.year - year) > 1 for year in years):  # (±1: the shift to UTC)
+        return None
+    return t
 
 
 def parse_feed(
@@ -310,6 +361,7 @@ class _ItemFacts(NamedTuple):
     link: str  # absolute http(s), fragment kept, or ""
     title: str  # plain text
     has_date: bool  # carries a date element fastfeedparser should have read
+    date_text: str  # the text of its date elements, to check what a parser read in it
 
 
 def _read_item(item: etree._Element, base: str, xml_base: bool) -> _ItemFacts | None:
@@ -324,6 +376,7 @@ def _read_item(item: etree._Element, base: str, xml_base: bool) -> _ItemFacts | 
     link = ""
     title_el = media_el = None
     published = updated = guids = 0
+    date_text = ""
     kinds = _TAG_KINDS
     for child in item:
         kind = kinds.get(child.tag)
@@ -349,8 +402,10 @@ def _read_item(item: etree._Element, base: str, xml_base: bool) -> _ItemFacts | 
                 permalink = guid
         elif kind == _PUBLISHED:
             published += 1
+            date_text += f" {child.text or ''}"
         elif kind == _UPDATED:
             updated += 1
+            date_text += f" {child.text or ''}"
         else:  # _FOREIGN_DATE
             return None
     if guids > 1 or published > 1 or updated > 1:
@@ -367,7 +422,7 @@ def _read_item(item: etree._Element, base: str, xml_base: bool) -> _ItemFacts | 
     title = _title_text(title_el) if title_el is not None else ""
     if title_el is not None and not title:
         return None  # a title we could not read: never store it empty
-    return _ItemFacts(guid, link, title, bool(published or updated))
+    return _ItemFacts(guid, link, title, bool(published or updated), date_text)
 
 
 def _is_permalink(guid: etree._Element) -> bool:
@@ -452,7 +507,9 @@ def _from_fastfeedparser(body: bytes, tree: etree._Element, url: str) -> ParsedF
         if facts is None or (facts.guid and str(e.get("id") or "").strip() != facts.guid):
             return None  # not read alike (or not paired alike): feedparser reads it all
         if facts.has_date:
-            published = _iso_time(e.get("published") or e.get("updated"))
+            published = _as_written(
+                _iso_time(e.get("published") or e.get("updated")), facts.date_text
+            )
             if published is None:
                 return None  # a date fastfeedparser could not read; feedparser knows more
         else:  # fastfeedparser reads a guid as a date when it can; feedparser never does
@@ -538,12 +595,13 @@ def _slow_entry(e: Any, base: str, atom: bool) -> Entry:
     content = _first_content(e.get("content"))
     # dict.get: FeedParserDict maps a missing updated_parsed to published_parsed, with a warning
     parsed = e.get("published_parsed") or dict.get(e, "updated_parsed")
+    raw = dict.get(e, "published" if e.get("published_parsed") else "updated") or ""
     return Entry(
         guid=guid,
         link=link,
         title=html_to_text(e.get("title") or ""),
         text=html_to_text(content or e.get("summary") or ""),
-        published=_sane(_struct_time(parsed)),
+        published=_sane(_as_written(_struct_time(parsed), str(raw))),
         author=collapse_ws(str(e.get("author") or "")),
     )
 

@@ -10,8 +10,10 @@ polled and how is poll.py's business; what is shown, the dashboard's.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -107,9 +109,39 @@ def dashboard_env(config_path: Path, no_auth: bool) -> dict[str, str]:
     return env
 
 
+def check_address(host: str, port: int) -> None:
+    """Raise MonitorError, in one line, when the dashboard could not listen at host:port.
+
+    Streamlit, asked to, prints a traceback (a name that does not resolve, an address of
+    another machine) or a line of its own (a port in use) and exits 1, the status of a wrong
+    feeds.yaml. Binding a socket there first (and closing it) finds all of these.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do
+            sock.bind(address)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise MonitorError(f"--host {host}: not an address of this machine ({reason})") from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            what = f"port {port} is in use (another dashboard?); choose another with --port"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            what = f"--host {host}: not an address of this machine"
+        elif exc.errno == errno.EACCES:
+            what = f"port {port} needs privileges here; choose one above 1023 with --port"
+        else:
+            what = f"cannot listen at {host or 'every address'}, port {port}: {exc.strerror or exc}"
+        raise MonitorError(what) from None
+
+
 def start_dashboard(
     config_path: Path, port: int, host: str = "127.0.0.1", no_auth: bool = False
 ) -> subprocess.Popen[bytes]:
+    check_address(host, port)
     # run from the project folder, where .streamlit/config.toml (and secrets.toml) live
     return subprocess.Popen(
         dashboard_command(config_path, port, host),

@@ -180,6 +180,19 @@ def test_poll_once_then_read_commands(world, capsys):
     assert capsys.readouterr().out.strip() == "entity,kind,mentions,articles,stories"
 
 
+def test_a_limit_beyond_what_the_store_takes_means_no_limit(world, capsys):
+    # the query failed: "error: query failed: Conversion Error: ... LIMIT ? OFFSET ? ^"
+    assert main(["-c", str(world), "poll", "--once"]) == 0
+    capsys.readouterr()
+    huge = "9" * 30
+    for command in (["articles"], ["articles", "--one-per-story"], ["names"]):
+        assert main(["-c", str(world), *command, "--limit", huge, "--format", "json"]) == 0
+        out, error = capsys.readouterr()
+        assert error == "" and isinstance(json.loads(out), list), command
+    assert main(["-c", str(world), "articles", "--limit", huge, "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3
+
+
 def test_unknown_entity_is_a_clear_error(world):
     result = run("-c", str(world), "mentions", "--entity", "Bukel")
     assert result.returncode == 2
@@ -203,6 +216,18 @@ def test_unusable_store_is_a_nonzero_exit(tmp_path):
     result = run("-c", str(config), "poll", "--once")
     assert result.returncode == 2
     assert "store" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_file_in_place_of_the_store_is_no_healthy_store(tmp_path, capsys):
+    # `check` said "no store yet: nothing to check" (exit 0) and `repair` "nothing to repair"
+    (tmp_path / "store").write_text("a file where the folder should be")
+    config = tmp_path / "feeds.yaml"
+    config.write_text("store: store\nfeeds: []\nwatch: []\n")
+    for command in (["check"], ["check", "--format", "json"], ["repair"], ["status"]):
+        assert main(["-c", str(config), *command]) == 2, command
+        out, error = capsys.readouterr()
+        assert out == "" and error.count("\n") == 1 and "is not a folder" in error, command
+    assert (tmp_path / "store").read_text() == "a file where the folder should be"
 
 
 def test_import_opml_adds_feeds_and_keeps_comments(tmp_path, capsys):

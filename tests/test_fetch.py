@@ -529,6 +529,16 @@ def test_bad_gzip_is_a_failure(server):
     assert result.error.startswith("could not decompress the response")
 
 
+def test_a_malformed_response_is_a_one_line_error(server):
+    # aiohttp's parser message spans lines (the header, a caret under the fault): it went
+    # as it was into `status`, the poll summary and the store
+    server.feed("/rss", FEED, headers={"Content-Length": "99999999999999999999"})
+    result = fetch(server.url("/rss"))
+    assert result.outcome == "failed"
+    assert result.error.startswith("invalid HTTP response: Content-Length overflow")
+    assert "\n" not in result.error and not result.error.endswith("^"), result.error
+
+
 def test_fetch_outside_async_with_is_a_programming_error():
     async def go():
         await Fetcher().fetch(FetchRequest("https://example.com/feed"))

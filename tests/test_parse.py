@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ParseError
-from monitor.parse import parse_feed, xml_encoding
+from monitor.parse import _dateutil_as_written, parse_feed, xml_encoding
 
 URL = "http://news.example/feed.xml"
 FEEDS = Path(__file__).parent / "data" / "feeds"
@@ -153,6 +153,22 @@ def test_corpus_feed_reads_as_expected_on_both_parsing_paths(case, path):
     want = expected["entries"]
     assert [{k: g[k] for k in w} for g, w in zip(got, want, strict=False)] == want
     assert len(got) == len(want)
+
+
+def test_dates_in_words_are_read_whole_or_not_at_all():
+    """The fast path's last resort (dateutil) reads a whole date, never a part from today."""
+    assert _dateutil_as_written("March 16, 2024 9:00 AM") == datetime(2024, 3, 16, 9, 0)
+    assert _dateutil_as_written("16 March 2024") == datetime(2024, 3, 16)
+    for partial in ("Dec 2024", "12", "Monday", "March 16", "9:00 AM", "29 Feb"):
+        assert _dateutil_as_written(partial) is None, partial
+    body = (
+        b"<rss version='2.0'><channel><title>t</title><item><title>a</title>"
+        b"<link>https://words.example/1</link><pubDate>March 16, 2024 9:00 AM</pubDate>"
+        b"</item></channel></rss>"
+    )
+    feed = parse_feed(body, URL)
+    assert feed.parser == "fastfeedparser"
+    assert feed.entries[0].published == datetime(2024, 3, 16, 9, 0, tzinfo=UTC)
 
 
 # Character sets (RFC 7303) -----------------------------------------------------------------

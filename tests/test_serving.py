@@ -7,6 +7,7 @@ a recorder (no test may listen beyond 127.0.0.1). The secrets.toml files read ar
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,39 @@ class Started:
 def started(monkeypatch: pytest.MonkeyPatch) -> Started:
     recorder = Started()
     monkeypatch.setattr(runner.subprocess, "Popen", recorder)
+    monkeypatch.setattr(runner, "check_address", lambda host, port: None)  # binds nothing
     return recorder
+
+
+@pytest.mark.parametrize(
+    ("host", "what"),
+    [
+        ("no-such-host.invalid", "--host no-such-host.invalid: not an address of this machine"),
+        ("192.0.2.7", "--host 192.0.2.7: not an address of this machine"),
+        ("127.0.0.1", "is in use (another dashboard?); choose another with --port"),
+    ],
+)
+def test_an_address_the_dashboard_cannot_listen_at_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    secrets: Path, host: str, what: str,
+) -> None:  # fmt: skip
+    # Streamlit printed a traceback (socket.gaierror, "Cannot assign requested address") or
+    # "Port N is not available", after the dashboard's address, and exited 1 (bad config)
+    calls: list[Any] = []
+    monkeypatch.setattr(runner.subprocess, "Popen", lambda *a, **k: calls.append(a))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        for command in ("dashboard", "run"):
+            assert (
+                monitor(feeds_yaml(tmp_path), command, "--host", host, "--no-auth", "--port", port)
+                == 2
+            )
+            out, err = capsys.readouterr()
+            assert what in err and "Traceback" not in err and "dashboard:" not in out, err
+            assert err.count("error:") == 1
+    assert not calls
 
 
 @pytest.fixture
