@@ -326,10 +326,12 @@ def _is_http_url(url: str) -> bool:
 
 
 _HAS_SPACE = re.compile(r"\s").search
-# Control characters (C0, DEL, C1) and invisible format ones (zero-width, bidirectional
-# overrides: a URL reading as another on screen). Never in a URL: percent-encode them.
+# Control characters (C0, DEL, C1) and invisible format ones (zero-width space, bidirectional
+# marks and overrides: a URL reading as another on screen). Never in a URL: percent-encode
+# them. ZWNJ and ZWJ (U+200C, U+200D) stay allowed: Persian and Indic domain names written
+# in Unicode use them.
 _HAS_CONTROL = re.compile(
-    r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
+    r"[\x00-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
 ).search
 _HAS_ALNUM = re.compile(r"[^\W_]").search  # a letter or digit of any script
 

@@ -1238,3 +1238,18 @@ def test_huge_durations_and_sizes_are_one_message_each(tmp_path):
     )
     assert parse_duration("3650d") == timedelta(days=3650)
     assert parse_size("1024GB") == 1024**4
+
+
+def test_a_persian_domain_name_with_a_zero_width_non_joiner_is_a_url(tmp_path):
+    # ZWNJ (U+200C) is part of how some Persian and Indic names are written; it is not hidden
+    # markup, so such a feed URL stays valid
+    path = write(
+        tmp_path,
+        """
+        feeds:
+          - name: Persian outlet
+            url: "https://\\u0645\\u06cc\\u200c\\u062e\\u0648\\u0627\\u0647\\u0645.example/rss"
+        """,
+    )
+    config = load_config(path)
+    assert "\u200c" in config.feeds[0].url
