@@ -658,6 +658,29 @@ def test_repair_rebuilds_a_lost_manifest_without_losing_or_doubling_rows(tmp_pat
     commit_batches(store, 1)  # and a writer carries on
 
 
+def test_a_folder_in_place_of_the_manifest_is_damage_that_repair_sets_aside(tmp_path, monkeypatch):
+    root = tmp_path / "s"
+    store = _store_with_history(root, monkeypatch)
+    expected = _totals(store)
+    (root / "manifest.json").unlink()
+    (root / "manifest.json").mkdir()
+    (root / "manifest.json" / "note.txt").write_text("someone's file")
+    fresh = open_store(root)
+    with pytest.raises(StoreError, match=r"manifest\.json is a folder.*monitor repair"):
+        fresh.snapshot()
+    health = store_mod.check_store(fresh)
+    assert not health.healthy
+    assert any("a folder, not a file" in p.message for p in health.problems)
+
+    report = store_mod.repair_store(fresh)
+    moved = [a for a in report.actions if "manifest.json was a folder" in a]
+    assert moved and report.rebuilt
+    assert _totals(fresh) == expected  # rebuilt from the data files, nothing lost
+    kept = list((root / "quarantine").glob("manifest-folder-*/note.txt"))
+    assert [k.read_text() for k in kept] == ["someone's file"]  # nothing deleted
+    assert store_mod.check_store(fresh).healthy
+
+
 def test_repair_quarantines_damaged_files_and_keeps_what_is_readable(tmp_path, monkeypatch):
     root = tmp_path / "s"
     store = _store_with_history(root, monkeypatch)

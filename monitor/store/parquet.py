@@ -1011,6 +1011,8 @@ class ParquetStore(Store):
         except FileNotFoundError:
             self._refuse_data_without_manifest()
             return _empty_manifest()
+        except IsADirectoryError as exc:
+            raise _damaged(self.root, "manifest.json is a folder, not a file") from exc
         except OSError as exc:
             raise StoreError(f"cannot read the store at {self.root}: {exc.strerror}") from exc
         try:
@@ -2185,6 +2187,8 @@ def _read_raw_manifest(store: ParquetStore) -> bytes | None:
         return (store.root / MANIFEST).read_bytes()
     except FileNotFoundError:
         return None
+    except IsADirectoryError as exc:
+        raise _damaged(store.root, "manifest.json is a folder, not a file") from exc
     except OSError as exc:
         raise StoreError(f"cannot read the store at {store.root}: {exc.strerror}") from exc
 
@@ -2194,6 +2198,9 @@ def _check_once(store: ParquetStore) -> Health:
     h = Health(root=root)
     if not root.is_dir():
         h.exists = False
+        return h
+    if (root / MANIFEST).is_dir() and not (root / MANIFEST).is_symlink():
+        h.add("manifest", MANIFEST, "a folder, not a file (`monitor repair` moves it aside)")
         return h
     raw = _read_raw_manifest(store)
     found = store.data_files()
@@ -2382,6 +2389,11 @@ def repair_store(store: ParquetStore, log: Log | None = None) -> RepairReport:
         return report
     lock = store._lock_path("commit.lock")
     with _file_lock(lock, blocking=True, what="another writer", timeout=600):
+        manifest = store.root / MANIFEST
+        if manifest.is_dir() and not manifest.is_symlink():  # nothing of ours: set aside
+            moved = _quarantine_name(store.root, "manifest-folder")
+            manifest.rename(store.root / moved)
+            report.actions.append(f"manifest.json was a folder: moved it to {moved}")
         raw = _read_raw_manifest(store)
         data: object = None
         if raw is not None:
@@ -2478,14 +2490,20 @@ def _repair_rollups(txn: _Txn, report: RepairReport) -> None:
 
 
 def _keep_old_manifest(root: Path, raw: bytes) -> str:
+    name = _quarantine_name(root, "manifest", ".json")
+    _write_atomic(root / name, raw)
+    return name
+
+
+def _quarantine_name(root: Path, stem: str, suffix: str = "") -> str:
+    """A new name in quarantine/ (created if needed) for `stem`, stamped with the time."""
     folder = root / QUARANTINE
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    name, n = f"manifest-{stamp}.json", 0
+    name, n = f"{stem}-{stamp}{suffix}", 0
     while (folder / name).exists():
         n += 1
-        name = f"manifest-{stamp}-{n}.json"
-    _write_atomic(folder / name, raw)
+        name = f"{stem}-{stamp}-{n}{suffix}"
     return f"{QUARANTINE}/{name}"
 
 
