@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from monitor import queries
@@ -19,7 +20,7 @@ from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.models import Article
 from monitor.store import article_key, open_store
-from monitor_app.widgets import PALETTE, assign_colors
+from monitor_app.widgets import CHART_CODE, PALETTE, assign_colors, code_file
 from tests.dashboard.helpers import (
     APP,
     NOW,
@@ -420,7 +421,7 @@ def test_drawn_series_have_distinct_colours(demo_config: Path, monkeypatch) -> N
     assert len(lines) == 6
     at = run_app(view="compare", range="all", e=list(load_config(demo_config).watch[i].name
                                                       for i in (2, 12, 3, 13)))  # fmt: skip
-    donut = next(t for t in traces(at, 1) if t["type"] == "pie")["marker"]["colors"]
+    donut = next(t for t in traces(at) if t["type"] == "pie")["marker"]["colors"]
     for series in (lines, donut):
         for a, b in itertools.combinations(series, 2):
             assert delta_e(a, b) > 15, (a, b)
@@ -523,3 +524,24 @@ def test_the_dashboard_leaves_collection_to_the_app() -> None:
     assert config["runner"]["postScriptGC"] is False
     cmd = dashboard_command(Path("feeds.yaml"), 8501)
     assert cmd[cmd.index("--runner.postScriptGC") + 1] == "false"
+
+
+def preload_scripts(at: AppTest) -> list[str]:
+    return [h.proto.body for h in at.get("html") if "PlotlyChart" in h.proto.body]
+
+
+def test_chart_pages_preload_the_chart_code(app) -> None:
+    """Pages whose first draw is a chart start the browser on plotly's code (Streamlit's own
+    file, found in the installed build); the others do not, and the tab, not only the link,
+    decides."""
+    file = code_file(CHART_CODE)
+    assert file is not None
+    assert (Path(st.__file__).parent / "static" / "static" / "js" / file).is_file()
+    [script] = preload_scripts(app(view="timeline", range="all"))
+    assert f'"{file}"' in script and "import(" in script
+    for view in ("overview", "articles", "feeds"):
+        assert preload_scripts(app(view=view, range="all")) == [], view
+    at = app(view="articles", range="all")
+    at.session_state["view"] = "compare"
+    at.run()
+    assert len(preload_scripts(at)) == 1
