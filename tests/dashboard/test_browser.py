@@ -220,13 +220,18 @@ def test_back_from_the_articles_opened_on_a_chart(page: Any, dashboard_url: str)
 
 
 def test_a_source_row_opens_its_articles(page: Any, dashboard_url: str, store_config: Path) -> None:
-    """A row of the Sources table (sent to the browser with categories) opens the articles
-    of that feed that mention that entity."""
+    """A row of the Sources table (sent to the browser with categories once its expander is
+    opened, which the URL keeps) opens the articles of that feed that mention that entity."""
     snap = open_store(load_config(store_config).store).snapshot()
     first = queries.top_feeds(snap, queries.Filters()).iloc[0]
     open_link(page, dashboard_url, view="sources", range="all")
+    assert page.locator('[data-testid="stDataFrame"]').count() == 0
+    page.get_by_text("Every feed and entity").click()
+    page.wait_for_function("() => location.search.includes('rows=true')")
+    settle(page)
     grid = page.locator('[data-testid="stDataFrame"]').first
-    grid.wait_for()
+    grid.locator("canvas").first.wait_for()
+    grid.scroll_into_view_if_needed()  # below the bars
     box = grid.bounding_box()
     assert box is not None
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first data row's checkbox
@@ -249,6 +254,66 @@ def test_a_csv_button_downloads_what_the_page_shows(
         page.get_by_role("button", name="Download CSV").click()
     assert download.value.suggested_filename == "sources.csv"
     assert Path(download.value.path()).read_text() == want
+
+
+PLOTLY_CODE_JS = """() => performance.getEntriesByType('resource')
+  .filter(e => /\\/static\\/js\\/PlotlyChart\\.[^/]*\\.js$/.test(e.name))
+  .map(e => e.responseStatus)"""
+
+
+def test_the_chart_code_loads_once_from_the_start(page: Any, dashboard_url: str) -> None:
+    """A page whose first draw is a chart has the browser load plotly's code from the start
+    of the run, by Streamlit's own URL: on a timeline with no chart to draw (a range before
+    the data) it is loaded all the same, and on a drawn one it is fetched once, not twice."""
+    open_link(page, dashboard_url, view="timeline", range="custom", to="2001-01-05",
+              **{"from": "2001-01-01"})  # fmt: skip
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0
+    page.wait_for_function(f"({PLOTLY_CODE_JS})().length > 0")
+    assert page.evaluate(PLOTLY_CODE_JS) == [200]
+    open_link(page, dashboard_url, view="timeline", e="Metropolis", range="all")
+    chart_traces(page)
+    assert page.evaluate(PLOTLY_CODE_JS) == [200]  # the same module: not fetched again
+
+
+def test_the_articles_page_loads_no_chart_code(page: Any, dashboard_url: str) -> None:
+    open_link(page, dashboard_url, view="articles", range="all")
+    page.locator(".mm-card").first.wait_for()
+    assert page.evaluate(PLOTLY_CODE_JS) == []
+
+
+def test_compare_draws_the_shares_and_the_donut_side_by_side(page: Any, dashboard_url: str) -> None:
+    """One figure: the stacked shares on the left, the donut of the totals on the right, not
+    overlapping, each drawn."""
+    open_link(page, dashboard_url, view="compare", range="all", e=["Nayib Bukele", "LexCorp"])
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    charts.first.locator(".main-svg").first.wait_for()
+    assert charts.count() == 1
+    types = page.evaluate(
+        "() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')"
+        ".data.map(t => t.type)"
+    )
+    assert sorted(types) == ["pie", "scatter", "scatter"]
+    area = charts.first.locator("rect.nsewdrag").first.bounding_box()  # the areas' plot
+    pie = charts.first.locator(".pielayer .trace").first.bounding_box()
+    assert area is not None and pie is not None
+    assert area["x"] + area["width"] <= pie["x"]
+    assert pie["width"] >= 150
+
+
+def test_feeds_polling_opens_below_the_table(page: Any, dashboard_url: str) -> None:
+    """The polling chart is drawn when its expander is opened, and the link keeps it open."""
+    open_link(page, dashboard_url, view="feeds", range="all")
+    page.locator('[data-testid="stDataFrame"] canvas').first.wait_for()
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0
+    page.get_by_text("Polling over the range").click()
+    page.wait_for_function("() => location.search.includes('polling=true')")
+    settle(page)
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
+    names = page.evaluate(
+        "() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')"
+        ".data.map(t => t.name)"
+    )
+    assert names == ["polled fine", "failed"]
 
 
 def selected_tab(page: Any) -> str:
