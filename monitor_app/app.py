@@ -43,7 +43,7 @@ from .pages import (
     timeline,
 )
 from .state import Selection, cli_command
-from .widgets import assign_colors, fmt_count, fmt_time, md, preload_chart_code, store_damage
+from .widgets import assign_colors, fmt_count, fmt_time, md, store_damage
 
 REFRESH = "15s"
 PAGES: dict[str, Callable[[Context, Selection], None]] = {
@@ -58,9 +58,6 @@ PAGES: dict[str, Callable[[Context, Selection], None]] = {
     "feeds": feeds.render,
 }
 assert tuple(PAGES) == state.VIEWS
-# pages whose first draw is a plotly chart: the browser loads its code from the start of the
-# run (widgets.preload_chart_code)
-CHART_PAGES = {"timeline", "compare", "co-mentions", "sources"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,15 +303,6 @@ def page_style() -> None:
     )
 
 
-def opened_view() -> str:
-    """The view this run will show: the tab's value, or on a session's first run the link's
-    `?view=` (an unknown one opens the first tab, as the tabs do)."""
-    view = st.session_state.get("view")
-    if view is None:
-        view = st.query_params.get("view")
-    return view if view in PAGES else state.VIEWS[0]
-
-
 _FROZEN = threading.Lock()
 _frozen_modules = 0  # modules loaded when the collector last set the long-lived objects aside
 
@@ -384,8 +372,6 @@ def main() -> None:
 def _main() -> None:
     st.set_page_config(page_title="Media monitor", page_icon="📰", layout="wide")
     page_style()
-    if opened_view() in CHART_PAGES:
-        preload_chart_code()
     setup = access.current_setup()
     access.require_sign_in(setup)  # signed out: the sign-in page, before feeds.yaml is read
     config = load_or_stop(detailed=not setup.signing_in)

@@ -9,12 +9,9 @@ What it leaves to others: the selection (state.py), the data (data.py), feed tex
 
 from __future__ import annotations
 
-import functools
-import json
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -113,44 +110,6 @@ def csv_button(
 
 def empty_state(text: str) -> None:
     st.info(text, icon="🔎")
-
-
-# --------------------------------------------------------------------------------------------
-# The browser's code for charts and tables, fetched early
-
-# Streamlit's browser code for plotly charts, as its build names the file (NAME.HASH.js)
-CHART_CODE = "PlotlyChart"
-_STATIC_JS = Path(st.__file__).parent / "static" / "static" / "js"
-
-
-@functools.cache
-def code_file(name: str) -> str | None:
-    """The file name of Streamlit's browser code `name` (e.g. "PlotlyChart.D9Z0_fxz.js"), or
-    None when its build has no single such file (another Streamlit version: no preload)."""
-    found = sorted(p.name for p in _STATIC_JS.glob(f"{name}.*.js"))
-    return found[0] if len(found) == 1 else None
-
-
-def preload_chart_code() -> None:
-    """Have the browser load the code that draws plotly charts (plotly.js, 4.6 MB) now.
-
-    A browser loads it only when the page's first chart arrives, after the page's queries;
-    loaded from the start of the run, it loads while the server computes. The same file by
-    the same URL (the folder of Streamlit's own entry script), so the browser loads it once;
-    a browser that has it does nothing. Measured at 2M articles with the floor interleaved
-    (load ~6 on 2 cores): a shared link to the timeline +0.47 s above the floor with it,
-    +0.69 s without. Not done for the data grid: loading both at once was slower."""
-    file = code_file(CHART_CODE)
-    if file is None:
-        return
-    st.html(
-        "<script>(() => {"
-        "const entry = document.querySelector('script[src*=\"/static/js/index.\"]');"
-        "if (entry) import(new URL("
-        f"{json.dumps(file)}, entry.src).href).catch(() => {{}});"
-        "})();</script>",
-        unsafe_allow_javascript=True,
-    )
 
 
 # --------------------------------------------------------------------------------------------

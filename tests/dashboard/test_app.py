@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from monitor import queries
@@ -20,7 +19,7 @@ from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.models import Article
 from monitor.store import article_key, open_store
-from monitor_app.widgets import CHART_CODE, PALETTE, assign_colors, code_file
+from monitor_app.widgets import PALETTE, assign_colors
 from tests.dashboard.helpers import (
     APP,
     NOW,
@@ -524,24 +523,3 @@ def test_the_dashboard_leaves_collection_to_the_app() -> None:
     assert config["runner"]["postScriptGC"] is False
     cmd = dashboard_command(Path("feeds.yaml"), 8501)
     assert cmd[cmd.index("--runner.postScriptGC") + 1] == "false"
-
-
-def preload_scripts(at: AppTest) -> list[str]:
-    return [h.proto.body for h in at.get("html") if "PlotlyChart" in h.proto.body]
-
-
-def test_chart_pages_preload_the_chart_code(app) -> None:
-    """Pages whose first draw is a chart start the browser on plotly's code (Streamlit's own
-    file, found in the installed build); the others do not, and the tab, not only the link,
-    decides."""
-    file = code_file(CHART_CODE)
-    assert file is not None
-    assert (Path(st.__file__).parent / "static" / "static" / "js" / file).is_file()
-    [script] = preload_scripts(app(view="timeline", range="all"))
-    assert f'"{file}"' in script and "import(" in script
-    for view in ("overview", "articles", "feeds"):
-        assert preload_scripts(app(view=view, range="all")) == [], view
-    at = app(view="articles", range="all")
-    at.session_state["view"] = "compare"
-    at.run()
-    assert len(preload_scripts(at)) == 1

@@ -256,31 +256,6 @@ def test_a_csv_button_downloads_what_the_page_shows(
     assert Path(download.value.path()).read_text() == want
 
 
-PLOTLY_CODE_JS = """() => performance.getEntriesByType('resource')
-  .filter(e => /\\/static\\/js\\/PlotlyChart\\.[^/]*\\.js$/.test(e.name))
-  .map(e => e.responseStatus)"""
-
-
-def test_the_chart_code_loads_once_from_the_start(page: Any, dashboard_url: str) -> None:
-    """A page whose first draw is a chart has the browser load plotly's code from the start
-    of the run, by Streamlit's own URL: on a timeline with no chart to draw (a range before
-    the data) it is loaded all the same, and on a drawn one it is fetched once, not twice."""
-    open_link(page, dashboard_url, view="timeline", range="custom", to="2001-01-05",
-              **{"from": "2001-01-01"})  # fmt: skip
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0
-    page.wait_for_function(f"({PLOTLY_CODE_JS})().length > 0")
-    assert page.evaluate(PLOTLY_CODE_JS) == [200]
-    open_link(page, dashboard_url, view="timeline", e="Metropolis", range="all")
-    chart_traces(page)
-    assert page.evaluate(PLOTLY_CODE_JS) == [200]  # the same module: not fetched again
-
-
-def test_the_articles_page_loads_no_chart_code(page: Any, dashboard_url: str) -> None:
-    open_link(page, dashboard_url, view="articles", range="all")
-    page.locator(".mm-card").first.wait_for()
-    assert page.evaluate(PLOTLY_CODE_JS) == []
-
-
 def test_compare_draws_the_shares_and_the_donut_side_by_side(page: Any, dashboard_url: str) -> None:
     """One figure: the stacked shares on the left, the donut of the totals on the right, not
     overlapping, each drawn."""
