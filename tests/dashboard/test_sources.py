@@ -50,3 +50,4 @@ def test_the_table_waits_for_its_expander(app) -> None:
     opened = app(view="sources", range="all", rows="true")
     assert len(opened.dataframe) == 1
     assert opened.expander[-1].proto.expanded
+    assert len(app(view="sources", range="all", rows="maybe").dataframe) == 0  # dropped, closed
