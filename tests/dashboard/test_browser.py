@@ -426,9 +426,9 @@ def test_watch_a_rising_name_then_see_its_whole_history(
     (trace,) = chart_traces(page)
     assert trace["name"] == "Perry White"
     snap = open_store(load_config(config).store).snapshot()
-    drawn = page.evaluate(
-        "() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot').data"
-        ".filter(t => t.name === 'Perry White')[0].y.reduce((a, b) => a + b, 0)"
+    drawn = page.evaluate(  # as drawn: the counts are sent as a typed array
+        "() => Array.from(document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')"
+        "._fullData.filter(t => t.name === 'Perry White')[0].y).reduce((a, b) => a + b, 0)"
     )
     mentions = snap.query("SELECT SUM(count) AS n FROM {mentions} WHERE entity = 'Perry White'")
     assert drawn == int(mentions["n"].iloc[0]) > 0
