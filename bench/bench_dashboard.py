@@ -12,7 +12,8 @@ server: wall time and the CPU of its thread; the app is not changed), and measur
 1. every view opened by a shared link in a fresh browser context, each right after a commit
    to the store (an empty commit of the alert state: a new snapshot, as a poll makes, so
    every cached query misses): the first (uncached) open users see after each poll, in the
-   browser and as the server's script run; then the server's RSS (the memory figure). The
+   browser and as the server's script run, with the kB of JavaScript and of websocket
+   messages the browser received for it; then the server's RSS (the memory figure). The
    store is written: give it a copy;
 2. a shared link to the timeline view (5 entities, 90 days), opened `--runs` times in fresh
    browser contexts with the server warm: time to a fully drawn page (the app idle and every
@@ -147,6 +148,28 @@ async def open_drawn(page: Any, url: str, view: str, timeout: float = 120) -> fl
     await page.goto(url, wait_until="commit", timeout=timeout * 1000)
     await wait_drawn(page, view, timeout)
     return time.perf_counter() - started
+
+
+JS_KB_JS = """
+() => Math.round(performance.getEntriesByType('resource')
+  .filter(e => e.name.split('?')[0].endsWith('.js'))
+  .reduce((n, e) => n + e.decodedBodySize, 0) / 1024)
+"""
+
+
+async def open_weighed(page: Any, url: str, view: str) -> tuple[float, dict[str, int]]:
+    """`open_drawn`, and what the browser received for it: kB of JavaScript (Streamlit loads
+    an element's code, e.g. plotly.js or the data grid, with the first such element) and kB
+    of websocket messages (the page's elements and data)."""
+    received = [0]
+
+    def on_websocket(ws: Any) -> None:
+        ws.on("framereceived", lambda payload: received.__setitem__(0, received[0] + len(payload)))
+
+    page.on("websocket", on_websocket)
+    seconds = await open_drawn(page, url, view)
+    js_kb = int(await page.evaluate(JS_KB_JS))
+    return seconds, {"js_kb": js_kb, "ws_kb": round(received[0] / 1024)}
 
 
 async def wait_drawn(page: Any, view: str, timeout: float) -> None:
@@ -421,12 +444,13 @@ async def browser_part(
         # 1. every view, each right after a commit: the first (uncached) open
         first: dict[str, float] = {}
         first_server: dict[str, float] = {}
+        weight: dict[str, dict[str, int]] = {}
         for view in VIEWS:
             commit_nothing(config)
             ctx = await browser.new_context(viewport=VIEWPORT)
             page = await ctx.new_page()
             epoch = time.time()
-            first[view] = await open_drawn(page, link(base, view, entities), view)
+            first[view], weight[view] = await open_weighed(page, link(base, view, entities), view)
             done = await runs_done(runs_path, epoch, 1)
             first_server[view] = max((r["wall"] for r in done), default=float("nan"))
             await ctx.close()
@@ -443,6 +467,11 @@ async def browser_part(
             )
         out["first_open_s"] = first
         out["first_open_server_s"] = first_server
+        out["first_open_received"] = weight
+        if floor_url:
+            ctx = await browser.new_context(viewport=VIEWPORT)
+            _, floor["received"] = await open_weighed(await ctx.new_page(), floor_url, "baseline")
+            await ctx.close()
 
         # 2. a shared link, server warm, fresh browser context each time (and the minimal app's)
         url = link(base, "timeline", entities)

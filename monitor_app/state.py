@@ -57,7 +57,8 @@ DATE_MIN, DATE_MAX = date(1990, 1, 1), date(2100, 12, 31)  # the date boxes' bou
 # to the data's own first and last day)
 PARAMS = {
     "view", "range", "from", "to", "e", "kind", "feed", "tag", "q",
-    "by", "measure", "norm", "roll", "page", "scope", "name",
+    "by", "measure", "norm", "roll", "page", "scope", "name", "rows",
+    "polling",
 }  # fmt: skip
 
 

@@ -1,5 +1,5 @@
 """The Compare page: share of voice of the chosen (or the most mentioned) entities over time,
-and their totals as a donut.
+and their totals as a donut, in one figure.
 """
 
 from __future__ import annotations
@@ -62,7 +62,31 @@ def render(ctx: Context, sel: Selection) -> None:
         wide = wide.rolling(roll, min_periods=1).sum()
     sums = wide.sum(axis=1)
     shares = wide.div(sums.where(sums > 0), axis=0).fillna(0.0)
-    left, right = st.columns([2.2, 1])
+    values = [int(totals[measure].get(e, 0)) for e in entities]
+    chart(share_figure(ctx, entities, shares, wide, values, measure), "compare_chart")
+    if roll > 1:
+        st.caption(f"Shares of {roll}-period sums.")
+    c1, c2, _ = st.columns([1, 1, 3])
+    with c1:
+        articles_button("Open the articles", "cmp_articles", e=list(entities))
+    with c2:
+        csv_button(df, f"compare-{by}", "cmp_csv")
+
+
+AREA_WIDTH = 0.66  # of the figure: the share over time; the donut of the totals on the right
+
+
+def share_figure(
+    ctx: Context,
+    entities: list[str],
+    shares: pd.DataFrame,
+    wide: pd.DataFrame,
+    values: list[int],
+    measure: str,
+) -> go.Figure:
+    """The share of voice over time (stacked areas) and the totals (a donut) in one figure:
+    a browser draws a second plotly chart on a page in ~0.4-0.5 s more (measured at 2M
+    articles, docs/benchmarks.md); one figure with two areas draws both at once."""
     fig = go.Figure(
         [  # one Figure of every trace: adding them one by one revalidated the figure's data
             go.Scatter(
@@ -80,40 +104,39 @@ def render(ctx: Context, sel: Selection) -> None:
             )
             for entity in entities
         ]
+        + [
+            go.Pie(
+                labels=entities,
+                values=values,
+                hole=0.55,
+                sort=False,
+                marker={"colors": [ctx.color(e) for e in entities]},
+                textinfo="percent",
+                hovertemplate="%{label}: %{value:,} " + measure + " (%{percent})<extra></extra>",
+                domain={"x": [AREA_WIDTH + 0.06, 1.0], "y": [0.0, 1.0]},
+                showlegend=False,  # the areas' legend names the same colours
+                name="Total",
+            )
+        ]
     )
+    style_figure(fig, height=430)
+    fig.update_xaxes(domain=[0.0, AREA_WIDTH])
     fig.update_yaxes(
         tickformat=".0%", range=[0, 1], title=f"Share of the chosen entities' {measure}"
     )
-    with left:
-        chart(style_figure(fig, height=430), "compare_area")
-        if roll > 1:
-            st.caption(f"Shares of {roll}-period sums.")
-    values = [int(totals[measure].get(e, 0)) for e in entities]
-    donut = go.Figure(
-        go.Pie(
-            labels=entities,
-            values=values,
-            hole=0.55,
-            sort=False,
-            marker={"colors": [ctx.color(e) for e in entities]},
-            textinfo="percent",
-            hovertemplate="%{label}: %{value:,} " + measure + " (%{percent})<extra></extra>",
-        )
-    )
-    donut.update_layout(
-        height=430,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        legend={"orientation": "h", "y": -0.05},
+    fig.update_layout(
         annotations=[
-            {"text": f"{sum(values):,}<br>{measure}", "showarrow": False, "font": {"size": 16}}
-        ],
+            {
+                "text": f"{sum(values):,}<br>{measure}",
+                "showarrow": False,
+                "font": {"size": 16},
+                "xref": "paper",
+                "yref": "paper",
+                "x": (AREA_WIDTH + 0.06 + 1.0) / 2,
+                "y": 0.5,
+                "xanchor": "center",
+                "yanchor": "middle",
+            }
+        ]
     )
-    with right:
-        chart(donut, "compare_donut")
-    table = pd.DataFrame({"entity": entities, measure: values})
-    table["share"] = table[measure] / max(sum(values), 1)
-    c1, c2, _ = st.columns([1, 1, 3])
-    with c1:
-        articles_button("Open the articles", "cmp_articles", e=list(entities))
-    with c2:
-        csv_button(df, f"compare-{by}", "cmp_csv")
+    return fig

@@ -1,4 +1,5 @@
-"""The Feeds page: the health of every feed, and polling per period."""
+"""The Feeds page: the health of every feed, and polling per period (drawn when its expander is
+opened)."""
 
 from __future__ import annotations
 
@@ -99,7 +100,15 @@ def render(ctx: Context, sel: Selection) -> None:
     st.caption("Errors and new addresses are above, under Needs attention, and in the CSV.")
     csv_button(df.assign(tags=df["tags"].map(", ".join)), "feeds", "feeds_csv")
     full_text_table(df, pages)
-    polling_chart(ctx, sel)
+    polling = st.expander(
+        "**Polling over the range**: feeds polled, and those whose every poll failed",
+        key="polling",
+        bind="query-params",
+        icon=":material/bar_chart:",
+    )
+    if polling.open:  # below the grid: drawn when asked for (a first open loads no plotly.js)
+        with polling:
+            polling_chart(ctx, sel)
 
 
 def read_in_full(ctx: Context, pages: pd.DataFrame) -> dict[str, float | None]:
@@ -169,12 +178,13 @@ def polling_chart(ctx: Context, sel: Selection) -> None:
     by = "hour" if sel.range == "24h" else "day"
     ing = q("ingestion", ctx.snap, queries.Filters(start=start, end=end, feeds=sel.feeds), by)
     if ing.empty:
+        st.caption("No poll in this range.")
         return
     first, last = ing["period"].min(), ing["period"].max() + STEP[by]
     lo = max(pd.Timestamp(start), first - STEP[by]) if start else first - STEP[by]
     hi = min(pd.Timestamp(end), last + STEP[by]) if end else last + STEP[by]
     lo = min(lo, hi - MIN_SPAN[by])  # a few periods at least, so one bar is not the whole plot
-    st.markdown(f"**Polling per {by}** — feeds polled, and those whose every poll failed")
+    st.caption(f"Per {by}: feeds polled fine, and those whose every poll failed.")
     width = [STEP[by] / pd.Timedelta(milliseconds=1) * 0.8] * len(ing)
     fig = go.Figure()
     fig.add_trace(

@@ -420,7 +420,7 @@ def test_drawn_series_have_distinct_colours(demo_config: Path, monkeypatch) -> N
     assert len(lines) == 6
     at = run_app(view="compare", range="all", e=list(load_config(demo_config).watch[i].name
                                                       for i in (2, 12, 3, 13)))  # fmt: skip
-    donut = next(t for t in traces(at, 1) if t["type"] == "pie")["marker"]["colors"]
+    donut = next(t for t in traces(at) if t["type"] == "pie")["marker"]["colors"]
     for series in (lines, donut):
         for a, b in itertools.combinations(series, 2):
             assert delta_e(a, b) > 15, (a, b)

@@ -220,13 +220,18 @@ def test_back_from_the_articles_opened_on_a_chart(page: Any, dashboard_url: str)
 
 
 def test_a_source_row_opens_its_articles(page: Any, dashboard_url: str, store_config: Path) -> None:
-    """A row of the Sources table (sent to the browser with categories) opens the articles
-    of that feed that mention that entity."""
+    """A row of the Sources table (sent to the browser with categories once its expander is
+    opened, which the URL keeps) opens the articles of that feed that mention that entity."""
     snap = open_store(load_config(store_config).store).snapshot()
     first = queries.top_feeds(snap, queries.Filters()).iloc[0]
     open_link(page, dashboard_url, view="sources", range="all")
+    assert page.locator('[data-testid="stDataFrame"]').count() == 0
+    page.get_by_text("Every feed and entity").click()
+    page.wait_for_function("() => location.search.includes('rows=true')")
+    settle(page)
     grid = page.locator('[data-testid="stDataFrame"]').first
-    grid.wait_for()
+    grid.locator("canvas").first.wait_for()
+    grid.scroll_into_view_if_needed()  # below the bars
     box = grid.bounding_box()
     assert box is not None
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first data row's checkbox
@@ -249,6 +254,41 @@ def test_a_csv_button_downloads_what_the_page_shows(
         page.get_by_role("button", name="Download CSV").click()
     assert download.value.suggested_filename == "sources.csv"
     assert Path(download.value.path()).read_text() == want
+
+
+def test_compare_draws_the_shares_and_the_donut_side_by_side(page: Any, dashboard_url: str) -> None:
+    """One figure: the stacked shares on the left, the donut of the totals on the right, not
+    overlapping, each drawn."""
+    open_link(page, dashboard_url, view="compare", range="all", e=["Nayib Bukele", "LexCorp"])
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    charts.first.locator(".main-svg").first.wait_for()
+    assert charts.count() == 1
+    types = page.evaluate(
+        "() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')"
+        ".data.map(t => t.type)"
+    )
+    assert sorted(types) == ["pie", "scatter", "scatter"]
+    area = charts.first.locator("rect.nsewdrag").first.bounding_box()  # the areas' plot
+    pie = charts.first.locator(".pielayer .trace").first.bounding_box()
+    assert area is not None and pie is not None
+    assert area["x"] + area["width"] <= pie["x"]
+    assert pie["width"] >= 150
+
+
+def test_feeds_polling_opens_below_the_table(page: Any, dashboard_url: str) -> None:
+    """The polling chart is drawn when its expander is opened, and the link keeps it open."""
+    open_link(page, dashboard_url, view="feeds", range="all")
+    page.locator('[data-testid="stDataFrame"] canvas').first.wait_for()
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0
+    page.get_by_text("Polling over the range").click()
+    page.wait_for_function("() => location.search.includes('polling=true')")
+    settle(page)
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
+    names = page.evaluate(
+        "() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')"
+        ".data.map(t => t.name)"
+    )
+    assert names == ["polled fine", "failed"]
 
 
 def selected_tab(page: Any) -> str:
@@ -386,9 +426,9 @@ def test_watch_a_rising_name_then_see_its_whole_history(
     (trace,) = chart_traces(page)
     assert trace["name"] == "Perry White"
     snap = open_store(load_config(config).store).snapshot()
-    drawn = page.evaluate(
-        "() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot').data"
-        ".filter(t => t.name === 'Perry White')[0].y.reduce((a, b) => a + b, 0)"
+    drawn = page.evaluate(  # as drawn: the counts are sent as a typed array
+        "() => Array.from(document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')"
+        "._fullData.filter(t => t.name === 'Perry White')[0].y).reduce((a, b) => a + b, 0)"
     )
     mentions = snap.query("SELECT SUM(count) AS n FROM {mentions} WHERE entity = 'Perry White'")
     assert drawn == int(mentions["n"].iloc[0]) > 0

@@ -40,6 +40,17 @@ def test_errors_and_new_addresses_are_shown_whole(app) -> None:
     assert "overflow-wrap: anywhere" in table
 
 
+def test_the_polling_chart_waits_for_its_expander(app) -> None:
+    """A first open of Feeds draws the grid and no chart (no plotly.js for the browser to
+    load); the expander below the grid draws it, and a link keeps it open."""
+    at = app(view="feeds")
+    assert len(at.get("plotly_chart")) == 0
+    assert "Polling over the range" in at.expander[-1].proto.label
+    at = app(view="feeds", polling="true")
+    assert len(at.get("plotly_chart")) == 1
+    assert {t["name"] for t in figure(at)["data"]} == {"polled fine", "failed"}
+
+
 def test_feed_errors_are_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = build_store(tmp_path / "w", NOW, days=1, per_day=2)
     store = open_store(load_config(config).store)
@@ -58,7 +69,7 @@ def test_polling_chart_of_a_single_day(tmp_path: Path, monkeypatch: pytest.Monke
     """One day of polls: a bar a day wide on a 30-day axis labelled with dates, not one bar
     filling the plot under "00:00:00 Dec 1"."""
     monkeypatch.setenv("MONITOR_CONFIG", str(build_store(tmp_path / "w", NOW, days=0, per_day=3)))
-    at = run_app(view="feeds")
+    at = run_app(view="feeds", polling="true")
     assert not at.exception
     spec = figure(at)
     bars = spec["data"]

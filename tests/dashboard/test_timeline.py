@@ -16,6 +16,7 @@ from monitor.store import open_store
 from monitor_app.widgets import DEGRADED_FILL
 from tests.dashboard.helpers import (
     NOW,
+    array,
     captions,
     cli_json,
     days_ago,
@@ -46,12 +47,35 @@ def test_timeline_trace_equals_cli(app, store_config: Path, capsys) -> None:
     at = app(view="timeline", range="custom", e="Nayib Bukele", by="day", **{"from": d0, "to": d1})
     (trace,) = [t for t in traces(at) if t["name"] == "Nayib Bukele"]
     assert len(trace["x"]) == 13  # every day of the range, zero-filled
-    drawn = {x[:10]: y for x, y in zip(trace["x"], trace["y"], strict=True) if y}
+    drawn = {x[:10]: y for x, y in zip(trace["x"], array(trace["y"]), strict=True) if y}
     rows = cli_json(
         store_config, capsys, "mentions", "--by", "day", "--entity", "Nayib Bukele",
         "--since", d0, "--until", d1,
     )  # fmt: skip
     assert drawn == {r["period"]: r["mentions"] for r in rows}
+
+
+def test_timeline_hover_numbers_are_the_querys(app, store_config: Path) -> None:
+    """Each point's hover (mentions, articles, all articles, share, stories) is the query's
+    row for that day; the numbers go to the browser as typed arrays (plotly's "bdata"), not
+    as long JSON lists."""
+    d0, d1 = days_ago(10), days_ago(1)
+    at = app(view="timeline", range="custom", e="LexCorp", by="day", **{"from": d0, "to": d1})
+    (trace,) = [t for t in traces(at) if t["name"] == "LexCorp"]
+    assert "bdata" in trace["y"] and "bdata" in trace["customdata"]
+    f = queries.Filters(
+        start=datetime.fromisoformat(d0),
+        end=datetime.fromisoformat(d1) + timedelta(days=1),
+        entities=("LexCorp",),
+    )
+    want = queries.timeline(snapshot(store_config), f, "day")
+    cols = ["mentions", "articles", "total", "share", "stories"]
+    got = array(trace["customdata"])
+    assert got.shape == (len(want), len(cols))
+    assert got.ravel().tolist() == pytest.approx(want[cols].to_numpy("float64").ravel().tolist())
+    assert array(trace["y"]).tolist() == want["mentions"].tolist()
+    assert "%{customdata[2]:,} of articles" not in trace["hovertemplate"]
+    assert " of %{customdata[2]:,} articles" in trace["hovertemplate"]
 
 
 def test_timeline_normalized_is_the_share(app, store_config: Path) -> None:
@@ -68,7 +92,7 @@ def test_timeline_normalized_is_the_share(app, store_config: Path) -> None:
         entities=("LexCorp",),
     )
     want = queries.timeline(snap, f, "day")["share"].tolist()
-    assert trace["y"] == pytest.approx(want)
+    assert array(trace["y"]).tolist() == pytest.approx(want)
 
 
 def test_timeline_shades_degraded_ingestion(app) -> None:
@@ -92,7 +116,7 @@ def test_hourly_over_a_long_range_is_drawn_by_day(app) -> None:
     assert len(trace["x"]) == 30
     assert "By hour, this range is about 7" in captions(at) and "shown by day" in captions(at)
     at = app(view="compare", range="30d", by="hour")
-    assert all(len(t["x"]) == 30 for t in traces(at))
+    assert all(len(t["x"]) == 30 for t in traces(at) if t["type"] == "scatter")
     at = app(view="timeline", range="custom", by="hour", e="LexCorp",
              **{"from": days_ago(13), "to": days_ago(0)})  # fmt: skip
     (trace,) = [t for t in traces(at) if t["name"] == "LexCorp"]
@@ -111,7 +135,7 @@ def test_stories_trace_equals_cli(app, store_config: Path, capsys) -> None:
         **{"from": d0, "to": d1},
     )  # fmt: skip
     (trace,) = [t for t in traces(at) if t["name"] == "Lex Luthor"]
-    drawn = {x[:10]: y for x, y in zip(trace["x"], trace["y"], strict=True) if y}
+    drawn = {x[:10]: y for x, y in zip(trace["x"], array(trace["y"]), strict=True) if y}
     rows = cli_json(
         store_config, capsys, "mentions", "--by", "day", "--entity", "Lex Luthor",
         "--since", d0, "--until", d1,
@@ -135,7 +159,7 @@ def test_normalized_stories_are_the_share_of_all_stories(app, store_config: Path
         entities=("Metropolis",),
     )
     want = queries.timeline(snapshot(store_config), f, "day", story_share=True)
-    assert trace["y"] == pytest.approx(want["story_share"].tolist())
+    assert array(trace["y"]).tolist() == pytest.approx(want["story_share"].tolist())
     assert want["total_stories"].sum() < want["total"].sum()  # copies count once
     assert "as a share of all stories" in captions(at)
 
