@@ -56,7 +56,8 @@ def render(ctx: Context, sel: Selection) -> None:
     with c1:
         page = page_widget(pages)
     if page > pages:
-        st.info(f"There are only {pages:,} pages; showing the last.", icon="ℹ️")
+        there = "There is only one page" if pages == 1 else f"There are only {pages:,} pages"
+        st.info(f"{there}; showing the last.", icon="ℹ️")
         page = pages
     with c2:
         first = (page - 1) * PAGE_SIZE

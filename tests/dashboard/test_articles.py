@@ -37,11 +37,17 @@ def shown_titles(at) -> list[str]:
 
 def test_page_past_the_end_shows_the_last(app, store_config: Path) -> None:
     at = app(view="articles", range="all", page="999")
-    assert "showing the last" in notices(at)
     snap = snapshot(store_config)
     n = queries.count_stories(snap, queries.Filters(entities=tuple(e.name for e in WATCH)))
     pages = -(-n // 50)
+    there = "There is only one page" if pages == 1 else f"There are only {pages:,} pages"
+    assert f"{there}; showing the last" in notices(at)
     assert f"{(pages - 1) * 50 + 1:,}–{n:,}" in markdown(at)
+
+
+def test_page_past_the_only_page_says_so_in_good_english(app) -> None:
+    at = app(view="articles", range="24h", entities="LexCorp", page="2")
+    assert "There is only one page; showing the last." in notices(at)
 
 
 def test_all_watched_entities_means_a_mention(app, store_config: Path) -> None:
