@@ -60,6 +60,8 @@ PARAMS = {
     "by", "measure", "norm", "roll", "page", "scope", "name", "rows",
     "polling",
 }  # fmt: skip
+MULTI_PARAMS = {"e", "kind", "feed", "tag"}  # a link may repeat these; the others hold one value
+SINGLE_PARAMS = PARAMS - MULTI_PARAMS
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,6 +281,12 @@ def check_link(ctx: Context, params: dict[str, list[str]]) -> LinkCheck:
             f"The link's “scope={md(v[:40])}” is not “{SCOPES[1]}”; showing the articles "
             f"{SCOPES[0]}."
         )
+    for key in sorted(SINGLE_PARAMS & params.keys()):
+        if len(set(params[key])) > 1:  # Streamlit keeps the last one
+            notes.append(
+                f"The link gives “{key}” more than once; using the last, "
+                f"“{md(params[key][-1][:40])}”."
+            )
     if extra := sorted(k for k in params if k not in PARAMS and not k.startswith("embed")):
         notes.append(
             f"The link had parameters this dashboard does not use: {quote_list(extra)}; "

@@ -25,6 +25,7 @@ from tests.dashboard.helpers import (
     NOW,
     VIEWS,
     captions,
+    card_html,
     cli_json,
     days_ago,
     markdown,
@@ -95,12 +96,21 @@ def test_header_line(app, store_config: Path) -> None:
         ({"tag": "sports"}, "tags no feed carries"),
         ({"utm_source": "mail"}, "does not use: “utm_source”"),
         ({"e": "<script>alert(1)</script>"}, "not watched"),
+        ({"view": ["timeline", "articles"]}, "gives “view” more than once; using the last"),
     ],
 )
 def test_garbage_link_shows_a_notice(app, params: dict[str, Any], expected: str) -> None:
     at = app(**params)
     assert expected in notices(at)
     assert not at.error
+
+
+def test_a_view_given_twice_opens_the_last_and_says_so(app) -> None:
+    at = app(view=["timeline", "articles"])
+    assert "“view” more than once; using the last, “articles”" in notices(at)
+    assert "mm-title" in card_html(at)  # the articles' cards: the view drawn is the last
+    assert "using the last, “timeline”" in notices(app(view=["articles", "timeline"]))
+    assert not notices(app(e=["LexCorp", "Metropolis"]))  # entities may repeat
 
 
 def test_swapped_dates_are_said_and_swapped(app) -> None:
