@@ -14,8 +14,9 @@ bench/bench_ingest.py), measured in the same run; `python -c pass` is measured t
 Then one more run each under `python -X importtime` and `cProfile`, to say where the time of
 the process goes: the imports by top-level package (the self time of each module, summed; and
 each package the project imports with all it imports first, e.g. aiohttp with yarl and attrs;
-and whether numpy, pyarrow, pandas or DuckDB came in at all), and the process's phases (configuration, store, poller, the poll, the commit) by the cumulative
-time of the functions that make them. The processes run as on a user's machine: with
+and whether numpy, pyarrow, pandas or DuckDB came in at all), and the process's phases
+(configuration, store, poller, the poll, the commit) by the cumulative time of the functions
+that make them. The processes run as on a user's machine: with
 PYTHONDONTWRITEBYTECODE removed from their environment, so compiled modules are cached.
 
 What it leaves to others: the in-process warm pass (the ingest section's "warm pass" row).
