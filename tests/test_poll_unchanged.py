@@ -23,6 +23,7 @@ import pytest
 
 from monitor.config import load_config
 from monitor.enrich import fingerprint
+from monitor.lazy import lazy_module
 from monitor.poll import Poller
 from monitor.store import SCHEMAS, open_store
 from monitor.store.parquet import (
@@ -317,3 +318,12 @@ def test_a_parquet_files_frame_is_checked_without_reading_it(tmp_path):
     assert parquet_frame_problem(path) is not None
     path.unlink()
     assert parquet_frame_problem(path) == "missing"
+
+
+def test_a_lazy_module_is_imported_on_first_use_then_takes_its_place():
+    sys.modules.pop("tabnanny", None)  # (a stdlib module nothing here imports)
+    namespace: dict[str, object] = {}
+    namespace["tn"] = lazy_module("tabnanny", namespace, "tn")
+    assert "tabnanny" not in sys.modules
+    assert namespace["tn"].check
+    assert namespace["tn"] is sys.modules["tabnanny"]
