@@ -12,9 +12,11 @@ request of a timed run was answered 304. The peer is `reader`'s warm pass
 bench/bench_ingest.py), measured in the same run; `python -c pass` is measured too.
 
 Then one more run each under `python -X importtime` and `cProfile`, to say where the time of
-the process goes: the imports by top-level package (the self time of each module, summed), and
-the process's phases (configuration, store, poller, the poll, the commit) by the cumulative
-time of the functions that make them. The processes run as on a user's machine: with
+the process goes: the imports by top-level package (the self time of each module, summed; and
+each package the project imports with all it imports first, e.g. aiohttp with yarl and attrs;
+and whether numpy, pyarrow, pandas or DuckDB came in at all), and the process's phases
+(configuration, store, poller, the poll, the commit) by the cumulative time of the functions
+that make them. The processes run as on a user's machine: with
 PYTHONDONTWRITEBYTECODE removed from their environment, so compiled modules are cached.
 
 What it leaves to others: the in-process warm pass (the ingest section's "warm pass" row).
@@ -93,6 +95,29 @@ def import_times(stderr: str, top: int = 8) -> list[tuple[str, float]]:
         if m:
             package = m.group(2).split(".")[0]
             totals[package] = totals.get(package, 0.0) + int(m.group(1)) / 1e6
+    return sorted(totals.items(), key=lambda kv: -kv[1])[:top]
+
+
+def import_roots(stderr: str, top: int = 8) -> list[tuple[str, float]]:
+    """`python -X importtime` output -> what each package the project (or the interpreter's
+    start) imports costs with everything it imports first (aiohttp with yarl, multidict,
+    attrs...: its cumulative time), in seconds; and the project's own modules' self time, as
+    "monitor (own)"."""
+    lines = []
+    for line in stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
+        if m:
+            lines.append((int(m.group(1)), int(m.group(2)), len(m.group(3)), m.group(4)))
+    totals: dict[str, float] = {}
+    for i, (own, cumulative, indent, name) in enumerate(lines):
+        package = name.split(".")[0]
+        if package == "monitor":
+            totals["monitor (own)"] = totals.get("monitor (own)", 0.0) + own / 1e6
+            continue
+        # children are listed before their parent: the parent is the next line less indented
+        parent = next((n for _, _, ind, n in lines[i + 1 :] if ind < indent), "")
+        if parent == "" or parent.split(".")[0] == "monitor":
+            totals[package] = totals.get(package, 0.0) + cumulative / 1e6
     return sorted(totals.items(), key=lambda kv: -kv[1])[:top]
 
 
@@ -189,6 +214,12 @@ def section_poll(args: argparse.Namespace, res: Results) -> dict[str, Any] | Non
             cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip
         imports = import_times(imp.stderr)
+        roots = import_roots(imp.stderr)
+        heavy = [
+            m
+            for m in ("numpy", "pyarrow", "pandas", "duckdb")
+            if re.search(rf"\|\s+{m}$", imp.stderr, re.MULTILINE)
+        ]
         total_import = sum(
             int(m.group(1)) / 1e6 for m in re.finditer(r"import time:\s+(\d+) \|", imp.stderr)
         )
@@ -204,7 +235,7 @@ def section_poll(args: argparse.Namespace, res: Results) -> dict[str, Any] | Non
         own = top_functions(prof_path)
         profiled = ""
     except (subprocess.SubprocessError, OSError) as exc:
-        imports, total_import, phases, own, prof_wall = [], 0.0, {}, [], 0.0
+        imports, roots, heavy, total_import, phases, own, prof_wall = [], [], [], 0.0, {}, [], 0.0
         profiled = " ".join(str(exc).split())[:300]
     finally:
         server.stop()
@@ -233,6 +264,9 @@ def section_poll(args: argparse.Namespace, res: Results) -> dict[str, Any] | Non
         f"imports {secs(total_import)} of {secs(mt)}", "", None,
         "python -X importtime, self time of the modules by top-level package: "
         + ", ".join(f"{p} {secs(t)}" for p, t in imports)
+        + "; each package with what it imported first: "
+        + ", ".join(f"{p} {secs(t)}" for p, t in roots)
+        + f"; numpy, pyarrow, pandas, duckdb imported: {', '.join(heavy) or 'none'}"
         + f"; cProfile (one run, {secs(prof_wall)} under the profiler), cumulative: "
         + ", ".join(f"{label} {secs(t)}" for label, t in phases.items())
         + "; most time of their own: "
@@ -242,5 +276,6 @@ def section_poll(args: argparse.Namespace, res: Results) -> dict[str, Any] | Non
     shutil.rmtree(folder, ignore_errors=True)
     return {
         "times": times, "reader": [r["warm"] for r in reader], "bare": bare,
-        "imports": imports, "total_import": total_import, "phases": phases, "own": own,
+        "imports": imports, "roots": roots, "heavy": heavy, "total_import": total_import,
+        "phases": phases, "own": own,
     }  # fmt: skip

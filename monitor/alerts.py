@@ -42,15 +42,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import combinations
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import numpy as np
-
 from .config import COUNT_ALERTS, AlertRule, Config
+from .lazy import lazy_module
 from .models import FeedState
 from .notify import Message
 from .store import Snapshot, utc_naive
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # imported by the first rule evaluated: a poller without alerts never needs it
+    np = lazy_module("numpy", globals(), "np")
 
 HOUR = timedelta(hours=1)
 MAX_CATCH_UP = timedelta(days=7)  # a poller restarted after longer reads the last 7 days

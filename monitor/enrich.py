@@ -28,14 +28,27 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
-from .match import Matcher
+from .match import Matcher, watchlist_fingerprint
+from .models import Entity
 from .names import extract_names
-from .stories import Signature, StoryAssigner, signatures
-from .tone import ToneScorer
 
-__all__ = ["VERSION", "Enricher", "Enrichment", "Prepared", "fingerprint", "prepare"]
+if TYPE_CHECKING:
+    from .stories import Signature, StoryAssigner
+
+# stories.py (numpy) and tone.py (VADER's lexicon) are imported by the first enricher made:
+# the poller makes it for the first new article, so a poll where nothing is new never does.
+
+__all__ = [
+    "VERSION",
+    "Enricher",
+    "Enrichment",
+    "Prepared",
+    "fingerprint",
+    "fingerprint_of",
+    "prepare",
+]
 
 # Bump when the rules of stories, names or tone change, so that stored results are recomputed.
 VERSION = "1"
@@ -45,6 +58,11 @@ _T = TypeVar("_T")
 
 def fingerprint(matcher: Matcher) -> str:
     return f"{matcher.fingerprint}+a{VERSION}"
+
+
+def fingerprint_of(watchlist: Sequence[Entity]) -> str:
+    """`fingerprint` of the watchlist's matcher, without building the matcher."""
+    return f"{watchlist_fingerprint(watchlist)}+a{VERSION}"
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,8 @@ def prepare(items: Sequence[tuple[str, str]], counter: Enricher | None = None) -
     """The analyses of (title, text) pairs that need no state: story signatures (together:
     their numpy work is per batch) and names; with `counter`, also its counts and tones (its
     story index is not touched). Pure."""
+    from .stories import signatures
+
     sigs = signatures(items)
     if counter is None:
         return [
@@ -91,6 +111,9 @@ class Enricher:
     def __init__(
         self, matcher: Matcher, *, tone: bool = True, stories: StoryAssigner | None = None
     ) -> None:
+        from .stories import StoryAssigner
+        from .tone import ToneScorer
+
         self.matcher = matcher
         self.tone = ToneScorer() if tone else None
         self.stories = stories if stories is not None else StoryAssigner()

@@ -43,7 +43,7 @@ import ahocorasick_rs
 from monitor.models import Entity
 from monitor.text import collapse_ws, fold
 
-__all__ = ["Match", "Matcher", "is_acronym"]
+__all__ = ["Match", "Matcher", "is_acronym", "watchlist_fingerprint"]
 
 # Bump when the counting rules change, so that stored counts are known to be stale.
 RULES_VERSION = 1
@@ -126,6 +126,15 @@ def _meets(span: str, conds: tuple[object, ...]) -> bool:
     return any(span.isupper() if c is _CAPITALS else span == c for c in conds)
 
 
+def watchlist_fingerprint(entities: Sequence[Entity]) -> str:
+    """`Matcher(entities).fingerprint`, without building the matcher."""
+    content = sorted(
+        [e.name, e.kind, list(e.aliases), list(e.exclude), e.case_sensitive] for e in entities
+    )
+    blob = json.dumps([RULES_VERSION, content], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
 class Matcher:
     """Finds and counts the mentions of a watchlist's entities; build once, use for many texts."""
 
@@ -184,12 +193,7 @@ class Matcher:
     @functools.cached_property
     def fingerprint(self) -> str:
         """A short hash of everything in the watchlist that changes counts (order aside)."""
-        content = sorted(
-            [e.name, e.kind, list(e.aliases), list(e.exclude), e.case_sensitive]
-            for e in self.entities
-        )
-        blob = json.dumps([RULES_VERSION, content], ensure_ascii=False, sort_keys=True)
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+        return watchlist_fingerprint(self.entities)
 
     def find(self, text: str) -> list[Match]:
         """The counted mentions in `text`, in order; positions are in `collapse_ws(text)`.

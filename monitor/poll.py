@@ -41,11 +41,10 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from .config import Config, FeedConfig, file_stamp, load_config
-from .enrich import Enricher, Enrichment
-from .enrich import fingerprint as analyses_fingerprint
+from .enrich import Enricher, Enrichment, fingerprint_of
 from .errors import ConfigError, MonitorError
 from .fetch import Fetcher
-from .match import Matcher
+from .match import Matcher, watchlist_fingerprint
 from .models import (
     Article,
     Entry,
@@ -297,9 +296,13 @@ class Poller:
         self.now = now
         self.log = log or (lambda msg: None)
         self.name = poller_name(name)
-        self.matcher = Matcher(config.watch)
         self.tone = tone  # score the tone of mentions (the slowest analysis; see tone.py)
-        self.enricher = Enricher(self.matcher, tone=tone)
+        # built when first needed (`matcher`, `enricher`): a poll where nothing is new never
+        # builds the automaton, VADER's lexicon or the story index (nor imports numpy)
+        self._matcher: Matcher | None = None
+        self._enricher: Enricher | None = None
+        self._holding = False  # a round is running: its stories are held (see `poll`)
+        self._fingerprints: tuple[object, str, str] | None = None  # see `fingerprint`
         self.writer: Writer | None = None
         self.states: dict[str, FeedState] = {}
         self._busy: dict[str, datetime] = {}  # feeds another poller is fetching: until when
@@ -337,13 +340,13 @@ class Poller:
                 self.writer.set_feed(st)  # stored with the next commit
         if snap.rows("articles") and snap.fingerprint != self.fingerprint:
             # the same analyses, another watchlist: recount mentions, keep stories and names
-            full = not snap.fingerprint.endswith(self.fingerprint[len(self.matcher.fingerprint) :])
+            full = not snap.fingerprint.endswith(self._analyses_part())
             what = "the analyses changed: reanalysing" if full else "the watchlist changed"
             self.log(f"{what}: recounting mentions in {snap.rows('articles'):,} articles")
             self.rematch(progress, full=full, force=False)
         # the story index (the articles of the last days) is filled when the first new article
         # needs it (`_seed_stories`): a pass where nothing is new never pays for it
-        self._stories_seeded = bool(len(self.enricher.stories))
+        self._stories_seeded = self._enricher is not None and bool(len(self._enricher.stories))
         self._stories_seen = self.now()
         if snap.rows("pages"):  # pages queued or to be tried again, from an earlier run
             jobs = jobs_from_rows(pages_to_read(snap), now)
@@ -356,9 +359,40 @@ class Poller:
                 self._note_unread(key)
 
     @property
+    def matcher(self) -> Matcher:
+        """The watchlist's matcher, built on first use."""
+        if self._matcher is None:
+            self._matcher = Matcher(self.config.watch)
+        return self._matcher
+
+    @property
+    def enricher(self) -> Enricher:
+        """The analyses of new articles (counts, tone, stories, names), built on first use."""
+        if self._enricher is None:
+            self.enricher = Enricher(self.matcher, tone=self.tone)
+        assert self._enricher is not None
+        return self._enricher
+
+    @enricher.setter
+    def enricher(self, enricher: Enricher) -> None:
+        if self._holding:  # made during a round: the round's articles stay in its index
+            enricher.stories.hold()
+        self._enricher = enricher
+
+    @property
     def fingerprint(self) -> str:
-        """The watchlist's and the analyses' fingerprint, as recorded in the store."""
-        return analyses_fingerprint(self.matcher)
+        """The watchlist's and the analyses' fingerprint, as recorded in the store (that of
+        `enrich.fingerprint(self.matcher)`, without building the matcher)."""
+        watch = self.config.watch
+        if self._fingerprints is None or self._fingerprints[0] is not watch:
+            self._fingerprints = (watch, watchlist_fingerprint(watch), fingerprint_of(watch))
+        return self._fingerprints[2]
+
+    def _analyses_part(self) -> str:
+        """What `fingerprint` adds to the watchlist's own: the analyses' version."""
+        full = self.fingerprint
+        assert self._fingerprints is not None
+        return full[len(self._fingerprints[1]) :]
 
     def rematch(
         self, progress: Progress | None = None, *, full: bool = True, force: bool = True
@@ -393,6 +427,18 @@ class Poller:
         self._stories_seeded = True
         self._stories_seen = self.now()
         return rows
+
+    def _hold_stories(self) -> None:
+        """Keep the articles of the round in the story index until it ends (see
+        `StoryAssigner.hold`), also those of an enricher made during the round."""
+        self._holding = True
+        if self._enricher is not None:
+            self._enricher.stories.hold()
+
+    def _release_stories(self) -> None:
+        self._holding = False
+        if self._enricher is not None:
+            self._enricher.stories.release()
 
     def _seed_stories(self) -> None:
         """Fill the story index with the store's articles of the last days, once."""
@@ -435,8 +481,9 @@ class Poller:
         self.config = config
         if watch_changed:
             self._commit()  # pages read meanwhile were counted with the old watchlist
-            self.matcher = Matcher(config.watch)
-            self.enricher.matcher = self.matcher
+            self._matcher = None  # built again from the new watchlist
+            if self._enricher is not None:
+                self._enricher.matcher = self.matcher
             self.log("the watchlist changed: recounting mentions")
             self.rematch(full=False, force=False)
 
@@ -532,7 +579,7 @@ class Poller:
             waiter = asyncio.create_task(stop.wait()) if stop else None
             last_commit = time.monotonic()
             done_count = 0
-            self.enricher.stories.hold()  # the round's feeds find each other's copies
+            self._hold_stories()  # the round's feeds find each other's copies
             thresholds = _collect_less()
             try:
                 while tasks or pending:
@@ -571,7 +618,7 @@ class Poller:
                 self._commit()
                 assert self.writer is not None
                 self.writer.release()
-                self.enricher.stories.release()
+                self._release_stories()
                 self._aside, self._parser = False, None
                 _collect_as_before(thresholds)
         summary.seconds = time.monotonic() - started
@@ -961,7 +1008,7 @@ class Poller:
                 # another poller sharing the store counted with another watchlist
                 self.writer.other_analyses = False
                 if self._recounted_for != self.fingerprint:
-                    suffix = self.fingerprint[len(self.matcher.fingerprint) :]
+                    suffix = self._analyses_part()
                     self.rematch(full=not snap.fingerprint.endswith(suffix), force=False)
                     snap = self.store.snapshot()
                 elif self._warned_for != snap.fingerprint:

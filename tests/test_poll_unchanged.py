@@ -2,13 +2,15 @@
 
 A pass where nothing changed stores each feed's state and a fetch log row, reloads the page
 queue, and reads nothing else: no DataFrame (pandas), no parser, no dedup index, no accent
-folding tables. The module
-checks are what keep that pass fast (bench/bench_poll.py measures it); the rest checks that
-skipping all that changed nothing a user sees.
+folding tables; with no page queued, not even pyarrow or numpy, and it builds no analysis
+(matcher, tone, story index). The module checks are what keep that pass fast
+(bench/bench_poll.py measures it); the rest checks that skipping all that changed nothing a
+user sees.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -16,21 +18,38 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from monitor.config import load_config
+from monitor.enrich import fingerprint
+from monitor.lazy import lazy_module
+from monitor.poll import Poller
 from monitor.store import SCHEMAS, open_store
-from monitor.store.parquet import _rows_table
+from monitor.store.parquet import (
+    _FETCH_LOG_CHECKS,
+    _is_int,
+    _is_number,
+    _is_str,
+    _rows_table,
+    is_iso,
+    parquet_frame_problem,
+)
 
 from .feedserver import Exchange, FeedServer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 HEAVY = ("pandas", "duckdb", "feedparser", "fastfeedparser", "lxml", "trafilatura")
-# runs the CLI as `monitor` does, then writes which of HEAVY the process imported
+# what a pass with no page queued does without, too: Arrow and numpy (the store's data files
+# and dedup index), VADER (tone) and the parsers' and pages' modules
+LIGHT = (*HEAVY, "pyarrow", "numpy", "vaderSentiment", "monitor.stories", "monitor.tone")
+# runs the CLI as `monitor` does, then writes which of $MODULES_WATCHED the process imported
 ENTRY = (
     "import json, os, sys\n"
     "from monitor.cli import main\n"
     "code = main(sys.argv[1:])\n"
-    f"loaded = [m for m in {HEAVY!r} if m in sys.modules]\n"
+    "watched = os.environ['MODULES_WATCHED'].split(',')\n"
+    "loaded = [m for m in watched if m in sys.modules]\n"
     "text = sys.modules.get('monitor.text')\n"  # the accent folding tables (~20-50 ms)
     "loaded += ['fold tables'] if text and text._fold_tables.cache_info().currsize else []\n"
     "with open(os.environ['MODULES_OUT'], 'w') as fh:\n"
@@ -49,13 +68,15 @@ def rss(*items: tuple[str, str]) -> bytes:
     return f"<rss version='2.0'><channel><title>t</title>{body}</channel></rss>".encode()
 
 
-def poll_once(config, tmp_path) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+def poll_once(
+    config, tmp_path, watched: tuple[str, ...] = HEAVY
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     out = tmp_path / "modules.json"
     proc = subprocess.run(
         [sys.executable, "-c", ENTRY, "-c", str(config), "poll", "--once"],
         capture_output=True,
         text=True,
-        env={**os.environ, "MODULES_OUT": str(out)},
+        env={**os.environ, "MODULES_OUT": str(out), "MODULES_WATCHED": ",".join(watched)},
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
@@ -185,3 +206,124 @@ def test_fetch_log_rows_built_from_buffers_equal_arrows_own():
     expected = pa.Table.from_pylist(rows, SCHEMAS["fetches"]).sort_by("time")
     assert built.equals(expected)
     assert _rows_table("fetches", []).equals(SCHEMAS["fetches"].empty_table())
+
+
+@pytest.fixture
+def plain(tmp_path):
+    """Two feeds with validators, read from the feeds alone (no page queued)."""
+    with FeedServer() as server:
+        server.feed("/a", rss(("Bukele one", "https://a.example/1")), etag='"a1"')
+        server.feed(
+            "/b",
+            rss(("Bukele two", "https://b.example/2"), ("Three", "https://b.example/3")),
+            last_modified="Mon, 01 Jun 2026 10:00:00 GMT",
+        )
+        config = tmp_path / "feeds.yaml"
+        config.write_text(
+            f"""store: store
+poll:
+  full_text: false
+feeds:
+  - name: A
+    url: {server.url("/a")}
+  - name: B
+    url: {server.url("/b")}
+watch:
+  - name: Bukele
+    kind: person
+"""
+        )
+        yield server, config
+
+
+def test_an_unchanged_pass_without_pages_imports_no_arrow_numpy_or_tone(plain, tmp_path):
+    server, config = plain
+    first, loaded = poll_once(config, tmp_path, LIGHT)
+    assert "3 new articles" in first.stdout
+    assert {"pyarrow", "numpy", "vaderSentiment"} <= set(loaded)  # (the check can see them)
+    store = open_store(tmp_path / "store")
+    before = store.snapshot()
+
+    second, loaded = poll_once(config, tmp_path, LIGHT)
+
+    assert loaded == []
+    assert "2 feeds: 0 ok, 2 unchanged, 0 failed; 0 new articles" in second.stdout
+    assert [r.headers.get("if-none-match") for r in server.requests_to("/a")][-1] == '"a1"'
+    after = store.snapshot()
+    # no data file written or replaced: the rows are those of the first pass, and the two
+    # fetches of this one are in the manifest's fetch log
+    assert after.files == before.files and after.seq == before.seq + 1
+    assert after.fingerprint == before.fingerprint and after.watchlist == before.watchlist
+    assert len(after.fetch_log) == len(before.fetch_log) + 2
+    assert after.fetch_log[: len(before.fetch_log)] == before.fetch_log
+    log = after.query("SELECT feed, status, outcome, new_articles FROM {fetches} ORDER BY time")
+    assert log.tail(2)[["status", "outcome", "new_articles"]].values.tolist() == [
+        [304, "unchanged", 0],
+        [304, "unchanged", 0],
+    ]
+    assert after.rows("articles") == 3 and after.rows("mentions") == 3
+    for key, old in before.feeds.items():
+        new = after.feeds[key]
+        assert (new.last_outcome, new.last_status, new.articles) == ("unchanged", 304, old.articles)
+        assert (new.etag, new.last_modified) == (old.etag, old.last_modified)
+        assert new.next_poll > old.next_poll
+
+    # a feed that changes afterwards is deduplicated and counted as before
+    server.feed(
+        "/a", rss(("Bukele one", "https://a.example/1"), ("Bukele four", "https://a.example/4"))
+    )
+    third, loaded = poll_once(config, tmp_path, LIGHT)
+    assert "1 ok, 1 unchanged, 0 failed; 1 new articles, 1 new mentions" in third.stdout
+    assert "numpy" in loaded and "vaderSentiment" in loaded
+    assert store.snapshot().rows("articles") == 4 and store.snapshot().rows("mentions") == 4
+
+
+def test_a_poller_builds_its_analyses_only_for_a_new_article(plain, tmp_path):
+    server, config = plain
+    poll_once(config, tmp_path)
+    poller = Poller(load_config(config), name="test")
+    asyncio.run(poller.poll_once())
+    assert poller._matcher is None and poller._enricher is None  # all unchanged
+    # the fingerprint it records is the one its matcher would give
+    assert poller.fingerprint == fingerprint(poller.matcher) == poller.store.snapshot().fingerprint
+    assert poller._enricher is None
+
+    server.feed("/b", rss(("Bukele five", "https://b.example/5")))
+    summary = asyncio.run(poller.poll_once())
+    assert (summary.new_articles, summary.new_mentions) == (1, 1)
+    assert poller._enricher is not None and poller.enricher.tone is not None
+    assert poller._enricher.stories._held == 0  # the round's hold was released
+
+
+def test_the_fetch_log_checks_follow_the_fetches_schema():
+    # _FETCH_LOG_CHECKS spells out SCHEMAS["fetches"] so that the log needs no pyarrow
+    by_type = {pa.timestamp("us"): is_iso, pa.string(): _is_str, pa.float64(): _is_number}
+    expected = [(f.name, by_type.get(f.type, _is_int)) for f in SCHEMAS["fetches"]]
+    assert list(_FETCH_LOG_CHECKS) == expected
+    assert all(pa.types.is_integer(f.type) for f in SCHEMAS["fetches"] if f.type not in by_type)
+
+
+def test_a_parquet_files_frame_is_checked_without_reading_it(tmp_path):
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"x": list(range(100))}), path)
+    whole = path.read_bytes()
+    assert parquet_frame_problem(path) is None
+    path.write_bytes(whole[: len(whole) // 2])
+    assert "not framed" in (parquet_frame_problem(path) or "")
+    path.write_bytes(b"PAR1 [/bold] not parquet any more")
+    assert "not framed" in (parquet_frame_problem(path) or "")
+    path.write_bytes(whole[:4] + b"\xff\xff\xff\x00PAR1")  # a footer longer than the file
+    assert "footer" in (parquet_frame_problem(path) or "")
+    path.write_bytes(b"PAR1PAR1")
+    assert parquet_frame_problem(path) is not None
+    path.unlink()
+    assert parquet_frame_problem(path) == "missing"
+
+
+def test_a_lazy_module_is_imported_on_first_use_then_takes_its_place():
+    sys.modules.pop("tabnanny", None)  # (a stdlib module nothing here imports)
+    namespace: dict[str, object] = {}
+    namespace["tn"] = lazy_module("tabnanny", namespace, "tn")
+    assert "tabnanny" not in sys.modules
+    assert namespace["tn"].check
+    assert namespace["tn"] is sys.modules["tabnanny"]

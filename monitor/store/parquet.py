@@ -103,11 +103,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from ..errors import DamagedFileError, StoreBusyError, StoreError
+from ..lazy import lazy_module
 from ..models import Article, Entity, FeedState
 from .base import (
     Analyse,
@@ -129,8 +126,8 @@ from .schema import (
     SCHEMAS,
     SORT_KEY,
     STATE_TIMES,
-    TS,
     Quarantined,
+    SchemaMap,
     entity_from_json,
     entity_to_json,
     is_iso,
@@ -142,21 +139,22 @@ from .schema import (
 
 if TYPE_CHECKING:
     import duckdb
+    import numpy as np
     import pandas as pd
+    import pyarrow as pa
     import pyarrow.compute as pc
+    import pyarrow.parquet as pq
 else:
-    # Imported on first use: a poll where every feed is unchanged commits only its fetch log
-    # and feed state, and needs neither DuckDB (queries, roll-ups) nor pyarrow.compute
-    # (~0.1-0.2 s of a whole `monitor poll --once`). pandas is imported by the first query;
-    # pyarrow builds it in as soon as an array is made from Python objects (`pa.array`,
-    # `Table.from_pylist`), so such a commit builds its table from buffers (`_rows_table`).
-    class _LazyCompute:
-        def __getattr__(self, name: str) -> Any:
-            import pyarrow.compute
-
-            return getattr(pyarrow.compute, name)
-
-    pc = _LazyCompute()
+    # Imported on first use (monitor/lazy.py): a poll where every feed is unchanged commits
+    # only its fetch log and feed state (in the manifest), and needs neither DuckDB (queries,
+    # roll-ups) nor pyarrow and numpy (~0.2-0.3 s of a whole `monitor poll --once` together).
+    # pandas is imported by the first query; pyarrow builds it in as soon as an array is made
+    # from Python objects (`pa.array`, `Table.from_pylist`), so a commit of the fetch log as a
+    # file builds its table from buffers (`_rows_table`).
+    np = lazy_module("numpy", globals(), "np")
+    pa = lazy_module("pyarrow", globals(), "pa")
+    pc = lazy_module("pyarrow.compute", globals(), "pc")
+    pq = lazy_module("pyarrow.parquet", globals(), "pq")
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -177,7 +175,7 @@ SORT_SLICE = 128 * 1024  # rows taken at once by `_sorted`; also the Parquet row
 REANALYSE_CHUNK = 50_000  # articles read at once by `replace_analyses`
 ROLLUP_SLICE = 1_000_000  # mention rows joined at once when the pair roll-up is rebuilt
 # The tables of the folder: the rows (SCHEMAS) and their daily roll-ups (ROLLUP_SCHEMAS)
-TABLES: dict[str, pa.Schema] = {**SCHEMAS, **ROLLUP_SCHEMAS}
+TABLES: Mapping[str, pa.Schema] = SchemaMap((*SCHEMAS, *ROLLUP_SCHEMAS))
 
 # The names the store generates (see the module docstring): the only names it ever deletes.
 DATA_FILE = re.compile(r"(\d{8,})-[0-9a-f]{8}\.parquet")
@@ -202,25 +200,33 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "mentions": ("article_id", "entity", "count", "published"),
     "fetches": ("feed", "time", "status", "outcome", "bytes", "new_articles", "duration", "error"),
 }
-DUCK_TYPES = {
-    pa.int64(): "BIGINT",
-    pa.int32(): "INTEGER",
-    pa.string(): "VARCHAR",
-    TS: "TIMESTAMP",
-    pa.float64(): "DOUBLE",
-    pa.float32(): "FLOAT",
-    pa.bool_(): "BOOLEAN",
-}
+
+
+@functools.cache
+def duck_types() -> dict[pa.DataType, str]:
+    """The DuckDB type of each Arrow type the tables use."""
+    return {
+        pa.int64(): "BIGINT",
+        pa.int32(): "INTEGER",
+        pa.string(): "VARCHAR",
+        pa.timestamp("us"): "TIMESTAMP",
+        pa.float64(): "DOUBLE",
+        pa.float32(): "FLOAT",
+        pa.bool_(): "BOOLEAN",
+    }
+
 
 # Alerts (monitor.alerts, monitor.delivery): `firings` and `deliveries` are append-only like
 # the tables above. The state that lets a restarted poller carry on (each rule's last
 # evaluated hour and open episodes, each digest's last period, the outbox, failures not yet
 # reported) is plain JSON in the manifest's "alerts" entry: see `update_alerts`.
 
-# A table added after the first layout requires every column it was created with; a column
-# added to an older table later is optional (a file written before it reads it as NULL).
-for _name, _schema in TABLES.items():
-    REQUIRED_COLUMNS.setdefault(_name, tuple(_schema.names))
+
+def required_columns(table: str) -> tuple[str, ...]:
+    """The columns a data file of `table` must have: those of REQUIRED_COLUMNS; a table added
+    after the first layout requires every column it was created with (a column added to an
+    older table later is optional: a file written before it reads it as NULL)."""
+    return REQUIRED_COLUMNS.get(table) or tuple(TABLES[table].names)
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,7 +320,7 @@ class ParquetSnapshot(Snapshot):
         infos = self.files.get(name, ())
         log = name == "fetches" and bool(self.fetch_log)
         if not infos and not log:
-            cols = ", ".join(f"NULL::{DUCK_TYPES[f.type]} AS {f.name}" for f in TABLES[name])
+            cols = ", ".join(f"NULL::{duck_types()[f.type]} AS {f.name}" for f in TABLES[name])
             return f"(SELECT {cols} WHERE false)"
         if not infos:
             return FETCH_LOG_VIEW
@@ -371,6 +377,17 @@ class ParquetSnapshot(Snapshot):
                     if isinstance(error, DamagedFileError):
                         found.append(error)
         return found
+
+    def any_unframed(self, tables: Iterable[str]) -> bool:
+        """Whether a listed file of these tables is missing, or is cut short or overwritten
+        so that it is no longer framed as a Parquet file (`parquet_frame_problem`). Quicker
+        than `find_damaged`, and without pyarrow: a file with a sound frame may still be
+        damaged inside (found when its rows are read)."""
+        return any(
+            parquet_frame_problem(self.root / f.path) is not None
+            for name in tables
+            for f in self.files.get(name, ())
+        )
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
@@ -479,10 +496,35 @@ def _file_error(rel: str, exc: BaseException) -> StoreError:
     return DamagedFileError(rel, f"unreadable: {_one_line(exc)}")
 
 
+PARQUET_MAGIC = b"PAR1"
+
+
+def parquet_frame_problem(path: Path) -> str | None:
+    """Why the file at `path` cannot be a Parquet file by its frame alone (None: it can): a
+    Parquet file starts with PAR1 and ends with its footer's length (4 bytes, little-endian)
+    and PAR1 again, the footer lying just before them. Reads 12 bytes; access errors (the
+    file may be fine) are no answer either way (None)."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(4)
+            fh.seek(max(size - 8, 0))
+            tail = fh.read(8)
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return "unreadable" if exc.errno not in _ACCESS_ERRNOS else None
+    if size < 12 or head != PARQUET_MAGIC or tail[4:] != PARQUET_MAGIC:
+        return "not framed as Parquet (cut short or overwritten?)"
+    if int.from_bytes(tail[:4], "little") > size - 12:
+        return "its footer length exceeds the file"
+    return None
+
+
 def _schema_problem(table: str, schema: pa.Schema) -> str | None:
     """Why a file with this schema cannot be a file of `table` (None: it can)."""
     names = set(schema.names)
-    missing = [c for c in REQUIRED_COLUMNS[table] if c not in names]
+    missing = [c for c in required_columns(table) if c not in names]
     if missing:
         return f"wrong schema: no column {', '.join(missing)}"
     for f in TABLES[table]:
@@ -868,17 +910,28 @@ def manifest_problems(data: object, real_root: Path) -> list[str]:
     return problems
 
 
-def _fetch_log_checks() -> tuple[tuple[str, Callable[[object], bool]], ...]:
-    """Each column of `fetches` with a test of whether a JSON value can be its value."""
-    tests = {
-        TS: is_iso,
-        pa.string(): lambda v: type(v) is str,
-        pa.float64(): lambda v: type(v) in (int, float),
-    }
-    return tuple((f.name, tests.get(f.type, _is_int)) for f in SCHEMAS["fetches"])
+def _is_str(v: object) -> bool:
+    return type(v) is str
 
 
-_FETCH_LOG_CHECKS = _fetch_log_checks()
+def _is_number(v: object) -> bool:
+    return type(v) in (int, float)
+
+
+# Each column of `fetches`, in order, with a test of whether a JSON value can be its value.
+# Spelled out rather than read from SCHEMAS["fetches"], so that the fetch log is read and
+# written without pyarrow (tests/test_poll_unchanged.py checks that the two agree).
+_FETCH_LOG_CHECKS: tuple[tuple[str, Callable[[object], bool]], ...] = (
+    ("feed", _is_str),
+    ("time", is_iso),
+    ("status", _is_int),
+    ("outcome", _is_str),
+    ("bytes", _is_int),
+    ("new_articles", _is_int),
+    ("duration", _is_number),
+    ("error", _is_str),
+)
+_FETCH_LOG_TIMES = frozenset(name for name, ok in _FETCH_LOG_CHECKS if ok is is_iso)
 
 
 def _fetch_log_problem(row: object) -> str | None:
@@ -894,19 +947,20 @@ def _fetch_log_problem(row: object) -> str | None:
 def _fetch_log_row(row: Mapping[str, Any]) -> list[Any]:
     """A row of `fetches` as the fetch log keeps it: its values in column order, times ISO."""
     return [
-        utc_naive(row[f.name]).isoformat() if f.type == TS and row.get(f.name) else row.get(f.name)
-        for f in SCHEMAS["fetches"]
+        utc_naive(row[name]).isoformat()
+        if name in _FETCH_LOG_TIMES and row.get(name)
+        else row.get(name)
+        for name, _ in _FETCH_LOG_CHECKS
     ]
 
 
 def _fetch_log_dicts(log: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
     """The fetch log's rows as rows of `fetches` (dicts, times as naive-UTC datetimes)."""
-    columns = SCHEMAS["fetches"]
-    times = {f.name for f in columns if f.type == TS}
+    names = [name for name, _ in _FETCH_LOG_CHECKS]
     out = []
     for row in log:
-        d = dict(zip(columns.names, row, strict=True))
-        for name in times:
+        d = dict(zip(names, row, strict=True))
+        for name in _FETCH_LOG_TIMES:
             if d[name] is not None:
                 d[name] = utc_naive(datetime.fromisoformat(d[name]))
         out.append(d)
@@ -965,6 +1019,10 @@ class ParquetStore(Store):
         self.root = Path(root).absolute()
         self._cache: tuple[tuple[int, int], ParquetSnapshot] | None = None
         self._reading = threading.Lock()  # one thread reads a new manifest; the others wait
+        # the manifest this process last read and checked, or wrote, byte for byte: the same
+        # bytes read again (a poller's first commit reads what it opened the store on) are
+        # parsed without being checked again
+        self._checked = b""
 
     @property
     def location(self) -> str:
@@ -1015,6 +1073,8 @@ class ParquetStore(Store):
             raise _damaged(self.root, "manifest.json is a folder, not a file") from exc
         except OSError as exc:
             raise StoreError(f"cannot read the store at {self.root}: {exc.strerror}") from exc
+        if raw == self._checked:
+            return typing.cast(dict[str, Any], json.loads(raw))
         try:
             data = json.loads(raw)
         except (ValueError, RecursionError) as exc:
@@ -1028,6 +1088,7 @@ class ParquetStore(Store):
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise _damaged(self.root, f"manifest.json: {problems[0]}{more}")
+        self._checked = raw
         return typing.cast(dict[str, Any], data)
 
     def data_files(self) -> dict[str, int]:
@@ -1474,6 +1535,7 @@ class _Txn:
         # it again (from the JSON itself: what a reader of the file would get)
         written = _snapshot_from(self.root, json.loads(data))
         self.store._cache = ((st.st_mtime_ns, st.st_size), written)
+        self.store._checked = data
 
     # feeds and watchlist -----------------------------------------------------------------
     def set_feeds(self, states: Mapping[str, FeedState]) -> None:
@@ -1706,14 +1768,15 @@ class ParquetWriter(BufferedWriter):
         self._loaded: set[str] = set()  # files already in the dedup index
         # The dedup index (every id of the store's articles and sources files) is read when
         # the first article is added, not before: a poll where every feed is unchanged
-        # never reads it. Their files' footers are looked at now, so that a file missing,
-        # truncated or overwritten is quarantined by the next commit all the same (that
-        # commit reads the index); damage deeper in a file is met when the index is read.
+        # never reads it. Their files' frames are looked at now (12 bytes each, no pyarrow:
+        # `any_unframed`), so that a file missing, truncated or overwritten is quarantined
+        # by the next commit all the same (that commit reads the index); damage deeper in a
+        # file (a wrong schema, a bad page) is met when the index is read.
         self._indexed = False
         # needs_recount is set when a commit took out a damaged articles or mentions file:
         # the caller should recount mentions, as the manifest's empty fingerprint says
         # (a damaged manifest raises StoreError here, as the poller opens the store)
-        self.damaged = bool(store.snapshot().find_damaged(INDEXED))
+        self.damaged = store.snapshot().any_unframed(INDEXED)
 
     def refresh(self) -> None:
         """Bring the dedup index up to date with files committed by anyone.
@@ -1888,14 +1951,19 @@ def _table(name: str, rows: list[tuple[Any, ...]]) -> pa.Table:
     )
 
 
-_ARRAY_CODES = {pa.int32(): "i", pa.int64(): "q", pa.float32(): "f", pa.float64(): "d", TS: "q"}
+@functools.cache
+def _array_codes() -> dict[pa.DataType, str]:
+    """The `array` type code of each fixed-width Arrow type `_array` builds from buffers."""
+    ts = pa.timestamp("us")
+    return {pa.int32(): "i", pa.int64(): "q", pa.float32(): "f", pa.float64(): "d", ts: "q"}
 
 
 def _array(values: Sequence[Any], type_: pa.DataType) -> pa.Array:
     """`pa.array(values, type_)` (times: naive as UTC, aware converted), built from buffers
     for strings, numbers and times: `pa.array` imports pandas on its first call (~0.3 s of a
     cold ingest's commit); other types are left to it. A test compares the two."""
-    if type_ != pa.string() and type_ not in _ARRAY_CODES:
+    codes = _array_codes()
+    if type_ != pa.string() and type_ not in codes:
         return pa.array(values, type=type_)
     n = len(values)
     bits = None
@@ -1910,13 +1978,12 @@ def _array(values: Sequence[Any], type_: pa.DataType) -> pa.Array:
                 type_, n, [bits, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]
             )
         return pa.array(values, type=type_)
-    if type_ == TS:
+    if type_ == pa.timestamp("us"):
         values = [None if v is None else _micros(v) for v in values]
-    filled = array.array(_ARRAY_CODES[type_], [0 if v is None else v for v in values])
+    filled = array.array(codes[type_], [0 if v is None else v for v in values])
     return pa.Array.from_buffers(type_, n, [bits, pa.py_buffer(filled)])
 
 
-_ROW_CODES = {pa.int32(): "i", pa.int64(): "q", pa.float64(): "d", TS: "q"}
 _EPOCH = datetime(1970, 1, 1)
 
 
@@ -1930,10 +1997,12 @@ def _rows_table(name: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
     with other column types is made by that.
     """
     schema = TABLES[name]
-    if any(f.type not in _ROW_CODES and f.type != pa.string() for f in schema):
+    ts = pa.timestamp("us")
+    codes = {pa.int32(): "i", pa.int64(): "q", pa.float64(): "d", ts: "q"}
+    if any(f.type not in codes and f.type != pa.string() for f in schema):
         return pa.Table.from_pylist(list(rows), schema).sort_by(SORT_KEY[name])
     key = SORT_KEY[name]
-    timed = schema.field(key).type == TS
+    timed = schema.field(key).type == ts
 
     def order(row: Mapping[str, Any]) -> tuple[bool, Any]:
         v = row.get(key)
@@ -1953,9 +2022,9 @@ def _rows_table(name: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
                 offsets.append(offsets[-1] + len(chunk))
             buffers = [bits, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]
         else:
-            if f.type == TS:
+            if f.type == ts:
                 values = [None if v is None else _micros(v) for v in values]
-            filled = array.array(_ROW_CODES[f.type], [0 if v is None else v for v in values])
+            filled = array.array(codes[f.type], [0 if v is None else v for v in values])
             buffers = [bits, pa.py_buffer(filled)]
         columns.append(pa.Array.from_buffers(f.type, n, buffers))
     return pa.Table.from_arrays(columns, schema=schema)

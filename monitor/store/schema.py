@@ -9,145 +9,223 @@ starting), as a nullable column. Nothing here does I/O.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from ..models import Entity, FeedState
 
-TS = pa.timestamp("us")
-SCHEMAS: dict[str, pa.Schema] = {
-    "articles": pa.schema(
-        [
-            ("id", pa.int64()),
-            ("url", pa.string()),
-            ("title", pa.string()),
-            ("text", pa.string()),
-            ("published", TS),
-            ("first_seen", TS),
-            ("author", pa.string()),
-            ("feed", pa.string()),
-            ("date_flag", pa.string()),
-        ]
-    ),
-    # `entry`: a 64-bit key of the feed's entry (feed + guid, else link, else title + text);
-    # null in rows written before it existed (files without the column read it as null)
-    "sources": pa.schema(
-        [("article_id", pa.int64()), ("feed", pa.string()), ("seen", TS), ("entry", pa.int64())]
-    ),
-    "mentions": pa.schema(
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# The tables, in the order of SCHEMAS and ROLLUP_SCHEMAS. Their names are known without
+# pyarrow: a commit of feed state and a fetch log alone (a poll where every feed answered 304)
+# never builds a schema, so it never imports pyarrow (see monitor/lazy.py).
+TABLE_NAMES = (
+    "articles",
+    "sources",
+    "mentions",
+    "fetches",
+    "firings",
+    "deliveries",
+    "stories",
+    "names",
+    "pages",
+)
+ROLLUP_NAMES = ("article_days", "mention_days", "pair_days", "story_days", "story_spans")
+
+
+class SchemaMap(Mapping[str, "pa.Schema"]):
+    """Table name -> Arrow schema, for the tables `names`. The names (iterating, `in`, `len`)
+    cost nothing; the first schema asked for builds them all (and imports pyarrow)."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self._names = names
+
+    def __getitem__(self, name: str) -> pa.Schema:
+        if name not in self._names:
+            raise KeyError(name)
+        return _schemas()[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return f"SchemaMap({self._names!r})"
+
+
+SCHEMAS: Mapping[str, pa.Schema] = SchemaMap(TABLE_NAMES)
+ROLLUP_SCHEMAS: Mapping[str, pa.Schema] = SchemaMap(ROLLUP_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TS":  # the store's time type (naive UTC, microseconds)
+        import pyarrow as pa
+
+        return pa.timestamp("us")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _schemas() -> dict[str, pa.Schema]:
+    """Every table's schema (rows, then roll-ups), built once."""
+    import pyarrow as pa
+
+    ts = pa.timestamp("us")
+    schemas: dict[str, pa.Schema] = {
+        "articles": pa.schema(
+            [
+                ("id", pa.int64()),
+                ("url", pa.string()),
+                ("title", pa.string()),
+                ("text", pa.string()),
+                ("published", ts),
+                ("first_seen", ts),
+                ("author", pa.string()),
+                ("feed", pa.string()),
+                ("date_flag", pa.string()),
+            ]
+        ),
+        # `entry`: a 64-bit key of the feed's entry (feed + guid, else link, else title + text);
+        # null in rows written before it existed (files without the column read it as null)
+        "sources": pa.schema(
+            [("article_id", pa.int64()), ("feed", pa.string()), ("seen", ts), ("entry", pa.int64())]
+        ),
+        "mentions": pa.schema(
+            [
+                ("article_id", pa.int64()),
+                ("entity", pa.string()),
+                ("count", pa.int32()),
+                ("published", ts),
+            ]
+        ),
+        "fetches": pa.schema(
+            [
+                ("feed", pa.string()),
+                ("time", ts),
+                ("status", pa.int32()),
+                ("outcome", pa.string()),
+                ("bytes", pa.int64()),
+                ("new_articles", pa.int32()),
+                ("duration", pa.float64()),
+                ("error", pa.string()),
+            ]
+        ),
+        # Alerts (monitor.alerts, monitor.delivery): what fired and each delivery attempt.
+        "firings": pa.schema(
+            [
+                ("alert", pa.string()),  # the rule's name
+                ("entity", pa.string()),  # what it fired for: an entity, "A + B", a feed's name
+                ("fired", ts),  # the hour boundary at which the rule held
+                ("value", pa.float64()),
+                ("baseline", pa.float64()),
+                ("threshold", pa.float64()),
+                ("kind", pa.string()),  # spike | above | first | together | feed-down
+                ("noticed", ts),  # when the poller evaluated it
+            ]
+        ),
+        "deliveries": pa.schema(
+            [
+                ("time", ts),
+                ("kind", pa.string()),  # alert | digest
+                ("name", pa.string()),  # the rule's or digest's name
+                ("entity", pa.string()),  # alert: what it fired for; digest: ""
+                ("fired", ts),  # alert: when it fired; digest: the end of its period
+                ("target", pa.string()),  # redacted: never a secret
+                ("outcome", pa.string()),  # sent | failed | gave up
+                ("attempt", pa.int32()),
+                ("error", pa.string()),
+            ]
+        ),
+    }
+    # Stories, tone and names (issue 13), added to the first layout. Rows written before them lack
+    # these columns (they read as NULL) and tables (an article without a story row is a story of
+    # its own).
+    schemas["mentions"] = (
+        schemas["mentions"]
+        .append(pa.field("tone", pa.float32()))  # mean VADER compound of the mention sentences
+        .append(pa.field("story", pa.int64()))  # the article's story (denormalized, as published)
+    )
+    schemas["stories"] = pa.schema(
+        [("article_id", pa.int64()), ("story", pa.int64()), ("published", ts)]
+    )
+    schemas["names"] = pa.schema(
         [
             ("article_id", pa.int64()),
-            ("entity", pa.string()),
-            ("count", pa.int32()),
-            ("published", TS),
+            ("name", pa.string()),
+            ("form", pa.string()),
+            ("published", ts),
         ]
-    ),
-    "fetches": pa.schema(
+    )
+    # Article pages (monitor.pages): what reading each article's page gave. Append-only like the
+    # tables above: an article gets a row when its page is queued (status "pending", attempt 0) and
+    # one per attempt; its row with the highest attempt says where it stands. At most one row per
+    # article has status "ok": its `text` is what the article's mentions are counted on (with the
+    # title), instead of the feed's text in `articles.text`. (Writer.add_page, recount_article.)
+    schemas["pages"] = pa.schema(
         [
-            ("feed", pa.string()),
-            ("time", TS),
-            ("status", pa.int32()),
-            ("outcome", pa.string()),
+            ("article_id", pa.int64()),
+            ("url", pa.string()),  # the page fetched: the article's link without its fragment
+            ("published", ts),  # the article's, denormalized (files sorted by it, as mentions)
+            ("attempt", pa.int32()),  # 0: queued; then 1, 2, ... one per fetch
+            ("status", pa.string()),  # pending | ok | robots | short | failed
+            ("time", ts),  # when it was queued or tried
+            ("next_try", ts),  # when to try again; null: never (ok, or out of attempts)
+            ("http_status", pa.int32()),
             ("bytes", pa.int64()),
-            ("new_articles", pa.int32()),
-            ("duration", pa.float64()),
-            ("error", pa.string()),
+            ("error", pa.string()),  # why not ok, one line ("" when ok or pending)
+            ("text", pa.string()),  # ok: the article's text as extracted from the page; else null
         ]
-    ),
-    # Alerts (monitor.alerts, monitor.delivery): what fired and each delivery attempt.
-    "firings": pa.schema(
-        [
-            ("alert", pa.string()),  # the rule's name
-            ("entity", pa.string()),  # what it fired for: an entity, "A + B", a feed's name
-            ("fired", TS),  # the hour boundary at which the rule held
-            ("value", pa.float64()),
-            ("baseline", pa.float64()),
-            ("threshold", pa.float64()),
-            ("kind", pa.string()),  # spike | above | first | together | feed-down
-            ("noticed", TS),  # when the poller evaluated it
-        ]
-    ),
-    "deliveries": pa.schema(
-        [
-            ("time", TS),
-            ("kind", pa.string()),  # alert | digest
-            ("name", pa.string()),  # the rule's or digest's name
-            ("entity", pa.string()),  # alert: what it fired for; digest: ""
-            ("fired", TS),  # alert: when it fired; digest: the end of its period
-            ("target", pa.string()),  # redacted: never a secret
-            ("outcome", pa.string()),  # sent | failed | gave up
-            ("attempt", pa.int32()),
-            ("error", pa.string()),
-        ]
-    ),
-}
-# Stories, tone and names (issue 13), added to the first layout. Rows written before them lack
-# these columns (they read as NULL) and tables (an article without a story row is a story of
-# its own).
-SCHEMAS["mentions"] = (
-    SCHEMAS["mentions"]
-    .append(pa.field("tone", pa.float32()))  # mean VADER compound of the mention sentences
-    .append(pa.field("story", pa.int64()))  # the article's story (denormalized, as published)
-)
-SCHEMAS["stories"] = pa.schema(
-    [("article_id", pa.int64()), ("story", pa.int64()), ("published", TS)]
-)
-SCHEMAS["names"] = pa.schema(
-    [("article_id", pa.int64()), ("name", pa.string()), ("form", pa.string()), ("published", TS)]
-)
-# Article pages (monitor.pages): what reading each article's page gave. Append-only like the
-# tables above: an article gets a row when its page is queued (status "pending", attempt 0) and
-# one per attempt; its row with the highest attempt says where it stands. At most one row per
-# article has status "ok": its `text` is what the article's mentions are counted on (with the
-# title), instead of the feed's text in `articles.text`. (Writer.add_page, recount_article.)
-SCHEMAS["pages"] = pa.schema(
-    [
-        ("article_id", pa.int64()),
-        ("url", pa.string()),  # the page fetched: the article's link without its fragment
-        ("published", TS),  # the article's, denormalized (files sorted by it, as mentions)
-        ("attempt", pa.int32()),  # 0: queued; then 1, 2, ... one per fetch
-        ("status", pa.string()),  # pending | ok | robots | short | failed
-        ("time", TS),  # when it was queued or tried
-        ("next_try", TS),  # when to try again; null: never (ok, or out of attempts)
-        ("http_status", pa.int32()),
-        ("bytes", pa.int64()),
-        ("error", pa.string()),  # why not ok, one line ("" when ok or pending)
-        ("text", pa.string()),  # ok: the article's text as extracted from the page; else null
-    ]
-)
-# Daily roll-ups (issue 14): sums of `articles` and `mentions` per UTC day, kept by every
-# commit, so that the timeline, the overview and the co-mentions cost what the days shown
-# cost, not what the store holds. They are derived: rebuilt from the rows whenever in doubt,
-# never copied, and checked against the rows by `monitor check`. Each is what `ROLLUP_SQL`
-# computes from the rows; the embedded store keeps them as files of additive deltas (a key
-# may appear in several rows: always SUM by key), PostgreSQL as tables with one row per key.
-ROLLUP_SCHEMAS: dict[str, pa.Schema] = {
-    "article_days": pa.schema([("day", TS), ("articles", pa.int64())]),
-    "mention_days": pa.schema(
-        [("entity", pa.string()), ("day", TS), ("mentions", pa.int64()), ("articles", pa.int64())]
-    ),
-    # entity_a < entity_b; articles: those mentioning both that day
-    "pair_days": pa.schema(
-        [
-            ("entity_a", pa.string()),
-            ("entity_b", pa.string()),
-            ("day", TS),
-            ("articles", pa.int64()),
-        ]
-    ),
-    # distinct stories among the entity's articles that day (not additive over days: a range's
-    # are its days' less each story's extra days, from story_spans)
-    "story_days": pa.schema([("entity", pa.string()), ("day", TS), ("stories", pa.int64())]),
-    # the days of each (entity, story) whose articles fall on more than one day; n = 1
-    "story_spans": pa.schema(
-        [("entity", pa.string()), ("story", pa.int64()), ("day", TS), ("n", pa.int64())]
-    ),
-}
+    )
+    # Daily roll-ups (issue 14): sums of `articles` and `mentions` per UTC day, kept by every
+    # commit, so that the timeline, the overview and the co-mentions cost what the days shown
+    # cost, not what the store holds. They are derived: rebuilt from the rows whenever in doubt,
+    # never copied, and checked against the rows by `monitor check`. Each is what `ROLLUP_SQL`
+    # computes from the rows; the embedded store keeps them as files of additive deltas (a key
+    # may appear in several rows: always SUM by key), PostgreSQL as tables with one row per key.
+    rollups: dict[str, pa.Schema] = {
+        "article_days": pa.schema([("day", ts), ("articles", pa.int64())]),
+        "mention_days": pa.schema(
+            [
+                ("entity", pa.string()),
+                ("day", ts),
+                ("mentions", pa.int64()),
+                ("articles", pa.int64()),
+            ]
+        ),
+        # entity_a < entity_b; articles: those mentioning both that day
+        "pair_days": pa.schema(
+            [
+                ("entity_a", pa.string()),
+                ("entity_b", pa.string()),
+                ("day", ts),
+                ("articles", pa.int64()),
+            ]
+        ),
+        # distinct stories among the entity's articles that day (not additive over days: a range's
+        # are its days' less each story's extra days, from story_spans)
+        "story_days": pa.schema([("entity", pa.string()), ("day", ts), ("stories", pa.int64())]),
+        # the days of each (entity, story) whose articles fall on more than one day; n = 1
+        "story_spans": pa.schema(
+            [("entity", pa.string()), ("story", pa.int64()), ("day", ts), ("n", pa.int64())]
+        ),
+    }
+
+    built = {**schemas, **rollups}
+    if tuple(schemas) != TABLE_NAMES or tuple(rollups) != ROLLUP_NAMES:
+        raise AssertionError("schema.py: TABLE_NAMES or ROLLUP_NAMES differ from the schemas")
+    return built
+
+
 ROLLUP_KEYS: dict[str, tuple[str, ...]] = {
     "article_days": ("day",),
     "mention_days": ("entity", "day"),
