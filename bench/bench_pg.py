@@ -8,7 +8,8 @@ load: `monitor.store.copy.copy_store` from the embedded store to the (empty) dat
 then VACUUM ANALYZE (what a team does once after `monitor store copy`), timed apart.
 
 sustained: K worker processes, each a real `Poller` on the same database (its own name), opened
-(timed apart); then, round after round, the coordinator switches the feed server to its next
+and warmed up as `monitor poll` does before its first round (`Poller.warm_up`; both timed
+apart); then, round after round, the coordinator switches the feed server to its next
 round of newer items and tells every poller to poll the feeds that are due, as `monitor poll`
 does: they claim the feeds between them (each feed by one of them) and store the new items.
 A round's figure is its wall time, from the switch until every poller is done. The pollers'
@@ -20,7 +21,9 @@ just copied for the benchmark is otherwise read from disk a page at a time by th
 commits' index inserts (random keys: article ids are hashes), ~1 ms a page here. Each round
 also gives the CPU time of every process taking part (psutil): the pollers, the PostgreSQL
 backends serving them, its WAL writer and other background processes, the feed server, per
-article, which does not depend on what else the machine runs as the wall time does.
+article, which does not depend on what else the machine runs as the wall time does, and the
+seconds each poller's loop spent in its writer's commit calls (`commits`: its waits on its
+own commits). `--profile DIR` writes each poller's cProfile stats of each round there.
 
 Prints one JSON line.
 """

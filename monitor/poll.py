@@ -3,7 +3,9 @@
 One result per feed: a feed that fails (network, HTTP status, a body that is not a feed) gets
 its error recorded in its state and in the fetch log, and the others carry on. Rows are
 committed in small atomic batches while a poll runs, so readers see new articles quickly and
-a stop (Ctrl-C, SIGTERM, kill -9) loses at most the batch in flight.
+a stop (Ctrl-C, SIGTERM, kill -9) loses at most the batch in flight. Where the store can
+(PostgreSQL), those commits run in the background while the round goes on
+(`Writer.commit_later`); the round's last commit waits for them.
 
 Several pollers may share a store (PostgreSQL): before fetching, a poller claims the due feeds
 from the store (`Writer.claim`), which gives each to one poller at a time (a lease, kept

@@ -25,7 +25,10 @@ slot of its own (an advisory lock per slot, taken with its connection) and adds 
 rows of each key, so that pollers committing at once do not wait for each other there;
 readers sum a key's rows. The distinct stories a commit adds are counted under an advisory
 lock on each older story it adds copies of (two commits adding copies of one story take
-turns; others never wait).
+turns; others never wait). A poller's commits while a round runs go to the background
+(`PgWriter.commit_later`): the buffers are handed to a commit on a second connection (its own
+temporary tables and slot) in a thread, at most one at a time, while the poller goes on; one
+that fails puts its rows back into the buffers for the next commit.
 
 Several pollers. A poller claims the feeds it is about to fetch (`PgWriter.claim`): it locks
 their rows with `SELECT ... FOR UPDATE SKIP LOCKED`, judges each on its latest state, and
