@@ -8,7 +8,8 @@ load: `monitor.store.copy.copy_store` from the embedded store to the (empty) dat
 then VACUUM ANALYZE (what a team does once after `monitor store copy`), timed apart.
 
 sustained: K worker processes, each a real `Poller` on the same database (its own name), opened
-(timed apart); then, round after round, the coordinator switches the feed server to its next
+and warmed up as `monitor poll` does before its first round (`Poller.warm_up`; both timed
+apart); then, round after round, the coordinator switches the feed server to its next
 round of newer items and tells every poller to poll the feeds that are due, as `monitor poll`
 does: they claim the feeds between them (each feed by one of them) and store the new items.
 A round's figure is its wall time, from the switch until every poller is done. The pollers'
@@ -20,7 +21,9 @@ just copied for the benchmark is otherwise read from disk a page at a time by th
 commits' index inserts (random keys: article ids are hashes), ~1 ms a page here. Each round
 also gives the CPU time of every process taking part (psutil): the pollers, the PostgreSQL
 backends serving them, its WAL writer and other background processes, the feed server, per
-article, which does not depend on what else the machine runs as the wall time does.
+article, which does not depend on what else the machine runs as the wall time does, and the
+seconds each poller's loop spent in its writer's commit calls (`commits`: its waits on its
+own commits). `--profile DIR` writes each poller's cProfile stats of each round there.
 
 Prints one JSON line.
 """
@@ -81,8 +84,35 @@ def load(source: str, url: str) -> dict[str, Any]:
     }
 
 
+class _Waits:
+    """Seconds a poller's loop spent in its writer's commits (its waits on the database),
+    by wrapping the writer's commit methods."""
+
+    def __init__(self, writer: Any) -> None:
+        self.seconds = 0.0
+        for name in ("commit", "commit_later"):
+            if hasattr(writer, name):
+                setattr(writer, name, self._timed(getattr(writer, name)))
+
+    def _timed(self, fn: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - t0
+
+        return timed
+
+
 def _poller_worker(
-    config_path: str, url: str, name: str, conn: Any, interval: float, tone: bool
+    config_path: str,
+    url: str,
+    name: str,
+    conn: Any,
+    interval: float,
+    tone: bool,
+    profile: str = "",
 ) -> None:
     from monitor.config import load_config
     from monitor.poll import Poller
@@ -99,18 +129,32 @@ def _poller_worker(
         tone=tone,
     )
     poller.open()
-    conn.send({"open": time.perf_counter() - t0})
+    opened = time.perf_counter()
+    if hasattr(poller, "warm_up"):
+        poller.warm_up()  # as `monitor poll` (Poller.run) does before its first round
+    conn.send({"open": opened - t0, "warm_up": time.perf_counter() - opened})
+    waits = _Waits(poller.writer)
     while True:
         r = conn.recv()
         if r is None:
             break
         offset[0] = timedelta(seconds=interval * (r + 1))
-        cpu0, t1 = _cpu(), time.perf_counter()
+        cpu0, t1, waited = _cpu(), time.perf_counter(), waits.seconds
+        profiler = None
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         poller.refresh_states()
         summary = asyncio.run(poller.poll(poller.due_feeds(), when="due"))
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(str(Path(profile, f"{name}-round{r}.prof")))
         conn.send(
             {
                 "seconds": time.perf_counter() - t1,
+                "commits": waits.seconds - waited,
                 "cpu": _cpu() - cpu0,
                 "new": summary.new_articles,
                 "feeds": summary.feeds,
@@ -194,6 +238,7 @@ def sustained(
     pollers: int,
     tone: bool,
     feed_server: int | None = None,
+    profile: str = "",
 ) -> dict[str, Any]:
     import urllib.request
 
@@ -211,12 +256,13 @@ def sustained(
         parent, child = ctx.Pipe()
         p = ctx.Process(
             target=_poller_worker,
-            args=(str(config_path), url, f"bench-{i}", child, interval, tone),
+            args=(str(config_path), url, f"bench-{i}", child, interval, tone, profile),
         )
         p.start()
         pipes.append(parent)
         procs.append(p)
-    opened = [c.recv()["open"] for c in pipes]
+    started = [c.recv() for c in pipes]
+    opened = [s["open"] for s in started]
     cpu = _Cpu(_postmaster(url), {p.pid for p in procs if p.pid}, feed_server)
     out = []
     try:
@@ -243,6 +289,7 @@ def sustained(
     after = open_store(url).snapshot()
     return {
         "open": opened,
+        "warm_up": [s.get("warm_up", 0.0) for s in started],
         "prewarm": warmed,
         "rounds": out,
         "articles_before": before.rows("articles"),
@@ -261,6 +308,7 @@ def main() -> None:
     parser.add_argument("--pollers", type=int, default=2)
     parser.add_argument("--no-tone", action="store_true")
     parser.add_argument("--feed-server-pid", type=int, help="to count its CPU time too")
+    parser.add_argument("--profile", default="", help="a folder: each round's cProfile stats")
     args = parser.parse_args()
     if args.mode == "load":
         emit(load(args.source, args.url))
@@ -273,6 +321,7 @@ def main() -> None:
                 args.pollers,
                 not args.no_tone,
                 args.feed_server_pid,
+                args.profile,
             )
         )
 

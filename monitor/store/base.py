@@ -178,6 +178,23 @@ class Writer(abc.ABC):
         """Write everything buffered as one atomic commit. If it fails, the buffers are kept
         (the caller may retry) and nothing is taken as stored that was not."""
 
+    def commit_later(
+        self, *, watchlist: tuple[Iterable[Entity], str] | None = None
+    ) -> Snapshot | None:
+        """Start committing everything buffered while the caller goes on buffering, where the
+        store can (PostgreSQL): at most one such commit is in flight, `commit` waits for it,
+        and one that fails puts its rows back into the buffers for the next commit. Returns
+        the snapshot of the last commit that ended, or None. Here: `commit`, now, if there
+        is anything to commit."""
+        if not (self.pending or self.feed_states):
+            return None
+        return self.commit(watchlist=watchlist)
+
+    @property
+    def committing(self) -> bool:
+        """Whether a commit started by `commit_later` may still be running."""
+        return False
+
     def prepare(self, feed: str, keys: Iterable[int]) -> None:  # noqa: B027 (optional)
         """Look up what the store holds of these article ids and entry keys of `feed` before
         `add_article` asks about them (a shared store may have rows another poller wrote)."""

@@ -25,7 +25,10 @@ slot of its own (an advisory lock per slot, taken with its connection) and adds 
 rows of each key, so that pollers committing at once do not wait for each other there;
 readers sum a key's rows. The distinct stories a commit adds are counted under an advisory
 lock on each older story it adds copies of (two commits adding copies of one story take
-turns; others never wait).
+turns; others never wait). A poller's commits while a round runs go to the background
+(`PgWriter.commit_later`): the buffers are handed to a commit on a second connection (its own
+temporary tables and slot) in a thread, at most one at a time, while the poller goes on; one
+that fails puts its rows back into the buffers for the next commit.
 
 Several pollers. A poller claims the feeds it is about to fetch (`PgWriter.claim`): it locks
 their rows with `SELECT ... FOR UPDATE SKIP LOCKED`, judges each on its latest state, and
@@ -59,6 +62,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import copy
 import io
 import json
 import logging
@@ -68,6 +72,7 @@ import uuid
 import weakref
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -635,6 +640,8 @@ class PgStore(Store):
                 raise StoreError(f"query failed: {_one_line(exc)}") from exc
 
     def close(self) -> None:
+        for writer in list(self._writers):  # first: a commit in flight ends (it reads a snapshot)
+            writer.close()
         with self._lock:
             if self._pool is not None:
                 self._pool.close()
@@ -645,8 +652,6 @@ class PgStore(Store):
                 con.close()
             self._leads.clear()
             self._pollers.clear()
-            for writer in list(self._writers):
-                writer.close()
 
     # schema ----------------------------------------------------------------------------------
     def migrate(self) -> list[str]:
@@ -1103,6 +1108,12 @@ class PgBulk(BulkTarget):
 # Writing
 
 
+def _entities(
+    watchlist: tuple[Iterable[Entity], str] | None,
+) -> tuple[list[Entity], str] | None:
+    return (list(watchlist[0]), watchlist[1]) if watchlist is not None else None
+
+
 def _take_slot(cur: psycopg.Cursor[Any]) -> int:
     """A slot of the daily sums no other connection holds, held by this one's session (the
     database frees it with the connection); 0 (shared) when all are taken."""
@@ -1128,6 +1139,13 @@ class PgWriter(BufferedWriter):
         self._claimed: set[str] = set()  # feeds leased to this poller, state not committed
         self._renewed = 0.0
         self.slot = 0  # this writer's rows of the daily sums (taken with its connection)
+        # background commits (`commit_later`): the one in flight (its rows, its result), the
+        # thread running them, and their connection and slot between commits
+        self._inflight: tuple[PgWriter, Future[PgSnapshot]] | None = None
+        self._committer: ThreadPoolExecutor | None = None
+        self._later_con: psycopg.Connection[Any] | None = None
+        self._later_slot = 0
+        self.written: dict[str, int] = {}  # feed -> version of the state the last commit wrote
 
     # connection ------------------------------------------------------------------------------
     def _con(self) -> psycopg.Connection[Any]:
@@ -1146,9 +1164,17 @@ class PgWriter(BufferedWriter):
         return self.con
 
     def close(self) -> None:
-        if self.con is not None:
-            self.con.close()
-            self.con = None
+        """Close the connections, after the commit in flight ended (see `commit_later`)."""
+        if self._inflight is not None:
+            with contextlib.suppress(StoreError):
+                self._finish()
+        if self._committer is not None:
+            self._committer.shutdown(wait=True)
+            self._committer = None
+        for con in (self.con, self._later_con):
+            if con is not None:
+                con.close()
+        self.con = self._later_con = None
 
     def _empty_temp(self) -> None:
         """Empty the temporary tables after a commit, in a transaction of its own. (Emptied
@@ -1192,10 +1218,16 @@ class PgWriter(BufferedWriter):
             st.articles = int(articles)
             out[url] = st
             self._versions[url] = int(version)
-        for url, st in self.feed_states.items():
+        committing = self._inflight[0].feed_states if self._inflight else {}
+        for url, st in {**committing, **self.feed_states}.items():
             if feeds is None or url in feeds:
                 out[url] = st
         return out
+
+    def _committing_feeds(self) -> set[str]:
+        """The feeds whose state the commit in flight writes (and whose leases it releases:
+        renewing them meanwhile would wait for its locks on their rows)."""
+        return set(self._inflight[0].feed_states) if self._inflight else set()
 
     def claim(
         self, feeds: Sequence[str], due: Callable[[FeedState | None], bool], now: datetime
@@ -1270,7 +1302,9 @@ class PgWriter(BufferedWriter):
         if not self._claimed or time.monotonic() - self._renewed < RENEW_EVERY:
             return
         self._renewed = time.monotonic()
-        claimed = sorted(self._claimed)
+        claimed = sorted(self._claimed - self._committing_feeds())
+        if not claimed:
+            return
 
         def renew(con: psycopg.Connection[Any]) -> None:
             with con.transaction():
@@ -1284,9 +1318,9 @@ class PgWriter(BufferedWriter):
         self._run("renew leases in", renew)
 
     def release(self) -> None:
-        if not self._claimed:
+        claimed = sorted(self._claimed - self._committing_feeds())
+        if not claimed:
             return
-        claimed = sorted(self._claimed)
 
         def release(con: psycopg.Connection[Any]) -> None:
             with con.transaction():
@@ -1355,10 +1389,96 @@ class PgWriter(BufferedWriter):
         watchlist: tuple[Iterable[Entity], str] | None = None,
         on_commit: Callable[[Snapshot], None] | None = None,
     ) -> PgSnapshot:
-        entities = (list(watchlist[0]), watchlist[1]) if watchlist is not None else None
+        waited = self._inflight is not None
+        done = self._finish()  # the commit in flight first (its rows put back if it failed)
+        if waited and not (self.pending or self.feed_states):
+            snap = done or self.store.snapshot()
+        else:
+            self._write(_entities(watchlist))
+            self._claimed -= set(self.feed_states)
+            self._reset_buffers()
+            snap = self.store.snapshot()
+        if on_commit:
+            on_commit(snap)
+        return snap
+
+    def commit_later(
+        self, *, watchlist: tuple[Iterable[Entity], str] | None = None
+    ) -> PgSnapshot | None:
+        """Hand the buffered rows over to a commit in the background, on a connection of its
+        own, so that the poller goes on fetching and parsing meanwhile; at most one is in
+        flight (this waits for the one before). Returns the snapshot of the commit before,
+        when it succeeded. A commit that fails puts its rows back into the buffers, ahead of
+        those buffered since, so that the next commit stores them (nothing is lost, and the
+        database's keys store nothing twice); `commit` and `close` wait for it."""
+        done = self._finish()
+        if not (self.pending or self.feed_states):
+            return done
+        batch = copy.copy(self)  # the buffers' lists go with it; this writer gets new ones
+        batch.con, batch.slot = self._later_con, self._later_slot
+        batch._versions = dict(self._versions)
+        batch._inflight, batch._committer, batch._later_con = None, None, None
+        batch.other_analyses = False
+        self._reset_buffers()
+        if self._committer is None:
+            self._committer = ThreadPoolExecutor(1, thread_name_prefix="monitor-commit")
+        future = self._committer.submit(batch._commit_later, _entities(watchlist))
+        self._inflight = (batch, future)
+        return done
+
+    @property
+    def committing(self) -> bool:
+        return self._inflight is not None
+
+    def _commit_later(self, watchlist: tuple[list[Entity], str] | None) -> PgSnapshot:
+        """(In the committing thread, on the batch handed over.)"""
+        self._write(watchlist)
+        return self.store.snapshot()
+
+    def _finish(self) -> PgSnapshot | None:
+        """Wait for the commit in flight, if any: its snapshot, or None when there was none
+        or it failed (its rows then back in the buffers, and why in the log)."""
+        if self._inflight is None:
+            return None
+        batch, future = self._inflight
+        self._inflight = None
+        try:
+            snap = future.result()
+        except StoreError as exc:
+            self._put_back(batch)
+            self.log(f"store: a commit failed; its rows are kept for the next one: {exc}")
+            return None
+        except BaseException:
+            self._put_back(batch)
+            raise
+        finally:
+            self._later_con, self._later_slot = batch.con, batch.slot
+        self._claimed -= set(batch.feed_states)
+        self._versions.update(batch.written)
+        self.other_analyses = self.other_analyses or batch.other_analyses
+        return snap
+
+    def _put_back(self, batch: PgWriter) -> None:
+        """The rows of a commit that failed, ahead of those buffered since (a feed's newer
+        state and an article's newer recount win)."""
+        self.new_articles[:0] = batch.new_articles
+        self.new_sources[:0] = batch.new_sources
+        self.new_mentions[:0] = batch.new_mentions
+        self.new_stories[:0] = batch.new_stories
+        self.new_names[:0] = batch.new_names
+        self.new_fetches[:0] = batch.new_fetches
+        self.new_pages[:0] = batch.new_pages
+        self.feed_states = {**batch.feed_states, **self.feed_states}
+        self.recounted = {**batch.recounted, **self.recounted}
+        for feed, n in batch.source_counts.items():
+            self.source_counts[feed] = self.source_counts.get(feed, 0) + n
+
+    def _write(self, watchlist: tuple[list[Entity], str] | None) -> None:
+        """Commit the buffered rows (retried after a deadlock), then empty the temporary
+        tables; raises StoreError, the buffers kept."""
         for attempt in range(COMMIT_RETRIES):
             try:
-                self._run("write to", lambda con: self._commit(con, entities))
+                self.written = self._run("write to", lambda con: self._commit(con, watchlist))
                 break
             except StoreError as exc:
                 cause = exc.__cause__
@@ -1367,18 +1487,12 @@ class PgWriter(BufferedWriter):
                 )
                 if not retry or attempt == COMMIT_RETRIES - 1:
                     raise
+        self._versions.update(self.written)
         self._empty_temp()
-        committed = set(self.feed_states)
-        self._claimed -= committed
-        self._reset_buffers()
-        snap = self.store.snapshot()
-        if on_commit:
-            on_commit(snap)
-        return snap
 
     def _commit(
         self, con: psycopg.Connection[Any], watchlist: tuple[list[Entity], str] | None
-    ) -> None:
+    ) -> dict[str, int]:
         fetches = [dict(r) for r in self.new_fetches]
         with con.transaction(), con.cursor() as cur:
             # a recount in progress holds this lock exclusively: wait for it
@@ -1459,8 +1573,8 @@ class PgWriter(BufferedWriter):
                 rows = %s{set_watchlist} WHERE id = 1""",  # type: ignore[arg-type]
                 params,
             )
-        self._versions.update(versions)
         self.new_fetches = fetches
+        return versions
 
     def _recount_stored(self, cur: psycopg.Cursor[Any], ids: list[int]) -> tuple[int, int]:
         """Replace the stored mention and name rows of these articles with their recounted
