@@ -838,7 +838,12 @@ def _pg_sustained(
         f"{2000 / total:,.0f}/s; feeds polled by each poller: {shares}; indexes read into "
         f"the OS cache first: {data['prewarm']['mb']:,.0f} MB in "
         f"{secs(data['prewarm']['seconds'])}; Poller.open(): "
-        + ", ".join(secs(t) for t in data["open"]),
+        + ", ".join(secs(t) for t in data["open"])
+        + "; warm-up before the first round (story index, parse worker; not in the rate): "
+        + ", ".join(secs(t) for t in data.get("warm_up", []))
+        + "; each poller's wait on its own commits per round: "
+        + " / ".join(", ".join(secs(p.get("commits", 0.0)) for p in r["pollers"])
+                     for r in rounds_),
         rate,
     ))  # fmt: skip
 
