@@ -38,7 +38,7 @@ from .console import (
     progress_bar,
     write_data,
 )
-from .errors import ConfigError, MonitorError, OpmlError, OutputError, StoreError
+from .errors import ConfigError, MonitorError, OpmlError, OutputError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -200,14 +200,7 @@ def print_frame(df: pd.DataFrame, fmt: str, title: str = "") -> None:
 def _store(config: Config) -> Store:
     from .store import open_store
 
-    root = config.store
-    if isinstance(root, Path) and root.exists() and not root.is_dir():
-        # else `check` called it "no store yet" (exit 0) and `repair` "nothing to repair"
-        raise StoreError(
-            f"the store {root} is not a folder (a file is in its place); move that file away, "
-            "or point store: in feeds.yaml at a folder"
-        )
-    return open_store(root)
+    return open_store(config.store)
 
 
 def _poller(

@@ -787,8 +787,10 @@ class Poller:
         if self._parser is None:
             from .parsepool import Analysis, FeedParser
 
-            analysis = Analysis(self.enricher.analysis, tuple(self.config.watch), self.tone)
-            self._parser = FeedParser(analysis=analysis if COUNT_ASIDE else None)
+            analysis = None
+            if COUNT_ASIDE:  # (else the worker needs no analyses: none is built for it)
+                analysis = Analysis(self.enricher.analysis, tuple(self.config.watch), self.tone)
+            self._parser = FeedParser(analysis=analysis)
             self._parser.start()
         return self._parser
 

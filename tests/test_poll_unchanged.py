@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -83,6 +84,33 @@ def poll_once(
     return proc, json.loads(out.read_text())
 
 
+def two_feeds(server: FeedServer, tmp_path: Path, links: list[str], full_text: bool) -> Path:
+    """Feeds A (one article, an ETag) and B (two, a Last-Modified) linking to `links`, and a
+    feeds.yaml watching Bukele."""
+    server.feed("/a", rss(("Bukele one", links[0])), etag='"a1"')
+    server.feed(
+        "/b",
+        rss(("Bukele two", links[1]), ("Three", links[2])),
+        last_modified="Mon, 01 Jun 2026 10:00:00 GMT",
+    )
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        f"""store: store
+poll:
+  full_text: {str(full_text).lower()}
+feeds:
+  - name: A
+    url: {server.url("/a")}
+  - name: B
+    url: {server.url("/b")}
+watch:
+  - name: Bukele
+    kind: person
+"""
+    )
+    return config
+
+
 @pytest.fixture
 def served(tmp_path):
     """Two feeds with validators whose articles' pages fail (503): their page queue stays in
@@ -94,28 +122,8 @@ def served(tmp_path):
 
         for n in (1, 2, 3, 4):
             server.handle(f"/page{n}", unavailable)
-        server.feed("/a", rss(("Bukele one", server.url("/page1"))), etag='"a1"')
-        server.feed(
-            "/b",
-            rss(("Bukele two", server.url("/page2")), ("Three", server.url("/page3"))),
-            last_modified="Mon, 01 Jun 2026 10:00:00 GMT",
-        )
-        config = tmp_path / "feeds.yaml"
-        config.write_text(
-            f"""store: store
-poll:
-  full_text: true
-feeds:
-  - name: A
-    url: {server.url("/a")}
-  - name: B
-    url: {server.url("/b")}
-watch:
-  - name: Bukele
-    kind: person
-"""
-        )
-        yield server, config
+        links = [server.url(f"/page{n}") for n in (1, 2, 3)]
+        yield server, two_feeds(server, tmp_path, links, full_text=True)
 
 
 def test_an_unchanged_pass_records_every_feed_and_loads_no_dataframe_or_parser(served, tmp_path):
@@ -212,28 +220,8 @@ def test_fetch_log_rows_built_from_buffers_equal_arrows_own():
 def plain(tmp_path):
     """Two feeds with validators, read from the feeds alone (no page queued)."""
     with FeedServer() as server:
-        server.feed("/a", rss(("Bukele one", "https://a.example/1")), etag='"a1"')
-        server.feed(
-            "/b",
-            rss(("Bukele two", "https://b.example/2"), ("Three", "https://b.example/3")),
-            last_modified="Mon, 01 Jun 2026 10:00:00 GMT",
-        )
-        config = tmp_path / "feeds.yaml"
-        config.write_text(
-            f"""store: store
-poll:
-  full_text: false
-feeds:
-  - name: A
-    url: {server.url("/a")}
-  - name: B
-    url: {server.url("/b")}
-watch:
-  - name: Bukele
-    kind: person
-"""
-        )
-        yield server, config
+        links = ["https://a.example/1", "https://b.example/2", "https://b.example/3"]
+        yield server, two_feeds(server, tmp_path, links, full_text=False)
 
 
 def test_an_unchanged_pass_without_pages_imports_no_arrow_numpy_or_tone(plain, tmp_path):

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import StoreError
 from ..models import Article, Entity, FeedState
 from .schema import Quarantined
 
@@ -407,4 +408,11 @@ def open_store(location: str | Path) -> Store:
         return PgStore(str(location))
     from .parquet import ParquetStore
 
+    root = Path(location)
+    if root.exists() and not root.is_dir():
+        # else `check` called it "no store yet" (exit 0) and `repair` "nothing to repair"
+        raise StoreError(
+            f"the store {root} is not a folder (a file is in its place); move that file away, "
+            "or point store: in feeds.yaml at a folder"
+        )
     return ParquetStore(location)
