@@ -136,10 +136,10 @@ def held_open(writer) -> tuple[threading.Thread, threading.Event, threading.Even
     reached, release = threading.Event(), threading.Event()
     write_states = writer._write_states
 
-    def hold(cur):
+    def hold(cur, *args):
         reached.set()
         assert release.wait(60)
-        return write_states(cur)
+        return write_states(cur, *args)
 
     writer._write_states = hold
     thread = threading.Thread(target=writer.commit)
@@ -255,6 +255,30 @@ def test_an_article_another_poller_stored_first_is_not_new_nor_counted_twice(pg_
     assert snap.rows("articles") == 1 and snap.rows("mentions") == 1 and snap.rows("sources") == 2
     assert count(pg_url, "SELECT new_articles FROM fetches") == 0
     assert snap.feeds["http://f/b"].last_new == 0 and snap.feeds["http://f/b"].articles == 1
+
+
+def test_a_retried_commit_discounts_an_article_another_poller_stored_once(pg_url, monkeypatch):
+    """The discount of an article another poller stored first is taken from the feed's state
+    only when the transaction commits: a commit retried after a serialization failure (or
+    failed and made again later) must not take it twice."""
+    store = open_store(pg_url)
+    first, second = store.writer(poller="a"), store.writer(poller="b")
+    assert add(first, 1, "http://f/a")
+    first.commit()
+    assert add(second, 1, "http://f/b") and add(second, 2, "http://f/b")  # one lost, one new
+    second.set_feed(FeedState(url="http://f/b", last_new=2))
+    write_states, failed = pg.PgWriter._write_states, []
+
+    def fail_once(self, cur, *args):
+        if not failed:
+            failed.append(1)
+            raise psycopg.errors.SerializationFailure("could not serialize access")
+        return write_states(self, cur, *args)
+
+    monkeypatch.setattr(pg.PgWriter, "_write_states", fail_once)
+    snap = second.commit()
+    assert failed and snap.rows("articles") == 2
+    assert snap.feeds["http://f/b"].last_new == 1 and snap.feeds["http://f/b"].articles == 2
 
 
 def test_prepare_finds_what_another_poller_stored_so_its_entries_are_not_new(pg_url):

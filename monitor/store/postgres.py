@@ -1523,8 +1523,8 @@ class PgWriter(BufferedWriter):
                                           for r in self.new_pages])  # fmt: skip
                 cur.execute(_INSERT_PAGES)
                 pages = cur.rowcount
-            if lost:  # stored by another poller meanwhile: not new after all
-                self._discount(lost, fetches)
+            # stored by another poller meanwhile: not new after all
+            discounts = self._discount(lost, fetches) if lost else {}
             per_feed: dict[str, int] = {}
             if self.new_sources:
                 _copy_temp(cur, "sources", self.new_sources)
@@ -1533,7 +1533,7 @@ class PgWriter(BufferedWriter):
             if fetches:
                 cols = SCHEMAS["fetches"].names
                 _copy_rows(cur, "fetches", [tuple(r.get(c) for c in cols) for r in fetches])
-            versions = self._write_states(cur)
+            versions = self._write_states(cur, discounts)
             if per_feed:
                 urls = sorted(per_feed)
                 cur.execute(
@@ -1574,6 +1574,9 @@ class PgWriter(BufferedWriter):
                 params,
             )
         self.new_fetches = fetches
+        for feed, n in discounts.items():  # committed: the poller's own states say so too
+            if (st := self.feed_states.get(feed)) is not None:
+                st.last_new = max(st.last_new - n, 0)
         return versions
 
     def _recount_stored(self, cur: psycopg.Cursor[Any], ids: list[int]) -> tuple[int, int]:
@@ -1594,9 +1597,12 @@ class PgWriter(BufferedWriter):
             cur.execute(statement, params)  # type: ignore[arg-type]
         return int(mentions) - int(gone_mentions), int(names) - int(gone_names)
 
-    def _discount(self, lost: set[int], fetches: list[dict[str, Any]]) -> None:
+    def _discount(self, lost: set[int], fetches: list[dict[str, Any]]) -> dict[str, int]:
         """Articles another poller stored first: they are not new articles of this poll (its
-        fetch log and feed state say so) and their buffered mentions are not inserted."""
+        fetch log and feed state say so) and their buffered mentions are not inserted.
+        Changes this attempt's copies of the fetch rows; returns, per feed, how many to take
+        from its state's `last_new`, applied only once the transaction commits (a retried or
+        failed commit must not take them twice)."""
         by_feed: dict[str, int] = {}
         for aid, feed, _, _ in self.new_sources:
             if aid in lost:
@@ -1607,16 +1613,16 @@ class PgWriter(BufferedWriter):
                 if row.get("feed") == feed and row.get("new_articles"):
                     row["new_articles"] = max(int(row["new_articles"]) - n, 0)
                     break
-            st = self.feed_states.get(feed)
-            if st is not None:
-                st.last_new = max(st.last_new - n, 0)
+        return by_feed
 
-    def _write_states(self, cur: psycopg.Cursor[Any]) -> dict[str, int]:
+    def _write_states(self, cur: psycopg.Cursor[Any], discounts: dict[str, int]) -> dict[str, int]:
         """Write the feed states set since the last commit, where this writer may (see the
-        module docstring); their new versions."""
+        module docstring), `last_new` less this commit's `discounts`; their new versions."""
         versions: dict[str, int] = {}
         for url in sorted(self.feed_states):
             state = state_to_json(self.feed_states[url])
+            if url in discounts:
+                state["last_new"] = max(int(state.get("last_new") or 0) - discounts[url], 0)
             state.pop("articles", None)  # a column of its own, summed in the database
             cur.execute(
                 """INSERT INTO monitor_feeds AS f (url, state, version)
