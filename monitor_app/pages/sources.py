@@ -129,13 +129,12 @@ def cached_sources_view(
     feeds = per_feed.head(MAX_FEEDS).index.tolist()
     present = set(df["entity"])
     drawn = [e for e in entities if e in present]
-    shown = df[df["name"].isin(feeds)]
+    shown = df[df["name"].isin(feeds)].groupby(["entity", "name"])[["articles", "mentions"]].sum()
     bars = []
     for group, entity in [*((e, e) for e in drawn), ("Other entities", "")]:
-        part = shown[shown["entity"] == entity].groupby("name")[["articles", "mentions"]].sum()
-        part = part.reindex(feeds).fillna(0)
-        if part["articles"].sum() == 0:
+        if entity not in shown.index:
             continue
+        part = shown.loc[entity].reindex(feeds).fillna(0)
         bars.append((group, part["articles"].tolist(), part["mentions"].tolist()))
     return SourcesView(feeds, len(per_feed), drawn, bars)
 
