@@ -548,6 +548,30 @@ def top_feeds(snap: Snapshot, f: Filters) -> pd.DataFrame:
     return df
 
 
+def feed_totals(snap: Snapshot, f: Filters, entities: Sequence[str]) -> pd.DataFrame:
+    """`top_feeds` summed per feed for a few entities: `feed, name, entity, articles,
+    mentions`, a row per feed and each of `entities` it carries, and one with entity "" for
+    every other entity together (their `top_feeds` rows summed: an article counts once per
+    entity it mentions). Ordered by feed, then entity.
+
+    What the Sources page draws first: some 1,400 rows where `top_feeds` has ~80,000 at 2M
+    articles, and half the time (the same join, without grouping by every entity)."""
+    w = _Where(snap, f).entities().articles()
+    feed_cond = "s.feed IN (SELECT unnest(?::VARCHAR[]))" if f.feeds else "true"
+    params = [list(dict.fromkeys(entities)), *w.params, *([list(f.feeds)] if f.feeds else [])]
+    df = snap.query(
+        f"""SELECT s.feed, coalesce(d.entity, '') AS entity, COUNT(*)::BIGINT AS articles,
+               SUM(m.count)::BIGINT AS mentions
+        FROM {{mentions}} m JOIN {{sources}} s ON s.article_id = m.article_id
+        LEFT JOIN (SELECT unnest(?::VARCHAR[]) AS entity) d ON d.entity = m.entity
+        WHERE {w.sql} AND {feed_cond}
+        GROUP BY s.feed, d.entity ORDER BY 1, 2""",
+        params,
+    )
+    df.insert(1, "name", _names_of(snap, df["feed"]))
+    return df
+
+
 # --------------------------------------------------------------------------------------------
 # The articles behind a count
 
@@ -924,7 +948,9 @@ def ingestion(snap: Snapshot, f: Filters, by: str = "day") -> pd.DataFrame:
     df = pd.DataFrame({"period": grid.astype("datetime64[us]")}).merge(df, on="period", how="left")
     df[["polled", "failed"]] = df[["polled", "failed"]].fillna(0).astype("int64")
     gap = df["first"].bfill() - df["last"].ffill()
-    silent = (df["polled"] == 0) & (gap > 2 * _cadence(snap))
+    quiet = (df["polled"] == 0) & gap.notna()  # no poll, between two polls
+    # the cadence (a pass over the whole fetch log) only when a period is quiet
+    silent = quiet & (gap > 2 * _cadence(snap)) if quiet.any() else quiet
     df["degraded"] = silent | (df["failed"] > DEGRADED_SHARE * df["polled"])
     return df[columns]
 

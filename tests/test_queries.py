@@ -241,6 +241,23 @@ def test_ingestion_gaps_shorter_than_the_polling_cadence_are_not_degraded(make):
     assert health[pd.Timestamp(T0 + timedelta(hours=6)).tz_localize(None)]
 
 
+def test_ingestion_reads_the_cadence_only_for_periods_without_a_poll(make, monkeypatch):
+    """The polling cadence (a pass over the whole fetch log: 50 ms at 2M articles, after
+    every commit) decides only whether a period without any poll is degraded: a range polled
+    throughout never asks for it, and one with a silent period does."""
+    for hour in (0, 1, 2, 3):
+        make.fetch(F1, T0 + timedelta(hours=hour))
+    snap = make.commit()
+    asked: list[int] = []
+    cadence = queries._cadence
+    monkeypatch.setattr(queries, "_cadence", lambda s: asked.append(1) or cadence(s))
+    health = queries.ingestion(snap, Filters(), "hour")
+    assert not health["degraded"].any() and asked == []
+    make.fetch(F1, T0 + timedelta(hours=9))  # a 6 h silence
+    health = queries.ingestion(make.commit(), Filters(), "hour")
+    assert health["degraded"].sum() == 5 and asked == [1]
+
+
 def test_the_rollups_answer_as_the_rows_do(make, monkeypatch):
     """Timeline totals, overview trends and co-mentions from the daily roll-ups are what the
     same queries compute from the rows, through many commits (compaction), recounts of stored

@@ -406,3 +406,33 @@ def test_top_feeds_equal_a_computation_over_the_rows(store_location, seed):
         assert got[["entity", "feed", "articles", "mentions"]].values.tolist() == (
             want.values.tolist()
         ), f
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_feed_totals_are_top_feeds_summed(store_location, seed):
+    """What the Sources page draws first: per feed, each of a few entities' rows of
+    `top_feeds` and the others' rows summed into one (entity ""), for ranges, entity and feed
+    filters and entity lists (empty, absent entities)."""
+    snap = random_story_store(store_location, seed, n=150, carriers=0.3).snapshot()
+    rng = random.Random(seed)
+    day0 = T0.replace(hour=0, tzinfo=None)
+    names = ["Nayib Bukele", "CECOT", "Noem", "Nobody Watched"]
+    for _ in range(6):
+        a, b = sorted(rng.sample(range(0, 6 * 24), 2))
+        f = Filters(
+            start=day0 + timedelta(hours=a),
+            end=day0 + timedelta(hours=b),
+            entities=tuple(rng.sample(names[:3], rng.randrange(0, 3))),
+            feeds=(f"https://f{rng.randrange(6)}/rss",) if rng.random() < 0.3 else (),
+        )
+        drawn = rng.sample(names, rng.randrange(0, 4))
+        rows = queries.top_feeds(snap, f)
+        want = (
+            rows.assign(entity=rows["entity"].where(rows["entity"].isin(drawn), ""))
+            .groupby(["feed", "name", "entity"], as_index=False)[["articles", "mentions"]]
+            .sum()
+            .sort_values(["feed", "entity"])
+        )
+        got = queries.feed_totals(snap, f, drawn)
+        assert list(got.columns) == ["feed", "name", "entity", "articles", "mentions"]
+        assert got.values.tolist() == want.values.tolist(), (f, drawn)

@@ -13,7 +13,7 @@ import streamlit as st
 from monitor import queries
 from monitor.store import Snapshot
 
-from ..data import Context, q
+from ..data import Context
 from ..state import Selection, go_to_articles, selected_rows, top_entities
 from ..widgets import OTHER_COLOR, chart, csv_button, empty_state, style_figure
 
@@ -31,14 +31,14 @@ COLUMNS = {
 
 @dataclass(frozen=True)
 class SourcesView:
-    """What the page draws from `queries.top_feeds`: the bars' feeds and, per colour group,
-    its articles and mentions per feed; the table (the query's rows, in its order)."""
+    """What the page draws first, from `queries.feed_totals`: the bars' feeds and, per colour
+    group, its articles and mentions per feed. The table of every (feed, entity) pair waits
+    for its expander (`sources_table`)."""
 
     feeds: list[str]  # the MAX_FEEDS feeds with the most articles, most first
     n_feeds: int  # feeds in all
     drawn: list[str]  # the entities with a colour of their own that have a bar
     bars: list[tuple[str, list[float], list[float]]]  # (group, articles, mentions) per feed
-    table: pd.DataFrame  # columns as COLUMNS names them; its texts as categories
 
 
 def render(ctx: Context, sel: Selection) -> None:
@@ -83,14 +83,14 @@ def render(ctx: Context, sel: Selection) -> None:
     fig.update_yaxes(autorange="reversed", title=None)
     fig.update_xaxes(title="Articles mentioning the entity (per feed)", tickformat=",")
     chart(fig, "sources_bar")
-    table = view.table
     rows = st.expander(
         "**Every feed and entity**, a row each: pick one to open its articles",
         key="rows",
         bind="query-params",
         icon=":material/table_rows:",
     )
-    if rows.open:  # sent to the browser only when open (~90,000 rows at 2M articles)
+    if rows.open:  # computed and sent only when open (~80,000 rows at 2M articles)
+        table = sources_table(ctx.snap, f)
         with rows:
             st.caption(f"{len(table):,} rows. Click a column header to sort.")
             st.dataframe(
@@ -105,14 +105,14 @@ def render(ctx: Context, sel: Selection) -> None:
                     "Mentions": st.column_config.NumberColumn(format="localized"),
                 },
             )
-    csv_button(functools.partial(query_rows, table), "sources", "src_csv")
+    csv_button(functools.partial(csv_rows, ctx.snap, f), "sources", "src_csv")
 
 
 def sources_view(
     snap: Snapshot, f: queries.Filters, entities: tuple[str, ...]
 ) -> SourcesView | None:
-    """The page's bars and table for the filters and the entities that get a colour (None:
-    no mentions), computed once per commit and shared by the sessions that show them."""
+    """The page's bars for the filters and the entities that get a colour (None: no
+    mentions), computed once per commit and shared by the sessions that show them."""
     return cached_sources_view(snap.key, repr(f), entities, snap, f)
 
 
@@ -120,37 +120,47 @@ def sources_view(
 def cached_sources_view(
     snap_key: str, f_key: str, entities: tuple[str, ...], _snap: Snapshot, _f: queries.Filters
 ) -> SourcesView | None:
-    df = q("top_feeds", _snap, _f)
+    df = queries.feed_totals(_snap, _f, entities)
     if df.empty:
         return None
-    per_feed = df.groupby("name")["articles"].sum().sort_values(ascending=False)
+    per_feed = df.groupby("name")["articles"].sum()
+    # most articles first, ties by name
+    per_feed = per_feed.sort_index().sort_values(ascending=False, kind="stable")
     feeds = per_feed.head(MAX_FEEDS).index.tolist()
-    present = set(df["entity"].unique())
+    present = set(df["entity"])
     drawn = [e for e in entities if e in present]
-    shown = df[df["name"].isin(feeds)].assign(
-        group=lambda d: d["entity"].where(d["entity"].isin(drawn), "Other entities")
-    )
+    shown = df[df["name"].isin(feeds)].groupby(["entity", "name"])[["articles", "mentions"]].sum()
     bars = []
-    for group in [*drawn, "Other entities"]:
-        part = shown[shown["group"] == group].groupby("name")[["articles", "mentions"]].sum()
-        part = part.reindex(feeds).fillna(0)
-        if part["articles"].sum() == 0:
+    for group, entity in [*((e, e) for e in drawn), ("Other entities", "")]:
+        if entity not in shown.index:
             continue
+        part = shown.loc[entity].reindex(feeds).fillna(0)
         bars.append((group, part["articles"].tolist(), part["mentions"].tolist()))
-    # every (feed, entity) pair: ~90,000 rows at 2M articles. Names, entities and URLs repeat,
-    # so they go to the browser as categories (each text once): a third of the bytes
-    table = (
-        df[list(COLUMNS)]
+    return SourcesView(feeds, len(per_feed), drawn, bars)
+
+
+def sources_table(snap: Snapshot, f: queries.Filters) -> pd.DataFrame:
+    """The expander's table: `queries.top_feeds` (every feed and entity), its columns as
+    COLUMNS names them and its texts as categories, cached like the queries."""
+    return cached_sources_table(snap.key, repr(f), snap, f)
+
+
+@st.cache_data(max_entries=20, show_spinner=False)
+def cached_sources_table(
+    snap_key: str, f_key: str, _snap: Snapshot, _f: queries.Filters
+) -> pd.DataFrame:
+    # ~80,000 rows at 2M articles. Names, entities and URLs repeat, so they go to the browser
+    # as categories (each text once): a third of the bytes
+    return (
+        queries.top_feeds(_snap, _f)[list(COLUMNS)]
         .astype({"name": "category", "entity": "category", "feed": "category"})
         .rename(columns=COLUMNS)
     )
-    return SourcesView(feeds, len(per_feed), drawn, bars, table)
 
 
-def query_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The table as `queries.top_feeds` has it (its columns and names): the CSV's rows."""
-    back = {shown: column for column, shown in COLUMNS.items()}
-    return table.rename(columns=back)[["entity", "feed", "name", "articles", "mentions"]]
+def csv_rows(snap: Snapshot, f: queries.Filters) -> pd.DataFrame:
+    """The CSV's rows, computed when its button is clicked: `queries.top_feeds`."""
+    return queries.top_feeds(snap, f)
 
 
 def drawn_text(n: int, top: bool) -> str:
