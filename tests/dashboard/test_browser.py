@@ -219,6 +219,46 @@ def test_back_from_the_articles_opened_on_a_chart(page: Any, dashboard_url: str)
     assert chips(page, "e") == []
 
 
+CELL_JS = """([a, b]) => {
+  const gd = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const box = gd.getBoundingClientRect();
+  return {x: box.left + xa._offset + xa.d2p(b), y: box.top + ya._offset + ya.d2p(a)};
+}"""
+
+
+def test_a_co_mention_cell_or_row_opens_its_articles(
+    page: Any, dashboard_url: str, store_config: Path
+) -> None:
+    """A click on a heatmap cell lists that pair's articles; the Top pairs table is sent only
+    once its expander is opened (the URL keeps it open), and a row picked there lists its
+    pair's articles in their place."""
+    snap = open_store(load_config(store_config).store).snapshot()
+    entities = tuple(queries.mention_counts(snap, queries.Filters())["entity"])
+    pairs = queries.co_mentions(snap, queries.Filters(entities=entities))
+    (a1, b1, n1), (a2, b2, n2) = pairs.head(2).itertuples(index=False)
+    open_link(page, dashboard_url, view="co-mentions", range="all")
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
+    assert page.locator('[data-testid="stDataFrame"]').count() == 0
+    point = page.evaluate(CELL_JS, [b1, a1])  # row b1, column a1: the pair either way
+    page.mouse.click(point["x"], point["y"])
+    heading = page.locator("h4", has_text=f"{b1} & {a1}: {n1:,} article")
+    heading.wait_for()
+    settle(page)
+    assert page.locator(".mm-card").count() == min(50, n1)
+    page.get_by_text("Top pairs").click()
+    page.wait_for_function("() => location.search.includes('rows=true')")
+    settle(page)
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.locator("canvas").first.wait_for()
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 35 + 17)  # the second data row's checkbox
+    page.locator("h4", has_text=f"{a2} & {b2}: {n2:,} article").wait_for()
+    assert heading.count() == 0
+
+
 def test_a_source_row_opens_its_articles(page: Any, dashboard_url: str, store_config: Path) -> None:
     """A row of the Sources table (sent to the browser with categories once its expander is
     opened, which the URL keeps) opens the articles of that feed that mention that entity."""
