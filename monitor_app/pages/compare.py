@@ -1,16 +1,11 @@
 """The Compare page: share of voice of the chosen (or the most mentioned) entities over time,
 and their totals as a donut, in one figure.
-
-The figure's place is sent first, holding an empty figure, and filled once the queries are
-done: the browser fetches and compiles plotly's code (4.6 MB; it loads it with the first
-chart of a page) while the server queries, instead of after.
 """
 
 from __future__ import annotations
 
 import html
 from dataclasses import replace
-from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -25,60 +20,11 @@ from ..state import (
     fit_granularity,
     top_entities,
 )
-from ..widgets import PLOTLY_CONFIG, chart, csv_button, empty_state, style_figure
-
-HEIGHT = 430  # px, the figure's
+from ..widgets import chart, csv_button, empty_state, style_figure
 
 
 def render(ctx: Context, sel: Selection) -> None:
     st.subheader("Compare: share of voice")
-    head = st.container()  # the controls and the notes, above the figure
-    slot = chart_slot(HEIGHT)  # sent before them and the queries
-    with head:
-        by, measure, roll, entities, top = controls(ctx, sel)
-    if not entities:
-        with slot:
-            empty_state("No mentions in this range. Try a longer range, or fewer filters.")
-        return
-    span_start, end = sel.span(ctx)
-    fit = fit_granularity(by, span_start, end, MAX_LINE_POINTS)
-    f = replace(sel.filters, entities=tuple(entities))
-    totals = q("mention_counts", ctx.snap, f, "none").set_index("entity")
-    if fit.start != span_start:
-        f = replace(f, start=fit.start)  # drawn from a later start (see fit_granularity)
-    by, note = fit.by, fit.note
-    df = q("timeline", ctx.snap, f, by)
-    if top:
-        head.caption(
-            f"The {len(entities)} most mentioned entities in the range; "
-            "choose entities in the sidebar for others."
-        )
-    if note:
-        head.caption(note)
-    if df.empty or df[measure].sum() == 0:
-        with slot:
-            empty_state("No mentions in this range. Try a longer range, or fewer filters.")
-        return
-    wide = df.pivot_table(index="period", columns="entity", values=measure, aggfunc="sum")
-    wide = wide.reindex(columns=entities).fillna(0)
-    if roll > 1:
-        wide = wide.rolling(roll, min_periods=1).sum()
-    sums = wide.sum(axis=1)
-    shares = wide.div(sums.where(sums > 0), axis=0).fillna(0.0)
-    values = [int(totals[measure].get(e, 0)) for e in entities]
-    with slot:
-        chart(share_figure(ctx, entities, shares, wide, values, measure), "compare_chart")
-    if roll > 1:
-        st.caption(f"Shares of {roll}-period sums.")
-    c1, c2, _ = st.columns([1, 1, 3])
-    with c1:
-        articles_button("Open the articles", "cmp_articles", e=list(entities))
-    with c2:
-        csv_button(df, f"compare-{by}", "cmp_csv")
-
-
-def controls(ctx: Context, sel: Selection) -> tuple[str, str, int, list[str], bool]:
-    """The chart's controls and the entities compared (and whether they are the top ones)."""
     by, measure, _, roll = chart_controls(ctx, sel, with_norm=False)
     if measure == "tone":
         st.caption(
@@ -89,17 +35,42 @@ def controls(ctx: Context, sel: Selection) -> tuple[str, str, int, list[str], bo
     entities, top = top_entities(ctx, sel)
     if len(entities) < 2 and not top:
         st.caption("Choose two or more entities in the sidebar to compare them.")
-    return by, measure, roll, entities, top
-
-
-def chart_slot(height: int) -> Any:
-    """The place of the page's figure, holding an empty figure of its height until the figure
-    is drawn there (`with slot:`)."""
-    slot = st.empty()
-    blank = go.Figure(layout={"height": height, "xaxis": {"visible": False},
-                              "yaxis": {"visible": False}})  # fmt: skip
-    slot.plotly_chart(blank, config=PLOTLY_CONFIG, theme="streamlit")
-    return slot
+    if not entities:
+        empty_state("No mentions in this range. Try a longer range, or fewer filters.")
+        return
+    span_start, end = sel.span(ctx)
+    fit = fit_granularity(by, span_start, end, MAX_LINE_POINTS)
+    f = replace(sel.filters, entities=tuple(entities))
+    totals = q("mention_counts", ctx.snap, f, "none").set_index("entity")
+    if fit.start != span_start:
+        f = replace(f, start=fit.start)  # drawn from a later start (see fit_granularity)
+    by, note = fit.by, fit.note
+    df = q("timeline", ctx.snap, f, by)
+    if top:
+        st.caption(
+            f"The {len(entities)} most mentioned entities in the range; "
+            "choose entities in the sidebar for others."
+        )
+    if note:
+        st.caption(note)
+    if df.empty or df[measure].sum() == 0:
+        empty_state("No mentions in this range. Try a longer range, or fewer filters.")
+        return
+    wide = df.pivot_table(index="period", columns="entity", values=measure, aggfunc="sum")
+    wide = wide.reindex(columns=entities).fillna(0)
+    if roll > 1:
+        wide = wide.rolling(roll, min_periods=1).sum()
+    sums = wide.sum(axis=1)
+    shares = wide.div(sums.where(sums > 0), axis=0).fillna(0.0)
+    values = [int(totals[measure].get(e, 0)) for e in entities]
+    chart(share_figure(ctx, entities, shares, wide, values, measure), "compare_chart")
+    if roll > 1:
+        st.caption(f"Shares of {roll}-period sums.")
+    c1, c2, _ = st.columns([1, 1, 3])
+    with c1:
+        articles_button("Open the articles", "cmp_articles", e=list(entities))
+    with c2:
+        csv_button(df, f"compare-{by}", "cmp_csv")
 
 
 AREA_WIDTH = 0.66  # of the figure: the share over time; the donut of the totals on the right
@@ -148,7 +119,7 @@ def share_figure(
             )
         ]
     )
-    style_figure(fig, height=HEIGHT)
+    style_figure(fig, height=430)
     fig.update_xaxes(domain=[0.0, AREA_WIDTH])
     fig.update_yaxes(
         tickformat=".0%", range=[0, 1], title=f"Share of the chosen entities' {measure}"
