@@ -296,23 +296,24 @@ def test_a_csv_button_downloads_what_the_page_shows(
     assert Path(download.value.path()).read_text() == want
 
 
-def test_compare_draws_the_shares_and_the_donut_side_by_side(page: Any, dashboard_url: str) -> None:
-    """One figure: the stacked shares on the left, the donut of the totals on the right, not
-    overlapping, each drawn."""
-    open_link(page, dashboard_url, view="compare", range="all", e=["Nayib Bukele", "LexCorp"])
+def test_compare_draws_the_shares_with_the_totals_in_the_legend(
+    page: Any, dashboard_url: str, store_config: Path
+) -> None:
+    """One figure of stacked shares, as wide as the page, its legend giving each entity's total
+    (and no donut)."""
+    snap = open_store(load_config(store_config).store).snapshot()
+    chosen = ("Nayib Bukele", "LexCorp")
+    counts = queries.mention_counts(snap, queries.Filters(entities=chosen)).set_index("entity")
+    open_link(page, dashboard_url, view="compare", range="all", e=list(chosen))
     charts = page.locator('[data-testid="stPlotlyChart"]')
-    charts.first.locator(".main-svg").first.wait_for()
+    charts.first.locator(".scatterlayer .trace").first.wait_for()
     assert charts.count() == 1
-    types = page.evaluate(
-        "() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')"
-        ".data.map(t => t.type)"
-    )
-    assert sorted(types) == ["pie", "scatter", "scatter"]
-    area = charts.first.locator("rect.nsewdrag").first.bounding_box()  # the areas' plot
-    pie = charts.first.locator(".pielayer .trace").first.bounding_box()
-    assert area is not None and pie is not None
-    assert area["x"] + area["width"] <= pie["x"]
-    assert pie["width"] >= 150
+    assert charts.first.locator(".pielayer .trace").count() == 0
+    legend = " ".join(charts.first.locator(".legend .legendtext").all_text_contents())
+    for entity in chosen:
+        assert f"{entity}: {int(counts.loc[entity, 'mentions']):,} (" in legend
+    area = charts.first.locator("rect.nsewdrag").first.bounding_box()
+    assert area is not None and area["width"] >= 800
 
 
 def test_feeds_polling_opens_below_the_table(page: Any, dashboard_url: str) -> None:
