@@ -85,8 +85,8 @@ def share_figure(
 ) -> go.Figure:
     """The share of voice over time (stacked areas), each entity's total in the range and its
     share of them all in its legend entry. The totals were a donut beside the areas: a
-    browser drew a first open 0.4-1 s later with it (paired medians of two runs of 8 opens
-    at 2M articles, each against one without it)."""
+    browser drew a first open 0.3-1 s later with it (paired medians of three runs of 8
+    opens at 2M articles, each against one without it; the busier the machine, the more)."""
     everyone = sum(values)
     fig = go.Figure(
         [  # one Figure of every trace: adding them one by one revalidated the figure's data
