@@ -13,8 +13,9 @@ server: wall time and the CPU of its thread; the app is not changed), and measur
    to the store (an empty commit of the alert state: a new snapshot, as a poll makes, so
    every cached query misses): the first (uncached) open users see after each poll, in the
    browser and as the server's script run, with the kB of JavaScript and of websocket
-   messages the browser received for it; then the server's RSS (the memory figure). The
-   store is written: give it a copy;
+   messages the browser received for it; `--first-opens` rounds over the views (each open
+   followed by the floor's, see 6), the medians reported; then the server's RSS (the memory
+   figure). The store is written: give it a copy;
 2. a shared link to the timeline view (5 entities, 90 days), opened `--runs` times in fresh
    browser contexts with the server warm: time to a fully drawn page (the app idle and every
    chart and table on it drawn);
@@ -34,8 +35,10 @@ server: wall time and the CPU of its thread; the app is not changed), and measur
    plotly and the browser cost on this machine, whatever the dashboard does.
 
 `--sessions-only` runs 0, 4 (the views warmed by one websocket session each) and no browser
-(`python -m bench --only sessions`). `--profile DIR` writes each script run's cProfile stats
-there (slower: for finding where the time goes, not for figures). Prints one JSON line.
+(`python -m bench --only sessions`); `--first-only` runs 0, 1 and 6 (the first opens against
+the floor) and nothing else, for `--views` (comma-separated; all by default). `--profile DIR`
+writes each script run's cProfile stats there (slower: for finding where the time goes, not
+for figures). Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ from tests.browser import streamlit_server as _streamlit_server
 VIEWS = ("overview", "timeline", "compare", "co-mentions", "sources", "articles", "feeds")
 
 # True when the app has finished its run and everything on the page is drawn: every plotly
-# chart has its SVG, every dataframe its canvas, and the view's own content is there.
+# chart has its SVG and its traces (an empty figure holding a chart's place is not drawn yet),
+# every dataframe its canvas, and the view's own content is there.
 DRAWN_JS = """
 (want) => {
   const app = document.querySelector('[data-testid="stApp"]');
@@ -70,8 +74,10 @@ DRAWN_JS = """
   if (!main) return false;
   if (main.querySelector('[data-testid="stException"]')) return 'exception';
   if (want && !main.querySelector(want)) return false;
-  for (const c of main.querySelectorAll('[data-testid="stPlotlyChart"]'))
-    if (!c.querySelector('.js-plotly-plot .main-svg')) return false;
+  for (const c of main.querySelectorAll('[data-testid="stPlotlyChart"]')) {
+    const gd = c.querySelector('.js-plotly-plot');
+    if (!gd || !gd.querySelector('.main-svg') || !(gd.data || []).length) return false;
+  }
   for (const f of main.querySelectorAll('[data-testid="stDataFrame"]'))
     if (!f.querySelector('canvas')) return false;
   return true;
@@ -372,6 +378,9 @@ async def measure(
     sessions_only: bool = False,
     profile: Path | None = None,
     baseline: bool = True,
+    views: tuple[str, ...] = VIEWS,
+    first_opens: int = 3,
+    first_only: bool = False,
 ) -> dict[str, Any]:
     import psutil
 
@@ -393,12 +402,15 @@ async def measure(
         if sessions_only:
             for view in VIEWS:  # every view once, so that 4's first round finds them cached
                 await ws_open(base, query_of(link(base, view, entities)))
-        elif baseline:
-            with baseline_server() as floor_url:
-                await browser_part(out, config, base, entities, runs, runs_path, floor_url)
         else:
-            await browser_part(out, config, base, entities, runs, runs_path, None)
+            with baseline_server() if baseline else contextlib.nullcontext() as floor_url:
+                await browser_part(
+                    out, config, base, entities, runs, runs_path, floor_url,
+                    views, first_opens, first_only,
+                )  # fmt: skip
         out["rss_after_views_mb"] = rss_mb(server)
+        if first_only:
+            return out
 
         # 4. the server apart from the browsers: websocket sessions, cached, then uncached
         out["ws_sessions"] = await ws_sessions(base, entities, sessions, server, runs_path)
@@ -430,6 +442,9 @@ async def browser_part(
     runs: int,
     runs_path: Path,
     floor_url: str | None,
+    views: tuple[str, ...] = VIEWS,
+    first_opens: int = 3,
+    first_only: bool = False,
 ) -> None:
     """1-3 (and 6 with `floor_url`, the minimal app's link): each view's first open after a
     commit, a shared link, filter changes; the minimal app's opens interleaved with them."""
@@ -441,37 +456,51 @@ async def browser_part(
         if floor_url:
             await shared_link(browser, floor_url, "baseline", 1)  # its server's first run
 
-        # 1. every view, each right after a commit: the first (uncached) open
-        first: dict[str, float] = {}
-        first_server: dict[str, float] = {}
+        # 1. every view, each right after a commit: the first (uncached) open, `first_opens`
+        # rounds over the views, each open followed by the floor's (the same load on both)
+        opens: dict[str, list[float]] = {v: [] for v in views}
+        servers: dict[str, list[float]] = {v: [] for v in views}
+        floors: dict[str, list[float]] = {v: [] for v in views}
         weight: dict[str, dict[str, int]] = {}
-        for view in VIEWS:
-            commit_nothing(config)
-            ctx = await browser.new_context(viewport=VIEWPORT)
-            page = await ctx.new_page()
-            epoch = time.time()
-            first[view], weight[view] = await open_weighed(page, link(base, view, entities), view)
-            done = await runs_done(runs_path, epoch, 1)
-            first_server[view] = max((r["wall"] for r in done), default=float("nan"))
-            await ctx.close()
-            if floor_url:
-                [floor["first_open_s"][view]] = await shared_link(browser, floor_url, "baseline", 1)
-            log(
-                f"dashboard: first open of {view}: {first[view]:.2f} s "
-                f"(its script run in the server {first_server[view]:.2f} s"
-                + (
-                    f"; the minimal app next: {floor['first_open_s'][view]:.2f} s)"
-                    if floor_url
-                    else ")"
+        for _ in range(first_opens):
+            for view in views:
+                commit_nothing(config)
+                ctx = await browser.new_context(viewport=VIEWPORT)
+                page = await ctx.new_page()
+                epoch = time.time()
+                seconds, weight[view] = await open_weighed(page, link(base, view, entities), view)
+                done = await runs_done(runs_path, epoch, 1)
+                server = max((r["wall"] for r in done), default=float("nan"))
+                await ctx.close()
+                opens[view].append(seconds)
+                servers[view].append(server)
+                note = ")"
+                if floor_url:
+                    floors[view] += await shared_link(browser, floor_url, "baseline", 1)
+                    note = f"; the minimal app next: {floors[view][-1]:.2f} s)"
+                log(
+                    f"dashboard: first open of {view}: {seconds:.2f} s "
+                    f"(its script run in the server {server:.2f} s{note}"
                 )
-            )
-        out["first_open_s"] = first
-        out["first_open_server_s"] = first_server
+        # medians of the rounds; above the floor: the median of each round's difference
+        out["first_open_s"] = {v: statistics.median(t) for v, t in opens.items()}
+        out["first_open_server_s"] = {v: statistics.median(t) for v, t in servers.items()}
+        out["first_open_runs_s"] = opens
         out["first_open_received"] = weight
         if floor_url:
+            floor["first_open_s"] = {v: statistics.median(t) for v, t in floors.items()}
+            floor["first_open_runs_s"] = floors
+            out["first_open_above_s"] = above_floor(opens, floors)
+            for v in views:
+                log(f"dashboard: {v} above the floor, median of {first_opens}: "
+                    f"{out['first_open_above_s'][v]:+.2f} s")  # fmt: skip
             ctx = await browser.new_context(viewport=VIEWPORT)
             _, floor["received"] = await open_weighed(await ctx.new_page(), floor_url, "baseline")
             await ctx.close()
+        if first_only:
+            out["baseline"] = floor
+            await browser.close()
+            return
 
         # 2. a shared link, server warm, fresh browser context each time (and the minimal app's)
         url = link(base, "timeline", entities)
@@ -488,6 +517,16 @@ async def browser_part(
             floor["filter_change_s"] = await filter_changes(browser, floor_url, "baseline", runs)
             out["baseline"] = floor
         await browser.close()
+
+
+def above_floor(opens: dict[str, list[float]], floors: dict[str, list[float]]) -> dict[str, float]:
+    """Each view's seconds above the floor: the median of the differences between each of its
+    first opens and the floor's open right after it (pairs under the same load), rather than
+    a difference of medians taken at different moments."""
+    return {
+        view: statistics.median(a - b for a, b in zip(times, floors[view], strict=True))
+        for view, times in opens.items()
+    }
 
 
 async def browser_sessions(base: str, entities: list[str], n: int, server: Any) -> dict[str, Any]:
@@ -540,17 +579,31 @@ def main() -> None:
         help="every view once (the server warm), then the websocket sessions; no browser",
     )  # fmt: skip
     parser.add_argument("--profile", type=Path, help="a folder for each script run's cProfile")
+    parser.add_argument(
+        "--views", default=",".join(VIEWS), help="comma-separated views for the first opens"
+    )
+    parser.add_argument(
+        "--first-opens", type=int, default=3, help="first opens of each view (medians reported)"
+    )
+    parser.add_argument(
+        "--first-only", action="store_true",
+        help="only the first opens against the floor (1 and 6): no link, filter or session runs",
+    )  # fmt: skip
     args = parser.parse_args()
+    views = tuple(v for v in args.views.split(",") if v)
+    if unknown := [v for v in views if v not in VIEWS]:
+        parser.error(f"unknown view(s): {', '.join(unknown)}; the views: {', '.join(VIEWS)}")
     if not Path(CHROMIUM).exists() and not args.sessions_only:
         raise SystemExit(f"no Chromium at {CHROMIUM}")
     result = asyncio.run(
         measure(
             args.config, args.entities.split(","), args.runs, args.sessions, args.app,
             sessions_only=args.sessions_only, profile=args.profile,
-            baseline=not args.no_baseline,
+            baseline=not args.no_baseline, views=views,
+            first_opens=max(args.first_opens, 1), first_only=args.first_only,
         )
     )  # fmt: skip
-    if not args.sessions_only:
+    if not args.sessions_only and not args.first_only:
         result["median_shared_link_s"] = statistics.median(result["shared_link_s"])
     emit(result)
 

@@ -1,9 +1,11 @@
-"""The Co-mentions page: how often two entities are mentioned in the same article (heatmap and
-top pairs); a pair opens its articles.
+"""The Co-mentions page: how often two entities are mentioned in the same article (a heatmap,
+and the top pairs as a table on demand); a click on a cell, or a pick of a row, opens the
+pair's articles.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 
@@ -14,10 +16,12 @@ import streamlit as st
 from ..cards import PAGE_SIZE, render_articles
 from ..data import Context, q
 from ..state import Selection, selected_rows
-from ..widgets import chart, csv_button, empty_state, md
+from ..widgets import PLOTLY_CONFIG, csv_button, empty_state, md
 
 MAX_ENTITIES = 20  # drawn when none are chosen: the most mentioned
 CELL = 38  # px per row of the heatmap
+TOP_PAIRS = 200  # rows of the table
+PAIR = "co_pair"  # session state: the pair whose articles are shown, (entity, with)
 
 
 def render(ctx: Context, sel: Selection) -> None:
@@ -32,34 +36,77 @@ def render(ctx: Context, sel: Selection) -> None:
         which = which_entities(len(entities), len(counts))
     f = replace(f, entities=tuple(entities))
     pairs = q("co_mentions", ctx.snap, f)
-    st.caption(f"Articles that mention both entities of a pair, in the range. {which}")
+    st.caption(
+        f"Articles that mention both entities of a pair, in the range. {which} "
+        "Click a cell to see its articles."
+    )
     if pairs.empty:
         empty_state("No article mentions two of these entities in this range.")
         return
     names = [e for e in entities if e in set(pairs["entity_a"]) | set(pairs["entity_b"])]
-    chart(heatmap(names, pairs), "co_heatmap")
-    top = pairs.head(200).rename(
+    st.plotly_chart(
+        heatmap(names, pairs),
+        key="co_heatmap",
+        config=PLOTLY_CONFIG,
+        theme="streamlit",
+        on_select=pick_cell,
+        selection_mode="points",
+    )
+    top = pairs.head(TOP_PAIRS).rename(
         columns={"entity_a": "Entity", "entity_b": "With", "articles": "Articles"}
     )
-    st.markdown("**Top pairs** — pick one to see its articles")
-    st.dataframe(
-        top,
-        hide_index=True,
-        key="co_pairs",
-        on_select="rerun",
-        selection_mode="single-row",
-        height=min(38 + 35 * len(top), 420),
-        column_config={
-            "Entity": st.column_config.TextColumn(width="medium"),
-            "With": st.column_config.TextColumn(width="medium"),
-            "Articles": st.column_config.NumberColumn(format="localized"),
-        },
+    # the table's code and rows reach the browser only when it is open (the data grid is
+    # ~1.8 MB of JavaScript more on a first open); `?rows=true` opens it, as on Sources
+    table = st.expander(
+        "**Top pairs**, most shared articles first: pick one to see its articles",
+        key="rows",
+        bind="query-params",
+        icon=":material/table_rows:",
     )
+    if table.open:
+        with table:
+            st.dataframe(
+                top,
+                hide_index=True,
+                key="co_pairs",
+                on_select=functools.partial(pick_row, top),
+                selection_mode="single-row",
+                height=min(38 + 35 * len(top), 420),
+                column_config={
+                    "Entity": st.column_config.TextColumn(width="medium"),
+                    "With": st.column_config.TextColumn(width="medium"),
+                    "Articles": st.column_config.NumberColumn(format="localized"),
+                },
+            )
     csv_button(pairs, "co-mentions", "co_csv")
+    if pair := st.session_state.get(PAIR):
+        shared = pair_count(pairs, *pair)
+        if shared:  # the pair is still among those drawn
+            show_pair(ctx, sel, pair[0], pair[1], shared)
+
+
+def pick_cell() -> None:
+    """Callback of a click on the heatmap: that cell's pair (none when the click cleared it)."""
+    points = (st.session_state.get("co_heatmap") or {}).get("selection", {}).get("points", [])
+    cell = next((p for p in points if "x" in p and "y" in p), None)
+    st.session_state[PAIR] = (str(cell["y"]), str(cell["x"])) if cell else None
+
+
+def pick_row(top: pd.DataFrame) -> None:
+    """Callback of a pick in the Top pairs table: that row's pair (none when unpicked)."""
     rows = selected_rows("co_pairs")
+    pair = None
     if rows and rows[0] < len(top):
-        a, b, n = top.iloc[rows[0]][["Entity", "With", "Articles"]]
-        show_pair(ctx, sel, str(a), str(b), int(n))
+        pair = tuple(str(v) for v in top.iloc[rows[0]][["Entity", "With"]])
+    st.session_state[PAIR] = pair
+
+
+def pair_count(pairs: pd.DataFrame, a: str, b: str) -> int:
+    """The articles shared by `a` and `b` (in either order), 0 if they are not a pair here."""
+    match = ((pairs["entity_a"] == a) & (pairs["entity_b"] == b)) | (
+        (pairs["entity_a"] == b) & (pairs["entity_b"] == a)
+    )
+    return int(pairs.loc[match, "articles"].sum())
 
 
 def which_entities(shown: int, mentioned: int) -> str:
@@ -82,23 +129,43 @@ def heatmap(names: list[str], pairs: pd.DataFrame) -> go.Figure:
     z = matrix.to_numpy().astype(float)
     for i in range(len(names)):
         z[i, i] = math.nan
+    height = max(420, min(CELL * len(names) + 200, 1000))
+    # Plotly selects no heatmap cell on a click: a transparent square marker over each cell
+    # (the diagonal has none) is what the click picks, and what the hover names
+    cells = [(a, b, n) for a, row in zip(names, z, strict=True)
+             for b, n in zip(names, row, strict=True) if a != b and n > 0]  # fmt: skip
+    side = max(10, min(60, 0.9 * (height - 200) / max(len(names), 1)))
     fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=names,
-            y=names,
-            colorscale="Blues",
-            texttemplate="%{z:,}",
-            textfont={"size": 13},
-            hovertemplate="%{y} & %{x}: %{z:,} articles<extra></extra>",
-            colorbar={"title": {"text": "articles"}, "thickness": 14},
-            hoverongaps=False,
-            xgap=2,
-            ygap=2,
-        )
+        [
+            go.Heatmap(
+                z=z,
+                x=names,
+                y=names,
+                colorscale="Blues",
+                texttemplate="%{z:,}",
+                textfont={"size": 13},
+                hoverinfo="skip",
+                colorbar={"title": {"text": "articles"}, "thickness": 14},
+                hoverongaps=False,
+                xgap=2,
+                ygap=2,
+            ),
+            go.Scatter(
+                x=[b for _, b, _ in cells],
+                y=[a for a, _, _ in cells],
+                customdata=[int(n) for _, _, n in cells],
+                mode="markers",
+                marker={"symbol": "square", "size": side, "color": "rgba(0,0,0,0)"},
+                selected={"marker": {"opacity": 0}},
+                unselected={"marker": {"opacity": 0}},
+                hovertemplate="%{y} & %{x}: %{customdata:,} articles<extra></extra>",
+                showlegend=False,
+                name="pairs",
+            ),
+        ]
     )
     fig.update_layout(
-        height=max(420, min(CELL * len(names) + 200, 1000)),
+        height=height,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         font={"size": 13},
     )

@@ -1,5 +1,5 @@
 """The Compare page: share of voice of the chosen (or the most mentioned) entities over time,
-and their totals as a donut, in one figure.
+with each one's total in the range and its share of them all in the legend.
 """
 
 from __future__ import annotations
@@ -64,16 +64,15 @@ def render(ctx: Context, sel: Selection) -> None:
     shares = wide.div(sums.where(sums > 0), axis=0).fillna(0.0)
     values = [int(totals[measure].get(e, 0)) for e in entities]
     chart(share_figure(ctx, entities, shares, wide, values, measure), "compare_chart")
-    if roll > 1:
-        st.caption(f"Shares of {roll}-period sums.")
+    st.caption(
+        f"{sum(values):,} {measure} in all in the range; the legend gives each entity's total "
+        "and its share of them." + (f" Shares of {roll}-period sums." if roll > 1 else "")
+    )
     c1, c2, _ = st.columns([1, 1, 3])
     with c1:
         articles_button("Open the articles", "cmp_articles", e=list(entities))
     with c2:
         csv_button(df, f"compare-{by}", "cmp_csv")
-
-
-AREA_WIDTH = 0.66  # of the figure: the share over time; the donut of the totals on the right
 
 
 def share_figure(
@@ -84,15 +83,17 @@ def share_figure(
     values: list[int],
     measure: str,
 ) -> go.Figure:
-    """The share of voice over time (stacked areas) and the totals (a donut) in one figure:
-    a browser draws a second plotly chart on a page in ~0.4-0.5 s more (measured at 2M
-    articles, docs/benchmarks.md); one figure with two areas draws both at once."""
+    """The share of voice over time (stacked areas), each entity's total in the range and its
+    share of them all in its legend entry. The totals were a donut beside the areas: a
+    browser drew a first open 0.3-1 s later with it (paired medians of three runs of 8
+    opens at 2M articles, each against one without it; the busier the machine, the more)."""
+    everyone = sum(values)
     fig = go.Figure(
         [  # one Figure of every trace: adding them one by one revalidated the figure's data
             go.Scatter(
                 x=shares.index.tolist(),
                 y=shares[entity].tolist(),
-                name=entity,
+                name=total_label(entity, value, everyone),
                 mode="lines",
                 stackgroup="share",
                 line={"color": ctx.color(entity), "width": 0.5},
@@ -102,41 +103,17 @@ def share_figure(
                     "<extra></extra>"
                 ),
             )
-            for entity in entities
-        ]
-        + [
-            go.Pie(
-                labels=entities,
-                values=values,
-                hole=0.55,
-                sort=False,
-                marker={"colors": [ctx.color(e) for e in entities]},
-                textinfo="percent",
-                hovertemplate="%{label}: %{value:,} " + measure + " (%{percent})<extra></extra>",
-                domain={"x": [AREA_WIDTH + 0.06, 1.0], "y": [0.0, 1.0]},
-                showlegend=False,  # the areas' legend names the same colours
-                name="Total",
-            )
+            for entity, value in zip(entities, values, strict=True)
         ]
     )
     style_figure(fig, height=430)
-    fig.update_xaxes(domain=[0.0, AREA_WIDTH])
     fig.update_yaxes(
         tickformat=".0%", range=[0, 1], title=f"Share of the chosen entities' {measure}"
     )
-    fig.update_layout(
-        annotations=[
-            {
-                "text": f"{sum(values):,}<br>{measure}",
-                "showarrow": False,
-                "font": {"size": 16},
-                "xref": "paper",
-                "yref": "paper",
-                "x": (AREA_WIDTH + 0.06 + 1.0) / 2,
-                "y": 0.5,
-                "xanchor": "center",
-                "yanchor": "middle",
-            }
-        ]
-    )
     return fig
+
+
+def total_label(entity: str, value: int, everyone: int) -> str:
+    """An entity's legend entry: its name, its total and its share of all the totals."""
+    share = f"{value / everyone:.0%}" if everyone else "-"
+    return f"{entity}: {value:,} ({share})"

@@ -423,15 +423,16 @@ def test_colours_go_to_what_is_drawn_in_watchlist_order() -> None:
 
 
 def test_drawn_series_have_distinct_colours(demo_config: Path, monkeypatch) -> None:
-    """On the demo world (15 entities), the default timeline and the compare donut."""
+    """On the demo world (15 entities), the default timeline and the compare areas."""
     monkeypatch.setenv("MONITOR_CONFIG", str(demo_config))
     at = run_app(view="timeline", range="all")
     lines = [t["line"]["color"] for t in traces(at) if t["name"] != "Ingestion degraded"]
     assert len(lines) == 6
     at = run_app(view="compare", range="all", e=list(load_config(demo_config).watch[i].name
                                                       for i in (2, 12, 3, 13)))  # fmt: skip
-    donut = next(t for t in traces(at) if t["type"] == "pie")["marker"]["colors"]
-    for series in (lines, donut):
+    areas = [t["line"]["color"] for t in traces(at)]
+    assert len(areas) == 4
+    for series in (lines, areas):
         for a, b in itertools.combinations(series, 2):
             assert delta_e(a, b) > 15, (a, b)
 

@@ -219,6 +219,46 @@ def test_back_from_the_articles_opened_on_a_chart(page: Any, dashboard_url: str)
     assert chips(page, "e") == []
 
 
+CELL_JS = """([a, b]) => {
+  const gd = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const box = gd.getBoundingClientRect();
+  return {x: box.left + xa._offset + xa.d2p(b), y: box.top + ya._offset + ya.d2p(a)};
+}"""
+
+
+def test_a_co_mention_cell_or_row_opens_its_articles(
+    page: Any, dashboard_url: str, store_config: Path
+) -> None:
+    """A click on a heatmap cell lists that pair's articles; the Top pairs table is sent only
+    once its expander is opened (the URL keeps it open), and a row picked there lists its
+    pair's articles in their place."""
+    snap = open_store(load_config(store_config).store).snapshot()
+    entities = tuple(queries.mention_counts(snap, queries.Filters())["entity"])
+    pairs = queries.co_mentions(snap, queries.Filters(entities=entities))
+    (a1, b1, n1), (a2, b2, n2) = pairs.head(2).itertuples(index=False)
+    open_link(page, dashboard_url, view="co-mentions", range="all")
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
+    assert page.locator('[data-testid="stDataFrame"]').count() == 0
+    point = page.evaluate(CELL_JS, [b1, a1])  # row b1, column a1: the pair either way
+    page.mouse.click(point["x"], point["y"])
+    heading = page.locator("h4", has_text=f"{b1} & {a1}: {n1:,} article")
+    heading.wait_for()
+    settle(page)
+    assert page.locator(".mm-card").count() == min(50, n1)
+    page.get_by_text("Top pairs").click()
+    page.wait_for_function("() => location.search.includes('rows=true')")
+    settle(page)
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.locator("canvas").first.wait_for()
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 35 + 17)  # the second data row's checkbox
+    page.locator("h4", has_text=f"{a2} & {b2}: {n2:,} article").wait_for()
+    assert heading.count() == 0
+
+
 def test_a_source_row_opens_its_articles(page: Any, dashboard_url: str, store_config: Path) -> None:
     """A row of the Sources table (sent to the browser with categories once its expander is
     opened, which the URL keeps) opens the articles of that feed that mention that entity."""
@@ -256,23 +296,24 @@ def test_a_csv_button_downloads_what_the_page_shows(
     assert Path(download.value.path()).read_text() == want
 
 
-def test_compare_draws_the_shares_and_the_donut_side_by_side(page: Any, dashboard_url: str) -> None:
-    """One figure: the stacked shares on the left, the donut of the totals on the right, not
-    overlapping, each drawn."""
-    open_link(page, dashboard_url, view="compare", range="all", e=["Nayib Bukele", "LexCorp"])
+def test_compare_draws_the_shares_with_the_totals_in_the_legend(
+    page: Any, dashboard_url: str, store_config: Path
+) -> None:
+    """One figure of stacked shares, as wide as the page, its legend giving each entity's total
+    (and no donut)."""
+    snap = open_store(load_config(store_config).store).snapshot()
+    chosen = ("Nayib Bukele", "LexCorp")
+    counts = queries.mention_counts(snap, queries.Filters(entities=chosen)).set_index("entity")
+    open_link(page, dashboard_url, view="compare", range="all", e=list(chosen))
     charts = page.locator('[data-testid="stPlotlyChart"]')
-    charts.first.locator(".main-svg").first.wait_for()
+    charts.first.locator(".scatterlayer .trace").first.wait_for()
     assert charts.count() == 1
-    types = page.evaluate(
-        "() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')"
-        ".data.map(t => t.type)"
-    )
-    assert sorted(types) == ["pie", "scatter", "scatter"]
-    area = charts.first.locator("rect.nsewdrag").first.bounding_box()  # the areas' plot
-    pie = charts.first.locator(".pielayer .trace").first.bounding_box()
-    assert area is not None and pie is not None
-    assert area["x"] + area["width"] <= pie["x"]
-    assert pie["width"] >= 150
+    assert charts.first.locator(".pielayer .trace").count() == 0
+    legend = " ".join(charts.first.locator(".legend .legendtext").all_text_contents())
+    for entity in chosen:
+        assert f"{entity}: {int(counts.loc[entity, 'mentions']):,} (" in legend
+    area = charts.first.locator("rect.nsewdrag").first.bounding_box()
+    assert area is not None and area["width"] >= 800
 
 
 def test_feeds_polling_opens_below_the_table(page: Any, dashboard_url: str) -> None:
