@@ -43,10 +43,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from .config import Config, FeedConfig, file_stamp, load_config
-from .enrich import Enricher, Enrichment, fingerprint_of
 from .errors import ConfigError, MonitorError
-from .fetch import Fetcher
-from .match import Matcher, watchlist_fingerprint
 from .models import (
     Article,
     Entry,
@@ -70,8 +67,15 @@ from .secrets import redact_text, without_userinfo
 from .store import Snapshot, Store, Writer, article_key, open_store
 
 if TYPE_CHECKING:
-    from .enrich import Prepared
+    from .enrich import Enricher, Enrichment, Prepared
+    from .fetch import Fetcher
+    from .match import Matcher
     from .parsepool import FeedParser, ParsedBody
+
+# Imported where they are first used: fetch.py (aiohttp, ~0.1 s, which `monitor poll` imports
+# in a thread of its own meanwhile: see cli.py) when a round starts; enrich.py and match.py
+# (the automaton, the names) when the first article is new or the watchlist's fingerprint is
+# asked for.
 
 
 def _queries() -> ModuleType:
@@ -377,6 +381,8 @@ class Poller:
     def matcher(self) -> Matcher:
         """The watchlist's matcher, built on first use."""
         if self._matcher is None:
+            from .match import Matcher
+
             self._matcher = Matcher(self.config.watch)
         return self._matcher
 
@@ -384,6 +390,8 @@ class Poller:
     def enricher(self) -> Enricher:
         """The analyses of new articles (counts, tone, stories, names), built on first use."""
         if self._enricher is None:
+            from .enrich import Enricher
+
             self.enricher = Enricher(self.matcher, tone=self.tone)
         assert self._enricher is not None
         return self._enricher
@@ -400,6 +408,9 @@ class Poller:
         `enrich.fingerprint(self.matcher)`, without building the matcher)."""
         watch = self.config.watch
         if self._fingerprints is None or self._fingerprints[0] is not watch:
+            from .enrich import fingerprint_of
+            from .match import watchlist_fingerprint
+
             self._fingerprints = (watch, watchlist_fingerprint(watch), fingerprint_of(watch))
         return self._fingerprints[2]
 
@@ -427,6 +438,8 @@ class Poller:
                 log=self.log,
                 force=force,
             )
+        from .enrich import Enricher
+
         enricher = Enricher(self.matcher, tone=self.tone)  # stories afresh, in time order
         rows = self.store.replace_analyses(
             enricher.batch,
@@ -589,6 +602,8 @@ class Poller:
         self._aside = self._parse_worker_wanted(total)
         if self._aside and self._parse_worker_wanted(sum(1 for f in feeds if self._first(f))):
             self._start_parser()  # that many new bodies to come: start the worker right away
+        from .fetch import Fetcher
+
         async with Fetcher.from_settings(self.config.poll, now=self.now) as fetcher:
             tasks = {asyncio.create_task(self._fetch(fetcher, f)): f for f in claimed}
             waiter = asyncio.create_task(stop.wait()) if stop else None
