@@ -235,10 +235,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_poll(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .lazy import import_in_background
-
-    # aiohttp (fetch.py), ~0.1 s, imported while feeds.yaml is read and the store opened
-    import_in_background("monitor.fetch")
     from .poll import poller_name
 
     config = load(args, cache=True)  # polled again and again (cron): the same file each time

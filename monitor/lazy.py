@@ -15,24 +15,12 @@ module in its place in the module's globals, and answers from it: after the firs
 numpy itself. An `except (OSError, pa.ArrowException)` clause looks its name up only when an
 exception reaches it, so a `try` that raises nothing imports nothing.
 
-`import_in_background("monitor.fetch")` imports a module in a thread of its own while the
-caller goes on with other work: worth it where much of an import's time is spent outside the
-interpreter's lock. aiohttp builds its two SSL contexts when it is imported, loading the
-system's certificates twice (~45 ms in OpenSSL, aio-libs/aiohttp#9029), which `monitor poll`
-overlaps with reading feeds.yaml and opening the store. The thread is not a daemon: a process
-that ends early (a wrong feeds.yaml) waits for the import to finish before the interpreter
-shuts down, so it never tears OpenSSL down under a thread still in it. The caller's own
-`import` later finds the module imported, or waits for the thread (Python's import lock for
-the module); an import that fails in the thread is left for the caller's to raise again.
-
 What it leaves to others: deciding what a command imports (each module says why it waits).
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import threading
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -58,14 +46,3 @@ class LazyModule:
 def lazy_module(name: str, namespace: MutableMapping[str, Any], alias: str) -> Any:
     return LazyModule(name, namespace, alias)
 
-
-def import_in_background(name: str) -> threading.Thread:
-    """Start importing the module `name` in a thread of its own (see the module docstring)."""
-
-    def target() -> None:
-        with contextlib.suppress(Exception):  # the caller's own import raises it again
-            importlib.import_module(name)
-
-    thread = threading.Thread(target=target, name=f"import {name}")
-    thread.start()
-    return thread

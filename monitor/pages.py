@@ -54,9 +54,8 @@ if TYPE_CHECKING:
     from .store import Snapshot
 
 # extract.py (and the parsers it imports), multiprocessing, robots.txt's parser and fetch.py
-# (aiohttp, which `monitor poll` imports in a thread of its own while it reads feeds.yaml: see
-# cli.py) are imported when the first page is read: a poller that reads no page (most polls)
-# never needs them here
+# are imported when the first page is read: a poller that reads no page (most polls) never
+# needs them here (the poller imports fetch.py for its feeds, once a round starts)
 
 MB = 1024 * 1024
 

@@ -72,10 +72,9 @@ if TYPE_CHECKING:
     from .match import Matcher
     from .parsepool import FeedParser, ParsedBody
 
-# Imported where they are first used: fetch.py (aiohttp, ~0.1 s, which `monitor poll` imports
-# in a thread of its own meanwhile: see cli.py) when a round starts; enrich.py and match.py
-# (the automaton, the names) when the first article is new or the watchlist's fingerprint is
-# asked for.
+# Imported where they are first used: fetch.py (aiohttp) when a round starts; enrich.py and
+# match.py (the automaton, the names) when the first article is new or the watchlist's
+# fingerprint is asked for.
 
 
 def _queries() -> ModuleType:
