@@ -45,4 +45,3 @@ class LazyModule:
 
 def lazy_module(name: str, namespace: MutableMapping[str, Any], alias: str) -> Any:
     return LazyModule(name, namespace, alias)
-
