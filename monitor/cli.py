@@ -241,7 +241,12 @@ def cmd_poll(args: argparse.Namespace) -> int:
     store = _store(config)
     name = poller_name(args.name or "")
     with store.poller_lock(name):
-        store.snapshot()  # a damaged store: one line, before any thread starts
+        snap = store.snapshot()  # a damaged store: one line, before any thread starts
+        if args.once and nothing_to_deliver(config, store, snap):
+            poller = _poller(config, store, tone=not args.no_tone, name=name)
+            with progress_bar("recounting mentions") as bar:
+                poller.open(progress=bar)
+            return asyncio.run(_poll_once(poller))
         with alerting(config, store) as dispatcher:
             poller = _poller(
                 config, store, on_commit=dispatcher.on_commit, tone=not args.no_tone, name=name
@@ -693,6 +698,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------
 # alerts and digests: `monitor alerts [backtest | send-test]`, `monitor digest`
+
+
+def nothing_to_deliver(config: Config, store: Store, snap: Snapshot) -> bool:
+    """Whether a poll would give the alert dispatcher nothing to do: no alert rule, no digest,
+    no message waiting in the store's outbox, and no other poller sharing the store (which
+    may have rules of its own to lead). `poll --once` then runs without it (and without
+    importing alerts.py, delivery.py and notify.py); `poll` that keeps running always has
+    one, since feeds.yaml may gain rules while it runs."""
+    return not (config.alerts or config.digests or store.shared or snap.alerts.get("outbox"))
 
 
 @contextlib.contextmanager
