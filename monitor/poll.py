@@ -581,6 +581,8 @@ class Poller:
         """Fetch the given feeds concurrently and store what they carry: those of them this
         poller claims, every one unless another poller sharing the store polls it now (or
         has just polled it, `when` being "due" or "enabled": see `_claim`)."""
+        from .fetch import Fetcher  # (before the clock: the poll's time is the poll's)
+
         if self.writer is None:
             self.open()
         summary = PollSummary()
@@ -601,8 +603,6 @@ class Poller:
         self._aside = self._parse_worker_wanted(total)
         if self._aside and self._parse_worker_wanted(sum(1 for f in feeds if self._first(f))):
             self._start_parser()  # that many new bodies to come: start the worker right away
-        from .fetch import Fetcher
-
         async with Fetcher.from_settings(self.config.poll, now=self.now) as fetcher:
             tasks = {asyncio.create_task(self._fetch(fetcher, f)): f for f in claimed}
             waiter = asyncio.create_task(stop.wait()) if stop else None
