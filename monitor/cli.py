@@ -944,7 +944,37 @@ def _add_config(p: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Unused:
+    """Stands in for the parser of a command not given on this command line
+    (`build_parser(only=...)`): whatever would be added to it is not."""
+
+    def __getattr__(self, name: str) -> Callable[..., _Unused]:
+        return lambda *args, **kwargs: self
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command named on a command line, when it can be told without parsing it: the first
+    word that is neither an option nor -c's value. None (build every command's options) when an
+    option other than -c comes first (`--help`, `--version`, a mistake), or no word does."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word in ("-c", "--config"):
+            i += 2
+        elif word.startswith(("--config=", "-c")):
+            i += 1
+        elif word.startswith("-"):
+            return None
+        else:
+            return word
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser. With `only` (the command given: `command_of`), the other
+    commands are named (for their list and for "invalid choice") but get none of their
+    options: ~30 commands' options cost `monitor poll` ~5-10 ms, and the imports a few of them
+    need (access.py for the dashboard's) more."""
     p = _Parser(
         prog="monitor",
         description="Poll news feeds, count mentions of a watchlist, and explore them.",
@@ -960,6 +990,8 @@ def build_parser() -> argparse.ArgumentParser:
     ) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         sp.set_defaults(func=func)
+        if only is not None and name != only:
+            return _Unused()  # type: ignore[return-value]
         if config:  # the demo writes a feeds.yaml of its own
             _add_config(sp, top=False)
         return sp
@@ -1101,7 +1133,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="an OPML file (a feed reader's export); feeds already in feeds.yaml, repeated "
         "or not http(s) are skipped and listed",
     )
-    from .access import add_serving_arguments
+
+    def add_serving_arguments(sp: argparse.ArgumentParser) -> None:
+        if not isinstance(sp, _Unused):  # (access.py: only for the commands that serve)
+            from .access import add_serving_arguments
+
+            add_serving_arguments(sp)
 
     port_help = "serve the dashboard at this port (default: %(default)s)"
     sp = add("dashboard", cmd_dashboard, "start the dashboard (Streamlit)")
@@ -1275,7 +1312,8 @@ YOUNG_COLLECTIONS = 10_000
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
-            args = build_parser().parse_args(argv)
+            words = sys.argv[1:] if argv is None else argv
+            args = build_parser(only=command_of(words)).parse_args(words)
             code = int(args.func(args))
         except SystemExit as exc:  # argparse: --help, --version, usage errors
             code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
