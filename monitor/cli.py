@@ -1157,9 +1157,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "run an offline demo: a synthetic news world, the poller, the dashboard",
         config=False,
     )
-    from .demo import add_arguments as add_demo_arguments  # standard library only: cheap
+    if not isinstance(sp, _Unused):
+        from .demo import add_arguments as add_demo_arguments  # (access.py, as above)
 
-    add_demo_arguments(sp)
+        add_demo_arguments(sp)
     return p
 
 
