@@ -1484,9 +1484,11 @@ class _ConfigCache:
         self.absolute = Path(os.path.abspath(path))
         self.file: Path | None = None
         try:
-            base = os.environ.get("XDG_CACHE_HOME", "").strip() or Path.home() / ".cache"
+            base = Path(os.environ.get("XDG_CACHE_HOME", "").strip())
+            if not base.is_absolute():  # unset, or relative: to be ignored (XDG's rule)
+                base = Path.home() / ".cache"
             name = hashlib.sha256(str(self.absolute).encode("utf-8", "surrogateescape"))
-            self.file = Path(base) / CACHE_FOLDER / f"config-{name.hexdigest()[:32]}.pickle"
+            self.file = base / CACHE_FOLDER / f"config-{name.hexdigest()[:32]}.pickle"
         except (RuntimeError, KeyError):  # no home folder: no cache
             return
         key = hashlib.sha256(_CACHE_MAGIC)
