@@ -1571,13 +1571,15 @@ def _cacheable(config: Config) -> bool:
     return all(feed.key == feed.url for feed in config.feeds)
 
 
-def _code_stamp() -> tuple[tuple[str, int, int], ...]:
-    """The modules that decide what a checked feeds.yaml is: their size and time."""
-    from monitor import errors, models, secrets
+# the modules that decide what a checked feeds.yaml gives (access.py: dashboard.allow)
+_CHECKING_MODULES = ("config.py", "errors.py", "models.py", "secrets.py", "access.py")
 
+
+def _code_stamp() -> tuple[tuple[str, int, int], ...]:
+    """The size and time of each of _CHECKING_MODULES (looked up, never imported)."""
     stamps = []
-    for module in (sys.modules[__name__], errors, models, secrets):
-        file = getattr(module, "__file__", None) or ""
+    for name in _CHECKING_MODULES:
+        file = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
         try:
             st = os.stat(file)
             stamps.append((file, st.st_size, st.st_mtime_ns))

@@ -222,3 +222,16 @@ def test_no_cache_folder_to_be_had_is_no_cache(tmp_path, monkeypatch, parses):
     path = write(tmp_path / "feeds.yaml", FEEDS)
     assert load_config(path, cache=True) == load_config(path, cache=True) == load_config(path)
     assert len(parses) == 3
+
+
+def test_another_version_of_the_checking_code_is_a_miss(tmp_path, cache, parses, monkeypatch):
+    path = write(tmp_path / "feeds.yaml", FEEDS)
+    load_config(path, cache=True)
+    load_config(path, cache=True)
+    assert len(parses) == 1
+    real = config_module._code_stamp()
+    assert [Path(f).name for f, _, _ in real] == list(config_module._CHECKING_MODULES)
+    assert all(size > 0 for _, size, _ in real)
+    monkeypatch.setattr(config_module, "_code_stamp", lambda: (*real[:-1], ("access.py", 1, 2)))
+    load_config(path, cache=True)
+    assert len(parses) == 2
