@@ -58,10 +58,11 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a Unix tool cu
 # helpers
 
 
-def load(args: argparse.Namespace) -> Config:
+def load(args: argparse.Namespace, *, cache: bool = False) -> Config:
+    """feeds.yaml; `cache`: through the cache of checked files (config.py, `_ConfigCache`)."""
     from .config import load_config, resolve_config_path
 
-    return load_config(resolve_config_path(args.config))
+    return load_config(resolve_config_path(args.config), cache=cache)
 
 
 # Relative dates: the same whole periods as the dashboard's "last 24 hours" / "last 30 days"
@@ -236,11 +237,16 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
     from .poll import poller_name
 
-    config = load(args)
+    config = load(args, cache=True)  # polled again and again (cron): the same file each time
     store = _store(config)
     name = poller_name(args.name or "")
     with store.poller_lock(name):
-        store.snapshot()  # a damaged store: one line, before any thread starts
+        snap = store.snapshot()  # a damaged store: one line, before any thread starts
+        if args.once and nothing_to_deliver(config, store, snap):
+            poller = _poller(config, store, tone=not args.no_tone, name=name)
+            with progress_bar("recounting mentions") as bar:
+                poller.open(progress=bar)
+            return asyncio.run(_poll_once(poller))
         with alerting(config, store) as dispatcher:
             poller = _poller(
                 config, store, on_commit=dispatcher.on_commit, tone=not args.no_tone, name=name
@@ -694,6 +700,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # alerts and digests: `monitor alerts [backtest | send-test]`, `monitor digest`
 
 
+def nothing_to_deliver(config: Config, store: Store, snap: Snapshot) -> bool:
+    """Whether a poll would give the alert dispatcher nothing to do: no alert rule, no digest,
+    no message waiting in the store's outbox, and no other poller sharing the store (which
+    may have rules of its own to lead). `poll --once` then runs without it (and without
+    importing alerts.py, delivery.py and notify.py); `poll` that keeps running always has
+    one, since feeds.yaml may gain rules while it runs."""
+    return not (config.alerts or config.digests or store.shared or snap.alerts.get("outbox"))
+
+
 @contextlib.contextmanager
 def alerting(config: Config, store: Store) -> Iterator[Dispatcher]:
     """The alert dispatcher beside a poller: rules read after each commit, messages sent in
@@ -929,7 +944,37 @@ def _add_config(p: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Unused:
+    """Stands in for the parser of a command not given on this command line
+    (`build_parser(only=...)`): whatever would be added to it is not."""
+
+    def __getattr__(self, name: str) -> Callable[..., _Unused]:
+        return lambda *args, **kwargs: self
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command named on a command line, when it can be told without parsing it: the first
+    word that is neither an option nor -c's value. None (build every command's options) when an
+    option other than -c comes first (`--help`, `--version`, a mistake), or no word does."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word in ("-c", "--config"):
+            i += 2
+        elif word.startswith(("--config=", "-c")):
+            i += 1
+        elif word.startswith("-"):
+            return None
+        else:
+            return word
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser. With `only` (the command given: `command_of`), the other
+    commands are named (for their list and for "invalid choice") but get none of their
+    options: ~30 commands' options cost `monitor poll` ~5-10 ms, and the imports a few of them
+    need (access.py for the dashboard's) more."""
     p = _Parser(
         prog="monitor",
         description="Poll news feeds, count mentions of a watchlist, and explore them.",
@@ -945,6 +990,8 @@ def build_parser() -> argparse.ArgumentParser:
     ) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         sp.set_defaults(func=func)
+        if only is not None and name != only:
+            return _Unused()  # type: ignore[return-value]
         if config:  # the demo writes a feeds.yaml of its own
             _add_config(sp, top=False)
         return sp
@@ -1086,7 +1133,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="an OPML file (a feed reader's export); feeds already in feeds.yaml, repeated "
         "or not http(s) are skipped and listed",
     )
-    from .access import add_serving_arguments
+
+    def add_serving_arguments(sp: argparse.ArgumentParser) -> None:
+        if not isinstance(sp, _Unused):  # (access.py: only for the commands that serve)
+            from .access import add_serving_arguments
+
+            add_serving_arguments(sp)
 
     port_help = "serve the dashboard at this port (default: %(default)s)"
     sp = add("dashboard", cmd_dashboard, "start the dashboard (Streamlit)")
@@ -1105,9 +1157,10 @@ def build_parser() -> argparse.ArgumentParser:
         "run an offline demo: a synthetic news world, the poller, the dashboard",
         config=False,
     )
-    from .demo import add_arguments as add_demo_arguments  # standard library only: cheap
+    if not isinstance(sp, _Unused):
+        from .demo import add_arguments as add_demo_arguments  # (access.py, as above)
 
-    add_demo_arguments(sp)
+        add_demo_arguments(sp)
     return p
 
 
@@ -1230,10 +1283,38 @@ def _add_alert_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
 # the top: exit statuses, errors, output that cannot be written
 
 
+def run() -> int:
+    """The `monitor` program (its console script): `main` on this process's command line,
+    with two settings of the garbage collector that only a whole process may choose (tests
+    call `main` inside theirs):
+
+    - the young generation is collected every `YOUNG_COLLECTIONS` allocations instead of 700:
+      starting up allocates tens of thousands of objects that live as long as the process
+      (modules, classes, functions, feeds.yaml), which each collection goes through again
+      (as `Poller.poll` does during a round, see poll.GC_YOUNG); reference counting frees
+      nearly everything else at once whatever the setting;
+    - when the command is done, `gc.freeze()`: the interpreter's exit then leaves those
+      objects to the operating system instead of going through every module's objects in
+      a last collection (0.05-0.1 s of `monitor poll --once` here). Files and streams are
+      flushed and closed by the commands themselves (standard output by `main`), and the
+      interpreter still runs `atexit` functions and flushes standard output and error.
+    """
+    import gc
+
+    gc.set_threshold(YOUNG_COLLECTIONS, *gc.get_threshold()[1:])
+    code = main()
+    gc.freeze()
+    return code
+
+
+YOUNG_COLLECTIONS = 10_000
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
-            args = build_parser().parse_args(argv)
+            words = sys.argv[1:] if argv is None else argv
+            args = build_parser(only=command_of(words)).parse_args(words)
             code = int(args.func(args))
         except SystemExit as exc:  # argparse: --help, --version, usage errors
             code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
@@ -1306,4 +1387,4 @@ def _error_line(text: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

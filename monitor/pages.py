@@ -35,7 +35,6 @@ import concurrent.futures
 import contextlib
 import heapq
 import os
-import statistics
 import sys
 import time
 import types
@@ -44,19 +43,21 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from protego import Protego
-from yarl import URL
-
-from .fetch import HTML_ACCEPT, MB, Fetcher
 from .models import FetchRequest
 from .text import is_http_url
 
 if TYPE_CHECKING:
+    from protego import Protego
+
     from .extract import PageText
+    from .fetch import Fetcher
     from .store import Snapshot
 
-# extract.py (and the parsers it imports) and multiprocessing are imported when the first
-# page is read: a poller that reads no page (most polls) never needs them
+# extract.py (and the parsers it imports), multiprocessing, robots.txt's parser and fetch.py
+# are imported when the first page is read: a poller that reads no page (most polls) never
+# needs them here (the poller imports fetch.py for its feeds, once a round starts)
+
+MB = 1024 * 1024
 
 FULL_TEXT_BELOW = 600  # feeds whose entries carry fewer characters (median) read pages by default
 MAX_ATTEMPTS = 3
@@ -74,6 +75,8 @@ STATUSES = ("pending", "ok", "robots", "short", "failed")
 
 def median_chars(texts: Iterable[str]) -> int | None:
     """The median length of the entries' texts (None for a feed without entries)."""
+    import statistics  # (~3 ms to import, with fractions: only when a feed brings entries)
+
     lengths = [len(t) for t in texts]
     return int(statistics.median(lengths)) if lengths else None
 
@@ -196,6 +199,8 @@ class Robots:
     async def check(self, url: str) -> tuple[str, str] | None:
         """None when `url` may be fetched, else (status, reason): `robots` when robots.txt
         refuses it, `failed` when robots.txt could not be read."""
+        from yarl import URL
+
         try:
             parsed = URL(url)
             origin = str(parsed.origin())
@@ -225,6 +230,8 @@ class Robots:
         now = time.monotonic()
         later = now + ROBOTS_TTL.total_seconds()
         if result.outcome == "ok" and result.body is not None:
+            from protego import Protego
+
             try:
                 parser = Protego.parse(result.body.decode("utf-8", "replace"))
             except (ValueError, TypeError, IndexError, AttributeError):
@@ -417,6 +424,8 @@ class PageReader:
         timeout = self.settings.timeout
         seconds = timeout.total_seconds() if hasattr(timeout, "total_seconds") else timeout
         reading: dict[asyncio.Task[PageOutcome], PageJob] = {}
+        from .fetch import HTML_ACCEPT, Fetcher
+
         async with Fetcher(
             timeout=seconds,
             max_bytes=min(getattr(self.settings, "max_bytes", PAGE_MAX_BYTES), PAGE_MAX_BYTES),

@@ -43,10 +43,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from .config import Config, FeedConfig, file_stamp, load_config
-from .enrich import Enricher, Enrichment, fingerprint_of
 from .errors import ConfigError, MonitorError
-from .fetch import Fetcher
-from .match import Matcher, watchlist_fingerprint
 from .models import (
     Article,
     Entry,
@@ -70,8 +67,14 @@ from .secrets import redact_text, without_userinfo
 from .store import Snapshot, Store, Writer, article_key, open_store
 
 if TYPE_CHECKING:
-    from .enrich import Prepared
+    from .enrich import Enricher, Enrichment, Prepared
+    from .fetch import Fetcher
+    from .match import Matcher
     from .parsepool import FeedParser, ParsedBody
+
+# Imported where they are first used: fetch.py (aiohttp) when a round starts; enrich.py and
+# match.py (the automaton, the names) when the first article is new or the watchlist's
+# fingerprint is asked for.
 
 
 def _queries() -> ModuleType:
@@ -377,6 +380,8 @@ class Poller:
     def matcher(self) -> Matcher:
         """The watchlist's matcher, built on first use."""
         if self._matcher is None:
+            from .match import Matcher
+
             self._matcher = Matcher(self.config.watch)
         return self._matcher
 
@@ -384,6 +389,8 @@ class Poller:
     def enricher(self) -> Enricher:
         """The analyses of new articles (counts, tone, stories, names), built on first use."""
         if self._enricher is None:
+            from .enrich import Enricher
+
             self.enricher = Enricher(self.matcher, tone=self.tone)
         assert self._enricher is not None
         return self._enricher
@@ -400,6 +407,9 @@ class Poller:
         `enrich.fingerprint(self.matcher)`, without building the matcher)."""
         watch = self.config.watch
         if self._fingerprints is None or self._fingerprints[0] is not watch:
+            from .enrich import fingerprint_of
+            from .match import watchlist_fingerprint
+
             self._fingerprints = (watch, watchlist_fingerprint(watch), fingerprint_of(watch))
         return self._fingerprints[2]
 
@@ -427,6 +437,8 @@ class Poller:
                 log=self.log,
                 force=force,
             )
+        from .enrich import Enricher
+
         enricher = Enricher(self.matcher, tone=self.tone)  # stories afresh, in time order
         rows = self.store.replace_analyses(
             enricher.batch,
@@ -569,6 +581,8 @@ class Poller:
         """Fetch the given feeds concurrently and store what they carry: those of them this
         poller claims, every one unless another poller sharing the store polls it now (or
         has just polled it, `when` being "due" or "enabled": see `_claim`)."""
+        from .fetch import Fetcher  # (before the clock: the poll's time is the poll's)
+
         if self.writer is None:
             self.open()
         summary = PollSummary()

@@ -677,6 +677,54 @@ def test_every_option_has_help_and_shows_its_default():
                 assert f"(default: {default})" in text, (name, action.dest)
 
 
+def _commands(parser, prefix=()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sp in action.choices.items():
+                yield (*prefix, name), sp
+                yield from _commands(sp, (*prefix, name))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["poll", "--once"],
+        ["-c", "x.yaml", "poll", "--once", "--no-tone", "--name", "a"],
+        ["--config=x.yaml", "status", "--format", "json"],
+        ["-cx.yaml", "articles", "--entity", "Bukele", "--since", "7d", "--limit", "5"],
+        ["alerts", "backtest", "--since", "2026-11-01"],
+        ["store", "copy", "config", "elsewhere"],
+        ["dashboard", "--port", "8600", "--host", "0.0.0.0", "--no-auth"],
+        ["run", "--no-tone"],
+        ["demo", "--seed", "3"],
+        ["validate", "-c", "y.yaml"],
+    ],
+)
+def test_a_command_line_parses_the_same_with_only_its_command_built(argv):
+    """`main` builds the options of the command given only (cli.command_of): same result."""
+    only = cli.command_of(argv)
+    assert only == next(w for w in argv if not w.startswith("-") and w != "x.yaml")
+    lazy = vars(cli.build_parser(only=only).parse_args(argv))
+    full = vars(cli.build_parser().parse_args(argv))
+    assert lazy == full
+    commands = dict(_commands(cli.build_parser()))
+    for name, sp in _commands(cli.build_parser(only=only)):
+        assert (sp.format_help() == commands[name].format_help()) == (name[0] == only), name
+
+
+def test_a_command_line_without_a_plain_command_word_builds_every_command():
+    assert cli.command_of(["--help"]) is None and cli.command_of(["--version"]) is None
+    assert cli.command_of(["-c", "f.yaml"]) is None and cli.command_of([]) is None
+    assert cli.command_of(["--conf", "f.yaml", "poll"]) is None  # an abbreviation: argparse's
+    assert cli.command_of(["pol"]) == "pol"  # not a command: argparse lists them all
+
+
+def test_an_unknown_command_still_lists_every_command(capsys):
+    assert main(["pol", "--once"]) == 2
+    text = capsys.readouterr().err
+    assert "invalid choice: 'pol'" in text and "'poll'" in text and "'dashboard'" in text
+
+
 def test_help_version_and_validate_import_nothing_heavy():
     heavy = (
         "pandas",

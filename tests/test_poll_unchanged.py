@@ -42,8 +42,22 @@ from .feedserver import Exchange, FeedServer
 NOW = datetime.now(UTC).replace(microsecond=0)
 HEAVY = ("pandas", "duckdb", "feedparser", "fastfeedparser", "lxml", "trafilatura")
 # what a pass with no page queued does without, too: Arrow and numpy (the store's data files
-# and dedup index), VADER (tone) and the parsers' and pages' modules
-LIGHT = (*HEAVY, "pyarrow", "numpy", "vaderSentiment", "monitor.stories", "monitor.tone")
+# and dedup index), VADER (tone) and the parsers' and pages' modules (robots.txt's parser, the
+# median of the entries' lengths); and, feeds.yaml being unchanged since the last pass (the
+# cache of checked files, config.py), the YAML parser
+LIGHT = (
+    *HEAVY,
+    "pyarrow",
+    "numpy",
+    "vaderSentiment",
+    "monitor.stories",
+    "monitor.tone",
+    "protego",
+    "statistics",
+    "yaml",
+    "monitor.delivery",  # no rule, no digest, no message waiting: no alert dispatcher
+    "monitor.alerts",
+)
 # runs the CLI as `monitor` does, then writes which of $MODULES_WATCHED the process imported
 ENTRY = (
     "import json, os, sys\n"
@@ -228,7 +242,7 @@ def test_an_unchanged_pass_without_pages_imports_no_arrow_numpy_or_tone(plain, t
     server, config = plain
     first, loaded = poll_once(config, tmp_path, LIGHT)
     assert "3 new articles" in first.stdout
-    assert {"pyarrow", "numpy", "vaderSentiment"} <= set(loaded)  # (the check can see them)
+    assert {"pyarrow", "numpy", "vaderSentiment", "yaml"} <= set(loaded)  # (the check sees them)
     store = open_store(tmp_path / "store")
     before = store.snapshot()
 
@@ -264,6 +278,37 @@ def test_an_unchanged_pass_without_pages_imports_no_arrow_numpy_or_tone(plain, t
     assert "1 ok, 1 unchanged, 0 failed; 1 new articles, 1 new mentions" in third.stdout
     assert "numpy" in loaded and "vaderSentiment" in loaded
     assert store.snapshot().rows("articles") == 4 and store.snapshot().rows("mentions") == 4
+
+
+def test_a_message_waiting_in_the_outbox_is_still_handled_by_poll_once(plain, tmp_path):
+    """`poll --once` leaves the alert dispatcher out only when it would have nothing to do: a
+    message left in the store's outbox (its rule since removed from feeds.yaml) is taken up
+    and, its target gone, given up and recorded, as before."""
+    _, config = plain
+    poll_once(config, tmp_path)
+    store = open_store(tmp_path / "store")
+    now = datetime.now(UTC)
+    item = {
+        "id": "waiting-1",
+        "kind": "alert",
+        "name": "Bukele surge",
+        "target": "url:0123456789abcdef",
+        "label": "a webhook",
+        "attempts": 0,
+        "created": now.isoformat(),
+        "next_try": now.isoformat(),
+        "error": "",
+        "firing": {"entity": "Bukele", "fired": now.isoformat()},
+    }
+    store.update_alerts(lambda state: state.setdefault("outbox", []).append(item))
+
+    _, loaded = poll_once(config, tmp_path, (*LIGHT, "monitor.delivery"))
+
+    assert "monitor.delivery" in loaded
+    snap = store.snapshot()
+    assert not snap.alerts.get("outbox")
+    rows = snap.query("SELECT name, outcome, error FROM {deliveries}").values.tolist()
+    assert rows == [["Bukele surge", "gave up", "the target is no longer in feeds.yaml"]]
 
 
 def test_a_poller_builds_its_analyses_only_for_a_new_article(plain, tmp_path):
