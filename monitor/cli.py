@@ -58,11 +58,10 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a Unix tool cu
 # helpers
 
 
-def load(args: argparse.Namespace, *, cache: bool = False) -> Config:
-    """feeds.yaml; `cache`: through the cache of checked files (config.py, `_ConfigCache`)."""
+def load(args: argparse.Namespace) -> Config:
     from .config import load_config, resolve_config_path
 
-    return load_config(resolve_config_path(args.config), cache=cache)
+    return load_config(resolve_config_path(args.config))
 
 
 # Relative dates: the same whole periods as the dashboard's "last 24 hours" / "last 30 days"
@@ -237,7 +236,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
     from .poll import poller_name
 
-    config = load(args, cache=True)  # polled again and again (cron): the same file each time
+    config = load(args)
     store = _store(config)
     name = poller_name(args.name or "")
     with store.poller_lock(name):

@@ -25,7 +25,6 @@ set), and how errors are shown (the CLI prints `str(issue)`, the dashboard shows
 from __future__ import annotations
 
 import bisect
-import contextlib
 import copy
 import dataclasses
 import difflib
@@ -37,7 +36,6 @@ import math
 import os
 import re
 import stat
-import sys
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -175,26 +173,11 @@ def resolve_config_path(arg: str | None) -> Path:
     return Path(from_env) if from_env else Path(DEFAULT_CONFIG)
 
 
-def load_config(path: Path | str, *, cache: bool = False) -> Config:
-    """Read and check feeds.yaml; raise ConfigError listing every problem found.
-
-    With `cache` (`monitor poll`), a file that was checked before, byte for byte, is taken
-    from the cache of checked files instead of being parsed and checked again (`_ConfigCache`);
-    what depends on the environment is checked again at every load all the same.
-    """
+def load_config(path: Path | str) -> Config:
+    """Read and check feeds.yaml; raise ConfigError listing every problem found."""
     path = Path(path)
     file = str(path)
-    text = _read_text(path, file)
-    cached = _ConfigCache(path, text) if cache else None
-    if cached is not None:
-        config = cached.load()
-        if config is not None:
-            return config
-    checker = _Checker(_Document(text, file))
-    config = checker.build(path)
-    if cached is not None:
-        cached.save(config, checker.written_store)
-    return config
+    return _Checker(_Document(_read_text(path, file), file)).build(path)
 
 
 def file_stamp(path: Path | str) -> tuple[int, int] | None:
@@ -1095,7 +1078,6 @@ class _Checker:
         self.salvaged: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self.issues: list[ConfigIssue] = list(doc.issues)
         self.known: dict[tuple[Callable[[Any], Any], str], Any] = {}  # list items checked
-        self.written_store = ""  # `store:` as checked, before $MONITOR_STORE and folders
 
     def build(self, path: Path) -> Config:
         data = self.root if self.root is not None else {}  # an empty file: nothing to do
@@ -1124,7 +1106,6 @@ class _Checker:
         )
         if self.issues or top is None:
             raise ConfigError(sorted(self.issues, key=lambda i: i.line or 0))
-        self.written_store = top["store"]
         return dataclasses.replace(_to_config(path, top, feeds, watch), **alerting)
 
     def validate(self, model: _Model, data: dict[Any, Any], prefix: Loc) -> dict[str, Any] | None:
@@ -1444,163 +1425,6 @@ def _to_config(
 
 # --------------------------------------------------------------------------------------------
 # OPML import
-
-
-# --------------------------------------------------------------------------------------------
-# The cache of checked files
-
-CACHE_FOLDER = "media-monitor"  # in $XDG_CACHE_HOME, else ~/.cache
-_CACHE_MAGIC = b"media-monitor checked feeds.yaml 1\n"
-_CACHE_CLASSES: dict[tuple[str, str], Any] = {}  # filled below: what a cached file may hold
-
-
-class _ConfigCache:
-    """A checked feeds.yaml kept for the next load of the same bytes (`load_config(cache=True)`).
-
-    `monitor poll --once` run by cron reads the same file every few minutes; parsing and
-    checking 200 feeds and 1,000 entities takes ~0.04 s of its ~0.4 s. The Config is kept in
-    `$XDG_CACHE_HOME/media-monitor/` (else ~/.cache), one file per feeds.yaml, under:
-
-    - a key: the SHA-256 of the file's text, its absolute path, Python's version and the
-      modules that check it (their size and time, so an edit of the rules makes a new key).
-      Any change of the file makes a miss, then a full load (errors reported with their
-      lines, as always) that replaces the cached one once the file is valid again;
-    - what depends on the environment is never kept and is checked again at every load: the
-      store (`$MONITOR_STORE`, which may hold a password, and the folders it is relative to)
-      and each feed URL with a `${VAR}` (the variable set, the URL it makes an http(s) one).
-      When one of them fails, the full load reports it, with file and line;
-    - no secret is ever written: a config with a password or key in a feed URL (its `key`
-      differs from its `url`), or with notify:, alerts: or digests: (apprise URLs often carry
-      tokens), or a dashboard url: with either, is not cached at all. `${VAR}` references are
-      kept as written, never their values;
-    - harmless if damaged: the file is read only when it is a regular file of this user that
-      nobody else may write; its content's SHA-256 is checked first, and it is unpickled
-      with only the config's own classes allowed (`_CACHE_CLASSES`), so a damaged or foreign
-      file is a miss, never code run. Writes go to a temporary file renamed into place;
-      any OSError on the way simply skips the cache.
-    """
-
-    def __init__(self, path: Path, text: str):
-        self.absolute = Path(os.path.abspath(path))
-        self.file: Path | None = None
-        try:
-            base = Path(os.environ.get("XDG_CACHE_HOME", "").strip())
-            if not base.is_absolute():  # unset, or relative: to be ignored (XDG's rule)
-                base = Path.home() / ".cache"
-            name = hashlib.sha256(str(self.absolute).encode("utf-8", "surrogateescape"))
-            self.file = base / CACHE_FOLDER / f"config-{name.hexdigest()[:32]}.pickle"
-        except (RuntimeError, KeyError):  # no home folder: no cache
-            return
-        key = hashlib.sha256(_CACHE_MAGIC)
-        key.update(repr((sys.version, _code_stamp(), str(self.absolute))).encode())
-        key.update(text.encode("utf-8", "surrogateescape"))
-        self.key = key.digest()
-
-    def load(self) -> Config | None:
-        """The cached Config for this text, its environment checked again; None on a miss."""
-        data = self._read()
-        header = _CACHE_MAGIC + self.key
-        if data is None or not data.startswith(header):
-            return None
-        digest, payload = data[len(header) : len(header) + 32], data[len(header) + 32 :]
-        if hashlib.sha256(payload).digest() != digest:
-            return None
-        try:
-            config, written = _unpickle(payload)
-            if not isinstance(config, Config) or not isinstance(written, str):
-                return None
-            env_store = os.environ.get(STORE_ENV, "").strip()
-            if env_store:
-                _check_store_value(env_store, in_file=False)
-            for feed in config.feeds:
-                if "${" in feed.url:
-                    _check_url(feed.url)
-            store = _store_location(written, self.absolute.parent)
-            return dataclasses.replace(config, path=self.absolute, store=store)
-        except Exception:  # a problem for the full load to report, or a file to ignore
-            return None
-
-    def save(self, config: Config, written: str) -> None:
-        if self.file is None or not _cacheable(config):
-            return
-        import pickle
-
-        kept = dataclasses.replace(config, store="")  # never $MONITOR_STORE's value
-        payload = pickle.dumps((kept, written), protocol=pickle.HIGHEST_PROTOCOL)
-        data = _CACHE_MAGIC + self.key + hashlib.sha256(payload).digest() + payload
-        temporary = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
-        try:
-            self.file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-            fd = os.open(temporary, flags, 0o600)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-            os.replace(temporary, self.file)
-        except OSError:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-
-    def _read(self) -> bytes | None:
-        if self.file is None:
-            return None
-        try:
-            fd = os.open(self.file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
-            return None
-        try:
-            st = os.fstat(fd)
-            mine = not hasattr(os, "getuid") or st.st_uid == os.getuid()
-            if not stat.S_ISREG(st.st_mode) or not mine or st.st_mode & 0o022:
-                return None
-            return _read_at_most(fd, 2 * MAX_CONFIG_BYTES)
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
-
-
-def _cacheable(config: Config) -> bool:
-    """Whether the config can be cached without writing a secret (see _ConfigCache)."""
-    if config.notify or config.alerts or config.digests:
-        return False
-    url = config.dashboard.url
-    if url is not None and ("${" in url or redact_url(url) != url):
-        return False
-    return all(feed.key == feed.url for feed in config.feeds)
-
-
-# the modules that decide what a checked feeds.yaml gives (access.py: dashboard.allow)
-_CHECKING_MODULES = ("config.py", "errors.py", "models.py", "secrets.py", "access.py")
-
-
-def _code_stamp() -> tuple[tuple[str, int, int], ...]:
-    """The size and time of each of _CHECKING_MODULES (looked up, never imported)."""
-    stamps = []
-    for name in _CHECKING_MODULES:
-        file = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
-        try:
-            st = os.stat(file)
-            stamps.append((file, st.st_size, st.st_mtime_ns))
-        except OSError:
-            stamps.append((file, -1, -1))
-    return tuple(stamps)
-
-
-def _unpickle(payload: bytes) -> Any:
-    """A cached file's content, unpickled with only `_CACHE_CLASSES` allowed: anything else
-    (a function to call, another module's class) stops it with UnpicklingError."""
-    import pickle
-
-    class Unpickler(pickle.Unpickler):
-        def find_class(self, module: str, name: str) -> Any:
-            allowed = _CACHE_CLASSES.get((module, name))
-            if allowed is None:
-                raise pickle.UnpicklingError(f"{module}.{name} is not part of a config")
-            return allowed
-
-    return Unpickler(io.BytesIO(payload)).load()
 
 
 @dataclass(frozen=True)
@@ -2509,19 +2333,3 @@ def _check_digest(
         entities=tuple(chosen),
         to=targets.check((*loc, "to"), item["to"]),
     )
-
-
-_CACHE_CLASSES.update(
-    {
-        (cls.__module__, cls.__qualname__): cls
-        for cls in (
-            Config,
-            PollSettings,
-            FeedConfig,
-            DashboardSettings,
-            Entity,
-            timedelta,
-            type(Path()),
-        )
-    }
-)

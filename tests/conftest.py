@@ -31,20 +31,6 @@ from tests.pgcluster import Cluster
 os.environ.pop(STORE_ENV, None)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def config_cache_folder(tmp_path_factory) -> Iterator[Path]:
-    """`monitor poll` keeps checked feeds.yaml files in $XDG_CACHE_HOME (config.py,
-    `_ConfigCache`): the tests' go to a folder of their own, never the developer's cache."""
-    folder = tmp_path_factory.mktemp("xdg-cache")
-    before = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(folder)
-    yield folder
-    if before is None:
-        os.environ.pop("XDG_CACHE_HOME", None)
-    else:
-        os.environ["XDG_CACHE_HOME"] = before
-
-
 @pytest.fixture(scope="session")
 def demo_config(tmp_path_factory):
     """Path of a feeds.yaml whose store holds a 30-day demo world of 14 outlets."""
