@@ -12,6 +12,7 @@ Playwright (never `playwright install`). Needs /usr/bin/chromium.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import tempfile
@@ -36,8 +37,7 @@ SHOTS = {
     "feeds": "view=feeds&range=30d",
 }
 # rules for the Alerts page of the demo (the demo world has a known spike of Talia Brenwick)
-DEMO_ALERTS = """
-alerts:
+DEMO_ALERTS = """\
   - name: Brenwick spike
     when: spike
     entity: Talia Brenwick
@@ -74,7 +74,14 @@ def build_demo(folder: Path) -> Path:
         check=True,
     )
     config = folder / "feeds.yaml"
-    config.write_text(config.read_text() + DEMO_ALERTS)
+    text = config.read_text()
+    if re.search(r"^alerts:", text, re.MULTILINE):  # the demo's own spike rule: add to it
+        text = re.sub(
+            r"^alerts:.*\n", lambda m: m.group(0) + DEMO_ALERTS, text, count=1, flags=re.MULTILINE
+        )
+    else:
+        text += "\nalerts:\n" + DEMO_ALERTS
+    config.write_text(text)
     return config
 
 
@@ -100,6 +107,8 @@ def take(url: str, views: list[str]) -> None:
                 page = context.new_page()
                 page.goto(f"{url}/?{SHOTS[view]}")
                 settle(page)
+                if page.get_by_text("cannot be used; fix these").count():
+                    raise SystemExit(f"error: the dashboard refused the config ({view})")
                 page.screenshot(path=str(OUT / f"{view}.png"))
                 print(f"wrote {OUT / f'{view}.png'}")
                 context.close()
