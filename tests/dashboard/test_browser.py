@@ -14,6 +14,7 @@ sync API. Never runs `playwright install`.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -86,6 +87,31 @@ def settle(page: Any) -> None:
     page.wait_for_selector(READY)
     page.wait_for_timeout(300)
     page.wait_for_selector(READY)
+
+
+def pick_row(page: Any, row: int, done_js: str, tries: int = 3) -> None:
+    """Click the selection checkbox of data row `row` (0 first) of the page's first data grid
+    until `done_js` holds. The grid is a canvas: the click goes to a position, taken once the
+    grid has stopped moving (the page above it may still be laying out); a click the grid
+    did not take (not ready yet) is made again, at most `tries` times."""
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.locator("canvas").first.wait_for()
+    for attempt in range(tries):
+        grid.scroll_into_view_if_needed()
+        box, before = grid.bounding_box(), None
+        while box != before:  # the same place twice, 0.2 s apart
+            before = box
+            page.wait_for_timeout(200)
+            box = grid.bounding_box()
+        assert box is not None
+        # header row and data rows are ~35 px high; the checkbox is at the left
+        page.mouse.click(box["x"] + 18, box["y"] + 35 + 35 * row + 17)
+        try:
+            page.wait_for_function(done_js, timeout=10_000)
+            return
+        except sync_api.TimeoutError:
+            if attempt == tries - 1:
+                raise
 
 
 def open_link(page: Any, base: str, /, **params: Any) -> None:
@@ -177,13 +203,7 @@ def test_choosing_an_entity_in_the_overview_opens_its_timeline(
     user came from (not an overview filtered to the entity), Forward to the timeline."""
     open_link(page, dashboard_url, range="all")
     came_from = page.url
-    grid = page.locator('[data-testid="stDataFrame"]').first
-    grid.wait_for()
-    box = grid.bounding_box()
-    assert box is not None
-    # the first data row's selection checkbox (header row and data rows are ~35 px high)
-    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
-    page.wait_for_function("() => location.search.includes('view=timeline')")
+    pick_row(page, 0, "() => location.search.includes('view=timeline')")
     settle(page)
     entity = url_params(page)["e"]
     assert len(entity) == 1
@@ -249,13 +269,11 @@ def test_a_co_mention_cell_or_row_opens_its_articles(
     page.get_by_text("Top pairs").click()
     page.wait_for_function("() => location.search.includes('rows=true')")
     settle(page)
-    grid = page.locator('[data-testid="stDataFrame"]').first
-    grid.locator("canvas").first.wait_for()
-    grid.scroll_into_view_if_needed()
-    box = grid.bounding_box()
-    assert box is not None
-    page.mouse.click(box["x"] + 18, box["y"] + 35 + 35 + 17)  # the second data row's checkbox
-    page.locator("h4", has_text=f"{a2} & {b2}: {n2:,} article").wait_for()
+    second = json.dumps(f"{a2} & {b2}: {n2:,} article")
+    shown = (
+        f"() => [...document.querySelectorAll('h4')].some(h => h.textContent.includes({second}))"
+    )
+    pick_row(page, 1, shown)
     assert heading.count() == 0
 
 
@@ -269,13 +287,7 @@ def test_a_source_row_opens_its_articles(page: Any, dashboard_url: str, store_co
     page.get_by_text("Every feed and entity").click()
     page.wait_for_function("() => location.search.includes('rows=true')")
     settle(page)
-    grid = page.locator('[data-testid="stDataFrame"]').first
-    grid.locator("canvas").first.wait_for()
-    grid.scroll_into_view_if_needed()  # below the bars
-    box = grid.bounding_box()
-    assert box is not None
-    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first data row's checkbox
-    page.wait_for_function("() => location.search.includes('view=articles')")
+    pick_row(page, 0, "() => location.search.includes('view=articles')")  # (below the bars)
     settle(page)
     params = url_params(page)
     assert params["e"] == [first["entity"]]
