@@ -241,20 +241,16 @@ def cmd_poll(args: argparse.Namespace) -> int:
     name = poller_name(args.name or "")
     with store.poller_lock(name):
         snap = store.snapshot()  # a damaged store: one line, before any thread starts
-        if args.once and nothing_to_deliver(config, store, snap):
-            poller = _poller(config, store, tone=not args.no_tone, name=name)
-            with progress_bar("recounting mentions") as bar:
-                poller.open(progress=bar)
-            return asyncio.run(_poll_once(poller))
-        with alerting(config, store) as dispatcher:
-            poller = _poller(
-                config, store, on_commit=dispatcher.on_commit, tone=not args.no_tone, name=name
-            )
+        idle = args.once and nothing_to_deliver(config, store, snap)
+        with contextlib.nullcontext() if idle else alerting(config, store) as dispatcher:
+            on_commit = dispatcher.on_commit if dispatcher else None
+            poller = _poller(config, store, on_commit=on_commit, tone=not args.no_tone, name=name)
             with progress_bar("recounting mentions") as bar:
                 poller.open(progress=bar)
             if args.once:
                 code = asyncio.run(_poll_once(poller))
-                dispatcher.wait_idle(timeout=120)  # the messages due now go out before exiting
+                if dispatcher:  # the messages due now go out before exiting
+                    dispatcher.wait_idle(timeout=120)
                 return code
             from .runner import poll_forever
 
