@@ -189,7 +189,7 @@ def machine() -> dict[str, str]:
                 "pyarrow",
                 "ahocorasick_rs",
                 "fastfeedparser",
-                "aiohttp",
+                "pycurl",
                 "streamlit",
                 "reader",
                 "playwright",

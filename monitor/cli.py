@@ -8,7 +8,7 @@ closes the pipe early (`monitor articles | head`) ends the command quietly with 
 other Unix tools do.
 
 Output goes through console.py, which shows text from feeds and feeds.yaml literally. The
-heavy libraries (pandas, DuckDB, aiohttp, rich's tables) are imported inside the commands that
+heavy libraries (pandas, DuckDB, pycurl, rich's tables) are imported inside the commands that
 need them, so `--help`, `--version` and `validate` answer at once.
 """
 

@@ -1,6 +1,6 @@
 """The project's exception types. Imports nothing of ours.
 
-Errors raised by the libraries we call (aiohttp, feedparser, duckdb, ruamel.yaml, ...) are
+Errors raised by the libraries we call (pycurl, feedparser, duckdb, ruamel.yaml, ...) are
 caught at the one place where each is called and re-raised as one of these, with a message
 that names the thing at fault (a file and line, a feed URL) and, where it helps, a hint.
 """

@@ -96,6 +96,22 @@ def page_url(link: str) -> str | None:
     return url if is_http_url(url) else None
 
 
+def _origin(url: str) -> str:
+    """scheme://host[:port] of an http(s) URL, whose robots.txt rules it (no credentials, the
+    default port left out); ValueError when it has no host or a port out of range."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port
+    if not host:
+        raise ValueError(f"no host in {url!r}")
+    scheme = parts.scheme.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    shown = "" if port is None or port == {"http": 80, "https": 443}.get(scheme) else f":{port}"
+    return f"{scheme}://{host}{shown}"
+
+
 def next_try(attempt: int, now: datetime, retry_after: float | None = None) -> datetime | None:
     """When to try a page again after its `attempt`-th attempt failed (None: never again)."""
     if attempt >= MAX_ATTEMPTS:
@@ -199,12 +215,9 @@ class Robots:
     async def check(self, url: str) -> tuple[str, str] | None:
         """None when `url` may be fetched, else (status, reason): `robots` when robots.txt
         refuses it, `failed` when robots.txt could not be read."""
-        from yarl import URL
-
         try:
-            parsed = URL(url)
-            origin = str(parsed.origin())
-        except (TypeError, ValueError):
+            origin = _origin(url)
+        except ValueError:
             return ("failed", "not a valid URL")
         rules = await self._rules_of(origin)
         if rules.unreachable:

@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from .match import Matcher
     from .parsepool import FeedParser, ParsedBody
 
-# Imported where they are first used: fetch.py (aiohttp) when a round starts; enrich.py and
+# Imported where they are first used: fetch.py (pycurl) when a round starts; enrich.py and
 # match.py (the automaton, the names) when the first article is new or the watchlist's
 # fingerprint is asked for.
 

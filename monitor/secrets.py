@@ -17,7 +17,7 @@ cannot be recognized: put it in an environment variable, and the URL keeps `${VA
 written. A URL without secrets comes back unchanged, character for character, so a store
 keyed by plain URLs keeps its keys.
 
-`redact_text` does the same to every URL inside a message (an aiohttp error, a redirect's
+`redact_text` does the same to every URL inside a message (a libcurl error, a redirect's
 Location) and also hides given secret values wherever they appear (a server echoing a key in
 its reason phrase).
 

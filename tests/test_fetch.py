@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import gzip
 import socket
+import ssl
 import time
 from contextlib import aclosing
 from datetime import UTC, datetime
 
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
-from multidict import CIMultiDict
+import trustme
 
 from monitor import __version__
+from monitor import fetch as fetch_module
 from monitor.fetch import (
     GONE_ERROR,
     MAX_DELAY,
     Fetcher,
+    Headers,
     fetch_all,
     fetch_each,
     parse_max_age,
@@ -391,6 +393,27 @@ def test_cancellation_propagates(server):
         asyncio.run(go())
 
 
+def test_a_cancelled_or_timed_out_transfer_leaves_nothing_running(server):
+    server.stall("/stalled")
+    server.dribble("/dribble", interval=0.1)
+
+    async def go():
+        async with Fetcher(timeout=5, deadline=0.5) as fetcher:
+            task = asyncio.create_task(fetcher.fetch(FetchRequest(server.url("/stalled"))))
+            await asyncio.sleep(0.2)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            timed_out = await fetcher.fetch(FetchRequest(server.url("/dribble")))
+            curl = fetcher._curl
+            assert curl is not None
+            return timed_out, dict(curl.running)
+
+    timed_out, running = asyncio.run(go())
+    assert timed_out.error.startswith("gave up after 0.5 s")
+    assert running == {}  # both easy handles taken out of the multi handle
+
+
 # -- limits on concurrency -------------------------------------------------------------------
 
 
@@ -498,22 +521,80 @@ def test_declared_length_over_the_cap_fails_before_reading(server):
     assert elapsed < 2  # did not wait for the body that never comes
 
 
-class _NoDNS(AbstractResolver):
-    """A resolver that knows no host, as a machine without DNS."""
-
-    async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[ResolveResult]:
-        raise socket.gaierror(-2, "Name or service not known")
-
-    async def close(self) -> None:
-        pass
-
-
 def test_dns_failure_is_a_short_message():
-    result = fetch("https://no-such-host.invalid/feed", resolver=_NoDNS())
+    # .invalid is reserved (RFC 6761): no resolver gives it an address
+    result = fetch("https://no-such-host.invalid/feed")
     assert result.outcome == "failed"
-    assert result.error == (
-        "could not resolve host no-such-host.invalid ([Errno -2] Name or service not known)"
+    assert result.status is None
+    assert result.error == "could not resolve host no-such-host.invalid"
+
+
+def test_resolve_pins_a_name_to_an_address_and_a_new_host_drops_the_cookies(server):
+    # feeds.example is not in any DNS: only `resolve` can take the fetch to the server
+    port = server.port
+    server.feed(
+        "/a",
+        b"",
+        status=302,
+        headers={"Location": f"http://mirror.example:{port}/b", "Set-Cookie": "s=1"},
     )
+    server.feed("/b", b"", status=301, headers={"Location": "/rss", "Set-Cookie": "t=2"})
+    server.feed("/rss", FEED)
+    pinned = {"feeds.example": "127.0.0.1", "mirror.example": "127.0.0.1"}
+    result = fetch(f"http://feeds.example:{port}/a", resolve=pinned)
+    assert (result.outcome, result.body) == ("ok", FEED)
+    assert result.final_url == f"http://mirror.example:{port}/rss"
+    assert [r.headers.get("host") for r in server.requests] == [
+        f"feeds.example:{port}",
+        f"mirror.example:{port}",
+        f"mirror.example:{port}",
+    ]
+    # s=1 was set by feeds.example: not sent to mirror.example; t=2 goes on to its /rss
+    assert [r.headers.get("cookie") for r in server.requests] == [None, None, "t=2"]
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """The feed server behind TLS, with a certificate for feeds.example from a CA of its own
+    (trustme), and the CA's certificate in a file."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("feeds.example").configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    running = FeedServer()
+    running._httpd.socket = context.wrap_socket(running._httpd.socket, server_side=True)
+    with running:
+        running.feed("/rss", FEED)
+        yield running, ca_file
+    fetch_module._ca_bundle.cache_clear()  # the bundle found with SSL_CERT_FILE as the test set it
+
+
+PINNED = {"feeds.example": "127.0.0.1", "other.example": "127.0.0.1"}
+
+
+def test_https_certificate_from_an_unknown_ca_is_not_accepted(tls_server):
+    server, _ = tls_server
+    result = fetch(f"https://feeds.example:{server.port}/rss", resolve=PINNED)
+    assert result.outcome == "failed"
+    assert result.status is None and result.body is None
+    assert result.error.startswith("TLS certificate not accepted: "), result.error
+    assert "\n" not in result.error
+    assert server.requests == []  # no request went out over the untrusted connection
+
+
+def test_https_is_verified_against_the_ca_bundle_and_the_host_name(tls_server, monkeypatch):
+    server, ca_file = tls_server
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # read as OpenSSL reads it
+    fetch_module._ca_bundle.cache_clear()
+    result = fetch(f"https://feeds.example:{server.port}/rss", resolve=PINNED)
+    assert (result.outcome, result.body) == ("ok", FEED)
+    # a certificate the CA signed, for another name
+    result = fetch(f"https://other.example:{server.port}/rss", resolve=PINNED)
+    assert result.outcome == "failed"
+    assert result.error.startswith("TLS certificate not accepted: "), result.error
+    assert "other.example" in result.error
+    assert len(server.requests) == 1
 
 
 def test_started_comes_from_the_clock(server):
@@ -530,8 +611,8 @@ def test_bad_gzip_is_a_failure(server):
 
 
 def test_a_malformed_response_is_a_one_line_error(server):
-    # aiohttp's parser message spans lines (the header, a caret under the fault): it went
-    # as it was into `status`, the poll summary and the store
+    # a length no 64-bit count holds: an HTTP client's parser rejects it (aiohttp's message
+    # spanned lines and went as it was into `status`), and libcurl would wait for the body
     server.feed("/rss", FEED, headers={"Content-Length": "99999999999999999999"})
     result = fetch(server.url("/rss"))
     assert result.outcome == "failed"
@@ -593,7 +674,7 @@ def test_parse_retry_after_holds_absurd_values(value, expected):
 
 
 def test_parse_retry_after_measures_a_date_from_the_date_header():
-    headers = CIMultiDict({"Date": "Mon, 02 Jun 2025 08:00:00 GMT"})
+    headers = Headers({"Date": "Mon, 02 Jun 2025 08:00:00 GMT"})
     assert parse_retry_after("Mon, 02 Jun 2025 08:01:00 GMT", headers, now=NOW) == 60.0
 
 
@@ -615,7 +696,7 @@ def test_parse_retry_after_measures_a_date_from_the_date_header():
     ],
 )
 def test_parse_max_age(headers, expected):
-    assert parse_max_age(CIMultiDict(headers), NOW) == expected
+    assert parse_max_age(Headers(headers), NOW) == expected
 
 
 @pytest.mark.parametrize(
@@ -636,4 +717,4 @@ def test_parse_max_age(headers, expected):
     ],
 )
 def test_parse_max_age_holds_absurd_values(headers, expected):
-    assert parse_max_age(CIMultiDict(headers), NOW) == expected
+    assert parse_max_age(Headers(headers), NOW) == expected

@@ -40,7 +40,16 @@ from monitor.store.parquet import (
 from .feedserver import Exchange, FeedServer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-HEAVY = ("pandas", "duckdb", "feedparser", "fastfeedparser", "lxml", "trafilatura")
+HEAVY = (
+    "pandas",
+    "duckdb",
+    "feedparser",
+    "fastfeedparser",
+    "lxml",
+    "trafilatura",
+    "aiohttp",  # HTTP goes through libcurl (fetch.py), which starts in a fraction of the time
+    "yarl",
+)
 # what a pass with no page queued does without, too: Arrow and numpy (the store's data files
 # and dedup index), VADER (tone) and the parsers' and pages' modules (robots.txt's parser, the
 # median of the entries' lengths)
