@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import errno
 import functools
 import math
@@ -47,7 +46,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
@@ -672,6 +670,8 @@ def _delay(seconds: float) -> float | None:
 
 def _http_date(value: str) -> datetime | None:
     """An HTTP-date as an aware datetime; None when unreadable or out of range (year 99999...)."""
+    import email.utils  # (here: most polls read no date, and it takes a few ms to import)
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -791,6 +791,8 @@ def _os_errno(curl: pycurl.Curl) -> int:
 def _reason(status: int | None, reason: str) -> str:
     if reason:
         return reason
+    from http import HTTPStatus
+
     try:
         return HTTPStatus(status or 0).phrase
     except ValueError:
