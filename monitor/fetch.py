@@ -75,6 +75,7 @@ GONE_ERROR = "feed is gone (HTTP 410); remove it from feeds.yaml or change its u
 MAX_DELAY = 7 * 24 * 3600.0
 _DIGITS = re.compile(r"[0-9]+")
 _STATUS = re.compile(r"[0-9]{3}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 _PERMANENT = (301, 308)
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -544,6 +545,8 @@ class Fetcher:
         except pycurl.error as exc:  # an option libcurl refused (a URL it cannot take)
             args = (*exc.args, 0, "")
             code, message = int(args[0]) or pycurl.E_URL_MALFORMAT, str(args[1])
+        except ValueError as exc:  # a NUL byte pycurl cannot hand over
+            code, message = pycurl.E_URL_MALFORMAT, str(exc)
         finally:
             if transfer.final:
                 result.status = transfer.status
@@ -571,7 +574,8 @@ class Fetcher:
         setopt(pycurl.ACCEPT_ENCODING, "")  # every coding this libcurl decodes, and no other
         setopt(pycurl.USERAGENT, self.user_agent)
         sent = {"Accept": self._accept, **headers}
-        setopt(pycurl.HTTPHEADER, [f"{k}: {_one_line(v)}" for k, v in sent.items()])
+        # values from a server (validators, cookies) go back on one line, without controls
+        setopt(pycurl.HTTPHEADER, [f"{k}: {_header_value(v)}" for k, v in sent.items()])
         setopt(pycurl.HEADERFUNCTION, t.on_header)
         setopt(pycurl.WRITEFUNCTION, t.on_body)
         setopt(pycurl.PREREQFUNCTION, t.on_connect)
@@ -701,6 +705,8 @@ def _http_url(url: str) -> str:
         raise FetchError(url, f"not a valid URL: {exc}") from exc
     if parts.scheme.lower() not in _HTTP_SCHEMES or not host:
         raise FetchError(url, "not an http(s) URL; only http:// and https:// feeds are fetched")
+    if _CONTROL.search(host):
+        raise FetchError(url, "not a valid URL: a control character in the host name")
     try:
         return _wire(parts)
     except UnicodeError as exc:
@@ -731,6 +737,8 @@ def _redirect_target(url: str, status: int, location: str) -> str:
         parts = urlsplit(urljoin(url, location.strip()))
         host = parts.hostname
         parts.port  # noqa: B018 (raises for a port out of range)
+        if _CONTROL.search(host or ""):
+            raise ValueError("a control character in the host name")
         http = parts.scheme.lower() in _HTTP_SCHEMES and bool(host)
         target = _wire(parts) if http else ""
     except (ValueError, UnicodeError) as exc:
@@ -881,6 +889,10 @@ def _describe(
     if code == pycurl.E_URL_MALFORMAT:
         return f"not a valid URL: {detail}"
     return f"network error: {detail}"
+
+
+def _header_value(text: str) -> str:
+    return _one_line(_CONTROL.sub(" ", text))
 
 
 def _one_line(text: str) -> str:

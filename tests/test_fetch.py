@@ -620,6 +620,43 @@ def test_a_malformed_response_is_a_one_line_error(server):
     assert "\n" not in result.error and not result.error.endswith("^"), result.error
 
 
+def test_hostile_header_lines_are_read_not_raised(server):
+    """Bytes that are not UTF-8, a folded header, a 100 Continue before the response, an
+    unknown header without a value: the response is read, from the last response's headers."""
+
+    def raw(ex):
+        ex.close_connection = True
+        ex.write(
+            b"HTTP/1.1 100 Continue\r\nCache-Control: max-age=5\r\n\r\n"
+            b"HTTP/1.1 200 \xff\xfe\r\nContent-Type: text/xml; x=\xe9\xff\r\n"
+            b"Cache-Control: public,\r\n max-age=60\r\nX-Empty:\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(FEED), FEED)
+        )
+
+    server.handle("/rss", raw)
+    result = fetch(server.url("/rss"))
+    assert (result.outcome, result.status, result.body) == ("ok", 200, FEED)
+    assert result.content_type == "text/xml; x=\xe9\xff"  # (as Latin-1: any byte is a char)
+    assert result.max_age == 60.0
+
+
+@pytest.mark.parametrize(
+    ("url", "etag"),
+    [("http://feeds\x00.example/rss", None), ("{rss}", 'a\x00b"\r\nX-Injected: 1')],
+)
+def test_control_characters_never_raise_nor_reach_the_wire(server, url, etag):
+    server.feed("/rss", FEED, etag='"v1"')
+    result = fetch(url.format(rss=server.url("/rss")), etag=etag)
+    if "\x00.example" in url:
+        assert result.error == "not a valid URL: a control character in the host name"
+        assert server.requests == []
+    else:
+        assert result.outcome == "ok"
+        (seen,) = server.requests
+        assert seen.headers["if-none-match"] == 'a b" X-Injected: 1'  # one line, as a value
+        assert "x-injected" not in {k.lower() for k in seen.headers}
+
+
 def test_fetch_outside_async_with_is_a_programming_error():
     async def go():
         await Fetcher().fetch(FetchRequest("https://example.com/feed"))
