@@ -13,7 +13,7 @@ bench/bench_ingest.py), measured in the same run; `python -c pass` is measured t
 
 Then one more run each under `python -X importtime` and `cProfile`, to say where the time of
 the process goes: the imports by top-level package (the self time of each module, summed; and
-each package the project imports with all it imports first, e.g. aiohttp with yarl and attrs;
+each package the project imports with all it imports first, e.g. asyncio with ssl;
 and whether numpy, pyarrow, pandas or DuckDB came in at all), and the process's phases
 (configuration, store, poller, the poll, the commit) by the cumulative time of the functions
 that make them. The processes run as on a user's machine: with
@@ -100,8 +100,8 @@ def import_times(stderr: str, top: int = 8) -> list[tuple[str, float]]:
 
 def import_roots(stderr: str, top: int = 8) -> list[tuple[str, float]]:
     """`python -X importtime` output -> what each package the project (or the interpreter's
-    start) imports costs with everything it imports first (aiohttp with yarl, multidict,
-    attrs...: its cumulative time), in seconds; and the project's own modules' self time, as
+    start) imports costs with everything it imports first (asyncio with ssl and the rest: its
+    cumulative time), in seconds; and the project's own modules' self time, as
     "monitor (own)"."""
     lines = []
     for line in stderr.splitlines():
