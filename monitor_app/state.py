@@ -515,11 +515,12 @@ def chart_controls(
     """Granularity, measure, normalization and rolling window (kept while other views show)."""
     start, end = sel.span(ctx)
     default_by = default_granularity(start, end)
-    cols = st.columns([1.1, 2.4, 1.1, 1.1])
-    by = cols[0].selectbox(
+    cols = st.columns([2.1, 2.4, 1.1, 1.1])
+    by = cols[0].segmented_control(
         "Granularity",
         queries.GRANULARITIES,
-        index=queries.GRANULARITIES.index(default_by),
+        default=default_by,
+        required=True,
         key="by",
         bind="query-params",
         persist_state="session",

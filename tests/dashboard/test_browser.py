@@ -169,7 +169,7 @@ def test_shared_link_restores_the_view(page: Any, dashboard_url: str) -> None:
     assert (date_value(page, "from"), date_value(page, "to")) == (d0, d1)
     selected = page.locator(".st-key-view [role=tab][aria-selected=true]")
     assert selected.inner_text().strip().lower() == "timeline"
-    assert page.locator(".st-key-by input").input_value() == "day"
+    assert page.locator(".st-key-by [role=radio][aria-checked=true]").inner_text().strip() == "day"
 
 
 def test_weekly_link_draws_weeks(page: Any, dashboard_url: str) -> None:
@@ -177,7 +177,7 @@ def test_weekly_link_draws_weeks(page: Any, dashboard_url: str) -> None:
     (trace,) = chart_traces(page)
     assert trace["name"] == "Metropolis"
     assert 3 <= trace["n"] <= 5  # ~20 days of articles
-    assert page.locator(".st-key-by input").input_value() == "week"
+    assert page.locator(".st-key-by [role=radio][aria-checked=true]").inner_text().strip() == "week"
 
 
 def test_changing_a_filter_updates_the_url(page: Any, dashboard_url: str) -> None:
@@ -189,8 +189,7 @@ def test_changing_a_filter_updates_the_url(page: Any, dashboard_url: str) -> Non
     settle(page)
     assert url_params(page)["range"] == ["7d"]
     assert url_params(page)["e"] == ["LexCorp"]
-    page.locator(".st-key-by input").click()
-    page.get_by_role("option", name="week", exact=True).click()
+    page.locator(".st-key-by [role=radio]", has_text="week").click()
     page.wait_for_function("() => location.search.includes('by=week')")
     settle(page)
     assert url_params(page)["view"] == ["timeline"]

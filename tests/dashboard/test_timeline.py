@@ -31,13 +31,13 @@ def test_garbage_link_keeps_what_is_valid(app) -> None:
     at = app(view="timeline", e=["Nobody", "LexCorp"], by="year", range="7d")
     assert at.multiselect(key="e").value == ["LexCorp"]
     assert widget(at, "button_group", "range").value == "7d"
-    assert at.selectbox(key="by").value == "day"  # the default for 7 days
+    assert widget(at, "button_group", "by").value == "day"  # the default for 7 days
     assert [t["name"] for t in traces(at) if t["name"] != "Ingestion degraded"] == ["LexCorp"]
 
 
 def test_last_24_hours_is_drawn_by_hour(app) -> None:
     at = app(view="timeline", range="24h", e="Nayib Bukele")
-    assert at.selectbox(key="by").value == "hour"
+    assert widget(at, "button_group", "by").value == "hour"
     (trace,) = [t for t in traces(at) if t["name"] == "Nayib Bukele"]
     assert len(trace["x"]) == 24
 
@@ -111,7 +111,7 @@ def test_hourly_over_a_long_range_is_drawn_by_day(app) -> None:
     """A line of 720 hourly points is a thicket: past 500 points the timeline (and Compare)
     draw the next coarser granularity and say so; two weeks by hour stay hourly."""
     at = app(view="timeline", range="30d", by="hour", e="LexCorp")
-    assert at.selectbox(key="by").value == "hour"  # the link keeps what was asked
+    assert widget(at, "button_group", "by").value == "hour"  # the link keeps what was asked
     (trace,) = [t for t in traces(at) if t["name"] == "LexCorp"]
     assert len(trace["x"]) == 30
     assert "By hour, this range is about 7" in captions(at) and "shown by day" in captions(at)
