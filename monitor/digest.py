@@ -32,6 +32,7 @@ from .config import Config, DigestConfig
 from .errors import MonitorError
 from .notify import Attachment, Message
 from .store import Snapshot
+from .text import plot_text
 
 CHART_FILE = "timeline.png"
 MAX_ENTITIES = 12  # rows of the table and sections of top articles
@@ -170,7 +171,7 @@ def _figure(series: Any, by: str) -> Any:
             go.Scatter(
                 x=part["period"],
                 y=part["mentions"],
-                name=str(entity),
+                name=plot_text(str(entity)),
                 mode="lines",
                 line={"width": 2, "color": PALETTE[i % len(PALETTE)]},
             )

@@ -10,7 +10,8 @@ string operations both rely on:
 - `fold`: lower-case, accent-free text of the **same length** as the input, so that a position
   found in `fold(s)` is the same position in `s`;
 - `canonical_url` / `is_http_url`: the URL form used as an article's identity across feeds
-  (and, with its fragment kept, the form an article's link is stored in).
+  (and, with its fragment kept, the form an article's link is stored in);
+- `plot_text`: a name as a chart label that plotly shows as it is, never as markup.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
 
 import nh3
 
-__all__ = ["canonical_url", "collapse_ws", "fold", "html_to_text", "is_http_url"]
+__all__ = ["canonical_url", "collapse_ws", "fold", "html_to_text", "is_http_url", "plot_text"]
 
 # --- HTML -> text ----------------------------------------------------------------------------
 
@@ -35,6 +36,18 @@ _BLOCK_TAGS = (
     "h[1-6]|header|hr|li|main|nav|ol|p|pre|section|summary|table|tbody|td|tfoot|th|thead|tr|ul"
 )
 _BLOCK_TAG_RE = re.compile(rf"<(?=/?(?:{_BLOCK_TAGS})[\s/>])", re.IGNORECASE)
+
+
+def plot_text(s: str) -> str:
+    """`s` for a chart's trace name, category, title or hover template, shown as it is.
+
+    Plotly reads a subset of HTML in every text it draws: `<a href>` (http, https, mailto),
+    with a `popup` attribute that becomes an onclick script, `<b>`, `<span style>`, `<br>`...
+    An entity or feed name from feeds.yaml or a feed is text, so its `&`, `<` and `>` are
+    written as entities, which plotly turns back into characters. Quotes are left alone:
+    plotly would show `&quot;` as it is. `html.unescape` gives back `s` (a clicked category).
+    """
+    return html.escape(s, quote=False)
 
 
 def collapse_ws(s: str) -> str:

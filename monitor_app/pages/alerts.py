@@ -5,7 +5,6 @@ a link to the dashboard's view at that time), and deliveries that failed.
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from monitor import alerts, queries
 from monitor.config import AlertRule, Config, DashboardSettings
 from monitor.delivery import delivery_status, outbox, targets
 from monitor.queries import shift
+from monitor.text import plot_text
 
 from ..data import Context, backtest, q
 from ..state import (
@@ -294,7 +294,7 @@ def draw_entities(
         fig.update_xaxes(range=[fit.start or start, end])
         style_figure(fig, height=250)
         fig.update_layout(
-            title={"text": html.escape(entity), "font": {"size": 14}, "x": 0, "y": 0.98},
+            title={"text": plot_text(entity), "font": {"size": 14}, "x": 0, "y": 0.98},
             margin={"l": 10, "r": 10, "t": 60, "b": 10},
             hovermode="closest",
         )
@@ -327,7 +327,7 @@ def add_markers(
         go.Scatter(
             x=x,
             y=y,
-            name=html.escape(rule.name),
+            name=plot_text(rule.name),
             mode="markers",
             marker={
                 "color": color,
@@ -335,8 +335,8 @@ def add_markers(
                 "size": 11,
                 "line": {"width": 1, "color": "white"},
             },
-            text=[html.escape(t) for t in text],
-            hovertemplate=f"<b>{html.escape(rule.name)}</b> fired · %{{text}}<extra></extra>",
+            text=[plot_text(t) for t in text],
+            hovertemplate=f"<b>{plot_text(rule.name)}</b> fired · %{{text}}<extra></extra>",
         )
     )
 

@@ -6,12 +6,15 @@ pair's articles.
 from __future__ import annotations
 
 import functools
+import html
 import math
 from dataclasses import replace
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+
+from monitor.text import plot_text
 
 from ..cards import PAGE_SIZE, render_articles
 from ..data import Context, q
@@ -86,10 +89,12 @@ def render(ctx: Context, sel: Selection) -> None:
 
 
 def pick_cell() -> None:
-    """Callback of a click on the heatmap: that cell's pair (none when the click cleared it)."""
+    """Callback of a click on the heatmap: that cell's pair (none when the click cleared it).
+    The cell's names are the chart's labels (`plot_text`): unescaped back to the names."""
     points = (st.session_state.get("co_heatmap") or {}).get("selection", {}).get("points", [])
     cell = next((p for p in points if "x" in p and "y" in p), None)
-    st.session_state[PAIR] = (str(cell["y"]), str(cell["x"])) if cell else None
+    pair = (html.unescape(str(cell["y"])), html.unescape(str(cell["x"]))) if cell else None
+    st.session_state[PAIR] = pair
 
 
 def pick_row(top: pd.DataFrame) -> None:
@@ -135,12 +140,13 @@ def heatmap(names: list[str], pairs: pd.DataFrame) -> go.Figure:
     cells = [(a, b, n) for a, row in zip(names, z, strict=True)
              for b, n in zip(names, row, strict=True) if a != b and n > 0]  # fmt: skip
     side = max(10, min(60, 0.9 * (height - 200) / max(len(names), 1)))
+    labels = {name: plot_text(name) for name in names}  # names as text, never as markup
     fig = go.Figure(
         [
             go.Heatmap(
                 z=z,
-                x=names,
-                y=names,
+                x=list(labels.values()),
+                y=list(labels.values()),
                 colorscale="Blues",
                 texttemplate="%{z:,}",
                 textfont={"size": 13},
@@ -151,8 +157,8 @@ def heatmap(names: list[str], pairs: pd.DataFrame) -> go.Figure:
                 ygap=2,
             ),
             go.Scatter(
-                x=[b for _, b, _ in cells],
-                y=[a for a, _, _ in cells],
+                x=[labels[b] for _, b, _ in cells],
+                y=[labels[a] for a, _, _ in cells],
                 customdata=[int(n) for _, _, n in cells],
                 mode="markers",
                 marker={"symbol": "square", "size": side, "color": "rgba(0,0,0,0)"},

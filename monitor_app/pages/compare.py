@@ -4,12 +4,13 @@ with each one's total in the range and its share of them all in the legend.
 
 from __future__ import annotations
 
-import html
 from dataclasses import replace
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+
+from monitor.text import plot_text
 
 from ..data import Context, q
 from ..state import (
@@ -99,7 +100,7 @@ def share_figure(
                 line={"color": ctx.color(entity), "width": 0.5},
                 customdata=wide[entity].tolist(),
                 hovertemplate=(
-                    f"{html.escape(entity)}: %{{y:.1%}} (%{{customdata:,.0f}} {measure})"
+                    f"{plot_text(entity)}: %{{y:.1%}} (%{{customdata:,.0f}} {measure})"
                     "<extra></extra>"
                 ),
             )
@@ -116,4 +117,4 @@ def share_figure(
 def total_label(entity: str, value: int, everyone: int) -> str:
     """An entity's legend entry: its name, its total and its share of all the totals."""
     share = f"{value / everyone:.0%}" if everyone else "-"
-    return f"{entity}: {value:,} ({share})"
+    return f"{plot_text(entity)}: {value:,} ({share})"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import html
 from dataclasses import dataclass
 
 import pandas as pd
@@ -12,6 +11,7 @@ import streamlit as st
 
 from monitor import queries
 from monitor.store import Snapshot
+from monitor.text import plot_text
 
 from ..data import Context
 from ..state import Selection, go_to_articles, selected_rows, top_entities
@@ -64,14 +64,14 @@ def render(ctx: Context, sel: Selection) -> None:
     fig = go.Figure(
         [
             go.Bar(
-                y=feeds,
+                y=[plot_text(feed) for feed in feeds],
                 x=articles,
-                name=group,
+                name=plot_text(group),
                 orientation="h",
                 marker={"color": OTHER_COLOR if group == "Other entities" else ctx.color(group)},
                 customdata=mentions,
                 hovertemplate=(
-                    f"{html.escape(group)}: %{{x:,}} articles, %{{customdata:,.0f}} mentions"
+                    f"{plot_text(group)}: %{{x:,}} articles, %{{customdata:,.0f}} mentions"
                     "<extra></extra>"
                 ),
             )

@@ -5,7 +5,6 @@ shaded.
 
 from __future__ import annotations
 
-import html
 from dataclasses import replace
 from datetime import timedelta
 
@@ -15,6 +14,7 @@ import streamlit as st
 
 from monitor import queries
 from monitor.queries import shift
+from monitor.text import plot_text
 
 from ..data import Context, q
 from ..state import (
@@ -191,13 +191,13 @@ def count_traces(
                 "type": "scatter",
                 "x": part["period"].to_numpy(),
                 "y": y.to_numpy(),
-                "name": entity,
+                "name": plot_text(entity),
                 "mode": "lines+markers" if len(part) <= 60 else "lines",
                 "line": {"color": ctx.color(entity), "width": 2},
                 "marker": {"size": 5},
                 "customdata": custom,
                 "hovertemplate": (
-                    f"<b>{html.escape(entity)}</b>: {value}"
+                    f"<b>{plot_text(entity)}</b>: {value}"
                     + " · %{customdata[0]:,} mentions in %{customdata[1]:,}"
                     + " of %{customdata[2]:,} articles"
                     + " (%{customdata[3]:.1%}) · %{customdata[4]:,} stories<extra></extra>"
@@ -239,14 +239,14 @@ def tone_traces(
             go.Scatter(
                 x=part["period"].tolist(),
                 y=[None if pd.isna(v) else float(v) for v in y],
-                name=entity,
+                name=plot_text(entity),
                 mode="lines+markers",
                 connectgaps=False,
                 line={"color": ctx.color(entity), "width": 2},
                 marker={"size": 6, "opacity": [0.3 if x else 1.0 for x in few]},
                 customdata=part[["mentions", "toned"]].to_numpy().tolist(),
                 hovertemplate=(
-                    f"<b>{html.escape(entity)}</b>: tone %{{y:+.2f}}"
+                    f"<b>{plot_text(entity)}</b>: tone %{{y:+.2f}}"
                     " · %{customdata[0]:,} mentions in %{customdata[1]:,} scored articles"
                     "<extra></extra>"
                 ),
