@@ -55,6 +55,7 @@ from . import __version__
 from .errors import FetchError
 from .models import FetchRequest, FetchResult
 from .secrets import redact_text, redact_url, url_secrets
+from .text import default_port
 
 MAX_REDIRECTS = 5
 MB = 1024 * 1024
@@ -785,7 +786,7 @@ def _resolve_entries(url: str, resolve: Mapping[str, str]) -> list[str]:
     address = resolve.get(parts.hostname or "")
     if address is None:
         return []
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    port = parts.port or default_port(parts.scheme)
     return [f"{parts.hostname}:{port}:{address}"]
 
 
@@ -867,7 +868,7 @@ def _describe(
         return f"could not resolve the proxy ({detail})"
     if code == pycurl.E_COULDNT_CONNECT:
         if os_errno == errno.ECONNREFUSED:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
+            port = parts.port or default_port(parts.scheme)
             return f"connection refused by {host}:{port}"
         return f"could not connect to {host}: {detail}"
     if code == pycurl.E_PEER_FAILED_VERIFICATION:

@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .models import FetchRequest
-from .text import is_http_url
+from .text import default_port, is_http_url
 
 if TYPE_CHECKING:
     from protego import Protego
@@ -108,7 +108,7 @@ def _origin(url: str) -> str:
     scheme = parts.scheme.lower()
     if ":" in host:
         host = f"[{host}]"
-    shown = "" if port is None or port == {"http": 80, "https": 443}.get(scheme) else f":{port}"
+    shown = "" if port in (None, default_port(scheme)) else f":{port}"
     return f"{scheme}://{host}{shown}"
 
 

@@ -271,6 +271,13 @@ _TRACKING_PARAMS = frozenset(
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
+def default_port(scheme: str) -> int | None:
+    """The port an http or https URL means when it names none (80, 443); None for another
+    scheme."""
+    port = _DEFAULT_PORTS.get(scheme.lower())
+    return None if port is None else int(port)
+
+
 def _is_tracking(param: str) -> bool:
     key = unquote_plus(param.partition("=")[0]).strip().lower()
     return key.startswith("utm_") or key in _TRACKING_PARAMS
